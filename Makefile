@@ -1,0 +1,55 @@
+# hookrelay developer commands. `make run` and `make test` set up everything they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+SAM_VENV := .venv-sam
+# Lambda runs python3.13, so development does too. On these machines it may exist only under
+# pyenv's versions/ folder, not on PATH; HOOKRELAY_PYTHON names another interpreter.
+PYTHON313 := $(shell for candidate in "$$HOOKRELAY_PYTHON" "$$(command -v python3.13)" \
+	"$$(pyenv root 2>/dev/null)"/versions/3.13.*/bin/python3.13 "$$HOME"/.pyenv/versions/3.13.*/bin/python3.13; do \
+	[ -n "$$candidate" ] && [ -x "$$candidate" ] && "$$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
+	&& { echo "$$candidate"; break; }; done)
+PIP_QUIET := --quiet --disable-pip-version-check
+# sam build runs the layer's Makefile with python3 and needs a real python3.13 on PATH.
+SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam
+
+.PHONY: help run test lint validate build clean python313
+
+help: ## list the commands
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+python313:
+	@test -n "$(PYTHON313)" || { echo "error: Python 3.13 not found (looked on PATH and in pyenv's versions/3.13.*); install it or set HOOKRELAY_PYTHON" >&2; exit 1; }
+
+$(VENV)/.installed: pyproject.toml layers/common/requirements.txt | python313
+	test -x $(VENV)/bin/python || $(PYTHON313) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_QUIET) -e '.[dev]'
+	touch $@
+
+# sam-cli pins boto3 and pydantic, so it gets a venv of its own.
+$(SAM_VENV)/.installed: | python313
+	test -x $(SAM_VENV)/bin/python || $(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install $(PIP_QUIET) 'aws-sam-cli>=1.140'
+	touch $@
+
+run: $(VENV)/.installed ## start the local stack on http://127.0.0.1:3000
+	$(VENV)/bin/hookrelay local up
+
+test: $(VENV)/.installed $(SAM_VENV)/.installed ## run every test (unit, integration, e2e)
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+validate: $(VENV)/.installed $(SAM_VENV)/.installed ## sam validate --lint and cfn-lint
+	$(SAM) validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+build: $(VENV)/.installed $(SAM_VENV)/.installed ## sam build (arm64 layer)
+	$(SAM) build
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

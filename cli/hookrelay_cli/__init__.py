@@ -1,0 +1,1 @@
+"""The hookrelay command line: API keys, and the Docker-free local stack."""

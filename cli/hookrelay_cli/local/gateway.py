@@ -1,0 +1,223 @@
+"""An HTTP API Gateway on 127.0.0.1: each request becomes a payload 2.0 event for the real handlers.
+
+Routes and authorizers come from template.yaml. What API Gateway itself answers is reproduced:
+no route 404 `{"message":"Not Found"}`, authorizer denial 403, handler failure 500, bodies over
+10 MB 413.
+"""
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from hookrelay_cli.local.functions import LocalFunction
+from hookrelay_cli.template import RouteSpec
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+_API_ID = "local"
+# Not named after the module: powertools filters root-handler records whose logger name contains its
+# service name (hookrelay) out of the root handler.
+_log = logging.getLogger("local.gateway")
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _gateway_message(status: int, message: str) -> GatewayResponse:
+    body = json.dumps({"message": message}).encode()
+    return GatewayResponse(status, [("Content-Type", "application/json")], body)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+
+
+class Gateway:
+    """Matches a request to a template route, runs its authorizer, then its function."""
+
+    def __init__(self, routes: list[tuple[RouteSpec, LocalFunction]], authorizers: dict[str, LocalFunction]):
+        self._routes = routes
+        self._authorizers = authorizers
+
+    def handle(self, request: HttpRequest) -> GatewayResponse:
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            return _gateway_message(413, "Request Entity Too Large")
+        path = urlsplit(request.target).path
+        matched = self._match(request.method, path)
+        if matched is None:
+            return _gateway_message(404, "Not Found")
+        route, function, path_parameters = matched
+        event = _request_event(request, route, path_parameters)
+        if route.authorizer_function:
+            try:
+                verdict = self._authorizers[route.authorizer_function].invoke(_authorizer_event(event))
+            except Exception:
+                _log.exception("authorizer %s failed", route.authorizer_function)
+                return _gateway_message(500, "Internal Server Error")
+            if not (isinstance(verdict, dict) and verdict.get("isAuthorized") is True):
+                return _gateway_message(403, "Forbidden")
+            event["requestContext"]["authorizer"] = {"lambda": verdict.get("context") or {}}
+        try:
+            result = function.invoke(event)
+        except Exception:
+            _log.exception("function %s failed", function.spec.logical_id)
+            return _gateway_message(500, "Internal Server Error")
+        return _response(result)
+
+    def _match(self, method: str, path: str) -> tuple[RouteSpec, LocalFunction, dict[str, str]] | None:
+        for route, function in self._routes:
+            if route.method not in ("ANY", method):
+                continue
+            match = route.pattern.match(path)
+            if match:
+                names = [part.strip("{}+") for part in route.path.split("/") if part.startswith("{")]
+                return route, function, dict(zip(names, match.groups(), strict=True))
+        return None
+
+
+def _request_event(request: HttpRequest, route: RouteSpec, path_parameters: dict[str, str]) -> dict[str, Any]:
+    target = urlsplit(request.target)
+    headers: dict[str, str] = {}
+    for name, value in request.headers:
+        # API Gateway lower-cases header names and joins repeated headers with commas.
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(target.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    try:
+        body: str | None = request.body.decode("utf-8") if request.body else None
+        is_base64 = False
+    except UnicodeDecodeError:
+        body, is_base64 = base64.b64encode(request.body).decode("ascii"), True
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": target.path,
+        "rawQueryString": target.query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "local",
+            "apiId": _API_ID,
+            "domainName": headers.get("host", "127.0.0.1"),
+            "domainPrefix": _API_ID,
+            "http": {
+                "method": request.method,
+                "path": target.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": request.source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "isBase64Encoded": is_base64,
+    }
+    if "cookie" in headers:
+        event["cookies"] = [cookie.strip() for cookie in headers.pop("cookie").split(";")]
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def _authorizer_event(request_event: dict[str, Any]) -> dict[str, Any]:
+    event = {key: value for key, value in request_event.items() if key not in ("body", "isBase64Encoded", "version")}
+    return {
+        **event,
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": f"arn:aws:execute-api:local:local:{_API_ID}/$default/{request_event['routeKey'].replace(' ', '')}",
+        "identitySource": [],
+    }
+
+
+def _response(result: Any) -> GatewayResponse:
+    # A payload 2.0 result without statusCode is sent as a 200 JSON body, as API Gateway does.
+    if not (isinstance(result, dict) and "statusCode" in result):
+        return GatewayResponse(200, [("Content-Type", "application/json")], json.dumps(result).encode())
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
+    headers = [(str(name), str(value)) for name, value in (result.get("headers") or {}).items()]
+    headers.extend(("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or [])
+    return GatewayResponse(int(result["statusCode"]), headers, raw)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: "GatewayServer"
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD_BYTES:
+            self._send(_gateway_message(413, "Request Entity Too Large"))
+            self.close_connection = True
+            return
+        request = HttpRequest(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=self.rfile.read(length) if length else b"",
+            source_ip=self.client_address[0],
+        )
+        self._send(self.server.gateway.handle(request))
+
+    def _send(self, response: GatewayResponse) -> None:
+        self.send_response(response.status)
+        names = {name.lower() for name, _ in response.headers}
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if "content-length" not in names:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.info("%s %s", self.address_string(), format % args)
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, gateway: Gateway):
+        super().__init__((host, port), _RequestHandler)
+        self.gateway = gateway
+        self._thread = threading.Thread(target=self.serve_forever, name="gateway", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join()

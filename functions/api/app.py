@@ -1,0 +1,139 @@
+"""The hookrelay HTTP API: Yousign-compatible webhook subscriptions (SPEC §2)."""
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hookrelay import __version__, catalog, http_api, pagination, problems
+from hookrelay.aws import table
+from hookrelay.models import (
+    Page,
+    PageMeta,
+    SubscriptionPatch,
+    SubscriptionSettings,
+    SubscriptionView,
+    SubscriptionWithSecret,
+)
+from hookrelay.observability import logger, metrics, tracer
+from hookrelay.settings import get_settings
+from hookrelay.store.subscriptions import DynamoSubscriptionStore
+from hookrelay.subscriptions import Subscriptions
+
+settings = get_settings()
+subscriptions = Subscriptions(
+    DynamoSubscriptionStore(table(settings.subscriptions_table)), allow_private=settings.allow_private_endpoints
+)
+
+app = APIGatewayHttpResolver(enable_validation=True)
+app.configure_openapi(
+    title="hookrelay",
+    version=__version__,
+    description="Webhook subscriptions and signed, retried delivery of e-signature events.",
+    security_schemes={"bearer": HTTPBearer(description="An API key: `Authorization: Bearer <key>`.")},
+    security=[{"bearer": []}],
+)
+app.enable_swagger(path="/v3/docs")
+
+_ERRORS: dict[int, Any] = {
+    status: {"description": status.phrase, "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}}}
+    for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.UNPROCESSABLE_ENTITY)
+}
+_ERRORS_BY_ID = {
+    **_ERRORS,
+    HTTPStatus.NOT_FOUND: {
+        "description": "No subscription with this id in the caller's team.",
+        "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}},
+    },
+}
+WebhookId = Annotated[str, Path(description="The subscription id.")]
+
+
+@app.post(
+    "/v3/webhooks", status_code=201, summary="Create a webhook subscription", tags=["Webhooks"], responses=_ERRORS
+)
+def create_webhook(body: Annotated[SubscriptionSettings, Body()]) -> SubscriptionWithSecret:
+    return subscriptions.create(http_api.caller_team(app), body).with_secret()
+
+
+@app.get("/v3/webhooks", summary="List webhook subscriptions", tags=["Webhooks"], responses=_ERRORS)
+def list_webhooks(
+    limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
+    after: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+) -> Page[SubscriptionView]:
+    return subscriptions.page(http_api.caller_team(app), limit, after)
+
+
+@app.get("/v3/webhooks/<webhook_id>", summary="Get a webhook subscription", tags=["Webhooks"], responses=_ERRORS_BY_ID)
+def get_webhook(webhook_id: WebhookId) -> SubscriptionView:
+    return subscriptions.get(http_api.caller_team(app), webhook_id).view()
+
+
+@app.patch(
+    "/v3/webhooks/<webhook_id>", summary="Update a webhook subscription", tags=["Webhooks"], responses=_ERRORS_BY_ID
+)
+def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Body()]) -> SubscriptionView:
+    return subscriptions.update(http_api.caller_team(app), webhook_id, body).view()
+
+
+@app.delete(
+    "/v3/webhooks/<webhook_id>",
+    status_code=204,
+    summary="Delete a webhook subscription",
+    description="Deliveries still pending for it are dropped, not sent.",
+    tags=["Webhooks"],
+    responses={**_ERRORS_BY_ID, 204: {"description": "Deleted."}},
+)
+def delete_webhook(webhook_id: WebhookId) -> Response[None]:
+    subscriptions.delete(http_api.caller_team(app), webhook_id)
+    return Response(status_code=204)
+
+
+@app.get("/v3/webhook-event-types", summary="List the event catalog", tags=["Events"], responses=_ERRORS)
+def list_event_types() -> Page[catalog.EventType]:
+    http_api.caller_team(app)
+    return Page[catalog.EventType](data=list(catalog.event_types()), meta=PageMeta(next_cursor=None))
+
+
+@app.get("/v3/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=app.get_openapi_json_schema(),
+    )
+
+
+@app.exception_handler(problems.ProblemError)
+def answer_problem(error: problems.ProblemError) -> Response[str]:
+    return http_api.problem_response(error)
+
+
+@app.exception_handler(RequestValidationError)
+def answer_invalid_request(error: RequestValidationError) -> Response[str]:
+    return http_api.problem_response(problems.from_validation_errors(error.errors()))
+
+
+@app.exception_handler(NotFoundError)
+def answer_unknown_route(_: NotFoundError) -> Response[str]:
+    return http_api.route_not_found(app)
+
+
+@app.exception_handler(Exception)
+def answer_outage(_: Exception) -> Response[str]:
+    logger.exception("request failed")
+    error = problems.ProblemError(HTTPStatus.INTERNAL_SERVER_ERROR, "hookrelay could not complete the request.")
+    return http_api.problem_response(error)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return http_api.early_refusal(event) or app.resolve(event, context)

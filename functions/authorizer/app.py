@@ -1,0 +1,31 @@
+"""HTTP API Lambda authorizer (payload 2.0, simple responses): resolves the bearer key to its team.
+
+It lets every request through and says in its context which team the key belongs to (empty when
+none), so that the API answers a missing or bad key with a problem+json 401 (SPEC §2).
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerEventV2,
+    APIGatewayAuthorizerResponseV2,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hookrelay.api_keys import TEAM_CONTEXT_KEY, Authenticator
+from hookrelay.aws import table
+from hookrelay.observability import logger
+from hookrelay.settings import get_settings
+from hookrelay.store.api_keys import DynamoApiKeyStore
+
+settings = get_settings()
+authenticator = Authenticator(DynamoApiKeyStore(table(settings.api_keys_table)), settings.api_key_cache_seconds)
+
+
+@logger.inject_lambda_context
+@event_source(data_class=APIGatewayAuthorizerEventV2)
+def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict[str, Any]:
+    team_id = authenticator.team_of(event.headers.get("authorization"))
+    logger.info("authorized" if team_id else "no valid API key", extra={"team_id": team_id or None})
+    return APIGatewayAuthorizerResponseV2(authorize=True, context={TEAM_CONTEXT_KEY: team_id or ""}).asdict()

@@ -1,0 +1,107 @@
+"""The one address check of hookrelay: which endpoints it may call (SPEC §5).
+
+The API vets an endpoint with it when a subscription is created or updated; the delivery transport
+vets again at send time and connects to the addresses it returns, so a name that resolves to a
+private address later (DNS rebinding) is refused too.
+"""
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
+
+_NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+class EndpointRefused(ValueError):
+    """The endpoint may not be called; the message says why, in words fit for an API error."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    scheme: str
+    host: str
+    port: int
+
+
+def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
+    """Check the shape of an endpoint URL: absolute, https (or http when allowed), with a host."""
+    try:
+        parts: SplitResult = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise EndpointRefused(f"is not a valid URL: {error}") from None
+    allowed_schemes = ("https", "http") if allow_plain_http else ("https",)
+    if parts.scheme not in allowed_schemes:
+        raise EndpointRefused("must be an https:// URL")
+    if not parts.hostname:
+        raise EndpointRefused("must name a host")
+    if any(character.isspace() for character in url):
+        raise EndpointRefused("must not contain white space")
+    default_port = 443 if parts.scheme == "https" else 80
+    return Endpoint(url=url, scheme=parts.scheme, host=parts.hostname, port=port or default_port)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, compatible, 6to4, Teredo, NAT64), if any."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 1:
+        return ipaddress.IPv4Address(int(address))
+    return None
+
+
+def refusal_reason(address: IPAddress) -> str | None:
+    """Why hookrelay must not connect to this address, or None when it is publicly routable."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            reason = refusal_reason(inner)
+            return f"embeds {inner}, which {reason}" if reason else None
+    if address.is_loopback:
+        return "is a loopback address"
+    if address.is_link_local:
+        return "is a link-local address (this includes cloud metadata services)"
+    if address.is_multicast:
+        return "is a multicast address"
+    if address.is_unspecified:
+        return "is the unspecified address"
+    if address.is_private:
+        return "is a private address"
+    if address.is_reserved or not address.is_global:
+        return "is not a globally routable address"
+    return None
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for host, in its order."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def vet_addresses(endpoint: Endpoint, resolver: Resolver = resolve) -> list[str]:
+    """Resolve the endpoint's host and return its addresses, refusing if any is not public.
+
+    Every address must pass, not just one: a client may connect to any of them. Raises
+    socket.gaierror when the name does not resolve, which callers treat differently (accepted at
+    subscription time, a failed attempt at send time).
+    """
+    addresses = resolver(endpoint.host, endpoint.port)
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        reason = refusal_reason(address)
+        if reason:
+            shown = endpoint.host if endpoint.host == text else f"{endpoint.host} resolves to {text}, which"
+            raise EndpointRefused(f"host {shown} {reason}")
+    return addresses

@@ -1,0 +1,34 @@
+"""boto3 clients and resources, created once per process and shared by its threads."""
+
+import functools
+import threading
+from typing import Any
+
+import boto3
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+def client(service: str) -> Any:
+    with _lock:
+        return _client(service)
+
+
+def table(name: str) -> Any:
+    with _lock:
+        return _dynamodb().Table(name)
+
+
+@functools.cache
+def _client(service: str) -> Any:
+    return _session().client(service)  # type: ignore[call-overload]
+
+
+@functools.cache
+def _dynamodb() -> Any:
+    return _session().resource("dynamodb")

@@ -1,0 +1,177 @@
+"""Subscriptions as the API reads and writes them (Yousign field names, SPEC §2) and as stored."""
+
+from typing import Annotated, Final, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from hookrelay import catalog, payloads, signing
+from hookrelay.addresses import EndpointRefused, parse_endpoint
+
+FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
+JSON_CONTENT_TYPE: Final = "application/json"
+
+
+def _wildcard_alone(values: list[str]) -> list[str]:
+    if catalog.WILDCARD in values and len(values) > 1:
+        raise PydanticCustomError("wildcard_not_alone", "'*' must be the only element of the list")
+    return values
+
+
+def _known_events(names: list[str]) -> list[str]:
+    unknown = [name for name in names if name != catalog.WILDCARD and not catalog.is_known_event(name)]
+    if unknown:
+        raise PydanticCustomError(
+            "unknown_event",
+            "unknown event name(s) {names}; GET /v3/webhook-event-types lists the catalog",
+            {"names": ", ".join(unknown)},
+        )
+    return names
+
+
+def _endpoint_shape(url: str) -> str:
+    # The scheme policy (https only unless private endpoints are allowed) and the address check
+    # depend on configuration and DNS, so the subscriptions logic applies them.
+    try:
+        parse_endpoint(url, allow_plain_http=True)
+    except EndpointRefused as refusal:
+        raise PydanticCustomError("endpoint", "{reason}", {"reason": str(refusal)}) from None
+    return url
+
+
+def _usable_secret(secret: str) -> str:
+    try:
+        signing.signing_key(secret)
+    except ValueError as error:
+        raise PydanticCustomError("secret_key", "{reason}", {"reason": str(error)}) from None
+    return secret
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+EndpointUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2048),
+    AfterValidator(_endpoint_shape),
+    Field(description="The https URL each delivery is POSTed to.", examples=["https://example.com/webhooks"]),
+]
+Description = Annotated[str, StringConstraints(max_length=255)]
+SecretKey = Annotated[
+    str,
+    StringConstraints(min_length=16, max_length=256),
+    AfterValidator(_usable_secret),
+    Field(description="Signing secret; whsec_ + base64 (Standard Webhooks form) or any string of 16+ chars."),
+]
+EventNames = Annotated[
+    list[Name],
+    Field(min_length=1, max_length=100, description="Catalog event names, or ['*'] for every event."),
+    AfterValidator(_wildcard_alone),
+    AfterValidator(_known_events),
+]
+Selector = Annotated[list[Name], Field(min_length=1, max_length=100), AfterValidator(_wildcard_alone)]
+ContentType = Literal["application/json", "application/x-www-form-urlencoded"]
+
+_INPUT = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+_SCOPES = AliasChoices("scopes", "scope")
+_WORKSPACES = AliasChoices("workspaces", "workspace")
+
+
+class _SubscriptionFields(BaseModel):
+    model_config = _INPUT
+
+    endpoint: EndpointUrl
+    description: Description | None = None
+    sandbox: bool = Field(False, description="Receive sandbox events instead of production ones.")
+    enabled: bool = True
+    auto_retry: bool = Field(True, description="Retry failed deliveries on the backoff schedule.")
+    subscribed_events: EventNames
+    scopes: Selector = Field(default_factory=lambda: [catalog.WILDCARD], validation_alias=_SCOPES)
+    workspaces: Selector = Field(default_factory=lambda: [catalog.WILDCARD], validation_alias=_WORKSPACES)
+    payload_format: payloads.PayloadFormat = "yousign"
+    content_type: ContentType = JSON_CONTENT_TYPE
+
+    @model_validator(mode="after")
+    def _form_is_subnoto_only(self) -> Self:
+        if self.content_type == FORM_CONTENT_TYPE and self.payload_format != "subnoto":
+            raise PydanticCustomError(
+                "content_type", f"{FORM_CONTENT_TYPE} is available with payload_format 'subnoto' only"
+            )
+        return self
+
+
+class SubscriptionSettings(_SubscriptionFields):
+    """What a client writes: the body of POST /v3/webhooks."""
+
+    secret_key: SecretKey | None = Field(None, description="Generated (whsec_...) when absent.")
+
+
+class SubscriptionPatch(BaseModel):
+    """The body of PATCH /v3/webhooks/{id}: any subset of the writable fields."""
+
+    model_config = _INPUT
+
+    endpoint: EndpointUrl | None = None
+    description: Description | None = None
+    secret_key: SecretKey | None = None
+    sandbox: bool | None = None
+    enabled: bool | None = None
+    auto_retry: bool | None = None
+    subscribed_events: EventNames | None = None
+    scopes: Selector | None = Field(None, validation_alias=_SCOPES)
+    workspaces: Selector | None = Field(None, validation_alias=_WORKSPACES)
+    payload_format: payloads.PayloadFormat | None = None
+    content_type: ContentType | None = None
+
+
+class SubscriptionView(_SubscriptionFields):
+    """A subscription as every read returns it: never with its secret."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    disabled_reason: str | None = None
+    created_at: str
+    updated_at: str
+
+    @computed_field(description="How deliveries are rendered: the payload format, or slack/discord by host.")
+    def delivery_format(self) -> payloads.DeliveryFormat:
+        return payloads.delivery_format(self.endpoint, self.payload_format)
+
+
+class SubscriptionWithSecret(SubscriptionView):
+    """A subscription with its secret: only the answers of create and secret rotation."""
+
+    secret_key: str
+
+
+class Subscription(SubscriptionWithSecret):
+    """The stored record."""
+
+    team_id: str
+
+    def settings(self) -> SubscriptionSettings:
+        return SubscriptionSettings.model_validate(self.model_dump(include=set(SubscriptionSettings.model_fields)))
+
+    def view(self) -> SubscriptionView:
+        return SubscriptionView.model_validate(self.model_dump(include=set(SubscriptionView.model_fields)))
+
+    def with_secret(self) -> SubscriptionWithSecret:
+        fields = set(SubscriptionWithSecret.model_fields)
+        return SubscriptionWithSecret.model_validate(self.model_dump(include=fields))
+
+
+class PageMeta(BaseModel):
+    next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+class Page[ItemT](BaseModel):
+    data: list[ItemT]
+    meta: PageMeta

@@ -1,0 +1,26 @@
+"""The configuration every function reads: environment variables declared in template.yaml Globals."""
+
+import functools
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    subscriptions_table: str = Field(alias="HOOKRELAY_SUBSCRIPTIONS_TABLE")
+    api_keys_table: str = Field(alias="HOOKRELAY_API_KEYS_TABLE")
+    deliveries_table: str = Field(alias="HOOKRELAY_DELIVERIES_TABLE")
+    idempotency_table: str = Field(alias="HOOKRELAY_IDEMPOTENCY_TABLE")
+    event_bus: str = Field(alias="HOOKRELAY_EVENT_BUS")
+    events_queue_url: str = Field(alias="HOOKRELAY_EVENTS_QUEUE_URL")
+    delivery_queue_url: str = Field(alias="HOOKRELAY_DELIVERY_QUEUE_URL")
+    allow_private_endpoints: bool = Field(False, alias="HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")
+    api_key_cache_seconds: float = Field(60.0, ge=0, alias="HOOKRELAY_API_KEY_CACHE_SECONDS")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Parse the environment once per container; a missing variable fails at start-up."""
+    return Settings.model_validate(os.environ)

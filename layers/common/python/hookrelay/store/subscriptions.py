@@ -1,0 +1,80 @@
+"""Subscriptions, stored per team: partition key team_id, sort key subscription_id."""
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from boto3.dynamodb.conditions import Attr, Key
+
+from hookrelay.models import Subscription
+
+
+@dataclass(frozen=True)
+class SubscriptionSlice:
+    items: list[Subscription]
+    has_more: bool
+
+
+class SubscriptionStore(Protocol):
+    def create(self, subscription: Subscription) -> None: ...
+
+    def get(self, team_id: str, subscription_id: str) -> Subscription | None: ...
+
+    def page(self, team_id: str, limit: int, after_id: str | None) -> SubscriptionSlice: ...
+
+    def replace(self, subscription: Subscription) -> bool:
+        """Write over an existing subscription; False when it no longer exists."""
+        ...
+
+    def delete(self, team_id: str, subscription_id: str) -> bool:
+        """False when there was nothing to delete."""
+        ...
+
+
+def _item(subscription: Subscription) -> dict[str, Any]:
+    item = subscription.model_dump(exclude={"id", "delivery_format"}, exclude_none=True)
+    item["subscription_id"] = subscription.id
+    return item
+
+
+def _subscription(item: dict[str, Any]) -> Subscription:
+    return Subscription.model_validate({**item, "id": item["subscription_id"]})
+
+
+class DynamoSubscriptionStore:
+    def __init__(self, table: Any):
+        self._table = table
+
+    def create(self, subscription: Subscription) -> None:
+        self._table.put_item(Item=_item(subscription), ConditionExpression=Attr("subscription_id").not_exists())
+
+    def get(self, team_id: str, subscription_id: str) -> Subscription | None:
+        response = self._table.get_item(Key={"team_id": team_id, "subscription_id": subscription_id})
+        item = response.get("Item")
+        return _subscription(item) if item else None
+
+    def page(self, team_id: str, limit: int, after_id: str | None) -> SubscriptionSlice:
+        # One more than asked tells whether another page exists without a second request.
+        query: dict[str, Any] = {"KeyConditionExpression": Key("team_id").eq(team_id), "Limit": limit + 1}
+        if after_id:
+            query["ExclusiveStartKey"] = {"team_id": team_id, "subscription_id": after_id}
+        items: list[dict[str, Any]] = []
+        while len(items) <= limit:
+            response = self._table.query(**query)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return SubscriptionSlice(items=[_subscription(item) for item in items[:limit]], has_more=len(items) > limit)
+
+    def replace(self, subscription: Subscription) -> bool:
+        try:
+            self._table.put_item(Item=_item(subscription), ConditionExpression=Attr("subscription_id").exists())
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def delete(self, team_id: str, subscription_id: str) -> bool:
+        response = self._table.delete_item(
+            Key={"team_id": team_id, "subscription_id": subscription_id}, ReturnValues="ALL_OLD"
+        )
+        return "Attributes" in response

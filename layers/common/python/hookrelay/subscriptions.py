@@ -1,0 +1,90 @@
+"""The subscriptions API's logic: create, read, list, update and delete, always within one team."""
+
+import socket
+import uuid
+
+from pydantic import ValidationError
+
+from hookrelay import clock, pagination, problems, signing
+from hookrelay.addresses import EndpointRefused, Resolver, parse_endpoint, resolve, vet_addresses
+from hookrelay.models import Page, PageMeta, Subscription, SubscriptionPatch, SubscriptionSettings, SubscriptionView
+from hookrelay.store.subscriptions import SubscriptionStore
+
+_CURSOR_KEYS = frozenset({"id"})
+
+
+def vet_endpoint(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> None:
+    """Refuse, with a 422 on `endpoint`, an endpoint hookrelay must not call (SPEC §5).
+
+    A name that does not resolve yet is accepted: it is checked again at every send.
+    """
+    try:
+        endpoint = parse_endpoint(url, allow_plain_http=allow_private)
+        if not allow_private:
+            vet_addresses(endpoint, resolver)
+    except EndpointRefused as refusal:
+        raise problems.invalid("endpoint", str(refusal)) from None
+    except (socket.gaierror, UnicodeError):
+        pass
+
+
+class Subscriptions:
+    def __init__(self, store: SubscriptionStore, *, allow_private: bool, resolver: Resolver = resolve):
+        self._store = store
+        self._allow_private = allow_private
+        self._resolver = resolver
+
+    def create(self, team_id: str, settings: SubscriptionSettings) -> Subscription:
+        vet_endpoint(settings.endpoint, allow_private=self._allow_private, resolver=self._resolver)
+        now = clock.now_iso()
+        subscription = Subscription.model_validate(
+            {
+                **settings.model_dump(),
+                "secret_key": settings.secret_key or signing.generate_secret(),
+                "id": str(uuid.uuid4()),
+                "team_id": team_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        self._store.create(subscription)
+        return subscription
+
+    def get(self, team_id: str, subscription_id: str) -> Subscription:
+        subscription = self._store.get(team_id, subscription_id)
+        if subscription is None:
+            raise problems.not_found("Webhook subscription")
+        return subscription
+
+    def page(self, team_id: str, limit: int, after: str | None) -> Page[SubscriptionView]:
+        after_id = pagination.decode_cursor(after, _CURSOR_KEYS)["id"] if after else None
+        found = self._store.page(team_id, limit, after_id)
+        next_cursor = pagination.encode_cursor({"id": found.items[-1].id}) if found.has_more else None
+        return Page[SubscriptionView](
+            data=[subscription.view() for subscription in found.items], meta=PageMeta(next_cursor=next_cursor)
+        )
+
+    def update(self, team_id: str, subscription_id: str, patch: SubscriptionPatch) -> Subscription:
+        current = self.get(team_id, subscription_id)
+        changes = patch.model_dump(exclude_unset=True)
+        try:
+            settings = SubscriptionSettings.model_validate({**current.settings().model_dump(), **changes})
+        except ValidationError as error:
+            raise problems.from_validation_error(error) from None
+        if "endpoint" in changes:
+            vet_endpoint(settings.endpoint, allow_private=self._allow_private, resolver=self._resolver)
+        updated = current.model_copy(
+            update={
+                **settings.model_dump(),
+                "secret_key": settings.secret_key or current.secret_key,
+                "disabled_reason": None if settings.enabled else current.disabled_reason,
+                "updated_at": clock.now_iso(),
+            }
+        )
+        if not self._store.replace(updated):
+            raise problems.not_found("Webhook subscription")
+        return updated
+
+    def delete(self, team_id: str, subscription_id: str) -> None:
+        if not self._store.delete(team_id, subscription_id):
+            raise problems.not_found("Webhook subscription")
