@@ -21,7 +21,7 @@ from hookrelay.models import (
     SubscriptionView,
     SubscriptionWithSecret,
 )
-from hookrelay.observability import logger, metrics, tracer
+from hookrelay.observability import logger, tracer
 from hookrelay.settings import get_settings
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
@@ -134,6 +134,5 @@ def answer_outage(_: Exception) -> Response[str]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return http_api.early_refusal(event) or app.resolve(event, context)

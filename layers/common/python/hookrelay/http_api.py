@@ -1,5 +1,6 @@
 """What the API function needs around its routes: the caller's team, early refusals, problem responses."""
 
+import base64
 from http import HTTPStatus
 from typing import Any
 
@@ -36,11 +37,9 @@ def _authorizer_context(event: dict[str, Any]) -> dict[str, Any] | None:
     return context if isinstance(context, dict) else None
 
 
-def _body_size(event: dict[str, Any]) -> int:
+def _body(event: dict[str, Any]) -> bytes:
     body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        return len(body) * 3 // 4
-    return len(body.encode("utf-8"))
+    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
 
 
 def _is_json(content_type: str) -> bool:
@@ -51,8 +50,9 @@ def _is_json(content_type: str) -> bool:
 def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     """A response for requests refused before any route runs.
 
-    A bad key (401), a body too large (413) or not JSON (415): the resolver would parse a form body
-    as form fields and report them as unknown, which tells the client nothing useful.
+    A bad key (401), a body too large (413), not JSON (415) or a JSON array (422). The resolver
+    would read a form body as form fields and a one-element array as its element, neither of which
+    is what the client sent.
 
     The authorizer lets every request through and says in its context whether the key named a
     team, so that a bad key gets a problem+json 401 here rather than the gateway's bare 403.
@@ -60,7 +60,8 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     context = _authorizer_context(event)
     if context is not None and not context.get(TEAM_CONTEXT_KEY):
         return _proxy_response(problems.unauthenticated())
-    if _body_size(event) > MAX_BODY_BYTES:
+    body = _body(event)
+    if len(body) > MAX_BODY_BYTES:
         return _proxy_response(
             problems.ProblemError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body exceeds {MAX_BODY_BYTES} bytes.")
         )
@@ -72,6 +73,8 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
                 f"Send JSON with 'Content-Type: application/json', not {content_type}.",
             )
         )
+    if body.lstrip(b" \t\r\n").startswith(b"["):
+        return _proxy_response(problems.invalid("body", "must be a JSON object, not an array"))
     return None
 
 

@@ -1,0 +1,278 @@
+"""The subscriptions API contract (SPEC §2), run by the integration layer (handlers in-process
+against moto) and by the e2e layer (the local stack over HTTP) alike.
+
+Each test module that imports these tests provides two fixtures: `api`, a client for one team,
+and `other_api`, a client for a second team. The stack refuses private endpoints in both.
+"""
+
+import uuid
+
+import pytest
+
+from api_client import NO_KEY, ApiClient, ApiResponse
+from hookrelay.signing import signing_key
+
+PROBLEM = "application/problem+json"
+PUBLIC_ENDPOINT = "https://hooks.example.com/yousign"
+
+
+def webhook(**fields: object) -> dict[str, object]:
+    return {"endpoint": PUBLIC_ENDPOINT, "subscribed_events": ["signature_request.done"], **fields}
+
+
+def assert_problem(response: ApiResponse, status: int, *param_names: str) -> dict[str, object]:
+    assert response.status == status, response.body
+    assert response.content_type.startswith(PROBLEM)
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["title"] and problem["detail"]
+    names = [param["name"] for param in problem.get("invalid_params", [])]
+    for name in param_names:
+        assert name in names, problem
+    return problem
+
+
+def test_create_then_read_update_list_delete(api: ApiClient) -> None:
+    created = api.post(
+        "/v3/webhooks",
+        webhook(description="Signed contracts", scope=["public_api"], workspace=["ws-1", "ws-2"]),
+    )
+    assert created.status == 201, created.body
+    subscription = created.json()
+    assert uuid.UUID(subscription["id"])
+    assert subscription["secret_key"].startswith("whsec_")
+    assert len(signing_key(subscription["secret_key"])) == 32
+    assert subscription | {"id": None, "secret_key": None, "created_at": None, "updated_at": None} == {
+        "id": None,
+        "secret_key": None,
+        "created_at": None,
+        "updated_at": None,
+        "endpoint": PUBLIC_ENDPOINT,
+        "description": "Signed contracts",
+        "sandbox": False,
+        "enabled": True,
+        "auto_retry": True,
+        "subscribed_events": ["signature_request.done"],
+        "scopes": ["public_api"],
+        "workspaces": ["ws-1", "ws-2"],
+        "payload_format": "yousign",
+        "content_type": "application/json",
+        "delivery_format": "yousign",
+        "disabled_reason": None,
+    }
+    path = f"/v3/webhooks/{subscription['id']}"
+
+    read = api.get(path)
+    assert read.status == 200
+    assert "secret_key" not in read.json()
+    assert read.json() == {key: value for key, value in subscription.items() if key != "secret_key"}
+
+    updated = api.patch(path, {"enabled": False, "subscribed_events": ["*"], "description": None})
+    assert updated.status == 200, updated.body
+    assert updated.json()["enabled"] is False
+    assert updated.json()["subscribed_events"] == ["*"]
+    assert updated.json()["description"] is None
+    assert updated.json()["endpoint"] == PUBLIC_ENDPOINT
+    assert updated.json()["updated_at"] >= subscription["updated_at"]
+    assert api.get(path).json() == updated.json()
+
+    listed = api.get("/v3/webhooks")
+    assert listed.status == 200
+    assert listed.json() == {"data": [updated.json()], "meta": {"next_cursor": None}}
+
+    deleted = api.delete(path)
+    assert deleted.status == 204
+    assert deleted.body == b""
+    assert_problem(api.get(path), 404)
+    assert_problem(api.delete(path), 404)
+    assert api.get("/v3/webhooks").json()["data"] == []
+
+
+def test_given_secret_is_kept_and_never_listed(api: ApiClient) -> None:
+    secret = "a-custom-secret-of-some-length"
+    created = api.post("/v3/webhooks", webhook(secret_key=secret))
+    assert created.status == 201
+    assert created.json()["secret_key"] == secret
+    assert secret not in api.get("/v3/webhooks").body.decode()
+    assert secret not in api.get(f"/v3/webhooks/{created.json()['id']}").body.decode()
+
+
+def test_subnoto_form_and_chat_formats(api: ApiClient) -> None:
+    form = api.post(
+        "/v3/webhooks",
+        webhook(
+            subscribed_events=["ENVELOPE_SIGNED", "ENVELOPE_COMPLETED"],
+            payload_format="subnoto",
+            content_type="application/x-www-form-urlencoded",
+        ),
+    )
+    assert form.status == 201, form.body
+    assert form.json()["delivery_format"] == "subnoto"
+    slack = api.post("/v3/webhooks", webhook(endpoint="https://hooks.slack.com/services/T0/B0/x"))
+    assert slack.json()["delivery_format"] == "slack"
+    discord = api.post("/v3/webhooks", webhook(endpoint="https://discord.com/api/webhooks/1/abc"))
+    assert discord.json()["delivery_format"] == "discord"
+
+
+def test_list_pages_with_cursor(api: ApiClient) -> None:
+    ids = {api.post("/v3/webhooks", webhook()).json()["id"] for _ in range(5)}
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = api.get("/v3/webhooks?limit=2" + (f"&after={cursor}" if cursor else ""))
+        assert page.status == 200, page.body
+        assert len(page.json()["data"]) <= 2
+        seen.extend(item["id"] for item in page.json()["data"])
+        pages += 1
+        cursor = page.json()["meta"]["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert sorted(seen) == sorted(ids)
+
+
+def test_event_types_catalog(api: ApiClient) -> None:
+    response = api.get("/v3/webhook-event-types")
+    assert response.status == 200
+    types = response.json()["data"]
+    names = [event_type["name"] for event_type in types]
+    assert len(names) == len(set(names)) == 34
+    assert {"signature_request.done", "signer.done", "electronic_seal.error", "ENVELOPE_SIGNED"} <= set(names)
+    assert all(event_type["description"] and event_type["sample"] for event_type in types)
+    assert response.json()["meta"] == {"next_cursor": None}
+
+
+def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
+    document = api.get("/v3/openapi.json", key=NO_KEY)
+    assert document.status == 200
+    spec = document.json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/v3/webhooks", "/v3/webhooks/{webhook_id}", "/v3/webhook-event-types"} <= set(spec["paths"])
+    assert set(spec["paths"]["/v3/webhooks/{webhook_id}"]) == {"get", "patch", "delete"}
+    docs = api.get("/v3/docs", key=NO_KEY)
+    assert docs.status == 200
+    assert docs.content_type.startswith("text/html")
+    assert b"swagger" in docs.body.lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"subscribed_events": ["signer.done"]}, "endpoint"),
+        (webhook(endpoint=42), "endpoint"),
+        (webhook(sandbox="yes"), "sandbox"),
+        (webhook(enabled=1), "enabled"),
+        (webhook(subscribed_events="signer.done"), "subscribed_events"),
+        (webhook(subscribed_events=[]), "subscribed_events"),
+        (webhook(subscribed_events=["signer.finished"]), "subscribed_events"),
+        (webhook(subscribed_events=["*", "signer.done"]), "subscribed_events"),
+        (webhook(scopes=[]), "scopes"),
+        (webhook(scopes=["*", "app"]), "scopes"),
+        (webhook(workspaces=["ws-1", "*"]), "workspaces"),
+        (webhook(description="x" * 256), "description"),
+        (webhook(secret_key="short"), "secret_key"),
+        (webhook(secret_key="whsec_not base64!!!!"), "secret_key"),
+        (webhook(payload_format="xml"), "payload_format"),
+        (webhook(content_type="application/x-www-form-urlencoded"), ""),
+        (webhook(unknown_field=True), "unknown_field"),
+        (webhook(endpoint="ftp://example.com/hook"), "endpoint"),
+        (webhook(endpoint="not a url"), "endpoint"),
+        ([webhook()], "body"),
+    ],
+)
+def test_invalid_subscription_is_422(api: ApiClient, body: object, param: str) -> None:
+    problem = assert_problem(api.post("/v3/webhooks", body), 422)
+    if param:
+        assert param in [item["name"] for item in problem["invalid_params"]], problem
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://hooks.example.com/plain-http",
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://10.0.0.8/hook",
+        "https://192.168.1.20/hook",
+        "https://100.64.0.1/hook",
+        "https://2130706433/hook",
+        "https://0x7f000001/hook",
+        "https://0177.0.0.1/hook",
+        "https://127.1/hook",
+        "https://public@127.0.0.1/hook",
+        "https://0.0.0.0/hook",
+    ],
+)
+def test_private_or_plain_endpoint_is_refused(api: ApiClient, endpoint: str) -> None:
+    problem = assert_problem(api.post("/v3/webhooks", webhook(endpoint=endpoint)), 422, "endpoint")
+    assert "endpoint" in str(problem)
+    existing = api.post("/v3/webhooks", webhook()).json()["id"]
+    assert_problem(api.patch(f"/v3/webhooks/{existing}", {"endpoint": endpoint}), 422, "endpoint")
+    assert api.get(f"/v3/webhooks/{existing}").json()["endpoint"] == PUBLIC_ENDPOINT
+
+
+def test_unresolvable_public_name_is_accepted(api: ApiClient) -> None:
+    # A name may not resolve yet; it is checked again at every send.
+    assert api.post("/v3/webhooks", webhook(endpoint="https://not-yet.example.invalid/hook")).status == 201
+
+
+def test_malformed_json_is_400(api: ApiClient) -> None:
+    response = api.post("/v3/webhooks", body=b'{"endpoint": ', headers={"Content-Type": "application/json"})
+    assert_problem(response, 400)
+
+
+def test_form_body_is_415(api: ApiClient) -> None:
+    response = api.post(
+        "/v3/webhooks", body=b"endpoint=https://x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert_problem(response, 415)
+
+
+def test_oversize_body_is_413(api: ApiClient) -> None:
+    body = webhook(description="x" * 10, padding="y" * (256 * 1024))
+    assert_problem(api.post("/v3/webhooks", body), 413)
+
+
+@pytest.mark.parametrize("key", [NO_KEY, "hr_not_a_real_key", "Basic dXNlcjpwYXNz"])
+def test_missing_or_invalid_key_is_401(api: ApiClient, key: str) -> None:
+    headers = {"Authorization": key} if key.startswith("Basic") else None
+    response = api.get("/v3/webhooks", key=key, headers=headers)
+    assert_problem(response, 401)
+    assert response.headers.get("www-authenticate") == "Bearer"
+    assert_problem(api.post("/v3/webhooks", body=b"{", headers={"Content-Type": "application/json"}, key=key), 401)
+
+
+def test_other_team_ids_are_404(api: ApiClient, other_api: ApiClient) -> None:
+    theirs = other_api.post("/v3/webhooks", webhook()).json()["id"]
+    path = f"/v3/webhooks/{theirs}"
+    assert_problem(api.get(path), 404)
+    assert_problem(api.patch(path, {"enabled": False}), 404)
+    assert_problem(api.delete(path), 404)
+    assert api.get("/v3/webhooks").json()["data"] == []
+    assert other_api.get(path).json()["enabled"] is True
+
+
+def test_unknown_route_404_and_wrong_method_405(api: ApiClient) -> None:
+    assert_problem(api.get("/v3/nothing-here"), 404)
+    not_allowed = api.request("PUT", "/v3/webhooks", json_body=webhook())
+    assert_problem(not_allowed, 405)
+    assert not_allowed.headers.get("allow") == "GET, POST"
+    assert_problem(api.request("POST", f"/v3/webhooks/{uuid.uuid4()}", json_body={}), 405)
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten", "after=bm90LWEtY3Vyc29y", "after=%%%"])
+def test_bad_list_parameters_are_422(api: ApiClient, query: str) -> None:
+    assert_problem(api.get(f"/v3/webhooks?{query}"), 422)
+
+
+def test_patch_rejects_nulls_and_bad_combinations(api: ApiClient) -> None:
+    path = f"/v3/webhooks/{api.post('/v3/webhooks', webhook()).json()['id']}"
+    assert_problem(api.patch(path, {"endpoint": None}), 422, "endpoint")
+    assert_problem(api.patch(path, {"subscribed_events": ["*", "signer.done"]}), 422, "subscribed_events")
+    assert_problem(api.patch(path, {"content_type": "application/x-www-form-urlencoded"}), 422)
+    assert_problem(api.patch(path, {"id": "another"}), 422, "id")
+    assert api.patch(path, {}).status == 200

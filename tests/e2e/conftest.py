@@ -1,0 +1,120 @@
+"""The local stack as users run it: `hookrelay local up` in its own process, driven over HTTP."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+
+from api_client import ApiClient, ApiResponse
+from paths import REPO
+
+READY = re.compile(r"hookrelay local stack ready on (http://\S+)")
+AWS_ENDPOINT = re.compile(r"AWS endpoint \(moto\): (http://\S+)")
+DEV_KEY = "hr_dev_e2e_key_0123456789"
+START_TIMEOUT_SECONDS = 60
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    url: str
+    aws_endpoint: str
+    output: list[str] = field(default_factory=list)
+
+    def hookrelay(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """Run the hookrelay CLI as a user would, against this stack."""
+        return subprocess.run(
+            [sys.executable, "-m", "hookrelay_cli.main", *arguments],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            check=False,
+        )
+
+    def create_key(self, team_id: str) -> str:
+        result = self.hookrelay("keys", "create", "--team", team_id, "--local", "--aws-endpoint", self.aws_endpoint)
+        assert result.returncode == 0, result.stderr
+        key: str = json.loads(result.stdout)["api_key"]
+        return key
+
+
+def _start(environment: dict[str, str]) -> RunningStack:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hookrelay_cli.main", "local", "up", "--port", "0", "--aws-port", "0"],
+        cwd=REPO,
+        env={**os.environ, **environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    url = aws_endpoint = None
+    while url is None:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError("local stack exited before it was ready:\n" + "".join(output))
+        output.append(line)
+        if match := AWS_ENDPOINT.search(line):
+            aws_endpoint = match.group(1)
+        if match := READY.search(line):
+            url = match.group(1)
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("local stack not ready in time:\n" + "".join(output))
+    assert aws_endpoint, "".join(output)
+    stack = RunningStack(process=process, url=url, aws_endpoint=aws_endpoint, output=output)
+    # Keep draining the stack's output so it never blocks on a full pipe.
+    threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True).start()
+    return stack
+
+
+def _stop(stack: RunningStack) -> int:
+    stack.process.send_signal(signal.SIGINT)
+    try:
+        return stack.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+        raise
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[RunningStack]:
+    stack = _start({"HOOKRELAY_DEV_API_KEY": DEV_KEY, "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false"})
+    yield stack
+    assert _stop(stack) == 0, "".join(stack.output)
+
+
+@pytest.fixture(scope="session")
+def http() -> requests.Session:
+    return requests.Session()
+
+
+def _transport(stack: RunningStack, http: requests.Session):  # type: ignore[no-untyped-def]
+    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
+        response = http.request(method, stack.url + path, headers=headers, data=body, timeout=30)
+        return ApiResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+    return send
+
+
+@pytest.fixture
+def api(local_stack: RunningStack, http: requests.Session) -> ApiClient:
+    # A team of its own per test, so tests never see each other's subscriptions.
+    return ApiClient(_transport(local_stack, http), local_stack.create_key(f"team-{time.monotonic_ns()}"))
+
+
+@pytest.fixture
+def other_api(local_stack: RunningStack, http: requests.Session) -> ApiClient:
+    return ApiClient(_transport(local_stack, http), local_stack.create_key(f"other-{time.monotonic_ns()}"))

@@ -1,0 +1,43 @@
+"""Handlers against moto, with the resources template.yaml declares."""
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from hookrelay.api_keys import issue_key
+from hookrelay.aws import table
+from hookrelay.settings import get_settings
+from hookrelay.store.api_keys import DynamoApiKeyStore
+from hookrelay_cli.local.stack import LocalStack
+from paths import EVENTS, TEMPLATE
+
+
+@pytest.fixture
+def stack(restore_environment: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    # Production behaviour: private endpoints are refused (the local stack's own default allows them).
+    monkeypatch.setenv("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "false")
+    with mock_aws():
+        get_settings.cache_clear()
+        yield LocalStack.create(TEMPLATE, aws_endpoint="moto")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def api_key(stack: LocalStack) -> Callable[[str], str]:
+    def create(team_id: str) -> str:
+        return issue_key(DynamoApiKeyStore(table(get_settings().api_keys_table)), team_id).key
+
+    return create
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+def sample_events() -> list[Path]:
+    return sorted(EVENTS.glob("*.json"))

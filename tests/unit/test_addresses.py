@@ -1,0 +1,94 @@
+import ipaddress
+import socket
+
+import pytest
+
+from hookrelay.addresses import Endpoint, EndpointRefused, parse_endpoint, refusal_reason, resolve, vet_addresses
+
+
+def endpoint(host: str) -> Endpoint:
+    return Endpoint(url=f"https://{host}/", scheme="https", host=host, port=443)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "127.255.255.254",
+        "0.0.0.0",
+        "10.1.2.3",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.168.0.1",
+        "100.64.0.1",
+        "169.254.169.254",
+        "198.18.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "fc00::1",
+        "fd12:3456::1",
+        "fe80::1",
+        "ff02::1",
+        "fd00:ec2::254",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "::127.0.0.1",
+        "64:ff9b::a00:1",
+        "2002:7f00:1::",
+        "2001:db8::1",
+    ],
+)
+def test_non_public_addresses_are_refused(address: str) -> None:
+    assert refusal_reason(ipaddress.ip_address(address)) is not None
+
+
+@pytest.mark.parametrize("address", ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "::ffff:1.1.1.1"])
+def test_public_addresses_pass(address: str) -> None:
+    assert refusal_reason(ipaddress.ip_address(address)) is None
+
+
+@pytest.mark.parametrize("spelling", ["127.1", "0177.0.0.1", "2130706433", "0x7f000001", "localhost", "0"])
+def test_every_resolver_spelling_of_loopback_is_refused(spelling: str) -> None:
+    with pytest.raises(EndpointRefused, match=r"loopback|unspecified"):
+        vet_addresses(endpoint(spelling))
+
+
+def test_a_name_is_refused_when_any_of_its_addresses_is_private() -> None:
+    def resolver(host: str, port: int) -> list[str]:
+        return ["93.184.215.14", "10.0.0.5"]
+
+    with pytest.raises(EndpointRefused, match=r"resolves to 10\.0\.0\.5, which is a private address"):
+        vet_addresses(endpoint("rebind.example.com"), resolver)
+
+
+def test_public_name_returns_its_addresses() -> None:
+    assert vet_addresses(endpoint("hooks.example.com"), lambda host, port: ["1.1.1.1"]) == ["1.1.1.1"]
+
+
+def test_unresolvable_name_raises_gaierror() -> None:
+    with pytest.raises(socket.gaierror):
+        resolve("does-not-exist.invalid", 443)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://example.com/hook", "https"),
+        ("ftp://example.com/hook", "https"),
+        ("https:///nohost", "host"),
+        ("https://example.com:99999/", "valid URL"),
+        ("https://exa mple.com/", "white space"),
+        ("example.com/hook", "https"),
+    ],
+)
+def test_endpoint_shape(url: str, reason: str) -> None:
+    with pytest.raises(EndpointRefused, match=reason):
+        parse_endpoint(url, allow_plain_http=False)
+
+
+def test_plain_http_only_when_allowed() -> None:
+    assert parse_endpoint("http://127.0.0.1:8080/x", allow_plain_http=True).port == 8080
+    assert parse_endpoint("https://user:pw@example.com/x", allow_plain_http=False).host == "example.com"
