@@ -1,9 +1,9 @@
 import pytest
 
-from unit.fakes import FakeSubscriptionStore
 from hookrelay.models import SubscriptionPatch, SubscriptionSettings
 from hookrelay.problems import ProblemError
 from hookrelay.subscriptions import Subscriptions
+from unit.fakes import FakeSubscriptionStore
 
 RESOLVED = {"hooks.example.com": ["93.184.215.14"], "rebound.example.com": ["10.0.0.7"]}
 
