@@ -26,6 +26,13 @@ def test_cli_help(local_stack: RunningStack) -> None:
         assert "usage: hookrelay" in result.stdout
 
 
+def test_keys_create_cli_makes_a_working_key(local_stack: RunningStack) -> None:
+    key = local_stack.create_key_with_cli("cli-team")
+    assert key.startswith("hr_")
+    response = requests.get(f"{local_stack.url}/v3/webhooks", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert response.status_code == 200
+
+
 def test_key_for_a_bad_team_id_is_refused(local_stack: RunningStack) -> None:
     result = local_stack.hookrelay(
         "keys", "create", "--team", "a b", "--local", "--aws-endpoint", local_stack.aws_endpoint
