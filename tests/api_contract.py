@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from api_client import NO_KEY, ApiClient, ApiResponse
+from hookrelay.pagination import encode_cursor
 from hookrelay.signing import signing_key
 
 PROBLEM = "application/problem+json"
@@ -256,6 +257,18 @@ def test_other_team_ids_are_404(api: ApiClient, other_api: ApiClient) -> None:
     assert other_api.get(path).json()["enabled"] is True
 
 
+@pytest.mark.parametrize("webhook_id", ["not-a-uuid", "x" * 3000, str(uuid.uuid4()).upper(), "%00"])
+def test_ids_that_cannot_exist_are_404(api: ApiClient, webhook_id: str) -> None:
+    assert_problem(api.get(f"/v3/webhooks/{webhook_id}"), 404)
+    assert_problem(api.patch(f"/v3/webhooks/{webhook_id}", {"enabled": False}), 404)
+    assert_problem(api.delete(f"/v3/webhooks/{webhook_id}"), 404)
+
+
+def test_body_that_is_not_utf8_is_400(api: ApiClient) -> None:
+    response = api.post("/v3/webhooks", body=b'{"endpoint": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    assert_problem(response, 400)
+
+
 def test_unknown_route_404_and_wrong_method_405(api: ApiClient) -> None:
     assert_problem(api.get("/v3/nothing-here"), 404)
     not_allowed = api.request("PUT", "/v3/webhooks", json_body=webhook())
@@ -264,7 +277,10 @@ def test_unknown_route_404_and_wrong_method_405(api: ApiClient) -> None:
     assert_problem(api.request("POST", f"/v3/webhooks/{uuid.uuid4()}", json_body={}), 405)
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten", "after=bm90LWEtY3Vyc29y", "after=%%%"])
+FOREIGN_CURSORS = ["after=bm90LWEtY3Vyc29y", "after=%%%", "after=" + encode_cursor({"id": "x" * 3000})]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten", "limit=1.5", *FOREIGN_CURSORS])
 def test_bad_list_parameters_are_422(api: ApiClient, query: str) -> None:
     assert_problem(api.get(f"/v3/webhooks?{query}"), 422)
 

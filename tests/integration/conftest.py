@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from api_client import ApiClient, ApiResponse
 from hookrelay.api_keys import issue_key
 from hookrelay.aws import table
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
+from hookrelay_cli.local.gateway import HttpRequest
 from hookrelay_cli.local.stack import LocalStack
 from paths import EVENTS, TEMPLATE
 
@@ -41,3 +43,24 @@ def sample_event(name: str) -> dict[str, Any]:
 
 def sample_events() -> list[Path]:
     return sorted(EVENTS.glob("*.json"))
+
+
+@pytest.fixture
+def transport(stack: LocalStack) -> Callable[[str, str, dict[str, str], bytes], ApiResponse]:
+    gateway = stack.gateway()
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
+        response = gateway.handle(HttpRequest(method, path, list(headers.items()), body, "127.0.0.1"))
+        return ApiResponse(response.status, {name.lower(): value for name, value in response.headers}, response.body)
+
+    return send
+
+
+@pytest.fixture
+def api(transport: Callable[..., ApiResponse], api_key: Callable[[str], str]) -> ApiClient:
+    return ApiClient(transport, api_key("team-a"))
+
+
+@pytest.fixture
+def other_api(transport: Callable[..., ApiResponse], api_key: Callable[[str], str]) -> ApiClient:
+    return ApiClient(transport, api_key("team-b"))

@@ -50,7 +50,7 @@ def _is_json(content_type: str) -> bool:
 def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     """A response for requests refused before any route runs.
 
-    A bad key (401), a body too large (413), not JSON (415) or a JSON array (422). The resolver
+    A bad key (401), a body too large (413), not UTF-8 (400), not JSON (415) or a JSON array (422). The resolver
     would read a form body as form fields and a one-element array as its element, neither of which
     is what the client sent.
 
@@ -73,6 +73,10 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
                 f"Send JSON with 'Content-Type: application/json', not {content_type}.",
             )
         )
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _proxy_response(problems.ProblemError(HTTPStatus.BAD_REQUEST, "The request body is not UTF-8 JSON."))
     if body.lstrip(b" \t\r\n").startswith(b"["):
         return _proxy_response(problems.invalid("body", "must be a JSON object, not an array"))
     return None

@@ -28,6 +28,14 @@ def vet_endpoint(url: str, *, allow_private: bool, resolver: Resolver = resolve)
         pass
 
 
+def _is_uuid(text: str) -> bool:
+    # Ids are UUIDs; anything else cannot exist, and must not reach DynamoDB's key size limits.
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 class Subscriptions:
     def __init__(self, store: SubscriptionStore, *, allow_private: bool, resolver: Resolver = resolve):
         self._store = store
@@ -51,13 +59,15 @@ class Subscriptions:
         return subscription
 
     def get(self, team_id: str, subscription_id: str) -> Subscription:
-        subscription = self._store.get(team_id, subscription_id)
+        subscription = self._store.get(team_id, subscription_id) if _is_uuid(subscription_id) else None
         if subscription is None:
             raise problems.not_found("Webhook subscription")
         return subscription
 
     def page(self, team_id: str, limit: int, after: str | None) -> Page[SubscriptionView]:
         after_id = pagination.decode_cursor(after, _CURSOR_KEYS)["id"] if after else None
+        if after_id is not None and not _is_uuid(after_id):
+            raise problems.invalid("after", "is not a cursor returned by this list")
         found = self._store.page(team_id, limit, after_id)
         next_cursor = pagination.encode_cursor({"id": found.items[-1].id}) if found.has_more else None
         return Page[SubscriptionView](
@@ -86,5 +96,5 @@ class Subscriptions:
         return updated
 
     def delete(self, team_id: str, subscription_id: str) -> None:
-        if not self._store.delete(team_id, subscription_id):
+        if not (_is_uuid(subscription_id) and self._store.delete(team_id, subscription_id)):
             raise problems.not_found("Webhook subscription")
