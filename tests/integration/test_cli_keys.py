@@ -5,8 +5,9 @@ import json
 
 import boto3
 import pytest
-from hookrelay_cli.main import main
 from moto import mock_aws
+
+from hookrelay_cli.main import main
 
 KEYS_TABLE_ONLY = {
     "Resources": {
