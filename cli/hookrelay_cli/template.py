@@ -83,6 +83,16 @@ class RouteSpec:
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source mapping: which queue feeds which function, and how."""
+
+    function_id: str
+    queue_id: str
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
 class Template:
     path: Path
     document: dict[str, Any]
@@ -145,6 +155,28 @@ class Template:
                 authorizer = self._authorizer_function(api, (properties.get("Auth") or {}).get("Authorizer"))
                 routes.append((RouteSpec(method, str(properties["Path"]), authorizer), function_id))
         return sorted(routes, key=lambda entry: (entry[0].is_greedy, entry[0].method == "ANY", -len(entry[0].path)))
+
+    def queue_sources(self) -> list[QueueSource]:
+        sources = []
+        for function_id in self.function_ids():
+            events = (self.resource(function_id).get("Properties") or {}).get("Events") or {}
+            for event in events.values():
+                if event.get("Type") != "SQS":
+                    continue
+                properties = event.get("Properties") or {}
+                queue = properties.get("Queue")
+                if not (isinstance(queue, dict) and "Fn::GetAtt" in queue):
+                    raise TemplateError(f"{function_id}: an SQS event's Queue must be !GetAtt <Queue>.Arn")
+                sources.append(
+                    QueueSource(
+                        function_id=function_id,
+                        queue_id=str(queue["Fn::GetAtt"][0]),
+                        batch_size=int(properties.get("BatchSize", 10)),
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in (properties.get("FunctionResponseTypes") or []),
+                    )
+                )
+        return sources
 
     def _authorizer_function(self, api: dict[str, Any], name: str | None) -> str | None:
         auth = (api.get("Properties") or {}).get("Auth") or {}

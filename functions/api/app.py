@@ -9,24 +9,29 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay import __version__, catalog, http_api, pagination, problems
-from hookrelay.aws import table
+from hookrelay.aws import client, table
 from hookrelay.models import (
+    EventIn,
     Page,
     PageMeta,
+    PublishedEvent,
     SubscriptionPatch,
     SubscriptionSettings,
     SubscriptionView,
     SubscriptionWithSecret,
 )
 from hookrelay.observability import logger, tracer
+from hookrelay.publishing import EventPublisher, new_event
 from hookrelay.settings import get_settings
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 
 settings = get_settings()
+publisher = EventPublisher(client("events"), settings.event_bus)
 subscriptions = Subscriptions(
     DynamoSubscriptionStore(table(settings.subscriptions_table)), allow_private=settings.allow_private_endpoints
 )
@@ -99,6 +104,33 @@ def delete_webhook(webhook_id: WebhookId) -> Response[None]:
 def list_event_types() -> Page[catalog.EventType]:
     http_api.caller_team(app)
     return Page[catalog.EventType](data=list(catalog.event_types()), meta=PageMeta(next_cursor=None))
+
+
+@app.post(
+    "/v3/events",
+    status_code=202,
+    summary="Publish an event",
+    description="Accepted events are delivered to every matching subscription of the caller's team.",
+    tags=["Events"],
+    responses={
+        **_ERRORS,
+        413: {
+            "description": "Body or event too large.",
+            "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}},
+        },
+        503: {
+            "description": "Not accepted; retry with the same event_id.",
+            "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}},
+        },
+    },
+)
+def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
+    event = new_event(http_api.caller_team(app), body)
+    publisher.publish(event)
+    # Most API requests publish no metric, so this one is flushed on its own.
+    with single_metric(name="EventsPublished", unit=MetricUnit.Count, value=1):
+        pass
+    return PublishedEvent(event_id=event.event_id)
 
 
 @app.get("/v3/openapi.json", include_in_schema=False)

@@ -17,10 +17,13 @@ from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.functions import LocalFunction
 from hookrelay_cli.local.gateway import Gateway
 from hookrelay_cli.local.resources import LocalResources
-from hookrelay_cli.local.workers import Worker
+from hookrelay_cli.local.workers import QueuePoller, Worker
 from hookrelay_cli.template import Template
 
 LOCAL_STACK_NAME = "hookrelay-local"
+# Local only: how long a failed SQS record stays invisible before it is received again (default: the
+# queue's own visibility timeout, as on AWS).
+FAILED_VISIBILITY_VARIABLE = "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS"
 DEV_TEAM = "dev"
 # What the local stack sets unless the caller's environment already does (SPEC §7).
 LOCAL_DEFAULTS = {
@@ -80,7 +83,25 @@ class LocalStack:
             {name: os.environ.get(name, value) if name in knobs else value for name, value in environment.items()}
         )
         functions = {function_id: LocalFunction(template.function(function_id)) for function_id in function_ids}
-        return cls(template=template, resources=resources, functions=functions, aws_endpoint=aws_endpoint)
+        stack = cls(template=template, resources=resources, functions=functions, aws_endpoint=aws_endpoint)
+        stack.workers.extend(stack.queue_pollers())
+        return stack
+
+    def queue_pollers(self) -> list[QueuePoller]:
+        """One poller per SQS event source of the template."""
+        failed_visibility = os.environ.get(FAILED_VISIBILITY_VARIABLE)
+        return [
+            QueuePoller(
+                client("sqs"),
+                queue_url=self.resources.ref(source.queue_id),
+                queue_arn=self.resources.get_att(source.queue_id, "Arn"),
+                function=self.functions[source.function_id],
+                batch_size=source.batch_size,
+                report_batch_item_failures=source.report_batch_item_failures,
+                failed_visibility_seconds=int(failed_visibility) if failed_visibility else None,
+            )
+            for source in self.template.queue_sources()
+        ]
 
     def gateway(self) -> Gateway:
         routes = [(route, self.functions[function_id]) for route, function_id in self.template.http_routes()]

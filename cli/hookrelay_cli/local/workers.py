@@ -1,13 +1,137 @@
-"""Background work of the local stack besides the HTTP gateway.
-
-This is where the queue pollers (events queue -> ingest, delivery queue -> delivery) and the sweeper
-timer are started; each is a Worker with start() and stop(), built from the running stack.
+"""Background work of the local stack besides the HTTP gateway: the queue pollers (and, with the
+delivery issue, the sweeper timer). Each is a Worker with start() and stop(), built from the stack.
 """
 
-from typing import Protocol
+import logging
+import threading
+from typing import Any, Protocol
+
+from hookrelay_cli.local.functions import LocalFunction
+
+# Named apart from "hookrelay": powertools filters records of loggers whose name contains it.
+_log = logging.getLogger("local.workers")
 
 
 class Worker(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value.get("DataType"),
+        }
+        for name, value in attributes.items()
+    }
+
+
+class QueuePoller:
+    """An SQS event source mapping: receive a batch, invoke the function, delete what succeeded.
+
+    Failed records stay on the queue and come back after the visibility timeout, so SQS's redrive
+    policy moves a message that keeps failing to its DLQ, as on AWS. `failed_visibility_seconds`
+    (local only) shortens that wait for failed records.
+    """
+
+    def __init__(
+        self,
+        sqs: Any,
+        *,
+        queue_url: str,
+        queue_arn: str,
+        function: LocalFunction,
+        batch_size: int,
+        report_batch_item_failures: bool,
+        failed_visibility_seconds: int | None,
+    ):
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._function = function
+        self._batch_size = batch_size
+        self._report_failures = report_batch_item_failures
+        self._failed_visibility = failed_visibility_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"poll-{function.spec.logical_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.poll_once(wait_seconds=1)
+            except Exception:
+                _log.exception("polling %s failed", self._queue_url)
+                self._stopping.wait(1)
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        """Receive and process one batch; returns how many messages it received."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if messages:
+            self._process(messages)
+        return len(messages)
+
+    def _process(self, messages: list[dict[str, Any]]) -> None:
+        region = self._queue_arn.split(":")[3]
+        event = {
+            "Records": [
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": message.get("Attributes", {}),
+                    "messageAttributes": _lambda_message_attributes(message.get("MessageAttributes", {})),
+                    "md5OfBody": message["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self._queue_arn,
+                    "awsRegion": region,
+                }
+                for message in messages
+            ]
+        }
+        failed_ids = self._failed_message_ids(event, messages)
+        succeeded = [message for message in messages if message["MessageId"] not in failed_ids]
+        if succeeded:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(succeeded)],
+            )
+        if failed_ids and self._failed_visibility is not None:
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self._failed_visibility}
+                    for i, m in enumerate(messages)
+                    if m["MessageId"] in failed_ids
+                ],
+            )
+
+    def _failed_message_ids(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> set[str]:
+        every_id = {message["MessageId"] for message in messages}
+        try:
+            result = self._function.invoke(event)
+        except Exception:
+            # An invocation error fails the whole batch, as with Lambda.
+            _log.exception("%s failed on a batch of %d", self._function.spec.logical_id, len(messages))
+            return every_id
+        if not self._report_failures:
+            return set()
+        failures = (result or {}).get("batchItemFailures") or []
+        return {str(failure.get("itemIdentifier")) for failure in failures} & every_id

@@ -2,6 +2,9 @@
 
 from datetime import UTC, datetime
 
+# Epoch numbers this large are milliseconds: as seconds they would be past the year 5000.
+_EPOCH_MILLISECONDS_FROM = 100_000_000_000
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -13,3 +16,30 @@ def iso(moment: datetime) -> str:
 
 def now_iso() -> str:
     return iso(utc_now())
+
+
+def parse_moment(value: str | float) -> datetime:
+    """An ISO-8601 time (UTC when it has no offset) or a unix epoch in seconds or milliseconds.
+
+    Raises ValueError for anything else, including times outside years 1970-9999.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return parse_moment(float(text)) if text.replace(".", "", 1).isdigit() else _from_iso(text)
+        except OverflowError:
+            raise ValueError("is out of range") from None
+    if value >= _EPOCH_MILLISECONDS_FROM:
+        value = value / 1000
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("is not a time between 1970 and 9999") from None
+
+
+def _from_iso(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("is neither ISO-8601 nor a unix epoch") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

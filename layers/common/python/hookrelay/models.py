@@ -1,6 +1,7 @@
 """Subscriptions as the API reads and writes them (Yousign field names, SPEC §2) and as stored."""
 
-from typing import Annotated, Final, Literal, Self
+import uuid
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -14,7 +15,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hookrelay import catalog, payloads, signing
+from hookrelay import catalog, clock, payloads, signing
 from hookrelay.addresses import EndpointRefused, parse_endpoint
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
@@ -175,3 +176,93 @@ class PageMeta(BaseModel):
 class Page[ItemT](BaseModel):
     data: list[ItemT]
     meta: PageMeta
+
+
+def _event_name(name: str) -> str:
+    if not catalog.is_known_event(name):
+        raise PydanticCustomError(
+            "unknown_event", "unknown event name {name}; GET /v3/webhook-event-types lists the catalog", {"name": name}
+        )
+    return name
+
+
+def _uuid(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise PydanticCustomError("uuid", "must be a UUID") from None
+
+
+def _moment(value: str | int | float) -> str:
+    try:
+        return clock.iso(clock.parse_moment(value))
+    except ValueError as error:
+        raise PydanticCustomError("event_time", "{reason}", {"reason": str(error)}) from None
+
+
+EventName = Annotated[str, AfterValidator(_event_name), Field(description="A catalog event name.")]
+EventId = Annotated[str, AfterValidator(_uuid)]
+EventTime = Annotated[str | int | float, AfterValidator(_moment)]
+
+
+class EventIn(BaseModel):
+    """The body of POST /v3/events: one event of the caller's team."""
+
+    model_config = _INPUT
+
+    event_name: EventName
+    data: dict[str, Any] = Field(description="The event's payload, delivered as `data`.")
+    event_id: EventId | None = Field(
+        None, description="A UUID; generated when absent. Publishing the same id again delivers nothing more."
+    )
+    event_time: EventTime | None = Field(
+        None, description="ISO-8601, or unix epoch seconds (milliseconds from 1e11); default now."
+    )
+    sandbox: bool = False
+    scope: Name | None = Field(None, description="E.g. app or public_api; matches only ['*'] when absent.")
+    workspace_id: Name | None = Field(None, description="Matches only ['*'] when absent.")
+
+
+class Event(BaseModel):
+    """An event as it travels on the bus and is stored with each delivery."""
+
+    model_config = ConfigDict(strict=True)
+
+    event_id: EventId
+    event_name: EventName
+    event_time: Annotated[str, AfterValidator(_moment)] = Field(description="ISO-8601, UTC.")
+    team_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    sandbox: bool = False
+    scope: str | None = None
+    workspace_id: str | None = None
+    data: dict[str, Any]
+
+
+class PublishedEvent(BaseModel):
+    event_id: str
+
+
+DeliveryStatus = Literal["pending", "scheduled", "delivered", "failed"]
+
+
+class Delivery(BaseModel):
+    """One event for one subscription. Its id is derived from both, so fan-out never makes two."""
+
+    id: str
+    team_id: str
+    subscription_id: str
+    event_id: str
+    event_name: str
+    event: Event
+    status: DeliveryStatus = "pending"
+    attempt_count: int = 0
+    created_at: str
+    updated_at: str
+    expires_at: int = Field(description="Unix seconds; DynamoDB's TTL removes the record then.")
+
+
+DELIVERY_ID_NAMESPACE = uuid.UUID("6f1b4d2c-8a3e-5b7f-9c0d-1e2f3a4b5c6d")
+
+
+def delivery_id(event_id: str, subscription_id: str) -> str:
+    return str(uuid.uuid5(DELIVERY_ID_NAMESPACE, f"{event_id}/{subscription_id}"))

@@ -1,5 +1,7 @@
 """Subscriptions, stored per team: partition key team_id, sort key subscription_id."""
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +29,10 @@ class SubscriptionStore(Protocol):
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
         """False when there was nothing to delete."""
+        ...
+
+    def all_of_team(self, team_id: str) -> list[Subscription]:
+        """Every subscription of a team, in id order."""
         ...
 
 
@@ -73,8 +79,42 @@ class DynamoSubscriptionStore:
             return False
         return True
 
+    def all_of_team(self, team_id: str) -> list[Subscription]:
+        query: dict[str, Any] = {"KeyConditionExpression": Key("team_id").eq(team_id)}
+        subscriptions: list[Subscription] = []
+        while True:
+            response = self._table.query(**query)
+            subscriptions.extend(_subscription(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return subscriptions
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def delete(self, team_id: str, subscription_id: str) -> bool:
         response = self._table.delete_item(
             Key={"team_id": team_id, "subscription_id": subscription_id}, ReturnValues="ALL_OLD"
         )
         return "Attributes" in response
+
+
+class CachedTeamSubscriptions:
+    """A team's subscriptions, read with one paginated query and kept for `ttl_seconds` per container.
+
+    A change made through the API therefore reaches fan-out within the TTL: long enough to spare a
+    query per event when a team publishes many, short enough that a new subscription soon receives.
+    """
+
+    def __init__(self, store: SubscriptionStore, ttl_seconds: float, monotonic: Callable[[], float] = time.monotonic):
+        self._store = store
+        self._ttl = ttl_seconds
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, list[Subscription]]] = {}
+
+    def of_team(self, team_id: str) -> list[Subscription]:
+        now = self._monotonic()
+        cached = self._cache.get(team_id)
+        if cached and cached[0] > now:
+            return cached[1]
+        subscriptions = self._store.all_of_team(team_id)
+        self._cache = {team: entry for team, entry in self._cache.items() if entry[0] > now}
+        self._cache[team_id] = (now + self._ttl, subscriptions)
+        return subscriptions

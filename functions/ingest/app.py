@@ -1,0 +1,51 @@
+"""Ingest: events-queue batches → matching subscriptions → delivery records and delivery-queue messages."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hookrelay.aws import client, table
+from hookrelay.ingest import Ingest
+from hookrelay.observability import logger, metrics, tracer
+from hookrelay.publishing import InvalidEventMessage
+from hookrelay.queues import Queue
+from hookrelay.settings import get_settings
+from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+
+# Time kept in hand when a fan-out chunk ends: enough to enqueue the continuation and answer.
+RESERVED_MILLIS = 10_000
+
+settings = get_settings()
+ingest = Ingest(
+    CachedTeamSubscriptions(
+        DynamoSubscriptionStore(table(settings.subscriptions_table)), settings.subscription_cache_seconds
+    ),
+    DynamoDeliveryStore(table(settings.deliveries_table)),
+    delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
+    events_queue=Queue(client("sqs"), settings.events_queue_url),
+    chunk_size=settings.fanout_chunk_size,
+)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    try:
+        ingest.process_message(
+            record.body, has_time=lambda: lambda_context.get_remaining_time_in_millis() > RESERVED_MILLIS
+        )
+    except InvalidEventMessage as error:
+        # Failing the record leaves it on the queue; after maxReceiveCount receives SQS moves it to the DLQ.
+        logger.error("not a hookrelay event", extra={"reason": str(error), "message_id": record.message_id})
+        raise
+    finally:
+        logger.remove_keys(["event_id", "team_id"])
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=fan_out, processor=processor, context=context)

@@ -1,0 +1,54 @@
+"""Messages to SQS, ten per SendMessageBatch call; an entry SQS refuses is sent again, never dropped."""
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SQS_BATCH_LIMIT = 10
+SEND_ATTEMPTS = 5
+
+
+class QueueSendError(RuntimeError):
+    """Some messages could not be sent after every attempt; the caller must not acknowledge its input."""
+
+
+@dataclass(frozen=True)
+class Message:
+    body: str
+    delay_seconds: int = 0
+
+
+def delivery_message(delivery_id: str, attempt: int) -> Message:
+    return Message(json.dumps({"delivery_id": delivery_id, "attempt": attempt}))
+
+
+class Queue:
+    def __init__(self, sqs_client: Any, queue_url: str, sleep: Callable[[float], None] = time.sleep):
+        self._sqs = sqs_client
+        self._url = queue_url
+        self._sleep = sleep
+
+    def send(self, messages: Sequence[Message]) -> None:
+        for start in range(0, len(messages), SQS_BATCH_LIMIT):
+            self._send_batch(messages[start : start + SQS_BATCH_LIMIT])
+
+    def _send_batch(self, batch: Sequence[Message]) -> None:
+        pending = {str(index): message for index, message in enumerate(batch)}
+        for attempt in range(SEND_ATTEMPTS):
+            if attempt:
+                self._sleep(0.05 * 2**attempt)
+            entries = [
+                {"Id": entry_id, "MessageBody": message.body, "DelaySeconds": message.delay_seconds}
+                for entry_id, message in pending.items()
+            ]
+            response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            failed = response.get("Failed", [])
+            unretryable = [failure for failure in failed if failure.get("SenderFault")]
+            if unretryable:
+                raise QueueSendError(f"SQS refused {len(unretryable)} message(s): {unretryable[0].get('Message')}")
+            pending = {failure["Id"]: pending[failure["Id"]] for failure in failed}
+            if not pending:
+                return
+        raise QueueSendError(f"{len(pending)} message(s) not accepted by SQS after {SEND_ATTEMPTS} attempts")

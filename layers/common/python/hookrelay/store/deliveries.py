@@ -1,0 +1,70 @@
+"""Delivery records: partition key delivery_id; the event travels with each record."""
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.types import TypeDeserializer
+
+from hookrelay.models import Delivery, Event
+
+# Conditional writes cannot be batched; a pool keeps a large fan-out's writes in flight together.
+WRITE_CONCURRENCY = 16
+
+
+class DeliveryStore(Protocol):
+    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Create each record unless it exists; return those still waiting for their first send.
+
+        A record that exists but was never attempted is returned too: its message may have been
+        lost in a crash between the write and the send. The delivery function claims each attempt,
+        so a second message for it sends nothing twice.
+        """
+        ...
+
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+
+def _item(delivery: Delivery) -> dict[str, Any]:
+    # The event is kept as JSON text: its data may hold floats, which DynamoDB maps only as Decimal.
+    item = delivery.model_dump(exclude={"id", "event"}, exclude_none=True)
+    return {**item, "delivery_id": delivery.id, "event": delivery.event.model_dump_json()}
+
+
+def _delivery(item: dict[str, Any]) -> Delivery:
+    fields = {**item, "id": item["delivery_id"], "event": Event.model_validate_json(item["event"])}
+    return Delivery.model_validate(
+        {key: int(value) if key in ("attempt_count", "expires_at") else value for key, value in fields.items()}
+    )
+
+
+class DynamoDeliveryStore:
+    def __init__(self, table: Any):
+        self._table = table
+        self._deserializer = TypeDeserializer()
+
+    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        if not deliveries:
+            return []
+        with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(deliveries))) as pool:
+            waiting = list(pool.map(self._create_if_absent, deliveries))
+        return [delivery for delivery, is_waiting in zip(deliveries, waiting, strict=True) if is_waiting]
+
+    def _create_if_absent(self, delivery: Delivery) -> bool:
+        try:
+            self._table.put_item(
+                Item=_item(delivery),
+                ConditionExpression=Attr("delivery_id").not_exists(),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException as error:
+            existing = {
+                key: self._deserializer.deserialize(value) for key, value in error.response.get("Item", {}).items()
+            }
+            return existing.get("status") == "pending" and int(existing.get("attempt_count", 0)) == 0
+        return True
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        item = self._table.get_item(Key={"delivery_id": delivery_id}).get("Item")
+        return _delivery(item) if item else None
