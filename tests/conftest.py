@@ -5,6 +5,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from hookrelay_cli.template import Template
+from paths import TEMPLATE
+
+# Modules create their powertools Logger and Metrics at import, reading POWERTOOLS_* then, and test
+# modules import them at collection: give the process the template's plain settings first, as
+# Lambda would.
+for _name, _value in Template.read(TEMPLATE).function("ApiFunction").environment.items():
+    if _name.startswith("POWERTOOLS_") and isinstance(_value, str):
+        os.environ.setdefault(_name, _value)
+
 
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,8 +2,14 @@
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.aws import client, table
@@ -12,21 +18,32 @@ from hookrelay.observability import logger, metrics, tracer
 from hookrelay.publishing import InvalidEventMessage
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.deliveries import DynamoDeliveryStore, DynamoFanOutProgress
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 
 # Time kept in hand when a fan-out chunk ends: enough to enqueue the continuation and answer.
 RESERVED_MILLIS = 10_000
 
 settings = get_settings()
+# Two copies of one event (a producer's retry, an SQS redelivery) are fanned out by one run at a time:
+# the second waits for the first (its record fails and comes back) and then finds it done.
+idempotency = IdempotencyConfig(event_key_jmespath="[event.event_id, continue_after]", expires_after_seconds=3600)
 ingest = Ingest(
-    CachedTeamSubscriptions(
+    subscriptions=CachedTeamSubscriptions(
         DynamoSubscriptionStore(table(settings.subscriptions_table)), settings.subscription_cache_seconds
     ),
-    DynamoDeliveryStore(table(settings.deliveries_table)),
+    deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
+    progress=DynamoFanOutProgress(table(settings.deliveries_table)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     events_queue=Queue(client("sqs"), settings.events_queue_url),
     chunk_size=settings.fanout_chunk_size,
+    once=idempotent_function(
+        data_keyword_argument="request",
+        config=idempotency,
+        persistence_store=DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=client("dynamodb")
+        ),
+    ),
 )
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -48,4 +65,6 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    metrics.add_metric(name="EventMessagesReceived", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     return process_partial_response(event=event, record_handler=fan_out, processor=processor, context=context)

@@ -1,6 +1,9 @@
 """In-memory stand-ins for the store interfaces."""
 
-from hookrelay.models import Subscription
+from collections.abc import Sequence
+
+from hookrelay.models import Delivery, Subscription
+from hookrelay.queues import Message
 from hookrelay.store.subscriptions import SubscriptionSlice
 
 
@@ -26,3 +29,55 @@ class FakeSubscriptionStore:
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
         return self.items.pop((team_id, subscription_id), None) is not None
+
+    def all_of_team(self, team_id: str) -> list[Subscription]:
+        return [self.items[key] for key in sorted(self.items) if key[0] == team_id]
+
+
+class FakeDeliveryStore:
+    def __init__(self) -> None:
+        self.items: dict[str, Delivery] = {}
+        self.writes = 0
+
+    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        waiting = []
+        for delivery in deliveries:
+            self.writes += 1
+            existing = self.items.setdefault(delivery.id, delivery)
+            if existing.status == "pending" and existing.attempt_count == 0:
+                waiting.append(delivery)
+        return waiting
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        return self.items.get(delivery_id)
+
+
+class FakeProgress:
+    def __init__(self) -> None:
+        self.marks: dict[str, str] = {}
+
+    def sent_through(self, event_id: str) -> str | None:
+        return self.marks.get(event_id)
+
+    def record_sent_through(self, event_id: str, subscription_id: str, expires_at: int) -> None:
+        self.marks[event_id] = max(self.marks.get(event_id, ""), subscription_id)
+
+
+class Crash(Exception):
+    """Stands for the process dying part-way."""
+
+
+class FakeQueue:
+    """Records what was sent; `fail_on_call` makes that send call (1-based) raise, as a crash would."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.calls = 0
+        self.fail_on_call: int | None = None
+
+    def send(self, messages: Sequence[Message]) -> None:
+        for start in range(0, len(messages), 10):
+            self.calls += 1
+            if self.calls == self.fail_on_call:
+                raise Crash
+            self.messages.extend(messages[start : start + 10])

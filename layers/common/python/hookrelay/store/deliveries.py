@@ -1,5 +1,6 @@
 """Delivery records: partition key delivery_id; the event travels with each record."""
 
+import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -68,3 +69,35 @@ class DynamoDeliveryStore:
     def get(self, delivery_id: str) -> Delivery | None:
         item = self._table.get_item(Key={"delivery_id": delivery_id}).get("Item")
         return _delivery(item) if item else None
+
+
+class FanOutProgress(Protocol):
+    """How far an event's fan-out has enqueued, in subscription id order."""
+
+    def sent_through(self, event_id: str) -> str | None: ...
+
+    def record_sent_through(self, event_id: str, subscription_id: str, expires_at: int) -> None: ...
+
+
+_PROGRESS_PREFIX = "fanout#"
+
+
+class DynamoFanOutProgress:
+    """Kept in the deliveries table under `fanout#<event id>`, beside the deliveries it accounts for."""
+
+    def __init__(self, table: Any):
+        self._table = table
+
+    def sent_through(self, event_id: str) -> str | None:
+        item = self._table.get_item(Key={"delivery_id": _PROGRESS_PREFIX + event_id}, ConsistentRead=True).get("Item")
+        return str(item["sent_through"]) if item else None
+
+    def record_sent_through(self, event_id: str, subscription_id: str, expires_at: int) -> None:
+        # A failed condition means another run already got further.
+        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
+            self._table.update_item(
+                Key={"delivery_id": _PROGRESS_PREFIX + event_id},
+                UpdateExpression="SET sent_through = :id, expires_at = :expires",
+                ConditionExpression=Attr("sent_through").not_exists() | Attr("sent_through").lt(subscription_id),
+                ExpressionAttributeValues={":id": subscription_id, ":expires": expires_at},
+            )

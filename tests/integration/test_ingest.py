@@ -1,0 +1,180 @@
+"""Events through the real api and ingest handlers against moto: POST /v3/events → bus → events
+queue → ingest (polled with SQS batch semantics) → delivery records and delivery-queue messages."""
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from api_client import ApiClient
+from hookrelay.aws import client, table
+from hookrelay.models import delivery_id
+from hookrelay.settings import get_settings
+from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.workers import QueuePoller
+
+EVENT_ID = "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b"
+
+
+def drain(queue_url: str) -> list[dict[str, Any]]:
+    """Every message on a queue, each received once (kept invisible, not deleted)."""
+    sqs, messages = client("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300).get(
+        "Messages"
+    ):
+        messages.extend(batch)
+    return messages
+
+
+def delivery_messages() -> list[dict[str, Any]]:
+    return [json.loads(message["Body"]) for message in drain(get_settings().delivery_queue_url)]
+
+
+def delivery_records() -> dict[str, dict[str, Any]]:
+    items = table(get_settings().deliveries_table).scan()["Items"]
+    return {item["delivery_id"]: item for item in items if not item["delivery_id"].startswith("fanout#")}
+
+
+@pytest.fixture
+def ingest(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> QueuePoller:
+    monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
+    (poller,) = [p for p in stack.queue_pollers() if p._function.spec.logical_id == "IngestFunction"]
+    return poller
+
+
+def poll_until_empty(poller: QueuePoller, rounds: int = 50) -> None:
+    for _ in range(rounds):
+        if poller.poll_once() == 0:
+            return
+    raise AssertionError("the events queue did not drain")
+
+
+@pytest.fixture
+def subscribed(api: ApiClient) -> Callable[..., str]:
+    def create(**fields: object) -> str:
+        body = {"endpoint": "https://hooks.example.com/x", "subscribed_events": ["*"], **fields}
+        response = api.post("/v3/webhooks", body)
+        assert response.status == 201, response.body
+        return str(response.json()["id"])
+
+    return create
+
+
+def publish(api: ApiClient, **fields: object) -> str:
+    response = api.post("/v3/events", {"event_name": "signer.done", "data": {"signer": {"id": "s-1"}}, **fields})
+    assert response.status == 202, response.body
+    return str(response.json()["event_id"])
+
+
+def test_published_event_becomes_one_record_and_message_per_match(
+    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller
+) -> None:
+    everything = subscribed()
+    signer_in_app = subscribed(subscribed_events=["signer.done"], scopes=["app"], workspaces=["ws-1"])
+    subscribed(subscribed_events=["signature_request.done"])
+    subscribed(enabled=False)
+    subscribed(sandbox=True)
+
+    event_id = publish(api, event_id=EVENT_ID, scope="app", workspace_id="ws-1", event_time="2026-03-02T10:15:30+01:00")
+    poll_until_empty(ingest)
+
+    expected = {delivery_id(event_id, sub): sub for sub in (everything, signer_in_app)}
+    records = delivery_records()
+    assert set(records) == set(expected)
+    for record_id, subscription_id in expected.items():
+        record = records[record_id]
+        assert record["status"] == "pending" and record["subscription_id"] == subscription_id
+        assert record["event_id"] == event_id and record["event_name"] == "signer.done"
+        event = json.loads(record["event"])
+        assert event["event_time"] == "2026-03-02T09:15:30.000Z" and event["data"] == {"signer": {"id": "s-1"}}
+        assert int(record["expires_at"]) > 0
+    assert sorted(message["delivery_id"] for message in delivery_messages()) == sorted(expected)
+
+
+def test_the_same_event_twice_produces_no_duplicates(
+    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller
+) -> None:
+    ids = [subscribed() for _ in range(3)]
+    publish(api, event_id=EVENT_ID)
+    poll_until_empty(ingest)
+    publish(api, event_id=EVENT_ID)
+    publish(api, event_id=EVENT_ID)
+    poll_until_empty(ingest)
+    expected = {delivery_id(EVENT_ID, sub) for sub in ids}
+    assert set(delivery_records()) == expected
+    assert Counter(m["delivery_id"] for m in delivery_messages()) == Counter(dict.fromkeys(expected, 1))
+
+
+@pytest.fixture
+def sqs_send_fails_after(stack: LocalStack) -> Iterator[Callable[[int], None]]:
+    """Make the delivery queue's SendMessageBatch fail from its n-th call on, as a crash would."""
+    sqs = client("sqs")
+    state = {"calls": 0, "fail_from": None}
+
+    def maybe_fail(params: dict[str, Any], **_: Any) -> None:
+        if params.get("QueueUrl") != get_settings().delivery_queue_url:
+            return
+        state["calls"] += 1
+        if state["fail_from"] is not None and state["calls"] >= state["fail_from"]:
+            raise ClientError(
+                {"Error": {"Code": "ServiceUnavailable", "Message": "simulated crash"}}, "SendMessageBatch"
+            )
+
+    sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", maybe_fail)
+
+    def arm(call: int | None) -> None:
+        state["calls"], state["fail_from"] = 0, call
+
+    yield arm
+    sqs.meta.events.unregister("before-parameter-build.sqs.SendMessageBatch", maybe_fail)
+
+
+@pytest.fixture
+def chunks_of_twenty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKRELAY_FANOUT_CHUNK_SIZE", "20")
+
+
+def test_a_batch_redelivered_after_a_crash_mid_fan_out_produces_no_duplicates(
+    chunks_of_twenty: None,
+    api: ApiClient,
+    subscribed: Callable[..., str],
+    ingest: QueuePoller,
+    sqs_send_fails_after: Callable[[int | None], None],
+) -> None:
+    ids = [subscribed() for _ in range(45)]
+    publish(api, event_id=EVENT_ID)
+    sqs_send_fails_after(3)  # the first chunk's two batches of ten go out, then the fan-out dies
+    assert ingest.poll_once() == 1
+    before_crash = delivery_messages()
+    assert len(before_crash) == 20
+    sqs_send_fails_after(None)
+    poll_until_empty(ingest)  # SQS delivers the event again
+    after_redelivery = delivery_messages()
+    expected = {delivery_id(EVENT_ID, sub) for sub in ids}
+    assert set(delivery_records()) == expected
+    sent = Counter(m["delivery_id"] for m in before_crash + after_redelivery)
+    assert sent == Counter(dict.fromkeys(expected, 1))
+
+
+def test_foreign_messages_go_to_the_dlq_without_blocking_the_batch(
+    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller
+) -> None:
+    subscription = subscribed()
+    sqs, settings = client("sqs"), get_settings()
+    poison = [
+        "not json at all",
+        json.dumps({"source": "someone.else", "detail": {}}),
+        json.dumps(
+            {"source": "hookrelay", "detail-type": "signer.done", "detail": {"event": {"event_name": "signer.done"}}}
+        ),
+    ]
+    for body in poison:
+        sqs.send_message(QueueUrl=settings.events_queue_url, MessageBody=body)
+    publish(api, event_id=EVENT_ID)
+    poll_until_empty(ingest)
+    assert [m["delivery_id"] for m in delivery_messages()] == [delivery_id(EVENT_ID, subscription)]
+    dlq_url = sqs.get_queue_url(QueueName="hookrelay-local-events-dlq")["QueueUrl"]
+    assert sorted(m["Body"] for m in drain(dlq_url)) == sorted(poison)

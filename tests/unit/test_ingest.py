@@ -1,0 +1,154 @@
+"""Fan-out with in-memory stores: one delivery per match, nothing twice, nothing lost on a crash."""
+
+import json
+import uuid
+from collections import Counter
+
+import pytest
+
+from hookrelay.ingest import Ingest
+from hookrelay.models import Event, Subscription, delivery_id
+from hookrelay.publishing import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
+from hookrelay.store.subscriptions import CachedTeamSubscriptions
+from unit.fakes import Crash, FakeDeliveryStore, FakeProgress, FakeQueue, FakeSubscriptionStore
+
+EVENT = Event(
+    event_id="11111111-2222-4333-8444-555555555555",
+    event_name="signer.done",
+    event_time="2026-01-01T00:00:00.000Z",
+    team_id="acme",
+    scope="app",
+    data={"signer": {"id": "s1"}},
+)
+
+
+def subscription(index: int, team_id: str = "acme", **fields: object) -> Subscription:
+    return Subscription.model_validate(
+        {
+            "id": str(uuid.UUID(int=index + 1)),
+            "team_id": team_id,
+            "endpoint": "https://hooks.example.com/x",
+            "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+            "subscribed_events": ["*"],
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z",
+            **fields,
+        }
+    )
+
+
+class World:
+    def __init__(self, subscriptions: list[Subscription], chunk_size: int = 25) -> None:
+        self.store = FakeSubscriptionStore()
+        for item in subscriptions:
+            self.store.create(item)
+        self.deliveries = FakeDeliveryStore()
+        self.progress = FakeProgress()
+        self.delivery_queue = FakeQueue()
+        self.events_queue = FakeQueue()
+        self.ingest = Ingest(
+            subscriptions=CachedTeamSubscriptions(self.store, ttl_seconds=0),
+            deliveries=self.deliveries,
+            progress=self.progress,
+            delivery_queue=self.delivery_queue,  # type: ignore[arg-type]
+            events_queue=self.events_queue,  # type: ignore[arg-type]
+            chunk_size=chunk_size,
+        )
+
+    def enqueued_ids(self) -> list[str]:
+        return [json.loads(message.body)["delivery_id"] for message in self.delivery_queue.messages]
+
+    def run(self, request: FanOutRequest, has_time: bool = True) -> None:
+        self.ingest.process_message(queue_message(request), has_time=lambda: has_time)
+
+
+def test_one_delivery_per_matching_subscription() -> None:
+    world = World(
+        [
+            subscription(1),
+            subscription(2, subscribed_events=["signer.done"], scopes=["app"]),
+            subscription(3, subscribed_events=["signature_request.done"]),
+            subscription(4, enabled=False),
+            subscription(5, sandbox=True),
+            subscription(6, team_id="globex"),
+        ]
+    )
+    world.run(FanOutRequest(event=EVENT))
+    expected = [delivery_id(EVENT.event_id, str(uuid.UUID(int=index + 1))) for index in (1, 2)]
+    assert sorted(world.enqueued_ids()) == sorted(expected)
+    assert sorted(world.deliveries.items) == sorted(expected)
+    record = world.deliveries.items[expected[0]]
+    assert record.status == "pending" and record.event == EVENT and record.team_id == "acme"
+    assert json.loads(world.delivery_queue.messages[0].body)["attempt"] == 1
+
+
+def test_the_same_event_twice_fans_out_once() -> None:
+    world = World([subscription(index) for index in range(30)])
+    world.run(FanOutRequest(event=EVENT))
+    world.run(FanOutRequest(event=EVENT))
+    assert Counter(world.enqueued_ids()) == Counter(
+        {delivery_id(EVENT.event_id, s.id): 1 for s in world.store.all_of_team("acme")}
+    )
+
+
+def test_ten_messages_per_send() -> None:
+    world = World([subscription(index) for index in range(95)], chunk_size=500)
+    world.run(FanOutRequest(event=EVENT))
+    assert len(world.enqueued_ids()) == 95
+    assert world.delivery_queue.calls == 10
+
+
+@pytest.mark.parametrize("failing_call", [1, 2, 4, 7])
+def test_a_crash_mid_fan_out_then_redelivery_sends_each_delivery_once(failing_call: int) -> None:
+    world = World([subscription(index) for index in range(60)], chunk_size=25)
+    world.delivery_queue.fail_on_call = failing_call
+    with pytest.raises(Crash):
+        world.run(FanOutRequest(event=EVENT))
+    world.delivery_queue.fail_on_call = None
+    world.run(FanOutRequest(event=EVENT))  # SQS delivers the message again
+    expected = {delivery_id(EVENT.event_id, s.id) for s in world.store.all_of_team("acme")}
+    assert Counter(world.enqueued_ids()) == Counter(dict.fromkeys(expected, 1))
+    assert set(world.deliveries.items) == expected
+
+
+def test_a_large_fan_out_continues_through_the_events_queue() -> None:
+    world = World([subscription(index) for index in range(120)], chunk_size=25)
+    request = FanOutRequest(event=EVENT)
+    runs = 0
+    while True:
+        runs += 1
+        world.run(request, has_time=False)  # time for one chunk per invocation
+        if not world.events_queue.messages:
+            break
+        request = read_queue_message(world.events_queue.messages.pop().body)
+        assert request.continue_after
+    assert runs == 5
+    assert len(set(world.enqueued_ids())) == len(world.enqueued_ids()) == 120
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("not json", "not JSON"),
+        ("[1]", "not an EventBridge event"),
+        (json.dumps({"source": "elsewhere", "detail-type": "x", "detail": {}}), "source"),
+        (json.dumps({"source": "hookrelay", "detail-type": "signer.done", "detail": {"event": {}}}), "event.event_id"),
+        (
+            json.dumps(
+                {
+                    "source": "hookrelay",
+                    "detail-type": "signer.done",
+                    "detail": {"event": {**EVENT.model_dump(), "event_name": "nope"}},
+                }
+            ),
+            "unknown event name",
+        ),
+        (
+            json.dumps({"source": "hookrelay", "detail-type": "other", "detail": {"event": EVENT.model_dump()}}),
+            "detail-type",
+        ),
+    ],
+)
+def test_foreign_messages_are_refused_with_a_reason(body: str, reason: str) -> None:
+    with pytest.raises(InvalidEventMessage, match=reason):
+        read_queue_message(body)

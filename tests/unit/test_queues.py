@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from hookrelay.queues import Message, Queue, QueueSendError, delivery_message
+
+
+class FlakySqs:
+    """Refuses the listed entry ids on the first call that carries them."""
+
+    def __init__(self, refuse_once: set[str] = frozenset(), sender_fault: bool = False) -> None:
+        self.calls: list[list[dict[str, object]]] = []
+        self.refuse_once = set(refuse_once)
+        self.sender_fault = sender_fault
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, object]]) -> dict[str, object]:
+        self.calls.append(Entries)
+        failed = [
+            {"Id": entry["Id"], "SenderFault": self.sender_fault, "Code": "x", "Message": "refused"}
+            for entry in Entries
+            if entry["Id"] in self.refuse_once
+        ]
+        self.refuse_once -= {str(entry["Id"]) for entry in Entries}
+        return {"Successful": [], "Failed": failed}
+
+
+def test_sends_ten_per_call_and_resends_refused_entries() -> None:
+    sqs = FlakySqs(refuse_once={"3", "7"})
+    Queue(sqs, "url", sleep=lambda _: None).send([delivery_message(f"d{i}", 1) for i in range(25)])
+    assert [len(call) for call in sqs.calls] == [10, 2, 10, 5]
+    assert [json.loads(str(entry["MessageBody"]))["delivery_id"] for entry in sqs.calls[1]] == ["d3", "d7"]
+
+
+def test_a_message_sqs_will_never_take_is_an_error_not_a_loss() -> None:
+    with pytest.raises(QueueSendError, match="refused"):
+        Queue(FlakySqs(refuse_once={"0"}, sender_fault=True), "url").send([Message("x")])
+
+
+def test_gives_up_loudly_after_every_attempt() -> None:
+    class AlwaysRefuses(FlakySqs):
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, object]]) -> dict[str, object]:
+            return {"Failed": [{"Id": e["Id"], "SenderFault": False} for e in Entries]}
+
+    with pytest.raises(QueueSendError, match="after 5 attempts"):
+        Queue(AlwaysRefuses(), "url", sleep=lambda _: None).send([Message("x")])
