@@ -107,7 +107,14 @@ def _stop(stack: RunningStack) -> int:
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[RunningStack]:
-    stack = _start({"HOOKRELAY_DEV_API_KEY": DEV_KEY, "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false"})
+    stack = _start(
+        {
+            "HOOKRELAY_DEV_API_KEY": DEV_KEY,
+            "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false",
+            # Failed records come back at once rather than after the queue's 180 s visibility timeout.
+            "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
+        }
+    )
     yield stack
     assert _stop(stack) == 0, "".join(stack.output)
 

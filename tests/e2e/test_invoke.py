@@ -18,6 +18,7 @@ EXPECTED_STATUS = {
     "api-delete-webhook": 404,
     "api-list-event-types": 200,
     "api-openapi-document": 200,
+    "api-publish-event": 202,
 }
 
 
@@ -36,7 +37,7 @@ def invoke(function_id: str, event_name: str) -> dict[str, object]:
 
 
 def test_every_sample_event_is_covered() -> None:
-    assert {path.stem for path in EVENTS.glob("*.json")} == {*EXPECTED_STATUS, "authorizer-request"}
+    assert {path.stem for path in EVENTS.glob("*.json")} == {*EXPECTED_STATUS, "authorizer-request", "ingest-sqs-batch"}
 
 
 @pytest.mark.parametrize(("event_name", "status"), sorted(EXPECTED_STATUS.items()))
@@ -47,3 +48,7 @@ def test_api_samples(event_name: str, status: int) -> None:
 def test_authorizer_sample() -> None:
     # The sample's key is not registered in a fresh stack: the request goes on without a team.
     assert invoke("AuthorizerFunction", "authorizer-request") == {"isAuthorized": True, "context": {"team_id": ""}}
+
+
+def test_ingest_sample() -> None:
+    assert invoke("IngestFunction", "ingest-sqs-batch") == {"batchItemFailures": []}
