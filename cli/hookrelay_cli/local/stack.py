@@ -39,14 +39,19 @@ LOCAL_CREDENTIALS = {
 }
 
 
+def use_local_credentials() -> None:
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(LOCAL_CREDENTIALS)
+
+
 @contextmanager
 def local_aws(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Run a moto server and point every boto3 client of this process at it (never at real AWS)."""
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     endpoint = "http://{}:{}".format(*server.get_host_and_port())
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
+    use_local_credentials()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
         yield endpoint
     finally:

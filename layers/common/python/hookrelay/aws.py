@@ -10,7 +10,8 @@ _lock = threading.Lock()
 
 
 @functools.cache
-def _session() -> boto3.session.Session:
+def session() -> boto3.session.Session:
+    """The process's one session; hooks registered on its events reach every client made after."""
     return boto3.session.Session()
 
 
@@ -26,9 +27,9 @@ def table(name: str) -> Any:
 
 @functools.cache
 def _client(service: str) -> Any:
-    return _session().client(service)  # type: ignore[call-overload]
+    return session().client(service)  # type: ignore[call-overload]
 
 
 @functools.cache
 def _dynamodb() -> Any:
-    return _session().resource("dynamodb")
+    return session().resource("dynamodb")

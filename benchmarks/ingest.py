@@ -1,0 +1,203 @@
+"""Ingest benchmark: matching time per event, and AWS calls per delivery at fan-out.
+
+    .venv/bin/python benchmarks/ingest.py            # 100, 1 000 and 10 000 subscriptions
+    .venv/bin/python benchmarks/ingest.py --smoke    # tiny sizes, as the test suite runs it
+
+Matching is timed against a baseline measured in the same run on the same subscriptions: a bare
+loop that reads one attribute of each (what any per-subscription filter costs at least). Fan-out
+runs the real api and ingest handlers in-process against moto (POST /v3/events → bus → events
+queue → ingest), counts every AWS call with a botocore hook, and checks that every delivery was
+recorded and enqueued exactly once. Times against moto are not AWS latencies; the call counts are
+what AWS would see.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "layers" / "common" / "python"), str(REPO / "cli")]
+
+from boto3.dynamodb.conditions import Attr  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from hookrelay import aws  # noqa: E402
+from hookrelay.api_keys import issue_key  # noqa: E402
+from hookrelay.matching import matching  # noqa: E402
+from hookrelay.models import Event, Subscription, delivery_id  # noqa: E402
+from hookrelay.settings import get_settings  # noqa: E402
+from hookrelay.store.api_keys import DynamoApiKeyStore  # noqa: E402
+from hookrelay_cli.local.gateway import HttpRequest  # noqa: E402
+from hookrelay_cli.local.stack import LocalStack, use_local_credentials  # noqa: E402
+
+SQS_SENDS_PER_DELIVERY_GOAL = 0.1
+SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+
+
+def subscriptions(count: int, team_id: str, *, all_match: bool = False) -> list[Subscription]:
+    """A team's subscriptions; two in three match the benchmark event, or all of them."""
+    now = "2026-01-01T00:00:00.000Z"
+    events = (["*"],) if all_match else (["*"], ["signer.done", "signature_request.done"], ["contact.created"])
+    return [
+        Subscription(
+            id=str(uuid.UUID(int=index + 1)),
+            team_id=team_id,
+            endpoint="https://hooks.example.com/x",
+            secret_key=SECRET,
+            subscribed_events=events[index % len(events)],
+            scopes=["*"] if index % 2 else ["app", "public_api"],
+            created_at=now,
+            updated_at=now,
+        )
+        for index in range(count)
+    ]
+
+
+def event(team_id: str) -> Event:
+    return Event(
+        event_id=str(uuid.uuid4()),
+        event_name="signer.done",
+        event_time="2026-01-01T00:00:00.000Z",
+        team_id=team_id,
+        scope="app",
+        data={"signer": {"id": "s-1"}},
+    )
+
+
+def median_seconds(run: Any, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def bench_matching(sizes: list[int], repeat: int) -> dict[int, float]:
+    print("matching: time per event (median of", repeat, "runs)")
+    print(f"  {'subscriptions':>13} {'matching':>11} {'baseline':>11} {'ratio':>6} {'matched':>8}")
+    per_size = {}
+    for size in sizes:
+        candidates = subscriptions(size, "acme")
+        published = event("acme")
+        matched = len(matching(candidates, published))
+        seconds = median_seconds(lambda c=candidates, e=published: matching(c, e), repeat)
+        baseline = median_seconds(lambda c=candidates: [s for s in c if s.enabled], repeat)
+        per_size[size] = seconds
+        print(f"  {size:>13} {seconds * 1e3:>9.3f}ms {baseline * 1e3:>9.3f}ms {seconds / baseline:>5.1f}x {matched:>8}")
+    if len(sizes) > 1:
+        print(f"  {sizes[-1]} vs {sizes[-2]} subscriptions: {per_size[sizes[-1]] / per_size[sizes[-2]]:.1f}x")
+    return per_size
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def take(self) -> Counter[str]:
+        taken, self.calls = self.calls, Counter()
+        return taken
+
+
+def bench_fan_out(sizes: list[int]) -> None:
+    counter = CallCounter()
+    use_local_credentials()
+    # moto answers a write in milliseconds where DynamoDB takes a few; keep the subscription cache
+    # long enough that the warm run measures a warm container, not moto's speed.
+    os.environ["HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS"] = "3600"
+    aws.session().events.register("before-call", counter)
+    with mock_aws():
+        stack = LocalStack.create(REPO / "template.yaml", aws_endpoint="moto")
+        (ingest,) = stack.queue_pollers()
+        gateway = stack.gateway()
+        settings = get_settings()
+        print("fan-out: one event through POST /v3/events and the ingest handler (moto); cold, then warm")
+        headings = f"{'deliveries':>10} {'container':>9} {'time':>8} {'invocations':>11} {'SQS sends/dlv':>14}"
+        print(f"  {headings} {'DDB writes/dlv':>15}  AWS calls")
+        for size in sizes:
+            team_id = f"team-{size}"
+            team = subscriptions(size, team_id, all_match=True)
+            with aws.table(settings.subscriptions_table).batch_writer() as batch:
+                for subscription in team:
+                    batch.put_item(Item=_item(subscription))
+            key = issue_key(DynamoApiKeyStore(aws.table(settings.api_keys_table)), team_id).key
+            for container in ("cold", "warm"):
+                counter.take()
+                start = time.perf_counter()
+                event_id = _publish(gateway, key)
+                invocations = 0
+                while ingest.poll_once():
+                    invocations += 1
+                elapsed = time.perf_counter() - start
+                calls = counter.take()
+                deliveries = _check_exactly_once(event_id, {delivery_id(event_id, s.id) for s in team})
+                sends = calls["sqs.SendMessageBatch"] / deliveries
+                writes = sum(calls[f"dynamodb.{op}"] for op in ("PutItem", "UpdateItem", "BatchWriteItem")) / deliveries
+                figures = (
+                    f"{deliveries:>10} {container:>9} {elapsed:>7.2f}s {invocations:>11} {sends:>14.3f} {writes:>15.3f}"
+                )
+                print(f"  {figures}  {dict(sorted(calls.items()))}", flush=True)
+                if sends > SQS_SENDS_PER_DELIVERY_GOAL:
+                    print(f"  GOAL MISSED: {sends:.3f} SQS sends per delivery > {SQS_SENDS_PER_DELIVERY_GOAL}")
+                if container == "warm" and calls["dynamodb.Query"]:
+                    print("  GOAL MISSED: a warm container read the team's subscriptions again")
+
+
+def _item(subscription: Subscription) -> dict[str, Any]:
+    item = subscription.model_dump(exclude={"id", "delivery_format"}, exclude_none=True)
+    return {**item, "subscription_id": subscription.id}
+
+
+def _publish(gateway: Any, key: str) -> str:
+    body = json.dumps({"event_name": "signer.done", "data": {"signer": {"id": "s-1"}}, "scope": "app"}).encode()
+    headers = [("Authorization", f"Bearer {key}"), ("Content-Type", "application/json")]
+    response = gateway.handle(HttpRequest("POST", "/v3/events", headers, body, "127.0.0.1"))
+    assert response.status == 202, response.body
+    return str(json.loads(response.body)["event_id"])
+
+
+def _check_exactly_once(event_id: str, expected: set[str]) -> int:
+    """Every matching subscription got one record and exactly one queue message for the event."""
+    settings = get_settings()
+    sqs = aws.client("sqs")
+    sent: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=settings.delivery_queue_url, MaxNumberOfMessages=10).get("Messages"):
+        sent.extend(json.loads(message["Body"])["delivery_id"] for message in batch)
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        sqs.delete_message_batch(QueueUrl=settings.delivery_queue_url, Entries=entries)
+    if Counter(sent) != Counter(dict.fromkeys(expected, 1)):
+        raise AssertionError(f"{len(sent)} messages for {len(expected)} deliveries, {len(set(sent))} distinct")
+    scan: dict[str, Any] = {"FilterExpression": Attr("event_id").eq(event_id), "ProjectionExpression": "delivery_id"}
+    recorded: set[str] = set()
+    while True:
+        page = aws.table(settings.deliveries_table).scan(**scan)
+        recorded.update(item["delivery_id"] for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    if recorded != expected:
+        raise AssertionError(f"{len(recorded)} delivery records for {len(expected)} deliveries")
+    return len(sent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmark still runs")
+    smoke = parser.parse_args().smoke
+    sizes = [10, 50] if smoke else [100, 1_000, 10_000]
+    bench_matching(sizes, repeat=3 if smoke else 21)
+    bench_fan_out(sizes)
+
+
+if __name__ == "__main__":
+    main()
