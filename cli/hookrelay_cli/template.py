@@ -5,7 +5,7 @@ resources.
 """
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,41 +141,39 @@ class Template:
     def function_ids(self) -> list[str]:
         return [logical_id for logical_id, spec in self.resources.items() if spec.get("Type") == SERVERLESS_FUNCTION]
 
-    def http_routes(self) -> list[tuple[RouteSpec, str]]:
-        """Every HttpApi route with the function it invokes, most specific first (as API Gateway picks)."""
-        routes: list[tuple[RouteSpec, str]] = []
+    def _function_events(self, event_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(function id, event properties) for every event source of a type (HttpApi, SQS, ...)."""
         for function_id in self.function_ids():
             events = (self.resource(function_id).get("Properties") or {}).get("Events") or {}
             for event in events.values():
-                if event.get("Type") != "HttpApi":
-                    continue
-                properties = event.get("Properties") or {}
-                api = self.resource(_ref_target(properties.get("ApiId")))
-                method = str(properties.get("Method", "ANY")).upper()
-                authorizer = self._authorizer_function(api, (properties.get("Auth") or {}).get("Authorizer"))
-                routes.append((RouteSpec(method, str(properties["Path"]), authorizer), function_id))
+                if event.get("Type") == event_type:
+                    yield function_id, event.get("Properties") or {}
+
+    def http_routes(self) -> list[tuple[RouteSpec, str]]:
+        """Every HttpApi route with the function it invokes, most specific first (as API Gateway picks)."""
+        routes: list[tuple[RouteSpec, str]] = []
+        for function_id, properties in self._function_events("HttpApi"):
+            api = self.resource(_ref_target(properties.get("ApiId")))
+            method = str(properties.get("Method", "ANY")).upper()
+            authorizer = self._authorizer_function(api, (properties.get("Auth") or {}).get("Authorizer"))
+            routes.append((RouteSpec(method, str(properties["Path"]), authorizer), function_id))
         return sorted(routes, key=lambda entry: (entry[0].is_greedy, entry[0].method == "ANY", -len(entry[0].path)))
 
     def queue_sources(self) -> list[QueueSource]:
         sources = []
-        for function_id in self.function_ids():
-            events = (self.resource(function_id).get("Properties") or {}).get("Events") or {}
-            for event in events.values():
-                if event.get("Type") != "SQS":
-                    continue
-                properties = event.get("Properties") or {}
-                queue = properties.get("Queue")
-                if not (isinstance(queue, dict) and "Fn::GetAtt" in queue):
-                    raise TemplateError(f"{function_id}: an SQS event's Queue must be !GetAtt <Queue>.Arn")
-                sources.append(
-                    QueueSource(
-                        function_id=function_id,
-                        queue_id=str(queue["Fn::GetAtt"][0]),
-                        batch_size=int(properties.get("BatchSize", 10)),
-                        report_batch_item_failures="ReportBatchItemFailures"
-                        in (properties.get("FunctionResponseTypes") or []),
-                    )
+        for function_id, properties in self._function_events("SQS"):
+            queue = properties.get("Queue")
+            if not (isinstance(queue, dict) and "Fn::GetAtt" in queue):
+                raise TemplateError(f"{function_id}: an SQS event's Queue must be !GetAtt <Queue>.Arn")
+            sources.append(
+                QueueSource(
+                    function_id=function_id,
+                    queue_id=str(queue["Fn::GetAtt"][0]),
+                    batch_size=int(properties.get("BatchSize", 10)),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (properties.get("FunctionResponseTypes") or []),
                 )
+            )
         return sources
 
     def _authorizer_function(self, api: dict[str, Any], name: str | None) -> str | None:

@@ -46,17 +46,17 @@ app.configure_openapi(
 )
 app.enable_swagger(path="/v3/docs")
 
+
+def _problem(description: str) -> dict[str, Any]:
+    """An OpenAPI response documented as an RFC 9457 problem."""
+    return {"description": description, "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}}}
+
+
 _ERRORS: dict[int, Any] = {
-    status: {"description": status.phrase, "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}}}
+    status: _problem(status.phrase)
     for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.UNPROCESSABLE_ENTITY)
 }
-_ERRORS_BY_ID = {
-    **_ERRORS,
-    HTTPStatus.NOT_FOUND: {
-        "description": "No subscription with this id in the caller's team.",
-        "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}},
-    },
-}
+_ERRORS_BY_ID = {**_ERRORS, HTTPStatus.NOT_FOUND: _problem("No subscription with this id in the caller's team.")}
 WebhookId = Annotated[str, Path(description="The subscription id.")]
 
 
@@ -114,14 +114,8 @@ def list_event_types() -> Page[catalog.EventType]:
     tags=["Events"],
     responses={
         **_ERRORS,
-        413: {
-            "description": "Body or event too large.",
-            "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}},
-        },
-        503: {
-            "description": "Not accepted; retry with the same event_id.",
-            "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}},
-        },
+        413: _problem("Body or event too large."),
+        503: _problem("Not accepted; retry with the same event_id."),
     },
 )
 def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
