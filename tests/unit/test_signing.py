@@ -1,8 +1,21 @@
 import base64
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
 
 import pytest
+import standardwebhooks
+import standardwebhooks.webhooks
+import svix
+import svix.webhooks
 
-from hookrelay.signing import generate_secret, signing_key
+from hookrelay.signing import (
+    generate_secret,
+    signature_headers,
+    signing_key,
+    standard_webhooks_signature,
+)
 
 
 def test_generated_secret_is_standard_webhooks_form() -> None:
@@ -17,3 +30,77 @@ def test_key_derivation() -> None:
     assert signing_key("my custom secret") == b"my custom secret"
     with pytest.raises(ValueError, match="base64"):
         signing_key("whsec_***")
+
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+DELIVERY_ID = "9e81f14a-fa1b-52fb-8707-d0268c85862d"
+SUBSCRIPTION_ID = "c2115a3b-48c4-4ed1-96a2-b8fcf02c0f57"
+BODY = b'{"event_id":"e1","event_name":"signer.done","data":{"name":"J\\u00e9r\\u00f4me"}}'
+
+
+def headers(secret_keys: list[str], sent_at: datetime | None = None, body: bytes = BODY) -> dict[str, str]:
+    return signature_headers(
+        secret_keys=secret_keys,
+        delivery_id=DELIVERY_ID,
+        subscription_id=SUBSCRIPTION_ID,
+        attempts_before=2,
+        body=body,
+        sent_at=sent_at or datetime.now(UTC),
+    )
+
+
+def test_standard_webhooks_test_vector() -> None:
+    # The Standard Webhooks specification's example: same secret, id, timestamp and payload.
+    key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    body = b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert standard_webhooks_signature(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
+
+
+def test_standard_webhooks_signature_verifies_with_standardwebhooks_and_svix() -> None:
+    sent = headers([SECRET])
+    assert standardwebhooks.Webhook(SECRET).verify(BODY, sent) == json.loads(BODY)
+    svix.Webhook(SECRET).verify(BODY, sent)
+    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(SECRET).verify(BODY + b" ", sent)
+    with pytest.raises(svix.webhooks.WebhookVerificationError):
+        svix.Webhook(generate_secret()).verify(BODY, sent)
+
+
+def test_during_a_rotation_both_secrets_sign() -> None:
+    previous = generate_secret()
+    sent = headers([SECRET, previous])
+    assert len(sent["webhook-signature"].split(" ")) == 2
+    for secret in (SECRET, previous):
+        standardwebhooks.Webhook(secret).verify(BODY, sent)
+        svix.Webhook(secret).verify(BODY, sent)
+
+
+def test_custom_secret_verifies_as_whsec_of_its_bytes() -> None:
+    custom = "a plain shared secret"
+    sent = headers([custom])
+    as_standard = "whsec_" + base64.b64encode(custom.encode()).decode()
+    standardwebhooks.Webhook(as_standard).verify(BODY, sent)
+    svix.Webhook(as_standard).verify(BODY, sent)
+
+
+def test_yousign_headers_verify_independently() -> None:
+    sent_at = datetime(2026, 3, 2, 10, 15, 30, 250000, tzinfo=UTC)
+    sent = headers([SECRET], sent_at)
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    assert sent["X-Yousign-Signature-256"] == "sha256=" + hmac.new(key, BODY, hashlib.sha256).hexdigest()
+    assert sent["X-Yousign-Retry"] == "2"
+    assert sent["X-Yousign-Issued-At"] == "1772446530" == sent["webhook-timestamp"]
+    assert sent["webhook-id"] == DELIVERY_ID
+
+
+def test_subnoto_headers_verify_independently() -> None:
+    sent_at = datetime(2026, 3, 2, 10, 15, 30, 250000, tzinfo=UTC)
+    form_body = b"payload=%7B%22eventType%22%3A%22ENVELOPE_SIGNED%22%7D"
+    sent = headers([SECRET], sent_at, body=form_body)
+    assert sent["X-Webhook-Id"] == SUBSCRIPTION_ID
+    parts = dict(part.split("=", 1) for part in sent["X-Webhook-Signature"].split(","))
+    assert parts["t"] == "1772446530250"
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    expected = hmac.new(key, b"t:" + parts["t"].encode() + b":" + form_body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(parts["v1"], expected)

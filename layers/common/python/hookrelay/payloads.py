@@ -1,12 +1,19 @@
-"""How a delivery is rendered for its endpoint (SPEC §4)."""
+"""How a delivery is rendered for its endpoint (SPEC §4): the bytes sent, rendered once, and signed."""
 
-from typing import Literal
-from urllib.parse import urlsplit
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlencode, urlsplit
 
 PayloadFormat = Literal["yousign", "subnoto"]
 DeliveryFormat = Literal["yousign", "subnoto", "slack", "discord"]
 
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 _DISCORD_HOSTS = frozenset({"discord.com", "discordapp.com"})
+# Discord refuses embed descriptions over 4096 characters and Slack section texts over 3000.
+_SUMMARY_LIMIT = 2900
 
 
 def delivery_format(endpoint: str, payload_format: PayloadFormat) -> DeliveryFormat:
@@ -18,3 +25,124 @@ def delivery_format(endpoint: str, payload_format: PayloadFormat) -> DeliveryFor
     if host in _DISCORD_HOSTS and parts.path.startswith("/api/webhooks/"):
         return "discord"
     return payload_format
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What a payload needs of an event and its subscription."""
+
+    event_id: str
+    event_name: str
+    event_time: datetime
+    team_id: str
+    sandbox: bool
+    data: dict[str, Any]
+    subscription_id: str
+    subscription_description: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class RenderedPayload:
+    body: bytes
+    content_type: str
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def render(facts: EventFacts, delivery: DeliveryFormat, content_type: str = JSON) -> RenderedPayload:
+    if delivery == "yousign":
+        return RenderedPayload(_json(yousign_payload(facts)), JSON)
+    if delivery == "subnoto":
+        payload = _json(subnoto_payload(facts))
+        if content_type == FORM:
+            return RenderedPayload(urlencode({"payload": payload.decode("utf-8")}).encode("ascii"), FORM)
+        return RenderedPayload(payload, JSON)
+    if delivery == "slack":
+        return RenderedPayload(_json(slack_payload(facts)), JSON)
+    return RenderedPayload(_json(discord_payload(facts)), JSON)
+
+
+def yousign_payload(facts: EventFacts) -> dict[str, Any]:
+    return {
+        "event_id": facts.event_id,
+        "event_name": facts.event_name,
+        "event_time": str(int(facts.event_time.timestamp())),
+        "subscription_id": facts.subscription_id,
+        "subscription_description": facts.subscription_description,
+        "sandbox": facts.sandbox,
+        "data": facts.data,
+    }
+
+
+def subnoto_payload(facts: EventFacts) -> dict[str, Any]:
+    return {
+        "eventUuid": facts.event_id,
+        "eventType": facts.event_name,
+        "eventTime": int(facts.event_time.timestamp() * 1000),
+        "webhookUuid": facts.subscription_id,
+        "teamUuid": facts.team_id,
+        "data": facts.data,
+    }
+
+
+def _person(name: str | None, email: str | None) -> str | None:
+    return f"{name} <{email}>" if name and email else name or email
+
+
+def _details(data: dict[str, Any]) -> list[str]:
+    """The facts a person wants first, picked from the e-signature payloads of the catalog."""
+    details = []
+    request = data.get("signature_request")
+    if isinstance(request, dict) and request.get("name"):
+        details.append(f"Signature request: {request['name']} ({request.get('status', 'unknown status')})")
+    for role in ("signer", "approver"):
+        person = data.get(role)
+        info = person.get("info") if isinstance(person, dict) else None
+        if isinstance(info, dict):
+            name = " ".join(filter(None, (info.get("first_name"), info.get("last_name"))))
+            if who := _person(name, info.get("email")):
+                details.append(f"{role.capitalize()}: {who}")
+    if recipient := _person(data.get("recipientName"), data.get("recipientEmail")):
+        details.append(f"Recipient: {recipient}")
+    if data.get("envelopeUuid"):
+        details.append(f"Envelope: {data['envelopeUuid']}")
+    if data.get("reason"):
+        details.append(f"Reason: {data['reason']}")
+    return details
+
+
+def summary(facts: EventFacts) -> str:
+    lines = [f"{facts.event_name}{' (sandbox)' if facts.sandbox else ''}: {facts.description}", *_details(facts.data)]
+    return "\n".join(lines)[:_SUMMARY_LIMIT]
+
+
+def slack_payload(facts: EventFacts) -> dict[str, Any]:
+    text = summary(facts)
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"event `{facts.event_id}` at {facts.event_time.isoformat()}"}],
+            },
+        ],
+    }
+
+
+def discord_payload(facts: EventFacts) -> dict[str, Any]:
+    headline, *details = summary(facts).split("\n")
+    return {
+        "content": headline,
+        "embeds": [
+            {
+                "title": facts.event_name,
+                "description": "\n".join(details) or facts.description,
+                "timestamp": facts.event_time.isoformat(),
+                "footer": {"text": f"event {facts.event_id}"},
+            }
+        ],
+    }

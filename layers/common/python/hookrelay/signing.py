@@ -1,8 +1,12 @@
-"""Webhook secrets and the signing key derived from them (SPEC §4)."""
+"""Webhook secrets, the signing key derived from them, and the signatures of a request (SPEC §4)."""
 
 import base64
 import binascii
+import hashlib
+import hmac
 import secrets
+from collections.abc import Sequence
+from datetime import datetime
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 
@@ -23,3 +27,50 @@ def signing_key(secret: str) -> bytes:
         except binascii.Error as error:
             raise ValueError(f"the part after {SECRET_PREFIX} is not valid base64 ({error})") from None
     return secret.encode("utf-8")
+
+
+def standard_webhooks_signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`, one entry of `webhook-signature`."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
+
+
+def yousign_signature(key: bytes, body: bytes) -> str:
+    """`sha256=<hex HMAC-SHA256(key, body)>`, the value of X-Yousign-Signature-256."""
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def subnoto_signature(key: bytes, timestamp_ms: int, body: bytes) -> str:
+    """`t=<ms>,v1=<hex HMAC-SHA256(key, "t:{ms}:{body}")>`, the value of X-Webhook-Signature."""
+    digest = hmac.new(key, f"t:{timestamp_ms}:".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp_ms},v1={digest}"
+
+
+def signature_headers(
+    *,
+    secret_keys: Sequence[str],
+    delivery_id: str,
+    subscription_id: str,
+    attempts_before: int,
+    body: bytes,
+    sent_at: datetime,
+) -> dict[str, str]:
+    """Every signature header of one request (SPEC §4), over the exact body bytes sent.
+
+    `secret_keys` lists the current secret first, then any previous one still in its rotation overlap:
+    each adds a `v1,` entry to `webhook-signature`; the Yousign and Subnoto styles, which carry one
+    signature, use the current secret.
+    """
+    keys = [signing_key(secret) for secret in secret_keys]
+    seconds = int(sent_at.timestamp())
+    milliseconds = int(sent_at.timestamp() * 1000)
+    return {
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(seconds),
+        "webhook-signature": " ".join(standard_webhooks_signature(key, delivery_id, seconds, body) for key in keys),
+        "X-Yousign-Signature-256": yousign_signature(keys[0], body),
+        "X-Yousign-Retry": str(attempts_before),
+        "X-Yousign-Issued-At": str(seconds),
+        "X-Webhook-Id": subscription_id,
+        "X-Webhook-Signature": subnoto_signature(keys[0], milliseconds, body),
+    }
