@@ -1,0 +1,95 @@
+"""Real webhook receivers on 127.0.0.1 for tests: HTTP or HTTPS (a trustme test CA), scripted answers."""
+
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import trustme
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    server_name: str | None
+    client_port: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int = 200
+    body: bytes = b"ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float = 0.0
+
+
+Script = Callable[[Received], Answer]
+
+
+class Receiver(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.script = script
+        self.received: list[Received] = []
+        self.server_names: list[str | None] = []
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        server_name = getattr(self.connection, "hookrelay_server_name", None)
+        request = Received(
+            self.command, self.path, dict(self.headers.items()), body, server_name, self.client_address[1]
+        )
+        self.server.received.append(request)
+        answer = self.server.script(request)
+        time.sleep(answer.delay_seconds)
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def receiver(
+    script: Script = lambda _: Answer(), tls_for: str | None = None, ca: trustme.CA | None = None
+) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1; with `tls_for`, HTTPS with a certificate for that name from `ca`."""
+    server = Receiver(script)
+    if tls_for:
+        assert ca is not None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert(tls_for).configure_cert(context)
+
+        def remember_server_name(sock: ssl.SSLSocket, name: str | None, _: ssl.SSLContext) -> None:
+            sock.hookrelay_server_name = name  # type: ignore[attr-defined]
+
+        context.sni_callback = remember_server_name
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
