@@ -120,7 +120,7 @@ def bench_fan_out(sizes: list[int]) -> None:
     aws.session().events.register("before-call", counter)
     with mock_aws():
         stack = LocalStack.create(REPO / "template.yaml", aws_endpoint="moto")
-        (ingest,) = stack.queue_pollers()
+        (ingest,) = [poller for poller in stack.queue_pollers() if poller.function_id == "IngestFunction"]
         gateway = stack.gateway()
         settings = get_settings()
         print("fan-out: one event through POST /v3/events and the ingest handler (moto); cold, then warm")

@@ -64,7 +64,7 @@ class RunningStack:
         return issue_key(DynamoApiKeyStore(table), team_id).key
 
 
-def _start(environment: dict[str, str]) -> RunningStack:
+def start_stack(environment: dict[str, str]) -> RunningStack:
     process = subprocess.Popen(
         [sys.executable, "-m", "hookrelay_cli.main", "local", "up", "--port", "0", "--aws-port", "0"],
         cwd=REPO,
@@ -96,7 +96,7 @@ def _start(environment: dict[str, str]) -> RunningStack:
     return stack
 
 
-def _stop(stack: RunningStack) -> int:
+def stop_stack(stack: RunningStack) -> int:
     stack.process.send_signal(signal.SIGINT)
     try:
         return stack.process.wait(timeout=30)
@@ -107,16 +107,19 @@ def _stop(stack: RunningStack) -> int:
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[RunningStack]:
-    stack = _start(
+    stack = start_stack(
         {
             "HOOKRELAY_DEV_API_KEY": DEV_KEY,
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false",
             # Failed records come back at once rather than after the queue's 180 s visibility timeout.
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
+            # The delivery queue is left as ingest fills it, for the tests to read (test_delivery
+            # runs a stack of its own that delivers).
+            "HOOKRELAY_LOCAL_PAUSED_FUNCTIONS": "DeliveryFunction",
         }
     )
     yield stack
-    assert _stop(stack) == 0, "".join(stack.output)
+    assert stop_stack(stack) == 0, "".join(stack.output)
 
 
 @pytest.fixture(scope="session")

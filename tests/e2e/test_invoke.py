@@ -37,7 +37,12 @@ def invoke(function_id: str, event_name: str) -> dict[str, object]:
 
 
 def test_every_sample_event_is_covered() -> None:
-    assert {path.stem for path in EVENTS.glob("*.json")} == {*EXPECTED_STATUS, "authorizer-request", "ingest-sqs-batch"}
+    assert {path.stem for path in EVENTS.glob("*.json")} == {
+        *EXPECTED_STATUS,
+        "authorizer-request",
+        "ingest-sqs-batch",
+        "delivery-sqs-batch",
+    }
 
 
 @pytest.mark.parametrize(("event_name", "status"), sorted(EXPECTED_STATUS.items()))
@@ -52,3 +57,8 @@ def test_authorizer_sample() -> None:
 
 def test_ingest_sample() -> None:
     assert invoke("IngestFunction", "ingest-sqs-batch") == {"batchItemFailures": []}
+
+
+def test_delivery_sample() -> None:
+    # The sample names a delivery a fresh stack does not have: nothing to send, nothing failed.
+    assert invoke("DeliveryFunction", "delivery-sqs-batch") == {"batchItemFailures": []}

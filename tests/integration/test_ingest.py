@@ -41,7 +41,7 @@ def delivery_records() -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def ingest(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> QueuePoller:
     monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
-    (poller,) = [p for p in stack.queue_pollers() if p._function.spec.logical_id == "IngestFunction"]
+    (poller,) = [p for p in stack.queue_pollers() if p.function_id == "IngestFunction"]
     return poller
 
 

@@ -33,6 +33,13 @@ class FakeSubscriptionStore:
     def all_of_team(self, team_id: str) -> list[Subscription]:
         return [self.items[key] for key in sorted(self.items) if key[0] == team_id]
 
+    def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
+        key = (team_id, subscription_id)
+        if key in self.items:
+            self.items[key] = self.items[key].model_copy(
+                update={"enabled": False, "disabled_reason": reason, "updated_at": at}
+            )
+
 
 class FakeDeliveryStore:
     def __init__(self) -> None:

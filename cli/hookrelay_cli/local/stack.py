@@ -24,6 +24,8 @@ LOCAL_STACK_NAME = "hookrelay-local"
 # Local only: how long a failed SQS record stays invisible before it is received again (default: the
 # queue's own visibility timeout, as on AWS).
 FAILED_VISIBILITY_VARIABLE = "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS"
+# Local only: functions whose queues are not polled (e.g. DeliveryFunction, to inspect what ingest enqueues).
+PAUSED_FUNCTIONS_VARIABLE = "HOOKRELAY_LOCAL_PAUSED_FUNCTIONS"
 DEV_TEAM = "dev"
 # What the local stack sets unless the caller's environment already does (SPEC §7).
 LOCAL_DEFAULTS = {
@@ -93,8 +95,9 @@ class LocalStack:
         return stack
 
     def queue_pollers(self) -> list[QueuePoller]:
-        """One poller per SQS event source of the template."""
+        """One poller per SQS event source of the template, but for the functions paused locally."""
         failed_visibility = os.environ.get(FAILED_VISIBILITY_VARIABLE)
+        paused = set(filter(None, os.environ.get(PAUSED_FUNCTIONS_VARIABLE, "").split(",")))
         return [
             QueuePoller(
                 client("sqs"),
@@ -106,6 +109,7 @@ class LocalStack:
                 failed_visibility_seconds=int(failed_visibility) if failed_visibility else None,
             )
             for source in self.template.queue_sources()
+            if source.function_id not in paused
         ]
 
     def gateway(self) -> Gateway:

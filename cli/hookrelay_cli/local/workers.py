@@ -60,6 +60,10 @@ class QueuePoller:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"poll-{function.spec.logical_id}", daemon=True)
 
+    @property
+    def function_id(self) -> str:
+        return self._function.spec.logical_id
+
     def start(self) -> None:
         self._thread.start()
 

@@ -33,3 +33,7 @@ def event_names() -> frozenset[str]:
 
 def is_known_event(name: str) -> bool:
     return name in event_names()
+
+
+def description(name: str) -> str:
+    return next((event_type.description for event_type in event_types() if event_type.name == name), name)

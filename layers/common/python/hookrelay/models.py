@@ -245,6 +245,16 @@ class PublishedEvent(BaseModel):
 DeliveryStatus = Literal["pending", "scheduled", "delivered", "failed"]
 
 
+class Attempt(BaseModel):
+    """One try at sending a delivery, as the delivery log shows it."""
+
+    at: str
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = None
+    response_excerpt: str = ""
+
+
 class Delivery(BaseModel):
     """One event for one subscription. Its id is derived from both, so fan-out never makes two."""
 
@@ -256,6 +266,8 @@ class Delivery(BaseModel):
     event: Event
     status: DeliveryStatus = "pending"
     attempt_count: int = 0
+    attempts: list[Attempt] = Field(default_factory=list)
+    next_attempt_at: str | None = None
     created_at: str
     updated_at: str
     expires_at: int = Field(description="Unix seconds; DynamoDB's TTL removes the record then.")

@@ -3,7 +3,9 @@
 import functools
 import os
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
 
 
 class Settings(BaseModel):
@@ -20,6 +22,14 @@ class Settings(BaseModel):
     api_key_cache_seconds: float = Field(60.0, ge=0, alias="HOOKRELAY_API_KEY_CACHE_SECONDS")
     subscription_cache_seconds: float = Field(30.0, ge=0, alias="HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS")
     fanout_chunk_size: int = Field(500, ge=1, le=10_000, alias="HOOKRELAY_FANOUT_CHUNK_SIZE")
+    retry_schedule: str = Field(DEFAULT_SCHEDULE, alias="HOOKRELAY_RETRY_SCHEDULE")
+    due_shards: int = Field(8, ge=1, le=64, alias="HOOKRELAY_DUE_SHARDS")
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
 
 
 @functools.cache

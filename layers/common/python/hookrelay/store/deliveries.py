@@ -3,15 +3,23 @@
 import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr
 from boto3.dynamodb.types import TypeDeserializer
 
-from hookrelay.models import Delivery, Event
+from hookrelay.models import Attempt, Delivery, DeliveryStatus, Event
 
 # Conditional writes cannot be batched; a pool keeps a large fan-out's writes in flight together.
 WRITE_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    status: DeliveryStatus
+    next_attempt_at: str | None = None
+    due_shard: str | None = None
 
 
 class DeliveryStore(Protocol):
@@ -25,6 +33,14 @@ class DeliveryStore(Protocol):
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def record_attempt(self, delivery_id: str, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
+        """Log attempt `number` and the delivery's new state in one write.
+
+        False when attempt `number` was already recorded (a second message for the same attempt):
+        the caller has nothing more to do.
+        """
+        ...
 
 
 def _item(delivery: Delivery) -> dict[str, Any]:
@@ -67,8 +83,38 @@ class DynamoDeliveryStore:
         return True
 
     def get(self, delivery_id: str) -> Delivery | None:
-        item = self._table.get_item(Key={"delivery_id": delivery_id}).get("Item")
+        item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item")
         return _delivery(item) if item else None
+
+    def record_attempt(self, delivery_id: str, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
+        values: dict[str, Any] = {
+            ":number": number,
+            ":previous": number - 1,
+            ":status": outcome.status,
+            ":now": attempt.at,
+            ":attempt": [attempt.model_dump(exclude_none=True)],
+            ":none": [],
+        }
+        update = (
+            "SET attempt_count = :number, #status = :status, updated_at = :now,"
+            " attempts = list_append(if_not_exists(attempts, :none), :attempt)"
+        )
+        if outcome.next_attempt_at and outcome.due_shard:
+            update += ", next_attempt_at = :next, due_shard = :shard"
+            values.update({":next": outcome.next_attempt_at, ":shard": outcome.due_shard})
+        else:
+            update += " REMOVE next_attempt_at, due_shard"
+        try:
+            self._table.update_item(
+                Key={"delivery_id": delivery_id},
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(delivery_id) AND attempt_count = :previous",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
 
 class FanOutProgress(Protocol):

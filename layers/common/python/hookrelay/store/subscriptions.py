@@ -1,5 +1,6 @@
 """Subscriptions, stored per team: partition key team_id, sort key subscription_id."""
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ class SubscriptionStore(Protocol):
 
     def all_of_team(self, team_id: str) -> list[Subscription]:
         """Every subscription of a team, in id order."""
+        ...
+
+    def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
+        """Stop deliveries to a subscription, saying why (it may have been deleted meanwhile)."""
         ...
 
 
@@ -88,6 +93,15 @@ class DynamoSubscriptionStore:
             if "LastEvaluatedKey" not in response:
                 return subscriptions
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
+        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
+            self._table.update_item(
+                Key={"team_id": team_id, "subscription_id": subscription_id},
+                UpdateExpression="SET enabled = :false, disabled_reason = :reason, updated_at = :at",
+                ConditionExpression=Attr("subscription_id").exists(),
+                ExpressionAttributeValues={":false": False, ":reason": reason, ":at": at},
+            )
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
         response = self._table.delete_item(

@@ -1,0 +1,42 @@
+"""Delivery: delivery-queue batches → signed HTTPS requests to the subscriptions' endpoints."""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hookrelay.aws import client, table
+from hookrelay.delivery import Deliverer
+from hookrelay.observability import logger, metrics, tracer
+from hookrelay.queues import Queue
+from hookrelay.retry import RetryPolicy, parse_schedule
+from hookrelay.settings import get_settings
+from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+from hookrelay.transport import Transport
+
+settings = get_settings()
+subscription_store = DynamoSubscriptionStore(table(settings.subscriptions_table))
+deliverer = Deliverer(
+    deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
+    subscriptions=CachedTeamSubscriptions(subscription_store, settings.subscription_cache_seconds),
+    subscription_store=subscription_store,
+    transport=Transport(allow_private=settings.allow_private_endpoints),
+    policy=RetryPolicy(parse_schedule(settings.retry_schedule)),
+    delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
+    due_shards=settings.due_shards,
+)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=SQSEvent)
+def lambda_handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
+    # The records of a batch are sent concurrently (powertools' batch processor runs them one by one);
+    # the answer has the same partial-batch shape.
+    messages = [(record.message_id, record.body) for record in event.records]
+    metrics.add_metric(name="DeliveryMessagesReceived", unit=MetricUnit.Count, value=len(messages))
+    failed = deliverer.deliver_batch(messages)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -1,0 +1,191 @@
+"""Delivery over the local stack to real receivers on 127.0.0.1: POST /v3/events → ingest →
+delivery queue → the real delivery handler → signed HTTP requests, retried on a fast schedule."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qs
+
+import boto3
+import pytest
+import requests
+import standardwebhooks
+import svix
+from receivers import Answer, Received, receiver
+
+from api_client import ApiClient, ApiResponse
+from e2e.conftest import LOCAL_SESSION, RunningStack, start_stack, stop_stack
+from hookrelay.models import delivery_id
+from hookrelay_cli.local.resources import default_name
+from hookrelay_cli.local.stack import LOCAL_STACK_NAME
+
+pytestmark = pytest.mark.e2e
+WAIT_SECONDS = 30
+
+
+@pytest.fixture(scope="module")
+def delivery_stack() -> Iterator[RunningStack]:
+    # Receivers listen on 127.0.0.1 over plain http, so this stack allows private endpoints, as
+    # the local stack does by default; retries come after 1, 2 and 3 seconds.
+    stack = start_stack(
+        {
+            "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
+            "HOOKRELAY_RETRY_SCHEDULE": "1s,2s,3s",
+            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
+            "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
+        }
+    )
+    yield stack
+    assert stop_stack(stack) == 0
+
+
+@pytest.fixture
+def api(delivery_stack: RunningStack) -> ApiClient:
+    http = requests.Session()
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
+        response = http.request(method, delivery_stack.url + path, headers=headers, data=body, timeout=30)
+        return ApiResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+    return ApiClient(send, delivery_stack.create_key(f"team-{uuid.uuid4().hex[:8]}"))
+
+
+def eventually(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {WAIT_SECONDS}s: {what}")
+        time.sleep(0.1)
+
+
+def subscribe(api: ApiClient, endpoint: str, **fields: object) -> dict[str, object]:
+    response = api.post("/v3/webhooks", {"endpoint": endpoint, "subscribed_events": ["*"], **fields})
+    assert response.status == 201, response.body
+    subscription: dict[str, object] = response.json()
+    return subscription
+
+
+def publish(api: ApiClient, event_name: str = "signer.done") -> str:
+    data = {"signer": {"id": "s-1", "info": {"first_name": "Jérôme", "last_name": "Durand", "email": "j@example.com"}}}
+    response = api.post("/v3/events", {"event_name": event_name, "data": data, "event_time": "2026-03-02T10:15:30Z"})
+    assert response.status == 202, response.body
+    return str(response.json()["event_id"])
+
+
+def record(stack: RunningStack, delivery: str) -> dict[str, object]:
+    table = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION).Table(
+        default_name(LOCAL_STACK_NAME, "DeliveriesTable")
+    )
+    item: dict[str, object] = table.get_item(Key={"delivery_id": delivery}, ConsistentRead=True).get("Item") or {}
+    return item
+
+
+def verify_all_signatures(request: Received, secret: str, subscription_id: str) -> None:
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    standardwebhooks.Webhook(secret).verify(request.body, headers, json_parse=False)
+    svix.Webhook(secret).verify(request.body, headers)
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected_yousign = "sha256=" + hmac.new(key, request.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["x-yousign-signature-256"], expected_yousign)
+    assert headers["x-webhook-id"] == subscription_id
+    parts = dict(part.split("=", 1) for part in headers["x-webhook-signature"].split(","))
+    signed = b"t:" + parts["t"].encode() + b":" + request.body
+    assert hmac.compare_digest(parts["v1"], hmac.new(key, signed, hashlib.sha256).hexdigest())
+    assert abs(int(parts["t"]) // 1000 - int(headers["webhook-timestamp"])) <= 1
+    assert headers["user-agent"].startswith("hookrelay/")
+
+
+def test_every_format_arrives_signed_as_the_spec_says(api: ApiClient) -> None:
+    with receiver() as yousign, receiver() as subnoto_json, receiver() as subnoto_form:
+        subscriptions = {
+            "yousign": subscribe(api, f"http://127.0.0.1:{yousign.port}/y", description="Contracts"),
+            "subnoto_json": subscribe(api, f"http://127.0.0.1:{subnoto_json.port}/s", payload_format="subnoto"),
+            "subnoto_form": subscribe(
+                api,
+                f"http://127.0.0.1:{subnoto_form.port}/f",
+                payload_format="subnoto",
+                content_type="application/x-www-form-urlencoded",
+            ),
+        }
+        event_id = publish(api)
+        eventually(lambda: all(r.received for r in (yousign, subnoto_json, subnoto_form)), "all three receivers called")
+
+    (request,) = yousign.received
+    subscription = subscriptions["yousign"]
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["webhook-id"] == delivery_id(event_id, str(subscription["id"]))
+    assert request.headers["X-Yousign-Retry"] == "0"
+    verify_all_signatures(request, str(subscription["secret_key"]), str(subscription["id"]))
+    body = json.loads(request.body)
+    assert body == {
+        "event_id": event_id,
+        "event_name": "signer.done",
+        "event_time": "1772446530",
+        "subscription_id": subscription["id"],
+        "subscription_description": "Contracts",
+        "sandbox": False,
+        "data": body["data"],
+    }
+    assert body["data"]["signer"]["info"]["first_name"] == "Jérôme"
+
+    (request,) = subnoto_json.received
+    subscription = subscriptions["subnoto_json"]
+    verify_all_signatures(request, str(subscription["secret_key"]), str(subscription["id"]))
+    payload = json.loads(request.body)
+    assert payload["eventUuid"] == event_id and payload["eventType"] == "signer.done"
+    assert payload["eventTime"] == 1772446530000 and payload["webhookUuid"] == subscription["id"]
+    assert isinstance(payload["teamUuid"], str) and payload["data"]["signer"]["id"] == "s-1"
+
+    (request,) = subnoto_form.received
+    subscription = subscriptions["subnoto_form"]
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    verify_all_signatures(request, str(subscription["secret_key"]), str(subscription["id"]))
+    fields = parse_qs(request.body.decode("ascii"), strict_parsing=True)
+    assert list(fields) == ["payload"] and json.loads(fields["payload"][0])["eventUuid"] == event_id
+
+
+def test_fails_twice_then_succeeds_with_the_same_webhook_id(api: ApiClient, delivery_stack: RunningStack) -> None:
+    answers = iter([Answer(500, b"boom"), Answer(502, b"bad gateway"), Answer(200, b"thanks")])
+    with receiver(lambda _: next(answers)) as flaky:
+        subscription = subscribe(api, f"http://127.0.0.1:{flaky.port}/hook")
+        event_id = publish(api)
+        delivery = delivery_id(event_id, str(subscription["id"]))
+        eventually(lambda: record(delivery_stack, delivery).get("status") == "delivered", "delivered on the third try")
+    assert [r.headers["webhook-id"] for r in flaky.received] == [delivery] * 3
+    assert [r.headers["X-Yousign-Retry"] for r in flaky.received] == ["0", "1", "2"]
+    for request in flaky.received:
+        verify_all_signatures(request, str(subscription["secret_key"]), str(subscription["id"]))
+    attempts = record(delivery_stack, delivery)["attempts"]
+    assert [attempt["status_code"] for attempt in attempts] == [500, 502, 200]  # type: ignore[index]
+    assert [attempt["response_excerpt"] for attempt in attempts] == ["boom", "bad gateway", "thanks"]  # type: ignore[index]
+
+
+def test_gone_disables_the_subscription(api: ApiClient, delivery_stack: RunningStack) -> None:
+    with receiver(lambda _: Answer(410, b"gone")) as gone:
+        subscription = subscribe(api, f"http://127.0.0.1:{gone.port}/hook")
+        event_id = publish(api)
+        delivery = delivery_id(event_id, str(subscription["id"]))
+        eventually(lambda: record(delivery_stack, delivery).get("status") == "failed", "the delivery failed")
+        publish(api)
+        time.sleep(2)
+    assert len(gone.received) == 1
+    current = api.get(f"/v3/webhooks/{subscription['id']}").json()
+    assert current["enabled"] is False and "410" in current["disabled_reason"]
+
+
+def test_a_redirect_is_not_followed(api: ApiClient, delivery_stack: RunningStack) -> None:
+    with (
+        receiver() as target,
+        receiver(lambda _: Answer(302, b"", {"Location": f"http://127.0.0.1:{target.port}/"})) as redirecting,
+    ):
+        subscription = subscribe(api, f"http://127.0.0.1:{redirecting.port}/hook", auto_retry=False)
+        event_id = publish(api)
+        delivery = delivery_id(event_id, str(subscription["id"]))
+        eventually(lambda: record(delivery_stack, delivery).get("status") == "failed", "the delivery failed")
+    assert len(redirecting.received) == 1 and target.received == []
+    (attempt,) = record(delivery_stack, delivery)["attempts"]  # type: ignore[misc]
+    assert attempt["status_code"] == 302 and attempt["error"] == "redirect: 302 not followed"
