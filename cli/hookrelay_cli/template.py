@@ -92,6 +92,18 @@ class QueueSource:
     report_batch_item_failures: bool
 
 
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_RATE_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    """A function run on an EventBridge schedule (`rate(...)` expressions only)."""
+
+    function_id: str
+    interval_seconds: int
+
+
 @dataclass(frozen=True)
 class Template:
     path: Path
@@ -175,6 +187,16 @@ class Template:
                 )
             )
         return sources
+
+    def schedules(self) -> list[ScheduleSource]:
+        schedules = []
+        for function_id, properties in self._function_events("Schedule"):
+            match = _RATE.match(str(properties.get("Schedule", "")))
+            if not match:
+                raise TemplateError(f"{function_id}: the local stack runs rate(...) schedules only")
+            seconds = int(match.group(1)) * _RATE_SECONDS[match.group(2).rstrip("s")]
+            schedules.append(ScheduleSource(function_id=function_id, interval_seconds=seconds))
+        return schedules
 
     def _authorizer_function(self, api: dict[str, Any], name: str | None) -> str | None:
         auth = (api.get("Properties") or {}).get("Auth") or {}

@@ -42,6 +42,7 @@ def test_every_sample_event_is_covered() -> None:
         "authorizer-request",
         "ingest-sqs-batch",
         "delivery-sqs-batch",
+        "sweeper-scheduled",
     }
 
 
@@ -62,3 +63,7 @@ def test_ingest_sample() -> None:
 def test_delivery_sample() -> None:
     # The sample names a delivery a fresh stack does not have: nothing to send, nothing failed.
     assert invoke("DeliveryFunction", "delivery-sqs-batch") == {"batchItemFailures": []}
+
+
+def test_sweeper_sample() -> None:
+    assert invoke("SweeperFunction", "sweeper-scheduled") == {"enqueued": 0}

@@ -17,7 +17,7 @@ from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.functions import LocalFunction
 from hookrelay_cli.local.gateway import Gateway
 from hookrelay_cli.local.resources import LocalResources
-from hookrelay_cli.local.workers import QueuePoller, Worker
+from hookrelay_cli.local.workers import QueuePoller, ScheduleTimer, Worker
 from hookrelay_cli.template import Template
 
 LOCAL_STACK_NAME = "hookrelay-local"
@@ -26,6 +26,8 @@ LOCAL_STACK_NAME = "hookrelay-local"
 FAILED_VISIBILITY_VARIABLE = "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS"
 # Local only: functions whose queues are not polled (e.g. DeliveryFunction, to inspect what ingest enqueues).
 PAUSED_FUNCTIONS_VARIABLE = "HOOKRELAY_LOCAL_PAUSED_FUNCTIONS"
+# Local only: run every schedule of the template (the sweeper's every minute) this often instead.
+SCHEDULE_SECONDS_VARIABLE = "HOOKRELAY_LOCAL_SCHEDULE_SECONDS"
 DEV_TEAM = "dev"
 # What the local stack sets unless the caller's environment already does (SPEC §7).
 LOCAL_DEFAULTS = {
@@ -92,7 +94,17 @@ class LocalStack:
         functions = {function_id: LocalFunction(template.function(function_id)) for function_id in function_ids}
         stack = cls(template=template, resources=resources, functions=functions, aws_endpoint=aws_endpoint)
         stack.workers.extend(stack.queue_pollers())
+        stack.workers.extend(stack.schedule_timers())
         return stack
+
+    def schedule_timers(self) -> list[ScheduleTimer]:
+        """One timer per schedule of the template; HOOKRELAY_LOCAL_SCHEDULE_SECONDS runs them faster."""
+        faster = os.environ.get(SCHEDULE_SECONDS_VARIABLE)
+        region = client("sqs").meta.region_name
+        return [
+            ScheduleTimer(self.functions[source.function_id], float(faster or source.interval_seconds), region)
+            for source in self.template.schedules()
+        ]
 
     def queue_pollers(self) -> list[QueuePoller]:
         """One poller per SQS event source of the template, but for the functions paused locally."""

@@ -1,9 +1,11 @@
-"""Background work of the local stack besides the HTTP gateway: the queue pollers (and, with the
-delivery issue, the sweeper timer). Each is a Worker with start() and stop(), built from the stack.
+"""Background work of the local stack besides the HTTP gateway: the queue pollers and the schedule
+timers (the sweeper). Each is a Worker with start() and stop(), built from the stack's template.
 """
 
 import logging
 import threading
+import uuid
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from hookrelay_cli.local.functions import LocalFunction
@@ -139,3 +141,42 @@ class QueuePoller:
             return set()
         failures = (result or {}).get("batchItemFailures") or []
         return {str(failure.get("itemIdentifier")) for failure in failures} & every_id
+
+
+class ScheduleTimer:
+    """An EventBridge schedule: invokes the function with a scheduled event every interval."""
+
+    def __init__(self, function: LocalFunction, interval_seconds: float, region: str):
+        self._function = function
+        self._interval = interval_seconds
+        self._region = region
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"timer-{function.spec.logical_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                self.fire()
+            except Exception:
+                _log.exception("%s failed on its schedule", self._function.spec.logical_id)
+
+    def fire(self) -> Any:
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "local",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self._region,
+            "resources": [],
+            "detail": {},
+        }
+        return self._function.invoke(event)

@@ -2,7 +2,6 @@
 
 import json
 import math
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,9 +12,9 @@ from hookrelay.models import Attempt, Delivery, DeliveryStatus, Subscription
 from hookrelay.observability import logger
 from hookrelay.payloads import EventFacts, delivery_format, render
 from hookrelay.queues import Message, Queue, delivery_message
-from hookrelay.retry import MAX_QUEUE_DELAY, Failure, RetryPolicy
+from hookrelay.retry import MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
-from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
+from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore, due_shard
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
 from hookrelay.transport import SendResult, Transport
 
@@ -43,11 +42,6 @@ def read_job(body: str) -> Job:
     if job.attempt < 1:
         raise InvalidDeliveryMessage(f"attempt {job.attempt} is not a positive number")
     return job
-
-
-def due_shard(delivery_id: str, shards: int) -> str:
-    """Which `due#<n>` partition of the retry index a delivery waits in (spread evenly, stable)."""
-    return f"due#{zlib.crc32(delivery_id.encode()) % shards}"
 
 
 class Deliverer:
@@ -169,8 +163,13 @@ class Deliverer:
         delay = self._policy.next_delay(attempt, failure, subscription.auto_retry, now)
         if delay is None:
             return AttemptOutcome("failed"), None
-        # Every retry is also written to the due index: a short one is re-enqueued with a delay now,
-        # and the sweeper finds it there should that message be lost.
-        status: DeliveryStatus = "pending" if delay <= MAX_QUEUE_DELAY else "scheduled"
-        due = AttemptOutcome(status, clock.iso(now + delay), due_shard(delivery.id, self._due_shards))
-        return due, delay
+        # Every retry goes in the due index. A long one waits there for the sweeper; a short one is
+        # re-enqueued with a delay now, and the sweeper rescues it only if that message is lost.
+        next_attempt_at = now + delay
+        if delay <= MAX_QUEUE_DELAY:
+            status: DeliveryStatus = "pending"
+            due_at = next_attempt_at + SWEEPER_LEASE
+        else:
+            status, due_at = "scheduled", next_attempt_at
+        shard = due_shard(delivery.id, self._due_shards)
+        return AttemptOutcome(status, clock.iso(next_attempt_at), clock.iso(due_at), shard), delay

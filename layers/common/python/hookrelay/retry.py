@@ -14,6 +14,9 @@ RETRY_AFTER_MAX = timedelta(hours=1)
 # Delays up to this go back on the delivery queue (SQS DelaySeconds allows 15 minutes); longer ones
 # wait in the deliveries table for the sweeper.
 MAX_QUEUE_DELAY = timedelta(minutes=15)
+# How long a retry the sweeper (or a queue delay) handed to the delivery queue may take to be
+# attempted before the sweeper hands it over again: a lost message costs this much delay, not the delivery.
+SWEEPER_LEASE = timedelta(minutes=15)
 DISABLE_AFTER_FAILING_FOR = timedelta(days=5)
 THROTTLING_STATUSES = frozenset({429, 503})
 

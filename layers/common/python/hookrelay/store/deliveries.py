@@ -1,15 +1,26 @@
 """Delivery records: partition key delivery_id; the event travels with each record."""
 
 import contextlib
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import TypeDeserializer
 
 from hookrelay.models import Attempt, Delivery, DeliveryStatus, Event
+
+
+def due_shard_name(index: int) -> str:
+    return f"due#{index}"
+
+
+def due_shard(delivery_id: str, shards: int) -> str:
+    """Which `due#<n>` partition of the retry index a delivery waits in (spread evenly, stable)."""
+    return due_shard_name(zlib.crc32(delivery_id.encode()) % shards)
+
 
 # Conditional writes cannot be batched; a pool keeps a large fan-out's writes in flight together.
 WRITE_CONCURRENCY = 16
@@ -17,8 +28,11 @@ WRITE_CONCURRENCY = 16
 
 @dataclass(frozen=True)
 class AttemptOutcome:
+    """A delivery's state after an attempt; a retry also names when the sweeper must act (`due_at`)."""
+
     status: DeliveryStatus
     next_attempt_at: str | None = None
+    due_at: str | None = None
     due_shard: str | None = None
 
 
@@ -33,6 +47,18 @@ class DeliveryStore(Protocol):
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
+        """(delivery id, due_at) of the deliveries in one shard of the retry index due by `now`."""
+        ...
+
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+        """Take a due delivery for the sweeper: move its due_at to `lease_until` if still `due_at`.
+
+        Returns the number of the attempt to enqueue, or None when another sweeper (or the
+        attempt itself) got there first.
+        """
+        ...
 
     def record_attempt(self, delivery_id: str, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
         """Log attempt `number` and the delivery's new state in one write.
@@ -86,6 +112,28 @@ class DynamoDeliveryStore:
         item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item")
         return _delivery(item) if item else None
 
+    def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
+        response = self._table.query(
+            IndexName="due_retries",
+            KeyConditionExpression=Key("due_shard").eq(shard) & Key("due_at").lte(now),
+            Limit=limit,
+        )
+        return [(str(item["delivery_id"]), str(item["due_at"])) for item in response.get("Items", [])]
+
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+        try:
+            response = self._table.update_item(
+                Key={"delivery_id": delivery_id},
+                UpdateExpression="SET due_at = :lease, #status = :pending",
+                ConditionExpression="due_at = :seen",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":lease": lease_until, ":seen": due_at, ":pending": "pending"},
+                ReturnValues="ALL_NEW",
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return int(response["Attributes"]["attempt_count"]) + 1
+
     def record_attempt(self, delivery_id: str, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
         values: dict[str, Any] = {
             ":number": number,
@@ -99,11 +147,11 @@ class DynamoDeliveryStore:
             "SET attempt_count = :number, #status = :status, updated_at = :now,"
             " attempts = list_append(if_not_exists(attempts, :none), :attempt)"
         )
-        if outcome.next_attempt_at and outcome.due_shard:
-            update += ", next_attempt_at = :next, due_shard = :shard"
-            values.update({":next": outcome.next_attempt_at, ":shard": outcome.due_shard})
+        if outcome.next_attempt_at and outcome.due_at and outcome.due_shard:
+            update += ", next_attempt_at = :next, due_at = :due, due_shard = :shard"
+            values.update({":next": outcome.next_attempt_at, ":due": outcome.due_at, ":shard": outcome.due_shard})
         else:
-            update += " REMOVE next_attempt_at, due_shard"
+            update += " REMOVE next_attempt_at, due_at, due_shard"
         try:
             self._table.update_item(
                 Key={"delivery_id": delivery_id},

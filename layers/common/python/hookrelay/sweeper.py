@@ -1,0 +1,42 @@
+"""The sweeper: hands due retries from the deliveries table's due index back to the delivery queue."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from hookrelay import clock
+from hookrelay.queues import Queue, delivery_message
+from hookrelay.retry import SWEEPER_LEASE
+from hookrelay.store.deliveries import DeliveryStore, due_shard_name
+
+PAGE = 100
+
+
+class Sweeper:
+    def __init__(self, *, deliveries: DeliveryStore, delivery_queue: Queue, shards: int):
+        self._deliveries = deliveries
+        self._queue = delivery_queue
+        self._shards = shards
+
+    def sweep(self, now: datetime) -> int:
+        """Enqueue every retry due by `now`, reading the index's shards in parallel; returns how many.
+
+        Each one is claimed first with a conditional write that moves it a lease into the future, so
+        two sweepers never enqueue it twice, and one whose message is lost is swept again later.
+        """
+        with ThreadPoolExecutor(max_workers=min(self._shards, 8)) as pool:
+            return sum(pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now), range(self._shards)))
+
+    def _sweep_shard(self, shard: str, now: datetime) -> int:
+        lease_until = clock.iso(now + SWEEPER_LEASE)
+        enqueued = 0
+        while True:
+            due = self._deliveries.due(shard, clock.iso(now), PAGE)
+            messages = []
+            for delivery_id, due_at in due:
+                attempt = self._deliveries.claim(delivery_id, due_at, lease_until)
+                if attempt is not None:
+                    messages.append(delivery_message(delivery_id, attempt))
+            self._queue.send(messages)
+            enqueued += len(messages)
+            if len(due) < PAGE:
+                return enqueued

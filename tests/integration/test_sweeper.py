@@ -1,0 +1,116 @@
+"""The sweeper handler against moto: due retries go back on the delivery queue once, never twice."""
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+
+from hookrelay import clock
+from hookrelay.aws import client, table
+from hookrelay.ingest import new_delivery
+from hookrelay.models import Event, Subscription
+from hookrelay.queues import Queue
+from hookrelay.settings import get_settings
+from hookrelay.store.deliveries import DynamoDeliveryStore, due_shard, due_shard_name
+from hookrelay.sweeper import Sweeper
+from hookrelay_cli.local.stack import LocalStack
+from integration.test_ingest import drain
+
+EVENT = Event(
+    event_id="0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b",
+    event_name="signer.done",
+    event_time="2026-03-02T10:15:30.000Z",
+    team_id="acme",
+    data={},
+)
+
+
+def scheduled_delivery(index: int, due_in: timedelta) -> str:
+    subscription = Subscription.model_validate(
+        {
+            "id": f"00000000-0000-4000-8000-{index:012d}",
+            "team_id": "acme",
+            "endpoint": "https://hooks.example.com/x",
+            "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+            "subscribed_events": ["*"],
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z",
+        }
+    )
+    delivery = new_delivery(EVENT, subscription)
+    store = DynamoDeliveryStore(table(get_settings().deliveries_table))
+    store.create_pending([delivery])
+    due = clock.iso(clock.utc_now() + due_in)
+    table(get_settings().deliveries_table).update_item(
+        Key={"delivery_id": delivery.id},
+        UpdateExpression="SET #s = :s, attempt_count = :n, next_attempt_at = :due, due_at = :due, due_shard = :shard",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":s": "scheduled",
+            ":n": 2,
+            ":due": due,
+            ":shard": due_shard(delivery.id, get_settings().due_shards),
+        },
+    )
+    return delivery.id
+
+
+def messages() -> list[dict[str, object]]:
+    return [json.loads(message["Body"]) for message in drain(get_settings().delivery_queue_url)]
+
+
+@pytest.fixture
+def sweep(stack: LocalStack):  # type: ignore[no-untyped-def]
+    return lambda: stack.invoke("SweeperFunction", {"source": "aws.events", "detail-type": "Scheduled Event"})
+
+
+def test_due_retries_are_enqueued_with_their_next_attempt(sweep) -> None:  # type: ignore[no-untyped-def]
+    due = {scheduled_delivery(index, timedelta(minutes=-1)) for index in range(25)}
+    later = scheduled_delivery(99, timedelta(hours=1))
+    assert sweep() == {"enqueued": 25}
+    sent = messages()
+    assert sorted(m["delivery_id"] for m in sent) == sorted(due)
+    assert {m["attempt"] for m in sent} == {3}
+    assert later not in {m["delivery_id"] for m in sent}
+    assert sweep() == {"enqueued": 0}  # claimed: nothing is due again until its lease ends
+
+
+def test_two_sweepers_at_once_never_enqueue_a_retry_twice(stack: LocalStack) -> None:
+    """Sweeper B runs whole between sweeper A's read of the index and A's claims.
+
+    moto's conditional writes are not atomic across threads (DynamoDB's are), so rather than race
+    two threads this stages the worst interleaving: A holds a stale view of every due retry.
+    """
+    due = {scheduled_delivery(index, timedelta(seconds=-5)) for index in range(40)}
+    settings = get_settings()
+    now = clock.utc_now()
+
+    def new_sweeper(deliveries: DynamoDeliveryStore) -> Sweeper:
+        return Sweeper(
+            deliveries=deliveries,
+            delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
+            shards=settings.due_shards,
+        )
+
+    sweeper_b = new_sweeper(DynamoDeliveryStore(table(settings.deliveries_table)))
+    swept_by_b: list[int] = []
+    snapshot: dict[str, list[tuple[str, str]]] = {}
+    lock = threading.Lock()
+
+    class StaleView(DynamoDeliveryStore):
+        """A's reads of the index all happen before B sweeps; A's claims all after."""
+
+        def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
+            with lock:
+                if not swept_by_b:
+                    for index in range(settings.due_shards):
+                        name = due_shard_name(index)
+                        snapshot[name] = super().due(name, now, limit)
+                    swept_by_b.append(sweeper_b.sweep(clock.parse_moment(now)))
+            return snapshot.pop(shard, [])
+
+    swept_by_a = new_sweeper(StaleView(table(settings.deliveries_table))).sweep(now)
+    assert swept_by_b == [40] and swept_by_a == 0
+    sent = [m["delivery_id"] for m in messages()]
+    assert sorted(sent) == sorted(due)
