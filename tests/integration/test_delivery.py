@@ -1,0 +1,156 @@
+"""The delivery logic against moto and real receivers on 127.0.0.1: outcomes, retries, the attempt log."""
+
+
+import pytest
+from receivers import Answer, receiver
+
+from hookrelay import clock
+from hookrelay.aws import client, table
+from hookrelay.delivery import Deliverer, Job
+from hookrelay.ingest import new_delivery
+from hookrelay.models import Event, Subscription
+from hookrelay.queues import Queue
+from hookrelay.retry import RetryPolicy, parse_schedule
+from hookrelay.settings import get_settings
+from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+from hookrelay.transport import Transport
+from hookrelay_cli.local.stack import LocalStack
+
+EVENT = Event(
+    event_id="0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b",
+    event_name="signer.done",
+    event_time="2026-03-02T10:15:30.000Z",
+    team_id="acme",
+    data={"signer": {"id": "s-1"}},
+)
+
+
+class World:
+    def __init__(self, schedule: str = "1s,2s,20m") -> None:
+        settings = get_settings()
+        self.subscriptions = DynamoSubscriptionStore(table(settings.subscriptions_table))
+        self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
+        self.deliverer = Deliverer(
+            deliveries=self.deliveries,
+            subscriptions=CachedTeamSubscriptions(self.subscriptions, ttl_seconds=0),
+            subscription_store=self.subscriptions,
+            transport=Transport(allow_private=True, total_timeout=1.0),
+            policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
+            delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
+            due_shards=settings.due_shards,
+        )
+
+    def subscribe(self, port: int, **fields: object) -> Subscription:
+        now = clock.now_iso()
+        subscription = Subscription.model_validate(
+            {
+                "id": "11111111-2222-4333-8444-555555555555",
+                "team_id": "acme",
+                "endpoint": f"http://127.0.0.1:{port}/hook",
+                "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+                "subscribed_events": ["*"],
+                "created_at": now,
+                "updated_at": now,
+                **fields,
+            }
+        )
+        self.subscriptions.create(subscription)
+        return subscription
+
+    def pending(self, subscription: Subscription) -> str:
+        delivery = new_delivery(EVENT, subscription)
+        self.deliveries.create_pending([delivery])
+        return delivery.id
+
+    def queued(self) -> dict[str, str]:
+        attributes = client("sqs").get_queue_attributes(
+            QueueUrl=get_settings().delivery_queue_url, AttributeNames=["All"]
+        )["Attributes"]
+        return {
+            name: attributes[name] for name in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed")
+        }
+
+
+@pytest.fixture
+def world(stack: LocalStack) -> World:
+    return World()
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    return (clock.parse_moment(later) - clock.parse_moment(earlier)).total_seconds()
+
+
+def test_delivered_on_2xx(world: World) -> None:
+    with receiver(lambda _: Answer(204, b"")) as server:
+        delivery = world.pending(world.subscribe(server.port))
+        assert world.deliverer.deliver(Job(delivery, 1)) == "delivered"
+    record = world.deliveries.get(delivery)
+    assert record and record.status == "delivered" and record.attempt_count == 1
+    assert [attempt.status_code for attempt in record.attempts] == [204]
+    assert record.next_attempt_at is None
+
+
+def test_a_second_message_for_the_same_attempt_sends_nothing(world: World) -> None:
+    with receiver() as server:
+        delivery = world.pending(world.subscribe(server.port))
+        world.deliverer.deliver(Job(delivery, 1))
+        assert world.deliverer.deliver(Job(delivery, 1)) == "already done"
+    assert len(server.received) == 1
+
+
+def test_too_many_requests_waits_at_least_retry_after(world: World) -> None:
+    with receiver(lambda _: Answer(429, b"slow down", {"Retry-After": "120"})) as server:
+        delivery = world.pending(world.subscribe(server.port))
+        assert world.deliverer.deliver(Job(delivery, 1)) == "pending"
+    record = world.deliveries.get(delivery)
+    assert record and record.next_attempt_at
+    assert seconds_between(record.attempts[0].at, record.next_attempt_at) >= 120
+    assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "1"}
+
+
+def test_a_long_delay_waits_for_the_sweeper(world: World) -> None:
+    with receiver(lambda _: Answer(500)) as server:
+        delivery = world.pending(world.subscribe(server.port))
+        world.deliverer.deliver(Job(delivery, 1))
+        world.deliverer.deliver(Job(delivery, 2))
+        assert world.deliverer.deliver(Job(delivery, 3)) == "scheduled"
+    record = world.deliveries.get(delivery)
+    assert record and record.status == "scheduled" and record.next_attempt_at
+    assert 16 * 60 <= seconds_between(record.attempts[-1].at, record.next_attempt_at) <= 24 * 60
+    item = table(get_settings().deliveries_table).get_item(Key={"delivery_id": delivery})["Item"]
+    assert item["due_at"] == record.next_attempt_at and str(item["due_shard"]).startswith("due#")
+    assert world.queued()["ApproximateNumberOfMessagesDelayed"] == "2"  # only the two short retries
+
+
+def test_after_the_last_retry_the_delivery_fails(world: World) -> None:
+    short = World(schedule="1s")
+    with receiver(lambda _: Answer(500)) as server:
+        delivery = short.pending(short.subscribe(server.port))
+        assert short.deliverer.deliver(Job(delivery, 1)) == "pending"
+        assert short.deliverer.deliver(Job(delivery, 2)) == "failed"
+    record = short.deliveries.get(delivery)
+    assert record and record.status == "failed" and record.attempt_count == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcomes"),
+    [(Answer(500), ["failed"]), (Answer(delay_seconds=1.5), ["pending", "failed"])],
+    ids=["server error: no retry", "timeout: one retry"],
+)
+def test_without_auto_retry_only_a_timeout_is_retried_once(world: World, answer: Answer, outcomes: list[str]) -> None:
+    with receiver(lambda _: answer) as server:
+        delivery = world.pending(world.subscribe(server.port, auto_retry=False))
+        got = [world.deliverer.deliver(Job(delivery, number)) for number in range(1, len(outcomes) + 1)]
+    assert got == outcomes
+
+
+def test_deleted_or_disabled_subscriptions_get_nothing(world: World) -> None:
+    with receiver() as server:
+        subscription = world.subscribe(server.port)
+        delivery = world.pending(subscription)
+        world.subscriptions.delete("acme", subscription.id)
+        assert world.deliverer.deliver(Job(delivery, 1)) == "dropped: subscription deleted"
+    assert server.received == []
+    record = world.deliveries.get(delivery)
+    assert record and record.status == "failed" and record.attempts[0].error == "not sent: the subscription is deleted"
