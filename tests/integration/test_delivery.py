@@ -1,6 +1,5 @@
 """The delivery logic against moto and real receivers on 127.0.0.1: outcomes, retries, the attempt log."""
 
-
 import pytest
 from receivers import Answer, receiver
 

@@ -1,0 +1,166 @@
+"""Delivery benchmark: batch concurrency, and the delivery path's cost over a bare HTTP client.
+
+    .venv/bin/python benchmarks/delivery.py          # full size
+    .venv/bin/python benchmarks/delivery.py --smoke  # tiny, as the test suite runs it
+
+Both parts send real HTTP requests to receivers on 127.0.0.1. The data access is stubbed at the
+store interfaces (in memory), so the figures are render + sign + send + bookkeeping, without AWS
+latency; benchmarks/ingest.py counts the AWS calls.
+
+P1: one SQS batch of 10 deliveries to a receiver that answers after 200 ms, against one delivery.
+    Goal: at most 1.3x (the sends run concurrently).
+P2: N deliveries one after another through the real delivery logic, against a keep-alive
+    requests.Session.post loop of the same bodies to the same receiver. Goal: at most 1.5x.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "layers" / "common" / "python"), str(REPO / "tests")]
+
+from receivers import Answer, receiver  # noqa: E402
+
+from hookrelay import clock  # noqa: E402
+from hookrelay.delivery import Deliverer, Job  # noqa: E402
+from hookrelay.ingest import new_delivery  # noqa: E402
+from hookrelay.models import Attempt, Delivery, Event, Subscription  # noqa: E402
+from hookrelay.queues import Message  # noqa: E402
+from hookrelay.retry import RetryPolicy, parse_schedule  # noqa: E402
+from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
+from hookrelay.store.subscriptions import CachedTeamSubscriptions  # noqa: E402
+from hookrelay.transport import Transport  # noqa: E402
+
+SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+
+
+class MemoryDeliveries:
+    def __init__(self) -> None:
+        self.items: dict[str, Delivery] = {}
+
+    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        self.items.update((delivery.id, delivery) for delivery in deliveries)
+        return list(deliveries)
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        return self.items.get(delivery_id)
+
+    def record_attempt(self, delivery_id: str, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
+        current = self.items[delivery_id]
+        self.items[delivery_id] = current.model_copy(update={"attempt_count": number, "status": outcome.status})
+        return True
+
+
+class MemorySubscriptions:
+    def __init__(self, subscriptions: list[Subscription]) -> None:
+        self.subscriptions = subscriptions
+
+    def all_of_team(self, team_id: str) -> list[Subscription]:
+        return self.subscriptions
+
+    def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
+        raise AssertionError("not expected in the benchmark")
+
+
+class NoQueue:
+    def send(self, messages: Sequence[Message]) -> None:
+        raise AssertionError(f"no retry expected, got {len(messages)}")
+
+
+def world(port: int, count: int) -> tuple[Deliverer, list[str]]:
+    now = clock.now_iso()
+    subscriptions = [
+        Subscription(
+            id=f"00000000-0000-4000-8000-{index:012d}",
+            team_id="acme",
+            endpoint=f"http://127.0.0.1:{port}/hook",
+            secret_key=SECRET,
+            subscribed_events=["*"],
+            created_at=now,
+            updated_at=now,
+        )
+        for index in range(count)
+    ]
+    deliveries = MemoryDeliveries()
+    event = Event(
+        event_id="0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b",
+        event_name="signature_request.done",
+        event_time=now,
+        team_id="acme",
+        data={"signature_request": {"id": "a7f3c1e2", "status": "done", "name": "Employment contract"}},
+    )
+    created = deliveries.create_pending([new_delivery(event, subscription) for subscription in subscriptions])
+    store = MemorySubscriptions(subscriptions)
+    deliverer = Deliverer(
+        deliveries=deliveries,
+        subscriptions=CachedTeamSubscriptions(store, ttl_seconds=3600),  # type: ignore[arg-type]
+        subscription_store=store,  # type: ignore[arg-type]
+        transport=Transport(allow_private=True),
+        policy=RetryPolicy(parse_schedule("2m")),
+        delivery_queue=NoQueue(),  # type: ignore[arg-type]
+        due_shards=8,
+    )
+    return deliverer, [delivery.id for delivery in created]
+
+
+def p1_concurrency(repeat: int) -> float:
+    with receiver(lambda _: Answer(delay_seconds=0.2)) as slow:
+        one, batch = [], []
+        for _ in range(repeat):
+            deliverer, ids = world(slow.port, 1)
+            start = time.perf_counter()
+            assert deliverer.deliver_batch([("m0", f'{{"delivery_id": "{ids[0]}", "attempt": 1}}')]) == []
+            one.append(time.perf_counter() - start)
+            deliverer, ids = world(slow.port, 10)
+            messages = [(f"m{i}", f'{{"delivery_id": "{d}", "attempt": 1}}') for i, d in enumerate(ids)]
+            start = time.perf_counter()
+            assert deliverer.deliver_batch(messages) == []
+            batch.append(time.perf_counter() - start)
+    ratio = statistics.median(batch) / statistics.median(one)
+    print(
+        f"P1 batch of 10 to a 200 ms receiver: {statistics.median(batch) * 1e3:.0f} ms, one delivery "
+        f"{statistics.median(one) * 1e3:.0f} ms: {ratio:.2f}x (goal <= 1.3x) {'met' if ratio <= 1.3 else 'MISSED'}"
+    )
+    return ratio
+
+
+def p2_overhead(count: int, repeat: int) -> float:
+    with receiver(lambda _: Answer(200, b"ok")) as fast:
+        path_times, raw_times = [], []
+        for _ in range(repeat):
+            deliverer, ids = world(fast.port, count)
+            start = time.perf_counter()
+            for delivery_id in ids:
+                assert deliverer.deliver(Job(delivery_id, 1)) == "delivered"
+            path_times.append(time.perf_counter() - start)
+            bodies = [fast.received[-1].body] * count
+            session = requests.Session()
+            start = time.perf_counter()
+            for body in bodies:
+                session.post(f"http://127.0.0.1:{fast.port}/hook", data=body, timeout=15).content  # noqa: B018
+            raw_times.append(time.perf_counter() - start)
+    path, raw = statistics.median(path_times) / count, statistics.median(raw_times) / count
+    ratio = path / raw
+    print(
+        f"P2 delivery path {path * 1e3:.2f} ms per delivery, raw requests.Session.post {raw * 1e3:.2f} ms: "
+        f"{ratio:.2f}x (goal <= 1.5x) {'met' if ratio <= 1.5 else 'MISSED'}"
+    )
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true")
+    smoke = parser.parse_args().smoke
+    p1_concurrency(repeat=1 if smoke else 5)
+    p2_overhead(count=20 if smoke else 300, repeat=1 if smoke else 5)
+
+
+if __name__ == "__main__":
+    main()
