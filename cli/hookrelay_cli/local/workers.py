@@ -33,7 +33,30 @@ def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class QueuePoller:
+class _FunctionThread:
+    """Runs `_run` on a daemon thread for one function, from start() until stop()."""
+
+    def __init__(self, function: LocalFunction, kind: str):
+        self._function = function
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{kind}-{function.spec.logical_id}", daemon=True)
+
+    @property
+    def function_id(self) -> str:
+        return self._function.spec.logical_id
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class QueuePoller(_FunctionThread):
     """An SQS event source mapping: receive a batch, invoke the function, delete what succeeded.
 
     Failed records stay on the queue and come back after the visibility timeout, so SQS's redrive
@@ -52,26 +75,13 @@ class QueuePoller:
         report_batch_item_failures: bool,
         failed_visibility_seconds: int | None,
     ):
+        super().__init__(function, "poll")
         self._sqs = sqs
         self._queue_url = queue_url
         self._queue_arn = queue_arn
-        self._function = function
         self._batch_size = batch_size
         self._report_failures = report_batch_item_failures
         self._failed_visibility = failed_visibility_seconds
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"poll-{function.spec.logical_id}", daemon=True)
-
-    @property
-    def function_id(self) -> str:
-        return self._function.spec.logical_id
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -143,22 +153,13 @@ class QueuePoller:
         return {str(failure.get("itemIdentifier")) for failure in failures} & every_id
 
 
-class ScheduleTimer:
+class ScheduleTimer(_FunctionThread):
     """An EventBridge schedule: invokes the function with a scheduled event every interval."""
 
     def __init__(self, function: LocalFunction, interval_seconds: float, region: str):
-        self._function = function
+        super().__init__(function, "timer")
         self._interval = interval_seconds
         self._region = region
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"timer-{function.spec.logical_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
