@@ -67,6 +67,9 @@ class MemorySubscriptions:
     def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
         raise AssertionError("not expected in the benchmark")
 
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+        raise AssertionError("not expected in the benchmark")
+
 
 class NoQueue:
     def send(self, messages: Sequence[Message]) -> None:

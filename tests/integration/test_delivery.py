@@ -1,5 +1,7 @@
 """The delivery logic against moto and real receivers on 127.0.0.1: outcomes, retries, the attempt log."""
 
+from datetime import timedelta
+
 import pytest
 from receivers import Answer, receiver
 
@@ -153,3 +155,36 @@ def test_deleted_or_disabled_subscriptions_get_nothing(world: World) -> None:
     assert server.received == []
     record = world.deliveries.get(delivery)
     assert record and record.status == "failed" and record.attempts[0].error == "not sent: the subscription is deleted"
+
+
+def test_an_endpoint_failing_for_five_days_is_disabled(world: World) -> None:
+    with receiver(lambda _: Answer(500)) as failing:
+        subscription = world.subscribe(failing.port)
+        world.deliverer.deliver(Job(world.pending(subscription), 1))
+        started = world.subscriptions.get("acme", subscription.id)
+        assert started and started.failing_since and started.enabled
+        six_days_ago = clock.iso(clock.utc_now() - timedelta(days=6))
+        table(get_settings().subscriptions_table).update_item(
+            Key={"team_id": "acme", "subscription_id": subscription.id},
+            UpdateExpression="SET failing_since = :since",
+            ExpressionAttributeValues={":since": six_days_ago},
+        )
+        another_event = EVENT.model_copy(update={"event_id": "7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c47"})
+        second = new_delivery(another_event, subscription)
+        world.deliveries.create_pending([second])
+        world.deliverer.deliver(Job(second.id, 1))
+    disabled = world.subscriptions.get("acme", subscription.id)
+    assert disabled and not disabled.enabled
+    assert disabled.disabled_reason == f"every delivery attempt has failed since {six_days_ago}"
+
+
+def test_a_success_ends_the_run_of_failures(world: World) -> None:
+    answers = iter([Answer(500), Answer(200)])
+    with receiver(lambda _: next(answers)) as flaky:
+        subscription = world.subscribe(flaky.port)
+        delivery = world.pending(subscription)
+        world.deliverer.deliver(Job(delivery, 1))
+        assert (world.subscriptions.get("acme", subscription.id) or subscription).failing_since
+        world.deliverer.deliver(Job(delivery, 2))
+    recovered = world.subscriptions.get("acme", subscription.id)
+    assert recovered and recovered.failing_since is None and recovered.enabled

@@ -33,6 +33,11 @@ class FakeSubscriptionStore:
     def all_of_team(self, team_id: str) -> list[Subscription]:
         return [self.items[key] for key in sorted(self.items) if key[0] == team_id]
 
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+        key = (team_id, subscription_id)
+        if key in self.items and (since is None or self.items[key].failing_since is None):
+            self.items[key] = self.items[key].model_copy(update={"failing_since": since})
+
     def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
         key = (team_id, subscription_id)
         if key in self.items:

@@ -12,7 +12,7 @@ from hookrelay.models import Attempt, Delivery, DeliveryStatus, Subscription
 from hookrelay.observability import logger
 from hookrelay.payloads import EventFacts, delivery_format, render
 from hookrelay.queues import Message, Queue, delivery_message
-from hookrelay.retry import MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
+from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore, due_shard
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
@@ -114,7 +114,24 @@ class Deliverer:
             self._queue.send(
                 [Message(delivery_message(delivery.id, job.attempt + 1).body, math.ceil(delay.total_seconds()))]
             )
+        self._track_failing(subscription, result.delivered, now)
         return outcome.status
+
+    def _track_failing(self, subscription: Subscription, delivered: bool, now: datetime) -> None:
+        """Disable an endpoint that has failed every attempt for DISABLE_AFTER_FAILING_FOR (5 days).
+
+        The run's start is written once when it begins and removed on the next success, so a
+        steadily failing or succeeding endpoint costs no write per attempt.
+        """
+        team_id, subscription_id = subscription.team_id, subscription.id
+        if delivered:
+            if subscription.failing_since:
+                self._subscription_store.set_failing_since(team_id, subscription_id, None)
+        elif subscription.failing_since is None:
+            self._subscription_store.set_failing_since(team_id, subscription_id, clock.iso(now))
+        elif now - clock.parse_moment(subscription.failing_since) >= DISABLE_AFTER_FAILING_FOR:
+            reason = f"every delivery attempt has failed since {subscription.failing_since}"
+            self._subscription_store.disable(team_id, subscription_id, reason, clock.iso(now))
 
     def _subscription(self, delivery: Delivery) -> Subscription | None:
         for subscription in self._subscriptions.of_team(delivery.team_id):

@@ -157,6 +157,7 @@ class Subscription(SubscriptionWithSecret):
     """The stored record."""
 
     team_id: str
+    failing_since: str | None = Field(None, description="When the endpoint's current run of failures began.")
 
     def settings(self) -> SubscriptionSettings:
         return SubscriptionSettings.model_validate(self.model_dump(include=set(SubscriptionSettings.model_fields)))

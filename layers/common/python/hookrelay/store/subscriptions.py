@@ -40,6 +40,10 @@ class SubscriptionStore(Protocol):
         """Stop deliveries to a subscription, saying why (it may have been deleted meanwhile)."""
         ...
 
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+        """Start (a time) or end (None) the endpoint's run of failures; starting keeps an earlier start."""
+        ...
+
 
 def _item(subscription: Subscription) -> dict[str, Any]:
     item = subscription.model_dump(exclude={"id", "delivery_format"}, exclude_none=True)
@@ -102,6 +106,21 @@ class DynamoSubscriptionStore:
                 ConditionExpression=Attr("subscription_id").exists(),
                 ExpressionAttributeValues={":false": False, ":reason": reason, ":at": at},
             )
+
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+        key = {"team_id": team_id, "subscription_id": subscription_id}
+        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
+            if since is None:
+                self._table.update_item(
+                    Key=key, UpdateExpression="REMOVE failing_since", ConditionExpression=Attr("failing_since").exists()
+                )
+            else:
+                self._table.update_item(
+                    Key=key,
+                    UpdateExpression="SET failing_since = :since",
+                    ConditionExpression=Attr("subscription_id").exists() & Attr("failing_since").not_exists(),
+                    ExpressionAttributeValues={":since": since},
+                )
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
         response = self._table.delete_item(
