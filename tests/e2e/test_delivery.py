@@ -189,3 +189,25 @@ def test_a_redirect_is_not_followed(api: ApiClient, delivery_stack: RunningStack
     assert len(redirecting.received) == 1 and target.received == []
     (attempt,) = record(delivery_stack, delivery)["attempts"]  # type: ignore[misc]
     assert attempt["status_code"] == 302 and attempt["error"] == "redirect: 302 not followed"
+
+
+def test_a_poison_message_goes_to_the_dlq_and_the_rest_is_delivered(
+    api: ApiClient, delivery_stack: RunningStack
+) -> None:
+    sqs = boto3.client("sqs", endpoint_url=delivery_stack.aws_endpoint, **LOCAL_SESSION)
+    queue = sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-delivery")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-delivery-dlq")["QueueUrl"]
+    marker = uuid.uuid4().hex
+    sqs.send_message(QueueUrl=queue, MessageBody=f"not a delivery {marker}")
+    with receiver() as healthy:
+        subscribe(api, f"http://127.0.0.1:{healthy.port}/hook")
+        publish(api)
+        eventually(lambda: len(healthy.received) == 1, "the good delivery arrived")
+
+    def poison_in_dlq() -> bool:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        return any(marker in message["Body"] for message in messages)
+
+    eventually(poison_in_dlq, "the poison message moved to the delivery DLQ after its receives")
