@@ -211,3 +211,55 @@ def test_a_poison_message_goes_to_the_dlq_and_the_rest_is_delivered(
         return any(marker in message["Body"] for message in messages)
 
     eventually(poison_in_dlq, "the poison message moved to the delivery DLQ after its receives")
+
+
+@pytest.fixture(scope="module")
+def slow_retry_stack() -> Iterator[RunningStack]:
+    # The second retry waits 16 minutes: longer than a queue delay, so it goes through the sweeper,
+    # which runs every second here instead of every minute.
+    stack = start_stack(
+        {
+            "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
+            "HOOKRELAY_RETRY_SCHEDULE": "1s,16m",
+            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
+            "HOOKRELAY_LOCAL_SCHEDULE_SECONDS": "1",
+        }
+    )
+    yield stack
+    assert stop_stack(stack) == 0
+
+
+def test_a_long_delay_goes_through_the_sweeper(slow_retry_stack: RunningStack) -> None:
+    http = requests.Session()
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
+        response = http.request(method, slow_retry_stack.url + path, headers=headers, data=body, timeout=30)
+        return ApiResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+    api = ApiClient(send, slow_retry_stack.create_key("sweeper-team"))
+    answers = iter([Answer(500), Answer(500), Answer(200)])
+    with receiver(lambda _: next(answers)) as flaky:
+        subscription = subscribe(api, f"http://127.0.0.1:{flaky.port}/hook")
+        delivery = delivery_id(publish(api), str(subscription["id"]))
+        eventually(
+            lambda: record(slow_retry_stack, delivery).get("status") == "scheduled", "the 16-minute retry scheduled"
+        )
+        scheduled = record(slow_retry_stack, delivery)
+        assert len(flaky.received) == 2 and scheduled["due_at"] == scheduled["next_attempt_at"]
+        # Sixteen minutes pass: the retry falls due.
+        table = boto3.resource("dynamodb", endpoint_url=slow_retry_stack.aws_endpoint, **LOCAL_SESSION).Table(
+            default_name(LOCAL_STACK_NAME, "DeliveriesTable")
+        )
+        past = "2000-01-01T00:00:00.000Z"
+        table.update_item(
+            Key={"delivery_id": delivery},
+            UpdateExpression="SET due_at = :past, next_attempt_at = :past",
+            ExpressionAttributeValues={":past": past},
+        )
+        eventually(
+            lambda: record(slow_retry_stack, delivery).get("status") == "delivered", "the sweeper's retry delivered"
+        )
+    assert [r.headers["X-Yousign-Retry"] for r in flaky.received] == ["0", "1", "2"]
+    assert {r.headers["webhook-id"] for r in flaky.received} == {delivery}
+    final = record(slow_retry_stack, delivery)
+    assert "due_at" not in final and "next_attempt_at" not in final
