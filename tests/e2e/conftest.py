@@ -8,14 +8,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import boto3
 import pytest
 import requests
 
-from api_client import ApiClient, ApiResponse
+from api_client import ApiClient, ApiResponse, Transport
 from hookrelay.api_keys import issue_key
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.resources import default_name
@@ -31,6 +31,7 @@ LOCAL_SESSION = {
     "region_name": LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
 }
 START_TIMEOUT_SECONDS = 60
+WAIT_SECONDS = 30
 
 
 @dataclass
@@ -62,6 +63,15 @@ class RunningStack:
         dynamodb = boto3.resource("dynamodb", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
         table = dynamodb.Table(default_name(LOCAL_STACK_NAME, "ApiKeysTable"))
         return issue_key(DynamoApiKeyStore(table), team_id).key
+
+
+def eventually(check: Callable[[], bool], what: str) -> None:
+    """Wait for something the stack does in the background, failing with `what` after WAIT_SECONDS."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {WAIT_SECONDS}s: {what}")
+        time.sleep(0.1)
 
 
 def start_stack(environment: dict[str, str]) -> RunningStack:
@@ -127,7 +137,9 @@ def http() -> requests.Session:
     return requests.Session()
 
 
-def _transport(stack: RunningStack, http: requests.Session):  # type: ignore[no-untyped-def]
+def http_transport(stack: RunningStack, http: requests.Session) -> Transport:
+    """Requests over real HTTP to a running stack's API."""
+
     def send(method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
         response = http.request(method, stack.url + path, headers=headers, data=body, timeout=30)
         return ApiResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
@@ -138,9 +150,9 @@ def _transport(stack: RunningStack, http: requests.Session):  # type: ignore[no-
 @pytest.fixture
 def api(local_stack: RunningStack, http: requests.Session) -> ApiClient:
     # A team of its own per test, so tests never see each other's subscriptions.
-    return ApiClient(_transport(local_stack, http), local_stack.create_key(f"team-{time.monotonic_ns()}"))
+    return ApiClient(http_transport(local_stack, http), local_stack.create_key(f"team-{time.monotonic_ns()}"))
 
 
 @pytest.fixture
 def other_api(local_stack: RunningStack, http: requests.Session) -> ApiClient:
-    return ApiClient(_transport(local_stack, http), local_stack.create_key(f"other-{time.monotonic_ns()}"))
+    return ApiClient(http_transport(local_stack, http), local_stack.create_key(f"other-{time.monotonic_ns()}"))

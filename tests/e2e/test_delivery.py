@@ -7,7 +7,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import boto3
@@ -17,14 +17,13 @@ import standardwebhooks
 import svix
 from receivers import Answer, Received, receiver
 
-from api_client import ApiClient, ApiResponse
-from e2e.conftest import LOCAL_SESSION, RunningStack, start_stack, stop_stack
+from api_client import ApiClient
+from e2e.conftest import LOCAL_SESSION, RunningStack, eventually, http_transport, start_stack, stop_stack
 from hookrelay.models import delivery_id
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_STACK_NAME
 
 pytestmark = pytest.mark.e2e
-WAIT_SECONDS = 30
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +44,9 @@ def delivery_stack() -> Iterator[RunningStack]:
 
 @pytest.fixture
 def api(delivery_stack: RunningStack) -> ApiClient:
-    http = requests.Session()
-
-    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
-        response = http.request(method, delivery_stack.url + path, headers=headers, data=body, timeout=30)
-        return ApiResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
-
-    return ApiClient(send, delivery_stack.create_key(f"team-{uuid.uuid4().hex[:8]}"))
-
-
-def eventually(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT_SECONDS}s: {what}")
-        time.sleep(0.1)
+    return ApiClient(
+        http_transport(delivery_stack, requests.Session()), delivery_stack.create_key(f"team-{uuid.uuid4().hex[:8]}")
+    )
 
 
 def subscribe(api: ApiClient, endpoint: str, **fields: object) -> dict[str, object]:
@@ -230,13 +217,7 @@ def slow_retry_stack() -> Iterator[RunningStack]:
 
 
 def test_a_long_delay_goes_through_the_sweeper(slow_retry_stack: RunningStack) -> None:
-    http = requests.Session()
-
-    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
-        response = http.request(method, slow_retry_stack.url + path, headers=headers, data=body, timeout=30)
-        return ApiResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
-
-    api = ApiClient(send, slow_retry_stack.create_key("sweeper-team"))
+    api = ApiClient(http_transport(slow_retry_stack, requests.Session()), slow_retry_stack.create_key("sweeper-team"))
     answers = iter([Answer(500), Answer(500), Answer(200)])
     with receiver(lambda _: next(answers)) as flaky:
         subscription = subscribe(api, f"http://127.0.0.1:{flaky.port}/hook")

@@ -5,20 +5,18 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 
 from api_client import ApiClient
-from e2e.conftest import LOCAL_SESSION, RunningStack
+from e2e.conftest import LOCAL_SESSION, RunningStack, eventually
 from hookrelay.models import delivery_id
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_STACK_NAME
 
 pytestmark = pytest.mark.e2e
-WAIT_SECONDS = 30
 
 
 class LocalAws:
@@ -50,14 +48,6 @@ class LocalAws:
                         QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                     )
         return [json.loads(message["Body"])["delivery_id"] for message in self.seen_messages]
-
-
-def eventually(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT_SECONDS}s: {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture
