@@ -26,14 +26,18 @@ def event_types() -> tuple[EventType, ...]:
     return tuple(EventType.model_validate(entry) for entry in entries)
 
 
-@functools.cache
 def event_names() -> frozenset[str]:
-    return frozenset(event_type.name for event_type in event_types())
+    return frozenset(_descriptions())
 
 
 def is_known_event(name: str) -> bool:
-    return name in event_names()
+    return name in _descriptions()
+
+
+@functools.cache
+def _descriptions() -> dict[str, str]:
+    return {event_type.name: event_type.description for event_type in event_types()}
 
 
 def description(name: str) -> str:
-    return next((event_type.description for event_type in event_types() if event_type.name == name), name)
+    return _descriptions().get(name, name)

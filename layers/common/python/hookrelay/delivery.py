@@ -89,7 +89,7 @@ class Deliverer:
         if delivery.status in ("delivered", "failed") or delivery.attempt_count >= job.attempt:
             return "already done"
         now = clock.utc_now()
-        subscription = self._subscription(delivery)
+        subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
         if subscription is None or not subscription.enabled:
             reason = "deleted" if subscription is None else "disabled"
             attempt = Attempt(at=clock.iso(now), latency_ms=0, error=f"not sent: the subscription is {reason}")
@@ -132,12 +132,6 @@ class Deliverer:
         elif now - clock.parse_moment(subscription.failing_since) >= DISABLE_AFTER_FAILING_FOR:
             reason = f"every delivery attempt has failed since {subscription.failing_since}"
             self._subscription_store.disable(team_id, subscription_id, reason, clock.iso(now))
-
-    def _subscription(self, delivery: Delivery) -> Subscription | None:
-        for subscription in self._subscriptions.of_team(delivery.team_id):
-            if subscription.id == delivery.subscription_id:
-                return subscription
-        return None
 
     def _send(self, delivery: Delivery, subscription: Subscription, attempt: int, now: datetime) -> SendResult:
         event = delivery.event
