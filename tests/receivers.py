@@ -1,5 +1,6 @@
 """Real webhook receivers on 127.0.0.1 for tests: HTTP or HTTPS (a trustme test CA), scripted answers."""
 
+import socket
 import ssl
 import threading
 import time
@@ -7,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import trustme
 
@@ -40,10 +42,16 @@ class Receiver(ThreadingHTTPServer):
         self.script = script
         self.received: list[Received] = []
         self.server_names: list[str | None] = []
+        # Every TCP connection accepted, whether or not a request followed: "no connection made" is 0.
+        self.connections = 0
 
     @property
     def port(self) -> int:
         return int(self.server_address[1])
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        self.connections += 1
+        return super().get_request()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -65,12 +65,12 @@ class RunningStack:
         return issue_key(DynamoApiKeyStore(table), team_id).key
 
 
-def eventually(check: Callable[[], bool], what: str) -> None:
-    """Wait for something the stack does in the background, failing with `what` after WAIT_SECONDS."""
-    deadline = time.monotonic() + WAIT_SECONDS
+def eventually(check: Callable[[], bool], what: str, within: float = WAIT_SECONDS) -> None:
+    """Wait for something the stack does in the background, failing with `what` after `within` seconds."""
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT_SECONDS}s: {what}")
+            raise AssertionError(f"not within {within}s: {what}")
         time.sleep(0.1)
 
 

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import boto3
@@ -27,11 +28,15 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def delivery_stack() -> Iterator[RunningStack]:
+def delivery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     # Receivers listen on 127.0.0.1 over plain http, so this stack allows private endpoints, as
-    # the local stack does by default; retries come after 1, 2 and 3 seconds.
+    # the local stack does by default; retries come after 1, 2 and 3 seconds. Slack's and Discord's
+    # hosts lead to local receivers.
+    hosts = tmp_path_factory.mktemp("hosts") / "hosts"
+    hosts.write_text("127.0.0.1 hooks.slack.com discord.com\n", encoding="utf-8")
     stack = start_stack(
         {
+            "HOOKRELAY_LOCAL_HOSTS_FILE": str(hosts),
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": "1s,2s,3s",
             "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
@@ -135,6 +140,35 @@ def test_every_format_arrives_signed_as_the_spec_says(api: ApiClient) -> None:
     assert list(fields) == ["payload"] and json.loads(fields["payload"][0])["eventUuid"] == event_id
 
 
+def test_slack_and_discord_get_readable_messages_signed_like_the_rest(api: ApiClient) -> None:
+    with receiver() as slack, receiver() as discord:
+        slack_subscription = subscribe(api, f"http://hooks.slack.com:{slack.port}/services/T0/B0/xyz")
+        discord_subscription = subscribe(api, f"http://discord.com:{discord.port}/api/webhooks/42/token")
+        assert (slack_subscription["delivery_format"], discord_subscription["delivery_format"]) == ("slack", "discord")
+        event_id = publish(api)
+        eventually(lambda: bool(slack.received and discord.received), "Slack and Discord receivers called")
+    summary_lines = ["Signer: Jérôme Durand <j@example.com>"]
+
+    (request,) = slack.received
+    assert request.path == "/services/T0/B0/xyz" and request.headers["Content-Type"] == "application/json"
+    assert request.headers["Host"] == f"hooks.slack.com:{slack.port}"
+    verify_all_signatures(request, str(slack_subscription["secret_key"]), str(slack_subscription["id"]))
+    message = json.loads(request.body)
+    assert set(message) == {"text", "blocks"}
+    assert message["text"].startswith("signer.done: ") and summary_lines[0] in message["text"]
+    assert message["blocks"][0] == {"type": "section", "text": {"type": "mrkdwn", "text": message["text"]}}
+    assert event_id in message["blocks"][1]["elements"][0]["text"]
+
+    (request,) = discord.received
+    assert request.path == "/api/webhooks/42/token" and request.headers["Content-Type"] == "application/json"
+    verify_all_signatures(request, str(discord_subscription["secret_key"]), str(discord_subscription["id"]))
+    message = json.loads(request.body)
+    assert set(message) == {"content", "embeds"} and message["content"].startswith("signer.done: ")
+    (embed,) = message["embeds"]
+    assert embed["title"] == "signer.done" and embed["description"].split("\n") == summary_lines
+    assert embed["timestamp"] == "2026-03-02T10:15:30+00:00" and embed["footer"]["text"] == f"event {event_id}"
+
+
 def test_fails_twice_then_succeeds_with_the_same_webhook_id(api: ApiClient, delivery_stack: RunningStack) -> None:
     answers = iter([Answer(500, b"boom"), Answer(502, b"bad gateway"), Answer(200, b"thanks")])
     with receiver(lambda _: next(answers)) as flaky:
@@ -162,6 +196,25 @@ def test_gone_disables_the_subscription(api: ApiClient, delivery_stack: RunningS
     assert len(gone.received) == 1
     current = api.get(f"/v3/webhooks/{subscription['id']}").json()
     assert current["enabled"] is False and "410" in current["disabled_reason"]
+
+
+def test_too_many_requests_waits_at_least_the_retry_after(api: ApiClient, delivery_stack: RunningStack) -> None:
+    answers = iter([Answer(429, b"slow down", {"Retry-After": "61"}), Answer(200)])
+    arrivals: list[float] = []
+
+    def throttle_once(_: Received) -> Answer:
+        arrivals.append(time.monotonic())
+        return next(answers)
+
+    with receiver(throttle_once) as throttled:
+        subscription = subscribe(api, f"http://127.0.0.1:{throttled.port}/hook")
+        delivery = delivery_id(publish(api), str(subscription["id"]))
+        eventually(lambda: record(delivery_stack, delivery).get("status") == "delivered", "delivered after", 90)
+    # The schedule's first retry would come after 1 s; Retry-After asked for 61.
+    assert arrivals[1] - arrivals[0] >= 61
+    assert [r.headers["webhook-id"] for r in throttled.received] == [delivery] * 2
+    attempts = record(delivery_stack, delivery)["attempts"]
+    assert [attempt["status_code"] for attempt in attempts] == [429, 200]  # type: ignore[index]
 
 
 def test_a_redirect_is_not_followed(api: ApiClient, delivery_stack: RunningStack) -> None:
@@ -244,3 +297,35 @@ def test_a_long_delay_goes_through_the_sweeper(slow_retry_stack: RunningStack) -
     assert {r.headers["webhook-id"] for r in flaky.received} == {delivery}
     final = record(slow_retry_stack, delivery)
     assert "due_at" not in final and "next_attempt_at" not in final
+
+
+def test_a_name_that_turns_private_after_subscribing_is_refused_at_send(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("93.184.216.34 rebind.example\n", encoding="utf-8")
+    stack = start_stack(
+        {
+            "HOOKRELAY_LOCAL_HOSTS_FILE": str(hosts),
+            "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false",
+            "HOOKRELAY_RETRY_SCHEDULE": "1s",
+            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
+        }
+    )
+    try:
+        api = ApiClient(http_transport(stack, requests.Session()), stack.create_key("rebinding-team"))
+        with receiver() as private:
+            # A public address when the API vets the endpoint...
+            subscription = subscribe(api, f"https://rebind.example:{private.port}/hook")
+            # ...and loopback, where a receiver listens, by the time hookrelay sends.
+            hosts.write_text("127.0.0.1 rebind.example\n", encoding="utf-8")
+            delivery = delivery_id(publish(api), str(subscription["id"]))
+            eventually(lambda: record(stack, delivery).get("status") == "failed", "both attempts refused")
+        assert private.connections == 0
+        attempts = record(stack, delivery)["attempts"]
+        assert len(attempts) == 2  # type: ignore[arg-type]
+        for attempt in attempts:  # type: ignore[attr-defined]
+            assert attempt.get("status_code") is None
+            assert attempt["error"] == (
+                "refused: endpoint host rebind.example resolves to 127.0.0.1, which is a loopback address"
+            )
+    finally:
+        assert stop_stack(stack) == 0

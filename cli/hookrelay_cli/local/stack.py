@@ -16,6 +16,7 @@ from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.functions import LocalFunction
 from hookrelay_cli.local.gateway import Gateway
+from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
 from hookrelay_cli.local.resources import LocalResources
 from hookrelay_cli.local.workers import QueuePoller, ScheduleTimer, Worker
 from hookrelay_cli.template import Template
@@ -79,6 +80,8 @@ class LocalStack:
         function_ids = template.function_ids()
         for name, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(name, value)
+        if hosts_file := os.environ.get(HOSTS_FILE_VARIABLE):
+            use_hosts_file(Path(hosts_file))
         # Settings the template gives as plain values may be overridden from the caller's environment
         # (HOOKRELAY_RETRY_SCHEDULE, ...); names of the stack's resources always come from the stack.
         knobs = {
