@@ -1,9 +1,12 @@
 """Time as hookrelay writes it: UTC, ISO-8601 with a Z, millisecond precision (sortable as text)."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 # Epoch numbers this large are milliseconds: as seconds they would be past the year 5000.
 _EPOCH_MILLISECONDS_FROM = 100_000_000_000
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def utc_now() -> datetime:
@@ -43,3 +46,11 @@ def _from_iso(text: str) -> datetime:
     except ValueError:
         raise ValueError("is neither ISO-8601 nor a unix epoch") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `2m`, `24h`, `2d` as a timedelta; raises ValueError for anything else."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text.strip()!r} is not a number followed by s, m, h or d")
+    return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])

@@ -1,11 +1,12 @@
 """When a failed delivery is tried again (SPEC §4): the schedule, its jitter, and Retry-After."""
 
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+
+from hookrelay import clock
 
 DEFAULT_SCHEDULE = "2m,6m,30m,1h,5h,18h,1d,2d"
 JITTER = 0.2
@@ -20,21 +21,14 @@ SWEEPER_LEASE = timedelta(minutes=15)
 DISABLE_AFTER_FAILING_FOR = timedelta(days=5)
 THROTTLING_STATUSES = frozenset({429, 503})
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_STEP = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-
 
 def parse_schedule(text: str) -> tuple[timedelta, ...]:
     """`2m,6m,30m,...` as delays; raises ValueError naming the bad step."""
-    steps = []
-    for step in text.split(","):
-        match = _STEP.match(step)
-        if not match:
-            raise ValueError(f"retry schedule step {step.strip()!r} is not a number followed by s, m, h or d")
-        steps.append(timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)]))
-    if not steps:
-        raise ValueError("the retry schedule is empty")
-    return tuple(steps)
+    try:
+        steps = tuple(clock.parse_duration(step) for step in text.split(","))
+    except ValueError as error:
+        raise ValueError(f"retry schedule step {error}") from None
+    return steps
 
 
 def retry_after(header: str | None, now: datetime) -> timedelta | None:

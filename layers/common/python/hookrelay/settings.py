@@ -2,9 +2,12 @@
 
 import functools
 import os
+from datetime import timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from hookrelay.clock import parse_duration
 from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
 
 
@@ -24,6 +27,10 @@ class Settings(BaseModel):
     fanout_chunk_size: int = Field(500, ge=1, le=10_000, alias="HOOKRELAY_FANOUT_CHUNK_SIZE")
     retry_schedule: str = Field(DEFAULT_SCHEDULE, alias="HOOKRELAY_RETRY_SCHEDULE")
     due_shards: int = Field(8, ge=1, le=64, alias="HOOKRELAY_DUE_SHARDS")
+    # How long a rotated-out secret keeps signing beside the new one.
+    secret_rotation_overlap: Annotated[timedelta, BeforeValidator(parse_duration)] = Field(
+        timedelta(hours=24), alias="HOOKRELAY_SECRET_ROTATION_OVERLAP"
+    )
 
     @field_validator("retry_schedule")
     @classmethod
