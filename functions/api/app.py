@@ -14,11 +14,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay import __version__, catalog, http_api, pagination, problems
 from hookrelay.aws import client, table
+from hookrelay.delivery_log import DeliveryLog
 from hookrelay.models import (
+    DeliveryDetail,
+    DeliveryStatus,
+    DeliverySummary,
     EventIn,
     Page,
     PageMeta,
     PublishedEvent,
+    RecoverRequest,
+    Recovery,
+    SampleEventRequest,
+    SecretRotation,
     SubscriptionPatch,
     SubscriptionSettings,
     SubscriptionView,
@@ -26,14 +34,24 @@ from hookrelay.models import (
 )
 from hookrelay.observability import logger, tracer
 from hookrelay.publishing import EventPublisher, new_event
+from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
+from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 
 settings = get_settings()
 publisher = EventPublisher(client("events"), settings.event_bus)
 subscriptions = Subscriptions(
-    DynamoSubscriptionStore(table(settings.subscriptions_table)), allow_private=settings.allow_private_endpoints
+    DynamoSubscriptionStore(table(settings.subscriptions_table)),
+    allow_private=settings.allow_private_endpoints,
+    rotation_overlap=settings.secret_rotation_overlap,
+)
+delivery_log = DeliveryLog(
+    subscriptions=subscriptions,
+    deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
+    delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
+    due_shards=settings.due_shards,
 )
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -98,6 +116,100 @@ def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Bod
 def delete_webhook(webhook_id: WebhookId) -> Response[None]:
     subscriptions.delete(http_api.caller_team(app), webhook_id)
     return Response(status_code=204)
+
+
+@app.post(
+    "/v3/webhooks/<webhook_id>/secret/rotate",
+    summary="Rotate a webhook subscription's secret",
+    description=(
+        "Returns the subscription with its new secret. The previous secret keeps signing, as a second"
+        " Standard Webhooks `v1` signature, for the rotation overlap (24 h by default); the Yousign and"
+        " Subnoto headers use the new secret at once."
+    ),
+    tags=["Webhooks"],
+    responses=_ERRORS_BY_ID,
+)
+def rotate_secret(
+    webhook_id: WebhookId, body: Annotated[SecretRotation | None, Body()] = None
+) -> SubscriptionWithSecret:
+    rotation = body or SecretRotation()
+    return subscriptions.rotate_secret(http_api.caller_team(app), webhook_id, rotation).with_secret()
+
+
+_ERRORS_BY_DELIVERY = {
+    **_ERRORS,
+    HTTPStatus.NOT_FOUND: _problem("No such subscription in the caller's team, or no such delivery of it."),
+}
+_ERRORS_WHEN_SENDING = {**_ERRORS_BY_DELIVERY, HTTPStatus.CONFLICT: _problem("The subscription is disabled.")}
+DeliveryId = Annotated[str, Path(description="The delivery id: the `webhook-id` header of its requests.")]
+
+
+@app.get(
+    "/v3/webhooks/<webhook_id>/deliveries",
+    summary="List a webhook subscription's deliveries",
+    description="Newest first. A page may hold fewer than `limit` items and still have a next_cursor.",
+    tags=["Deliveries"],
+    responses=_ERRORS_BY_ID,
+)
+def list_deliveries(
+    webhook_id: WebhookId,
+    status: Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
+    after: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+) -> Page[DeliverySummary]:
+    return delivery_log.page(http_api.caller_team(app), webhook_id, limit, after, status)
+
+
+@app.get(
+    "/v3/webhooks/<webhook_id>/deliveries/<delivery_id>",
+    summary="Get a delivery: its request and every attempt",
+    tags=["Deliveries"],
+    responses=_ERRORS_BY_DELIVERY,
+)
+def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliveryDetail:
+    return delivery_log.detail(http_api.caller_team(app), webhook_id, delivery_id)
+
+
+@app.post(
+    "/v3/webhooks/<webhook_id>/deliveries/<delivery_id>/retry",
+    status_code=202,
+    summary="Send a delivery again now",
+    description="A fresh attempt, with the same webhook-id; asking again before it is made adds nothing.",
+    tags=["Deliveries"],
+    responses=_ERRORS_WHEN_SENDING,
+)
+def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliverySummary:
+    return delivery_log.retry(http_api.caller_team(app), webhook_id, delivery_id)
+
+
+@app.post(
+    "/v3/webhooks/<webhook_id>/recover",
+    status_code=202,
+    summary="Send again every failed delivery since a time",
+    description=(
+        "Each delivery that failed for good is tried again once, with its webhook-id. Calling again is"
+        " safe: deliveries already on their way are not sent twice. A next_cursor means there is more."
+    ),
+    tags=["Deliveries"],
+    responses=_ERRORS_WHEN_SENDING,
+)
+def recover_deliveries(webhook_id: WebhookId, body: Annotated[RecoverRequest, Body()]) -> Recovery:
+    return delivery_log.recover(http_api.caller_team(app), webhook_id, str(body.since), body.after)
+
+
+@app.post(
+    "/v3/webhooks/<webhook_id>/test",
+    status_code=202,
+    summary="Send a test event",
+    description="The catalog sample of the event, delivered like any other and marked `X-Hookrelay-Test: true`.",
+    tags=["Deliveries"],
+    responses=_ERRORS_WHEN_SENDING,
+)
+def send_test_event(
+    webhook_id: WebhookId, body: Annotated[SampleEventRequest | None, Body()] = None
+) -> DeliverySummary:
+    event_name = body.event_name if body else None
+    return delivery_log.send_test(http_api.caller_team(app), webhook_id, event_name)
 
 
 @app.get("/v3/webhook-event-types", summary="List the event catalog", tags=["Events"], responses=_ERRORS)

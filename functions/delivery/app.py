@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.aws import client, table
-from hookrelay.delivery import Deliverer
+from hookrelay.delivery import UNEXPECTED, Deliverer, delivery_metrics
 from hookrelay.observability import logger, metrics, tracer
 from hookrelay.queues import Queue
 from hookrelay.retry import RetryPolicy, parse_schedule
@@ -36,7 +35,11 @@ deliverer = Deliverer(
 def lambda_handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
     # The records of a batch are sent concurrently (powertools' batch processor runs them one by one);
     # the answer has the same partial-batch shape.
-    messages = [(record.message_id, record.body) for record in event.records]
-    metrics.add_metric(name="DeliveryMessagesReceived", unit=MetricUnit.Count, value=len(messages))
-    failed = deliverer.deliver_batch(messages)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+    reports = deliverer.deliver_batch([(record.message_id, record.body) for record in event.records])
+    for name, value, unit in delivery_metrics(reports):
+        metrics.add_metric(name=name, unit=unit, value=value)
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": report.message_id} for report in reports if report.outcome == UNEXPECTED
+        ]
+    }

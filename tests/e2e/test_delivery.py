@@ -1,9 +1,6 @@
 """Delivery over the local stack to real receivers on 127.0.0.1: POST /v3/events → ingest →
 delivery queue → the real delivery handler → signed HTTP requests, retried on a fast schedule."""
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -14,12 +11,21 @@ from urllib.parse import parse_qs
 import boto3
 import pytest
 import requests
-import standardwebhooks
-import svix
 from receivers import Answer, Received, receiver
 
 from api_client import ApiClient
-from e2e.conftest import LOCAL_SESSION, RunningStack, eventually, http_transport, start_stack, stop_stack
+from e2e.conftest import (
+    LOCAL_SESSION,
+    RunningStack,
+    eventually,
+    http_transport,
+    publish,
+    record,
+    start_stack,
+    stop_stack,
+    subscribe,
+    verify_all_signatures,
+)
 from hookrelay.models import delivery_id
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_STACK_NAME
@@ -52,43 +58,6 @@ def api(delivery_stack: RunningStack) -> ApiClient:
     return ApiClient(
         http_transport(delivery_stack, requests.Session()), delivery_stack.create_key(f"team-{uuid.uuid4().hex[:8]}")
     )
-
-
-def subscribe(api: ApiClient, endpoint: str, **fields: object) -> dict[str, object]:
-    response = api.post("/v3/webhooks", {"endpoint": endpoint, "subscribed_events": ["*"], **fields})
-    assert response.status == 201, response.body
-    subscription: dict[str, object] = response.json()
-    return subscription
-
-
-def publish(api: ApiClient, event_name: str = "signer.done") -> str:
-    data = {"signer": {"id": "s-1", "info": {"first_name": "Jérôme", "last_name": "Durand", "email": "j@example.com"}}}
-    response = api.post("/v3/events", {"event_name": event_name, "data": data, "event_time": "2026-03-02T10:15:30Z"})
-    assert response.status == 202, response.body
-    return str(response.json()["event_id"])
-
-
-def record(stack: RunningStack, delivery: str) -> dict[str, object]:
-    table = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION).Table(
-        default_name(LOCAL_STACK_NAME, "DeliveriesTable")
-    )
-    item: dict[str, object] = table.get_item(Key={"delivery_id": delivery}, ConsistentRead=True).get("Item") or {}
-    return item
-
-
-def verify_all_signatures(request: Received, secret: str, subscription_id: str) -> None:
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    standardwebhooks.Webhook(secret).verify(request.body, headers, json_parse=False)
-    svix.Webhook(secret).verify(request.body, headers)
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    expected_yousign = "sha256=" + hmac.new(key, request.body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(headers["x-yousign-signature-256"], expected_yousign)
-    assert headers["x-webhook-id"] == subscription_id
-    parts = dict(part.split("=", 1) for part in headers["x-webhook-signature"].split(","))
-    signed = b"t:" + parts["t"].encode() + b":" + request.body
-    assert hmac.compare_digest(parts["v1"], hmac.new(key, signed, hashlib.sha256).hexdigest())
-    assert abs(int(parts["t"]) // 1000 - int(headers["webhook-timestamp"])) <= 1
-    assert headers["user-agent"].startswith("hookrelay/")
 
 
 def test_every_format_arrives_signed_as_the_spec_says(api: ApiClient) -> None:

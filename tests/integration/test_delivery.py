@@ -85,7 +85,7 @@ def seconds_between(earlier: str, later: str) -> float:
 def test_delivered_on_2xx(world: World) -> None:
     with receiver(lambda _: Answer(204, b"")) as server:
         delivery = world.pending(world.subscribe(server.port))
-        assert world.deliverer.deliver(Job(delivery, 1)) == "delivered"
+        assert world.deliverer.deliver(Job(delivery, 1)).outcome == "delivered"
     record = world.deliveries.get(delivery)
     assert record and record.status == "delivered" and record.attempt_count == 1
     assert [attempt.status_code for attempt in record.attempts] == [204]
@@ -96,14 +96,14 @@ def test_a_second_message_for_the_same_attempt_sends_nothing(world: World) -> No
     with receiver() as server:
         delivery = world.pending(world.subscribe(server.port))
         world.deliverer.deliver(Job(delivery, 1))
-        assert world.deliverer.deliver(Job(delivery, 1)) == "already done"
+        assert world.deliverer.deliver(Job(delivery, 1)).outcome == "already done"
     assert len(server.received) == 1
 
 
 def test_too_many_requests_waits_at_least_retry_after(world: World) -> None:
     with receiver(lambda _: Answer(429, b"slow down", {"Retry-After": "120"})) as server:
         delivery = world.pending(world.subscribe(server.port))
-        assert world.deliverer.deliver(Job(delivery, 1)) == "pending"
+        assert world.deliverer.deliver(Job(delivery, 1)).outcome == "pending"
     record = world.deliveries.get(delivery)
     assert record and record.next_attempt_at
     assert seconds_between(record.attempts[0].at, record.next_attempt_at) >= 120
@@ -115,7 +115,7 @@ def test_a_long_delay_waits_for_the_sweeper(world: World) -> None:
         delivery = world.pending(world.subscribe(server.port))
         world.deliverer.deliver(Job(delivery, 1))
         world.deliverer.deliver(Job(delivery, 2))
-        assert world.deliverer.deliver(Job(delivery, 3)) == "scheduled"
+        assert world.deliverer.deliver(Job(delivery, 3)).outcome == "scheduled"
     record = world.deliveries.get(delivery)
     assert record and record.status == "scheduled" and record.next_attempt_at
     assert 16 * 60 <= seconds_between(record.attempts[-1].at, record.next_attempt_at) <= 24 * 60
@@ -128,8 +128,8 @@ def test_after_the_last_retry_the_delivery_fails(world: World) -> None:
     short = World(schedule="1s")
     with receiver(lambda _: Answer(500)) as server:
         delivery = short.pending(short.subscribe(server.port))
-        assert short.deliverer.deliver(Job(delivery, 1)) == "pending"
-        assert short.deliverer.deliver(Job(delivery, 2)) == "failed"
+        assert short.deliverer.deliver(Job(delivery, 1)).outcome == "pending"
+        assert short.deliverer.deliver(Job(delivery, 2)).outcome == "failed"
     record = short.deliveries.get(delivery)
     assert record and record.status == "failed" and record.attempt_count == 2
 
@@ -142,7 +142,7 @@ def test_after_the_last_retry_the_delivery_fails(world: World) -> None:
 def test_without_auto_retry_only_a_timeout_is_retried_once(world: World, answer: Answer, outcomes: list[str]) -> None:
     with receiver(lambda _: answer) as server:
         delivery = world.pending(world.subscribe(server.port, auto_retry=False))
-        got = [world.deliverer.deliver(Job(delivery, number)) for number in range(1, len(outcomes) + 1)]
+        got = [world.deliverer.deliver(Job(delivery, number)).outcome for number in range(1, len(outcomes) + 1)]
     assert got == outcomes
 
 
@@ -151,7 +151,7 @@ def test_deleted_or_disabled_subscriptions_get_nothing(world: World) -> None:
         subscription = world.subscribe(server.port)
         delivery = world.pending(subscription)
         world.subscriptions.delete("acme", subscription.id)
-        assert world.deliverer.deliver(Job(delivery, 1)) == "dropped: subscription deleted"
+        assert world.deliverer.deliver(Job(delivery, 1)).outcome == "dropped: subscription deleted"
     assert server.received == []
     record = world.deliveries.get(delivery)
     assert record and record.status == "failed" and record.attempts[0].error == "not sent: the subscription is deleted"

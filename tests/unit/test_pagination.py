@@ -15,4 +15,4 @@ def test_foreign_cursors_are_422(cursor: str) -> None:
     with pytest.raises(ProblemError) as raised:
         decode_cursor(cursor, frozenset({"id"}))
     assert raised.value.problem.status == 422
-    assert raised.value.problem.invalid_params and raised.value.problem.invalid_params[0].name == "after"
+    assert raised.value.problem.invalid_params and raised.value.problem.invalid_params[0].name == "query.after"

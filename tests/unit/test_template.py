@@ -1,3 +1,6 @@
+import json
+from typing import Any
+
 import pytest
 
 from hookrelay.settings import Settings
@@ -54,3 +57,204 @@ def test_greedy_route_pattern() -> None:
     routes = {route.path: route for route, _ in Template.read(TEMPLATE).http_routes()}
     assert routes["/{proxy+}"].pattern.match("/v3/webhooks/abc")
     assert not routes["/v3/docs"].pattern.match("/v3/docs/x")
+
+
+# Monitoring (SPEC §6): what an operator relies on when the stack is deployed.
+
+ALARM = "AWS::CloudWatch::Alarm"
+NOTIFY_TOPIC = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def of_type(template: Template, resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource.get("Properties") or {}
+        for logical_id, resource in template.resources.items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def dead_letter_queues(template: Template) -> set[str]:
+    return {
+        properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for properties in of_type(template, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in properties
+    }
+
+
+def queue_alarms(template: Template, metric_name: str) -> dict[str, dict[str, Any]]:
+    """Alarms on an AWS/SQS metric, by the queue they watch."""
+    alarms = {}
+    for properties in of_type(template, ALARM).values():
+        if properties.get("Namespace") == "AWS/SQS" and properties.get("MetricName") == metric_name:
+            (dimension,) = properties["Dimensions"]
+            assert dimension["Name"] == "QueueName"
+            alarms[dimension["Value"]["Fn::GetAtt"][0]] = properties
+    return alarms
+
+
+def emitted_metrics(template: Template) -> tuple[str, dict[str, str]]:
+    """The namespace and dimensions powertools Metrics gives every EMF metric, as deployed."""
+    environment = template.function("DeliveryFunction").environment
+    return environment["POWERTOOLS_METRICS_NAMESPACE"], {"service": environment["POWERTOOLS_SERVICE_NAME"]}
+
+
+def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message(template: Template) -> None:
+    dlqs = dead_letter_queues(template)
+    assert dlqs == {"DeliveryDeadLetterQueue", "EventsDeadLetterQueue"}
+    alarms = queue_alarms(template, "ApproximateNumberOfMessagesVisible")
+    for dlq in dlqs:
+        alarm = alarms[dlq]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Maximum", 60, 1)
+
+
+def test_every_alarm_notifies_the_topic_when_one_is_given(template: Template) -> None:
+    parameter = template.document["Parameters"]["AlarmTopicArn"]
+    assert (parameter["Type"], parameter["Default"]) == ("String", "")
+    assert template.document["Conditions"]["HasAlarmTopic"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
+    }
+    alarms = of_type(template, ALARM)
+    assert set(alarms) >= {
+        "DeliveryDeadLetterAlarm",
+        "EventsDeadLetterAlarm",
+        "DeliveryFailureRateAlarm",
+        "SweeperErrorsAlarm",
+        "IngestBacklogAlarm",
+    }
+    for logical_id, alarm in alarms.items():
+        assert alarm["AlarmActions"] == NOTIFY_TOPIC, logical_id
+        assert alarm["OKActions"] == NOTIFY_TOPIC, logical_id
+        assert alarm["TreatMissingData"] == "notBreaching", logical_id
+
+
+def test_failure_rate_alarm_divides_failed_attempts_by_attempts_of_the_emitted_metrics(template: Template) -> None:
+    alarm = of_type(template, ALARM)["DeliveryFailureRateAlarm"]
+    namespace, dimensions = emitted_metrics(template)
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+    stats = {query["MetricStat"]["Metric"]["MetricName"]: query for query in queries.values() if "MetricStat" in query}
+    assert set(stats) == {"DeliveryAttemptsFailed", "DeliveryAttempts"}
+    for query in stats.values():
+        metric = query["MetricStat"]["Metric"]
+        assert metric["Namespace"] == namespace
+        assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == dimensions
+        assert (query["MetricStat"]["Stat"], query["MetricStat"]["Period"], query["ReturnData"]) == ("Sum", 300, False)
+    (rate,) = [query for query in queries.values() if query.get("ReturnData", True)]
+    failed, attempts = stats["DeliveryAttemptsFailed"]["Id"], stats["DeliveryAttempts"]["Id"]
+    # A percentage, and no division by zero when nothing was attempted.
+    assert rate["Expression"] == f"IF({attempts} > 0, 100 * FILL({failed}, 0) / {attempts}, 0)"
+    assert alarm["Threshold"] == {"Ref": "DeliveryFailureRateThreshold"}
+    assert template.parameter_defaults()["DeliveryFailureRateThreshold"] == 25
+    assert (alarm["ComparisonOperator"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
+        "GreaterThanThreshold",
+        3,
+        3,
+    )
+
+
+def test_sweeper_errors_alarm(template: Template) -> None:
+    alarm = of_type(template, ALARM)["SweeperErrorsAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "SweeperFunction"}}]
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 5, 3)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def test_ingest_backlog_alarms_on_the_events_queue_only(template: Template) -> None:
+    alarms = queue_alarms(template, "ApproximateAgeOfOldestMessage")
+    # Delayed retries (DelaySeconds up to 15 min) age on the delivery queue in normal operation.
+    assert set(alarms) == {"EventsQueue"}
+    alarm = alarms["EventsQueue"]
+    assert alarm["Threshold"] == {"Ref": "IngestBacklogAgeSeconds"}
+    assert template.parameter_defaults()["IngestBacklogAgeSeconds"] == 300
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 3, 3)
+
+
+def dashboard(template: Template) -> dict[str, Any]:
+    (properties,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
+    resolver = Intrinsics(
+        ref=lambda logical_id: f"physical-{logical_id}",
+        get_att=lambda logical_id, attribute: f"{logical_id}.{attribute}",
+        pseudo={"AWS::StackName": "st", "AWS::Region": "eu-west-3"},
+        parameters=template.parameter_defaults(),
+    )
+    body: dict[str, Any] = json.loads(resolver.resolve(properties["DashboardBody"]))
+    return body
+
+
+def graphed(widget: dict[str, Any]) -> list[tuple[str, ...]]:
+    """A metric widget's metrics as (namespace, name, dimension, value, ..., stat), shorthand expanded.
+
+    "." repeats the item above it; a leading "..." repeats the row above, the given items replacing
+    its last ones.
+    """
+    rows: list[tuple[str, ...]] = []
+    previous: list[str] = []
+    for row in widget["properties"]["metrics"]:
+        options = row[-1] if isinstance(row[-1], dict) else {}
+        items = [item for item in row if not isinstance(item, dict)]
+        if not items:  # a math expression
+            continue
+        if items[0] == "...":
+            items = previous[: len(previous) - len(items) + 1] + items[1:]
+        items = [previous[index] if item == "." else item for index, item in enumerate(items)]
+        previous = items
+        rows.append((*items, options.get("stat", widget["properties"].get("stat", ""))))
+    return rows
+
+
+def test_dashboard_shows_deliveries_queues_dlqs_functions_and_alarms(template: Template) -> None:
+    body = dashboard(template)
+    widgets = body["widgets"]
+    namespace, dimensions = emitted_metrics(template)
+    ((dimension, value),) = dimensions.items()
+    rows = {row for widget in widgets if widget["type"] == "metric" for row in graphed(widget)}
+    for widget in widgets:
+        assert widget["type"] in {"text", "alarm"} or widget["properties"]["region"] == "eu-west-3"
+
+    for name in (
+        "DeliveriesDelivered",
+        "DeliveryAttemptsFailed",
+        "DeliveriesFailed",
+        "DeliveryRetriesScheduled",
+        "DeliveriesNotSent",
+        "DeliveryAttempts",
+        "EventsPublished",
+        "EventsIngested",
+        "DeliveriesEnqueued",
+    ):
+        assert (namespace, name, dimension, value, "Sum") in rows, name
+    for percentile in ("p50", "p90", "p99"):
+        assert (namespace, "DeliveryLatency", dimension, value, percentile) in rows
+
+    for queue in ("EventsQueue", "DeliveryQueue"):
+        for depth in ("Visible", "NotVisible", "Delayed"):
+            metric = f"ApproximateNumberOfMessages{depth}"
+            assert ("AWS/SQS", metric, "QueueName", f"{queue}.QueueName", "Maximum") in rows, (queue, metric)
+    for dlq in dead_letter_queues(template):
+        assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{dlq}.QueueName", "Maximum") in rows
+    for function_id in template.function_ids():
+        for metric, stat in (("Errors", "Sum"), ("Throttles", "Sum"), ("Duration", "p99")):
+            row = ("AWS/Lambda", metric, "FunctionName", f"physical-{function_id}", stat)
+            assert row in rows, (function_id, metric)
+
+    (status,) = [widget for widget in widgets if widget["type"] == "alarm"]
+    assert sorted(status["properties"]["alarms"]) == sorted(f"{alarm}.Arn" for alarm in of_type(template, ALARM))
+    thresholds = [
+        annotation["value"]
+        for widget in widgets
+        for annotation in widget["properties"].get("annotations", {}).get("horizontal", [])
+    ]
+    assert {25, 300} <= set(thresholds)
+
+
+def test_outputs_name_the_api_every_queue_and_every_table(template: Template) -> None:
+    outputs = template.document["Outputs"]
+    values = [output["Value"] for output in outputs.values()]
+    assert outputs["ApiUrl"]["Value"] == {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    for resource_type in ("AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::CloudWatch::Dashboard"):
+        for logical_id in of_type(template, resource_type):
+            assert {"Ref": logical_id} in values, logical_id
+    for queue in of_type(template, "AWS::SQS::Queue"):
+        assert outputs[f"{queue}Url"]["Value"] == {"Ref": queue}
+        assert outputs[f"{queue}Arn"]["Value"] == {"Fn::GetAtt": [queue, "Arn"]}

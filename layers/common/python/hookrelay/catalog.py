@@ -27,17 +27,22 @@ def event_types() -> tuple[EventType, ...]:
 
 
 def event_names() -> frozenset[str]:
-    return frozenset(_descriptions())
+    return frozenset(_by_name())
 
 
 def is_known_event(name: str) -> bool:
-    return name in _descriptions()
+    return name in _by_name()
+
+
+def event_type(name: str) -> EventType | None:
+    return _by_name().get(name)
 
 
 @functools.cache
-def _descriptions() -> dict[str, str]:
-    return {event_type.name: event_type.description for event_type in event_types()}
+def _by_name() -> dict[str, EventType]:
+    return {event_type.name: event_type for event_type in event_types()}
 
 
 def description(name: str) -> str:
-    return _descriptions().get(name, name)
+    known = _by_name().get(name)
+    return known.description if known else name

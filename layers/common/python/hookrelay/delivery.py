@@ -1,5 +1,6 @@
 """Delivery: one attempt at one delivery — render, sign, send, log — and what comes next (SPEC §4)."""
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -7,10 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hookrelay import __version__, catalog, clock
+from aws_lambda_powertools.metrics import MetricUnit
+
+from hookrelay import clock
 from hookrelay.models import Attempt, Delivery, DeliveryStatus, Subscription
 from hookrelay.observability import logger
-from hookrelay.payloads import EventFacts, delivery_format, render
+from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Message, Queue, delivery_message
 from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
@@ -25,6 +28,25 @@ GONE = 410
 
 class InvalidDeliveryMessage(ValueError):
     """A delivery-queue message that does not name a delivery and attempt."""
+
+
+# The outcome of a message whose handling raised: it fails alone and SQS receives it again.
+UNEXPECTED = "error"
+
+
+@dataclass(frozen=True)
+class Report:
+    """What handling one delivery-queue message did: an outcome, and the attempt's result if one was made.
+
+    Outcomes: delivered, pending (retry queued), scheduled (retry in the sweeper's index), failed...
+    (for good), dropped... (not sent), already done, unknown delivery, or UNEXPECTED.
+    """
+
+    message_id: str
+    outcome: str
+    result: SendResult | None = None
+    subscription_id: str | None = None
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,37 +86,57 @@ class Deliverer:
         self._queue = delivery_queue
         self._due_shards = due_shards
 
-    def deliver_batch(self, messages: Sequence[tuple[str, str]]) -> list[str]:
-        """Deliver (message id, body) pairs concurrently; return the ids of those that failed."""
+    def deliver_batch(self, messages: Sequence[tuple[str, str]]) -> list[Report]:
+        """Deliver (message id, body) pairs concurrently; a report for each, in order."""
         if not messages:
             return []
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
-            outcomes = list(pool.map(self._deliver_safely, [body for _, body in messages]))
-        return [message_id for (message_id, _), ok in zip(messages, outcomes, strict=True) if not ok]
+            return list(pool.map(self._deliver_safely, *zip(*messages, strict=True)))
 
-    def _deliver_safely(self, body: str) -> bool:
+    def _deliver_safely(self, message_id: str, body: str) -> Report:
         try:
-            outcome = self.deliver(read_job(body))
+            job = read_job(body)
+        except InvalidDeliveryMessage as error:
+            logger.error("not a delivery message", extra={"message_id": message_id, "reason": str(error)})
+            return Report(message_id, UNEXPECTED)
+        correlation = {"message_id": message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
+        try:
+            report = self.deliver(job, message_id)
         except Exception:
-            logger.exception("delivery failed unexpectedly; the message will be received again")
-            return False
-        logger.info("delivery attempt", extra={"outcome": outcome})
-        return True
+            logger.exception("delivery failed unexpectedly; the message will be received again", extra=correlation)
+            return Report(message_id, UNEXPECTED)
+        result = report.result
+        logger.info(
+            "delivery attempt",
+            extra={
+                **correlation,
+                "subscription_id": report.subscription_id,
+                "event_id": report.event_id,
+                "outcome": report.outcome,
+                "status_code": result.status_code if result else None,
+                "latency_ms": result.latency_ms if result else None,
+                "error": result.error if result else None,
+            },
+        )
+        return report
 
-    def deliver(self, job: Job) -> str:
-        """Make attempt `job.attempt` of a delivery; return what happened, for logs and metrics."""
+    def deliver(self, job: Job, message_id: str = "") -> Report:
+        """Make attempt `job.attempt` of a delivery; report what happened, for logs and metrics."""
         delivery = self._deliveries.get(job.delivery_id)
         if delivery is None:
-            return "unknown delivery"
+            return Report(message_id, "unknown delivery")
+        report = functools.partial(
+            Report, message_id, subscription_id=delivery.subscription_id, event_id=delivery.event_id
+        )
         if delivery.status in ("delivered", "failed") or delivery.attempt_count >= job.attempt:
-            return "already done"
+            return report("already done")
         now = clock.utc_now()
         subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
         if subscription is None or not subscription.enabled:
             reason = "deleted" if subscription is None else "disabled"
             attempt = Attempt(at=clock.iso(now), latency_ms=0, error=f"not sent: the subscription is {reason}")
             self._deliveries.record_attempt(delivery.id, job.attempt, attempt, AttemptOutcome("failed"))
-            return f"dropped: subscription {reason}"
+            return report(f"dropped: subscription {reason}")
         result = self._send(delivery, subscription, job.attempt, now)
         attempt = Attempt(
             at=clock.iso(now),
@@ -105,17 +147,17 @@ class Deliverer:
         )
         outcome, delay = self._next(delivery, subscription, job.attempt, result, now)
         if not self._deliveries.record_attempt(delivery.id, job.attempt, attempt, outcome):
-            return "already done"
+            return report("already done")
         if result.status_code == GONE:
             reason = f"the endpoint answered 410 Gone to delivery {delivery.id} on {attempt.at}"
             self._subscription_store.disable(subscription.team_id, subscription.id, reason, attempt.at)
-            return "failed: subscription disabled (410 Gone)"
+            return report("failed: subscription disabled (410 Gone)", result)
         if delay is not None and delay <= MAX_QUEUE_DELAY:
             self._queue.send(
                 [Message(delivery_message(delivery.id, job.attempt + 1).body, math.ceil(delay.total_seconds()))]
             )
         self._track_failing(subscription, result.delivered, now)
-        return outcome.status
+        return report(outcome.status, result)
 
     def _track_failing(self, subscription: Subscription, delivered: bool, now: datetime) -> None:
         """Disable an endpoint that has failed every attempt for DISABLE_AFTER_FAILING_FOR (5 days).
@@ -134,32 +176,17 @@ class Deliverer:
             self._subscription_store.disable(team_id, subscription_id, reason, clock.iso(now))
 
     def _send(self, delivery: Delivery, subscription: Subscription, attempt: int, now: datetime) -> SendResult:
-        event = delivery.event
-        facts = EventFacts(
-            event_id=event.event_id,
-            event_name=event.event_name,
-            event_time=clock.parse_moment(event.event_time),
-            team_id=event.team_id,
-            sandbox=event.sandbox,
-            data=event.data,
-            subscription_id=subscription.id,
-            subscription_description=subscription.description,
-            description=catalog.description(event.event_name),
-        )
-        rendered = render(
-            facts, delivery_format(subscription.endpoint, subscription.payload_format), subscription.content_type
-        )
+        rendered = render_delivery(delivery, subscription)
         headers = {
+            **unsigned_headers(delivery, subscription, rendered),
             **signature_headers(
-                secret_keys=[subscription.secret_key],
+                secret_keys=subscription.signing_secrets(clock.iso(now)),
                 delivery_id=delivery.id,
                 subscription_id=subscription.id,
                 attempts_before=attempt - 1,
                 body=rendered.body,
                 sent_at=now,
             ),
-            "Content-Type": rendered.content_type,
-            "User-Agent": f"hookrelay/{__version__}",
         }
         return self._transport.post(subscription.endpoint, rendered.body, headers)
 
@@ -184,3 +211,20 @@ class Deliverer:
             status, due_at = "scheduled", next_attempt_at
         shard = due_shard(delivery.id, self._due_shards)
         return AttemptOutcome(status, clock.iso(next_attempt_at), clock.iso(due_at), shard), delay
+
+
+def delivery_metrics(reports: Sequence[Report]) -> list[tuple[str, float, MetricUnit]]:
+    """The EMF metrics of a batch (names the template's alarms and dashboard read)."""
+    attempts = [report.result for report in reports if report.result is not None]
+    counts = {
+        "DeliveryMessagesReceived": len(reports),
+        "DeliveryAttempts": len(attempts),
+        "DeliveryAttemptsFailed": sum(not result.delivered for result in attempts),
+        "DeliveriesDelivered": sum(report.outcome == "delivered" for report in reports),
+        "DeliveryRetriesScheduled": sum(report.outcome in ("pending", "scheduled") for report in reports),
+        "DeliveriesFailed": sum(report.outcome.startswith("failed") for report in reports),
+        "DeliveriesNotSent": sum(report.outcome.startswith("dropped") for report in reports),
+        "DeliveryErrors": sum(report.outcome == UNEXPECTED for report in reports),
+    }
+    latencies = [("DeliveryLatency", float(result.latency_ms), MetricUnit.Milliseconds) for result in attempts]
+    return [(name, float(count), MetricUnit.Count) for name, count in counts.items()] + latencies

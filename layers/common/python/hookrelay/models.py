@@ -153,11 +153,27 @@ class SubscriptionWithSecret(SubscriptionView):
     secret_key: str
 
 
+class SecretRotation(BaseModel):
+    """The body of POST /v3/webhooks/{id}/secret/rotate."""
+
+    model_config = _INPUT
+
+    secret_key: SecretKey | None = Field(None, description="The new secret; generated (whsec_...) when absent.")
+
+
 class Subscription(SubscriptionWithSecret):
     """The stored record."""
 
     team_id: str
     failing_since: str | None = Field(None, description="When the endpoint's current run of failures began.")
+    previous_secret_key: str | None = Field(None, description="The secret a rotation replaced, still signing.")
+    previous_secret_expires_at: str | None = Field(None, description="When the previous secret stops signing.")
+
+    def signing_secrets(self, now: str) -> list[str]:
+        """The current secret, then the previous one while its rotation overlap lasts."""
+        previous = self.previous_secret_key
+        overlapping = previous and self.previous_secret_expires_at and now < self.previous_secret_expires_at
+        return [self.secret_key, previous] if overlapping and previous else [self.secret_key]
 
     def settings(self) -> SubscriptionSettings:
         return SubscriptionSettings.model_validate(self.model_dump(include=set(SubscriptionSettings.model_fields)))
@@ -187,6 +203,14 @@ def _event_name(name: str) -> str:
     return name
 
 
+def is_uuid(text: str) -> bool:
+    """Ids are UUIDs in canonical form; anything else cannot exist and must not reach DynamoDB's key limits."""
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 def _uuid(text: str) -> str:
     try:
         return str(uuid.UUID(text))
@@ -203,7 +227,7 @@ def _moment(value: str | int | float) -> str:
 
 EventName = Annotated[str, AfterValidator(_event_name), Field(description="A catalog event name.")]
 EventId = Annotated[str, AfterValidator(_uuid)]
-EventTime = Annotated[str | int | float, AfterValidator(_moment)]
+Moment = Annotated[str | int | float, AfterValidator(_moment)]
 
 
 class EventIn(BaseModel):
@@ -216,12 +240,36 @@ class EventIn(BaseModel):
     event_id: EventId | None = Field(
         None, description="A UUID; generated when absent. Publishing the same id again delivers nothing more."
     )
-    event_time: EventTime | None = Field(
+    event_time: Moment | None = Field(
         None, description="ISO-8601, or unix epoch seconds (milliseconds from 1e11); default now."
     )
     sandbox: bool = False
     scope: Name | None = Field(None, description="E.g. app or public_api; matches only ['*'] when absent.")
     workspace_id: Name | None = Field(None, description="Matches only ['*'] when absent.")
+
+
+class SampleEventRequest(BaseModel):
+    """The body of POST /v3/webhooks/{id}/test."""
+
+    model_config = _INPUT
+
+    event_name: EventName | None = Field(
+        None, description="The catalog event whose sample is sent; default the first the subscription listens to."
+    )
+
+
+class RecoverRequest(BaseModel):
+    """The body of POST /v3/webhooks/{id}/recover."""
+
+    model_config = _INPUT
+
+    since: Moment = Field(description="Re-send failed deliveries created at or after this time (ISO-8601 or epoch).")
+    after: str | None = Field(None, description="The next_cursor of a previous recover call that had more to do.")
+
+
+class Recovery(BaseModel):
+    recovered: int = Field(description="Failed deliveries sent again by this call.")
+    next_cursor: str | None = Field(description="Call again with it as `after` to go on; null when done.")
 
 
 class Event(BaseModel):
@@ -256,22 +304,50 @@ class Attempt(BaseModel):
     response_excerpt: str = ""
 
 
-class Delivery(BaseModel):
-    """One event for one subscription. Its id is derived from both, so fan-out never makes two."""
+class DeliverySummary(BaseModel):
+    """A delivery as the delivery log lists it."""
 
-    id: str
-    team_id: str
+    id: str = Field(description="The delivery id: the `webhook-id` header of each of its requests.")
     subscription_id: str
     event_id: str
     event_name: str
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_at: str | None = None
+    test: bool = Field(False, description="Sent by POST /v3/webhooks/{id}/test.")
+    created_at: str
+    updated_at: str
+
+
+class RenderedRequest(BaseModel):
+    """The request a delivery sends, as rendered now; signature headers are added at each send."""
+
+    method: Literal["POST"] = "POST"
+    url: str
+    headers: dict[str, str]
+    body: str
+
+
+class DeliveryDetail(DeliverySummary):
+    """One delivery with its request and every attempt, oldest first."""
+
+    request: RenderedRequest
+    attempts: list[Attempt]
+
+
+class Delivery(DeliverySummary):
+    """One event for one subscription. Its id is derived from both, so fan-out never makes two."""
+
+    team_id: str
     event: Event
     status: DeliveryStatus = "pending"
     attempt_count: int = 0
     attempts: list[Attempt] = Field(default_factory=list)
-    next_attempt_at: str | None = None
-    created_at: str
-    updated_at: str
+    requested_attempt: int | None = Field(None, description="The attempt a manual retry or recovery asked for.")
     expires_at: int = Field(description="Unix seconds; DynamoDB's TTL removes the record then.")
+
+    def summary(self) -> DeliverySummary:
+        return DeliverySummary.model_validate(self.model_dump(include=set(DeliverySummary.model_fields)))
 
 
 DELIVERY_ID_NAMESPACE = uuid.UUID("6f1b4d2c-8a3e-5b7f-9c0d-1e2f3a4b5c6d")

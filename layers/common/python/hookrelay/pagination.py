@@ -16,8 +16,12 @@ def encode_cursor(position: dict[str, str]) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: frozenset[str]) -> dict[str, str]:
-    """The position a cursor names; a 422 on `after` for anything this API did not hand out."""
+def not_a_cursor(param: str) -> problems.ProblemError:
+    return problems.invalid(param, "is not a cursor returned by this list")
+
+
+def decode_cursor(cursor: str, keys: frozenset[str], param: str = "query.after") -> dict[str, str]:
+    """The position a cursor names; a 422 on `param` for anything this API did not hand out."""
     try:
         position: Any = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError):
@@ -27,5 +31,5 @@ def decode_cursor(cursor: str, keys: frozenset[str]) -> dict[str, str]:
         and set(position) == keys
         and all(isinstance(value, str) and value for value in position.values())
     ):
-        raise problems.invalid("after", "is not a cursor returned by this list")
+        raise not_a_cursor(param)
     return position

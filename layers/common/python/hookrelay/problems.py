@@ -46,6 +46,10 @@ def not_found(what: str) -> ProblemError:
     return ProblemError(HTTPStatus.NOT_FOUND, f"{what} not found")
 
 
+def conflict(detail: str) -> ProblemError:
+    return ProblemError(HTTPStatus.CONFLICT, detail)
+
+
 def unauthenticated() -> ProblemError:
     return ProblemError(
         HTTPStatus.UNAUTHORIZED,

@@ -2,12 +2,22 @@
 
 import socket
 import uuid
+from datetime import timedelta
 
 from pydantic import ValidationError
 
 from hookrelay import clock, pagination, problems, signing
 from hookrelay.addresses import EndpointRefused, Resolver, parse_endpoint, resolve, vet_addresses
-from hookrelay.models import Page, PageMeta, Subscription, SubscriptionPatch, SubscriptionSettings, SubscriptionView
+from hookrelay.models import (
+    Page,
+    PageMeta,
+    SecretRotation,
+    Subscription,
+    SubscriptionPatch,
+    SubscriptionSettings,
+    SubscriptionView,
+    is_uuid,
+)
 from hookrelay.store.subscriptions import SubscriptionStore
 
 _CURSOR_KEYS = frozenset({"id"})
@@ -28,18 +38,18 @@ def vet_endpoint(url: str, *, allow_private: bool, resolver: Resolver = resolve)
         pass
 
 
-def _is_uuid(text: str) -> bool:
-    # Ids are UUIDs; anything else cannot exist, and must not reach DynamoDB's key size limits.
-    try:
-        return str(uuid.UUID(text)) == text
-    except ValueError:
-        return False
-
-
 class Subscriptions:
-    def __init__(self, store: SubscriptionStore, *, allow_private: bool, resolver: Resolver = resolve):
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        *,
+        allow_private: bool,
+        rotation_overlap: timedelta = timedelta(hours=24),
+        resolver: Resolver = resolve,
+    ):
         self._store = store
         self._allow_private = allow_private
+        self._rotation_overlap = rotation_overlap
         self._resolver = resolver
 
     def create(self, team_id: str, settings: SubscriptionSettings) -> Subscription:
@@ -59,15 +69,15 @@ class Subscriptions:
         return subscription
 
     def get(self, team_id: str, subscription_id: str) -> Subscription:
-        subscription = self._store.get(team_id, subscription_id) if _is_uuid(subscription_id) else None
+        subscription = self._store.get(team_id, subscription_id) if is_uuid(subscription_id) else None
         if subscription is None:
             raise problems.not_found("Webhook subscription")
         return subscription
 
     def page(self, team_id: str, limit: int, after: str | None) -> Page[SubscriptionView]:
         after_id = pagination.decode_cursor(after, _CURSOR_KEYS)["id"] if after else None
-        if after_id is not None and not _is_uuid(after_id):
-            raise problems.invalid("after", "is not a cursor returned by this list")
+        if after_id is not None and not is_uuid(after_id):
+            raise pagination.not_a_cursor("query.after")
         found = self._store.page(team_id, limit, after_id)
         next_cursor = pagination.encode_cursor({"id": found.items[-1].id}) if found.has_more else None
         return Page[SubscriptionView](
@@ -95,6 +105,22 @@ class Subscriptions:
             raise problems.not_found("Webhook subscription")
         return updated
 
+    def rotate_secret(self, team_id: str, subscription_id: str, rotation: SecretRotation) -> Subscription:
+        """Sign with a new secret from now on; the replaced one also signs until the overlap ends."""
+        current = self.get(team_id, subscription_id)
+        now = clock.utc_now()
+        rotated = current.model_copy(
+            update={
+                "secret_key": rotation.secret_key or signing.generate_secret(),
+                "previous_secret_key": current.secret_key,
+                "previous_secret_expires_at": clock.iso(now + self._rotation_overlap),
+                "updated_at": clock.iso(now),
+            }
+        )
+        if not self._store.replace(rotated):
+            raise problems.not_found("Webhook subscription")
+        return rotated
+
     def delete(self, team_id: str, subscription_id: str) -> None:
-        if not (_is_uuid(subscription_id) and self._store.delete(team_id, subscription_id)):
+        if not (is_uuid(subscription_id) and self._store.delete(team_id, subscription_id)):
             raise problems.not_found("Webhook subscription")

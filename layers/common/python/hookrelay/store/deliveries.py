@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
 
 from hookrelay.models import Attempt, Delivery, DeliveryStatus, Event
@@ -20,6 +20,14 @@ def due_shard_name(index: int) -> str:
 def due_shard(delivery_id: str, shards: int) -> str:
     """Which `due#<n>` partition of the retry index a delivery waits in (spread evenly, stable)."""
     return due_shard_name(zlib.crc32(delivery_id.encode()) % shards)
+
+
+# Index pages one delivery-log request reads at most (each up to 1 MB) before answering with a cursor.
+MAX_INDEX_PAGES_PER_CALL = 5
+
+
+def _position(item: dict[str, Any]) -> dict[str, str]:
+    return {key: str(item[key]) for key in POSITION_KEYS}
 
 
 # Conditional writes cannot be batched; a pool keeps a large fan-out's writes in flight together.
@@ -69,17 +77,61 @@ class DeliveryStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class DeliverySlice:
+    """Deliveries of a subscription, newest first, and where the next page starts (None: no more)."""
+
+    items: list[Delivery]
+    next_position: dict[str, str] | None
+
+
+POSITION_KEYS = frozenset({"created_at", "delivery_id"})
+
+
+class DeliveryLogStore(Protocol):
+    """What the delivery log API needs of the deliveries table."""
+
+    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]: ...
+
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def of_subscription(
+        self,
+        subscription_id: str,
+        *,
+        limit: int,
+        after: dict[str, str] | None = None,
+        status: DeliveryStatus | None = None,
+        since: str | None = None,
+    ) -> DeliverySlice:
+        """Up to `limit` deliveries, newest first, created at or after `since`, in `status` if given.
+
+        A slice may hold fewer than `limit` with a next position: a status filter reads a bounded
+        number of index pages per call, so a sparse status never makes one request scan everything.
+        """
+        ...
+
+    def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
+        """Ask for attempt `attempt_count + 1` now (status pending, in the retry index as a lost-message guard).
+
+        False when that attempt was already asked for or another attempt was recorded meanwhile:
+        the caller must not enqueue it again.
+        """
+        ...
+
+
 def _item(delivery: Delivery) -> dict[str, Any]:
     # The event is kept as JSON text: its data may hold floats, which DynamoDB maps only as Decimal.
     item = delivery.model_dump(exclude={"id", "event"}, exclude_none=True)
     return {**item, "delivery_id": delivery.id, "event": delivery.event.model_dump_json()}
 
 
+_NUMBERS = frozenset({"attempt_count", "expires_at", "requested_attempt"})
+
+
 def _delivery(item: dict[str, Any]) -> Delivery:
     fields = {**item, "id": item["delivery_id"], "event": Event.model_validate_json(item["event"])}
-    return Delivery.model_validate(
-        {key: int(value) if key in ("attempt_count", "expires_at") else value for key, value in fields.items()}
-    )
+    return Delivery.model_validate({key: int(value) if key in _NUMBERS else value for key, value in fields.items()})
 
 
 class DynamoDeliveryStore:
@@ -111,6 +163,65 @@ class DynamoDeliveryStore:
     def get(self, delivery_id: str) -> Delivery | None:
         item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item")
         return _delivery(item) if item else None
+
+    def of_subscription(
+        self,
+        subscription_id: str,
+        *,
+        limit: int,
+        after: dict[str, str] | None = None,
+        status: DeliveryStatus | None = None,
+        since: str | None = None,
+    ) -> DeliverySlice:
+        condition: ConditionBase = Key("subscription_id").eq(subscription_id)
+        if since:
+            condition = condition & Key("created_at").gte(since)
+        query: dict[str, Any] = {
+            "IndexName": "by_subscription",
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if status:
+            query["FilterExpression"] = Attr("status").eq(status)
+        if after:
+            query["ExclusiveStartKey"] = {"subscription_id": subscription_id, **after}
+        items: list[dict[str, Any]] = []
+        for _ in range(MAX_INDEX_PAGES_PER_CALL):
+            response = self._table.query(**query)
+            items.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if len(items) > limit:
+                return DeliverySlice([_delivery(item) for item in items[:limit]], _position(items[limit - 1]))
+            if last is None:
+                return DeliverySlice([_delivery(item) for item in items], None)
+            query["ExclusiveStartKey"] = last
+        return DeliverySlice([_delivery(item) for item in items], _position(last))
+
+    def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
+        try:
+            self._table.update_item(
+                Key={"delivery_id": delivery_id},
+                UpdateExpression=(
+                    "SET #status = :pending, requested_attempt = :next, next_attempt_at = :at,"
+                    " due_at = :due, due_shard = :shard"
+                ),
+                ConditionExpression=(
+                    "attempt_count = :count AND (attribute_not_exists(requested_attempt) OR requested_attempt < :next)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":pending": "pending",
+                    ":next": attempt_count + 1,
+                    ":count": attempt_count,
+                    ":at": next_attempt_at,
+                    ":due": due_at,
+                    ":shard": due_shard,
+                },
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
         response = self._table.query(

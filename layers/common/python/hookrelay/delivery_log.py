@@ -1,0 +1,156 @@
+"""The delivery log API's logic (SPEC §6): read a subscription's deliveries, send them again, send a test.
+
+Every call starts from the caller's subscription, so another team's ids are simply not found.
+Sending again reuses the delivery (same id, so the same `webhook-id`) and asks for its next attempt
+with a conditional write: a retry or recovery repeated before that attempt is made enqueues nothing more.
+"""
+
+import uuid
+
+from hookrelay import catalog, clock, pagination, problems
+from hookrelay.ingest import new_delivery
+from hookrelay.models import (
+    Delivery,
+    DeliveryDetail,
+    DeliveryStatus,
+    DeliverySummary,
+    Event,
+    Page,
+    PageMeta,
+    Recovery,
+    RenderedRequest,
+    Subscription,
+    is_uuid,
+)
+from hookrelay.outgoing import render_delivery, unsigned_headers
+from hookrelay.queues import Queue, delivery_message
+from hookrelay.retry import SWEEPER_LEASE
+from hookrelay.store.deliveries import POSITION_KEYS, DeliveryLogStore, due_shard
+from hookrelay.subscriptions import Subscriptions
+
+# Failed deliveries one recover call sends again before answering with a cursor (API Gateway waits 30 s).
+RECOVER_BATCH = 100
+
+
+def _position(cursor: str, param: str) -> dict[str, str]:
+    position = pagination.decode_cursor(cursor, POSITION_KEYS, param)
+    try:
+        clock.parse_moment(position["created_at"])
+    except ValueError:
+        position = {}
+    if not is_uuid(position.get("delivery_id", "")):
+        raise pagination.not_a_cursor(param)
+    return position
+
+
+def _cursor(position: dict[str, str] | None) -> str | None:
+    return pagination.encode_cursor(position) if position else None
+
+
+class DeliveryLog:
+    def __init__(
+        self, *, subscriptions: Subscriptions, deliveries: DeliveryLogStore, delivery_queue: Queue, due_shards: int
+    ):
+        self._subscriptions = subscriptions
+        self._deliveries = deliveries
+        self._queue = delivery_queue
+        self._due_shards = due_shards
+
+    def page(
+        self, team_id: str, subscription_id: str, limit: int, after: str | None, status: DeliveryStatus | None
+    ) -> Page[DeliverySummary]:
+        subscription = self._subscriptions.get(team_id, subscription_id)
+        found = self._deliveries.of_subscription(
+            subscription.id, limit=limit, after=_position(after, "query.after") if after else None, status=status
+        )
+        return Page[DeliverySummary](
+            data=[delivery.summary() for delivery in found.items],
+            meta=PageMeta(next_cursor=_cursor(found.next_position)),
+        )
+
+    def detail(self, team_id: str, subscription_id: str, delivery_id: str) -> DeliveryDetail:
+        subscription = self._subscriptions.get(team_id, subscription_id)
+        delivery = self._delivery(subscription, delivery_id)
+        rendered = render_delivery(delivery, subscription)
+        request = RenderedRequest(
+            url=subscription.endpoint,
+            headers=unsigned_headers(delivery, subscription, rendered),
+            body=rendered.body.decode("utf-8"),
+        )
+        return DeliveryDetail.model_validate(
+            {**delivery.summary().model_dump(), "request": request, "attempts": delivery.attempts}
+        )
+
+    def retry(self, team_id: str, subscription_id: str, delivery_id: str) -> DeliverySummary:
+        """A fresh attempt now, whatever the delivery's status."""
+        subscription = self._sendable(team_id, subscription_id)
+        delivery = self._delivery(subscription, delivery_id)
+        self._send_again([delivery])
+        return self._delivery(subscription, delivery_id).summary()
+
+    def recover(self, team_id: str, subscription_id: str, since: str, after: str | None) -> Recovery:
+        """Send again every delivery that failed for good among those created since `since`."""
+        subscription = self._sendable(team_id, subscription_id)
+        found = self._deliveries.of_subscription(
+            subscription.id,
+            limit=RECOVER_BATCH,
+            after=_position(after, "after") if after else None,
+            status="failed",
+            since=since,
+        )
+        return Recovery(recovered=self._send_again(found.items), next_cursor=_cursor(found.next_position))
+
+    def send_test(self, team_id: str, subscription_id: str, event_name: str | None) -> DeliverySummary:
+        """The catalog sample of an event, through the normal delivery path, marked as a test."""
+        subscription = self._sendable(team_id, subscription_id)
+        name = event_name or _first_subscribed_event(subscription)
+        event_type = catalog.event_type(name)
+        if event_type is None:
+            raise problems.invalid("event_name", f"unknown event name {name}")
+        event = Event(
+            event_id=str(uuid.uuid4()),
+            event_name=name,
+            event_time=clock.now_iso(),
+            team_id=team_id,
+            sandbox=subscription.sandbox,
+            data=event_type.sample,
+        )
+        delivery = new_delivery(event, subscription).model_copy(update={"test": True})
+        self._deliveries.create_pending([delivery])
+        self._queue.send([delivery_message(delivery.id, 1)])
+        return delivery.summary()
+
+    def _sendable(self, team_id: str, subscription_id: str) -> Subscription:
+        subscription = self._subscriptions.get(team_id, subscription_id)
+        if not subscription.enabled:
+            raise problems.conflict(
+                "The webhook subscription is disabled: enable it (PATCH enabled: true) before sending to it."
+            )
+        return subscription
+
+    def _delivery(self, subscription: Subscription, delivery_id: str) -> Delivery:
+        delivery = self._deliveries.get(delivery_id) if is_uuid(delivery_id) else None
+        if delivery is None or (delivery.team_id, delivery.subscription_id) != (subscription.team_id, subscription.id):
+            raise problems.not_found("Delivery")
+        return delivery
+
+    def _send_again(self, deliveries: list[Delivery]) -> int:
+        now = clock.utc_now()
+        reopened = [
+            delivery
+            for delivery in deliveries
+            if self._deliveries.reopen(
+                delivery.id,
+                delivery.attempt_count,
+                next_attempt_at=clock.iso(now),
+                due_at=clock.iso(now + SWEEPER_LEASE),
+                due_shard=due_shard(delivery.id, self._due_shards),
+            )
+        ]
+        self._queue.send([delivery_message(delivery.id, delivery.attempt_count + 1) for delivery in reopened])
+        return len(reopened)
+
+
+def _first_subscribed_event(subscription: Subscription) -> str:
+    listed = [name for name in subscription.subscribed_events if name != catalog.WILDCARD]
+    return listed[0] if listed else catalog.event_types()[0].name

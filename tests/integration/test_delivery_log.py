@@ -1,0 +1,210 @@
+"""The delivery log routes (SPEC §6) through the API function against moto."""
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from api_client import ApiClient
+from api_contract import assert_problem, webhook
+from hookrelay import clock
+from hookrelay.aws import table
+from hookrelay.ingest import new_delivery
+from hookrelay.models import Attempt, Delivery, Event, Subscription
+from hookrelay.settings import get_settings
+from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
+from hookrelay.store.subscriptions import DynamoSubscriptionStore
+from hookrelay_cli.local.stack import LocalStack
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+
+def deliveries() -> DynamoDeliveryStore:
+    return DynamoDeliveryStore(table(get_settings().deliveries_table))
+
+
+def stored_subscription(team_id: str, subscription_id: str) -> Subscription:
+    found = DynamoSubscriptionStore(table(get_settings().subscriptions_table)).get(team_id, subscription_id)
+    assert found is not None
+    return found
+
+
+def add_delivery(subscription: dict[str, Any], team_id: str, age_minutes: int, outcome: str | None = None) -> Delivery:
+    """A delivery created `age_minutes` ago, with one attempt ending in `outcome` (delivered|failed) if given."""
+    created = clock.utc_now() - timedelta(minutes=age_minutes)
+    event = Event(
+        event_id=f"00000000-0000-4000-8000-{age_minutes:012d}",
+        event_name="signer.done",
+        event_time=clock.iso(created),
+        team_id=team_id,
+        data={"signer": {"id": "s-1"}},
+    )
+    delivery = new_delivery(event, stored_subscription(team_id, str(subscription["id"]))).model_copy(
+        update={"created_at": clock.iso(created), "updated_at": clock.iso(created)}
+    )
+    deliveries().create_pending([delivery])
+    if outcome:
+        code = 200 if outcome == "delivered" else 500
+        attempt = Attempt(at=clock.iso(created), status_code=code, latency_ms=12, response_excerpt="body")
+        deliveries().record_attempt(delivery.id, 1, attempt, AttemptOutcome("delivered" if code == 200 else "failed"))
+    return delivery
+
+
+def queued_jobs() -> list[dict[str, Any]]:
+    """Every message on the delivery queue (received and deleted)."""
+    sqs = boto3.client("sqs")
+    jobs = []
+    while messages := sqs.receive_message(
+        QueueUrl=get_settings().delivery_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+    ).get("Messages", []):
+        for message in messages:
+            jobs.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=get_settings().delivery_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return jobs
+
+
+@pytest.fixture
+def subscription(api: ApiClient) -> dict[str, Any]:
+    response = api.post("/v3/webhooks", webhook(description="log"))
+    assert response.status == 201
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def test_list_is_newest_first_with_cursor_and_status_filter(api: ApiClient, subscription: dict[str, Any]) -> None:
+    made = [
+        add_delivery(subscription, "team-a", age, outcome)
+        for age, outcome in ((30, "failed"), (20, None), (10, "delivered"))
+    ]
+    base = f"/v3/webhooks/{subscription['id']}/deliveries"
+
+    first = api.get(f"{base}?limit=2").json()
+    assert [item["id"] for item in first["data"]] == [made[2].id, made[1].id]
+    assert first["data"][0]["status"] == "delivered" and first["data"][0]["attempt_count"] == 1
+    second = api.get(f"{base}?limit=2&after={first['meta']['next_cursor']}").json()
+    assert [item["id"] for item in second["data"]] == [made[0].id] and second["meta"]["next_cursor"] is None
+
+    failed = api.get(f"{base}?status=failed").json()["data"]
+    assert [item["id"] for item in failed] == [made[0].id]
+    assert_problem(api.get(f"{base}?after=bm90LWEtY3Vyc29y"), 422, "query.after")
+    assert_problem(api.get(f"{base}?status=lost"), 422, "query.status")
+    assert_problem(api.get(f"{base}?limit=0"), 422, "query.limit")
+
+
+def test_a_delivery_shows_its_request_and_attempts(api: ApiClient, subscription: dict[str, Any]) -> None:
+    delivery = add_delivery(subscription, "team-a", 5, "failed")
+    shown = api.get(f"/v3/webhooks/{subscription['id']}/deliveries/{delivery.id}").json()
+    assert shown["id"] == delivery.id and shown["status"] == "failed" and shown["event_name"] == "signer.done"
+    assert shown["attempts"] == [
+        {
+            "at": shown["attempts"][0]["at"],
+            "status_code": 500,
+            "latency_ms": 12,
+            "error": None,
+            "response_excerpt": "body",
+        }
+    ]
+    request = shown["request"]
+    assert request["method"] == "POST" and request["url"] == subscription["endpoint"]
+    assert request["headers"]["webhook-id"] == delivery.id and request["headers"]["Content-Type"] == "application/json"
+    assert json.loads(request["body"])["event_id"] == delivery.event_id
+    assert "secret" not in json.dumps(shown).lower()
+
+
+def test_retry_sends_the_next_attempt_once(api: ApiClient, subscription: dict[str, Any]) -> None:
+    delivery = add_delivery(subscription, "team-a", 5, "failed")
+    path = f"/v3/webhooks/{subscription['id']}/deliveries/{delivery.id}/retry"
+    response = api.post(path)
+    assert response.status == 202 and response.json()["status"] == "pending"
+    assert api.post(path).status == 202  # asked again before the attempt is made
+    assert queued_jobs() == [{"delivery_id": delivery.id, "attempt": 2}]
+    record = deliveries().get(delivery.id)
+    assert record and record.requested_attempt == 2 and record.attempt_count == 1
+
+
+def test_recover_resends_failed_since_and_is_idempotent(api: ApiClient, subscription: dict[str, Any]) -> None:
+    old_failure = add_delivery(subscription, "team-a", 300, "failed")
+    recent = [add_delivery(subscription, "team-a", age, "failed") for age in (30, 20)]
+    add_delivery(subscription, "team-a", 10, "delivered")
+    since = clock.iso(clock.utc_now() - timedelta(hours=1))
+    path = f"/v3/webhooks/{subscription['id']}/recover"
+
+    assert api.post(path, {"since": since}).json() == {"recovered": 2, "next_cursor": None}
+    assert api.post(path, {"since": since}).json() == {"recovered": 0, "next_cursor": None}
+    assert sorted(job["delivery_id"] for job in queued_jobs()) == sorted(d.id for d in recent)
+    old = deliveries().get(old_failure.id)
+    assert old and old.status == "failed"
+    assert_problem(api.post(path, {"since": "last tuesday"}), 422, "since")
+    assert_problem(api.post(path, {}), 422, "since")
+
+
+def test_test_event_is_the_catalog_sample_marked_as_test(api: ApiClient, subscription: dict[str, Any]) -> None:
+    response = api.post(f"/v3/webhooks/{subscription['id']}/test", {"event_name": "signature_request.done"})
+    assert response.status == 202
+    sent = response.json()
+    assert sent["test"] is True and sent["event_name"] == "signature_request.done" and sent["status"] == "pending"
+    assert queued_jobs() == [{"delivery_id": sent["id"], "attempt": 1}]
+    shown = api.get(f"/v3/webhooks/{subscription['id']}/deliveries/{sent['id']}").json()
+    assert shown["request"]["headers"]["X-Hookrelay-Test"] == "true"
+    assert json.loads(shown["request"]["body"])["data"]["signature_request"]["status"] == "done"
+
+    default = api.post(f"/v3/webhooks/{subscription['id']}/test")
+    assert default.status == 202 and default.json()["test"] is True
+    assert_problem(api.post(f"/v3/webhooks/{subscription['id']}/test", {"event_name": "nope"}), 422, "event_name")
+
+
+def test_rotation_keeps_the_previous_secret_for_the_overlap(api: ApiClient, subscription: dict[str, Any]) -> None:
+    response = api.post(f"/v3/webhooks/{subscription['id']}/secret/rotate")
+    assert response.status == 200
+    rotated = response.json()
+    assert rotated["secret_key"].startswith("whsec_") and rotated["secret_key"] != subscription["secret_key"]
+    stored = stored_subscription("team-a", subscription["id"])
+    now = clock.utc_now()
+    assert stored.signing_secrets(clock.iso(now)) == [rotated["secret_key"], subscription["secret_key"]]
+    assert stored.signing_secrets(clock.iso(now + timedelta(hours=24, seconds=5))) == [rotated["secret_key"]]
+    assert "secret_key" not in api.get(f"/v3/webhooks/{subscription['id']}").json()
+
+    chosen = api.post(f"/v3/webhooks/{subscription['id']}/secret/rotate", {"secret_key": "a-chosen-secret-of-24-chars"})
+    assert chosen.json()["secret_key"] == "a-chosen-secret-of-24-chars"
+    assert_problem(
+        api.post(f"/v3/webhooks/{subscription['id']}/secret/rotate", {"secret_key": "short"}), 422, "secret_key"
+    )
+
+
+def test_sending_to_a_disabled_subscription_is_409(api: ApiClient, subscription: dict[str, Any]) -> None:
+    delivery = add_delivery(subscription, "team-a", 5, "failed")
+    assert api.patch(f"/v3/webhooks/{subscription['id']}", {"enabled": False}).status == 200
+    base = f"/v3/webhooks/{subscription['id']}"
+    assert_problem(api.post(f"{base}/deliveries/{delivery.id}/retry"), 409)
+    assert_problem(api.post(f"{base}/recover", {"since": "2020-01-01T00:00:00Z"}), 409)
+    assert_problem(api.post(f"{base}/test"), 409)
+    assert queued_jobs() == []
+
+
+def test_every_route_is_404_for_another_team_and_for_unknown_ids(
+    api: ApiClient, other_api: ApiClient, subscription: dict[str, Any], stack: LocalStack
+) -> None:
+    delivery = add_delivery(subscription, "team-a", 5, "failed")
+    other_subscription = api.post("/v3/webhooks", webhook()).json()
+    mine = f"/v3/webhooks/{subscription['id']}"
+    routes: list[tuple[str, str, Any]] = [
+        ("GET", f"{mine}/deliveries", None),
+        ("GET", f"{mine}/deliveries/{delivery.id}", None),
+        ("POST", f"{mine}/deliveries/{delivery.id}/retry", None),
+        ("POST", f"{mine}/recover", {"since": "2020-01-01T00:00:00Z"}),
+        ("POST", f"{mine}/test", {"event_name": "signer.done"}),
+        ("POST", f"{mine}/secret/rotate", None),
+    ]
+    for method, path, body in routes:
+        assert_problem(other_api.request(method, path, json_body=body), 404)
+    # A delivery id under another subscription of the same team, and ids that do not exist.
+    elsewhere = f"/v3/webhooks/{other_subscription['id']}/deliveries/{delivery.id}"
+    assert_problem(api.get(elsewhere), 404)
+    assert_problem(api.post(f"{elsewhere}/retry"), 404)
+    for unknown in ("00000000-0000-4000-8000-000000000000", "not-an-id", "x" * 2000):
+        assert_problem(api.get(f"{mine}/deliveries/{unknown}"), 404)
+        assert_problem(api.get(f"/v3/webhooks/{unknown}/deliveries"), 404)
+    assert queued_jobs() == []
+    assert stored_subscription("team-a", subscription["id"]).previous_secret_key is None

@@ -1,0 +1,31 @@
+from aws_lambda_powertools.metrics import MetricUnit
+
+from hookrelay.delivery import UNEXPECTED, Report, delivery_metrics
+from hookrelay.transport import SendResult
+
+
+def test_a_batch_counts_each_outcome_and_the_latency_of_each_attempt() -> None:
+    reports = [
+        Report("m1", "delivered", SendResult(200, 120)),
+        Report("m2", "pending", SendResult(500, 80)),
+        Report("m3", "scheduled", SendResult(None, 5000, error="timeout: no answer", timed_out=True)),
+        Report("m4", "failed: subscription disabled (410 Gone)", SendResult(410, 30)),
+        Report("m5", "dropped: subscription deleted"),
+        Report("m6", "already done"),
+        Report("m7", UNEXPECTED),
+    ]
+    metrics = delivery_metrics(reports)
+    counts = {name: value for name, value, unit in metrics if unit == MetricUnit.Count}
+    assert counts == {
+        "DeliveryMessagesReceived": 7,
+        "DeliveryAttempts": 4,
+        "DeliveryAttemptsFailed": 3,
+        "DeliveriesDelivered": 1,
+        "DeliveryRetriesScheduled": 2,
+        "DeliveriesFailed": 1,
+        "DeliveriesNotSent": 1,
+        "DeliveryErrors": 1,
+    }
+    latencies = [value for name, value, unit in metrics if name == "DeliveryLatency"]
+    assert latencies == [120, 80, 5000, 30]
+    assert {unit for name, _, unit in metrics if name == "DeliveryLatency"} == {MetricUnit.Milliseconds}
