@@ -59,3 +59,35 @@ def test_update_never_fails_with_5xx(api: ApiClient, patch: dict[str, object], r
 def test_any_path_never_fails_with_5xx(api: ApiClient, path: str, query: str, method: str) -> None:
     response = api.request(method, "/v3/" + quote(path) + "?" + quote(query, safe="=&"))
     assert response.status < 500, response.body
+
+
+OPERATION_FIELDS = st.dictionaries(
+    st.sampled_from(["since", "after", "event_name", "secret_key", "status", "limit"]), JSON_VALUES, max_size=4
+)
+
+
+@FUZZ
+@given(
+    body=OPERATION_FIELDS | JSON_VALUES,
+    query=st.dictionaries(st.sampled_from(["status", "limit", "after"]), st.text(max_size=30), max_size=3),
+    delivery=st.text(max_size=40),
+)
+def test_delivery_log_routes_never_fail_with_5xx(
+    api: ApiClient, body: object, query: dict[str, str], delivery: str
+) -> None:
+    created = api.post("/v3/webhooks", {"endpoint": "https://hooks.example.com/x", "subscribed_events": ["*"]})
+    base = f"/v3/webhooks/{created.json()['id']}"
+    raw = json.dumps(body).encode()
+    json_header = {"Content-Type": "application/json"}
+    listed = api.get(f"{base}/deliveries?" + "&".join(f"{k}={quote(v)}" for k, v in query.items()))
+    assert listed.status in (200, 422), listed.body
+    shown = api.get(f"{base}/deliveries/{quote(delivery, safe='')}")
+    assert shown.status in (404, 405), shown.body
+    for path, expected in (
+        (f"{base}/recover", (202, 400, 422)),
+        (f"{base}/test", (202, 400, 422)),
+        (f"{base}/secret/rotate", (200, 400, 422)),
+        (f"{base}/deliveries/{quote(delivery, safe='')}/retry", (400, 404, 405, 422)),
+    ):
+        response = api.post(path, body=raw, headers=json_header)
+        assert response.status in expected, (path, response.body)
