@@ -1,4 +1,5 @@
-"""`hookrelay`: API keys for a deployed or local stack, and the Docker-free local stack."""
+"""`hookrelay`: operate a deployed or local stack (API keys, dead-letter queues, deliveries) and run the
+Docker-free local stack."""
 
 import argparse
 import contextlib
@@ -9,17 +10,22 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from hookrelay_cli.output import note, print_json, print_rows
+from hookrelay_cli.target import Target, TargetError, add_target_arguments, default_template, target_of
+
+if TYPE_CHECKING:
+    from hookrelay.models import Delivery
+    from hookrelay_cli.dlq import DeadLetterQueue, RedriveResult
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_AWS_PORT = 3001
-DEFAULT_STACK = "hookrelay"
-
-
-def _default_template() -> Path:
-    here = Path.cwd() / "template.yaml"
-    return here if here.exists() else Path(__file__).resolve().parents[2] / "template.yaml"
+DEFAULT_DLQ_LIST_MAX = 50
+EXIT_INTERRUPTED = 130
 
 
 def _local_up(arguments: argparse.Namespace) -> int:
@@ -63,92 +69,337 @@ def _local_invoke(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _api_keys_table(arguments: argparse.Namespace) -> Any:
-    import boto3  # noqa: PLC0415
+def _keys_store(target: Target) -> Any:
+    from hookrelay.store.api_keys import DynamoApiKeyStore  # noqa: PLC0415
 
-    if arguments.local:
-        from hookrelay_cli.local.resources import default_name  # noqa: PLC0415
-        from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME  # noqa: PLC0415
-
-        session = boto3.session.Session(
-            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
-        )
-        dynamodb = session.resource("dynamodb", endpoint_url=arguments.aws_endpoint)
-        return dynamodb.Table(default_name(LOCAL_STACK_NAME, "ApiKeysTable"))
-    session = boto3.session.Session(region_name=arguments.region)
-    stack_resource = session.client("cloudformation").describe_stack_resource(
-        StackName=arguments.stack, LogicalResourceId="ApiKeysTable"
-    )
-    return session.resource("dynamodb").Table(stack_resource["StackResourceDetail"]["PhysicalResourceId"])
+    return DynamoApiKeyStore(target.table("ApiKeysTable"))
 
 
 def _keys_create(arguments: argparse.Namespace) -> int:
     from hookrelay.api_keys import issue_key  # noqa: PLC0415
-    from hookrelay.store.api_keys import DynamoApiKeyStore  # noqa: PLC0415
 
-    try:
-        issued = issue_key(DynamoApiKeyStore(_api_keys_table(arguments)), arguments.team)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps({"api_key": issued.key, "key_id": issued.key_id, "team_id": issued.team_id}, indent=2))
-    print("Store the key now: only its hash is kept, it cannot be shown again.", file=sys.stderr)
+    issued = issue_key(_keys_store(target_of(arguments)), arguments.team)
+    print_json({"api_key": issued.key, "key_id": issued.key_id, "team_id": issued.team_id})
+    note("Store the key now: only its hash is kept, it cannot be shown again.")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hookrelay", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _keys_list(arguments: argparse.Namespace) -> int:
+    from hookrelay.api_keys import keys_of  # noqa: PLC0415
 
-    keys = commands.add_parser("keys", help="manage API keys", description="Manage API keys.")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser(
+    keys = keys_of(_keys_store(target_of(arguments)), arguments.team)
+    print_rows([{"key_id": key.key_id, "created_at": key.created_at} for key in keys], KEY_COLUMNS, arguments.json)
+    note(f"{len(keys)} key(s) of team {arguments.team}")
+    return 0
+
+
+def _keys_revoke(arguments: argparse.Namespace) -> int:
+    from hookrelay.api_keys import UnknownKey, revoke_key  # noqa: PLC0415
+
+    target = target_of(arguments)
+    try:
+        revoke_key(_keys_store(target), arguments.team, arguments.key_id)
+    except UnknownKey as error:
+        note(f"error: {error} in {target.description}")
+        return 1
+    print_json({"revoked": arguments.key_id, "team_id": arguments.team})
+    note("Revoked. Warm authorizers may still accept it for HOOKRELAY_API_KEY_CACHE_SECONDS (60 s by default).")
+    return 0
+
+
+def _dead_letter_queue(arguments: argparse.Namespace) -> tuple[Target, Any, str]:
+    """The target, an SQS client for it, and the URL of the DLQ --queue names."""
+    from hookrelay_cli.dlq import DEAD_LETTER_QUEUES  # noqa: PLC0415
+
+    target = target_of(arguments)
+    return target, target.client("sqs"), target.queue_url(DEAD_LETTER_QUEUES[arguments.queue].logical_id)
+
+
+def _dlq_list(arguments: argparse.Namespace) -> int:
+    from hookrelay_cli.dlq import peek  # noqa: PLC0415
+
+    _, sqs, queue_url = _dead_letter_queue(arguments)
+    letters = peek(sqs, queue_url, limit=arguments.max)
+    print_rows([letter.summary() for letter in letters], DLQ_COLUMNS, arguments.json)
+    note(f"{len(letters)} message(s) on the {arguments.queue} DLQ shown, none removed")
+    return 0
+
+
+def _dlq_show(arguments: argparse.Namespace) -> int:
+    from hookrelay_cli.dlq import Progress, find  # noqa: PLC0415
+
+    target, sqs, queue_url = _dead_letter_queue(arguments)
+    letter = find(sqs, queue_url, arguments.message_id, Progress(note))
+    if letter is None:
+        note(f"error: no message {arguments.message_id} on the {arguments.queue} DLQ of {target.description}")
+        return 1
+    shown = letter.full()
+    job = letter.job
+    if job:
+        delivery = _delivery(target, job.delivery_id)
+        shown["delivery"] = (
+            delivery.model_dump(include={"id", "status", "attempt_count", "attempts", "next_attempt_at"})
+            if delivery
+            else None
+        )
+        if delivery is None:
+            note(f"no delivery record {job.delivery_id} (expired, or never created)")
+    print_json(shown)
+    return 0
+
+
+def _redrive_on_aws(target: Target, queue: "DeadLetterQueue") -> "RedriveResult":
+    from hookrelay_cli.dlq import Progress, redrive_with_move_task  # noqa: PLC0415
+
+    try:
+        return redrive_with_move_task(
+            target.client("sqs"),
+            target.queue_arn(queue.logical_id),
+            target.queue_arn(queue.source_logical_id),
+            Progress(note, every_seconds=0),  # a line per poll of the task
+        )
+    except KeyboardInterrupt:
+        note("stopped watching; the move task goes on (aws sqs cancel-message-move-task stops it)")
+        raise
+
+
+def _redrive_locally(target: Target, queue: "DeadLetterQueue") -> "RedriveResult":
+    from hookrelay_cli.dlq import Progress, redrive_by_copy  # noqa: PLC0415
+
+    sqs = target.client("sqs")
+    dlq_url, source_url = target.queue_url(queue.logical_id), target.queue_url(queue.source_logical_id)
+    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note))
+
+
+def _dlq_redrive(arguments: argparse.Namespace) -> int:
+    from hookrelay_cli.dlq import DEAD_LETTER_QUEUES  # noqa: PLC0415
+
+    target = target_of(arguments)
+    redrive = _redrive_locally if target.is_local else _redrive_on_aws
+    result = redrive(target, DEAD_LETTER_QUEUES[arguments.queue])
+    print_json({"status": result.status, "moved": result.moved, "failed": result.failed})
+    if result.reason:
+        note(f"error: {result.reason}")
+    return 0 if result.succeeded else 1
+
+
+def _delivery(target: Target, delivery_id: str) -> "Delivery | None":
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from hookrelay.store.deliveries import DynamoDeliveryStore  # noqa: PLC0415
+
+    try:
+        return DynamoDeliveryStore(target.table("DeliveriesTable")).get(delivery_id)
+    except ValidationError:
+        return None  # another kind of record of the table (an event's fan-out progress)
+
+
+def _deliveries_show(arguments: argparse.Namespace) -> int:
+    target = target_of(arguments)
+    delivery = _delivery(target, arguments.delivery_id)
+    if delivery is None:
+        note(f"error: no delivery {arguments.delivery_id} in {target.description}")
+        return 1
+    print_json(delivery.model_dump(exclude={"event"}))
+    return 0
+
+
+def _team_id(text: str) -> str:
+    from hookrelay.api_keys import check_team_id  # noqa: PLC0415
+
+    try:
+        return check_team_id(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+KEY_COLUMNS = ("key_id", "created_at")
+DLQ_COLUMNS = ("message_id", "sent_at", "receive_count", "delivery_id", "attempt", "body")
+_TEXT = argparse.RawDescriptionHelpFormatter
+
+
+def _group(commands: Any, name: str, summary: str, description: str) -> Any:
+    """A command with subcommands (`hookrelay keys ...`); returns where to add them."""
+    parser = commands.add_parser(name, help=summary, description=description, formatter_class=_TEXT)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
+
+def _command(
+    commands: Any, name: str, summary: str, description: str, *, run: Any, on_a_stack: bool = True
+) -> argparse.ArgumentParser:
+    """A subcommand; one that acts on a stack takes --stack/--region or --local/--aws-endpoint."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=description, formatter_class=_TEXT
+    )
+    if on_a_stack:
+        add_target_arguments(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_keys(commands: Any) -> None:
+    key_commands = _group(commands, "keys", "manage API keys", "Create, list and revoke API keys.")
+    create = _command(
+        key_commands,
         "create",
-        help="create an API key for a team",
-        description="Create an API key for a team and print it (once: only its hash is stored).",
+        "create an API key for a team",
+        "Create an API key for a team and print it (once: only its hash is stored).",
+        run=_keys_create,
     )
-    create.add_argument("--team", required=True, help="the team the key acts for")
-    target = create.add_mutually_exclusive_group()
-    target.add_argument("--stack", default=DEFAULT_STACK, help=f"deployed stack name (default {DEFAULT_STACK})")
-    target.add_argument("--local", action="store_true", help="the running local stack instead of AWS")
-    create.add_argument("--region", help="AWS region of the deployed stack (default: your AWS configuration)")
-    create.add_argument(
-        "--aws-endpoint",
-        default=f"http://{DEFAULT_HOST}:{DEFAULT_AWS_PORT}",
-        help="with --local: the local stack's AWS endpoint (default %(default)s)",
+    create.add_argument("--team", required=True, type=_team_id, help="the team the key acts for")
+    listing = _command(
+        key_commands,
+        "list",
+        "list a team's API keys",
+        "List a team's API keys: their ids and creation times (never the keys, which are not kept).",
+        run=_keys_list,
     )
-    create.set_defaults(run=_keys_create)
+    listing.add_argument("--team", required=True, type=_team_id, help="the team whose keys to list")
+    listing.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    revoke = _command(
+        key_commands,
+        "revoke",
+        "revoke one of a team's API keys",
+        "Delete one of a team's API keys (by the key_id that `keys create` and `keys list` show).\n\n"
+        "Revocation takes effect within HOOKRELAY_API_KEY_CACHE_SECONDS (60 s by default): the\n"
+        "authorizer caches key lookups in each warm container for that long.\n"
+        "An id the team does not own is refused (exit code 1), whichever team owns it.",
+        run=_keys_revoke,
+    )
+    revoke.add_argument("--team", required=True, type=_team_id, help="the team that owns the key")
+    revoke.add_argument("key_id", help="the key's id (12 hex characters)")
 
-    local = commands.add_parser("local", help="the Docker-free local stack", description="The Docker-free local stack.")
-    local_commands = local.add_subparsers(dest="local_command", required=True)
-    up = local_commands.add_parser(
+
+def _add_dlq(commands: Any) -> None:
+    queue_help = "which dead-letter queue: delivery (failed delivery messages) or events (default %(default)s)"
+    dlq_commands = _group(
+        commands,
+        "dlq",
+        "inspect and redrive the dead-letter queues",
+        "Inspect and redrive the dead-letter queues. A message lands there when its handling raised on\n"
+        "every receive (maxReceiveCount, 5): a bug or bad data, not a failed HTTP delivery, which the\n"
+        "retry schedule handles.",
+    )
+    listing = _command(
+        dlq_commands,
+        "list",
+        "peek at the messages of a DLQ, leaving them there",
+        "Show the messages of a dead-letter queue without removing any: each is received with a short\n"
+        "visibility timeout and made visible again at once. For a delivery message: its delivery id and\n"
+        "attempt; for anything else: the start of its body. The receive count includes these peeks.",
+        run=_dlq_list,
+    )
+    listing.add_argument("--queue", choices=("delivery", "events"), default="delivery", help=queue_help)
+    listing.add_argument(
+        "--max",
+        metavar="N",
+        type=_positive,
+        default=DEFAULT_DLQ_LIST_MAX,
+        help="show at most this many (default %(default)s)",
+    )
+    listing.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    show = _command(
+        dlq_commands,
+        "show",
+        "one DLQ message in full, with its delivery's attempts",
+        "Show one message of a dead-letter queue (body, attributes) without removing it and, for a\n"
+        "delivery message, the delivery's status, attempt count and attempts. SQS cannot fetch a\n"
+        "message by id, so this peeks through the queue until it finds it (progress on stderr).",
+        run=_dlq_show,
+    )
+    show.add_argument("message_id", help="the SQS message id, as `dlq list` shows it")
+    show.add_argument("--queue", choices=("delivery", "events"), default="delivery", help=queue_help)
+    redrive = _command(
+        dlq_commands,
+        "redrive",
+        "move a DLQ's messages back to their queue",
+        "Move every message of a dead-letter queue back to the queue it came from, to be processed again\n"
+        "(once whatever made them fail is fixed). Deliveries are idempotent: a message for an attempt\n"
+        "already made sends nothing.\n\n"
+        "On AWS: an SQS message move task (StartMessageMoveTask), followed until it ends; Ctrl-C stops\n"
+        "watching, not the task. With --local: each message is sent to the source queue, then deleted\n"
+        "from the DLQ. Progress on stderr; the final count on stdout (exit code 1 unless all moved).",
+        run=_dlq_redrive,
+    )
+    redrive.add_argument("--queue", choices=("delivery", "events"), default="delivery", help=queue_help)
+
+
+def _add_deliveries(commands: Any) -> None:
+    delivery_commands = _group(commands, "deliveries", "inspect deliveries", "Inspect delivery records.")
+    show = _command(
+        delivery_commands,
+        "show",
+        "one delivery and its attempts",
+        "Print a delivery record as JSON: status, attempts (time, status code, latency, error, response\n"
+        "excerpt), event name and id, subscription id, next_attempt_at. Unknown id: exit code 1.",
+        run=_deliveries_show,
+    )
+    show.add_argument("delivery_id", help="the delivery's id (the webhook-id header receivers get)")
+
+
+def _add_local(commands: Any) -> None:
+    local_commands = _group(commands, "local", "the Docker-free local stack", "The Docker-free local stack.")
+    up = _command(
+        local_commands,
         "up",
-        help="start the local stack",
-        description="Start moto, create the template's resources, and serve the HTTP API until Ctrl-C.",
+        "start the local stack",
+        "Start moto, create the template's resources, and serve the HTTP API until Ctrl-C.",
+        run=_local_up,
+        on_a_stack=False,
     )
     up.add_argument("--host", default=DEFAULT_HOST, help="address to serve on (default %(default)s)")
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP API port, 0 for any (default %(default)s)")
     up.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT, help="moto port, 0 for any (default %(default)s)")
-    up.add_argument("--template", type=Path, default=_default_template(), help="the SAM template")
-    up.set_defaults(run=_local_up)
-
-    invoke = local_commands.add_parser(
+    up.add_argument("--template", type=Path, default=default_template(), help="the SAM template")
+    invoke = _command(
+        local_commands,
         "invoke",
-        help="invoke one function with an event, without Docker",
-        description="Invoke a function of template.yaml in-process against a fresh local stack; print its result.",
+        "invoke one function with an event, without Docker",
+        "Invoke a function of template.yaml in-process against a fresh local stack; print its result.",
+        run=_local_invoke,
+        on_a_stack=False,
     )
     invoke.add_argument("function", help="the function's logical id in template.yaml, e.g. ApiFunction")
     invoke.add_argument("-e", "--event", help="JSON file with the event (e.g. events/api-list-webhooks.json)")
-    invoke.add_argument("--template", type=Path, default=_default_template(), help="the SAM template")
-    invoke.set_defaults(run=_local_invoke)
+    invoke.add_argument("--template", type=Path, default=default_template(), help="the SAM template")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hookrelay", description=__doc__, formatter_class=_TEXT)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_keys(commands)
+    _add_dlq(commands)
+    _add_deliveries(commands)
+    _add_local(commands)
     return parser
+
+
+def _one_line(error: Exception, arguments: argparse.Namespace) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        text = f"{error.operation_name}: {details.get('Message') or details.get('Code') or error}"
+    else:
+        text = str(error)
+    if isinstance(error, EndpointConnectionError) and getattr(arguments, "local", False):
+        text += " (is `hookrelay local up` running there?)"
+    return " ".join(text.split())
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    return int(arguments.run(arguments))
+    try:
+        return int(arguments.run(arguments))
+    except (BotoCoreError, ClientError, TargetError) as error:
+        note(f"error: {_one_line(error, arguments)}")
+        return 1
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,40 +1,46 @@
-"""`hookrelay keys create` against a deployed stack, found by name through CloudFormation."""
+"""`hookrelay keys create|list|revoke` against a deployed stack (found by name through CloudFormation)
+and against the local stack."""
 
 import hashlib
 import json
+from collections.abc import Iterator
 
-import boto3
 import pytest
-from moto import mock_aws
 
+from hookrelay.api_keys import Authenticator
+from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.main import main
-
-KEYS_TABLE_ONLY = {
-    "Resources": {
-        "ApiKeysTable": {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "key_hash", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "key_hash", "KeyType": "HASH"}],
-            },
-        }
-    }
-}
+from integration.cli_stacks import StackResources, deployed_stack, local_stack
 
 
-@mock_aws
-def test_keys_create_finds_the_table_of_a_deployed_stack(capsys: pytest.CaptureFixture[str]) -> None:
-    boto3.client("cloudformation").create_stack(StackName="hookrelay-prod", TemplateBody=json.dumps(KEYS_TABLE_ONLY))
+@pytest.fixture
+def stack() -> Iterator[StackResources]:
+    with deployed_stack() as resources:
+        yield resources
 
-    assert main(["keys", "create", "--team", "acme", "--stack", "hookrelay-prod"]) == 0
 
-    issued = json.loads(capsys.readouterr().out)
+def create(stack: StackResources, team: str, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    assert main(["keys", "create", "--team", team, *stack.target_arguments()]) == 0
+    issued: dict[str, str] = json.loads(capsys.readouterr().out)
+    return issued
+
+
+def listed(stack: StackResources, team: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, str]]:
+    assert main(["keys", "list", "--team", team, "--json", *stack.target_arguments()]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def authenticates_as(stack: StackResources, key: str) -> str | None:
+    return Authenticator(DynamoApiKeyStore(stack.table("ApiKeysTable")), ttl_seconds=0).team_of(f"Bearer {key}")
+
+
+def test_keys_create_finds_the_table_of_a_deployed_stack(
+    stack: StackResources, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issued = create(stack, "acme", capsys)
+
     assert issued["team_id"] == "acme"
-    table_name = boto3.client("cloudformation").describe_stack_resource(
-        StackName="hookrelay-prod", LogicalResourceId="ApiKeysTable"
-    )["StackResourceDetail"]["PhysicalResourceId"]
-    items = boto3.resource("dynamodb").Table(table_name).scan()["Items"]
+    items = stack.table("ApiKeysTable").scan()["Items"]
     assert items == [
         {
             "key_hash": hashlib.sha256(issued["api_key"].encode()).hexdigest(),
@@ -43,3 +49,88 @@ def test_keys_create_finds_the_table_of_a_deployed_stack(capsys: pytest.CaptureF
             "created_at": items[0]["created_at"],
         }
     ]
+
+
+def test_create_list_revoke_round_trip(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    kept, revoked = create(stack, "acme", capsys), create(stack, "acme", capsys)
+    assert authenticates_as(stack, revoked["api_key"]) == "acme"
+
+    keys = listed(stack, "acme", capsys)
+    assert {key["key_id"] for key in keys} == {kept["key_id"], revoked["key_id"]}
+    assert all(set(key) == {"key_id", "created_at"} for key in keys)
+
+    assert main(["keys", "revoke", "--team", "acme", revoked["key_id"], "--stack", "hookrelay-prod"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"revoked": revoked["key_id"], "team_id": "acme"}
+    assert "HOOKRELAY_API_KEY_CACHE_SECONDS" in err
+
+    assert [key["key_id"] for key in listed(stack, "acme", capsys)] == [kept["key_id"]]
+    assert authenticates_as(stack, revoked["api_key"]) is None
+    assert authenticates_as(stack, kept["api_key"]) == "acme"
+
+
+def test_the_list_is_a_table_by_default_and_never_shows_a_key(
+    stack: StackResources, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issued = create(stack, "acme", capsys)
+    assert main(["keys", "list", "--team", "acme", "--stack", "hookrelay-prod"]) == 0
+    out = capsys.readouterr().out
+    header, row = out.splitlines()
+    assert header.split() == ["KEY_ID", "CREATED_AT"] and row.split()[0] == issued["key_id"]
+    assert issued["api_key"] not in out and hashlib.sha256(issued["api_key"].encode()).hexdigest() not in out
+
+
+def test_a_team_neither_sees_nor_revokes_another_teams_keys(
+    stack: StackResources, capsys: pytest.CaptureFixture[str]
+) -> None:
+    acme, globex = create(stack, "acme", capsys), create(stack, "globex", capsys)
+
+    assert [key["key_id"] for key in listed(stack, "globex", capsys)] == [globex["key_id"]]
+    assert listed(stack, "initech", capsys) == []
+
+    assert main(["keys", "revoke", "--team", "globex", acme["key_id"], "--stack", "hookrelay-prod"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"error: team globex has no API key {acme['key_id']} in stack hookrelay-prod\n"
+    assert authenticates_as(stack, acme["api_key"]) == "acme"
+
+
+def test_an_unknown_key_id_is_a_one_line_error(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "revoke", "--team", "acme", "0123456789ab", "--stack", "hookrelay-prod"]) == 1
+    assert capsys.readouterr().err == "error: team acme has no API key 0123456789ab in stack hookrelay-prod\n"
+
+
+def test_a_malformed_team_id_is_refused_as_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["keys", "list", "--team", "no spaces"])
+    assert exit_.value.code == 2
+    assert "a team id is" in capsys.readouterr().err
+
+
+def test_an_unknown_stack_is_a_one_line_error(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "list", "--team", "acme", "--stack", "no-such-stack"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "error: DescribeStackResource: Stack with id no-such-stack does not exist\n"
+
+
+def test_missing_credentials_are_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    assert main(["keys", "list", "--team", "acme", "--stack", "hookrelay", "--region", "eu-west-3"]) == 1
+    assert capsys.readouterr().err == "error: Unable to locate credentials\n"
+
+
+def test_the_same_commands_work_on_the_local_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    with local_stack() as local:
+        kept, revoked = create(local, "acme", capsys), create(local, "acme", capsys)
+        assert main(["keys", "revoke", "--team", "acme", revoked["key_id"], *local.target_arguments()]) == 0
+        capsys.readouterr()
+        assert [key["key_id"] for key in listed(local, "acme", capsys)] == [kept["key_id"]]
+        assert authenticates_as(local, revoked["api_key"]) is None
+        assert authenticates_as(local, kept["api_key"]) == "acme"

@@ -1,19 +1,39 @@
 import pytest
 
-from hookrelay.api_keys import Authenticator, bearer_token, hash_key, issue_key
+from hookrelay.api_keys import (
+    Authenticator,
+    UnknownKey,
+    bearer_token,
+    hash_key,
+    issue_key,
+    keys_of,
+    revoke_key,
+)
+from hookrelay.store.api_keys import ApiKeyInfo
 
 
 class FakeKeyStore:
     def __init__(self) -> None:
         self.items: dict[str, str] = {}
+        self.infos: dict[str, ApiKeyInfo] = {}
         self.lookups = 0
 
     def add(self, key_hash: str, team_id: str, key_id: str, created_at: str) -> None:
         self.items[key_hash] = team_id
+        self.infos[key_hash] = ApiKeyInfo(key_id=key_id, team_id=team_id, created_at=created_at)
 
     def team_of(self, key_hash: str) -> str | None:
         self.lookups += 1
         return self.items.get(key_hash)
+
+    def of_team(self, team_id: str) -> list[ApiKeyInfo]:
+        return sorted((info for info in self.infos.values() if info.team_id == team_id), key=lambda i: i.key_id)
+
+    def remove(self, team_id: str, key_id: str) -> bool:
+        found = [h for h, info in self.infos.items() if info.team_id == team_id and info.key_id == key_id]
+        for key_hash in found:
+            del self.items[key_hash], self.infos[key_hash]
+        return bool(found)
 
 
 class Clock:
@@ -58,3 +78,35 @@ def test_answers_are_cached_for_the_ttl() -> None:
     clock.now = 61
     assert authenticator.team_of(f"Bearer {key}") is None
     assert store.lookups == 3
+
+
+def test_a_team_lists_its_own_keys_oldest_first() -> None:
+    store = FakeKeyStore()
+    first, second = issue_key(store, "acme"), issue_key(store, "acme")
+    issue_key(store, "globex")
+    listed = keys_of(store, "acme")
+    assert {info.key_id for info in listed} == {first.key_id, second.key_id}
+    assert listed == sorted(listed, key=lambda info: (info.created_at, info.key_id))
+    assert all(info.team_id == "acme" for info in listed)
+    assert all(first.key not in repr(info) and hash_key(first.key) not in repr(info) for info in listed)
+
+
+def test_revoking_removes_only_that_key_of_that_team() -> None:
+    store = FakeKeyStore()
+    kept, revoked = issue_key(store, "acme"), issue_key(store, "acme")
+    other = issue_key(store, "globex")
+    with pytest.raises(UnknownKey, match="acme has no API key"):
+        revoke_key(store, "acme", other.key_id)
+    revoke_key(store, "acme", revoked.key_id)
+    assert [info.key_id for info in keys_of(store, "acme")] == [kept.key_id]
+    assert store.team_of(hash_key(revoked.key)) is None
+    assert store.team_of(hash_key(other.key)) == "globex"
+    with pytest.raises(UnknownKey):
+        revoke_key(store, "acme", revoked.key_id)
+
+
+def test_list_and_revoke_check_the_team_id() -> None:
+    with pytest.raises(ValueError, match="team id"):
+        keys_of(FakeKeyStore(), "no spaces")
+    with pytest.raises(ValueError, match="team id"):
+        revoke_key(FakeKeyStore(), "no spaces", "abc")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hookrelay import clock
-from hookrelay.store.api_keys import ApiKeyStore
+from hookrelay.store.api_keys import ApiKeyInfo, ApiKeyStore
 
 KEY_PREFIX = "hr_"
 # Where the authorizer puts the team of a request for the API function to read.
@@ -29,14 +29,37 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def issue_key(store: ApiKeyStore, team_id: str, key: str | None = None) -> IssuedKey:
-    """Create a key for a team (or register a chosen one, as the local stack's dev key); only its hash is kept."""
+class UnknownKey(LookupError):
+    """The team has no key with that id."""
+
+
+def check_team_id(team_id: str) -> str:
     if not TEAM_ID_PATTERN.match(team_id):
         raise ValueError("a team id is 1-128 letters, digits and _ . : - (starting with a letter or digit)")
+    return team_id
+
+
+def issue_key(store: ApiKeyStore, team_id: str, key: str | None = None) -> IssuedKey:
+    """Create a key for a team (or register a chosen one, as the local stack's dev key); only its hash is kept."""
+    check_team_id(team_id)
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = hash_key(key)[:12]
     store.add(hash_key(key), team_id, key_id, clock.now_iso())
     return IssuedKey(key=key, key_id=key_id, team_id=team_id)
+
+
+def keys_of(store: ApiKeyStore, team_id: str) -> list[ApiKeyInfo]:
+    """The team's keys, oldest first: ids and creation times only (the keys themselves are not kept)."""
+    return sorted(store.of_team(check_team_id(team_id)), key=lambda info: (info.created_at, info.key_id))
+
+
+def revoke_key(store: ApiKeyStore, team_id: str, key_id: str) -> None:
+    """Delete a team's key. Warm authorizers may still accept it for their cache time (see Authenticator).
+
+    Raises UnknownKey when the team has no key with that id, including another team's key.
+    """
+    if not store.remove(check_team_id(team_id), key_id):
+        raise UnknownKey(f"team {team_id} has no API key {key_id}")
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -1,14 +1,34 @@
-"""API keys, stored only as SHA-256 hashes: partition key key_hash."""
+"""API keys, stored only as SHA-256 hashes: partition key key_hash; index by_team (team_id, key_id)."""
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, Key
+
+TEAM_INDEX = "by_team"
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """What may be shown of a key: its public id, never the key or its hash."""
+
+    key_id: str
+    team_id: str
+    created_at: str
 
 
 class ApiKeyStore(Protocol):
     def add(self, key_hash: str, team_id: str, key_id: str, created_at: str) -> None: ...
 
     def team_of(self, key_hash: str) -> str | None: ...
+
+    def of_team(self, team_id: str) -> list[ApiKeyInfo]:
+        """The team's keys, by key id."""
+        ...
+
+    def remove(self, team_id: str, key_id: str) -> bool:
+        """Delete the team's key with that id; False when the team has none."""
+        ...
 
 
 class DynamoApiKeyStore:
@@ -22,3 +42,31 @@ class DynamoApiKeyStore:
     def team_of(self, key_hash: str) -> str | None:
         item = self._table.get_item(Key={"key_hash": key_hash}, ProjectionExpression="team_id").get("Item")
         return str(item["team_id"]) if item else None
+
+    def of_team(self, team_id: str) -> list[ApiKeyInfo]:
+        return [
+            ApiKeyInfo(key_id=str(item["key_id"]), team_id=team_id, created_at=str(item["created_at"]))
+            for item in self._team_items(Key("team_id").eq(team_id))
+        ]
+
+    def remove(self, team_id: str, key_id: str) -> bool:
+        removed = False
+        for item in self._team_items(Key("team_id").eq(team_id) & Key("key_id").eq(key_id)):
+            try:
+                self._table.delete_item(
+                    Key={"key_hash": item["key_hash"]}, ConditionExpression=Attr("team_id").eq(team_id)
+                )
+            except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+                continue  # gone meanwhile (the index lags the table)
+            removed = True
+        return removed
+
+    def _team_items(self, condition: Any) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"IndexName": TEAM_INDEX, "KeyConditionExpression": condition}
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._table.query(**query)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -1,0 +1,105 @@
+"""The operator CLI against a running local stack, as an operator uses it: `hookrelay ... --local`."""
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+import requests
+import standardwebhooks
+from receivers import receiver
+
+from api_client import ApiClient
+from e2e.conftest import LOCAL_SESSION, RunningStack, eventually, http_transport, start_stack, stop_stack
+from e2e.test_delivery import publish, record, subscribe
+from hookrelay.models import delivery_id
+from hookrelay_cli.local.resources import default_name
+from hookrelay_cli.local.stack import LOCAL_STACK_NAME
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[RunningStack]:
+    # Receivers on 127.0.0.1; a failed message is received again at once (so five failures take
+    # moments, not 15 minutes); subscription and key changes are seen at once.
+    stack = start_stack(
+        {
+            "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
+            "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
+            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
+            "HOOKRELAY_API_KEY_CACHE_SECONDS": "0",
+        }
+    )
+    yield stack
+    assert stop_stack(stack) == 0, "".join(stack.output)
+
+
+def hookrelay(stack: RunningStack, *arguments: str) -> str:
+    """Run the CLI against the stack; its stdout, after checking it succeeded."""
+    result = stack.hookrelay(*arguments, "--local", "--aws-endpoint", stack.aws_endpoint)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningStack) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(team))
+    sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION)
+    dlq = sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-delivery-dlq")["QueueUrl"]
+    subscriptions = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION).Table(
+        default_name(LOCAL_STACK_NAME, "SubscriptionsTable")
+    )
+
+    def dlq_depth() -> int:
+        attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    with receiver() as healthy:
+        subscription = subscribe(api, f"http://127.0.0.1:{healthy.port}/hook")
+        secret, key = str(subscription["secret_key"]), {"team_id": team, "subscription_id": subscription["id"]}
+        # Bad data the API would never write (a secret that is not base64): every delivery attempt
+        # raises before sending, five receives in a row, and SQS moves the message to the DLQ.
+        subscriptions.update_item(
+            Key=key, UpdateExpression="SET secret_key = :bad", ExpressionAttributeValues={":bad": "whsec_not*base64"}
+        )
+        delivery = delivery_id(publish(api), str(subscription["id"]))
+        eventually(lambda: dlq_depth() == 1, "the delivery message in the delivery DLQ")
+        assert healthy.received == []
+        assert record(stack, delivery)["status"] == "pending"
+
+        (listed,) = [json.loads(line) for line in hookrelay(stack, "dlq", "list", "--json").splitlines()]
+        assert (listed["delivery_id"], listed["attempt"]) == (delivery, 1)
+        shown = json.loads(hookrelay(stack, "dlq", "show", listed["message_id"]))
+        assert shown["delivery"]["status"] == "pending" and shown["delivery"]["attempt_count"] == 0
+        assert dlq_depth() == 1  # looking took nothing away
+
+        # The operator repairs the data, then sends the message back.
+        subscriptions.update_item(
+            Key=key, UpdateExpression="SET secret_key = :good", ExpressionAttributeValues={":good": secret}
+        )
+        assert json.loads(hookrelay(stack, "dlq", "redrive")) == {"status": "COMPLETED", "moved": 1, "failed": 0}
+        assert dlq_depth() == 0
+        eventually(lambda: record(stack, delivery).get("status") == "delivered", "the redriven delivery delivered")
+
+    (request,) = healthy.received
+    assert request.headers["webhook-id"] == delivery
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    standardwebhooks.Webhook(secret).verify(request.body, headers, json_parse=False)
+    shown = json.loads(hookrelay(stack, "deliveries", "show", delivery))
+    assert shown["status"] == "delivered" and shown["attempt_count"] == 1
+    assert [attempt["status_code"] for attempt in shown["attempts"]] == [200]
+
+
+def test_a_revoked_key_is_refused(stack: RunningStack) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    key = stack.create_key_with_cli(team)
+    api = ApiClient(http_transport(stack, requests.Session()), key)
+    assert api.get("/v3/webhooks").status == 200
+
+    (listed,) = [json.loads(line) for line in hookrelay(stack, "keys", "list", "--team", team, "--json").splitlines()]
+    hookrelay(stack, "keys", "revoke", "--team", team, listed["key_id"])
+
+    assert api.get("/v3/webhooks").status == 401
+    assert hookrelay(stack, "keys", "list", "--team", team, "--json") == ""

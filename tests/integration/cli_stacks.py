@@ -1,0 +1,129 @@
+"""Stacks for the CLI's tests, built from template.yaml's own resources.
+
+A deployed stack: moto's CloudFormation creates the resources the CLI operates on, so the CLI finds
+them by logical id as it would on AWS. The local stack: `hookrelay local up`'s resources in a moto
+server on 127.0.0.1, reached with --local --aws-endpoint.
+"""
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from hookrelay_cli.local.resources import LocalResources, default_name
+from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
+from hookrelay_cli.template import Template
+from paths import TEMPLATE
+
+STACK = "hookrelay-prod"
+# How `hookrelay local up` names the local stack's queues (the template's QueueName).
+LOCAL_QUEUE_NAMES = {
+    "DeliveryQueue": f"{LOCAL_STACK_NAME}-delivery",
+    "DeliveryDeadLetterQueue": f"{LOCAL_STACK_NAME}-delivery-dlq",
+    "EventsQueue": f"{LOCAL_STACK_NAME}-events",
+    "EventsDeadLetterQueue": f"{LOCAL_STACK_NAME}-events-dlq",
+}
+OPERATED = (
+    "ApiKeysTable",
+    "DeliveriesTable",
+    "DeliveryQueue",
+    "DeliveryDeadLetterQueue",
+    "EventsQueue",
+    "EventsDeadLetterQueue",
+)
+
+
+@contextmanager
+def deployed_stack() -> Iterator["StackResources"]:
+    """Within mock_aws: the stack STACK with the template's tables and queues."""
+    with mock_aws():
+        template = Template.read(TEMPLATE)
+        body = {"Resources": {logical_id: template.resource(logical_id) for logical_id in OPERATED}}
+        boto3.client("cloudformation").create_stack(StackName=STACK, TemplateBody=json.dumps(body))
+        yield StackResources(boto3.session.Session())
+
+
+@contextmanager
+def local_stack() -> Iterator["StackResources"]:
+    """The local stack's resources in a moto server; its endpoint is `.endpoint_url`.
+
+    mock_aws around it gives the server a fresh state and resets it afterwards.
+    """
+    with mock_aws():
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            endpoint = "http://{}:{}".format(*server.get_host_and_port())
+            session = boto3.session.Session(
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+            )
+            local = StackResources(session, endpoint)
+            LocalResources(Template.read(TEMPLATE), LOCAL_STACK_NAME, local.client).provision()
+            yield local
+        finally:
+            server.stop()
+
+
+class StackResources:
+    """Reads a stack's resources independently of the CLI's own resolution."""
+
+    def __init__(self, session: boto3.session.Session, endpoint_url: str | None = None):
+        self.session = session
+        self.endpoint_url = endpoint_url
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    def target_arguments(self) -> list[str]:
+        return ["--local", "--aws-endpoint", self.endpoint_url] if self.endpoint_url else ["--stack", STACK]
+
+    def _name(self, logical_id: str) -> str:
+        if self.endpoint_url:
+            return LOCAL_QUEUE_NAMES.get(logical_id) or default_name(LOCAL_STACK_NAME, logical_id)
+        detail = self.client("cloudformation").describe_stack_resource(StackName=STACK, LogicalResourceId=logical_id)
+        return str(detail["StackResourceDetail"]["PhysicalResourceId"])
+
+    def table(self, logical_id: str) -> Any:
+        return self.session.resource("dynamodb", endpoint_url=self.endpoint_url).Table(self._name(logical_id))
+
+    def queue_url(self, logical_id: str) -> str:
+        name = self._name(logical_id)
+        return (
+            name if name.startswith("https://") else str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+        )
+
+    def queue_arn(self, logical_id: str) -> str:
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url(logical_id), AttributeNames=["QueueArn"]
+        )
+        return str(attributes["Attributes"]["QueueArn"])
+
+    def counts(self, logical_id: str) -> tuple[int, int]:
+        """(visible, in flight) messages of a queue."""
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url(logical_id),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def send(self, logical_id: str, *bodies: str) -> list[str]:
+        url = self.queue_url(logical_id)
+        return [self.client("sqs").send_message(QueueUrl=url, MessageBody=body)["MessageId"] for body in bodies]
+
+    def drain(self, logical_id: str) -> list[str]:
+        """Every body on a queue, consumed."""
+        sqs, url = self.client("sqs"), self.queue_url(logical_id)
+        bodies: list[str] = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            bodies.extend(message["Body"] for message in messages)
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        return bodies

@@ -1,0 +1,286 @@
+"""`hookrelay dlq list|show|redrive` and `hookrelay deliveries show` against a deployed stack (moto's
+CloudFormation) and the local stack (a moto server), with SQS message move tasks answered by a
+botocore event hook, as moto has none."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+import hookrelay_cli.dlq
+import hookrelay_cli.target
+from hookrelay import clock
+from hookrelay.models import Attempt, Delivery, Event, delivery_id
+from hookrelay.queues import delivery_message
+from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
+from hookrelay_cli.main import main
+from integration.cli_stacks import STACK, StackResources, deployed_stack, local_stack
+
+DLQ = "DeliveryDeadLetterQueue"
+
+
+@pytest.fixture
+def stack() -> Iterator[StackResources]:
+    with deployed_stack() as resources:
+        yield resources
+
+
+def run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
+    code = main(list(arguments))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def a_delivery(stack: StackResources, attempts: int) -> Delivery:
+    """A delivery record whose first `attempts` attempts answered 500; the next one is due."""
+    event = Event(
+        event_id=str(uuid.uuid4()),
+        event_name="signer.done",
+        event_time="2026-03-02T10:15:30.000Z",
+        team_id="acme",
+        data={"signer": {"id": "s-1"}},
+    )
+    subscription_id, now = str(uuid.uuid4()), clock.now_iso()
+    delivery = Delivery(
+        id=delivery_id(event.event_id, subscription_id),
+        team_id="acme",
+        subscription_id=subscription_id,
+        event_id=event.event_id,
+        event_name=event.event_name,
+        event=event,
+        created_at=now,
+        updated_at=now,
+        expires_at=2_000_000_000,
+    )
+    store = DynamoDeliveryStore(stack.table("DeliveriesTable"))
+    store.create_pending([delivery])
+    for number in range(1, attempts + 1):
+        attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12, response_excerpt="boom")
+        store.record_attempt(delivery.id, number, attempt, AttemptOutcome("pending"))
+    found = store.get(delivery.id)
+    assert found is not None
+    return found
+
+
+def test_dlq_list_shows_messages_without_removing_them(
+    stack: StackResources, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deliveries = [str(uuid.uuid4()) for _ in range(12)]
+    sent = stack.send(DLQ, *(delivery_message(d, 3).body for d in deliveries), "not a delivery\n" + "x" * 200)
+
+    code, out, err = run(capsys, "dlq", "list", "--stack", STACK, "--json")
+
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert sorted(line["message_id"] for line in lines) == sorted(sent)
+    by_delivery = {line["delivery_id"]: line for line in lines if "delivery_id" in line}
+    assert set(by_delivery) == set(deliveries) and {line["attempt"] for line in by_delivery.values()} == {3}
+    (other,) = [line for line in lines if "delivery_id" not in line]
+    assert other["body"].startswith("not a delivery xxx") and len(other["body"]) <= 81
+    assert all(line["sent_at"].endswith("Z") and line["receive_count"] >= 1 for line in lines)
+    assert stack.counts(DLQ) == (13, 0)  # all still there, and visible
+    assert "13 message(s)" in err
+
+    code, out, _ = run(capsys, "dlq", "list", "--stack", STACK, "--json")
+    assert sorted(json.loads(line)["message_id"] for line in out.splitlines()) == sorted(sent)
+    assert stack.counts(DLQ) == (13, 0)
+
+
+def test_dlq_list_as_a_table_and_at_most_max(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    stack.send(DLQ, *(delivery_message(str(uuid.uuid4()), 1).body for _ in range(7)))
+
+    code, out, _ = run(capsys, "dlq", "list", "--max", "5", "--stack", STACK)
+
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["MESSAGE_ID", "SENT_AT", "RECEIVE_COUNT", "DELIVERY_ID", "ATTEMPT", "BODY"]
+    assert len(rows) == 5 and all(row.split()[-1] == "-" for row in rows)
+    assert stack.counts(DLQ) == (7, 0)
+
+
+def test_dlq_list_of_the_events_queue(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    (message_id,) = stack.send("EventsDeadLetterQueue", json.dumps({"detail-type": "signer.done", "detail": {}}))
+
+    code, out, _ = run(capsys, "dlq", "list", "--queue", "events", "--stack", STACK, "--json")
+
+    assert code == 0
+    (line,) = [json.loads(line) for line in out.splitlines()]
+    assert line["message_id"] == message_id and line["body"].startswith('{"detail-type": "signer.done"')
+
+
+def test_dlq_show_gives_the_message_and_its_delivery(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    delivery = a_delivery(stack, attempts=2)
+    stack.send(DLQ, *(delivery_message(str(uuid.uuid4()), 1).body for _ in range(15)))
+    (message_id,) = stack.send(DLQ, delivery_message(delivery.id, 3).body)
+
+    code, out, err = run(capsys, "dlq", "show", message_id, "--stack", STACK)
+
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["message_id"] == message_id
+    assert shown["body"] == {"delivery_id": delivery.id, "attempt": 3}
+    assert {"SentTimestamp", "ApproximateReceiveCount"} <= set(shown["attributes"])
+    assert shown["delivery"]["id"] == delivery.id
+    assert shown["delivery"]["status"] == "pending" and shown["delivery"]["attempt_count"] == 2
+    assert [attempt["status_code"] for attempt in shown["delivery"]["attempts"]] == [500, 500]
+    assert "read 16 of ~16 messages" in err
+    assert stack.counts(DLQ) == (16, 0)
+
+
+def test_dlq_show_of_an_unknown_message(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    stack.send(DLQ, "something")
+
+    code, out, err = run(capsys, "dlq", "show", "no-such-message", "--stack", STACK)
+
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1] == f"error: no message no-such-message on the delivery DLQ of stack {STACK}"
+    assert stack.counts(DLQ) == (1, 0)
+
+
+def test_deliveries_show(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    delivery = a_delivery(stack, attempts=1)
+
+    code, out, _ = run(capsys, "deliveries", "show", delivery.id, "--stack", STACK)
+
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["id"] == delivery.id and shown["status"] == "pending" and shown["attempt_count"] == 1
+    assert shown["event_name"] == "signer.done" and shown["event_id"] == delivery.event_id
+    assert shown["subscription_id"] == delivery.subscription_id
+    (attempt,) = shown["attempts"]
+    assert attempt["status_code"] == 500 and attempt["latency_ms"] == 12 and attempt["response_excerpt"] == "boom"
+    assert "event" not in shown  # the event's data stays out of an operator's terminal
+
+
+def test_deliveries_show_of_an_unknown_delivery(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+    unknown = str(uuid.uuid4())
+    assert run(capsys, "deliveries", "show", unknown, "--stack", STACK) == (
+        1,
+        "",
+        f"error: no delivery {unknown} in stack {STACK}\n",
+    )
+
+
+class MoveTasks:
+    """Answers StartMessageMoveTask and ListMessageMoveTasks from a script, as SQS would."""
+
+    def __init__(self, listings: list[dict[str, Any]]):
+        self.listings = listings
+        self.started: list[dict[str, Any]] = []
+
+    def session(self, region: str | None) -> boto3.session.Session:
+        session = boto3.session.Session(region_name=region)
+        session.events.register("before-call.sqs.StartMessageMoveTask", self._start)
+        session.events.register("before-call.sqs.ListMessageMoveTasks", self._list)
+        return session
+
+    def _start(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        self.started.append(json.loads(params["body"]))
+        return AWSResponse("", 200, {}, None), {"TaskHandle": "task-1"}
+
+    def _list(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("", 200, {}, None), {"Results": [self.listings.pop(0)]}
+
+
+@pytest.fixture
+def no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hookrelay_cli.dlq, "MOVE_TASK_POLL_SECONDS", 0)
+
+
+@pytest.mark.usefixtures("no_wait")
+def test_dlq_redrive_on_aws_runs_a_message_move_task_and_follows_it(
+    stack: StackResources, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = {"TaskHandle": "task-1", "Status": "RUNNING", "ApproximateNumberOfMessagesToMove": 3}
+    tasks = MoveTasks(
+        [
+            {**running, "ApproximateNumberOfMessagesMoved": 0},
+            {**running, "ApproximateNumberOfMessagesMoved": 2},
+            {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 3, "ApproximateNumberOfMessagesToMove": 3},
+        ]
+    )
+    monkeypatch.setattr(hookrelay_cli.target, "aws_session", tasks.session)
+
+    code, out, err = run(capsys, "dlq", "redrive", "--stack", STACK)
+
+    assert code == 0, err
+    assert tasks.started == [{"SourceArn": stack.queue_arn(DLQ), "DestinationArn": stack.queue_arn("DeliveryQueue")}]
+    assert err.splitlines() == [
+        "message move task started: task-1",
+        "running: moved 0 of 3",
+        "running: moved 2 of 3",
+        "completed: moved 3 of 3",
+    ]
+    assert json.loads(out) == {"status": "COMPLETED", "moved": 3, "failed": 0}
+    assert tasks.listings == []
+
+
+@pytest.mark.usefixtures("no_wait")
+def test_dlq_redrive_on_aws_reports_a_failed_task(
+    stack: StackResources, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = MoveTasks(
+        [
+            {
+                "Status": "FAILED",
+                "ApproximateNumberOfMessagesMoved": 1,
+                "ApproximateNumberOfMessagesToMove": 4,
+                "FailureReason": "AWS.SimpleQueueService.NonExistentQueue",
+            }
+        ]
+    )
+    monkeypatch.setattr(hookrelay_cli.target, "aws_session", tasks.session)
+
+    code, out, err = run(capsys, "dlq", "redrive", "--queue", "events", "--stack", STACK)
+
+    assert code == 1
+    assert tasks.started == [
+        {"SourceArn": stack.queue_arn("EventsDeadLetterQueue"), "DestinationArn": stack.queue_arn("EventsQueue")}
+    ]
+    assert json.loads(out) == {"status": "FAILED", "moved": 1, "failed": 0}
+    assert err.splitlines()[-2:] == ["failed: moved 1 of 4", "error: AWS.SimpleQueueService.NonExistentQueue"]
+
+
+def test_dlq_redrive_local_moves_every_message_back(capsys: pytest.CaptureFixture[str]) -> None:
+    with local_stack() as local:
+        bodies = [delivery_message(str(uuid.uuid4()), 2).body for _ in range(23)]
+        local.send(DLQ, *bodies)
+        local.send("EventsDeadLetterQueue", '{"detail": "stays"}')
+
+        code, out, err = run(capsys, "dlq", "redrive", *local.target_arguments())
+
+        assert code == 0, err
+        assert json.loads(out) == {"status": "COMPLETED", "moved": 23, "failed": 0}
+        assert err.splitlines()[-1] == "moved 23 of 23"
+        assert local.counts(DLQ) == (0, 0)
+        assert sorted(local.drain("DeliveryQueue")) == sorted(bodies)
+        assert local.counts("EventsDeadLetterQueue") == (1, 0)
+
+        code, out, _ = run(capsys, "dlq", "redrive", "--queue", "events", *local.target_arguments())
+        assert code == 0 and json.loads(out)["moved"] == 1
+        assert local.drain("EventsQueue") == ['{"detail": "stays"}']
+
+
+def test_dlq_list_and_show_on_the_local_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    with local_stack() as local:
+        (message_id,) = local.send(DLQ, delivery_message("d-1", 1).body)
+
+        code, out, _ = run(capsys, "dlq", "list", "--json", *local.target_arguments())
+        assert code == 0 and json.loads(out)["message_id"] == message_id
+
+        code, out, err = run(capsys, "dlq", "show", message_id, *local.target_arguments())
+        assert code == 0 and json.loads(out)["delivery"] is None
+        assert "no delivery record d-1" in err
+        assert local.counts(DLQ) == (1, 0)
+
+
+def test_an_unreachable_local_stack_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "dlq", "list", "--local", "--aws-endpoint", "http://127.0.0.1:9")
+    assert (code, out) == (1, "")
+    assert err == (
+        'error: Could not connect to the endpoint URL: "http://127.0.0.1:9/" (is `hookrelay local up` running there?)\n'
+    )
