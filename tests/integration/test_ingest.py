@@ -2,6 +2,7 @@
 queue → ingest (polled with SQS batch semantics) → delivery records and delivery-queue messages."""
 
 import json
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -88,7 +89,7 @@ def test_published_event_becomes_one_record_and_message_per_match(
         record = records[record_id]
         assert record["status"] == "pending" and record["subscription_id"] == subscription_id
         assert record["event_id"] == event_id and record["event_name"] == "signer.done"
-        event = json.loads(record["event"])
+        event = json.loads(zlib.decompress(bytes(record["event"])))
         assert event["event_time"] == "2026-03-02T09:15:30.000Z" and event["data"] == {"signer": {"id": "s-1"}}
         assert int(record["expires_at"]) > 0
     assert sorted(message["delivery_id"] for message in delivery_messages()) == sorted(expected)

@@ -6,6 +6,7 @@ with a conditional write: a retry or recovery repeated before that attempt is ma
 """
 
 import uuid
+from collections.abc import Sequence
 
 from hookrelay import catalog, clock, pagination, problems
 from hookrelay.ingest import new_delivery
@@ -64,7 +65,7 @@ class DeliveryLog:
             subscription.id, limit=limit, after=_position(after, "query.after") if after else None, status=status
         )
         return Page[DeliverySummary](
-            data=[delivery.summary() for delivery in found.items],
+            data=found.items,
             meta=PageMeta(next_cursor=_cursor(found.next_position)),
         )
 
@@ -134,7 +135,7 @@ class DeliveryLog:
             raise problems.not_found("Delivery")
         return delivery
 
-    def _send_again(self, deliveries: list[Delivery]) -> int:
+    def _send_again(self, deliveries: Sequence[DeliverySummary]) -> int:
         now = clock.utc_now()
         reopened = [
             delivery

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
 
-from hookrelay.models import Attempt, Delivery, DeliveryStatus, Event
+from hookrelay.models import Attempt, Delivery, DeliveryStatus, DeliverySummary, Event
 
 
 def due_shard_name(index: int) -> str:
@@ -81,7 +81,7 @@ class DeliveryStore(Protocol):
 class DeliverySlice:
     """Deliveries of a subscription, newest first, and where the next page starts (None: no more)."""
 
-    items: list[Delivery]
+    items: list[DeliverySummary]
     next_position: dict[str, str] | None
 
 
@@ -121,17 +121,28 @@ class DeliveryLogStore(Protocol):
 
 
 def _item(delivery: Delivery) -> dict[str, Any]:
-    # The event is kept as JSON text: its data may hold floats, which DynamoDB maps only as Decimal.
+    # The event is kept as compressed JSON: its data may hold floats, which DynamoDB maps only as
+    # Decimal, and every write of the record is billed per KB of it.
     item = delivery.model_dump(exclude={"id", "event"}, exclude_none=True)
-    return {**item, "delivery_id": delivery.id, "event": delivery.event.model_dump_json()}
+    event = zlib.compress(delivery.event.model_dump_json().encode("utf-8"))
+    return {**item, "delivery_id": delivery.id, "event": event}
 
 
 _NUMBERS = frozenset({"attempt_count", "expires_at", "requested_attempt"})
 
 
+def _fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {"id": item["delivery_id"], **{key: int(value) if key in _NUMBERS else value for key, value in item.items()}}
+
+
 def _delivery(item: dict[str, Any]) -> Delivery:
-    fields = {**item, "id": item["delivery_id"], "event": Event.model_validate_json(item["event"])}
-    return Delivery.model_validate({key: int(value) if key in _NUMBERS else value for key, value in fields.items()})
+    event = Event.model_validate_json(zlib.decompress(bytes(item["event"])))
+    return Delivery.model_validate({**_fields(item), "event": event})
+
+
+def _summary(item: dict[str, Any]) -> DeliverySummary:
+    """A delivery as the by_subscription index projects it."""
+    return DeliverySummary.model_validate(_fields(item))
 
 
 class DynamoDeliveryStore:
@@ -192,11 +203,11 @@ class DynamoDeliveryStore:
             items.extend(response.get("Items", []))
             last = response.get("LastEvaluatedKey")
             if len(items) > limit:
-                return DeliverySlice([_delivery(item) for item in items[:limit]], _position(items[limit - 1]))
+                return DeliverySlice([_summary(item) for item in items[:limit]], _position(items[limit - 1]))
             if last is None:
-                return DeliverySlice([_delivery(item) for item in items], None)
+                return DeliverySlice([_summary(item) for item in items], None)
             query["ExclusiveStartKey"] = last
-        return DeliverySlice([_delivery(item) for item in items], _position(last))
+        return DeliverySlice([_summary(item) for item in items], _position(last))
 
     def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
         try:
