@@ -22,6 +22,20 @@ def due_shard(delivery_id: str, shards: int) -> str:
     return due_shard_name(zlib.crc32(delivery_id.encode()) % shards)
 
 
+# What the delivery log lists of a record (DeliverySummary's stored fields).
+SUMMARY_FIELDS = (
+    "delivery_id",
+    "subscription_id",
+    "event_id",
+    "event_name",
+    "status",
+    "attempt_count",
+    "next_attempt_at",
+    "test",
+    "created_at",
+    "updated_at",
+)
+BATCH_GET_LIMIT = 100
 # Index pages one delivery-log request reads at most (each up to 1 MB) before answering with a cursor.
 MAX_INDEX_PAGES_PER_CALL = 5
 
@@ -193,21 +207,44 @@ class DynamoDeliveryStore:
             "ScanIndexForward": False,
             "Limit": limit + 1,
         }
-        if status:
-            query["FilterExpression"] = Attr("status").eq(status)
         if after:
             query["ExclusiveStartKey"] = {"subscription_id": subscription_id, **after}
-        items: list[dict[str, Any]] = []
+        found: list[dict[str, Any]] = []
         for _ in range(MAX_INDEX_PAGES_PER_CALL):
             response = self._table.query(**query)
-            items.extend(response.get("Items", []))
+            page = self._summaries([str(key["delivery_id"]) for key in response.get("Items", [])])
+            found.extend(item for item in page if status is None or item.get("status") == status)
             last = response.get("LastEvaluatedKey")
-            if len(items) > limit:
-                return DeliverySlice([_summary(item) for item in items[:limit]], _position(items[limit - 1]))
+            if len(found) > limit:
+                return DeliverySlice([_summary(item) for item in found[:limit]], _position(found[limit - 1]))
             if last is None:
-                return DeliverySlice([_summary(item) for item in items], None)
+                return DeliverySlice([_summary(item) for item in found], None)
             query["ExclusiveStartKey"] = last
-        return DeliverySlice([_summary(item) for item in items], _position(last))
+        return DeliverySlice([_summary(item) for item in found], _position(last))
+
+    def _summaries(self, delivery_ids: list[str]) -> list[dict[str, Any]]:
+        """The summary fields of these records, in the order given (records gone meanwhile left out).
+
+        The index holds keys only, so that recording an attempt writes the table alone: the
+        delivery log is read far less often than attempts are written.
+        """
+        client, name = self._table.meta.client, self._table.name
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(delivery_ids), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                name: {
+                    "Keys": [{"delivery_id": key} for key in delivery_ids[start : start + BATCH_GET_LIMIT]],
+                    "ProjectionExpression": ", ".join(f"#{field}" for field in SUMMARY_FIELDS),
+                    "ExpressionAttributeNames": {f"#{field}": field for field in SUMMARY_FIELDS},
+                }
+            }
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                # The resource's client speaks Python values, as the table does.
+                for item in response["Responses"].get(name, []):
+                    found[str(item["delivery_id"])] = item
+                request = response.get("UnprocessedKeys") or {}
+        return [found[key] for key in delivery_ids if key in found]
 
     def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
         try:
