@@ -6,13 +6,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay import __version__, catalog, http_api, pagination, problems
+from hookrelay import api_docs, catalog, http_api, pagination, problems
 from hookrelay.aws import client, table
 from hookrelay.delivery_log import DeliveryLog
 from hookrelay.models import (
@@ -54,15 +53,8 @@ delivery_log = DeliveryLog(
     due_shards=settings.due_shards,
 )
 
+# The OpenAPI document and Swagger UI are set up by their first request (hookrelay.api_docs says why).
 app = APIGatewayHttpResolver(enable_validation=True)
-app.configure_openapi(
-    title="hookrelay",
-    version=__version__,
-    description="Webhook subscriptions and signed, retried delivery of e-signature events.",
-    security_schemes={"bearer": HTTPBearer(description="An API key: `Authorization: Bearer <key>`.")},
-    security=[{"bearer": []}],
-)
-app.enable_swagger(path="/v3/docs")
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -241,11 +233,12 @@ def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
 
 @app.get("/v3/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
-    return Response(
-        status_code=200,
-        content_type="application/json",
-        body=app.get_openapi_json_schema(),
-    )
+    return Response(status_code=200, content_type="application/json", body=api_docs.openapi_json(app))
+
+
+@app.get("/v3/docs", include_in_schema=False)
+def swagger_ui() -> Response[str]:
+    return Response(status_code=200, content_type="text/html", body=api_docs.swagger_html(app))
 
 
 @app.exception_handler(problems.ProblemError)

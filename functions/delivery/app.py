@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.aws import client, table
@@ -31,11 +30,11 @@ deliverer = Deliverer(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_source(data_class=SQSEvent)
-def lambda_handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The records of a batch are sent concurrently (powertools' batch processor runs them one by one);
-    # the answer has the same partial-batch shape.
-    reports = deliverer.deliver_batch([(record.message_id, record.body) for record in event.records])
+    # the answer has the same partial-batch shape. The SQS event is read as a plain dict: powertools'
+    # data classes package imports every event class it has, at each cold start, for two fields.
+    reports = deliverer.deliver_batch([(record["messageId"], record["body"]) for record in event["Records"]])
     for name, value, unit in delivery_metrics(reports):
         metrics.add_metric(name=name, unit=unit, value=value)
     return {

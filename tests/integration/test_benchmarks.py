@@ -29,4 +29,31 @@ def test_delivery_benchmark_smoke() -> None:
     # Only that it runs and prints its figures: one tiny sample says nothing about the goals.
     result = run_smoke("benchmarks/delivery.py")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "P1 batch of 10" in result.stdout and "P2 delivery path" in result.stdout
+    assert "P1 one SQS batch of 10" in result.stdout and "P2 delivery path" in result.stdout
+
+
+def test_aws_calls_benchmark_smoke() -> None:
+    # 20 events x 3 subscriptions: the per-delivery call counts are exact at any size.
+    result = run_smoke("benchmarks/aws_calls.py")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "P3 DynamoDB writes per delivery attempt: 60 writes for 60 attempts = 1.00 (goal <= 1) met" in result.stdout
+    assert "P3 subscription reads per delivery, warm container: 0 reads" in result.stdout
+    assert "P3 modeled cost per million deliveries" in result.stdout
+
+
+def test_end_to_end_benchmark_smoke() -> None:
+    # The local stack in its own process, 20 events x 3 subscriptions: every delivery must arrive.
+    result = run_smoke("benchmarks/end_to_end.py")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "P6 end to end, 20 events x 3 subscriptions: events accepted by the API" in result.stdout
+    assert "deliveries/s" in result.stdout
+    assert "delivered 60/60" in result.stdout
+    assert "GOAL MISSED" not in result.stdout, result.stdout
+
+
+def test_cold_import_benchmark_smoke() -> None:
+    # A P5 line per handler; three runs say nothing about the goals, so they are not checked.
+    result = run_smoke("benchmarks/cold_import.py")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for handler in ("api", "authorizer", "ingest", "delivery", "sweeper"):
+        assert f"P5 cold import of the {handler} handler: " in result.stdout, result.stdout

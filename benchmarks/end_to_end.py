@@ -1,0 +1,263 @@
+"""End-to-end benchmark (P6): the local stack as users run it, events in, signed requests out.
+
+    .venv/bin/python benchmarks/end_to_end.py           # 1 000 events x 3 subscriptions
+    .venv/bin/python benchmarks/end_to_end.py --smoke   # 20 events x 3, as the test suite runs it
+
+Starts `hookrelay local up` in its own process (moto server, the template's resources, the real
+handlers), subscribes three receivers on 127.0.0.1 to every event, publishes the events through
+POST /v3/events from a few producer threads, and waits until the receivers have every delivery.
+
+P6: events/s accepted by the API (first publish to last 202), deliveries/s end to end (first
+publish to last request received), and every delivery id (UUIDv5 of event id and subscription id)
+received, each once; a second request with the same `webhook-id` is allowed by the at-least-once
+contract and counted; a missing or unknown one fails the run (exit status 1). A sample of requests
+is verified with the `standardwebhooks` library and the subscription's secret.
+
+The local stack runs one poller per queue against moto, so these are the local stack's rates, not
+AWS's: Lambda would run up to 50 ingest and 200 delivery invocations at once.
+"""
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import standardwebhooks
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "layers" / "common" / "python"), str(REPO / "benchmarks"), str(REPO / "tests")]
+
+from figures import Figure, arguments, report  # noqa: E402
+from receivers import Answer, Received, Receiver, receiver  # noqa: E402
+
+from hookrelay.models import delivery_id  # noqa: E402
+
+DEV_KEY = "hr_dev_end_to_end_benchmark_key"
+READY = re.compile(r"hookrelay local stack ready on (http://\S+)")
+AWS_ENDPOINT = re.compile(r"AWS endpoint \(moto\): (http://\S+)")
+START_TIMEOUT_SECONDS = 60
+SUBSCRIPTIONS = 3
+PRODUCERS = 4
+SIGNATURES_CHECKED = 50
+# Give up when no delivery has arrived for this long (something is stuck, not slow).
+STALL_SECONDS = 60
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[str]
+    url: str
+    output: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def local_stack() -> Iterator[Stack]:
+    """`hookrelay local up` on free ports, as a user starts it; stopped with Ctrl-C (SIGINT)."""
+    environment = {"HOOKRELAY_DEV_API_KEY": DEV_KEY, "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hookrelay_cli.main", "local", "up", "--port", "0", "--aws-port", "0"],
+        cwd=REPO,
+        env={**os.environ, **environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    url = aws_endpoint = None
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while url is None and time.monotonic() < deadline and (line := process.stdout.readline()):
+        output.append(line)
+        if match := AWS_ENDPOINT.search(line):
+            aws_endpoint = match.group(1)
+        if match := READY.search(line):
+            url = match.group(1)
+    if not (url and aws_endpoint):
+        process.kill()
+        raise SystemExit("the local stack did not start:\n" + "".join(output))
+    # Keep draining its output so it never blocks on a full pipe.
+    threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True).start()
+    stack = Stack(process, url, output)
+    try:
+        yield stack
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            status = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        if status != 0:
+            print("".join(output[-50:]), file=sys.stderr)
+            raise SystemExit(f"the local stack exited with status {status}")
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    id: str
+    secret_key: str
+    path: str
+
+
+def subscribe(stack: Stack, port: int, index: int) -> Subscribed:
+    path = f"/hooks/{index}"
+    response = requests.post(
+        f"{stack.url}/v3/webhooks",
+        headers={"Authorization": f"Bearer {DEV_KEY}"},
+        json={"endpoint": f"http://127.0.0.1:{port}{path}", "subscribed_events": ["*"], "description": f"P6 {index}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Subscribed(body["id"], body["secret_key"], path)
+
+
+def publish_all(stack: Stack, count: int) -> list[str]:
+    """POST count events from PRODUCERS threads, each with its own keep-alive session."""
+    event_ids = [str(uuid.uuid4()) for _ in range(count)]
+    local = threading.local()
+
+    def publish(event_id: str) -> None:
+        session = local.__dict__.setdefault("session", requests.Session())
+        data = {"signer": {"id": event_id[:8], "info": {"first_name": "Jérôme", "email": "j@example.com"}}}
+        body = {"event_id": event_id, "event_name": "signer.done", "scope": "public_api", "data": data}
+        response = session.post(
+            f"{stack.url}/v3/events", headers={"Authorization": f"Bearer {DEV_KEY}"}, json=body, timeout=30
+        )
+        assert response.status_code == 202, response.text
+        assert response.json()["event_id"] == event_id
+
+    with ThreadPoolExecutor(PRODUCERS) as producers:
+        list(producers.map(publish, event_ids))
+    return event_ids
+
+
+def wait_for(hooks: Receiver, expected: int) -> None:
+    """Until `expected` requests arrived, printing progress; gives up after STALL_SECONDS without one."""
+    last_count, last_change, last_print = 0, time.monotonic(), time.monotonic()
+    while (count := len(hooks.received)) < expected:
+        now = time.monotonic()
+        if count != last_count:
+            last_count, last_change = count, now
+        if now - last_change > STALL_SECONDS:
+            print(f"no delivery for {STALL_SECONDS} s, stopping the wait at {count}/{expected}", flush=True)
+            return
+        if now - last_print >= 10:
+            print(f"  received {count}/{expected}", flush=True)
+            last_print = now
+        time.sleep(0.05)
+    # A moment more, so a late duplicate is counted too.
+    time.sleep(1)
+
+
+def header(request: Received, name: str) -> str:
+    return next(value for key, value in request.headers.items() if key.lower() == name)
+
+
+def check(
+    requests_received: list[Received], subscriptions: list[Subscribed], event_ids: list[str]
+) -> tuple[int, int, list[str]]:
+    """(delivered, duplicates, problems): each expected delivery id's requests, at the right path, signed."""
+    expected = {
+        delivery_id(event_id, subscription.id): subscription for event_id in event_ids for subscription in subscriptions
+    }
+    counts = Counter(header(request, "webhook-id") for request in requests_received)
+    problems = []
+    if missing := expected.keys() - counts.keys():
+        problems.append(f"{len(missing)} deliveries never received, e.g. {sorted(missing)[:3]}")
+    if unknown := counts.keys() - expected.keys():
+        problems.append(f"{len(unknown)} unexpected webhook-ids, e.g. {sorted(unknown)[:3]}")
+    known = [request for request in requests_received if header(request, "webhook-id") in expected]
+    if misrouted := [r for r in known if r.path != expected[header(r, "webhook-id")].path]:
+        problems.append(f"{len(misrouted)} requests at another subscription's endpoint")
+    for request in random.sample(known, min(SIGNATURES_CHECKED, len(known))):
+        subscription = expected[header(request, "webhook-id")]
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        try:
+            standardwebhooks.Webhook(subscription.secret_key).verify(request.body, headers, json_parse=False)
+        except standardwebhooks.WebhookVerificationError as error:
+            problems.append(f"signature of {headers['webhook-id']} does not verify: {error}")
+    delivered = len(expected.keys() & counts.keys())
+    duplicates = sum(count - 1 for count in counts.values())
+    return delivered, duplicates, problems
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--events", type=int, help="events to publish (default 1 000, 20 with --smoke)")
+    options = parser.parse_args()
+    events = options.events or (20 if options.smoke else 1_000)
+    expected = events * SUBSCRIPTIONS
+    arrivals: list[float] = []
+
+    def answer(_: Received) -> Answer:
+        arrivals.append(time.perf_counter())
+        return Answer()
+
+    started = time.perf_counter()
+    with receiver(answer) as hooks, local_stack() as stack:
+        print(
+            f"local stack up in {time.perf_counter() - started:.1f} s; {events} events x {SUBSCRIPTIONS} "
+            f"subscriptions, {PRODUCERS} producer threads (the local stack's rates: one poller per queue, over moto)"
+        )
+        subscriptions = [subscribe(stack, hooks.port, index) for index in range(SUBSCRIPTIONS)]
+        first_publish = time.perf_counter()
+        event_ids = publish_all(stack, events)
+        published = time.perf_counter() - first_publish
+        print(f"published {events} events in {published:.1f} s", flush=True)
+        wait_for(hooks, expected)
+        received = list(hooks.received)
+        end_to_end = (max(arrivals) if arrivals else time.perf_counter()) - first_publish
+    delivered, duplicates, problems = check(received, subscriptions, event_ids)
+    all_delivered = delivered == expected and not problems
+    figures = [
+        Figure(
+            "P6",
+            f"end to end, {events} events x {SUBSCRIPTIONS} subscriptions: events accepted by the API",
+            f"{events / published:.0f} events/s",
+            "",
+            f"{events} in {published:.1f} s",
+            "all delivered exactly once per delivery id",
+            all_delivered,
+        ),
+        Figure(
+            "P6",
+            "end to end: deliveries from the first publish to the last request received",
+            f"{len(received) / end_to_end:.1f} deliveries/s",
+            "",
+            f"{len(received)} in {end_to_end:.1f} s",
+            "all delivered exactly once per delivery id",
+            all_delivered,
+        ),
+        Figure(
+            "P6",
+            "end to end: every delivery id received",
+            f"delivered {delivered}/{expected}, duplicates {duplicates}",
+            "",
+            f"{delivered}/{expected}",
+            "all delivered exactly once per delivery id",
+            all_delivered,
+        ),
+    ]
+    report(figures, options.figures)
+    for problem in problems:
+        print(f"P6 problem: {problem}", flush=True)
+    print(f"wall time {time.perf_counter() - started:.1f} s")
+    if not all_delivered:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

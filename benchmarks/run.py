@@ -1,0 +1,149 @@
+"""Every benchmark, one after another, and BENCHMARKS.md from their figures.
+
+    .venv/bin/python benchmarks/run.py                 # full sizes (under 10 minutes on 2 cores); writes BENCHMARKS.md
+    .venv/bin/python benchmarks/run.py --smoke --output /tmp/b.md   # tiny sizes, as the test suite runs it
+
+Each script runs in its own process (a fresh interpreter, as each measures cold or warm state of
+its own) and hands its figures back through `--figures`. A script that fails is reported as such
+and makes this command exit non-zero; the others still run.
+"""
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from figures import Figure, arguments, report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Script:
+    path: str
+    measures: str
+    options: tuple[str, ...] = ()
+
+
+SCRIPTS = (
+    Script("benchmarks/delivery.py", "P1 concurrency, P2 delivery-path overhead"),
+    Script("benchmarks/aws_calls.py", "P3 AWS calls per delivery and modeled cost"),
+    # The 10 000-subscription fan-out takes many minutes in moto (its costs, not hookrelay's): the
+    # fan-out part runs at 100 and 1 000 here; `benchmarks/ingest.py` alone runs all three.
+    Script("benchmarks/ingest.py", "P4 matching scale, fan-out calls", ("--fan-out-sizes", "100", "1000")),
+    Script("benchmarks/cold_import.py", "P5 cold import"),
+    Script("benchmarks/end_to_end.py", "P6 end to end over the local stack"),
+)
+
+
+METHODS = {
+    "P1": "`benchmarks/delivery.py`: the delivery logic (stores stubbed in memory at their interfaces) sends one "
+    "SQS batch of 10 to a receiver on 127.0.0.1 that answers after 200 ms, against one delivery; median of 5.",
+    "P2": "`benchmarks/delivery.py`: 300 deliveries one after another through render, sign, send and the attempt "
+    "bookkeeping (stores in memory: AWS calls are counted by P3, not timed), against a keep-alive "
+    "`requests.Session.post` loop of the same bodies to the same receiver; median of 5.",
+    "P3": "`benchmarks/aws_calls.py`: the real handlers against moto, 1 000 events x 3 subscriptions through the "
+    "API, ingest and delivery, every AWS call counted with a botocore hook; the cost model (us-east-1 list "
+    "prices, stated in the script, with modeled Lambda durations) is explained in "
+    "[docs/capacity.md](docs/capacity.md). `benchmarks/ingest.py` measures the sends of one event fanned out "
+    "to 100 and 1 000 subscriptions. The 0.1 sends per delivery goal is met at fan-out and missed at 3 per "
+    "event (one SendMessageBatch per event: messages of different events are not combined, because an event "
+    "is acknowledged only after its own messages are sent). The $3 goal is missed: see the cost section of "
+    "docs/capacity.md for where the money goes and what was cut (from $8.1 to $4.9).",
+    "P4": "`benchmarks/ingest.py`: matching one event against a team's cached subscriptions (the part of ingest "
+    "that grows with the team), against a bare loop over the same subscriptions; median of 21.",
+    "P5": "`benchmarks/cold_import.py`: `import app` of each handler in a fresh process with the template's "
+    "environment, tracing on as deployed, against `import boto3` alone; median of 15, interleaved.",
+    "P6": "`benchmarks/end_to_end.py`: `hookrelay local up` in its own process (moto, one poller per queue), "
+    "1 000 events x 3 subscriptions published by 4 threads to receivers on 127.0.0.1; every delivery id must "
+    "arrive, and duplicates are counted. The rates are the local stack's (moto-bound), not AWS's.",
+    "P7": "[docs/capacity.md](docs/capacity.md): what 10 000 deliveries/s needs on AWS, from these figures.",
+}
+
+
+def run(script: Script, smoke: bool, folder: Path) -> tuple[list[Figure], float, str | None]:
+    figures_file = folder / (Path(script.path).stem + ".json")
+    command = [sys.executable, script.path, "--figures", str(figures_file), *script.options]
+    if smoke:
+        command = [sys.executable, script.path, "--figures", str(figures_file), "--smoke"]
+    print(f"== {script.path} ({script.measures})", flush=True)
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)  # noqa: S603
+    elapsed = time.perf_counter() - started
+    shown = [line for line in result.stdout.splitlines() if not line.startswith("{")]
+    print("\n".join(shown), flush=True)
+    if result.returncode != 0 or not figures_file.exists():
+        return [], elapsed, f"exit {result.returncode}: {result.stderr.strip()[-2000:]}"
+    loaded = json.loads(figures_file.read_text(encoding="utf-8"))
+    return [Figure(**fields) for fields in loaded], elapsed, None
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        model = names[0] if names else ""
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"{platform.system()} {platform.machine()}, {cpus} CPUs{f' ({model})' if model else ''}, "
+        f"Python {platform.python_version()}, load average at start {load}"
+    )
+
+
+def markdown(results: list[tuple[Script, list[Figure], float, str | None]], smoke: bool, started: str) -> str:
+    command = "python benchmarks/run.py" + (" --smoke" if smoke else "")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {started} on {machine()}. Reproduce with `make bench` (`.venv/bin/{command}`);",
+        "each script also runs alone (`.venv/bin/python benchmarks/<script>.py`, `--smoke` for tiny sizes).",
+        "Every ratio is against a baseline measured in the same run, on the same machine: this machine",
+        "is shared and noisy, so absolute times move from run to run and ratios much less.",
+        "The capacity model built on these figures is [docs/capacity.md](docs/capacity.md).",
+        "",
+        "| goal | what | measured | baseline | result | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, figures, _, _ in results:
+        for figure in figures:
+            cells = (figure.goal, figure.what, figure.measured, figure.baseline or "-", figure.result, figure.target)
+            lines.append(
+                "| "
+                + " | ".join(cell.replace("|", "/") for cell in cells)
+                + f" | {'yes' if figure.met else '**no**'} |"
+            )
+    lines += ["", "## How each is measured", ""]
+    lines += [f"- **{goal}** {text}" for goal, text in METHODS.items()]
+    lines += ["", "## Runs", "", "| script | measures | wall time | outcome |", "|---|---|---|---|"]
+    for script, _, elapsed, failure in results:
+        outcome = "ok" if failure is None else f"FAILED ({failure.splitlines()[-1] if failure else ''})"
+        lines.append(f"| `{script.path}` | {script.measures} | {elapsed:.0f} s | {outcome} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the report")
+    options = parser.parse_args()
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with tempfile.TemporaryDirectory() as folder:
+        results = [(script, *run(script, options.smoke, Path(folder))) for script in SCRIPTS]
+    options.output.write_text(markdown(results, options.smoke, started), encoding="utf-8")
+    report([figure for _, figures, _, _ in results for figure in figures], options.figures)
+    total = sum(elapsed for _, _, elapsed, _ in results)
+    print(f"wrote {options.output} ({total:.0f} s in all)")
+    failed = [script.path for script, _, _, failure in results if failure]
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
