@@ -14,7 +14,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # sam build runs the layer's Makefile with python3 and needs a real python3.13 on PATH.
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam
 
-.PHONY: help run test lint validate build clean python313
+.PHONY: help run test lint validate bench build clean python313
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ lint: $(VENV)/.installed ## ruff and mypy
 validate: $(VENV)/.installed $(SAM_VENV)/.installed ## sam validate --lint and cfn-lint
 	$(SAM) validate --lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+bench: $(VENV)/.installed ## every benchmark (about 8 minutes); writes BENCHMARKS.md
+	$(VENV)/bin/python benchmarks/run.py
 
 build: $(VENV)/.installed $(SAM_VENV)/.installed ## sam build (arm64 layer)
 	$(SAM) build

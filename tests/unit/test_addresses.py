@@ -1,4 +1,5 @@
 import ipaddress
+import re
 import socket
 
 import pytest
@@ -92,3 +93,20 @@ def test_endpoint_shape(url: str, reason: str) -> None:
 def test_plain_http_only_when_allowed() -> None:
     assert parse_endpoint("http://127.0.0.1:8080/x", allow_plain_http=True).port == 8080
     assert parse_endpoint("https://user:pw@example.com/x", allow_plain_http=False).host == "example.com"
+
+
+@pytest.mark.parametrize("host", ["localhost.", "127.0.0.1.", "0x7f000001."])
+def test_the_absolute_spelling_of_a_loopback_name_is_refused(host: str) -> None:
+    # Before: resolved with its trailing dot, "localhost." did not resolve and so was accepted at create.
+    with pytest.raises(EndpointRefused, match="loopback"):
+        vet_addresses(endpoint(host))
+
+
+@pytest.mark.parametrize("host", ["fe80::1%25lo", "fe80::1%no-such-interface", "fd00::1%x", "::1%x"])
+def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host: str) -> None:
+    def resolver(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    # Before: the unknown zone id made the resolver fail, and an unresolvable host is accepted at create.
+    with pytest.raises(EndpointRefused, match=f"host {re.escape(host)} is"):
+        vet_addresses(parse_endpoint(f"https://[{host}]/", allow_plain_http=False), resolver)

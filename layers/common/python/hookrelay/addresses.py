@@ -97,7 +97,14 @@ def vet_addresses(endpoint: Endpoint, resolver: Resolver = resolve) -> list[str]
     socket.gaierror when the name does not resolve, which callers treat differently (accepted at
     subscription time, a failed attempt at send time).
     """
-    addresses = resolver(endpoint.host, endpoint.port)
+    # "name." is the absolute spelling of "name" ("localhost.", "127.0.0.1."): resolve it as such.
+    host = endpoint.host.removesuffix(".")
+    literal = _ip_literal(host)
+    # An address literal is judged as written, even when it does not resolve (an unknown IPv6 zone id).
+    reason = refusal_reason(literal) if literal else None
+    if reason:
+        raise EndpointRefused(f"host {endpoint.host} {reason}")
+    addresses = resolver(host, endpoint.port)
     for text in addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         reason = refusal_reason(address)
@@ -105,3 +112,10 @@ def vet_addresses(endpoint: Endpoint, resolver: Resolver = resolve) -> list[str]
             shown = endpoint.host if endpoint.host == text else f"{endpoint.host} resolves to {text}, which"
             raise EndpointRefused(f"host {shown} {reason}")
     return addresses
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
