@@ -257,7 +257,7 @@ def test_other_team_ids_are_404(api: ApiClient, other_api: ApiClient) -> None:
     assert other_api.get(path).json()["enabled"] is True
 
 
-@pytest.mark.parametrize("webhook_id", ["not-a-uuid", "x" * 3000, str(uuid.uuid4()).upper(), "%00"])
+@pytest.mark.parametrize("webhook_id", ["not-a-uuid", "x" * 3000, "9CFB8355-98B9-4CB9-ACBF-75638AF78F5C", "%00"])
 def test_ids_that_cannot_exist_are_404(api: ApiClient, webhook_id: str) -> None:
     assert_problem(api.get(f"/v3/webhooks/{webhook_id}"), 404)
     assert_problem(api.patch(f"/v3/webhooks/{webhook_id}", {"enabled": False}), 404)

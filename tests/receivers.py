@@ -2,6 +2,8 @@
 
 import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,9 +31,13 @@ class Answer:
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0
+    # No answer at all: after delay_seconds, the connection is closed with a TCP reset (RST).
+    reset: bool = False
 
 
 Script = Callable[[Received], Answer]
+# Called with every request any receiver gets (the e2e session remembers the signatures it saw).
+observers: list[Callable[[Received], None]] = []
 
 
 class Receiver(ThreadingHTTPServer):
@@ -53,6 +59,11 @@ class Receiver(ThreadingHTTPServer):
         self.connections += 1
         return super().get_request()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A sender that gave up (timed out) closed the connection before the answer: not an error here.
+        if not isinstance(sys.exception(), ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: Receiver
@@ -68,14 +79,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.command, self.path, dict(self.headers.items()), body, server_name, self.client_address[1]
         )
         self.server.received.append(request)
+        for observe in observers:
+            observe(request)
         answer = self.server.script(request)
         time.sleep(answer.delay_seconds)
+        if answer.reset:
+            self._reset()
+            return
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
         self.wfile.write(answer.body)
+
+    def _reset(self) -> None:
+        """Close the connection with RST: a zero linger time, and the socket closed before any FIN."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        # The socket closes for real once its last file object does (the request reader's).
+        self.rfile.close()
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -29,9 +29,11 @@ EXIT_INTERRUPTED = 130
 
 
 def _local_up(arguments: argparse.Namespace) -> int:
+    from hookrelay_cli.local.console import WholeLines  # noqa: PLC0415 - local commands only
     from hookrelay_cli.local.gateway import GatewayServer  # noqa: PLC0415 - moto loads only for local commands
     from hookrelay_cli.local.stack import DEV_TEAM, LocalStack, local_aws  # noqa: PLC0415
 
+    sys.stdout = WholeLines(sys.stdout)  # type: ignore[assignment]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     for chatty in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -62,6 +62,12 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}}}
 
 
+def _responses(model: Any, errors: dict[int, Any], status: HTTPStatus = HTTPStatus.OK) -> dict[int, Any]:
+    """A route's documented answers: its JSON result, then its problems (powertools documents the
+    result from the return type only for a route without `responses`)."""
+    return {status: {"description": status.phrase, "content": {"application/json": {"model": model}}}, **errors}
+
+
 _ERRORS: dict[int, Any] = {
     status: _problem(status.phrase)
     for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.UNPROCESSABLE_ENTITY)
@@ -71,13 +77,22 @@ WebhookId = Annotated[str, Path(description="The subscription id.")]
 
 
 @app.post(
-    "/v3/webhooks", status_code=201, summary="Create a webhook subscription", tags=["Webhooks"], responses=_ERRORS
+    "/v3/webhooks",
+    status_code=201,
+    summary="Create a webhook subscription",
+    tags=["Webhooks"],
+    responses=_responses(SubscriptionWithSecret, _ERRORS, HTTPStatus.CREATED),
 )
 def create_webhook(body: Annotated[SubscriptionSettings, Body()]) -> SubscriptionWithSecret:
     return subscriptions.create(http_api.caller_team(app), body).with_secret()
 
 
-@app.get("/v3/webhooks", summary="List webhook subscriptions", tags=["Webhooks"], responses=_ERRORS)
+@app.get(
+    "/v3/webhooks",
+    summary="List webhook subscriptions",
+    tags=["Webhooks"],
+    responses=_responses(Page[SubscriptionView], _ERRORS),
+)
 def list_webhooks(
     limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
     after: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
@@ -85,13 +100,21 @@ def list_webhooks(
     return subscriptions.page(http_api.caller_team(app), limit, after)
 
 
-@app.get("/v3/webhooks/<webhook_id>", summary="Get a webhook subscription", tags=["Webhooks"], responses=_ERRORS_BY_ID)
+@app.get(
+    "/v3/webhooks/<webhook_id>",
+    summary="Get a webhook subscription",
+    tags=["Webhooks"],
+    responses=_responses(SubscriptionView, _ERRORS_BY_ID),
+)
 def get_webhook(webhook_id: WebhookId) -> SubscriptionView:
     return subscriptions.get(http_api.caller_team(app), webhook_id).view()
 
 
 @app.patch(
-    "/v3/webhooks/<webhook_id>", summary="Update a webhook subscription", tags=["Webhooks"], responses=_ERRORS_BY_ID
+    "/v3/webhooks/<webhook_id>",
+    summary="Update a webhook subscription",
+    tags=["Webhooks"],
+    responses=_responses(SubscriptionView, _ERRORS_BY_ID),
 )
 def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Body()]) -> SubscriptionView:
     return subscriptions.update(http_api.caller_team(app), webhook_id, body).view()
@@ -103,7 +126,8 @@ def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Bod
     summary="Delete a webhook subscription",
     description="Deliveries still pending for it are dropped, not sent.",
     tags=["Webhooks"],
-    responses={**_ERRORS_BY_ID, 204: {"description": "Deleted."}},
+    # An empty `content`: no body (powertools would otherwise document the return type, a JSON null).
+    responses={HTTPStatus.NO_CONTENT: {"description": "Deleted.", "content": {}}, **_ERRORS_BY_ID},
 )
 def delete_webhook(webhook_id: WebhookId) -> Response[None]:
     subscriptions.delete(http_api.caller_team(app), webhook_id)
@@ -119,7 +143,7 @@ def delete_webhook(webhook_id: WebhookId) -> Response[None]:
         " Subnoto headers use the new secret at once."
     ),
     tags=["Webhooks"],
-    responses=_ERRORS_BY_ID,
+    responses=_responses(SubscriptionWithSecret, _ERRORS_BY_ID),
 )
 def rotate_secret(
     webhook_id: WebhookId, body: Annotated[SecretRotation | None, Body()] = None
@@ -141,7 +165,7 @@ DeliveryId = Annotated[str, Path(description="The delivery id: the `webhook-id` 
     summary="List a webhook subscription's deliveries",
     description="Newest first. A page may hold fewer than `limit` items and still have a next_cursor.",
     tags=["Deliveries"],
-    responses=_ERRORS_BY_ID,
+    responses=_responses(Page[DeliverySummary], _ERRORS_BY_ID),
 )
 def list_deliveries(
     webhook_id: WebhookId,
@@ -156,7 +180,7 @@ def list_deliveries(
     "/v3/webhooks/<webhook_id>/deliveries/<delivery_id>",
     summary="Get a delivery: its request and every attempt",
     tags=["Deliveries"],
-    responses=_ERRORS_BY_DELIVERY,
+    responses=_responses(DeliveryDetail, _ERRORS_BY_DELIVERY),
 )
 def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliveryDetail:
     return delivery_log.detail(http_api.caller_team(app), webhook_id, delivery_id)
@@ -168,7 +192,7 @@ def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliveryDeta
     summary="Send a delivery again now",
     description="A fresh attempt, with the same webhook-id; asking again before it is made adds nothing.",
     tags=["Deliveries"],
-    responses=_ERRORS_WHEN_SENDING,
+    responses=_responses(DeliverySummary, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )
 def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliverySummary:
     return delivery_log.retry(http_api.caller_team(app), webhook_id, delivery_id)
@@ -183,7 +207,7 @@ def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliverySu
         " safe: deliveries already on their way are not sent twice. A next_cursor means there is more."
     ),
     tags=["Deliveries"],
-    responses=_ERRORS_WHEN_SENDING,
+    responses=_responses(Recovery, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )
 def recover_deliveries(webhook_id: WebhookId, body: Annotated[RecoverRequest, Body()]) -> Recovery:
     return delivery_log.recover(http_api.caller_team(app), webhook_id, str(body.since), body.after)
@@ -195,7 +219,7 @@ def recover_deliveries(webhook_id: WebhookId, body: Annotated[RecoverRequest, Bo
     summary="Send a test event",
     description="The catalog sample of the event, delivered like any other and marked `X-Hookrelay-Test: true`.",
     tags=["Deliveries"],
-    responses=_ERRORS_WHEN_SENDING,
+    responses=_responses(DeliverySummary, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )
 def send_test_event(
     webhook_id: WebhookId, body: Annotated[SampleEventRequest | None, Body()] = None
@@ -204,7 +228,12 @@ def send_test_event(
     return delivery_log.send_test(http_api.caller_team(app), webhook_id, event_name)
 
 
-@app.get("/v3/webhook-event-types", summary="List the event catalog", tags=["Events"], responses=_ERRORS)
+@app.get(
+    "/v3/webhook-event-types",
+    summary="List the event catalog",
+    tags=["Events"],
+    responses=_responses(Page[catalog.EventType], _ERRORS),
+)
 def list_event_types() -> Page[catalog.EventType]:
     http_api.caller_team(app)
     return Page[catalog.EventType](data=list(catalog.event_types()), meta=PageMeta(next_cursor=None))
@@ -216,11 +245,15 @@ def list_event_types() -> Page[catalog.EventType]:
     summary="Publish an event",
     description="Accepted events are delivered to every matching subscription of the caller's team.",
     tags=["Events"],
-    responses={
-        **_ERRORS,
-        413: _problem("Body or event too large."),
-        503: _problem("Not accepted; retry with the same event_id."),
-    },
+    responses=_responses(
+        PublishedEvent,
+        {
+            **_ERRORS,
+            413: _problem("Body or event too large."),
+            503: _problem("Not accepted; retry with the same event_id."),
+        },
+        HTTPStatus.ACCEPTED,
+    ),
 )
 def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
     event = new_event(http_api.caller_team(app), body)

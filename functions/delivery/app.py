@@ -20,7 +20,11 @@ deliverer = Deliverer(
     deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
     subscriptions=CachedTeamSubscriptions(subscription_store, settings.subscription_cache_seconds),
     subscription_store=subscription_store,
-    transport=Transport(allow_private=settings.allow_private_endpoints),
+    transport=Transport(
+        allow_private=settings.allow_private_endpoints,
+        connect_timeout=settings.send_connect_timeout_seconds,
+        total_timeout=settings.send_timeout_seconds,
+    ),
     policy=RetryPolicy(parse_schedule(settings.retry_schedule)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     due_shards=settings.due_shards,

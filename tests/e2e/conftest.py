@@ -1,6 +1,7 @@
 """The local stack as users run it: `hookrelay local up` in its own process, driven over HTTP."""
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -11,11 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import boto3
 import pytest
+import receivers
 import requests
 import standardwebhooks
 import svix
@@ -30,6 +32,8 @@ from paths import REPO
 
 READY = re.compile(r"hookrelay local stack ready on (http://\S+)")
 AWS_ENDPOINT = re.compile(r"AWS endpoint \(moto\): (http://\S+)")
+# `local up` prints its development key on purpose, once, so that a developer can use it.
+DEV_KEY_BANNER = re.compile(r"^Development API key \(team \S+\): (\S+)$", re.MULTILINE)
 DEV_KEY = "hr_dev_e2e_key_0123456789"
 LOCAL_SESSION = {
     "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -46,6 +50,9 @@ class RunningStack:
     url: str
     aws_endpoint: str
     output: list[str] = field(default_factory=list)
+    # Who started it (a test id), to say where a leak was found.
+    started_by: str = ""
+    drain: threading.Thread | None = None
 
     def hookrelay(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """Run the hookrelay CLI as a user would, against this stack."""
@@ -62,13 +69,147 @@ class RunningStack:
         result = self.hookrelay("keys", "create", "--team", team_id, "--local", "--aws-endpoint", self.aws_endpoint)
         assert result.returncode == 0, result.stderr
         key: str = json.loads(result.stdout)["api_key"]
+        SECRETS.add(API_KEY, key)
         return key
 
     def create_key(self, team_id: str) -> str:
         """What `keys create --local` does, without starting a process per test."""
         dynamodb = boto3.resource("dynamodb", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
         table = dynamodb.Table(default_name(LOCAL_STACK_NAME, "ApiKeysTable"))
-        return issue_key(DynamoApiKeyStore(table), team_id).key
+        key = issue_key(DynamoApiKeyStore(table), team_id).key
+        SECRETS.add(API_KEY, key)
+        return key
+
+    def text(self) -> str:
+        """Everything the stack printed so far (all of it once the stack has stopped)."""
+        if self.drain is not None and self.process.poll() is not None:
+            self.drain.join(timeout=5)
+        return "".join(self.output)
+
+
+# Secrets hygiene (R6): every stack started and every secret seen in the session, so that the
+# session can check at its end that no stack printed a secret.
+API_KEY = "API key"
+SUBSCRIPTION_SECRET = "subscription secret"
+SIGNATURE = "signature"
+# Shorter values (a timestamp in a signature header) are not secrets and would match by chance.
+MIN_SECRET_LENGTH = 16
+TOKEN_RUN = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_SECRET_LENGTH},}}")
+STACKS: list[RunningStack] = []
+
+
+def _base64_decoded(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def secret_forms(kind: str, value: str) -> set[str]:
+    """The value and the spellings of it a log could hold instead: a whsec_ secret's base64 part and
+    its key in hex, a signature's base64 digest in hex."""
+    forms = {value}
+    if kind == SUBSCRIPTION_SECRET:
+        encoded = value.removeprefix("whsec_")
+        key = _base64_decoded(encoded) if value.startswith("whsec_") else value.encode()
+        forms |= {encoded, *([key.hex()] if key else [])}
+    elif kind == SIGNATURE and (digest := _base64_decoded(value)):
+        forms.add(digest.hex())
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def signature_values(headers: dict[str, str]) -> Iterator[str]:
+    """The digests in a delivery's signature headers (Standard Webhooks, Yousign, Subnoto)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    for entry in lowered.get("webhook-signature", "").split():
+        yield entry.partition(",")[2]
+    if yousign := lowered.get("x-yousign-signature-256"):
+        yield yousign.removeprefix("sha256=")
+    for part in lowered.get("x-webhook-signature", "").split(","):
+        name, _, value = part.partition("=")
+        if name == "v1":
+            yield value
+
+
+def fingerprint(value: str) -> str:
+    """How a failure names a secret without printing it."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Leak:
+    kind: str
+    fingerprint: str
+    stack: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.fingerprint} in the output of the stack started by {self.stack}, line {self.line}"
+
+
+class SecretsSeen:
+    """Every secret the session has seen: API keys sent or issued, subscription secrets, signatures."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, str] = {}
+        self._lock = threading.Lock()
+        # Lines printed on purpose: `local up`'s development key banner.
+        self.allowed_lines: set[str] = set()
+
+    def add(self, kind: str, value: object) -> None:
+        if isinstance(value, str) and value:
+            with self._lock:
+                self._kinds.setdefault(value, kind)
+
+    def add_from_json(self, body: bytes) -> None:
+        """The `secret_key` of a request or response body (create, update, rotate)."""
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(document, dict):
+            self.add(SUBSCRIPTION_SECRET, document.get("secret_key"))
+
+    def add_from_delivery(self, request: Received) -> None:
+        for value in signature_values(request.headers):
+            self.add(SIGNATURE, value)
+
+    def kinds(self) -> dict[str, int]:
+        with self._lock:
+            counts: dict[str, int] = {}
+            for kind in self._kinds.values():
+                counts[kind] = counts.get(kind, 0) + 1
+            return counts
+
+    def leaks(self, stacks: Iterable[RunningStack]) -> list[Leak]:
+        """Every line of every stack that holds a secret seen in the session.
+
+        Each secret form is matched by its longest run of token characters (base64, hex and key
+        alphabets: a log writes one between quotes, spaces, '=' or ','), against the same runs of
+        each line: one set lookup per run, where a substring search per secret per line took
+        minutes once the load test had added thousands of signatures and lines.
+        """
+        with self._lock:
+            cores = {
+                max(TOKEN_RUN.findall(form), key=len): (kind, value)
+                for value, kind in self._kinds.items()
+                for form in secret_forms(kind, value)
+                if TOKEN_RUN.search(form)
+            }
+        found: list[Leak] = []
+        for stack in stacks:
+            for number, line in enumerate(stack.text().splitlines(), start=1):
+                if line in self.allowed_lines:
+                    continue
+                found.extend(
+                    Leak(cores[run][0], fingerprint(cores[run][1]), stack.started_by, number)
+                    for run in set(TOKEN_RUN.findall(line))
+                    if run in cores
+                )
+        return found
+
+
+SECRETS = SecretsSeen()
 
 
 def eventually(check: Callable[[], bool], what: str, within: float = WAIT_SECONDS) -> None:
@@ -106,9 +247,15 @@ def start_stack(environment: dict[str, str]) -> RunningStack:
             process.kill()
             raise AssertionError("local stack not ready in time:\n" + "".join(output))
     assert aws_endpoint, "".join(output)
-    stack = RunningStack(process=process, url=url, aws_endpoint=aws_endpoint, output=output)
+    for banner in DEV_KEY_BANNER.finditer("".join(output)):
+        SECRETS.add(API_KEY, banner.group(1))
+        SECRETS.allowed_lines.add(banner.group(0))
     # Keep draining the stack's output so it never blocks on a full pipe.
-    threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True).start()
+    drain = threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True)
+    started_by = os.environ.get("PYTEST_CURRENT_TEST", "?").removesuffix(" (setup)").removesuffix(" (call)")
+    stack = RunningStack(process, url, aws_endpoint, output, started_by, drain)
+    STACKS.append(stack)
+    drain.start()
     return stack
 
 
@@ -119,6 +266,26 @@ def stop_stack(stack: RunningStack) -> int:
     except subprocess.TimeoutExpired:
         stack.process.kill()
         raise
+
+
+def remember_secrets_sent(headers: dict[str, str], body: bytes | None) -> None:
+    """The API key and any `secret_key` of a request about to be sent to a stack."""
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            SECRETS.add(API_KEY, value.removeprefix("Bearer ").strip())
+    if body:
+        SECRETS.add_from_json(body)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_stack_output() -> Iterator[SecretsSeen]:
+    """R6: once every stack of the session has stopped, none printed a secret the session saw."""
+    receivers.observers.append(SECRETS.add_from_delivery)
+    yield SECRETS
+    receivers.observers.remove(SECRETS.add_from_delivery)
+    leaks = SECRETS.leaks(STACKS)
+    print(f"\nsecrets hygiene: {SECRETS.kinds()} checked in the output of {len(STACKS)} stacks")
+    assert not leaks, "secrets in the stacks' output:\n" + "\n".join(sorted({str(leak) for leak in leaks}))
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +314,9 @@ def http_transport(stack: RunningStack, http: requests.Session) -> Transport:
     """Requests over real HTTP to a running stack's API."""
 
     def send(method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
+        remember_secrets_sent(headers, body)
         response = http.request(method, stack.url + path, headers=headers, data=body, timeout=30)
+        SECRETS.add_from_json(response.content)
         return ApiResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
 
     return send
@@ -169,6 +338,7 @@ def subscribe(api: ApiClient, endpoint: str, **fields: object) -> dict[str, obje
     response = api.post("/v3/webhooks", {"endpoint": endpoint, "subscribed_events": ["*"], **fields})
     assert response.status == 201, response.body
     subscription: dict[str, object] = response.json()
+    SECRETS.add(SUBSCRIPTION_SECRET, subscription.get("secret_key"))
     return subscription
 
 

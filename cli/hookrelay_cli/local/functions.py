@@ -32,17 +32,22 @@ class LocalContext:
 
 
 class LocalFunction:
-    """One function's handler, invoked one event at a time like a single Lambda container."""
+    """One function's handler, invoked one event at a time like a single Lambda container.
 
-    def __init__(self, spec: FunctionSpec):
+    Each instance loads the handler's module for itself, so it has its own clients, caches and
+    keep-alive sessions, as a container has; `container` numbers several of one function.
+    """
+
+    def __init__(self, spec: FunctionSpec, container: int = 0):
         self.spec = spec
+        self.container = container
         self._module: ModuleType | None = None
         self._lock = threading.Lock()
 
     def _load(self) -> ModuleType:
         if self._module is None:
             path = self.spec.code_dir / f"{self.spec.module.replace('.', '/')}.py"
-            name = f"hookrelay_function_{self.spec.logical_id}"
+            name = f"hookrelay_function_{self.spec.logical_id}" + (f"_{self.container}" if self.container else "")
             module_spec = importlib.util.spec_from_file_location(name, path)
             if module_spec is None or module_spec.loader is None:
                 raise ImportError(f"cannot load {path}")

@@ -29,6 +29,9 @@ FAILED_VISIBILITY_VARIABLE = "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS"
 PAUSED_FUNCTIONS_VARIABLE = "HOOKRELAY_LOCAL_PAUSED_FUNCTIONS"
 # Local only: run every schedule of the template (the sweeper's every minute) this often instead.
 SCHEDULE_SECONDS_VARIABLE = "HOOKRELAY_LOCAL_SCHEDULE_SECONDS"
+# Local only: pollers per SQS event source, each invoking a container of its own, so that up to this
+# many batches of a queue are handled at once (Lambda runs up to the mapping's MaximumConcurrency).
+POLLERS_PER_QUEUE_VARIABLE = "HOOKRELAY_LOCAL_POLLERS_PER_QUEUE"
 DEV_TEAM = "dev"
 # What the local stack sets unless the caller's environment already does (SPEC §7).
 LOCAL_DEFAULTS = {
@@ -63,6 +66,12 @@ def local_aws(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         server.stop()
 
 
+def pollers_per_queue(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"{POLLERS_PER_QUEUE_VARIABLE} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 @dataclass
 class LocalStack:
     template: Template
@@ -82,13 +91,15 @@ class LocalStack:
             os.environ.setdefault(name, value)
         if hosts_file := os.environ.get(HOSTS_FILE_VARIABLE):
             use_hosts_file(Path(hosts_file))
-        # Settings the template gives as plain values may be overridden from the caller's environment
-        # (HOOKRELAY_RETRY_SCHEDULE, ...); names of the stack's resources always come from the stack.
+        # Settings the template gives as plain values or as a parameter (POWERTOOLS_LOG_LEVEL: the
+        # LogLevel parameter) may be overridden from the caller's environment (HOOKRELAY_RETRY_SCHEDULE,
+        # ...); names of the stack's resources always come from the stack.
+        parameters = template.parameter_defaults()
         knobs = {
             name
             for function_id in function_ids
             for name, value in template.function(function_id).environment.items()
-            if not isinstance(value, dict)
+            if not isinstance(value, dict) or value.get("Ref") in parameters
         }
         environment = resources.function_environment(function_ids)
         os.environ.update(
@@ -110,21 +121,29 @@ class LocalStack:
         ]
 
     def queue_pollers(self) -> list[QueuePoller]:
-        """One poller per SQS event source of the template, but for the functions paused locally."""
+        """Pollers for every SQS event source of the template, but for the functions paused locally.
+
+        HOOKRELAY_LOCAL_POLLERS_PER_QUEUE (default 1) of each: the first invokes the stack's own
+        instance of the function, every other one a container of its own.
+        """
         failed_visibility = os.environ.get(FAILED_VISIBILITY_VARIABLE)
         paused = set(filter(None, os.environ.get(PAUSED_FUNCTIONS_VARIABLE, "").split(",")))
+        pollers = pollers_per_queue(os.environ.get(POLLERS_PER_QUEUE_VARIABLE, "1"))
         return [
             QueuePoller(
                 client("sqs"),
                 queue_url=self.resources.ref(source.queue_id),
                 queue_arn=self.resources.get_att(source.queue_id, "Arn"),
-                function=self.functions[source.function_id],
+                function=self.functions[source.function_id]
+                if container == 0
+                else LocalFunction(self.template.function(source.function_id), container),
                 batch_size=source.batch_size,
                 report_batch_item_failures=source.report_batch_item_failures,
                 failed_visibility_seconds=int(failed_visibility) if failed_visibility else None,
             )
             for source in self.template.queue_sources()
             if source.function_id not in paused
+            for container in range(pollers)
         ]
 
     def gateway(self) -> Gateway:

@@ -39,7 +39,8 @@ class _FunctionThread:
     def __init__(self, function: LocalFunction, kind: str):
         self._function = function
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"{kind}-{function.spec.logical_id}", daemon=True)
+        name = f"{kind}-{function.spec.logical_id}" + (f"-{function.container}" if function.container else "")
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
     def function_id(self) -> str:

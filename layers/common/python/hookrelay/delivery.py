@@ -188,6 +188,8 @@ class Deliverer:
                 sent_at=now,
             ),
         }
+        # The header names only: the values of three of them are signatures.
+        logger.debug("sending", extra={"headers": sorted(headers), "body_bytes": len(rendered.body)})
         return self._transport.post(subscription.endpoint, rendered.body, headers)
 
     def _next(

@@ -5,7 +5,7 @@ import os
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from hookrelay.clock import parse_duration
 from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
@@ -27,6 +27,10 @@ class Settings(BaseModel):
     fanout_chunk_size: int = Field(500, ge=1, le=10_000, alias="HOOKRELAY_FANOUT_CHUNK_SIZE")
     retry_schedule: str = Field(DEFAULT_SCHEDULE, alias="HOOKRELAY_RETRY_SCHEDULE")
     due_shards: int = Field(8, ge=1, le=64, alias="HOOKRELAY_DUE_SHARDS")
+    # A send's timeouts: connecting, and the whole exchange (SPEC §4: 5 s and 15 s; hookrelay.transport's
+    # defaults, not imported from there so that reading settings does not import requests).
+    send_connect_timeout_seconds: float = Field(5.0, gt=0, alias="HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS")
+    send_timeout_seconds: float = Field(15.0, gt=0, alias="HOOKRELAY_SEND_TIMEOUT_SECONDS")
     # How long a rotated-out secret keeps signing beside the new one.
     secret_rotation_overlap: Annotated[timedelta, BeforeValidator(parse_duration)] = Field(
         timedelta(hours=24), alias="HOOKRELAY_SECRET_ROTATION_OVERLAP"
@@ -37,6 +41,15 @@ class Settings(BaseModel):
     def _schedule_parses(cls, value: str) -> str:
         parse_schedule(value)
         return value
+
+    @model_validator(mode="after")
+    def _connect_within_total(self) -> "Settings":
+        if self.send_connect_timeout_seconds > self.send_timeout_seconds:
+            raise ValueError(
+                f"HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS ({self.send_connect_timeout_seconds:g}) is longer than "
+                f"HOOKRELAY_SEND_TIMEOUT_SECONDS ({self.send_timeout_seconds:g}), the whole exchange's"
+            )
+        return self
 
 
 @functools.cache

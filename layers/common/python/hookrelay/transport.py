@@ -3,8 +3,9 @@
 The endpoint's host is resolved and vetted by hookrelay.addresses at every send; the connection
 goes to that address (no second lookup, so DNS rebinding cannot swap in a private one) while TLS
 still sends SNI for, and verifies the certificate against, the hostname. Connect timeout 5 s, 15 s
-for the whole exchange, at most `max_response_bytes` of the answer read. One keep-alive session
-per container.
+for the whole exchange (the delivery function passes HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and
+HOOKRELAY_SEND_TIMEOUT_SECONDS), at most `max_response_bytes` of the answer read. One keep-alive
+session per container.
 """
 
 import ipaddress

@@ -63,8 +63,8 @@ class DeliveryStore(Protocol):
         """Create each record unless it exists; return those still waiting for their first send.
 
         A record that exists but was never attempted is returned too: its message may have been
-        lost in a crash between the write and the send. The delivery function claims each attempt,
-        so a second message for it sends nothing twice.
+        lost in a crash between the write and the send. A second message for an attempt already
+        recorded sends nothing; two handled at the same moment may both send (same webhook-id).
         """
         ...
 

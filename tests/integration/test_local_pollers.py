@@ -1,0 +1,121 @@
+"""The local stack's delivery pollers: HOOKRELAY_LOCAL_POLLERS_PER_QUEUE containers per queue, each
+invoking the real delivery handler, which sends with the configured timeouts."""
+
+import threading
+import time
+
+import pytest
+from receivers import Answer, receiver
+
+from hookrelay import clock
+from hookrelay.aws import client, table
+from hookrelay.ingest import new_delivery
+from hookrelay.models import Event, Subscription
+from hookrelay.queues import Queue, delivery_message
+from hookrelay.settings import get_settings
+from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.subscriptions import DynamoSubscriptionStore
+from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.workers import QueuePoller
+
+
+def queued_delivery(port: int, event_id: str) -> str:
+    """A subscription to a receiver on 127.0.0.1, a pending delivery of one event, and its first message."""
+    settings, now = get_settings(), clock.now_iso()
+    subscription = Subscription.model_validate(
+        {
+            "id": "11111111-2222-4333-8444-555555555555",
+            "team_id": "acme",
+            "endpoint": f"http://127.0.0.1:{port}/hook",
+            "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+            "subscribed_events": ["*"],
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    store = DynamoSubscriptionStore(table(settings.subscriptions_table))
+    if store.get(subscription.team_id, subscription.id) is None:
+        store.create(subscription)
+    event = Event(event_id=event_id, event_name="signer.done", event_time=now, team_id="acme", data={})
+    delivery = new_delivery(event, subscription)
+    DynamoDeliveryStore(table(settings.deliveries_table)).create_pending([delivery])
+    Queue(client("sqs"), settings.delivery_queue_url).send([delivery_message(delivery.id, 1)])
+    return delivery.id
+
+
+@pytest.fixture
+def to_localhost(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> LocalStack:
+    """The stack, allowed to send to receivers on 127.0.0.1 (read when the handler loads)."""
+    monkeypatch.setenv("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
+    get_settings.cache_clear()
+    return stack
+
+
+def delivery_pollers(stack: LocalStack) -> list[QueuePoller]:
+    return [poller for poller in stack.queue_pollers() if poller.function_id == "DeliveryFunction"]
+
+
+def test_one_poller_per_queue_by_default(stack: LocalStack) -> None:
+    pollers = stack.queue_pollers()
+    assert sorted(poller.function_id for poller in pollers) == ["DeliveryFunction", "IngestFunction"]
+
+
+def test_more_pollers_per_queue_each_with_a_container_of_its_own(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKRELAY_LOCAL_POLLERS_PER_QUEUE", "3")
+    pollers = delivery_pollers(stack)
+    functions = [poller._function for poller in pollers]
+    assert [function.container for function in functions] == [0, 1, 2]
+    assert functions[0] is stack.functions["DeliveryFunction"]
+    assert len({id(function) for function in functions}) == 3
+    assert sum(poller.function_id == "IngestFunction" for poller in stack.queue_pollers()) == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", ""])
+def test_a_wrong_number_of_pollers_is_refused(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("HOOKRELAY_LOCAL_POLLERS_PER_QUEUE", value)
+    with pytest.raises(ValueError, match="HOOKRELAY_LOCAL_POLLERS_PER_QUEUE"):
+        stack.queue_pollers()
+
+
+def test_two_containers_deliver_at_once(to_localhost: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKRELAY_LOCAL_POLLERS_PER_QUEUE", "2")
+    first, second = delivery_pollers(to_localhost)
+    arrived = threading.Event()
+
+    def first_one_slow(_: object) -> Answer:
+        slow = not arrived.is_set()
+        arrived.set()
+        return Answer(delay_seconds=2.0 if slow else 0.1)
+
+    with receiver(first_one_slow) as server:
+        queued_delivery(server.port, "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b")
+        busy = threading.Thread(target=first.poll_once)
+        busy.start()
+        assert arrived.wait(10)
+        queued_delivery(server.port, "1f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b")
+        started = time.monotonic()
+        # With one container, this batch would wait for the first one's slow answer.
+        assert second.poll_once() == 1
+        assert busy.is_alive(), "the second container delivered only after the first had finished"
+        assert time.monotonic() - started < 1.5
+        busy.join()
+    assert len(server.received) == 2
+
+
+def test_the_delivery_handler_sends_with_the_configured_timeouts(
+    to_localhost: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS", "0.2")
+    monkeypatch.setenv("HOOKRELAY_SEND_TIMEOUT_SECONDS", "0.5")
+    get_settings.cache_clear()
+    (poller,) = delivery_pollers(to_localhost)
+    with receiver(lambda _: Answer(delay_seconds=2.0)) as server:
+        delivery = queued_delivery(server.port, "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b")
+        assert poller.poll_once() == 1
+    record = DynamoDeliveryStore(table(get_settings().deliveries_table)).get(delivery)
+    assert record and record.status == "pending"
+    (attempt,) = record.attempts
+    assert attempt.error == "timeout: no answer"
+    assert 500 <= attempt.latency_ms < 2000

@@ -1,0 +1,47 @@
+import pytest
+from pydantic import ValidationError
+
+from hookrelay.settings import Settings
+from hookrelay.transport import CONNECT_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS
+
+RESOURCES = {
+    name: "x"
+    for name in (
+        "HOOKRELAY_SUBSCRIPTIONS_TABLE",
+        "HOOKRELAY_API_KEYS_TABLE",
+        "HOOKRELAY_DELIVERIES_TABLE",
+        "HOOKRELAY_IDEMPOTENCY_TABLE",
+        "HOOKRELAY_EVENT_BUS",
+        "HOOKRELAY_EVENTS_QUEUE_URL",
+        "HOOKRELAY_DELIVERY_QUEUE_URL",
+    )
+}
+
+
+def test_send_timeouts_default_to_the_transports() -> None:
+    settings = Settings.model_validate(RESOURCES)
+    assert settings.send_connect_timeout_seconds == CONNECT_TIMEOUT_SECONDS == 5
+    assert settings.send_timeout_seconds == TOTAL_TIMEOUT_SECONDS == 15
+
+
+def test_send_timeouts_are_configurable() -> None:
+    settings = Settings.model_validate(
+        {**RESOURCES, "HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS": "0.5", "HOOKRELAY_SEND_TIMEOUT_SECONDS": "1"}
+    )
+    assert (settings.send_connect_timeout_seconds, settings.send_timeout_seconds) == (0.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("connect", "total", "complaint"),
+    [
+        ("0", "15", "greater than 0"),
+        ("5", "-1", "greater than 0"),
+        ("5", "soon", "valid number"),
+        ("10", "5", "CONNECT_TIMEOUT_SECONDS \\(10\\) is longer than HOOKRELAY_SEND_TIMEOUT_SECONDS \\(5\\)"),
+    ],
+)
+def test_wrong_send_timeouts_fail_at_start(connect: str, total: str, complaint: str) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        Settings.model_validate(
+            {**RESOURCES, "HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS": connect, "HOOKRELAY_SEND_TIMEOUT_SECONDS": total}
+        )
