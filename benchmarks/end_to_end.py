@@ -17,10 +17,7 @@ The local stack runs one poller per queue against moto, so these are the local s
 AWS's: Lambda would run up to 50 ingest and 200 delivery invocations at once.
 """
 
-import os
 import random
-import re
-import signal
 import subprocess
 import sys
 import threading
@@ -39,15 +36,13 @@ import standardwebhooks
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "layers" / "common" / "python"), str(REPO / "benchmarks"), str(REPO / "tests")]
 
+import local_up  # noqa: E402
 from figures import Figure, arguments, report  # noqa: E402
 from receivers import Answer, Received, Receiver, receiver  # noqa: E402
 
 from hookrelay.models import delivery_id  # noqa: E402
 
 DEV_KEY = "hr_dev_end_to_end_benchmark_key"
-READY = re.compile(r"hookrelay local stack ready on (http://\S+)")
-AWS_ENDPOINT = re.compile(r"AWS endpoint \(moto\): (http://\S+)")
-START_TIMEOUT_SECONDS = 60
 SUBSCRIPTIONS = 3
 PRODUCERS = 4
 SIGNATURES_CHECKED = 50
@@ -65,42 +60,17 @@ class Stack:
 @contextmanager
 def local_stack() -> Iterator[Stack]:
     """`hookrelay local up` on free ports, as a user starts it; stopped with Ctrl-C (SIGINT)."""
-    environment = {"HOOKRELAY_DEV_API_KEY": DEV_KEY, "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hookrelay_cli.main", "local", "up", "--port", "0", "--aws-port", "0"],
-        cwd=REPO,
-        env={**os.environ, **environment},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    url = aws_endpoint = None
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while url is None and time.monotonic() < deadline and (line := process.stdout.readline()):
-        output.append(line)
-        if match := AWS_ENDPOINT.search(line):
-            aws_endpoint = match.group(1)
-        if match := READY.search(line):
-            url = match.group(1)
-    if not (url and aws_endpoint):
-        process.kill()
-        raise SystemExit("the local stack did not start:\n" + "".join(output))
-    # Keep draining its output so it never blocks on a full pipe.
-    threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True).start()
-    stack = Stack(process, url, output)
+    try:
+        started = local_up.start({"HOOKRELAY_DEV_API_KEY": DEV_KEY, "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true"})
+    except local_up.LocalUpFailed as failure:
+        raise SystemExit(str(failure)) from None
+    stack = Stack(started.process, started.url, started.output)
     try:
         yield stack
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            status = process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        status = local_up.stop(started.process)
         if status != 0:
-            print("".join(output[-50:]), file=sys.stderr)
+            print("".join(started.output[-50:]), file=sys.stderr)
             raise SystemExit(f"the local stack exited with status {status}")
 
 

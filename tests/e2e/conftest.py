@@ -7,7 +7,6 @@ import hmac
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import boto3
+import local_up
 import pytest
 import receivers
 import requests
@@ -30,8 +30,6 @@ from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
 from paths import REPO
 
-READY = re.compile(r"hookrelay local stack ready on (http://\S+)")
-AWS_ENDPOINT = re.compile(r"AWS endpoint \(moto\): (http://\S+)")
 # `local up` prints its development key on purpose, once, so that a developer can use it.
 DEV_KEY_BANNER = re.compile(r"^Development API key \(team \S+\): (\S+)$", re.MULTILINE)
 DEV_KEY = "hr_dev_e2e_key_0123456789"
@@ -40,7 +38,6 @@ LOCAL_SESSION = {
     "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     "region_name": LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
 }
-START_TIMEOUT_SECONDS = 60
 WAIT_SECONDS = 30
 
 
@@ -222,50 +219,21 @@ def eventually(check: Callable[[], bool], what: str, within: float = WAIT_SECOND
 
 
 def start_stack(environment: dict[str, str]) -> RunningStack:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hookrelay_cli.main", "local", "up", "--port", "0", "--aws-port", "0"],
-        cwd=REPO,
-        env={**os.environ, **environment},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    url = aws_endpoint = None
-    while url is None:
-        line = process.stdout.readline()
-        if not line:
-            raise AssertionError("local stack exited before it was ready:\n" + "".join(output))
-        output.append(line)
-        if match := AWS_ENDPOINT.search(line):
-            aws_endpoint = match.group(1)
-        if match := READY.search(line):
-            url = match.group(1)
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("local stack not ready in time:\n" + "".join(output))
-    assert aws_endpoint, "".join(output)
-    for banner in DEV_KEY_BANNER.finditer("".join(output)):
+    try:
+        started = local_up.start(environment)
+    except local_up.LocalUpFailed as failure:
+        raise AssertionError(str(failure)) from None
+    for banner in DEV_KEY_BANNER.finditer("".join(started.output)):
         SECRETS.add(API_KEY, banner.group(1))
         SECRETS.allowed_lines.add(banner.group(0))
-    # Keep draining the stack's output so it never blocks on a full pipe.
-    drain = threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True)
     started_by = os.environ.get("PYTEST_CURRENT_TEST", "?").removesuffix(" (setup)").removesuffix(" (call)")
-    stack = RunningStack(process, url, aws_endpoint, output, started_by, drain)
+    stack = RunningStack(started.process, started.url, started.aws_endpoint, started.output, started_by, started.drain)
     STACKS.append(stack)
-    drain.start()
     return stack
 
 
 def stop_stack(stack: RunningStack) -> int:
-    stack.process.send_signal(signal.SIGINT)
-    try:
-        return stack.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        stack.process.kill()
-        raise
+    return local_up.stop(stack.process)
 
 
 def remember_secrets_sent(headers: dict[str, str], body: bytes | None) -> None:

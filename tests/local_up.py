@@ -1,0 +1,74 @@
+"""`hookrelay local up` in its own process, as a user starts it: for the e2e tests and benchmarks/end_to_end.py."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from paths import REPO
+
+READY = re.compile(r"hookrelay local stack ready on (http://\S+)")
+AWS_ENDPOINT = re.compile(r"AWS endpoint \(moto\): (http://\S+)")
+START_TIMEOUT_SECONDS = 60
+
+
+class LocalUpFailed(RuntimeError):
+    """The stack exited or did not say it was ready in time; the message holds what it printed."""
+
+
+@dataclass
+class LocalUp:
+    process: subprocess.Popen[str]
+    url: str
+    aws_endpoint: str
+    output: list[str]
+    # Keeps reading the stack's output into `output`, so that it never blocks on a full pipe.
+    drain: threading.Thread
+
+
+def start(environment: dict[str, str]) -> LocalUp:
+    """Start the stack on free ports with `environment` added to ours; return once it is ready."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hookrelay_cli.main", "local", "up", "--port", "0", "--aws-port", "0"],
+        cwd=REPO,
+        env={**os.environ, **environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    url = aws_endpoint = None
+    while url is None:
+        line = process.stdout.readline()
+        if not line:
+            raise LocalUpFailed("local stack exited before it was ready:\n" + "".join(output))
+        output.append(line)
+        if match := AWS_ENDPOINT.search(line):
+            aws_endpoint = match.group(1)
+        if match := READY.search(line):
+            url = match.group(1)
+        if time.monotonic() > deadline:
+            process.kill()
+            raise LocalUpFailed("local stack not ready in time:\n" + "".join(output))
+    if not aws_endpoint:
+        process.kill()
+        raise LocalUpFailed("local stack did not print its AWS endpoint:\n" + "".join(output))
+    drain = threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True)
+    drain.start()
+    return LocalUp(process, url, aws_endpoint, output, drain)
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    """Ctrl-C, as a user stops it; its exit status."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
