@@ -38,7 +38,8 @@ LOCAL_SESSION = {
     "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     "region_name": LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
 }
-WAIT_SECONDS = 30
+# Generous: with two test workers, one of them running the load test, a stack can be starved for seconds.
+WAIT_SECONDS = 60
 
 
 @dataclass
