@@ -224,12 +224,13 @@ def test_a_poison_message_goes_to_the_dlq_and_the_rest_is_delivered(
 
 @pytest.fixture(scope="module")
 def slow_retry_stack() -> Iterator[RunningStack]:
-    # The second retry waits 16 minutes: longer than a queue delay, so it goes through the sweeper,
+    # The second retry waits 20 minutes (16 at least, with the ±20 % jitter: a 16m step would fall under
+    # the 15-minute queue delay a third of the time): longer than a queue delay, so it goes through the sweeper,
     # which runs every second here instead of every minute.
     stack = start_stack(
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
-            "HOOKRELAY_RETRY_SCHEDULE": "1s,16m",
+            "HOOKRELAY_RETRY_SCHEDULE": "1s,20m",
             "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_LOCAL_SCHEDULE_SECONDS": "1",
         }
@@ -255,11 +256,11 @@ def test_a_long_delay_goes_through_the_sweeper(slow_retry_stack: RunningStack) -
 
         eventually(
             lambda: record(slow_retry_stack, delivery).get("status") == "scheduled",
-            "the 16-minute retry scheduled",
+            "the 20-minute retry scheduled",
         )
         scheduled = record(slow_retry_stack, delivery)
         assert len(ours()) == 2 and scheduled["due_at"] == scheduled["next_attempt_at"]
-        # Sixteen minutes pass: the retry falls due.
+        # Twenty minutes pass: the retry falls due.
         table = boto3.resource("dynamodb", endpoint_url=slow_retry_stack.aws_endpoint, **LOCAL_SESSION).Table(
             default_name(LOCAL_STACK_NAME, "DeliveriesTable")
         )
