@@ -36,8 +36,8 @@ $(SAM_VENV)/.installed: | python313
 run: $(VENV)/.installed ## start the local stack on http://127.0.0.1:3000
 	$(VENV)/bin/hookrelay local up
 
-# One after another: on two xdist workers (`-n 2 --dist loadfile`, about 8 minutes instead of 12)
-# the e2e sweeper test timed out twice in fresh-clone runs; see README "Test".
+# One after another (about 12 minutes); `pytest -n 2 --dist loadfile` takes about 8 and is to come
+# back here once a fresh-clone run with it is green.
 test: $(VENV)/.installed $(SAM_VENV)/.installed ## run every test (unit, integration, e2e)
 	$(VENV)/bin/pytest
 
