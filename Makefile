@@ -36,10 +36,9 @@ $(SAM_VENV)/.installed: | python313
 run: $(VENV)/.installed ## start the local stack on http://127.0.0.1:3000
 	$(VENV)/bin/hookrelay local up
 
-# One after another (about 12 minutes); `pytest -n 2 --dist loadfile` takes about 8 and is to come
-# back here once a fresh-clone run with it is green.
+# Two workers, one test module per worker: the e2e modules each start their own local stack.
 test: $(VENV)/.installed $(SAM_VENV)/.installed ## run every test (unit, integration, e2e)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .
