@@ -27,15 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import records
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.hooks import BaseEventHooks
 from receivers import Answer, Received, receiver
+from records import receiver_endpoint
 
 from api_client import ApiClient
-from hookrelay import aws, clock
+from hookrelay import aws
 from hookrelay.aws import client, table
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Event, Subscription, delivery_id
+from hookrelay.models import Event, delivery_id
 from hookrelay.queues import Message, Queue, delivery_message
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
@@ -317,21 +319,6 @@ def poll_until_drained(poller: QueuePoller, queue_url: str, timeout: float = 30.
         poller.poll_once(wait_seconds=1)
 
 
-def subscription(index: int, port: int) -> Subscription:
-    now = clock.now_iso()
-    return Subscription.model_validate(
-        {
-            "id": f"00000000-0000-4000-8000-{index:012d}",
-            "team_id": "acme",
-            "endpoint": f"http://127.0.0.1:{port}/hook",
-            "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
-            "subscribed_events": ["*"],
-            "created_at": now,
-            "updated_at": now,
-        }
-    )
-
-
 def event(index: int) -> Event:
     return Event(
         event_id=f"0f29a0a2-3a6f-44a4-b2a2-{index:012d}",
@@ -346,7 +333,7 @@ def pending_deliveries(port: int, events: int, subscriptions: int) -> list[str]:
     """Records and first-attempt messages for `events` x `subscriptions`, as ingest would leave them."""
     settings = get_settings()
     store = DynamoSubscriptionStore(table(settings.subscriptions_table))
-    subscribed = [subscription(index, port) for index in range(subscriptions)]
+    subscribed = [records.subscription(index, endpoint=receiver_endpoint(port)) for index in range(subscriptions)]
     for each in subscribed:
         store.create(each)
     deliveries = [new_delivery(event(index), each) for index in range(events) for each in subscribed]

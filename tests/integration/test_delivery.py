@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 import pytest
+import records
 from receivers import Answer, receiver
+from records import receiver_endpoint
 
 from hookrelay import clock
 from hookrelay.aws import client, table
@@ -43,19 +45,7 @@ class World:
         )
 
     def subscribe(self, port: int, **fields: object) -> Subscription:
-        now = clock.now_iso()
-        subscription = Subscription.model_validate(
-            {
-                "id": "11111111-2222-4333-8444-555555555555",
-                "team_id": "acme",
-                "endpoint": f"http://127.0.0.1:{port}/hook",
-                "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
-                "subscribed_events": ["*"],
-                "created_at": now,
-                "updated_at": now,
-                **fields,
-            }
-        )
+        subscription = records.subscription(endpoint=receiver_endpoint(port), **fields)
         self.subscriptions.create(subscription)
         return subscription
 

@@ -5,12 +5,14 @@ import threading
 import time
 
 import pytest
+import records
 from receivers import Answer, receiver
+from records import receiver_endpoint
 
 from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Event, Subscription
+from hookrelay.models import Event
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
@@ -22,17 +24,7 @@ from hookrelay_cli.local.workers import QueuePoller
 def queued_delivery(port: int, event_id: str) -> str:
     """A subscription to a receiver on 127.0.0.1, a pending delivery of one event, and its first message."""
     settings, now = get_settings(), clock.now_iso()
-    subscription = Subscription.model_validate(
-        {
-            "id": "11111111-2222-4333-8444-555555555555",
-            "team_id": "acme",
-            "endpoint": f"http://127.0.0.1:{port}/hook",
-            "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
-            "subscribed_events": ["*"],
-            "created_at": now,
-            "updated_at": now,
-        }
-    )
+    subscription = records.subscription(endpoint=receiver_endpoint(port))
     store = DynamoSubscriptionStore(table(settings.subscriptions_table))
     if store.get(subscription.team_id, subscription.id) is None:
         store.create(subscription)

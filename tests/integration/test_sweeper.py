@@ -5,11 +5,12 @@ import threading
 from datetime import timedelta
 
 import pytest
+import records
 
 from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Event, Subscription
+from hookrelay.models import Event
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore, due_shard, due_shard_name
@@ -27,18 +28,7 @@ EVENT = Event(
 
 
 def scheduled_delivery(index: int, due_in: timedelta) -> str:
-    subscription = Subscription.model_validate(
-        {
-            "id": f"00000000-0000-4000-8000-{index:012d}",
-            "team_id": "acme",
-            "endpoint": "https://hooks.example.com/x",
-            "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
-            "subscribed_events": ["*"],
-            "created_at": "2026-01-01T00:00:00.000Z",
-            "updated_at": "2026-01-01T00:00:00.000Z",
-        }
-    )
-    delivery = new_delivery(EVENT, subscription)
+    delivery = new_delivery(EVENT, records.subscription(index))
     store = DynamoDeliveryStore(table(get_settings().deliveries_table))
     store.create_pending([delivery])
     due = clock.iso(clock.utc_now() + due_in)

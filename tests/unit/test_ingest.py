@@ -1,10 +1,10 @@
 """Fan-out with in-memory stores: one delivery per match, nothing twice, nothing lost on a crash."""
 
 import json
-import uuid
 from collections import Counter
 
 import pytest
+from records import subscription, subscription_id
 
 from hookrelay.ingest import Ingest
 from hookrelay.models import Event, Subscription, delivery_id
@@ -20,21 +20,6 @@ EVENT = Event(
     scope="app",
     data={"signer": {"id": "s1"}},
 )
-
-
-def subscription(index: int, team_id: str = "acme", **fields: object) -> Subscription:
-    return Subscription.model_validate(
-        {
-            "id": str(uuid.UUID(int=index + 1)),
-            "team_id": team_id,
-            "endpoint": "https://hooks.example.com/x",
-            "secret_key": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
-            "subscribed_events": ["*"],
-            "created_at": "2026-01-01T00:00:00.000Z",
-            "updated_at": "2026-01-01T00:00:00.000Z",
-            **fields,
-        }
-    )
 
 
 class World:
@@ -74,7 +59,7 @@ def test_one_delivery_per_matching_subscription() -> None:
         ]
     )
     world.run(FanOutRequest(event=EVENT))
-    expected = [delivery_id(EVENT.event_id, str(uuid.UUID(int=index + 1))) for index in (1, 2)]
+    expected = [delivery_id(EVENT.event_id, subscription_id(index)) for index in (1, 2)]
     assert sorted(world.enqueued_ids()) == sorted(expected)
     assert sorted(world.deliveries.items) == sorted(expected)
     record = world.deliveries.items[expected[0]]

@@ -1,0 +1,31 @@
+"""Stored records every test layer builds: a valid subscription, varied per test by keyword."""
+
+from hookrelay.models import Subscription
+
+SECRET_KEY = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+CREATED_AT = "2026-01-01T00:00:00.000Z"
+
+
+def subscription_id(index: int) -> str:
+    return f"00000000-0000-4000-8000-{index:012d}"
+
+
+def receiver_endpoint(port: int) -> str:
+    """The URL of a receiver from tests/receivers.py (allowed only where private endpoints are)."""
+    return f"http://127.0.0.1:{port}/hook"
+
+
+def subscription(index: int = 0, **fields: object) -> Subscription:
+    """Team acme's subscription number `index` to every event, with `fields` replacing the defaults."""
+    return Subscription.model_validate(
+        {
+            "id": subscription_id(index),
+            "team_id": "acme",
+            "endpoint": "https://hooks.example.com/x",
+            "secret_key": SECRET_KEY,
+            "subscribed_events": ["*"],
+            "created_at": CREATED_AT,
+            "updated_at": CREATED_AT,
+            **fields,
+        }
+    )
