@@ -66,7 +66,9 @@ class MemorySubscriptions:
     def all_of_team(self, team_id: str) -> list[Subscription]:
         return self.subscriptions
 
-    def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
+    def disable(
+        self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
+    ) -> None:
         raise AssertionError("not expected in the benchmark")
 
     def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:

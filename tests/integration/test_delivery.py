@@ -29,14 +29,24 @@ EVENT = Event(
 )
 
 
+class CountingSubscriptionStore(DynamoSubscriptionStore):
+    def __init__(self, table: object) -> None:
+        super().__init__(table)
+        self.failing_since_writes: list[str | None] = []
+
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+        self.failing_since_writes.append(since)
+        super().set_failing_since(team_id, subscription_id, since)
+
+
 class World:
-    def __init__(self, schedule: str = "1s,2s,20m") -> None:
+    def __init__(self, schedule: str = "1s,2s,20m", cache_seconds: float = 0) -> None:
         settings = get_settings()
-        self.subscriptions = DynamoSubscriptionStore(table(settings.subscriptions_table))
+        self.subscriptions = CountingSubscriptionStore(table(settings.subscriptions_table))
         self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
         self.deliverer = Deliverer(
             deliveries=self.deliveries,
-            subscriptions=CachedTeamSubscriptions(self.subscriptions, ttl_seconds=0),
+            subscriptions=CachedTeamSubscriptions(self.subscriptions, ttl_seconds=cache_seconds),
             subscription_store=self.subscriptions,
             transport=Transport(allow_private=True, total_timeout=1.0),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
@@ -49,8 +59,8 @@ class World:
         self.subscriptions.create(subscription)
         return subscription
 
-    def pending(self, subscription: Subscription) -> str:
-        delivery = new_delivery(EVENT, subscription)
+    def pending(self, subscription: Subscription, event: Event = EVENT) -> str:
+        delivery = new_delivery(event, subscription)
         self.deliveries.create_pending([delivery])
         return delivery.id
 
@@ -178,3 +188,44 @@ def test_a_success_ends_the_run_of_failures(world: World) -> None:
         world.deliverer.deliver(Job(delivery, 2))
     recovered = world.subscriptions.get("acme", subscription.id)
     assert recovered and recovered.failing_since is None and recovered.enabled
+
+
+def test_a_run_of_failures_is_written_at_its_start_and_its_end_only(stack: LocalStack) -> None:
+    world = World(cache_seconds=300)
+    answers = iter([Answer(500)] * 3 + [Answer(200)] * 2)
+    with receiver(lambda _: next(answers)) as flaky:
+        subscription = world.subscribe(flaky.port)
+        events = [EVENT.model_copy(update={"event_id": f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c4{n}"}) for n in range(3)]
+        deliveries = [world.pending(subscription, event) for event in events]
+        for delivery in deliveries:
+            world.deliverer.deliver(Job(delivery, 1))
+        for delivery in deliveries[:2]:
+            world.deliverer.deliver(Job(delivery, 2))
+    writes = world.subscriptions.failing_since_writes
+    assert len(writes) == 2 and writes[0] is not None and writes[1] is None
+    stored = world.subscriptions.get("acme", subscription.id)
+    assert stored and stored.failing_since is None and stored.enabled
+
+
+def test_a_success_seen_by_another_container_keeps_the_endpoint_enabled(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached, fresh = World(cache_seconds=300), World()
+    answers = iter([Answer(500), Answer(200), Answer(500)])
+    with receiver(lambda _: next(answers)) as flaky:
+        subscription = cached.subscribe(flaky.port)
+        four_days_ago = clock.iso(clock.utc_now() - timedelta(days=4))
+        table(get_settings().subscriptions_table).update_item(
+            Key={"team_id": "acme", "subscription_id": subscription.id},
+            UpdateExpression="SET failing_since = :since",
+            ExpressionAttributeValues={":since": four_days_ago},
+        )
+        events = [EVENT.model_copy(update={"event_id": f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c5{n}"}) for n in range(3)]
+        first, second, third = (cached.pending(subscription, event) for event in events)
+        cached.deliverer.deliver(Job(first, 1))
+        fresh.deliverer.deliver(Job(second, 1))
+        two_days_later = clock.utc_now() + timedelta(days=2)
+        monkeypatch.setattr(clock, "utc_now", lambda: two_days_later)
+        cached.deliverer.deliver(Job(third, 1))
+    stored = cached.subscriptions.get("acme", subscription.id)
+    assert stored and stored.enabled and stored.disabled_reason is None

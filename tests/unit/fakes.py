@@ -38,9 +38,11 @@ class FakeSubscriptionStore:
         if key in self.items and (since is None or self.items[key].failing_since is None):
             self.items[key] = self.items[key].model_copy(update={"failing_since": since})
 
-    def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
+    def disable(
+        self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
+    ) -> None:
         key = (team_id, subscription_id)
-        if key in self.items:
+        if key in self.items and (failing_since is None or self.items[key].failing_since == failing_since):
             self.items[key] = self.items[key].model_copy(
                 update={"enabled": False, "disabled_reason": reason, "updated_at": at}
             )

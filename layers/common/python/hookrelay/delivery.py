@@ -165,15 +165,20 @@ class Deliverer:
         The run's start is written once when it begins and removed on the next success, so a
         steadily failing or succeeding endpoint costs no write per attempt.
         """
-        team_id, subscription_id = subscription.team_id, subscription.id
         if delivered:
             if subscription.failing_since:
-                self._subscription_store.set_failing_since(team_id, subscription_id, None)
+                self._set_failing_since(subscription, None)
         elif subscription.failing_since is None:
-            self._subscription_store.set_failing_since(team_id, subscription_id, clock.iso(now))
+            self._set_failing_since(subscription, clock.iso(now))
         elif now - clock.parse_moment(subscription.failing_since) >= DISABLE_AFTER_FAILING_FOR:
             reason = f"every delivery attempt has failed since {subscription.failing_since}"
-            self._subscription_store.disable(team_id, subscription_id, reason, clock.iso(now))
+            self._subscription_store.disable(
+                subscription.team_id, subscription.id, reason, clock.iso(now), failing_since=subscription.failing_since
+            )
+
+    def _set_failing_since(self, subscription: Subscription, since: str | None) -> None:
+        self._subscription_store.set_failing_since(subscription.team_id, subscription.id, since)
+        self._subscriptions.remember(subscription.model_copy(update={"failing_since": since}))
 
     def _send(self, delivery: Delivery, subscription: Subscription, attempt: int, now: datetime) -> SendResult:
         rendered = render_delivery(delivery, subscription)

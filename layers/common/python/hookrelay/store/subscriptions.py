@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
 from hookrelay.models import Subscription
 
@@ -36,8 +36,14 @@ class SubscriptionStore(Protocol):
         """Every subscription of a team, in id order."""
         ...
 
-    def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
-        """Stop deliveries to a subscription, saying why (it may have been deleted meanwhile)."""
+    def disable(
+        self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
+    ) -> None:
+        """Stop deliveries to a subscription, saying why (it may have been deleted meanwhile).
+
+        With `failing_since`, only while that run of failures is the stored one: a delivery decides
+        from a cached copy, and another container may have seen a success since.
+        """
         ...
 
     def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
@@ -98,12 +104,17 @@ class DynamoSubscriptionStore:
                 return subscriptions
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def disable(self, team_id: str, subscription_id: str, reason: str, at: str) -> None:
+    def disable(
+        self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
+    ) -> None:
+        condition: ConditionBase = Attr("subscription_id").exists()
+        if failing_since is not None:
+            condition &= Attr("failing_since").eq(failing_since)
         with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
             self._table.update_item(
                 Key={"team_id": team_id, "subscription_id": subscription_id},
                 UpdateExpression="SET enabled = :false, disabled_reason = :reason, updated_at = :at",
-                ConditionExpression=Attr("subscription_id").exists(),
+                ConditionExpression=condition,
                 ExpressionAttributeValues={":false": False, ":reason": reason, ":at": at},
             )
 
@@ -148,6 +159,19 @@ class CachedTeamSubscriptions:
     def find(self, team_id: str, subscription_id: str) -> Subscription | None:
         """One subscription of the team, by id, from the same cached read (no scan per delivery)."""
         return self._entry(team_id)[2].get(subscription_id)
+
+    def remember(self, subscription: Subscription) -> None:
+        """Keep a change this container has just written in place of its cached copy until the TTL.
+
+        Decisions made from the cache (a failing run's start and end) would otherwise repeat the
+        same write for every delivery until the next read.
+        """
+        cached = self._cache.get(subscription.team_id)
+        if cached is None or subscription.id not in cached[2]:
+            return
+        expires, listed, by_id = cached
+        listed = [subscription if each.id == subscription.id else each for each in listed]
+        self._cache[subscription.team_id] = (expires, listed, {**by_id, subscription.id: subscription})
 
     def _entry(self, team_id: str) -> tuple[float, list[Subscription], dict[str, Subscription]]:
         now = self._monotonic()
