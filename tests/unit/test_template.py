@@ -141,8 +141,11 @@ def test_failure_rate_alarm_divides_failed_attempts_by_attempts_of_the_emitted_m
         assert (query["MetricStat"]["Stat"], query["MetricStat"]["Period"], query["ReturnData"]) == ("Sum", 300, False)
     (rate,) = [query for query in queries.values() if query.get("ReturnData", True)]
     failed, attempts = stats["DeliveryAttemptsFailed"]["Id"], stats["DeliveryAttempts"]["Id"]
-    # A percentage, and no division by zero when nothing was attempted.
-    assert rate["Expression"] == f"IF({attempts} > 0, 100 * FILL({failed}, 0) / {attempts}, 0)"
+    # A percentage, of periods with enough attempts to mean something (and never a division by zero).
+    assert rate["Expression"] == {
+        "Fn::Sub": f"IF({attempts} >= ${{DeliveryFailureRateMinimumAttempts}}, 100 * FILL({failed}, 0) / {attempts}, 0)"
+    }
+    assert template.parameter_defaults()["DeliveryFailureRateMinimumAttempts"] >= 1
     assert alarm["Threshold"] == {"Ref": "DeliveryFailureRateThreshold"}
     assert template.parameter_defaults()["DeliveryFailureRateThreshold"] == 25
     assert (alarm["ComparisonOperator"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
