@@ -251,6 +251,8 @@ def test_every_delivery_ends_delivered_through_faults(load_stack: RunningStack) 
     faults = Counter(a.kind for a in answered)
     oks = Counter(a.webhook_id for a in answered if a.kind in ("ok", "slow"))
     duplicates = sum(count - 1 for count in oks.values())
+    # The same attempt (same X-Yousign-Retry) sent again: a message handled twice, as SQS allows.
+    resent = sum(count - 1 for count in Counter((a.webhook_id, a.attempt) for a in answered).values())
     attempts = sum(int(record["attempt_count"]) for record in records.values())  # type: ignore[call-overload]
     print(
         f"R1 load with faults: {EVENTS} events x {SUBSCRIPTIONS} subscriptions = {len(expected)} deliveries, "
@@ -259,6 +261,7 @@ def test_every_delivery_ends_delivered_through_faults(load_stack: RunningStack) 
         f"faults injected: {faults['500']} x 500, {faults['slow']} slow, {faults['reset']} reset "
         f"({sum(faults[k] for k in FAULT_KINDS) / len(answered):.1%}); "
         f"duplicates seen by receivers {duplicates} (all under their own webhook-id); "
+        f"attempts sent more than once {resent}; "
         f"published in {published:.0f} s, all delivered in {wall:.0f} s; delivery queue left {depths['delivery']}",
         flush=True,
     )
