@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import boto3
@@ -219,7 +220,21 @@ def eventually(check: Callable[[], bool], what: str, within: float = WAIT_SECOND
         time.sleep(0.1)
 
 
-def start_stack(environment: dict[str, str]) -> RunningStack:
+@contextmanager
+def running_stack(environment: dict[str, str]) -> Iterator[RunningStack]:
+    """`hookrelay local up` with `environment` for the `with` block; it must then stop cleanly.
+
+    A failure inside the block is reported as it is, not hidden behind the stack's exit status.
+    """
+    stack = _start_stack(environment)
+    try:
+        yield stack
+    finally:
+        exit_code = local_up.stop(stack.process)
+    assert exit_code == 0, f"the local stack exited with {exit_code}; its last lines:\n" + "".join(stack.output[-50:])
+
+
+def _start_stack(environment: dict[str, str]) -> RunningStack:
     try:
         started = local_up.start(environment)
     except local_up.LocalUpFailed as failure:
@@ -231,10 +246,6 @@ def start_stack(environment: dict[str, str]) -> RunningStack:
     stack = RunningStack(started.process, started.url, started.aws_endpoint, started.output, started_by, started.drain)
     STACKS.append(stack)
     return stack
-
-
-def stop_stack(stack: RunningStack) -> int:
-    return local_up.stop(stack.process)
 
 
 def remember_secrets_sent(headers: dict[str, str], body: bytes | None) -> None:
@@ -259,7 +270,7 @@ def no_secret_in_stack_output() -> Iterator[SecretsSeen]:
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[RunningStack]:
-    stack = start_stack(
+    with running_stack(
         {
             "HOOKRELAY_DEV_API_KEY": DEV_KEY,
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false",
@@ -269,9 +280,8 @@ def local_stack() -> Iterator[RunningStack]:
             # runs a stack of its own that delivers).
             "HOOKRELAY_LOCAL_PAUSED_FUNCTIONS": "DeliveryFunction",
         }
-    )
-    yield stack
-    assert stop_stack(stack) == 0, "".join(stack.output)
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

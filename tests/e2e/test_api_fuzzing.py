@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api_client import ApiClient
-from e2e.conftest import RunningStack, http_transport, start_stack, stop_stack, subscribe
+from e2e.conftest import RunningStack, http_transport, running_stack, subscribe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
@@ -47,15 +47,14 @@ def examples_per_operation() -> int:
 
 @pytest.fixture(scope="module")
 def fuzzed_stack() -> Iterator[RunningStack]:
-    stack = start_stack(
+    with running_stack(
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false",
             # The API is what is fuzzed: what it enqueues is left on the queue, not sent anywhere.
             "HOOKRELAY_LOCAL_PAUSED_FUNCTIONS": "DeliveryFunction",
         }
-    )
-    yield stack
-    assert stop_stack(stack) == 0
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import standardwebhooks
 from receivers import receiver
 
 from api_client import ApiClient
-from e2e.conftest import LOCAL_SESSION, RunningStack, eventually, http_transport, start_stack, stop_stack
+from e2e.conftest import LOCAL_SESSION, RunningStack, eventually, http_transport, running_stack
 from e2e.test_delivery import publish, record, subscribe
 from hookrelay.models import delivery_id
 from hookrelay_cli.local.resources import default_name
@@ -24,16 +24,15 @@ pytestmark = pytest.mark.e2e
 def stack() -> Iterator[RunningStack]:
     # Receivers on 127.0.0.1; a failed message is received again at once (so five failures take
     # moments, not 15 minutes); subscription and key changes are seen at once.
-    stack = start_stack(
+    with running_stack(
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
             "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_API_KEY_CACHE_SECONDS": "0",
         }
-    )
-    yield stack
-    assert stop_stack(stack) == 0, "".join(stack.output)
+    ) as stack:
+        yield stack
 
 
 def hookrelay(stack: RunningStack, *arguments: str) -> str:

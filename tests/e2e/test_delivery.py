@@ -21,8 +21,7 @@ from e2e.conftest import (
     http_transport,
     publish,
     record,
-    start_stack,
-    stop_stack,
+    running_stack,
     subscribe,
     verify_all_signatures,
 )
@@ -40,7 +39,7 @@ def delivery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     # hosts lead to local receivers.
     hosts = tmp_path_factory.mktemp("hosts") / "hosts"
     hosts.write_text("127.0.0.1 hooks.slack.com discord.com\n", encoding="utf-8")
-    stack = start_stack(
+    with running_stack(
         {
             "HOOKRELAY_LOCAL_HOSTS_FILE": str(hosts),
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
@@ -48,9 +47,8 @@ def delivery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
             "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
         }
-    )
-    yield stack
-    assert stop_stack(stack) == 0
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -227,16 +225,15 @@ def slow_retry_stack() -> Iterator[RunningStack]:
     # The second retry waits 20 minutes (16 at least, with the ±20 % jitter: a 16m step would fall under
     # the 15-minute queue delay a third of the time): longer than a queue delay, so it goes through the sweeper,
     # which runs every second here instead of every minute.
-    stack = start_stack(
+    with running_stack(
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": "1s,20m",
             "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_LOCAL_SCHEDULE_SECONDS": "1",
         }
-    )
-    yield stack
-    assert stop_stack(stack) == 0
+    ) as stack:
+        yield stack
 
 
 def test_a_long_delay_goes_through_the_sweeper(slow_retry_stack: RunningStack) -> None:
@@ -281,15 +278,14 @@ def test_a_long_delay_goes_through_the_sweeper(slow_retry_stack: RunningStack) -
 def test_a_name_that_turns_private_after_subscribing_is_refused_at_send(tmp_path: Path) -> None:
     hosts = tmp_path / "hosts"
     hosts.write_text("93.184.216.34 rebind.example\n", encoding="utf-8")
-    stack = start_stack(
+    with running_stack(
         {
             "HOOKRELAY_LOCAL_HOSTS_FILE": str(hosts),
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false",
             "HOOKRELAY_RETRY_SCHEDULE": "1s",
             "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
         }
-    )
-    try:
+    ) as stack:
         api = ApiClient(http_transport(stack, requests.Session()), stack.create_key("rebinding-team"))
         with receiver() as private:
             # A public address when the API vets the endpoint...
@@ -306,5 +302,3 @@ def test_a_name_that_turns_private_after_subscribing_is_refused_at_send(tmp_path
             assert attempt["error"] == (
                 "refused: endpoint host rebind.example resolves to 127.0.0.1, which is a loopback address"
             )
-    finally:
-        assert stop_stack(stack) == 0

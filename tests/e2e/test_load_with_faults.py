@@ -34,7 +34,7 @@ import requests
 from receivers import Answer, Received, Receiver, receiver
 
 from api_client import ApiClient
-from e2e.conftest import LOCAL_SESSION, RunningStack, http_transport, start_stack, stop_stack, subscribe
+from e2e.conftest import LOCAL_SESSION, RunningStack, http_transport, running_stack, subscribe
 from hookrelay.models import delivery_id
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_STACK_NAME
@@ -113,7 +113,7 @@ class FaultyReceivers:
 
 @pytest.fixture(scope="module")
 def load_stack() -> Iterator[RunningStack]:
-    stack = start_stack(
+    with running_stack(
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": RETRY_SCHEDULE,
@@ -122,9 +122,8 @@ def load_stack() -> Iterator[RunningStack]:
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
             "HOOKRELAY_LOCAL_POLLERS_PER_QUEUE": str(DELIVERY_POLLERS),
         }
-    )
-    yield stack
-    assert stop_stack(stack) == 0, "".join(stack.output[-50:])
+    ) as stack:
+        yield stack
 
 
 def publish_in_waves(stack: RunningStack, key: str, event_ids: list[str], receivers: FaultyReceivers) -> None:

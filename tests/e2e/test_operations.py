@@ -16,8 +16,7 @@ from e2e.conftest import (
     eventually,
     http_transport,
     publish,
-    start_stack,
-    stop_stack,
+    running_stack,
     subscribe,
     verify_all_signatures,
 )
@@ -31,7 +30,7 @@ ROTATION_OVERLAP_SECONDS = 6
 def operations_stack() -> Iterator[RunningStack]:
     # One retry after 1 s, so a failing receiver fails a delivery for good in about a second; a
     # rotated-out secret signs for 6 s instead of 24 h.
-    stack = start_stack(
+    with running_stack(
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": "1s",
@@ -39,9 +38,8 @@ def operations_stack() -> Iterator[RunningStack]:
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
             "HOOKRELAY_SECRET_ROTATION_OVERLAP": f"{ROTATION_OVERLAP_SECONDS}s",
         }
-    )
-    yield stack
-    assert stop_stack(stack) == 0
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture

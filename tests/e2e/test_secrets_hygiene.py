@@ -19,8 +19,7 @@ from e2e.conftest import (
     eventually,
     http_transport,
     publish,
-    start_stack,
-    stop_stack,
+    running_stack,
     subscribe,
 )
 
@@ -75,7 +74,8 @@ def drive_every_secret_path(stack: RunningStack, seen: SecretsSeen) -> None:
 
 
 def test_debug_logs_hold_no_secret_key_api_key_or_signature() -> None:
-    stack = start_stack(
+    seen = SecretsSeen()
+    with running_stack(
         {
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
@@ -83,12 +83,8 @@ def test_debug_logs_hold_no_secret_key_api_key_or_signature() -> None:
             "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
         }
-    )
-    seen = SecretsSeen()
-    try:
+    ) as stack:
         drive_every_secret_path(stack, seen)
-    finally:
-        assert stop_stack(stack) == 0
 
     kinds = seen.kinds()
     assert kinds[API_KEY] == 3 and kinds[SUBSCRIPTION_SECRET] == 2 and kinds[SIGNATURE] >= 8, kinds
