@@ -186,14 +186,11 @@ def _dlq_redrive(arguments: argparse.Namespace) -> int:
 
 
 def _delivery(target: Target, delivery_id: str) -> "Delivery | None":
-    from pydantic import ValidationError  # noqa: PLC0415
-
+    from hookrelay.models import is_uuid  # noqa: PLC0415
     from hookrelay.store.deliveries import DynamoDeliveryStore  # noqa: PLC0415
 
-    try:
-        return DynamoDeliveryStore(target.table("DeliveriesTable")).get(delivery_id)
-    except ValidationError:
-        return None  # another kind of record of the table (an event's fan-out progress)
+    # Delivery ids are UUIDs; the table's other records (an event's fan-out progress) are not.
+    return DynamoDeliveryStore(target.table("DeliveriesTable")).get(delivery_id) if is_uuid(delivery_id) else None
 
 
 def _deliveries_show(arguments: argparse.Namespace) -> int:

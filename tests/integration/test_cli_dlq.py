@@ -16,7 +16,7 @@ import hookrelay_cli.target
 from hookrelay import clock
 from hookrelay.models import Attempt, Delivery, Event, delivery_id
 from hookrelay.queues import delivery_message
-from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
+from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore, DynamoFanOutProgress
 from hookrelay_cli.main import main
 from integration.cli_stacks import STACK, StackResources, deployed_stack, local_stack
 
@@ -156,8 +156,14 @@ def test_deliveries_show(stack: StackResources, capsys: pytest.CaptureFixture[st
     assert "event" not in shown  # the event's data stays out of an operator's terminal
 
 
-def test_deliveries_show_of_an_unknown_delivery(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("kind", ["unknown", "fan-out progress record"])
+def test_deliveries_show_of_an_unknown_delivery(
+    stack: StackResources, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
     unknown = str(uuid.uuid4())
+    if kind == "fan-out progress record":
+        DynamoFanOutProgress(stack.table("DeliveriesTable")).record_sent_through(unknown, unknown, 2**31)
+        unknown = f"fanout#{unknown}"
     assert run(capsys, "deliveries", "show", unknown, "--stack", STACK) == (
         1,
         "",
