@@ -9,13 +9,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from hookrelay import clock
 from hookrelay.delivery import InvalidDeliveryMessage, Job, read_job
+from hookrelay.queues import SQS_BATCH_LIMIT
 
-SQS_BATCH_LIMIT = 10
 # How long a peeked message stays hidden if the CLI dies before making it visible again.
 PEEK_VISIBILITY_SECONDS = 30
 # How long a message being redriven stays hidden while it is sent to its source queue.
@@ -76,7 +75,7 @@ class DeadLetter:
     @property
     def sent_at(self) -> str | None:
         sent = self.attributes.get("SentTimestamp")
-        return clock.iso(datetime.fromtimestamp(int(sent) / 1000, UTC)) if sent else None
+        return clock.iso(clock.parse_moment(int(sent))) if sent else None  # epoch milliseconds
 
     @property
     def receive_count(self) -> int:
