@@ -299,10 +299,6 @@ def queue_depth(queue_url: str) -> int:
     )
 
 
-def dlq_url(name: str) -> str:
-    return str(client("sqs").get_queue_url(QueueName=f"hookrelay-local-{name}-dlq")["QueueUrl"])
-
-
 def eventually(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -343,8 +339,8 @@ def pending_deliveries(port: int, events: int, subscriptions: int) -> list[str]:
 
 
 def delivered(ids: set[str]) -> list[str]:
-    records = delivery_records()
-    return [id_ for id_ in ids if records.get(id_, {}).get("status") == "delivered"]
+    stored = delivery_records()
+    return [id_ for id_ in ids if stored.get(id_, {}).get("status") == "delivered"]
 
 
 # --- 1. A delivery process killed mid-batch ----------------------------------------------------------
@@ -459,8 +455,8 @@ def test_a_delivery_process_killed_mid_batch_loses_nothing_and_resends_only_with
     )
     assert set(sent) == expected  # every delivery reached the receiver, under no other id
     assert set(delivered(expected)) == expected
-    records = delivery_records()
-    assert {(int(records[id_]["attempt_count"]), records[id_]["attempts"][0]["status_code"]) for id_ in expected} == {
+    stored = delivery_records()
+    assert {(int(stored[id_]["attempt_count"]), stored[id_]["attempts"][0]["status_code"]) for id_ in expected} == {
         (1, 200)
     }
     # Only what the dead process had sent but not recorded is sent again: the same attempt, id and body.
@@ -470,7 +466,7 @@ def test_a_delivery_process_killed_mid_batch_loses_nothing_and_resends_only_with
         copies = [request for request in requests if request.headers["webhook-id"] == id_]
         assert len({request.body for request in copies}) == 1
         assert {request.headers["X-Yousign-Retry"] for request in copies} == {"0"}
-    assert drain(dlq_url("delivery")) == []
+    assert drain(stack.resources.ref("DeliveryDeadLetterQueue")) == []
 
 
 # --- 2. A poison message in a full batch ------------------------------------------------------------
@@ -492,7 +488,7 @@ def test_a_poison_message_in_a_full_batch_reaches_the_dlq_and_the_nine_others_ar
     assert Counter(request.headers["webhook-id"] for request in requests) == Counter(dict.fromkeys(expected, 1))
     receives = [count for url, body, count in faults.received if body == poison]
     assert receives == [1, 2, 3, 4, 5]  # then SQS's redrive policy (maxReceiveCount 5) moved it
-    assert [message["Body"] for message in drain(dlq_url("delivery"))] == [poison]
+    assert [message["Body"] for message in drain(stack.resources.ref("DeliveryDeadLetterQueue"))] == [poison]
 
 
 # --- 3. Two sweepers at once: see tests/integration/test_sweeper.py ---------------------------------

@@ -59,6 +59,14 @@ class World:
         self.subscriptions.create(subscription)
         return subscription
 
+    def set_failing_since(self, subscription: Subscription, since: str) -> None:
+        """Move the start of the endpoint's run of failures (the store's own write keeps an earlier one)."""
+        table(get_settings().subscriptions_table).update_item(
+            Key={"team_id": subscription.team_id, "subscription_id": subscription.id},
+            UpdateExpression="SET failing_since = :since",
+            ExpressionAttributeValues={":since": since},
+        )
+
     def pending(self, subscription: Subscription, event: Event = EVENT) -> str:
         delivery = new_delivery(event, subscription)
         self.deliveries.create_pending([delivery])
@@ -164,15 +172,9 @@ def test_an_endpoint_failing_for_five_days_is_disabled(world: World) -> None:
         started = world.subscriptions.get("acme", subscription.id)
         assert started and started.failing_since and started.enabled
         six_days_ago = clock.iso(clock.utc_now() - timedelta(days=6))
-        table(get_settings().subscriptions_table).update_item(
-            Key={"team_id": "acme", "subscription_id": subscription.id},
-            UpdateExpression="SET failing_since = :since",
-            ExpressionAttributeValues={":since": six_days_ago},
-        )
+        world.set_failing_since(subscription, six_days_ago)
         another_event = EVENT.model_copy(update={"event_id": "7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c47"})
-        second = new_delivery(another_event, subscription)
-        world.deliveries.create_pending([second])
-        world.deliverer.deliver(Job(second.id, 1))
+        world.deliverer.deliver(Job(world.pending(subscription, another_event), 1))
     disabled = world.subscriptions.get("acme", subscription.id)
     assert disabled and not disabled.enabled
     assert disabled.disabled_reason == f"every delivery attempt has failed since {six_days_ago}"
@@ -214,12 +216,7 @@ def test_a_success_seen_by_another_container_keeps_the_endpoint_enabled(
     answers = iter([Answer(500), Answer(200), Answer(500)])
     with receiver(lambda _: next(answers)) as flaky:
         subscription = cached.subscribe(flaky.port)
-        four_days_ago = clock.iso(clock.utc_now() - timedelta(days=4))
-        table(get_settings().subscriptions_table).update_item(
-            Key={"team_id": "acme", "subscription_id": subscription.id},
-            UpdateExpression="SET failing_since = :since",
-            ExpressionAttributeValues={":since": four_days_ago},
-        )
+        cached.set_failing_since(subscription, clock.iso(clock.utc_now() - timedelta(days=4)))
         events = [EVENT.model_copy(update={"event_id": f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c5{n}"}) for n in range(3)]
         first, second, third = (cached.pending(subscription, event) for event in events)
         cached.deliverer.deliver(Job(first, 1))
