@@ -15,6 +15,7 @@ from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.gateway import HttpRequest
 from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.workers import QueuePoller
 from paths import EVENTS, TEMPLATE
 
 
@@ -64,3 +65,11 @@ def api(transport: Callable[..., ApiResponse], api_key: Callable[[str], str]) ->
 @pytest.fixture
 def other_api(transport: Callable[..., ApiResponse], api_key: Callable[[str], str]) -> ApiClient:
     return ApiClient(transport, api_key("team-b"))
+
+
+@pytest.fixture
+def ingest(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> QueuePoller:
+    """The stack's events-queue poller; a record that fails comes back at once, not after 180 s."""
+    monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
+    (poller,) = [p for p in stack.queue_pollers() if p.function_id == "IngestFunction"]
+    return poller

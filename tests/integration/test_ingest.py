@@ -39,13 +39,6 @@ def delivery_records() -> dict[str, dict[str, Any]]:
     return {item["delivery_id"]: item for item in items if not item["delivery_id"].startswith("fanout#")}
 
 
-@pytest.fixture
-def ingest(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> QueuePoller:
-    monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
-    (poller,) = [p for p in stack.queue_pollers() if p.function_id == "IngestFunction"]
-    return poller
-
-
 def poll_until_empty(poller: QueuePoller, rounds: int = 50) -> None:
     for _ in range(rounds):
         if poller.poll_once() == 0:

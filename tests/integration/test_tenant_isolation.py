@@ -11,10 +11,9 @@ import pytest
 from api_client import NO_KEY, ApiClient
 from api_contract import assert_problem, webhook
 from hookrelay.models import delivery_id
-from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 from integration.test_delivery_log import add_delivery, deliveries, queued_jobs, stored_subscription
-from integration.test_ingest import delivery_messages, delivery_records, poll_until_empty
+from integration.test_ingest import delivery_messages, delivery_records, poll_until_empty, publish
 
 # A body each route accepts, so that its 404 is about the ids, not a 422 about the body. A new route
 # that requires a body fails below until it has one here.
@@ -124,19 +123,6 @@ def test_delivery_logs_never_show_the_other_teams_deliveries(api: ApiClient, oth
     assert sorted(every_page(api, f"/v3/webhooks/{mine['id']}/deliveries")) == sorted(my_deliveries)
 
 
-@pytest.fixture
-def ingest(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> QueuePoller:
-    monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
-    (poller,) = [p for p in stack.queue_pollers() if p.function_id == "IngestFunction"]
-    return poller
-
-
-def publish(client: ApiClient, event_id: str) -> None:
-    event = {"event_id": event_id, "event_name": "signer.done", "data": {"signer": {"id": "s-1"}}, "sandbox": False}
-    response = client.post("/v3/events", event)
-    assert response.status == 202, response.body
-
-
 def test_events_of_one_team_never_reach_the_other_teams_subscriptions(
     api: ApiClient, other_api: ApiClient, ingest: QueuePoller
 ) -> None:
@@ -145,7 +131,7 @@ def test_events_of_one_team_never_reach_the_other_teams_subscriptions(
     created(other_api, subscribed_events=["signer.done"], sandbox=True)
 
     mine_event, their_event = "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b", "5b0c2b8e-2c55-4e0e-9a57-9d3f5e0c7a11"
-    publish(api, mine_event)
+    publish(api, event_id=mine_event)
     poll_until_empty(ingest)
     expected = {delivery_id(mine_event, subscription): subscription for subscription in mine}
     records = delivery_records()
@@ -155,8 +141,8 @@ def test_events_of_one_team_never_reach_the_other_teams_subscriptions(
         assert other_api.get(f"/v3/webhooks/{subscription_id}/deliveries").json()["data"] == []
 
     # The same event id from team b is b's own event: it reaches b's matching subscriptions only.
-    publish(other_api, mine_event)
-    publish(other_api, their_event)
+    publish(other_api, event_id=mine_event)
+    publish(other_api, event_id=their_event)
     poll_until_empty(ingest)
     reached = {record["subscription_id"] for record in delivery_records().values()} - set(mine)
     assert reached == {theirs[0]}
