@@ -135,12 +135,9 @@ def outbound(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def receivers() -> Iterator[tuple[Receiver, Receiver]]:
-    """A target receiver and one that redirects as `redirect` says; one pair for the module (a stop takes 0.5 s)."""
-    with receiver() as target, receiver(lambda _: Answer(**redirect)) as redirecting:
+    """A target receiver and one each redirect test scripts; one pair for the module (a stop takes 0.5 s)."""
+    with receiver() as target, receiver() as redirecting:
         yield target, redirecting
-
-
-redirect: dict[str, Any] = {}
 
 
 def reset(server: Receiver) -> Receiver:
@@ -225,7 +222,8 @@ def test_a_redirect_to_a_private_address_is_not_followed(
 ) -> None:
     # No public receiver exists offline, so the redirecting one is on 127.0.0.1 with the address
     # check lifted; its Location is the live receiver, reached by any connection to that port.
-    redirect.update(status=status, body=b"", headers={"Location": location.format(port=f":{live_receiver.port}")})
+    redirection = Answer(status=status, body=b"", headers={"Location": location.format(port=f":{live_receiver.port}")})
+    redirecting.script = lambda _: redirection
     transport = Transport(allow_private=True, resolver=lambda host, port: ["127.0.0.1"], total_timeout=2.0)
     result = transport.post(f"http://hooks.test:{redirecting.port}/", b"{}", {})
     assert result.status_code == status and not result.delivered
