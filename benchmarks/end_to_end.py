@@ -18,7 +18,6 @@ AWS's: Lambda would run up to 50 ingest and 200 delivery invocations at once.
 """
 
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -27,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -50,28 +49,14 @@ SIGNATURES_CHECKED = 50
 STALL_SECONDS = 60
 
 
-@dataclass
-class Stack:
-    process: subprocess.Popen[str]
-    url: str
-    output: list[str] = field(default_factory=list)
-
-
 @contextmanager
-def local_stack() -> Iterator[Stack]:
+def local_stack() -> Iterator[local_up.LocalUp]:
     """`hookrelay local up` on free ports, as a user starts it; stopped with Ctrl-C (SIGINT)."""
     try:
-        started = local_up.start({"HOOKRELAY_DEV_API_KEY": DEV_KEY, "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true"})
+        with local_up.running({"HOOKRELAY_DEV_API_KEY": DEV_KEY, "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true"}) as stack:
+            yield stack
     except local_up.LocalUpFailed as failure:
         raise SystemExit(str(failure)) from None
-    stack = Stack(started.process, started.url, started.output)
-    try:
-        yield stack
-    finally:
-        status = local_up.stop(started.process)
-        if status != 0:
-            print("".join(started.output[-50:]), file=sys.stderr)
-            raise SystemExit(f"the local stack exited with status {status}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +66,7 @@ class Subscribed:
     path: str
 
 
-def subscribe(stack: Stack, port: int, index: int) -> Subscribed:
+def subscribe(stack: local_up.LocalUp, port: int, index: int) -> Subscribed:
     path = f"/hooks/{index}"
     response = requests.post(
         f"{stack.url}/v3/webhooks",
@@ -94,7 +79,7 @@ def subscribe(stack: Stack, port: int, index: int) -> Subscribed:
     return Subscribed(body["id"], body["secret_key"], path)
 
 
-def publish_all(stack: Stack, count: int) -> list[str]:
+def publish_all(stack: local_up.LocalUp, count: int) -> list[str]:
     """POST count events from PRODUCERS threads, each with its own keep-alive session."""
     event_ids = [str(uuid.uuid4()) for _ in range(count)]
     local = threading.local()

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from paths import REPO
@@ -72,3 +74,20 @@ def stop(process: subprocess.Popen[str]) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         raise
+
+
+@contextmanager
+def running(environment: dict[str, str]) -> Iterator[LocalUp]:
+    """The stack for the `with` block, then stopped; LocalUpFailed if it does not exit cleanly.
+
+    A failure inside the block is raised as it is, not hidden behind the stack's exit status.
+    """
+    started = start(environment)
+    try:
+        yield started
+    finally:
+        exit_code = stop(started.process)
+    if exit_code != 0:
+        raise LocalUpFailed(
+            f"the local stack exited with {exit_code}; its last lines:\n" + "".join(started.output[-50:])
+        )

@@ -222,23 +222,16 @@ def eventually(check: Callable[[], bool], what: str, within: float = WAIT_SECOND
 
 @contextmanager
 def running_stack(environment: dict[str, str]) -> Iterator[RunningStack]:
-    """`hookrelay local up` with `environment` for the `with` block; it must then stop cleanly.
-
-    A failure inside the block is reported as it is, not hidden behind the stack's exit status.
-    """
-    stack = _start_stack(environment)
+    """`hookrelay local up` with `environment` for the `with` block (local_up.running), as a test failure."""
     try:
-        yield stack
-    finally:
-        exit_code = local_up.stop(stack.process)
-    assert exit_code == 0, f"the local stack exited with {exit_code}; its last lines:\n" + "".join(stack.output[-50:])
-
-
-def _start_stack(environment: dict[str, str]) -> RunningStack:
-    try:
-        started = local_up.start(environment)
+        with local_up.running(environment) as started:
+            yield _watched(started)
     except local_up.LocalUpFailed as failure:
         raise AssertionError(str(failure)) from None
+
+
+def _watched(started: local_up.LocalUp) -> RunningStack:
+    """The stack, with its output to be scanned for secrets at the end of the session (R6)."""
     for banner in DEV_KEY_BANNER.finditer("".join(started.output)):
         SECRETS.add(API_KEY, banner.group(1))
         SECRETS.allowed_lines.add(banner.group(0))
