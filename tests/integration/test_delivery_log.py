@@ -93,6 +93,29 @@ def test_list_is_newest_first_with_cursor_and_status_filter(api: ApiClient, subs
     assert_problem(api.get(f"{base}?limit=0"), 422, "query.limit")
 
 
+def test_records_dynamodb_leaves_unprocessed_are_asked_for_again(
+    api: ApiClient, subscription: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = [add_delivery(subscription, "team-a", age) for age in (30, 20, 10)]
+    client = table(get_settings().deliveries_table).meta.client
+    answer = client.batch_get_item
+    asked: list[int] = []
+
+    def throttled_at_first(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        ((name, request),) = RequestItems.items()
+        asked.append(len(request["Keys"]))
+        if len(asked) > 1:
+            return dict(answer(RequestItems=RequestItems))
+        # As DynamoDB answers under throttling: one record, the others handed back unprocessed.
+        response = answer(RequestItems={name: {**request, "Keys": request["Keys"][:1]}})
+        return {**response, "UnprocessedKeys": {name: {**request, "Keys": request["Keys"][1:]}}}
+
+    monkeypatch.setattr(client, "batch_get_item", throttled_at_first)
+    listed = api.get(f"/v3/webhooks/{subscription['id']}/deliveries").json()["data"]
+    assert [item["id"] for item in listed] == [made[2].id, made[1].id, made[0].id]
+    assert asked == [3, 2]
+
+
 def test_a_delivery_shows_its_request_and_attempts(api: ApiClient, subscription: dict[str, Any]) -> None:
     delivery = add_delivery(subscription, "team-a", 5, "failed")
     shown = api.get(f"/v3/webhooks/{subscription['id']}/deliveries/{delivery.id}").json()

@@ -1,6 +1,7 @@
 """Delivery records: partition key delivery_id; the event travels with each record."""
 
 import contextlib
+import time
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,8 @@ SUMMARY_FIELDS = (
     "updated_at",
 )
 BATCH_GET_LIMIT = 100
+UNPROCESSED_FIRST_PAUSE_SECONDS = 0.05
+UNPROCESSED_MAX_PAUSE_SECONDS = 1.0
 # Index pages one delivery-log request reads at most (each up to 1 MB) before answering with a cursor.
 MAX_INDEX_PAGES_PER_CALL = 5
 
@@ -238,12 +241,18 @@ class DynamoDeliveryStore:
                     "ExpressionAttributeNames": {f"#{field}": field for field in SUMMARY_FIELDS},
                 }
             }
-            while request:
+            pause = UNPROCESSED_FIRST_PAUSE_SECONDS
+            while True:
                 response = client.batch_get_item(RequestItems=request)
                 # The resource's client speaks Python values, as the table does.
                 for item in response["Responses"].get(name, []):
                     found[str(item["delivery_id"])] = item
                 request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                # Keys come back unprocessed when the table is throttled: ask again after a growing pause.
+                time.sleep(pause)
+                pause = min(pause * 2, UNPROCESSED_MAX_PAUSE_SECONDS)
         return [found[key] for key in delivery_ids if key in found]
 
     def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
