@@ -76,9 +76,8 @@ METHODS = {
 
 def run(script: Script, smoke: bool, folder: Path) -> tuple[list[Figure], float, str | None]:
     figures_file = folder / (Path(script.path).stem + ".json")
-    command = [sys.executable, script.path, "--figures", str(figures_file), *script.options]
-    if smoke:
-        command = [sys.executable, script.path, "--figures", str(figures_file), "--smoke"]
+    options = ("--smoke",) if smoke else script.options
+    command = [sys.executable, script.path, "--figures", str(figures_file), *options]
     print(f"== {script.path} ({script.measures})", flush=True)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)  # noqa: S603
@@ -131,7 +130,7 @@ def markdown(results: list[tuple[Script, list[Figure], float, str | None]], smok
     lines += [f"- **{goal}** {text}" for goal, text in METHODS.items()]
     lines += ["", "## Runs", "", "| script | measures | wall time | outcome |", "|---|---|---|---|"]
     for script, _, elapsed, failure in results:
-        outcome = "ok" if failure is None else f"FAILED ({failure.splitlines()[-1] if failure else ''})"
+        outcome = "ok" if failure is None else f"FAILED ({failure.splitlines()[-1]})"
         lines.append(f"| `{script.path}` | {script.measures} | {elapsed:.0f} s | {outcome} |")
     return "\n".join(lines) + "\n"
 
