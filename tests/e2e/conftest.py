@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import boto3
 import local_up
@@ -44,14 +44,9 @@ WAIT_SECONDS = 60
 
 
 @dataclass
-class RunningStack:
-    process: subprocess.Popen[str]
-    url: str
-    aws_endpoint: str
-    output: list[str] = field(default_factory=list)
+class RunningStack(local_up.LocalUp):
     # Who started it (a test id), to say where a leak was found.
     started_by: str = ""
-    drain: threading.Thread | None = None
 
     def hookrelay(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """Run the hookrelay CLI as a user would, against this stack."""
@@ -64,10 +59,14 @@ class RunningStack:
             check=False,
         )
 
-    def create_key_with_cli(self, team_id: str) -> str:
-        result = self.hookrelay("keys", "create", "--team", team_id, "--local", "--aws-endpoint", self.aws_endpoint)
+    def local_cli(self, *arguments: str) -> str:
+        """Run a CLI command against this stack (`--local`); its stdout, after checking it succeeded."""
+        result = self.hookrelay(*arguments, "--local", "--aws-endpoint", self.aws_endpoint)
         assert result.returncode == 0, result.stderr
-        key: str = json.loads(result.stdout)["api_key"]
+        return result.stdout
+
+    def create_key_with_cli(self, team_id: str) -> str:
+        key: str = json.loads(self.local_cli("keys", "create", "--team", team_id))["api_key"]
         SECRETS.add(API_KEY, key)
         return key
 
@@ -81,7 +80,7 @@ class RunningStack:
 
     def text(self) -> str:
         """Everything the stack printed so far (all of it once the stack has stopped)."""
-        if self.drain is not None and self.process.poll() is not None:
+        if self.process.poll() is not None:
             self.drain.join(timeout=5)
         return "".join(self.output)
 
@@ -236,7 +235,7 @@ def _watched(started: local_up.LocalUp) -> RunningStack:
         SECRETS.add(API_KEY, banner.group(1))
         SECRETS.allowed_lines.add(banner.group(0))
     started_by = os.environ.get("PYTEST_CURRENT_TEST", "?").removesuffix(" (setup)").removesuffix(" (call)")
-    stack = RunningStack(started.process, started.url, started.aws_endpoint, started.output, started_by, started.drain)
+    stack = RunningStack(**vars(started), started_by=started_by)
     STACKS.append(stack)
     return stack
 
@@ -319,6 +318,12 @@ def publish(api: ApiClient, event_name: str = "signer.done") -> str:
     response = api.post("/v3/events", {"event_name": event_name, "data": data, "event_time": "2026-03-02T10:15:30Z"})
     assert response.status == 202, response.body
     return str(response.json()["event_id"])
+
+
+def statuses(api: ApiClient, subscription_id: object) -> dict[str, str]:
+    """Each delivery of the subscription (up to 100) by id: its status."""
+    page = api.get(f"/v3/webhooks/{subscription_id}/deliveries?limit=100").json()
+    return {item["id"]: item["status"] for item in page["data"]}
 
 
 def record(stack: RunningStack, delivery: str) -> dict[str, object]:

@@ -7,12 +7,20 @@ from collections.abc import Iterator
 import boto3
 import pytest
 import requests
-import standardwebhooks
 from receivers import receiver
 
 from api_client import ApiClient
-from e2e.conftest import LOCAL_SESSION, RunningStack, eventually, http_transport, running_stack
-from e2e.test_delivery import publish, record, subscribe
+from e2e.conftest import (
+    LOCAL_SESSION,
+    RunningStack,
+    eventually,
+    http_transport,
+    publish,
+    record,
+    running_stack,
+    subscribe,
+    verify_all_signatures,
+)
 from hookrelay.models import delivery_id
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_STACK_NAME
@@ -33,13 +41,6 @@ def stack() -> Iterator[RunningStack]:
         }
     ) as stack:
         yield stack
-
-
-def hookrelay(stack: RunningStack, *arguments: str) -> str:
-    """Run the CLI against the stack; its stdout, after checking it succeeded."""
-    result = stack.hookrelay(*arguments, "--local", "--aws-endpoint", stack.aws_endpoint)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningStack) -> None:
@@ -68,9 +69,9 @@ def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningSt
         assert healthy.received == []
         assert record(stack, delivery)["status"] == "pending"
 
-        (listed,) = [json.loads(line) for line in hookrelay(stack, "dlq", "list", "--json").splitlines()]
+        (listed,) = [json.loads(line) for line in stack.local_cli("dlq", "list", "--json").splitlines()]
         assert (listed["delivery_id"], listed["attempt"]) == (delivery, 1)
-        shown = json.loads(hookrelay(stack, "dlq", "show", listed["message_id"]))
+        shown = json.loads(stack.local_cli("dlq", "show", listed["message_id"]))
         assert shown["delivery"]["status"] == "pending" and shown["delivery"]["attempt_count"] == 0
         assert dlq_depth() == 1  # looking took nothing away
 
@@ -78,15 +79,14 @@ def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningSt
         subscriptions.update_item(
             Key=key, UpdateExpression="SET secret_key = :good", ExpressionAttributeValues={":good": secret}
         )
-        assert json.loads(hookrelay(stack, "dlq", "redrive")) == {"status": "COMPLETED", "moved": 1, "failed": 0}
+        assert json.loads(stack.local_cli("dlq", "redrive")) == {"status": "COMPLETED", "moved": 1, "failed": 0}
         assert dlq_depth() == 0
         eventually(lambda: record(stack, delivery).get("status") == "delivered", "the redriven delivery delivered")
 
     (request,) = healthy.received
     assert request.headers["webhook-id"] == delivery
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    standardwebhooks.Webhook(secret).verify(request.body, headers, json_parse=False)
-    shown = json.loads(hookrelay(stack, "deliveries", "show", delivery))
+    verify_all_signatures(request, secret, str(subscription["id"]))
+    shown = json.loads(stack.local_cli("deliveries", "show", delivery))
     assert shown["status"] == "delivered" and shown["attempt_count"] == 1
     assert [attempt["status_code"] for attempt in shown["attempts"]] == [200]
 
@@ -97,8 +97,8 @@ def test_a_revoked_key_is_refused(stack: RunningStack) -> None:
     api = ApiClient(http_transport(stack, requests.Session()), key)
     assert api.get("/v3/webhooks").status == 200
 
-    (listed,) = [json.loads(line) for line in hookrelay(stack, "keys", "list", "--team", team, "--json").splitlines()]
-    hookrelay(stack, "keys", "revoke", "--team", team, listed["key_id"])
+    (listed,) = [json.loads(line) for line in stack.local_cli("keys", "list", "--team", team, "--json").splitlines()]
+    stack.local_cli("keys", "revoke", "--team", team, listed["key_id"])
 
     assert api.get("/v3/webhooks").status == 401
-    assert hookrelay(stack, "keys", "list", "--team", team, "--json") == ""
+    assert stack.local_cli("keys", "list", "--team", team, "--json") == ""

@@ -17,6 +17,7 @@ from e2e.conftest import (
     http_transport,
     publish,
     running_stack,
+    statuses,
     subscribe,
     verify_all_signatures,
 )
@@ -46,11 +47,6 @@ def operations_stack() -> Iterator[RunningStack]:
 def api(operations_stack: RunningStack) -> ApiClient:
     team = f"team-{uuid.uuid4().hex[:8]}"
     return ApiClient(http_transport(operations_stack, requests.Session()), operations_stack.create_key(team))
-
-
-def statuses(api: ApiClient, subscription_id: object) -> dict[str, str]:
-    page = api.get(f"/v3/webhooks/{subscription_id}/deliveries?limit=100").json()
-    return {item["id"]: item["status"] for item in page["data"]}
 
 
 def test_failed_deliveries_are_retried_and_recovered_exactly_once_more(api: ApiClient) -> None:

@@ -20,16 +20,12 @@ from e2e.conftest import (
     http_transport,
     publish,
     running_stack,
+    statuses,
     subscribe,
 )
 
 pytestmark = pytest.mark.e2e
 CUSTOM_SECRET = "a-custom-secret-" + secrets.token_hex(12)
-
-
-def statuses(api: ApiClient, subscription_id: object) -> dict[str, str]:
-    page = api.get(f"/v3/webhooks/{subscription_id}/deliveries?limit=100").json()
-    return {item["id"]: item["status"] for item in page["data"]}
 
 
 def drive_every_secret_path(stack: RunningStack, seen: SecretsSeen) -> None:
