@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import local_up
@@ -70,11 +71,22 @@ class RunningStack(local_up.LocalUp):
         SECRETS.add(API_KEY, key)
         return key
 
+    def sqs(self) -> Any:
+        """An SQS client of the stack's moto server, as an operator's SDK would have."""
+        return boto3.client("sqs", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
+
+    def queue_url(self, name: str) -> str:
+        """The URL of the stack's queue `name` ("delivery", "delivery-dlq", "events", ...)."""
+        return str(self.sqs().get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-{name}")["QueueUrl"])
+
+    def table(self, logical_id: str) -> Any:
+        """The template's table `logical_id`, as the stack named it."""
+        dynamodb = boto3.resource("dynamodb", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
+        return dynamodb.Table(default_name(LOCAL_STACK_NAME, logical_id))
+
     def create_key(self, team_id: str) -> str:
         """What `keys create --local` does, without starting a process per test."""
-        dynamodb = boto3.resource("dynamodb", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
-        table = dynamodb.Table(default_name(LOCAL_STACK_NAME, "ApiKeysTable"))
-        key = issue_key(DynamoApiKeyStore(table), team_id).key
+        key = issue_key(DynamoApiKeyStore(self.table("ApiKeysTable")), team_id).key
         SECRETS.add(API_KEY, key)
         return key
 
@@ -327,10 +339,9 @@ def statuses(api: ApiClient, subscription_id: object) -> dict[str, str]:
 
 
 def record(stack: RunningStack, delivery: str) -> dict[str, object]:
-    table = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION).Table(
-        default_name(LOCAL_STACK_NAME, "DeliveriesTable")
+    item: dict[str, object] = (
+        stack.table("DeliveriesTable").get_item(Key={"delivery_id": delivery}, ConsistentRead=True).get("Item") or {}
     )
-    item: dict[str, object] = table.get_item(Key={"delivery_id": delivery}, ConsistentRead=True).get("Item") or {}
     return item
 
 

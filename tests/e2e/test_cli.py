@@ -4,14 +4,12 @@ import json
 import uuid
 from collections.abc import Iterator
 
-import boto3
 import pytest
 import requests
 from receivers import receiver
 
 from api_client import ApiClient
 from e2e.conftest import (
-    LOCAL_SESSION,
     RunningStack,
     eventually,
     http_transport,
@@ -22,8 +20,6 @@ from e2e.conftest import (
     verify_all_signatures,
 )
 from hookrelay.models import delivery_id
-from hookrelay_cli.local.resources import default_name
-from hookrelay_cli.local.stack import LOCAL_STACK_NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -46,11 +42,7 @@ def stack() -> Iterator[RunningStack]:
 def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningStack) -> None:
     team = f"team-{uuid.uuid4().hex[:8]}"
     api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(team))
-    sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION)
-    dlq = sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-delivery-dlq")["QueueUrl"]
-    subscriptions = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION).Table(
-        default_name(LOCAL_STACK_NAME, "SubscriptionsTable")
-    )
+    sqs, dlq, subscriptions = stack.sqs(), stack.queue_url("delivery-dlq"), stack.table("SubscriptionsTable")
 
     def dlq_depth() -> int:
         attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])

@@ -8,14 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import boto3
 import pytest
 import requests
 from receivers import Answer, Received, receiver
 
 from api_client import ApiClient
 from e2e.conftest import (
-    LOCAL_SESSION,
     RunningStack,
     eventually,
     http_transport,
@@ -26,8 +24,6 @@ from e2e.conftest import (
     verify_all_signatures,
 )
 from hookrelay.models import delivery_id
-from hookrelay_cli.local.resources import default_name
-from hookrelay_cli.local.stack import LOCAL_STACK_NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -201,9 +197,8 @@ def test_a_redirect_is_not_followed(api: ApiClient, delivery_stack: RunningStack
 def test_a_poison_message_goes_to_the_dlq_and_the_rest_is_delivered(
     api: ApiClient, delivery_stack: RunningStack
 ) -> None:
-    sqs = boto3.client("sqs", endpoint_url=delivery_stack.aws_endpoint, **LOCAL_SESSION)
-    queue = sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-delivery")["QueueUrl"]
-    dlq = sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-delivery-dlq")["QueueUrl"]
+    sqs = delivery_stack.sqs()
+    queue, dlq = delivery_stack.queue_url("delivery"), delivery_stack.queue_url("delivery-dlq")
     marker = uuid.uuid4().hex
     sqs.send_message(QueueUrl=queue, MessageBody=f"not a delivery {marker}")
     with receiver() as healthy:
@@ -258,9 +253,7 @@ def test_a_long_delay_goes_through_the_sweeper(slow_retry_stack: RunningStack) -
         scheduled = record(slow_retry_stack, delivery)
         assert len(ours()) == 2 and scheduled["due_at"] == scheduled["next_attempt_at"]
         # Twenty minutes pass: the retry falls due.
-        table = boto3.resource("dynamodb", endpoint_url=slow_retry_stack.aws_endpoint, **LOCAL_SESSION).Table(
-            default_name(LOCAL_STACK_NAME, "DeliveriesTable")
-        )
+        table = slow_retry_stack.table("DeliveriesTable")
         past = "2000-01-01T00:00:00.000Z"
         table.update_item(
             Key={"delivery_id": delivery},

@@ -7,14 +7,11 @@ import uuid
 from collections import Counter
 from typing import Any
 
-import boto3
 import pytest
 
 from api_client import ApiClient
-from e2e.conftest import LOCAL_SESSION, RunningStack, eventually
+from e2e.conftest import RunningStack, eventually
 from hookrelay.models import delivery_id
-from hookrelay_cli.local.resources import default_name
-from hookrelay_cli.local.stack import LOCAL_STACK_NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -23,13 +20,9 @@ class LocalAws:
     """The stack's moto, read as an operator would with the AWS SDK."""
 
     def __init__(self, stack: RunningStack) -> None:
-        self.sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION)
-        dynamodb = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION)
-        self.deliveries = dynamodb.Table(default_name(LOCAL_STACK_NAME, "DeliveriesTable"))
+        self.sqs, self.queue_url = stack.sqs(), stack.queue_url
+        self.deliveries = stack.table("DeliveriesTable")
         self.seen_messages: list[dict[str, Any]] = []
-
-    def queue_url(self, name: str) -> str:
-        return str(self.sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-{name}")["QueueUrl"])
 
     def records(self, subscription_ids: set[str]) -> dict[str, dict[str, Any]]:
         items = self.deliveries.scan()["Items"]

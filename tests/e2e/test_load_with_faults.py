@@ -28,16 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-import boto3
 import pytest
 import requests
 from receivers import Answer, Received, Receiver, receiver
 
 from api_client import ApiClient
-from e2e.conftest import LOCAL_SESSION, RunningStack, http_transport, running_stack, subscribe
+from e2e.conftest import RunningStack, http_transport, running_stack, subscribe
 from hookrelay.models import delivery_id
-from hookrelay_cli.local.resources import default_name
-from hookrelay_cli.local.stack import LOCAL_STACK_NAME
 
 EVENTS = int(os.environ.get("HOOKRELAY_LOAD_EVENTS", "1000"))
 SUBSCRIPTIONS = 3
@@ -161,9 +158,7 @@ def wait_for_every_delivery(receivers: FaultyReceivers, expected: int, started: 
 
 def delivery_records(stack: RunningStack) -> dict[str, dict[str, object]]:
     """Every delivery record's status and attempt count, by delivery id."""
-    deliveries = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION).Table(
-        default_name(LOCAL_STACK_NAME, "DeliveriesTable")
-    )
+    deliveries = stack.table("DeliveriesTable")
     scan = {
         "ProjectionExpression": "delivery_id, #status, attempt_count",
         "ExpressionAttributeNames": {"#status": "status"},
@@ -178,11 +173,10 @@ def delivery_records(stack: RunningStack) -> dict[str, dict[str, object]]:
 
 
 def queue_depths(stack: RunningStack) -> dict[str, int]:
-    sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint, **LOCAL_SESSION)
+    sqs = stack.sqs()
     depths = {}
     for queue in ("delivery", "delivery-dlq"):
-        url = sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-{queue}")["QueueUrl"]
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        attributes = sqs.get_queue_attributes(QueueUrl=stack.queue_url(queue), AttributeNames=["All"])["Attributes"]
         depths[queue] = sum(
             int(attributes[name])
             for name in (
