@@ -1,10 +1,17 @@
 """The API contract over real HTTP against `hookrelay local up`."""
 
+import http.client
+import json
+import uuid
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
-from api_client import ApiClient
+from api_client import ApiClient, ApiResponse
 from api_contract import *  # noqa: F403 - the shared contract tests run here too
+from api_contract import assert_problem
 from e2e.conftest import DEV_KEY, RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -45,3 +52,46 @@ def test_api_gateway_answers_for_unrouted_paths(api: ApiClient) -> None:
     response = api.get("/")
     assert response.status == 404
     assert response.json() == {"message": "Not Found"}
+
+
+def raw_http(stack: RunningStack, method: str, path: str, body: bytes | Iterable[bytes] | None = None) -> ApiResponse:
+    """One request as http.client writes it: any method, and a body given in pieces goes chunked
+    (Transfer-Encoding: chunked, no Content-Length), which requests would not send for TRACE or CONNECT."""
+    address = urlsplit(stack.url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {DEV_KEY}", "Content-Type": "application/json"}
+        connection.request(method, path, body=body, headers=headers, encode_chunked=not isinstance(body, bytes))
+        response = connection.getresponse()
+        return ApiResponse(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "FOO"])
+def test_any_other_method_on_a_known_route_is_a_405_problem(local_stack: RunningStack, method: str) -> None:
+    response = raw_http(local_stack, method, "/v3/webhooks")
+    assert_problem(response, 405)
+    assert response.headers.get("allow") == "GET, POST"
+
+
+def test_any_other_method_on_no_route_is_api_gateways_404(local_stack: RunningStack) -> None:
+    response = raw_http(local_stack, "TRACE", "/")
+    assert response.status == 404
+    assert response.json() == {"message": "Not Found"}
+
+
+def test_a_chunked_body_is_read_whole(local_stack: RunningStack) -> None:
+    event_id = str(uuid.uuid4())
+    document = json.dumps({"event_name": "signer.done", "event_id": event_id, "data": {"note": "x" * 200_000}}).encode()
+    pieces = [document[start : start + 65_536] for start in range(0, len(document), 65_536)]
+    response = raw_http(local_stack, "POST", "/v3/events", body=pieces)
+    assert response.status == 202, response.body
+    assert response.json() == {"event_id": event_id}
+
+
+def test_a_chunked_body_over_10_mb_is_api_gateways_413(local_stack: RunningStack) -> None:
+    piece = b"x" * 1024 * 1024
+    response = raw_http(local_stack, "POST", "/v3/events", body=[piece] * 11)
+    assert response.status == 413
+    assert response.json() == {"message": "Request Entity Too Large"}

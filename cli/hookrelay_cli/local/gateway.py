@@ -2,7 +2,8 @@
 
 Routes and authorizers come from template.yaml. What API Gateway itself answers is reproduced:
 no route 404 `{"message":"Not Found"}`, authorizer denial 403, handler failure 500, bodies over
-10 MB 413.
+10 MB 413. Any method reaches an `ANY` route (the API function answers 405 for one it does not
+serve), and chunked bodies are read whole: werkzeug serves the HTTP.
 """
 
 import base64
@@ -13,12 +14,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
 
 from hookrelay_cli.local.functions import LocalFunction
 from hookrelay_cli.template import RouteSpec
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 _API_ID = "local"
@@ -166,58 +173,66 @@ def _response(result: Any) -> GatewayResponse:
     return GatewayResponse(int(result["statusCode"]), headers, raw)
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: "GatewayServer"
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD_BYTES:
-            self._send(_gateway_message(413, "Request Entity Too Large"))
-            self.close_connection = True
-            return
-        request = HttpRequest(
-            method=self.command,
-            target=self.path,
-            headers=list(self.headers.items()),
-            body=self.rfile.read(length) if length else b"",
-            source_ip=self.client_address[0],
-        )
-        self._send(self.server.gateway.handle(request))
-
-    def _send(self, response: GatewayResponse) -> None:
-        self.send_response(response.status)
-        names = {name.lower() for name, _ in response.headers}
-        for name, value in response.headers:
-            self.send_header(name, value)
-        if "content-length" not in names:
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.info("%s %s", self.address_string(), format % args)
+class _GatewayHttpRequest(Request):
+    # One byte more than API Gateway takes: werkzeug stops reading a chunked body at this limit
+    # without saying so, and Gateway.handle refuses a body that reaches it.
+    max_content_length = MAX_PAYLOAD_BYTES + 1
 
 
-class GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _GatewayHttpResponse(Response):
+    # API Gateway adds no Content-Type to a function's response that sets none.
+    default_mimetype = None
+
+
+class _RequestLog(WSGIRequestHandler):
+    """werkzeug's request handler, logging to the gateway's logger (werkzeug's own is moto's too) in plain text."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        _log.info('%s "%s" %s', self.address_string(), self.requestline, code)
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        _log.info("%s %s: %s", self.address_string(), type, message % args)
+
+
+def _wsgi_app(gateway: Gateway) -> "WSGIApplication":
+    """The gateway as a WSGI application: every method, chunked or sized bodies up to 10 MB."""
+
+    @_GatewayHttpRequest.application
+    def serve(request: Request) -> Response:
+        try:
+            body = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            answer = _gateway_message(413, "Request Entity Too Large")
+        else:
+            answer = gateway.handle(
+                HttpRequest(
+                    method=request.method,
+                    target=request.environ["REQUEST_URI"],
+                    headers=list(request.headers.items()),
+                    body=body,
+                    source_ip=request.remote_addr or "",
+                )
+            )
+        return _GatewayHttpResponse(answer.body, answer.status, answer.headers)
+
+    return serve
+
+
+class GatewayServer:
+    """The gateway on host:port (0: any free port), served by werkzeug on threads of its own."""
 
     def __init__(self, host: str, port: int, gateway: Gateway):
-        super().__init__((host, port), _RequestHandler)
-        self.gateway = gateway
-        self._thread = threading.Thread(target=self.serve_forever, name="gateway", daemon=True)
+        self._server = make_server(host, port, _wsgi_app(gateway), threaded=True, request_handler=_RequestLog)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
 
     @property
     def port(self) -> int:
-        return int(self.server_address[1])
+        return int(self._server.server_port)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        self._server.shutdown()
+        self._server.server_close()
         self._thread.join()
