@@ -5,10 +5,12 @@ import sys
 import threading
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from hookrelay_cli.local.tracing import invocation_segment
 from hookrelay_cli.template import FunctionSpec
 
 _TIMEOUT_MILLIS = 30_000
@@ -36,11 +38,13 @@ class LocalFunction:
 
     Each instance loads the handler's module for itself, so it has its own clients, caches and
     keep-alive sessions, as a container has; `container` numbers several of one function.
+    A `traced` function's invocations each run in an X-Ray segment (see local.tracing).
     """
 
-    def __init__(self, spec: FunctionSpec, container: int = 0):
+    def __init__(self, spec: FunctionSpec, container: int = 0, *, traced: bool = False):
         self.spec = spec
         self.container = container
+        self.traced = traced
         self._module: ModuleType | None = None
         self._lock = threading.Lock()
 
@@ -65,4 +69,5 @@ class LocalFunction:
     def invoke(self, event: Any) -> Any:
         with self._lock:
             handler = getattr(self._load(), self.spec.handler)
-            return handler(event, LocalContext(function_name=self.spec.logical_id))
+            with invocation_segment(self.spec.logical_id) if self.traced else nullcontext():
+                return handler(event, LocalContext(function_name=self.spec.logical_id))

@@ -18,6 +18,7 @@ from hookrelay_cli.local.functions import LocalFunction
 from hookrelay_cli.local.gateway import Gateway
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
 from hookrelay_cli.local.resources import LocalResources
+from hookrelay_cli.local.tracing import TRACES_FILE_VARIABLE, TraceCollector, trace_functions
 from hookrelay_cli.local.workers import QueuePoller, ScheduleTimer, Worker
 from hookrelay_cli.template import Template
 
@@ -78,6 +79,8 @@ class LocalStack:
     resources: LocalResources
     functions: dict[str, LocalFunction]
     aws_endpoint: str
+    # Whether the functions' invocations are traced (HOOKRELAY_LOCAL_TRACES_FILE).
+    traced: bool = False
     workers: list[Worker] = field(default_factory=list)
 
     @classmethod
@@ -105,8 +108,21 @@ class LocalStack:
         os.environ.update(
             {name: os.environ.get(name, value) if name in knobs else value for name, value in environment.items()}
         )
-        functions = {function_id: LocalFunction(template.function(function_id)) for function_id in function_ids}
-        stack = cls(template=template, resources=resources, functions=functions, aws_endpoint=aws_endpoint)
+        # Before any function loads: powertools' Tracer decides at import whether it traces.
+        traces_file = os.environ.get(TRACES_FILE_VARIABLE)
+        collector = TraceCollector(Path(traces_file)) if traces_file else None
+        if collector:
+            trace_functions(collector.address, template_path.parent)
+        traced = collector is not None
+        functions = {
+            function_id: LocalFunction(template.function(function_id), traced=traced) for function_id in function_ids
+        }
+        stack = cls(
+            template=template, resources=resources, functions=functions, aws_endpoint=aws_endpoint, traced=traced
+        )
+        if collector:
+            # First, so that it stops last: it keeps the segments of every invocation before it.
+            stack.workers.append(collector)
         stack.workers.extend(stack.queue_pollers())
         stack.workers.extend(stack.schedule_timers())
         return stack
@@ -136,7 +152,7 @@ class LocalStack:
                 queue_arn=self.resources.get_att(source.queue_id, "Arn"),
                 function=self.functions[source.function_id]
                 if container == 0
-                else LocalFunction(self.template.function(source.function_id), container),
+                else LocalFunction(self.template.function(source.function_id), container, traced=self.traced),
                 batch_size=source.batch_size,
                 report_batch_item_failures=source.report_batch_item_failures,
                 failed_visibility_seconds=int(failed_visibility) if failed_visibility else None,
