@@ -7,13 +7,16 @@ import hmac
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,6 +33,7 @@ from hookrelay.api_keys import issue_key
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
+from hookrelay_cli.local.tracing import TRACES_FILE_VARIABLE
 from paths import REPO
 
 # `local up` prints its development key on purpose, once, so that a developer can use it.
@@ -48,6 +52,8 @@ WAIT_SECONDS = 60
 class RunningStack(local_up.LocalUp):
     # Who started it (a test id), to say where a leak was found.
     started_by: str = ""
+    # Where its X-Ray segments were written, one JSON document a line.
+    traces_file: Path | None = None
 
     def hookrelay(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """Run the hookrelay CLI as a user would, against this stack."""
@@ -96,6 +102,13 @@ class RunningStack(local_up.LocalUp):
             self.drain.join(timeout=5)
         return "".join(self.output)
 
+    def traces(self) -> list[dict[str, Any]]:
+        """The trace segments and subsegments the stack's functions sent so far."""
+        return [json.loads(line) for line in self.traces_text().splitlines()]
+
+    def traces_text(self) -> str:
+        return self.traces_file.read_text(encoding="utf-8") if self.traces_file else ""
+
 
 # Secrets hygiene (R6): every stack started and every secret seen in the session, so that the
 # session can check at its end that no stack printed a secret.
@@ -106,6 +119,8 @@ SIGNATURE = "signature"
 MIN_SECRET_LENGTH = 16
 TOKEN_RUN = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_SECRET_LENGTH},}}")
 STACKS: list[RunningStack] = []
+# Every stack's trace segments, kept after the session only when they hold a secret.
+TRACES_DIR = Path(tempfile.mkdtemp(prefix="hookrelay-e2e-traces-"))
 
 
 def _base64_decoded(text: str) -> bytes | None:
@@ -150,11 +165,15 @@ def fingerprint(value: str) -> str:
 class Leak:
     kind: str
     fingerprint: str
+    # "output" (what the stack printed) or "traces" (its trace segments)
+    where: str
     stack: str
     line: int
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.fingerprint} in the output of the stack started by {self.stack}, line {self.line}"
+        return (
+            f"{self.kind} {self.fingerprint} in the {self.where} of the stack started by {self.stack}, line {self.line}"
+        )
 
 
 class SecretsSeen:
@@ -192,7 +211,7 @@ class SecretsSeen:
             return counts
 
     def leaks(self, stacks: Iterable[RunningStack]) -> list[Leak]:
-        """Every line of every stack that holds a secret seen in the session.
+        """Every line of every stack's output and trace segments that holds a secret seen in the session.
 
         Each secret form is matched by its longest run of token characters (base64, hex and key
         alphabets: a log writes one between quotes, spaces, '=' or ','), against the same runs of
@@ -208,14 +227,15 @@ class SecretsSeen:
             }
         found: list[Leak] = []
         for stack in stacks:
-            for number, line in enumerate(stack.text().splitlines(), start=1):
-                if line in self.allowed_lines:
-                    continue
-                found.extend(
-                    Leak(cores[run][0], fingerprint(cores[run][1]), stack.started_by, number)
-                    for run in set(TOKEN_RUN.findall(line))
-                    if run in cores
-                )
+            for where, text in (("output", stack.text()), ("traces", stack.traces_text())):
+                for number, line in enumerate(text.splitlines(), start=1):
+                    if line in self.allowed_lines:
+                        continue
+                    found.extend(
+                        Leak(cores[run][0], fingerprint(cores[run][1]), where, stack.started_by, number)
+                        for run in set(TOKEN_RUN.findall(line))
+                        if run in cores
+                    )
         return found
 
 
@@ -233,21 +253,23 @@ def eventually(check: Callable[[], bool], what: str, within: float = WAIT_SECOND
 
 @contextmanager
 def running_stack(environment: dict[str, str]) -> Iterator[RunningStack]:
-    """`hookrelay local up` with `environment` for the `with` block (local_up.running), as a test failure."""
+    """`hookrelay local up` with `environment` for the `with` block (local_up.running), as a test
+    failure; its functions traced, their segments written to a file of their own."""
+    traces_file = Path(tempfile.mkstemp(prefix="stack-", suffix=".jsonl", dir=TRACES_DIR)[1])
     try:
-        with local_up.running(environment) as started:
-            yield _watched(started)
+        with local_up.running({TRACES_FILE_VARIABLE: str(traces_file), **environment}) as started:
+            yield _watched(started, traces_file)
     except local_up.LocalUpFailed as failure:
         raise AssertionError(str(failure)) from None
 
 
-def _watched(started: local_up.LocalUp) -> RunningStack:
-    """The stack, with its output to be scanned for secrets at the end of the session (R6)."""
+def _watched(started: local_up.LocalUp, traces_file: Path) -> RunningStack:
+    """The stack, with its output and traces to be scanned for secrets at the end of the session (R6)."""
     for banner in DEV_KEY_BANNER.finditer("".join(started.output)):
         SECRETS.add(API_KEY, banner.group(1))
         SECRETS.allowed_lines.add(banner.group(0))
     started_by = os.environ.get("PYTEST_CURRENT_TEST", "?").removesuffix(" (setup)").removesuffix(" (call)")
-    stack = RunningStack(**vars(started), started_by=started_by)
+    stack = RunningStack(**vars(started), started_by=started_by, traces_file=traces_file)
     STACKS.append(stack)
     return stack
 
@@ -268,8 +290,11 @@ def no_secret_in_stack_output() -> Iterator[SecretsSeen]:
     yield SECRETS
     receivers.observers.remove(SECRETS.add_from_delivery)
     leaks = SECRETS.leaks(STACKS)
-    print(f"\nsecrets hygiene: {SECRETS.kinds()} checked in the output of {len(STACKS)} stacks")
-    assert not leaks, "secrets in the stacks' output:\n" + "\n".join(sorted({str(leak) for leak in leaks}))
+    print(f"\nsecrets hygiene: {SECRETS.kinds()} checked in the output and traces of {len(STACKS)} stacks")
+    assert not leaks, f"secrets in the stacks' output or traces ({TRACES_DIR}):\n" + "\n".join(
+        sorted({str(leak) for leak in leaks})
+    )
+    shutil.rmtree(TRACES_DIR)
 
 
 @pytest.fixture(scope="session")

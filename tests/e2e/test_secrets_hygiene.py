@@ -1,5 +1,6 @@
 """R6: the paths that handle secrets, on a stack logging at DEBUG, print no secret key, API key or
-signature. (Every other e2e stack is checked the same way at the end of the session, by conftest.)"""
+signature, nor send one in a trace segment. (Every other e2e stack is checked the same way at the
+end of the session, by conftest.)"""
 
 import secrets
 import uuid
@@ -69,7 +70,7 @@ def drive_every_secret_path(stack: RunningStack, seen: SecretsSeen) -> None:
     assert api.get("/v3/webhooks", key=cli_key).status == 200
 
 
-def test_debug_logs_hold_no_secret_key_api_key_or_signature() -> None:
+def test_debug_logs_and_traces_hold_no_secret_key_api_key_or_signature() -> None:
     seen = SecretsSeen()
     with running_stack(
         {
@@ -86,5 +87,9 @@ def test_debug_logs_hold_no_secret_key_api_key_or_signature() -> None:
     assert kinds[API_KEY] == 3 and kinds[SUBSCRIPTION_SECRET] == 2 and kinds[SIGNATURE] >= 8, kinds
     debug_lines = [line for line in stack.text().splitlines() if '"level":"DEBUG"' in line]
     assert debug_lines, "POWERTOOLS_LOG_LEVEL=DEBUG did not reach the functions"
+    # Traced as on AWS: a segment per invocation, with the handler's and the AWS calls' subsegments.
+    traced = {document["name"] for document in stack.traces()}
+    functions = {"ApiFunction", "AuthorizerFunction", "IngestFunction", "DeliveryFunction"}
+    assert functions | {"## lambda_handler", "dynamodb", "sqs", "events"} <= traced, traced
     leaks = seen.leaks([stack])
     assert not leaks, "\n".join(sorted({str(leak) for leak in leaks}))

@@ -42,6 +42,17 @@ def test_every_setting_is_declared_in_globals_and_nothing_else(template: Templat
     assert declared == read
 
 
+def test_no_function_puts_its_answers_or_errors_in_traces(template: Template) -> None:
+    # powertools' Tracer would put a handler's answer (the secret_key of a create or rotate, the
+    # Swagger page) and its exceptions (pydantic's carry the input) into X-Ray; off in Globals, for all.
+    global_environment = template.document["Globals"]["Function"]["Environment"]["Variables"]
+    switches = {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "false"}
+    assert {name: global_environment.get(name) for name in switches} == switches
+    for function_id in template.function_ids():
+        environment = template.function(function_id).environment
+        assert {name: environment.get(name) for name in switches} == switches, function_id
+
+
 def test_routes_come_from_the_template(template: Template) -> None:
     routes = {route.route_key: (route.authorizer_function, function) for route, function in template.http_routes()}
     assert routes == {
