@@ -292,3 +292,40 @@ def test_patch_rejects_nulls_and_bad_combinations(api: ApiClient) -> None:
     assert_problem(api.patch(path, {"content_type": "application/x-www-form-urlencoded"}), 422)
     assert_problem(api.patch(path, {"id": "another"}), 422, "id")
     assert api.patch(path, {}).status == 200
+
+
+def nested_arrays(depth: int) -> str:
+    """JSON text of `depth` arrays, each inside the next (two bytes a level, so 100 000 fit in 256 KiB)."""
+    return "[" * depth + "]" * depth
+
+
+def event_nested(depth: int) -> bytes:
+    """An event body nested `depth` levels deep, the body object being level 1 and `data` level 2."""
+    return f'{{"event_name": "signer.done", "data": {{"items": {nested_arrays(depth - 2)}}}}}'.encode()
+
+
+def body_routes(api: ApiClient) -> list[tuple[str, str]]:
+    """(method, path) of every route that reads a JSON body."""
+    base = f"/v3/webhooks/{api.post('/v3/webhooks', webhook()).json()['id']}"
+    return [
+        ("POST", "/v3/webhooks"),
+        ("PATCH", base),
+        ("POST", "/v3/events"),
+        ("POST", f"{base}/secret/rotate"),
+        ("POST", f"{base}/recover"),
+        ("POST", f"{base}/test"),
+        ("POST", f"{base}/deliveries/{uuid.uuid4()}/retry"),
+    ]
+
+
+def test_an_event_nested_32_levels_deep_is_accepted(api: ApiClient) -> None:
+    response = api.post("/v3/events", body=event_nested(32), headers={"Content-Type": "application/json"})
+    assert response.status == 202, response.body
+
+
+@pytest.mark.parametrize("depth", [33, 300, 100_000])
+def test_json_nested_deeper_than_32_levels_is_422_on_every_route(api: ApiClient, depth: int) -> None:
+    for method, path in body_routes(api):
+        response = api.request(method, path, body=event_nested(depth), headers={"Content-Type": "application/json"})
+        problem = assert_problem(response, 422, "data")
+        assert "32 levels" in str(problem), (method, path, problem)
