@@ -206,9 +206,15 @@ def test_invalid_subscription_is_422(api: ApiClient, body: object, param: str) -
         "https://127.1/hook",
         "https://public@127.0.0.1/hook",
         "https://0.0.0.0/hook",
+        "https://[fec0::1]/hook",
+        "https://[3fff::1]/hook",
+        "https://hooks.example.com:22/hook",
+        "https://hooks.example.com:80/hook",
+        "https://hooks.example.com:0/hook",
+        "https://hooks.example.com:1023/hook",
     ],
 )
-def test_private_or_plain_endpoint_is_refused(api: ApiClient, endpoint: str) -> None:
+def test_private_plain_or_low_port_endpoint_is_refused(api: ApiClient, endpoint: str) -> None:
     problem = assert_problem(api.post("/v3/webhooks", webhook(endpoint=endpoint)), 422, "endpoint")
     assert "endpoint" in str(problem)
     existing = api.post("/v3/webhooks", webhook()).json()["id"]

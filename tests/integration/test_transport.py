@@ -96,6 +96,20 @@ def test_private_addresses_are_refused_at_send_without_connecting(endpoint: str)
     assert server.connections == 0
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "allow_private"),
+    [("https://hooks.test:22/", False), ("https://hooks.test:80/", True), ("http://hooks.test:25/", True)],
+)
+def test_a_port_other_than_443_or_above_1023_is_refused_at_send_without_a_lookup(
+    endpoint: str, allow_private: bool
+) -> None:
+    def resolver(host: str, port: int) -> list[str]:
+        raise AssertionError(f"looked up {host}:{port}")
+
+    result = Transport(allow_private=allow_private, resolver=resolver).post(endpoint, b"{}", {})
+    assert result.status_code is None and result.error and result.error.startswith("refused: endpoint must use port")
+
+
 def test_a_name_that_now_resolves_private_is_refused_at_send() -> None:
     # Public when the subscription was vetted, rebound to loopback by the time of the send.
     with receiver() as server:

@@ -40,13 +40,22 @@ def endpoint(host: str) -> Endpoint:
         "64:ff9b::a00:1",
         "2002:7f00:1::",
         "2001:db8::1",
+        # Counted as global by Python's ipaddress (3.13): site-local, RFC 9637 documentation, 6to4 relay anycast.
+        "fec0::1",
+        "feff:ffff::1",
+        "3fff::1",
+        "3fff:fff::1",
+        "192.88.99.1",
+        "::ffff:0:7f00:1",
     ],
 )
 def test_non_public_addresses_are_refused(address: str) -> None:
     assert refusal_reason(ipaddress.ip_address(address)) is not None
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "::ffff:1.1.1.1"])
+@pytest.mark.parametrize(
+    "address", ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "::ffff:1.1.1.1", "2001:4860::8888", "3fff:1000::1"]
+)
 def test_public_addresses_pass(address: str) -> None:
     assert refusal_reason(ipaddress.ip_address(address)) is None
 
@@ -88,6 +97,39 @@ def test_unresolvable_name_raises_gaierror() -> None:
 def test_endpoint_shape(url: str, reason: str) -> None:
     with pytest.raises(EndpointRefused, match=reason):
         parse_endpoint(url, allow_plain_http=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [
+        ("https://example.com/", 443),
+        ("https://example.com:443/", 443),
+        ("https://example.com:1024/", 1024),
+        ("https://example.com:8443/", 8443),
+        ("https://example.com:65535/", 65535),
+        ("http://example.com/", 80),
+        ("http://example.com:8080/", 8080),
+    ],
+)
+def test_ports_443_and_above_1023_and_80_for_plain_http(url: str, port: int) -> None:
+    assert parse_endpoint(url, allow_plain_http=True).port == port
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com:80/",
+        "https://example.com:0/",
+        "https://example.com:22/",
+        "https://example.com:25/",
+        "https://example.com:1023/",
+        "http://example.com:22/",
+        "http://example.com:389/x",
+    ],
+)
+def test_other_ports_are_refused(url: str) -> None:
+    with pytest.raises(EndpointRefused, match="port"):
+        parse_endpoint(url, allow_plain_http=True)
 
 
 def test_plain_http_only_when_allowed() -> None:
