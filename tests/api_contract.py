@@ -174,6 +174,9 @@ def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
         (webhook(description="x" * 256), "description"),
         (webhook(secret_key="short"), "secret_key"),
         (webhook(secret_key="whsec_not base64!!!!"), "secret_key"),
+        (webhook(secret_key="x" * 23), "secret_key"),
+        (webhook(secret_key="whsec_" + "a" * 30 + "=="), "secret_key"),
+        (webhook(secret_key="whsec_" + "a" * 88), "secret_key"),
         (webhook(payload_format="xml"), "payload_format"),
         (webhook(content_type="application/x-www-form-urlencoded"), ""),
         (webhook(unknown_field=True), "unknown_field"),
@@ -335,3 +338,12 @@ def test_json_nested_deeper_than_32_levels_is_422_on_every_route(api: ApiClient,
         response = api.request(method, path, body=event_nested(depth), headers={"Content-Type": "application/json"})
         problem = assert_problem(response, 422, "data")
         assert "32 levels" in str(problem), (method, path, problem)
+
+
+@pytest.mark.parametrize("secret", ["x" * 23, "whsec_" + "a" * 30 + "==", "whsec_" + "a" * 88, "whsec_c2hvcnQ="])
+def test_a_weak_secret_is_422_on_create_update_and_rotate(api: ApiClient, secret: str) -> None:
+    assert_problem(api.post("/v3/webhooks", webhook(secret_key=secret)), 422, "secret_key")
+    path = f"/v3/webhooks/{api.post('/v3/webhooks', webhook()).json()['id']}"
+    assert_problem(api.patch(path, {"secret_key": secret}), 422, "secret_key")
+    assert_problem(api.post(f"{path}/secret/rotate", {"secret_key": secret}), 422, "secret_key")
+    assert api.post(f"{path}/secret/rotate", {"secret_key": "y" * 24}).status == 200

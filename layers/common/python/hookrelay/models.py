@@ -51,7 +51,7 @@ def _endpoint_shape(url: str) -> str:
 
 def _usable_secret(secret: str) -> str:
     try:
-        signing.signing_key(secret)
+        signing.check_secret(secret)
     except ValueError as error:
         raise PydanticCustomError("secret_key", "{reason}", {"reason": str(error)}) from None
     return secret
@@ -67,9 +67,12 @@ EndpointUrl = Annotated[
 Description = Annotated[str, StringConstraints(max_length=255)]
 SecretKey = Annotated[
     str,
-    StringConstraints(min_length=16, max_length=256),
+    StringConstraints(max_length=256),
     AfterValidator(_usable_secret),
-    Field(description="Signing secret; whsec_ + base64 (Standard Webhooks form) or any string of 16+ chars."),
+    Field(
+        description="Signing secret: whsec_ + base64 of 24 to 64 bytes (Standard Webhooks form), or any string"
+        " of 24+ characters."
+    ),
 ]
 EventNames = Annotated[
     list[Name],
