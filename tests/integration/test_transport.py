@@ -76,7 +76,10 @@ def test_retry_after_and_a_capped_excerpt(ca: trustme.CA, local_transport: Trans
 
 
 def test_connection_refused_is_a_connection_failure(local_transport: Transport) -> None:
-    result = local_transport.post(f"https://{HOST}:1/", b"{}", {})
+    with receiver() as server:
+        port = server.port
+    # The receiver has closed: nothing listens on its port now (port 1 would be refused before connecting).
+    result = local_transport.post(f"https://{HOST}:{port}/", b"{}", {})
     assert result.status_code is None and result.error and result.error.startswith("connection:")
 
 
