@@ -4,7 +4,15 @@ import socket
 
 import pytest
 
-from hookrelay.addresses import Endpoint, EndpointRefused, parse_endpoint, refusal_reason, resolve, vet_addresses
+from hookrelay.addresses import (
+    Endpoint,
+    EndpointRefused,
+    masked,
+    parse_endpoint,
+    refusal_reason,
+    resolve,
+    vet_addresses,
+)
 
 
 def endpoint(host: str) -> Endpoint:
@@ -152,3 +160,20 @@ def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host:
     # Before: the unknown zone id made the resolver fail, and an unresolvable host is accepted at create.
     with pytest.raises(EndpointRefused, match=f"host {re.escape(host)} is"):
         vet_addresses(parse_endpoint(f"https://[{host}]/", allow_plain_http=False), resolver)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pass@example.com/hook", "https://user:***@example.com/hook"),
+        ("https://user:p%40ss:w@example.com:8443/h?q=1#f", "https://user:***@example.com:8443/h?q=1#f"),
+        ("https://user:@example.com/", "https://user:***@example.com/"),
+        ("https://ghp_token@example.com/", "https://***@example.com/"),
+        ("https://u:p@[2001:db8::1]:8443/", "https://u:***@[2001:db8::1]:8443/"),
+        ("https://example.com/a@b", "https://example.com/a@b"),
+        ("https://example.com/?to=x@y", "https://example.com/?to=x@y"),
+    ],
+)
+def test_credentials_are_masked_wherever_an_endpoint_is_shown(url: str, shown: str) -> None:
+    assert masked(url) == shown
+    assert masked(shown) == shown

@@ -9,7 +9,7 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -59,6 +59,20 @@ def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
         allowed = "443 or 1024-65535" + (" (80 for http://)" if allow_plain_http else "")
         raise EndpointRefused(f"must use port {allowed}, not {port}")
     return Endpoint(url=url, scheme=parts.scheme, host=parts.hostname, port=port)
+
+
+def masked(url: str) -> str:
+    """The endpoint as hookrelay shows it (responses, delivery log, logs): credentials in it hidden.
+
+    `https://user:pass@host/` shows as `https://user:***@host/`; a user name alone, often a token, as `***`.
+    The stored endpoint keeps them: the transport sends them as basic authentication.
+    """
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}" if colon else f"***@{host}"))
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -16,7 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from hookrelay import catalog, clock, payloads, signing
-from hookrelay.addresses import EndpointRefused, parse_endpoint
+from hookrelay.addresses import EndpointRefused, masked, parse_endpoint
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -182,11 +182,14 @@ class Subscription(SubscriptionWithSecret):
         return SubscriptionSettings.model_validate(self.model_dump(include=set(SubscriptionSettings.model_fields)))
 
     def view(self) -> SubscriptionView:
-        return SubscriptionView.model_validate(self.model_dump(include=set(SubscriptionView.model_fields)))
+        return SubscriptionView.model_validate(self._shown(SubscriptionView))
 
     def with_secret(self) -> SubscriptionWithSecret:
-        fields = set(SubscriptionWithSecret.model_fields)
-        return SubscriptionWithSecret.model_validate(self.model_dump(include=fields))
+        return SubscriptionWithSecret.model_validate(self._shown(SubscriptionWithSecret))
+
+    def _shown(self, model: type[BaseModel]) -> dict[str, Any]:
+        """The fields of `model` as a client may see them: the endpoint without its credentials."""
+        return {**self.model_dump(include=set(model.model_fields)), "endpoint": masked(self.endpoint)}
 
 
 class PageMeta(BaseModel):
