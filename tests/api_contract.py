@@ -174,6 +174,9 @@ def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
         (webhook(description="x" * 256), "description"),
         (webhook(secret_key="short"), "secret_key"),
         (webhook(secret_key="whsec_not base64!!!!"), "secret_key"),
+        (webhook(secret_key="x" * 23), "secret_key"),
+        (webhook(secret_key="whsec_" + "a" * 30 + "=="), "secret_key"),
+        (webhook(secret_key="whsec_" + "a" * 88), "secret_key"),
         (webhook(payload_format="xml"), "payload_format"),
         (webhook(content_type="application/x-www-form-urlencoded"), ""),
         (webhook(unknown_field=True), "unknown_field"),
@@ -206,9 +209,15 @@ def test_invalid_subscription_is_422(api: ApiClient, body: object, param: str) -
         "https://127.1/hook",
         "https://public@127.0.0.1/hook",
         "https://0.0.0.0/hook",
+        "https://[fec0::1]/hook",
+        "https://[3fff::1]/hook",
+        "https://hooks.example.com:22/hook",
+        "https://hooks.example.com:80/hook",
+        "https://hooks.example.com:0/hook",
+        "https://hooks.example.com:1023/hook",
     ],
 )
-def test_private_or_plain_endpoint_is_refused(api: ApiClient, endpoint: str) -> None:
+def test_private_plain_or_low_port_endpoint_is_refused(api: ApiClient, endpoint: str) -> None:
     problem = assert_problem(api.post("/v3/webhooks", webhook(endpoint=endpoint)), 422, "endpoint")
     assert "endpoint" in str(problem)
     existing = api.post("/v3/webhooks", webhook()).json()["id"]
@@ -292,3 +301,49 @@ def test_patch_rejects_nulls_and_bad_combinations(api: ApiClient) -> None:
     assert_problem(api.patch(path, {"content_type": "application/x-www-form-urlencoded"}), 422)
     assert_problem(api.patch(path, {"id": "another"}), 422, "id")
     assert api.patch(path, {}).status == 200
+
+
+def nested_arrays(depth: int) -> str:
+    """JSON text of `depth` arrays, each inside the next (two bytes a level, so 100 000 fit in 256 KiB)."""
+    return "[" * depth + "]" * depth
+
+
+def event_nested(depth: int) -> bytes:
+    """An event body nested `depth` levels deep, the body object being level 1 and `data` level 2."""
+    return f'{{"event_name": "signer.done", "data": {{"items": {nested_arrays(depth - 2)}}}}}'.encode()
+
+
+def body_routes(api: ApiClient) -> list[tuple[str, str]]:
+    """(method, path) of every route that reads a JSON body."""
+    base = f"/v3/webhooks/{api.post('/v3/webhooks', webhook()).json()['id']}"
+    return [
+        ("POST", "/v3/webhooks"),
+        ("PATCH", base),
+        ("POST", "/v3/events"),
+        ("POST", f"{base}/secret/rotate"),
+        ("POST", f"{base}/recover"),
+        ("POST", f"{base}/test"),
+        ("POST", f"{base}/deliveries/{uuid.uuid4()}/retry"),
+    ]
+
+
+def test_an_event_nested_32_levels_deep_is_accepted(api: ApiClient) -> None:
+    response = api.post("/v3/events", body=event_nested(32), headers={"Content-Type": "application/json"})
+    assert response.status == 202, response.body
+
+
+@pytest.mark.parametrize("depth", [33, 300, 100_000])
+def test_json_nested_deeper_than_32_levels_is_422_on_every_route(api: ApiClient, depth: int) -> None:
+    for method, path in body_routes(api):
+        response = api.request(method, path, body=event_nested(depth), headers={"Content-Type": "application/json"})
+        problem = assert_problem(response, 422, "data")
+        assert "32 levels" in str(problem), (method, path, problem)
+
+
+@pytest.mark.parametrize("secret", ["x" * 23, "whsec_" + "a" * 30 + "==", "whsec_" + "a" * 88, "whsec_c2hvcnQ="])
+def test_a_weak_secret_is_422_on_create_update_and_rotate(api: ApiClient, secret: str) -> None:
+    assert_problem(api.post("/v3/webhooks", webhook(secret_key=secret)), 422, "secret_key")
+    path = f"/v3/webhooks/{api.post('/v3/webhooks', webhook()).json()['id']}"
+    assert_problem(api.patch(path, {"secret_key": secret}), 422, "secret_key")
+    assert_problem(api.post(f"{path}/secret/rotate", {"secret_key": secret}), 422, "secret_key")
+    assert api.post(f"{path}/secret/rotate", {"secret_key": "y" * 24}).status == 200

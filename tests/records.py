@@ -2,7 +2,7 @@
 
 from hookrelay.models import Subscription
 
-SECRET_KEY = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+SECRET_KEY = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
 CREATED_AT = "2026-01-01T00:00:00.000Z"
 
 

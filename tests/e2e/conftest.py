@@ -194,7 +194,7 @@ class SecretsSeen:
         """The `secret_key` of a request or response body (create, update, rotate)."""
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep for the stack to accept it either
             return
         if isinstance(document, dict):
             self.add(SUBSCRIPTION_SECRET, document.get("secret_key"))

@@ -110,7 +110,9 @@ def test_slack_and_discord_get_readable_messages_signed_like_the_rest(api: ApiCl
         assert (slack_subscription["delivery_format"], discord_subscription["delivery_format"]) == ("slack", "discord")
         event_id = publish(api)
         eventually(lambda: bool(slack.received and discord.received), "Slack and Discord receivers called")
-    summary_lines = ["Signer: Jérôme Durand <j@example.com>"]
+    # Slack's and Discord's markup for the text "Signer: Jérôme Durand <j@example.com>".
+    slack_line = "Signer: Jérôme Durand &lt;j@example.com&gt;"
+    discord_line = "Signer: Jérôme Durand \\<j\\@example.com\\>"
 
     (request,) = slack.received
     assert request.path == "/services/T0/B0/xyz" and request.headers["Content-Type"] == "application/json"
@@ -118,7 +120,7 @@ def test_slack_and_discord_get_readable_messages_signed_like_the_rest(api: ApiCl
     verify_all_signatures(request, str(slack_subscription["secret_key"]), str(slack_subscription["id"]))
     message = json.loads(request.body)
     assert set(message) == {"text", "blocks"}
-    assert message["text"].startswith("signer.done: ") and summary_lines[0] in message["text"]
+    assert message["text"].startswith("signer.done: ") and slack_line in message["text"]
     assert message["blocks"][0] == {"type": "section", "text": {"type": "mrkdwn", "text": message["text"]}}
     assert event_id in message["blocks"][1]["elements"][0]["text"]
 
@@ -126,9 +128,10 @@ def test_slack_and_discord_get_readable_messages_signed_like_the_rest(api: ApiCl
     assert request.path == "/api/webhooks/42/token" and request.headers["Content-Type"] == "application/json"
     verify_all_signatures(request, str(discord_subscription["secret_key"]), str(discord_subscription["id"]))
     message = json.loads(request.body)
-    assert set(message) == {"content", "embeds"} and message["content"].startswith("signer.done: ")
+    assert set(message) == {"content", "embeds", "allowed_mentions"} and message["content"].startswith("signer.done: ")
+    assert message["allowed_mentions"] == {"parse": []}
     (embed,) = message["embeds"]
-    assert embed["title"] == "signer.done" and embed["description"].split("\n") == summary_lines
+    assert embed["title"] == "signer.done" and embed["description"].split("\n") == [discord_line]
     assert embed["timestamp"] == "2026-03-02T10:15:30+00:00" and embed["footer"]["text"] == f"event {event_id}"
 
 

@@ -30,6 +30,14 @@ def stack(restore_environment: None, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture
+def to_localhost(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> LocalStack:
+    """The stack, allowed to send to receivers on 127.0.0.1 (read when the handler loads)."""
+    monkeypatch.setenv("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
+    get_settings.cache_clear()
+    return stack
+
+
+@pytest.fixture
 def api_key(stack: LocalStack) -> Callable[[str], str]:
     def create(team_id: str) -> str:
         return issue_key(DynamoApiKeyStore(table(get_settings().api_keys_table)), team_id).key

@@ -5,8 +5,15 @@ from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from receivers import receiver
+from records import receiver_endpoint
 
 from api_client import ApiClient
+from api_contract import event_nested
+from hookrelay.models import delivery_id
+from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.workers import QueuePoller
+from integration.test_ingest import poll_until_empty
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
@@ -91,3 +98,25 @@ def test_delivery_log_routes_never_fail_with_5xx(
     ):
         response = api.post(path, body=raw, headers=json_header)
         assert response.status in expected, (path, response.body)
+
+
+def test_the_deepest_event_accepted_is_delivered_and_its_log_readable(
+    to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
+) -> None:
+    (delivery,) = [poller for poller in to_localhost.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    body = event_nested(32)
+    with receiver() as server:
+        created = api.post("/v3/webhooks", {"endpoint": receiver_endpoint(server.port), "subscribed_events": ["*"]})
+        subscription_id = created.json()["id"]
+        published = api.post("/v3/events", body=body, headers={"Content-Type": "application/json"})
+        assert published.status == 202, published.body
+        poll_until_empty(ingest)
+        poll_until_empty(delivery)
+        (request,) = server.received
+    data = json.loads(body)["data"]
+    assert json.loads(request.body)["data"] == data
+    event_id = published.json()["event_id"]
+    detail = api.get(f"/v3/webhooks/{subscription_id}/deliveries/{delivery_id(event_id, subscription_id)}")
+    assert detail.status == 200, detail.body
+    assert detail.json()["status"] == "delivered"
+    assert json.loads(detail.json()["request"]["body"])["data"] == data

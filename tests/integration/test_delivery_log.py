@@ -1,22 +1,26 @@
 """The delivery log routes (SPEC §6) through the API function against moto."""
 
+import base64
 import json
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
+from receivers import receiver
 
 from api_client import ApiClient
 from api_contract import assert_problem, webhook
 from hookrelay import clock
 from hookrelay.aws import table
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Attempt, Delivery, Event, Subscription
+from hookrelay.models import Attempt, Delivery, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.workers import QueuePoller
+from integration.test_ingest import poll_until_empty, publish
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -231,3 +235,32 @@ def test_every_route_is_404_for_another_team_and_for_unknown_ids(
         assert_problem(api.get(f"/v3/webhooks/{unknown}/deliveries"), 404)
     assert queued_jobs() == []
     assert stored_subscription("team-a", subscription["id"]).previous_secret_key is None
+
+
+def test_credentials_in_the_endpoint_are_sent_but_never_shown(
+    to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (delivery,) = [poller for poller in to_localhost.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    with receiver() as server:
+        endpoint = f"http://hook-user:s3cr%40t-pass@127.0.0.1:{server.port}/hook"
+        shown = f"http://hook-user:***@127.0.0.1:{server.port}/hook"
+        created = api.post("/v3/webhooks", {"endpoint": endpoint, "subscribed_events": ["*"]})
+        assert created.status == 201, created.body
+        assert created.json()["endpoint"] == shown
+        path = f"/v3/webhooks/{created.json()['id']}"
+        assert api.get(path).json()["endpoint"] == shown
+        assert [item["endpoint"] for item in api.get("/v3/webhooks").json()["data"]] == [shown]
+        assert api.patch(path, {"description": "renamed"}).json()["endpoint"] == shown
+        # A client that writes back what it read (the masked endpoint) keeps the credentials it cannot see.
+        assert api.patch(path, {"endpoint": shown, "enabled": True}).json()["endpoint"] == shown
+        assert api.post(f"{path}/secret/rotate").json()["endpoint"] == shown
+        event_id = publish(api)
+        poll_until_empty(ingest)
+        poll_until_empty(delivery)
+        (request,) = server.received
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"hook-user:s3cr@t-pass").decode()
+    detail = api.get(f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}").json()
+    assert detail["status"] == "delivered"
+    assert detail["request"]["url"] == shown
+    output = capfd.readouterr()
+    assert "s3cr" not in output.out + output.err

@@ -35,14 +35,6 @@ def queued_delivery(port: int, event_id: str) -> str:
     return delivery.id
 
 
-@pytest.fixture
-def to_localhost(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> LocalStack:
-    """The stack, allowed to send to receivers on 127.0.0.1 (read when the handler loads)."""
-    monkeypatch.setenv("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
-    get_settings.cache_clear()
-    return stack
-
-
 def delivery_pollers(stack: LocalStack) -> list[QueuePoller]:
     return [poller for poller in stack.queue_pollers() if poller.function_id == "DeliveryFunction"]
 

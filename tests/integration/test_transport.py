@@ -76,7 +76,10 @@ def test_retry_after_and_a_capped_excerpt(ca: trustme.CA, local_transport: Trans
 
 
 def test_connection_refused_is_a_connection_failure(local_transport: Transport) -> None:
-    result = local_transport.post(f"https://{HOST}:1/", b"{}", {})
+    with receiver() as server:
+        port = server.port
+    # The receiver has closed: nothing listens on its port now (port 1 would be refused before connecting).
+    result = local_transport.post(f"https://{HOST}:{port}/", b"{}", {})
     assert result.status_code is None and result.error and result.error.startswith("connection:")
 
 
@@ -94,6 +97,20 @@ def test_private_addresses_are_refused_at_send_without_connecting(endpoint: str)
         result = Transport(allow_private=False).post(endpoint.format(port=server.port), b"{}", {})
     assert result.status_code is None and result.error and result.error.startswith("refused:")
     assert server.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "allow_private"),
+    [("https://hooks.test:22/", False), ("https://hooks.test:80/", True), ("http://hooks.test:25/", True)],
+)
+def test_a_port_other_than_443_or_above_1023_is_refused_at_send_without_a_lookup(
+    endpoint: str, allow_private: bool
+) -> None:
+    def resolver(host: str, port: int) -> list[str]:
+        raise AssertionError(f"looked up {host}:{port}")
+
+    result = Transport(allow_private=allow_private, resolver=resolver).post(endpoint, b"{}", {})
+    assert result.status_code is None and result.error and result.error.startswith("refused: endpoint must use port")
 
 
 def test_a_name_that_now_resolves_private_is_refused_at_send() -> None:

@@ -4,7 +4,15 @@ import socket
 
 import pytest
 
-from hookrelay.addresses import Endpoint, EndpointRefused, parse_endpoint, refusal_reason, resolve, vet_addresses
+from hookrelay.addresses import (
+    Endpoint,
+    EndpointRefused,
+    masked,
+    parse_endpoint,
+    refusal_reason,
+    resolve,
+    vet_addresses,
+)
 
 
 def endpoint(host: str) -> Endpoint:
@@ -40,13 +48,22 @@ def endpoint(host: str) -> Endpoint:
         "64:ff9b::a00:1",
         "2002:7f00:1::",
         "2001:db8::1",
+        # Counted as global by Python's ipaddress (3.13): site-local, RFC 9637 documentation, 6to4 relay anycast.
+        "fec0::1",
+        "feff:ffff::1",
+        "3fff::1",
+        "3fff:fff::1",
+        "192.88.99.1",
+        "::ffff:0:7f00:1",
     ],
 )
 def test_non_public_addresses_are_refused(address: str) -> None:
     assert refusal_reason(ipaddress.ip_address(address)) is not None
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "::ffff:1.1.1.1"])
+@pytest.mark.parametrize(
+    "address", ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "::ffff:1.1.1.1", "2001:4860::8888", "3fff:1000::1"]
+)
 def test_public_addresses_pass(address: str) -> None:
     assert refusal_reason(ipaddress.ip_address(address)) is None
 
@@ -90,6 +107,39 @@ def test_endpoint_shape(url: str, reason: str) -> None:
         parse_endpoint(url, allow_plain_http=False)
 
 
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [
+        ("https://example.com/", 443),
+        ("https://example.com:443/", 443),
+        ("https://example.com:1024/", 1024),
+        ("https://example.com:8443/", 8443),
+        ("https://example.com:65535/", 65535),
+        ("http://example.com/", 80),
+        ("http://example.com:8080/", 8080),
+    ],
+)
+def test_ports_443_and_above_1023_and_80_for_plain_http(url: str, port: int) -> None:
+    assert parse_endpoint(url, allow_plain_http=True).port == port
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com:80/",
+        "https://example.com:0/",
+        "https://example.com:22/",
+        "https://example.com:25/",
+        "https://example.com:1023/",
+        "http://example.com:22/",
+        "http://example.com:389/x",
+    ],
+)
+def test_other_ports_are_refused(url: str) -> None:
+    with pytest.raises(EndpointRefused, match="port"):
+        parse_endpoint(url, allow_plain_http=True)
+
+
 def test_plain_http_only_when_allowed() -> None:
     assert parse_endpoint("http://127.0.0.1:8080/x", allow_plain_http=True).port == 8080
     assert parse_endpoint("https://user:pw@example.com/x", allow_plain_http=False).host == "example.com"
@@ -110,3 +160,20 @@ def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host:
     # Before: the unknown zone id made the resolver fail, and an unresolvable host is accepted at create.
     with pytest.raises(EndpointRefused, match=f"host {re.escape(host)} is"):
         vet_addresses(parse_endpoint(f"https://[{host}]/", allow_plain_http=False), resolver)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pass@example.com/hook", "https://user:***@example.com/hook"),
+        ("https://user:p%40ss:w@example.com:8443/h?q=1#f", "https://user:***@example.com:8443/h?q=1#f"),
+        ("https://user:@example.com/", "https://user:***@example.com/"),
+        ("https://ghp_token@example.com/", "https://***@example.com/"),
+        ("https://u:p@[2001:db8::1]:8443/", "https://u:***@[2001:db8::1]:8443/"),
+        ("https://example.com/a@b", "https://example.com/a@b"),
+        ("https://example.com/?to=x@y", "https://example.com/?to=x@y"),
+    ],
+)
+def test_credentials_are_masked_wherever_an_endpoint_is_shown(url: str, shown: str) -> None:
+    assert masked(url) == shown
+    assert masked(shown) == shown

@@ -22,7 +22,7 @@ subscriptions = st.builds(
         id=f"00000000-0000-4000-8000-{index:012d}",
         team_id=team,
         endpoint="https://hooks.example.com/x",
-        secret_key="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+        secret_key="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=",
         enabled=enabled,
         sandbox=sandbox,
         subscribed_events=names,

@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
@@ -58,11 +59,11 @@ def test_subnoto_form_carries_the_json_in_one_field() -> None:
 def test_chat_formats_summarise_for_people() -> None:
     slack = json.loads(render(FACTS, "slack").body)
     assert slack["text"].startswith("ENVELOPE_SIGNED: A recipient has signed the envelope.")
-    assert "Recipient: Jé Doe <j@example.com>" in slack["text"]
+    assert "Recipient: Jé Doe &lt;j@example.com&gt;" in slack["text"]  # what Slack shows as <j@example.com>
     assert slack["blocks"][0]["text"]["text"] == slack["text"]
     discord = json.loads(render(FACTS, "discord").body)
-    assert discord["content"] == "ENVELOPE_SIGNED: A recipient has signed the envelope."
-    assert "Envelope: env-1" in discord["embeds"][0]["description"]
+    assert discord["content"] == "ENVELOPE\\_SIGNED: A recipient has signed the envelope."
+    assert "Envelope: env-1" in unescape_discord(discord["embeds"][0]["description"])
     assert discord["embeds"][0]["timestamp"] == "2024-01-01T00:00:00.123000+00:00"
 
 
@@ -86,3 +87,70 @@ def test_every_catalog_sample_renders_in_every_format(event_type) -> None:  # ty
 )
 def test_delivery_format_by_host(endpoint: str, payload_format: str, expected: str) -> None:
     assert delivery_format(endpoint, payload_format) == expected  # type: ignore[arg-type]
+
+
+HOSTILE = EventFacts(
+    **{
+        **FACTS.__dict__,
+        "event_name": "signer.done",
+        "data": {
+            "signature_request": {"name": "<https://evil|app.yousign.com> [link](https://evil)", "status": "done"},
+            "signer": {"info": {"first_name": "<!channel>", "last_name": "**bold** @everyone", "email": "a&b@x.io"}},
+            "reason": "line one\n# heading\n> quote <@123> `code` ~~gone~~ ||spoiler|| _it_ \\",
+        },
+    }
+)
+
+
+def test_slack_escapes_every_value_so_nothing_pings_or_links() -> None:
+    message = json.loads(render(HOSTILE, "slack").body)
+    texts = [message["text"], message["blocks"][0]["text"]["text"], message["blocks"][1]["elements"][0]["text"]]
+    for text in texts:
+        assert "<" not in text and ">" not in text, text
+        assert "&" not in text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", ""), text
+    text = message["text"]
+    assert "Signature request: &lt;https://evil|app.yousign.com&gt; [link](https://evil) (done)" in text
+    assert "Signer: &lt;!channel&gt; **bold** @everyone &lt;a&amp;b@x.io&gt;" in text
+    # A value's line breaks cannot start lines of their own.
+    assert "Reason: line one # heading &gt; quote &lt;@123&gt;" in text
+    assert f"event `{HOSTILE.event_id}`" in texts[2]
+
+
+def unescape_discord(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def test_discord_escapes_markdown_and_allows_no_mentions() -> None:
+    message = json.loads(render(HOSTILE, "discord").body)
+    assert message["allowed_mentions"] == {"parse": []}
+    (embed,) = message["embeds"]
+    description = embed["description"]
+    # Every markdown character from the data is preceded by a backslash, so it shows as itself.
+    assert re.search(r"(?<!\\)[*_~`|>#\[\]()<@]", re.sub(r"\\.", "", description)) is None, description
+    assert unescape_discord(description).split("\n") == [
+        "Signature request: <https://evil|app.yousign.com> [link](https://evil) (done)",
+        "Signer: <!channel> **bold** @everyone <a&b@x.io>",
+        "Reason: line one # heading > quote <@123> `code` ~~gone~~ ||spoiler|| _it_ \\",
+    ]
+    assert unescape_discord(message["content"]) == "signer.done: " + HOSTILE.description
+
+
+@pytest.mark.parametrize("name", [["a", "list"], {"a": 1}, 42, None, True])
+def test_values_of_any_json_type_render(name: object) -> None:
+    facts = EventFacts(**{**FACTS.__dict__, "data": {"signer": {"info": {"first_name": name, "email": name}}}})
+    for delivery in ("slack", "discord"):
+        assert json.loads(render(facts, delivery).body)
+
+
+@pytest.mark.parametrize("delivery", ["slack", "discord"])
+def test_escaping_never_pushes_a_message_past_the_chat_limits(delivery: str) -> None:
+    facts = EventFacts(**{**FACTS.__dict__, "data": {"reason": "<&>*_" * 2000}})
+    message = json.loads(render(facts, delivery).body)
+    if delivery == "slack":
+        text = message["blocks"][0]["text"]["text"]
+        assert len(text) <= 3000 and len(message["text"]) <= 3000
+        assert not re.search(r"&[a-z]*$", text)  # no entity cut in half
+    else:
+        description = message["embeds"][0]["description"]
+        assert len(description) <= 4096 and len(message["content"]) <= 2000
+        assert not description.endswith("\\") or description.endswith("\\\\")

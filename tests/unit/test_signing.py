@@ -11,6 +11,7 @@ import svix
 import svix.webhooks
 
 from hookrelay.signing import (
+    check_secret,
     generate_secret,
     signature_headers,
     signing_key,
@@ -30,6 +31,34 @@ def test_key_derivation() -> None:
     assert signing_key("my custom secret") == b"my custom secret"
     with pytest.raises(ValueError, match="base64"):
         signing_key("whsec_***")
+
+
+def whsec(size: int) -> str:
+    return "whsec_" + base64.b64encode(b"k" * size).decode()
+
+
+@pytest.mark.parametrize(
+    "secret", [whsec(24), whsec(32), whsec(64), "x" * 24, "é" * 24, "a plain shared secret of 30+"]
+)
+def test_usable_secrets(secret: str) -> None:
+    check_secret(secret)
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        (whsec(23), "24 to 64 bytes"),
+        (whsec(65), "24 to 64 bytes"),
+        ("whsec_", "24 to 64 bytes"),
+        ("whsec_not base64!!", "base64"),
+        ("x" * 23, "24 characters"),
+        ("short", "24 characters"),
+    ],
+)
+def test_secrets_too_weak_or_not_standard_webhooks_are_refused(secret: str, reason: str) -> None:
+    # Standard Webhooks secrets are 24 to 64 bytes; a shorter plain secret is too easy to guess.
+    with pytest.raises(ValueError, match=reason):
+        check_secret(secret)
 
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -77,7 +106,7 @@ def test_during_a_rotation_both_secrets_sign() -> None:
 
 
 def test_custom_secret_verifies_as_whsec_of_its_bytes() -> None:
-    custom = "a plain shared secret"
+    custom = "a plain shared secret of 30+"
     sent = headers([custom])
     as_standard = "whsec_" + base64.b64encode(custom.encode()).decode()
     standardwebhooks.Webhook(as_standard).verify(BODY, sent)

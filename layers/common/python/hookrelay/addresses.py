@@ -9,12 +9,22 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
 _NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+# Not globally reachable, yet global to Python's ipaddress (3.13): IPv6 site-local (RFC 3879, still
+# routed inside sites that use it), the IPv6 documentation prefix of RFC 9637, and the deprecated 6to4
+# relay anycast prefix (RFC 7526).
+_NOT_GLOBAL_FOR_IANA_ONLY: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+    ipaddress.IPv6Network("fec0::/10"),
+    ipaddress.IPv6Network("3fff::/20"),
+    ipaddress.IPv4Network("192.88.99.0/24"),
+)
+# 443, or a port no system service binds to; 80 only for plain http, where that is allowed at all.
+_UNPRIVILEGED_PORTS = range(1024, 65536)
 
 
 class EndpointRefused(ValueError):
@@ -30,7 +40,7 @@ class Endpoint:
 
 
 def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
-    """Check the shape of an endpoint URL: absolute, https (or http when allowed), with a host."""
+    """Check the shape of an endpoint URL: absolute, https (or http when allowed), with a host, on an allowed port."""
     try:
         parts: SplitResult = urlsplit(url)
         port = parts.port
@@ -43,8 +53,26 @@ def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
         raise EndpointRefused("must name a host")
     if any(character.isspace() for character in url):
         raise EndpointRefused("must not contain white space")
-    default_port = 443 if parts.scheme == "https" else 80
-    return Endpoint(url=url, scheme=parts.scheme, host=parts.hostname, port=port or default_port)
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    if not (port == 443 or port in _UNPRIVILEGED_PORTS or (port == 80 and parts.scheme == "http")):
+        allowed = "443 or 1024-65535" + (" (80 for http://)" if allow_plain_http else "")
+        raise EndpointRefused(f"must use port {allowed}, not {port}")
+    return Endpoint(url=url, scheme=parts.scheme, host=parts.hostname, port=port)
+
+
+def masked(url: str) -> str:
+    """The endpoint as hookrelay shows it (responses, delivery log, logs): credentials in it hidden.
+
+    `https://user:pass@host/` shows as `https://user:***@host/`; a user name alone, often a token, as `***`.
+    The stored endpoint keeps them: the transport sends them as basic authentication.
+    """
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}" if colon else f"***@{host}"))
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -79,7 +107,7 @@ def refusal_reason(address: IPAddress) -> str | None:
         return "is the unspecified address"
     if address.is_private:
         return "is a private address"
-    if address.is_reserved or not address.is_global:
+    if address.is_reserved or not address.is_global or any(address in net for net in _NOT_GLOBAL_FOR_IANA_ONLY):
         return "is not a globally routable address"
     return None
 

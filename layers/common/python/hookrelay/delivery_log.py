@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 
 from hookrelay import catalog, clock, pagination, problems
+from hookrelay.addresses import masked
 from hookrelay.ingest import new_delivery
 from hookrelay.models import (
     Delivery,
@@ -74,7 +75,7 @@ class DeliveryLog:
         delivery = self._delivery(subscription, delivery_id)
         rendered = render_delivery(delivery, subscription)
         request = RenderedRequest(
-            url=subscription.endpoint,
+            url=masked(subscription.endpoint),
             headers=unsigned_headers(delivery, subscription, rendered),
             body=rendered.body.decode("utf-8"),
         )

@@ -16,7 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from hookrelay import catalog, clock, payloads, signing
-from hookrelay.addresses import EndpointRefused, parse_endpoint
+from hookrelay.addresses import EndpointRefused, masked, parse_endpoint
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -51,7 +51,7 @@ def _endpoint_shape(url: str) -> str:
 
 def _usable_secret(secret: str) -> str:
     try:
-        signing.signing_key(secret)
+        signing.check_secret(secret)
     except ValueError as error:
         raise PydanticCustomError("secret_key", "{reason}", {"reason": str(error)}) from None
     return secret
@@ -67,9 +67,12 @@ EndpointUrl = Annotated[
 Description = Annotated[str, StringConstraints(max_length=255)]
 SecretKey = Annotated[
     str,
-    StringConstraints(min_length=16, max_length=256),
+    StringConstraints(max_length=256),
     AfterValidator(_usable_secret),
-    Field(description="Signing secret; whsec_ + base64 (Standard Webhooks form) or any string of 16+ chars."),
+    Field(
+        description="Signing secret: whsec_ + base64 of 24 to 64 bytes (Standard Webhooks form), or any string"
+        " of 24+ characters."
+    ),
 ]
 EventNames = Annotated[
     list[Name],
@@ -179,11 +182,14 @@ class Subscription(SubscriptionWithSecret):
         return SubscriptionSettings.model_validate(self.model_dump(include=set(SubscriptionSettings.model_fields)))
 
     def view(self) -> SubscriptionView:
-        return SubscriptionView.model_validate(self.model_dump(include=set(SubscriptionView.model_fields)))
+        return SubscriptionView.model_validate(self._shown(SubscriptionView))
 
     def with_secret(self) -> SubscriptionWithSecret:
-        fields = set(SubscriptionWithSecret.model_fields)
-        return SubscriptionWithSecret.model_validate(self.model_dump(include=fields))
+        return SubscriptionWithSecret.model_validate(self._shown(SubscriptionWithSecret))
+
+    def _shown(self, model: type[BaseModel]) -> dict[str, Any]:
+        """The fields of `model` as a client may see them: the endpoint without its credentials."""
+        return {**self.model_dump(include=set(model.model_fields)), "endpoint": masked(self.endpoint)}
 
 
 class PageMeta(BaseModel):

@@ -12,7 +12,7 @@ DeliveryFormat = Literal["yousign", "subnoto", "slack", "discord"]
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 _DISCORD_HOSTS = frozenset({"discord.com", "discordapp.com"})
-# Discord refuses embed descriptions over 4096 characters and Slack section texts over 3000.
+# Slack's and Discord's own limits, which escaping may approach, are applied after it.
 _SUMMARY_LIMIT = 2900
 
 
@@ -88,7 +88,12 @@ def subnoto_payload(facts: EventFacts) -> dict[str, Any]:
     }
 
 
-def _person(name: str | None, email: str | None) -> str | None:
+def _text(value: Any) -> str:
+    """A value from event data on one line: crafted line breaks cannot start lines of their own."""
+    return " ".join(str(value).split())
+
+
+def _person(name: str, email: str) -> str:
     return f"{name} <{email}>" if name and email else name or email
 
 
@@ -97,52 +102,77 @@ def _details(data: dict[str, Any]) -> list[str]:
     details = []
     request = data.get("signature_request")
     if isinstance(request, dict) and request.get("name"):
-        details.append(f"Signature request: {request['name']} ({request.get('status', 'unknown status')})")
+        status = _text(request.get("status", "unknown status"))
+        details.append(f"Signature request: {_text(request['name'])} ({status})")
     for role in ("signer", "approver"):
         person = data.get(role)
         info = person.get("info") if isinstance(person, dict) else None
         if isinstance(info, dict):
-            name = " ".join(filter(None, (info.get("first_name"), info.get("last_name"))))
-            if who := _person(name, info.get("email")):
+            name = " ".join(_text(part) for part in (info.get("first_name"), info.get("last_name")) if part)
+            if who := _person(name, _text(info.get("email") or "")):
                 details.append(f"{role.capitalize()}: {who}")
-    if recipient := _person(data.get("recipientName"), data.get("recipientEmail")):
+    if recipient := _person(_text(data.get("recipientName") or ""), _text(data.get("recipientEmail") or "")):
         details.append(f"Recipient: {recipient}")
     if data.get("envelopeUuid"):
-        details.append(f"Envelope: {data['envelopeUuid']}")
+        details.append(f"Envelope: {_text(data['envelopeUuid'])}")
     if data.get("reason"):
-        details.append(f"Reason: {data['reason']}")
+        details.append(f"Reason: {_text(data['reason'])}")
     return details
 
 
 def summary(facts: EventFacts) -> str:
+    """The event for people, as plain text: a headline, then one line per detail."""
     lines = [f"{facts.event_name}{' (sandbox)' if facts.sandbox else ''}: {facts.description}", *_details(facts.data)]
     return "\n".join(lines)[:_SUMMARY_LIMIT]
 
 
+# Slack reads &, < and > as markup (mentions such as <!channel>, links such as <url|text>); nothing else.
+_SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# Discord shows a backslashed punctuation character as itself: no emphasis, spoilers, code, quotes,
+# headings, lists, masked links [text](url) or mention syntax <@id>.
+_DISCORD_ESCAPES = {character: "\\" + character for character in "\\*_~`|>#-[]()<@"}
+_SLACK_SECTION_LIMIT = 3000
+_DISCORD_DESCRIPTION_LIMIT = 4096
+_DISCORD_CONTENT_LIMIT = 2000
+
+
+def _escaped(text: str, escapes: dict[str, str], limit: int) -> str:
+    """Plain text as markup that shows it literally, cut to `limit` characters between two escapes."""
+    pieces, size = [], 0
+    for character in text:
+        piece = escapes.get(character, character)
+        size += len(piece)
+        if size > limit:
+            break
+        pieces.append(piece)
+    return "".join(pieces)
+
+
 def slack_payload(facts: EventFacts) -> dict[str, Any]:
-    text = summary(facts)
+    text = _escaped(summary(facts), _SLACK_ESCAPES, _SLACK_SECTION_LIMIT)
+    context = _escaped(f"event `{facts.event_id}` at {facts.event_time.isoformat()}", _SLACK_ESCAPES, 500)
     return {
         "text": text,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"event `{facts.event_id}` at {facts.event_time.isoformat()}"}],
-            },
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
         ],
     }
 
 
 def discord_payload(facts: EventFacts) -> dict[str, Any]:
     headline, *details = summary(facts).split("\n")
+    description = "\n".join(details) or facts.description
     return {
-        "content": headline,
+        "content": _escaped(headline, _DISCORD_ESCAPES, _DISCORD_CONTENT_LIMIT),
         "embeds": [
             {
                 "title": facts.event_name,
-                "description": "\n".join(details) or facts.description,
+                "description": _escaped(description, _DISCORD_ESCAPES, _DISCORD_DESCRIPTION_LIMIT),
                 "timestamp": facts.event_time.isoformat(),
                 "footer": {"text": f"event {facts.event_id}"},
             }
         ],
+        # Not even a mention the escaping missed may ping anyone.
+        "allowed_mentions": {"parse": []},
     }

@@ -16,6 +16,21 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
+# Standard Webhooks secrets are 24 to 64 random bytes; a plain secret must be at least as long to guess.
+STANDARD_KEY_BYTES = range(24, 65)
+MIN_PLAIN_SECRET_CHARACTERS = 24
+
+
+def check_secret(secret: str) -> None:
+    """Raise ValueError, saying why, for a secret hookrelay will not sign with."""
+    if secret.startswith(SECRET_PREFIX):
+        size = len(signing_key(secret))
+        if size not in STANDARD_KEY_BYTES:
+            raise ValueError(f"the part after {SECRET_PREFIX} must decode to 24 to 64 bytes, not {size}")
+    elif len(secret) < MIN_PLAIN_SECRET_CHARACTERS:
+        raise ValueError(f"must be at least {MIN_PLAIN_SECRET_CHARACTERS} characters (or {SECRET_PREFIX} + base64)")
+
+
 def signing_key(secret: str) -> bytes:
     """The HMAC key of a secret: the bytes after whsec_ base64-decoded, else the secret's UTF-8.
 

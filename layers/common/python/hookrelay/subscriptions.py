@@ -7,7 +7,7 @@ from datetime import timedelta
 from pydantic import ValidationError
 
 from hookrelay import clock, pagination, problems, signing
-from hookrelay.addresses import EndpointRefused, Resolver, parse_endpoint, resolve, vet_addresses
+from hookrelay.addresses import EndpointRefused, Resolver, masked, parse_endpoint, resolve, vet_addresses
 from hookrelay.models import (
     Page,
     PageMeta,
@@ -87,6 +87,9 @@ class Subscriptions:
     def update(self, team_id: str, subscription_id: str, patch: SubscriptionPatch) -> Subscription:
         current = self.get(team_id, subscription_id)
         changes = patch.model_dump(exclude_unset=True)
+        if changes.get("endpoint") == masked(current.endpoint):
+            # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
+            changes["endpoint"] = current.endpoint
         try:
             settings = SubscriptionSettings.model_validate({**current.settings().model_dump(), **changes})
         except ValidationError as error:
