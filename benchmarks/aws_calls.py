@@ -125,7 +125,7 @@ def run(events: int) -> tuple[CallCounter, dict[str, int], int]:
     counter = CallCounter()
     logs = ByteCounter()
     use_local_credentials()
-    os.environ.update({"HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true", "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "3600"})
+    os.environ["HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS"] = "true"
     aws.session().events.register("before-parameter-build", counter)
     with receiver() as target, mock_aws(), redirect_stdout(logs):
         stack = LocalStack.create(REPO / "template.yaml", aws_endpoint="moto")

@@ -292,3 +292,10 @@ def test_patch_rejects_nulls_and_bad_combinations(api: ApiClient) -> None:
     assert_problem(api.patch(path, {"content_type": "application/x-www-form-urlencoded"}), 422)
     assert_problem(api.patch(path, {"id": "another"}), 422, "id")
     assert api.patch(path, {}).status == 200
+
+
+@pytest.mark.parametrize("field", ["subscribed_events", "scopes", "workspaces"])
+def test_lists_hold_at_most_100_entries(api: ApiClient, field: str) -> None:
+    entries = ["signer.done"] * 101 if field == "subscribed_events" else [f"entry-{n}" for n in range(101)]
+    assert_problem(api.post("/v3/webhooks", webhook(**{field: entries})), 422, field)
+    assert api.post("/v3/webhooks", webhook(**{field: entries[:100]})).status == 201

@@ -32,7 +32,6 @@ def stack() -> Iterator[RunningStack]:
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
-            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_API_KEY_CACHE_SECONDS": "0",
         }
     ) as stack:
