@@ -125,7 +125,7 @@ def run(events: int) -> tuple[CallCounter, dict[str, int], int]:
     counter = CallCounter()
     logs = ByteCounter()
     use_local_credentials()
-    os.environ.update({"HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true", "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "3600"})
+    os.environ["HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS"] = "true"
     aws.session().events.register("before-parameter-build", counter)
     with receiver() as target, mock_aws(), redirect_stdout(logs):
         stack = LocalStack.create(REPO / "template.yaml", aws_endpoint="moto")
@@ -259,11 +259,16 @@ def main() -> None:
         if stage == "ingest" and operation == "sqs.SendMessageBatch" and queue == delivery_queue
     )
     attempt_writes = sum(delivery[f"dynamodb.{op}"] for op in ("PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"))
-    subscription_reads = sum(
-        count
-        for (stage, operation, table), count in counter.targets.items()
-        if stage == "delivery" and operation.startswith("dynamodb.") and "Subscriptions" in table
+    subscription_reads = Counter(
+        {
+            operation: count
+            for (stage, operation, table), count in counter.targets.items()
+            if stage == "delivery" and operation.startswith("dynamodb.") and "Subscriptions" in table
+        }
     )
+    # A warm container reads the versions of its batch's teams (one BatchGetItem) and queries nothing.
+    version_reads = subscription_reads.pop("dynamodb.BatchGetItem", 0)
+    subscription_queries = sum(subscription_reads.values())
     figures = [
         Figure(
             "P3",
@@ -285,12 +290,21 @@ def main() -> None:
         ),
         Figure(
             "P3",
-            "subscription reads per delivery, warm container",
-            f"{subscription_reads} reads",
+            "subscription queries per delivery, warm container",
+            f"{subscription_queries} reads",
             "",
-            f"{subscription_reads / deliveries:.3f}",
+            f"{subscription_queries / deliveries:.3f}",
             "0",
-            subscription_reads == 0,
+            subscription_queries == 0,
+        ),
+        Figure(
+            "P3",
+            "team version reads per delivery (one per batch)",
+            f"{version_reads} BatchGetItem",
+            "",
+            f"{version_reads / deliveries:.3f}",
+            "(reported)",
+            True,
         ),
         Figure(
             "P3",

@@ -16,7 +16,7 @@ P2: N deliveries one after another through the real delivery logic, against a ke
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import requests
@@ -53,10 +53,12 @@ class MemoryDeliveries:
     def get(self, delivery_id: str) -> Delivery | None:
         return self.items.get(delivery_id)
 
-    def record_attempt(self, delivery_id: str, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
-        current = self.items[delivery_id]
-        self.items[delivery_id] = current.model_copy(update={"attempt_count": number, "status": outcome.status})
+    def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
+        self.items[delivery.id] = delivery.model_copy(update={"attempt_count": number, "status": outcome.status})
         return True
+
+    def release_test_slot(self, subscription_id: str, delivery_id: str) -> None:
+        raise AssertionError("no test event in the benchmark")
 
 
 class MemorySubscriptions:
@@ -65,6 +67,9 @@ class MemorySubscriptions:
 
     def all_of_team(self, team_id: str) -> list[Subscription]:
         return self.subscriptions
+
+    def versions(self, team_ids: Collection[str]) -> dict[str, int]:
+        return {}
 
     def disable(
         self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
@@ -106,7 +111,7 @@ def world(port: int, count: int) -> tuple[Deliverer, list[str]]:
     store = MemorySubscriptions(subscriptions)
     deliverer = Deliverer(
         deliveries=deliveries,
-        subscriptions=CachedTeamSubscriptions(store, ttl_seconds=3600),  # type: ignore[arg-type]
+        subscriptions=CachedTeamSubscriptions(store),  # type: ignore[arg-type]
         subscription_store=store,  # type: ignore[arg-type]
         transport=Transport(allow_private=True),
         policy=RetryPolicy(parse_schedule("2m")),

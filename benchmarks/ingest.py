@@ -12,7 +12,6 @@ what AWS would see.
 """
 
 import json
-import os
 import statistics
 import sys
 import threading
@@ -144,9 +143,6 @@ class CallCounter:
 def bench_fan_out(sizes: list[int]) -> list[Figure]:
     counter = CallCounter()
     use_local_credentials()
-    # moto answers a write in milliseconds where DynamoDB takes a few; keep the subscription cache
-    # long enough that the warm run measures a warm container, not moto's speed.
-    os.environ["HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS"] = "3600"
     aws.session().events.register("before-parameter-build", counter)
     with mock_aws():
         stack = LocalStack.create(REPO / "template.yaml", aws_endpoint="moto")

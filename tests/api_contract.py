@@ -347,3 +347,10 @@ def test_a_weak_secret_is_422_on_create_update_and_rotate(api: ApiClient, secret
     assert_problem(api.patch(path, {"secret_key": secret}), 422, "secret_key")
     assert_problem(api.post(f"{path}/secret/rotate", {"secret_key": secret}), 422, "secret_key")
     assert api.post(f"{path}/secret/rotate", {"secret_key": "y" * 24}).status == 200
+
+
+@pytest.mark.parametrize("field", ["subscribed_events", "scopes", "workspaces"])
+def test_lists_hold_at_most_100_entries(api: ApiClient, field: str) -> None:
+    entries = ["signer.done"] * 101 if field == "subscribed_events" else [f"entry-{n}" for n in range(101)]
+    assert_problem(api.post("/v3/webhooks", webhook(**{field: entries})), 422, field)
+    assert api.post("/v3/webhooks", webhook(**{field: entries[:100]})).status == 201

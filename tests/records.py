@@ -4,6 +4,8 @@ from hookrelay.models import Subscription
 
 SECRET_KEY = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
 CREATED_AT = "2026-01-01T00:00:00.000Z"
+# The deployed HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM, for tests that store subscriptions directly.
+TEAM_LIMIT = 1000
 
 
 def subscription_id(index: int) -> str:

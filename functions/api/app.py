@@ -44,6 +44,7 @@ publisher = EventPublisher(client("events"), settings.event_bus)
 subscriptions = Subscriptions(
     DynamoSubscriptionStore(table(settings.subscriptions_table)),
     allow_private=settings.allow_private_endpoints,
+    max_per_team=settings.max_subscriptions_per_team,
     rotation_overlap=settings.secret_rotation_overlap,
 )
 delivery_log = DeliveryLog(
@@ -81,7 +82,11 @@ WebhookId = Annotated[str, Path(description="The subscription id.")]
     status_code=201,
     summary="Create a webhook subscription",
     tags=["Webhooks"],
-    responses=_responses(SubscriptionWithSecret, _ERRORS, HTTPStatus.CREATED),
+    responses=_responses(
+        SubscriptionWithSecret,
+        {**_ERRORS, HTTPStatus.CONFLICT: _problem("The team has as many subscriptions as it may.")},
+        HTTPStatus.CREATED,
+    ),
 )
 def create_webhook(body: Annotated[SubscriptionSettings, Body()]) -> SubscriptionWithSecret:
     return subscriptions.create(http_api.caller_team(app), body).with_secret()
@@ -156,7 +161,10 @@ _ERRORS_BY_DELIVERY = {
     **_ERRORS,
     HTTPStatus.NOT_FOUND: _problem("No such subscription in the caller's team, or no such delivery of it."),
 }
-_ERRORS_WHEN_SENDING = {**_ERRORS_BY_DELIVERY, HTTPStatus.CONFLICT: _problem("The subscription is disabled.")}
+_ERRORS_WHEN_SENDING = {
+    **_ERRORS_BY_DELIVERY,
+    HTTPStatus.CONFLICT: _problem("The subscription is disabled, or the same send is already queued."),
+}
 DeliveryId = Annotated[str, Path(description="The delivery id: the `webhook-id` header of its requests.")]
 
 
@@ -190,7 +198,7 @@ def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliveryDeta
     "/v3/webhooks/<webhook_id>/deliveries/<delivery_id>/retry",
     status_code=202,
     summary="Send a delivery again now",
-    description="A fresh attempt, with the same webhook-id; asking again before it is made adds nothing.",
+    description="A fresh attempt, with the same webhook-id; asking again before it is made is a 409.",
     tags=["Deliveries"],
     responses=_responses(DeliverySummary, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )
@@ -217,7 +225,10 @@ def recover_deliveries(webhook_id: WebhookId, body: Annotated[RecoverRequest, Bo
     "/v3/webhooks/<webhook_id>/test",
     status_code=202,
     summary="Send a test event",
-    description="The catalog sample of the event, delivered like any other and marked `X-Hookrelay-Test: true`.",
+    description=(
+        "The catalog sample of the event, delivered like any other and marked `X-Hookrelay-Test: true`;"
+        " one at a time per subscription (409 while one is queued)."
+    ),
     tags=["Deliveries"],
     responses=_responses(DeliverySummary, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )

@@ -29,9 +29,7 @@ settings = get_settings()
 # the second waits for the first (its record fails and comes back) and then finds it done.
 idempotency = IdempotencyConfig(event_key_jmespath="[event.event_id, continue_after]", expires_after_seconds=3600)
 ingest = Ingest(
-    subscriptions=CachedTeamSubscriptions(
-        DynamoSubscriptionStore(table(settings.subscriptions_table)), settings.subscription_cache_seconds
-    ),
+    subscriptions=CachedTeamSubscriptions(DynamoSubscriptionStore(table(settings.subscriptions_table))),
     deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
     progress=DynamoFanOutProgress(table(settings.deliveries_table)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
@@ -66,5 +64,7 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
-    metrics.add_metric(name="EventMessagesReceived", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    records = event.get("Records", [])
+    metrics.add_metric(name="EventMessagesReceived", unit=MetricUnit.Count, value=len(records))
+    ingest.prepare_batch(record["body"] for record in records)
     return process_partial_response(event=event, record_handler=fan_out, processor=processor, context=context)

@@ -20,6 +20,7 @@ from e2e.conftest import (
     verify_all_signatures,
 )
 from hookrelay.models import delivery_id
+from hookrelay.store.subscriptions import TEAM_ITEM
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +33,6 @@ def stack() -> Iterator[RunningStack]:
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
-            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_API_KEY_CACHE_SECONDS": "0",
         }
     ) as stack:
@@ -67,9 +67,15 @@ def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningSt
         assert shown["delivery"]["status"] == "pending" and shown["delivery"]["attempt_count"] == 0
         assert dlq_depth() == 1  # looking took nothing away
 
-        # The operator repairs the data, then sends the message back.
+        # The operator repairs the data, moving the team's version on as the README says, so that
+        # warm containers read it again; then sends the message back.
         subscriptions.update_item(
             Key=key, UpdateExpression="SET secret_key = :good", ExpressionAttributeValues={":good": secret}
+        )
+        subscriptions.update_item(
+            Key={"team_id": team, "subscription_id": TEAM_ITEM},
+            UpdateExpression="ADD version :one",
+            ExpressionAttributeValues={":one": 1},
         )
         assert json.loads(stack.local_cli("dlq", "redrive")) == {"status": "COMPLETED", "moved": 1, "failed": 0}
         assert dlq_depth() == 0

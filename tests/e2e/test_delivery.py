@@ -40,7 +40,6 @@ def delivery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
             "HOOKRELAY_LOCAL_HOSTS_FILE": str(hosts),
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": "1s,2s,3s",
-            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
         }
     ) as stack:
@@ -227,7 +226,6 @@ def slow_retry_stack() -> Iterator[RunningStack]:
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": "1s,20m",
-            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_LOCAL_SCHEDULE_SECONDS": "1",
         }
     ) as stack:
@@ -279,7 +277,6 @@ def test_a_name_that_turns_private_after_subscribing_is_refused_at_send(tmp_path
             "HOOKRELAY_LOCAL_HOSTS_FILE": str(hosts),
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "false",
             "HOOKRELAY_RETRY_SCHEDULE": "1s",
-            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
         }
     ) as stack:
         api = ApiClient(http_transport(stack, requests.Session()), stack.create_key("rebinding-team"))

@@ -35,7 +35,6 @@ def operations_stack() -> Iterator[RunningStack]:
         {
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": "1s",
-            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
             "HOOKRELAY_SECRET_ROTATION_OVERLAP": f"{ROTATION_OVERLAP_SECONDS}s",
         }

@@ -77,7 +77,6 @@ def test_debug_logs_and_traces_hold_no_secret_key_api_key_or_signature() -> None
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": "1s",
-            "HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS": "0",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
         }
     ) as stack:

@@ -37,7 +37,7 @@ def test_aws_calls_benchmark_smoke() -> None:
     result = run_smoke("benchmarks/aws_calls.py")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "P3 DynamoDB writes per delivery attempt: 60 writes for 60 attempts = 1.00 (goal <= 1) met" in result.stdout
-    assert "P3 subscription reads per delivery, warm container: 0 reads" in result.stdout
+    assert "P3 subscription queries per delivery, warm container: 0 reads" in result.stdout
     assert "P3 modeled cost per million deliveries" in result.stdout
 
 

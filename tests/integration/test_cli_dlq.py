@@ -60,7 +60,7 @@ def a_delivery(stack: StackResources, attempts: int) -> Delivery:
     store.create_pending([delivery])
     for number in range(1, attempts + 1):
         attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12, response_excerpt="boom")
-        store.record_attempt(delivery.id, number, attempt, AttemptOutcome("pending"))
+        store.record_attempt(store.get(delivery.id) or delivery, number, attempt, AttemptOutcome("pending"))
     found = store.get(delivery.id)
     assert found is not None
     return found

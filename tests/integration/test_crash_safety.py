@@ -331,7 +331,7 @@ def pending_deliveries(port: int, events: int, subscriptions: int) -> list[str]:
     store = DynamoSubscriptionStore(table(settings.subscriptions_table))
     subscribed = [records.subscription(index, endpoint=receiver_endpoint(port)) for index in range(subscriptions)]
     for each in subscribed:
-        store.create(each)
+        store.create(each, records.TEAM_LIMIT)
     deliveries = [new_delivery(event(index), each) for index in range(events) for each in subscribed]
     DynamoDeliveryStore(table(settings.deliveries_table)).create_pending(deliveries)
     Queue(client("sqs"), settings.delivery_queue_url).send([delivery_message(d.id, 1) for d in deliveries])

@@ -1,22 +1,27 @@
 """The delivery logic against moto and real receivers on 127.0.0.1: outcomes, retries, the attempt log."""
 
+import base64
+import hmac
+from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import records
 from receivers import Answer, receiver
-from records import receiver_endpoint
+from records import receiver_endpoint, subscription_id
 
 from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.delivery import Deliverer, Job
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Event, Subscription
-from hookrelay.queues import Queue
+from hookrelay.models import Event, SecretRotation, Subscription, SubscriptionPatch
+from hookrelay.queues import Queue, delivery_message
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+from hookrelay.subscriptions import Subscriptions
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
 
@@ -40,13 +45,13 @@ class CountingSubscriptionStore(DynamoSubscriptionStore):
 
 
 class World:
-    def __init__(self, schedule: str = "1s,2s,20m", cache_seconds: float = 0) -> None:
+    def __init__(self, schedule: str = "1s,2s,20m") -> None:
         settings = get_settings()
         self.subscriptions = CountingSubscriptionStore(table(settings.subscriptions_table))
         self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
         self.deliverer = Deliverer(
             deliveries=self.deliveries,
-            subscriptions=CachedTeamSubscriptions(self.subscriptions, ttl_seconds=cache_seconds),
+            subscriptions=CachedTeamSubscriptions(self.subscriptions),
             subscription_store=self.subscriptions,
             transport=Transport(allow_private=True, total_timeout=1.0),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
@@ -56,7 +61,7 @@ class World:
 
     def subscribe(self, port: int, **fields: object) -> Subscription:
         subscription = records.subscription(endpoint=receiver_endpoint(port), **fields)
-        self.subscriptions.create(subscription)
+        self.subscriptions.create(subscription, records.TEAM_LIMIT)
         return subscription
 
     def set_failing_since(self, subscription: Subscription, since: str) -> None:
@@ -193,7 +198,7 @@ def test_a_success_ends_the_run_of_failures(world: World) -> None:
 
 
 def test_a_run_of_failures_is_written_at_its_start_and_its_end_only(stack: LocalStack) -> None:
-    world = World(cache_seconds=300)
+    world = World()
     answers = iter([Answer(500)] * 3 + [Answer(200)] * 2)
     with receiver(lambda _: next(answers)) as flaky:
         subscription = world.subscribe(flaky.port)
@@ -212,7 +217,7 @@ def test_a_run_of_failures_is_written_at_its_start_and_its_end_only(stack: Local
 def test_a_success_seen_by_another_container_keeps_the_endpoint_enabled(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cached, fresh = World(cache_seconds=300), World()
+    cached, fresh = World(), World()
     answers = iter([Answer(500), Answer(200), Answer(500)])
     with receiver(lambda _: next(answers)) as flaky:
         subscription = cached.subscribe(flaky.port)
@@ -226,3 +231,64 @@ def test_a_success_seen_by_another_container_keeps_the_endpoint_enabled(
         cached.deliverer.deliver(Job(third, 1))
     stored = cached.subscriptions.get("acme", subscription.id)
     assert stored and stored.enabled and stored.disabled_reason is None
+
+
+def another_event(number: int) -> Event:
+    return EVENT.model_copy(update={"event_id": f"5a0c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c{number:02d}"})
+
+
+def event_of(subscription: Subscription, number: int) -> Event:
+    return another_event(number).model_copy(update={"team_id": subscription.team_id})
+
+
+def test_changes_apply_to_the_very_next_attempt(stack: LocalStack) -> None:
+    world = World()
+    logic = Subscriptions(world.subscriptions, allow_private=True, max_per_team=1000)
+    with receiver() as before, receiver() as after:
+        moving, disabled, deleted = (world.subscribe(before.port, id=subscription_id(n)) for n in range(3))
+        for subscription in (moving, disabled, deleted):
+            world.deliverer.deliver(Job(world.pending(subscription), 1))  # the container now knows all three
+        rotated = logic.rotate_secret("acme", moving.id, SecretRotation())
+        logic.update("acme", moving.id, SubscriptionPatch(endpoint=receiver_endpoint(after.port)))
+        logic.update("acme", disabled.id, SubscriptionPatch(enabled=False))
+        logic.delete("acme", deleted.id)
+        outcomes = [
+            world.deliverer.deliver(Job(world.pending(subscription, another_event(1)), 1)).outcome
+            for subscription in (moving, disabled, deleted)
+        ]
+    assert outcomes == ["delivered", "dropped: subscription disabled", "dropped: subscription deleted"]
+    assert len(before.received) == 3
+    (request,) = after.received
+    key = base64.b64decode(rotated.secret_key.removeprefix("whsec_"))
+    assert request.headers["X-Yousign-Signature-256"] == "sha256=" + hmac.new(key, request.body, "sha256").hexdigest()
+
+
+def test_a_batch_reads_its_teams_versions_once(stack: LocalStack) -> None:
+    world = World()
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    with receiver() as target:
+        subscriptions = [
+            world.subscribe(target.port, id=subscription_id(n), team_id=team)
+            for n, team in enumerate(("acme", "globex"))
+        ]
+        messages = [
+            (f"m{number}", delivery_message(world.pending(subscription, event_of(subscription, number)), 1).body)
+            for number in range(5)
+            for subscription in subscriptions
+        ]
+        dynamodb = table(get_settings().subscriptions_table).meta.client
+        dynamodb.meta.events.register("before-call.dynamodb", count)
+        try:
+            first = world.deliverer.deliver_batch(messages[:6])
+            reads_of_first = {name: calls[name] for name in ("BatchGetItem", "Query")}
+            calls.clear()
+            second = world.deliverer.deliver_batch(messages[6:])
+        finally:
+            dynamodb.meta.events.unregister("before-call.dynamodb", count)
+    assert {report.outcome for report in first + second} == {"delivered"}
+    assert reads_of_first == {"BatchGetItem": 1, "Query": 2}  # one read of versions, each team read once
+    assert {name: calls[name] for name in ("BatchGetItem", "Query")} == {"BatchGetItem": 1, "Query": 0}

@@ -52,7 +52,7 @@ def add_delivery(subscription: dict[str, Any], team_id: str, age_minutes: int, o
     if outcome:
         code = 200 if outcome == "delivered" else 500
         attempt = Attempt(at=clock.iso(created), status_code=code, latency_ms=12, response_excerpt="body")
-        deliveries().record_attempt(delivery.id, 1, attempt, AttemptOutcome("delivered" if code == 200 else "failed"))
+        deliveries().record_attempt(delivery, 1, attempt, AttemptOutcome("delivered" if code == 200 else "failed"))
     return delivery
 
 
@@ -145,7 +145,7 @@ def test_retry_sends_the_next_attempt_once(api: ApiClient, subscription: dict[st
     path = f"/v3/webhooks/{subscription['id']}/deliveries/{delivery.id}/retry"
     response = api.post(path)
     assert response.status == 202 and response.json()["status"] == "pending"
-    assert api.post(path).status == 202  # asked again before the attempt is made
+    assert_problem(api.post(path), 409)  # asked again before the attempt is made
     assert queued_jobs() == [{"delivery_id": delivery.id, "attempt": 2}]
     record = deliveries().get(delivery.id)
     assert record and record.requested_attempt == 2 and record.attempt_count == 1
@@ -177,8 +177,9 @@ def test_test_event_is_the_catalog_sample_marked_as_test(api: ApiClient, subscri
     assert shown["request"]["headers"]["X-Hookrelay-Test"] == "true"
     assert json.loads(shown["request"]["body"])["data"]["signature_request"]["status"] == "done"
 
-    default = api.post(f"/v3/webhooks/{subscription['id']}/test")
-    assert default.status == 202 and default.json()["test"] is True
+    another = api.post("/v3/webhooks", webhook(subscribed_events=["signer.done"])).json()
+    default = api.post(f"/v3/webhooks/{another['id']}/test")
+    assert default.status == 202 and default.json()["test"] is True and default.json()["event_name"] == "signer.done"
     assert_problem(api.post(f"/v3/webhooks/{subscription['id']}/test", {"event_name": "nope"}), 422, "event_name")
 
 

@@ -172,3 +172,46 @@ def test_foreign_messages_go_to_the_dlq_without_blocking_the_batch(
     assert [m["delivery_id"] for m in delivery_messages()] == [delivery_id(EVENT_ID, subscription)]
     dlq_url = sqs.get_queue_url(QueueName="hookrelay-local-events-dlq")["QueueUrl"]
     assert sorted(m["Body"] for m in drain(dlq_url)) == sorted(poison)
+
+
+def test_a_change_answered_before_an_event_is_what_the_event_meets(
+    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller
+) -> None:
+    leaving, staying = subscribed(), subscribed()
+    publish(api)
+    poll_until_empty(ingest)  # the ingest container now knows the team's subscriptions
+    assert api.delete(f"/v3/webhooks/{leaving}").status == 204
+    assert api.patch(f"/v3/webhooks/{staying}", {"enabled": False}).status == 200
+    arriving = subscribed()
+    event_id = publish(api)
+    poll_until_empty(ingest)
+    assert {record["subscription_id"] for record in delivery_records().values() if record["event_id"] == event_id} == {
+        arriving
+    }
+
+
+def test_a_batch_reads_its_teams_versions_once_and_queries_only_changed_teams(
+    api: ApiClient, other_api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller
+) -> None:
+    subscribed()
+    assert other_api.post("/v3/webhooks", {"endpoint": "https://hooks.example.com/y", "subscribed_events": ["*"]})
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    dynamodb = table(get_settings().subscriptions_table).meta.client
+    dynamodb.meta.events.register("before-call.dynamodb", count)
+    try:
+        for _ in range(3):
+            publish(api)
+            publish(other_api)
+        poll_until_empty(ingest)  # one batch of six events of two teams
+        first = dict(calls)
+        calls.clear()
+        publish(api)
+        poll_until_empty(ingest)
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb", count)
+    assert first.get("BatchGetItem") == 1
+    assert {name: calls.get(name, 0) for name in ("BatchGetItem", "Query")} == {"BatchGetItem": 1, "Query": 0}

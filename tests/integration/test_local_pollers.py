@@ -27,7 +27,7 @@ def queued_delivery(port: int, event_id: str) -> str:
     subscription = records.subscription(endpoint=receiver_endpoint(port))
     store = DynamoSubscriptionStore(table(settings.subscriptions_table))
     if store.get(subscription.team_id, subscription.id) is None:
-        store.create(subscription)
+        store.create(subscription, records.TEAM_LIMIT)
     event = Event(event_id=event_id, event_name="signer.done", event_time=now, team_id="acme", data={})
     delivery = new_delivery(event, subscription)
     DynamoDeliveryStore(table(settings.deliveries_table)).create_pending([delivery])

@@ -1,6 +1,7 @@
 """In-memory stand-ins for the store interfaces."""
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
 
 from hookrelay.models import Delivery, Subscription
 from hookrelay.queues import Message
@@ -10,9 +11,14 @@ from hookrelay.store.subscriptions import SubscriptionSlice
 class FakeSubscriptionStore:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Subscription] = {}
+        self.team_versions: Counter[str] = Counter()
 
-    def create(self, subscription: Subscription) -> None:
+    def create(self, subscription: Subscription, limit: int) -> bool:
+        if sum(team == subscription.team_id for team, _ in self.items) >= limit:
+            return False
         self.items[(subscription.team_id, subscription.id)] = subscription
+        self.team_versions[subscription.team_id] += 1
+        return True
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None:
         return self.items.get((team_id, subscription_id))
@@ -25,10 +31,15 @@ class FakeSubscriptionStore:
         if (subscription.team_id, subscription.id) not in self.items:
             return False
         self.items[(subscription.team_id, subscription.id)] = subscription
+        self.team_versions[subscription.team_id] += 1
         return True
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
+        self.team_versions[team_id] += 1
         return self.items.pop((team_id, subscription_id), None) is not None
+
+    def versions(self, team_ids: Collection[str]) -> dict[str, int]:
+        return {team_id: self.team_versions[team_id] for team_id in team_ids if team_id in self.team_versions}
 
     def all_of_team(self, team_id: str) -> list[Subscription]:
         return [self.items[key] for key in sorted(self.items) if key[0] == team_id]
@@ -37,6 +48,7 @@ class FakeSubscriptionStore:
         key = (team_id, subscription_id)
         if key in self.items and (since is None or self.items[key].failing_since is None):
             self.items[key] = self.items[key].model_copy(update={"failing_since": since})
+            self.team_versions[team_id] += 1
 
     def disable(
         self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
@@ -46,6 +58,7 @@ class FakeSubscriptionStore:
             self.items[key] = self.items[key].model_copy(
                 update={"enabled": False, "disabled_reason": reason, "updated_at": at}
             )
+            self.team_versions[team_id] += 1
 
 
 class FakeDeliveryStore:

@@ -4,7 +4,7 @@ import json
 from collections import Counter
 
 import pytest
-from records import subscription, subscription_id
+from records import TEAM_LIMIT, subscription, subscription_id
 
 from hookrelay.ingest import Ingest
 from hookrelay.models import Event, Subscription, delivery_id
@@ -26,13 +26,13 @@ class World:
     def __init__(self, subscriptions: list[Subscription], chunk_size: int = 25) -> None:
         self.store = FakeSubscriptionStore()
         for item in subscriptions:
-            self.store.create(item)
+            self.store.create(item, TEAM_LIMIT)
         self.deliveries = FakeDeliveryStore()
         self.progress = FakeProgress()
         self.delivery_queue = FakeQueue()
         self.events_queue = FakeQueue()
         self.ingest = Ingest(
-            subscriptions=CachedTeamSubscriptions(self.store, ttl_seconds=0),
+            subscriptions=CachedTeamSubscriptions(self.store),
             deliveries=self.deliveries,
             progress=self.progress,
             delivery_queue=self.delivery_queue,  # type: ignore[arg-type]
@@ -44,7 +44,9 @@ class World:
         return [json.loads(message.body)["delivery_id"] for message in self.delivery_queue.messages]
 
     def run(self, request: FanOutRequest, has_time: bool = True) -> None:
-        self.ingest.process_message(queue_message(request), has_time=lambda: has_time)
+        body = queue_message(request)
+        self.ingest.prepare_batch([body])
+        self.ingest.process_message(body, has_time=lambda: has_time)
 
 
 def test_one_delivery_per_matching_subscription() -> None:

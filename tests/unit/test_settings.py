@@ -45,3 +45,11 @@ def test_wrong_send_timeouts_fail_at_start(connect: str, total: str, complaint: 
         Settings.model_validate(
             {**RESOURCES, "HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS": connect, "HOOKRELAY_SEND_TIMEOUT_SECONDS": total}
         )
+
+
+def test_a_team_may_have_1000_subscriptions_unless_configured() -> None:
+    assert Settings.model_validate(RESOURCES).max_subscriptions_per_team == 1000
+    configured = Settings.model_validate({**RESOURCES, "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM": "20"})
+    assert configured.max_subscriptions_per_team == 20
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        Settings.model_validate({**RESOURCES, "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM": "0"})

@@ -1,4 +1,5 @@
 import pytest
+from records import TEAM_LIMIT
 
 from hookrelay.models import SubscriptionPatch, SubscriptionSettings
 from hookrelay.problems import ProblemError
@@ -14,7 +15,7 @@ def resolver(host: str, port: int) -> list[str]:
 
 @pytest.fixture
 def subscriptions() -> Subscriptions:
-    return Subscriptions(FakeSubscriptionStore(), allow_private=False, resolver=resolver)
+    return Subscriptions(FakeSubscriptionStore(), allow_private=False, max_per_team=TEAM_LIMIT, resolver=resolver)
 
 
 def settings(**fields: object) -> SubscriptionSettings:

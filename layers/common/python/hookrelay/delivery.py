@@ -55,6 +55,34 @@ class Job:
     attempt: int
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A message whose delivery record has been read: what an attempt starts from."""
+
+    message_id: str
+    job: Job
+    delivery: Delivery
+
+
+def _logged(job: Job, report: Report) -> Report:
+    result = report.result
+    logger.info(
+        "delivery attempt",
+        extra={
+            "message_id": report.message_id,
+            "delivery_id": job.delivery_id,
+            "attempt": job.attempt,
+            "subscription_id": report.subscription_id,
+            "event_id": report.event_id,
+            "outcome": report.outcome,
+            "status_code": result.status_code if result else None,
+            "latency_ms": result.latency_ms if result else None,
+            "error": result.error if result else None,
+        },
+    )
+    return report
+
+
 def read_job(body: str) -> Job:
     try:
         message = json.loads(body)
@@ -87,13 +115,33 @@ class Deliverer:
         self._due_shards = due_shards
 
     def deliver_batch(self, messages: Sequence[tuple[str, str]]) -> list[Report]:
-        """Deliver (message id, body) pairs concurrently; a report for each, in order."""
+        """Deliver (message id, body) pairs concurrently; a report for each, in order.
+
+        The batch's records are read first, so that the subscriptions of all their teams are checked
+        against the teams' versions in one read before any is sent.
+        """
         if not messages:
             return []
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
-            return list(pool.map(self._deliver_safely, *zip(*messages, strict=True)))
+            read = list(pool.map(self._read_safely, *zip(*messages, strict=True)))
+            ready = [each for each in read if isinstance(each, _Ready)]
+            try:
+                self._subscriptions.refresh({each.delivery.team_id for each in ready})
+            except Exception:
+                logger.exception("reading the batch's subscriptions failed; its messages will be received again")
+                return [each if isinstance(each, Report) else Report(each.message_id, UNEXPECTED) for each in read]
+            attempted = iter(pool.map(self._attempt_safely, ready))
+            return [each if isinstance(each, Report) else next(attempted) for each in read]
 
-    def _deliver_safely(self, message_id: str, body: str) -> Report:
+    def deliver(self, job: Job, message_id: str = "") -> Report:
+        """Make attempt `job.attempt` of a delivery, as a batch of one; report what happened."""
+        delivery = self._deliveries.get(job.delivery_id)
+        if delivery is None:
+            return Report(message_id, "unknown delivery")
+        self._subscriptions.refresh([delivery.team_id])
+        return self._attempt(_Ready(message_id, job, delivery))
+
+    def _read_safely(self, message_id: str, body: str) -> _Ready | Report:
         try:
             job = read_job(body)
         except InvalidDeliveryMessage as error:
@@ -101,32 +149,29 @@ class Deliverer:
             return Report(message_id, UNEXPECTED)
         correlation = {"message_id": message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
         try:
-            report = self.deliver(job, message_id)
+            delivery = self._deliveries.get(job.delivery_id)
         except Exception:
-            logger.exception("delivery failed unexpectedly; the message will be received again", extra=correlation)
+            logger.exception("reading the delivery failed; the message will be received again", extra=correlation)
             return Report(message_id, UNEXPECTED)
-        result = report.result
-        logger.info(
-            "delivery attempt",
-            extra={
-                **correlation,
-                "subscription_id": report.subscription_id,
-                "event_id": report.event_id,
-                "outcome": report.outcome,
-                "status_code": result.status_code if result else None,
-                "latency_ms": result.latency_ms if result else None,
-                "error": result.error if result else None,
-            },
-        )
-        return report
-
-    def deliver(self, job: Job, message_id: str = "") -> Report:
-        """Make attempt `job.attempt` of a delivery; report what happened, for logs and metrics."""
-        delivery = self._deliveries.get(job.delivery_id)
         if delivery is None:
-            return Report(message_id, "unknown delivery")
+            return _logged(job, Report(message_id, "unknown delivery"))
+        return _Ready(message_id, job, delivery)
+
+    def _attempt_safely(self, ready: _Ready) -> Report:
+        job = ready.job
+        try:
+            report = self._attempt(ready)
+        except Exception:
+            correlation = {"message_id": ready.message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
+            logger.exception("delivery failed unexpectedly; the message will be received again", extra=correlation)
+            return Report(ready.message_id, UNEXPECTED)
+        return _logged(job, report)
+
+    def _attempt(self, ready: _Ready) -> Report:
+        """Make the attempt with the subscription as the cache has it (refreshed for this batch)."""
+        job, delivery = ready.job, ready.delivery
         report = functools.partial(
-            Report, message_id, subscription_id=delivery.subscription_id, event_id=delivery.event_id
+            Report, ready.message_id, subscription_id=delivery.subscription_id, event_id=delivery.event_id
         )
         if delivery.status in ("delivered", "failed") or delivery.attempt_count >= job.attempt:
             return report("already done")
@@ -135,7 +180,8 @@ class Deliverer:
         if subscription is None or not subscription.enabled:
             reason = "deleted" if subscription is None else "disabled"
             attempt = Attempt(at=clock.iso(now), latency_ms=0, error=f"not sent: the subscription is {reason}")
-            self._deliveries.record_attempt(delivery.id, job.attempt, attempt, AttemptOutcome("failed"))
+            self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
+            self._end_test(delivery)
             return report(f"dropped: subscription {reason}")
         result = self._send(delivery, subscription, job.attempt, now)
         attempt = Attempt(
@@ -146,8 +192,9 @@ class Deliverer:
             response_excerpt=result.response_excerpt,
         )
         outcome, delay = self._next(delivery, subscription, job.attempt, result, now)
-        if not self._deliveries.record_attempt(delivery.id, job.attempt, attempt, outcome):
+        if not self._deliveries.record_attempt(delivery, job.attempt, attempt, outcome):
             return report("already done")
+        self._end_test(delivery)
         if result.status_code == GONE:
             reason = f"the endpoint answered 410 Gone to delivery {delivery.id} on {attempt.at}"
             self._subscription_store.disable(subscription.team_id, subscription.id, reason, attempt.at)
@@ -158,6 +205,10 @@ class Deliverer:
             )
         self._track_failing(subscription, result.delivered, now)
         return report(outcome.status, result)
+
+    def _end_test(self, delivery: Delivery) -> None:
+        if delivery.test:
+            self._deliveries.release_test_slot(delivery.subscription_id, delivery.id)
 
     def _track_failing(self, subscription: Subscription, delivered: bool, now: datetime) -> None:
         """Disable an endpoint that has failed every attempt for DISABLE_AFTER_FAILING_FOR (5 days).

@@ -7,6 +7,7 @@ with a conditional write: a retry or recovery repeated before that attempt is ma
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
 from hookrelay import catalog, clock, pagination, problems
 from hookrelay.addresses import masked
@@ -30,6 +31,8 @@ from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.deliveries import POSITION_KEYS, DeliveryLogStore, due_shard
 from hookrelay.subscriptions import Subscriptions
 
+# How long a queued test event keeps the next one waiting when its message is lost (a sent one ends it).
+TEST_SLOT_LEASE = timedelta(minutes=15)
 # Failed deliveries one recover call sends again before answering with a cursor (API Gateway waits 30 s).
 RECOVER_BATCH = 100
 
@@ -87,7 +90,8 @@ class DeliveryLog:
         """A fresh attempt now, whatever the delivery's status."""
         subscription = self._sendable(team_id, subscription_id)
         delivery = self._delivery(subscription, delivery_id)
-        self._send_again([delivery])
+        if not self._send_again([delivery]):
+            raise problems.conflict("A retry of this delivery is already queued: ask again once it has been attempted.")
         return self._delivery(subscription, delivery_id).summary()
 
     def recover(self, team_id: str, subscription_id: str, since: str, after: str | None) -> Recovery:
@@ -118,6 +122,14 @@ class DeliveryLog:
             data=event_type.sample,
         )
         delivery = new_delivery(event, subscription).model_copy(update={"test": True})
+        now = clock.utc_now()
+        if not self._deliveries.hold_test_slot(
+            subscription.id, delivery.id, now=clock.iso(now), until=clock.iso(now + TEST_SLOT_LEASE)
+        ):
+            raise problems.conflict(
+                "A test event for this webhook subscription is already queued: send another once it has been sent"
+                f" (or {TEST_SLOT_LEASE.seconds // 60} minutes after the last one, should its message be lost)."
+            )
         self._deliveries.create_pending([delivery])
         self._queue.send([delivery_message(delivery.id, 1)])
         return delivery.summary()

@@ -1,6 +1,7 @@
 """Fan-out: one event becomes one delivery record and one queue message per matching subscription."""
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from hookrelay import clock
 from hookrelay.matching import matching
 from hookrelay.models import Delivery, Event, Subscription, delivery_id
 from hookrelay.observability import logger, metrics
-from hookrelay.publishing import FanOutRequest, queue_message, read_queue_message
+from hookrelay.publishing import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.store.deliveries import DeliveryStore, FanOutProgress
 from hookrelay.store.subscriptions import CachedTeamSubscriptions
@@ -64,6 +65,15 @@ class Ingest:
         self._events_queue = events_queue
         self._chunk_size = chunk_size
         self._fan_out_once = once(self._fan_out_and_continue)
+
+    def prepare_batch(self, bodies: Iterable[str]) -> None:
+        """Bring the subscriptions of a batch's teams up to date with one read of their versions, so
+        that every change answered before the batch began is what its events meet."""
+        teams = set()
+        for body in bodies:
+            with contextlib.suppress(InvalidEventMessage):  # failed alone by process_message
+                teams.add(read_queue_message(body).event.team_id)
+        self._subscriptions.refresh(teams)
 
     def process_message(self, body: str, has_time: Callable[[], bool]) -> None:
         """Fan out one events-queue message; raises InvalidEventMessage for one that is not an event."""

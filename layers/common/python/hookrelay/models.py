@@ -310,6 +310,18 @@ class Attempt(BaseModel):
     response_excerpt: str = ""
 
 
+# A delivery keeps its first attempt and its latest ones (attempt_count counts them all), so that
+# manual retries can never grow its record past DynamoDB's 400 KB item limit.
+KEPT_LATEST_ATTEMPTS = 49
+
+
+def kept_attempts(attempts: list[Attempt]) -> list[Attempt]:
+    """The attempts a delivery stores: the first and the latest KEPT_LATEST_ATTEMPTS, oldest first."""
+    if len(attempts) <= 1 + KEPT_LATEST_ATTEMPTS:
+        return attempts
+    return [attempts[0], *attempts[-KEPT_LATEST_ATTEMPTS:]]
+
+
 class DeliverySummary(BaseModel):
     """A delivery as the delivery log lists it."""
 
@@ -335,10 +347,12 @@ class RenderedRequest(BaseModel):
 
 
 class DeliveryDetail(DeliverySummary):
-    """One delivery with its request and every attempt, oldest first."""
+    """One delivery with its request and its attempts, oldest first."""
 
     request: RenderedRequest
-    attempts: list[Attempt]
+    attempts: list[Attempt] = Field(
+        description=f"The first attempt and the latest {KEPT_LATEST_ATTEMPTS}; attempt_count counts every attempt made."
+    )
 
 
 class Delivery(DeliverySummary):

@@ -23,7 +23,7 @@ class Settings(BaseModel):
     delivery_queue_url: str = Field(alias="HOOKRELAY_DELIVERY_QUEUE_URL")
     allow_private_endpoints: bool = Field(False, alias="HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")
     api_key_cache_seconds: float = Field(60.0, ge=0, alias="HOOKRELAY_API_KEY_CACHE_SECONDS")
-    subscription_cache_seconds: float = Field(30.0, ge=0, alias="HOOKRELAY_SUBSCRIPTION_CACHE_SECONDS")
+    max_subscriptions_per_team: int = Field(1000, ge=1, alias="HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM")
     fanout_chunk_size: int = Field(500, ge=1, le=10_000, alias="HOOKRELAY_FANOUT_CHUNK_SIZE")
     retry_schedule: str = Field(DEFAULT_SCHEDULE, alias="HOOKRELAY_RETRY_SCHEDULE")
     due_shards: int = Field(8, ge=1, le=64, alias="HOOKRELAY_DUE_SHARDS")

@@ -44,11 +44,13 @@ class Subscriptions:
         store: SubscriptionStore,
         *,
         allow_private: bool,
+        max_per_team: int,
         rotation_overlap: timedelta = timedelta(hours=24),
         resolver: Resolver = resolve,
     ):
         self._store = store
         self._allow_private = allow_private
+        self._max_per_team = max_per_team
         self._rotation_overlap = rotation_overlap
         self._resolver = resolver
 
@@ -65,7 +67,11 @@ class Subscriptions:
                 "updated_at": now,
             }
         )
-        self._store.create(subscription)
+        if not self._store.create(subscription, self._max_per_team):
+            raise problems.conflict(
+                f"A team may have at most {self._max_per_team} webhook subscriptions:"
+                " delete one before creating another."
+            )
         return subscription
 
     def get(self, team_id: str, subscription_id: str) -> Subscription:

@@ -1,7 +1,6 @@
 """Delivery records: partition key delivery_id; the event travels with each record."""
 
 import contextlib
-import time
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,9 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
 
-from hookrelay.models import Attempt, Delivery, DeliveryStatus, DeliverySummary, Event
+from hookrelay import clock
+from hookrelay.models import Attempt, Delivery, DeliveryStatus, DeliverySummary, Event, kept_attempts
+from hookrelay.store.batch import get_items
 
 
 def due_shard_name(index: int) -> str:
@@ -36,9 +37,6 @@ SUMMARY_FIELDS = (
     "created_at",
     "updated_at",
 )
-BATCH_GET_LIMIT = 100
-UNPROCESSED_FIRST_PAUSE_SECONDS = 0.05
-UNPROCESSED_MAX_PAUSE_SECONDS = 1.0
 # Index pages one delivery-log request reads at most (each up to 1 MB) before answering with a cursor.
 MAX_INDEX_PAGES_PER_CALL = 5
 
@@ -46,6 +44,11 @@ MAX_INDEX_PAGES_PER_CALL = 5
 def _position(item: dict[str, Any]) -> dict[str, str]:
     return {key: str(item[key]) for key in POSITION_KEYS}
 
+
+# A subscription's queued test event: `test#<subscription id>`, beside the deliveries, never in the
+# by_subscription index (it has no subscription_id attribute). TTL removes a lapsed one a day later.
+_TEST_SLOT_PREFIX = "test#"
+TEST_SLOT_KEPT_SECONDS = 86_400
 
 # Conditional writes cannot be batched; a pool keeps a large fan-out's writes in flight together.
 WRITE_CONCURRENCY = 16
@@ -85,12 +88,16 @@ class DeliveryStore(Protocol):
         """
         ...
 
-    def record_attempt(self, delivery_id: str, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
-        """Log attempt `number` and the delivery's new state in one write.
+    def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
+        """Log attempt `number` of `delivery` (as read before the attempt) and its new state in one write.
 
-        False when attempt `number` was already recorded (a second message for the same attempt):
-        the caller has nothing more to do.
+        False when attempt `number` was already recorded (a second message for the same attempt) or
+        another attempt was recorded since the read: the caller has nothing more to do.
         """
+        ...
+
+    def release_test_slot(self, subscription_id: str, delivery_id: str) -> None:
+        """The test event `delivery_id` has been sent: the subscription may have another."""
         ...
 
 
@@ -134,6 +141,11 @@ class DeliveryLogStore(Protocol):
         False when that attempt was already asked for or another attempt was recorded meanwhile:
         the caller must not enqueue it again.
         """
+        ...
+
+    def hold_test_slot(self, subscription_id: str, delivery_id: str, now: str, until: str) -> bool:
+        """Mark test event `delivery_id` as the subscription's queued one until it is sent, or `until`
+        (a lost message must not block tests for ever); False while another one is queued."""
         ...
 
 
@@ -231,28 +243,8 @@ class DynamoDeliveryStore:
         The index holds keys only, so that recording an attempt writes the table alone: the
         delivery log is read far less often than attempts are written.
         """
-        client, name = self._table.meta.client, self._table.name
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(delivery_ids), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                name: {
-                    "Keys": [{"delivery_id": key} for key in delivery_ids[start : start + BATCH_GET_LIMIT]],
-                    "ProjectionExpression": ", ".join(f"#{field}" for field in SUMMARY_FIELDS),
-                    "ExpressionAttributeNames": {f"#{field}": field for field in SUMMARY_FIELDS},
-                }
-            }
-            pause = UNPROCESSED_FIRST_PAUSE_SECONDS
-            while True:
-                response = client.batch_get_item(RequestItems=request)
-                # The resource's client speaks Python values, as the table does.
-                for item in response["Responses"].get(name, []):
-                    found[str(item["delivery_id"])] = item
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                # Keys come back unprocessed when the table is throttled: ask again after a growing pause.
-                time.sleep(pause)
-                pause = min(pause * 2, UNPROCESSED_MAX_PAUSE_SECONDS)
+        keys = [{"delivery_id": key} for key in delivery_ids]
+        found = {str(item["delivery_id"]): item for item in get_items(self._table, keys, SUMMARY_FIELDS)}
         return [found[key] for key in delivery_ids if key in found]
 
     def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
@@ -302,19 +294,20 @@ class DynamoDeliveryStore:
             return None
         return int(response["Attributes"]["attempt_count"]) + 1
 
-    def record_attempt(self, delivery_id: str, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
+    def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
+        if delivery.attempt_count != number - 1:
+            return False
+        # The whole list is written (an update is billed for the whole item anyway); the condition on
+        # attempt_count makes sure it is the list the delivery had when it was read.
+        attempts = kept_attempts([*delivery.attempts, attempt])
         values: dict[str, Any] = {
             ":number": number,
             ":previous": number - 1,
             ":status": outcome.status,
             ":now": attempt.at,
-            ":attempt": [attempt.model_dump(exclude_none=True)],
-            ":none": [],
+            ":attempts": [each.model_dump(exclude_none=True) for each in attempts],
         }
-        update = (
-            "SET attempt_count = :number, #status = :status, updated_at = :now,"
-            " attempts = list_append(if_not_exists(attempts, :none), :attempt)"
-        )
+        update = "SET attempt_count = :number, #status = :status, updated_at = :now, attempts = :attempts"
         if outcome.next_attempt_at and outcome.due_at and outcome.due_shard:
             update += ", next_attempt_at = :next, due_at = :due, due_shard = :shard"
             values.update({":next": outcome.next_attempt_at, ":due": outcome.due_at, ":shard": outcome.due_shard})
@@ -322,7 +315,7 @@ class DynamoDeliveryStore:
             update += " REMOVE next_attempt_at, due_at, due_shard"
         try:
             self._table.update_item(
-                Key={"delivery_id": delivery_id},
+                Key={"delivery_id": delivery.id},
                 UpdateExpression=update,
                 ConditionExpression="attribute_exists(delivery_id) AND attempt_count = :previous",
                 ExpressionAttributeNames={"#status": "status"},
@@ -331,6 +324,29 @@ class DynamoDeliveryStore:
         except self._table.meta.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def hold_test_slot(self, subscription_id: str, delivery_id: str, now: str, until: str) -> bool:
+        try:
+            self._table.put_item(
+                Item={
+                    "delivery_id": _TEST_SLOT_PREFIX + subscription_id,
+                    "queued_test": delivery_id,
+                    "held_until": until,
+                    "expires_at": int(clock.parse_moment(until).timestamp()) + TEST_SLOT_KEPT_SECONDS,
+                },
+                ConditionExpression=Attr("delivery_id").not_exists() | Attr("held_until").lt(now),
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_test_slot(self, subscription_id: str, delivery_id: str) -> None:
+        # A failed condition: a later test holds the slot now (this one's hold had lapsed).
+        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
+            self._table.delete_item(
+                Key={"delivery_id": _TEST_SLOT_PREFIX + subscription_id},
+                ConditionExpression=Attr("queued_test").eq(delivery_id),
+            )
 
 
 class FanOutProgress(Protocol):

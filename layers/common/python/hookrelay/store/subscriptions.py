@@ -1,14 +1,15 @@
 """Subscriptions, stored per team: partition key team_id, sort key subscription_id."""
 
-import contextlib
-import time
-from collections.abc import Callable
+import functools
+from collections import OrderedDict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
 from hookrelay.models import Subscription
+from hookrelay.store.batch import get_items
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,12 @@ class SubscriptionSlice:
 
 
 class SubscriptionStore(Protocol):
-    def create(self, subscription: Subscription) -> None: ...
+    """Every write also moves the team's version on, in the same transaction, so that a reader that
+    saw the version after a write answered also sees the write (CachedTeamSubscriptions)."""
+
+    def create(self, subscription: Subscription, limit: int) -> bool:
+        """False, writing nothing, when the team already has `limit` subscriptions."""
+        ...
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None: ...
 
@@ -33,7 +39,11 @@ class SubscriptionStore(Protocol):
         ...
 
     def all_of_team(self, team_id: str) -> list[Subscription]:
-        """Every subscription of a team, in id order."""
+        """Every subscription of a team, in id order, as of the latest write (a strongly consistent read)."""
+        ...
+
+    def versions(self, team_ids: Collection[str]) -> dict[str, int]:
+        """Each team's version, in one read; 0 for a team never written since versions exist."""
         ...
 
     def disable(
@@ -51,6 +61,15 @@ class SubscriptionStore(Protocol):
         ...
 
 
+# The sort key of a team's own item (its version and its number of subscriptions): '#' sorts before
+# every character of a UUID, so the key condition of a team's subscriptions leaves it out.
+TEAM_ITEM = "#team"
+
+
+def _subscriptions_of(team_id: str) -> ConditionBase:
+    return Key("team_id").eq(team_id) & Key("subscription_id").gt(TEAM_ITEM)
+
+
 def _item(subscription: Subscription) -> dict[str, Any]:
     item = subscription.model_dump(exclude={"id", "delivery_format"}, exclude_none=True)
     item["subscription_id"] = subscription.id
@@ -64,9 +83,11 @@ def _subscription(item: dict[str, Any]) -> Subscription:
 class DynamoSubscriptionStore:
     def __init__(self, table: Any):
         self._table = table
+        self._client = table.meta.client
 
-    def create(self, subscription: Subscription) -> None:
-        self._table.put_item(Item=_item(subscription), ConditionExpression=Attr("subscription_id").not_exists())
+    def create(self, subscription: Subscription, limit: int) -> bool:
+        put = {"Put": {"Item": _item(subscription), "ConditionExpression": "attribute_not_exists(subscription_id)"}}
+        return self._write(subscription.team_id, put, added=1, limit=limit)
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None:
         response = self._table.get_item(Key={"team_id": team_id, "subscription_id": subscription_id})
@@ -75,7 +96,7 @@ class DynamoSubscriptionStore:
 
     def page(self, team_id: str, limit: int, after_id: str | None) -> SubscriptionSlice:
         # One more than asked tells whether another page exists without a second request.
-        query: dict[str, Any] = {"KeyConditionExpression": Key("team_id").eq(team_id), "Limit": limit + 1}
+        query: dict[str, Any] = {"KeyConditionExpression": _subscriptions_of(team_id), "Limit": limit + 1}
         if after_id:
             query["ExclusiveStartKey"] = {"team_id": team_id, "subscription_id": after_id}
         items: list[dict[str, Any]] = []
@@ -88,14 +109,11 @@ class DynamoSubscriptionStore:
         return SubscriptionSlice(items=[_subscription(item) for item in items[:limit]], has_more=len(items) > limit)
 
     def replace(self, subscription: Subscription) -> bool:
-        try:
-            self._table.put_item(Item=_item(subscription), ConditionExpression=Attr("subscription_id").exists())
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        put = {"Put": {"Item": _item(subscription), "ConditionExpression": "attribute_exists(subscription_id)"}}
+        return self._write(subscription.team_id, put)
 
     def all_of_team(self, team_id: str) -> list[Subscription]:
-        query: dict[str, Any] = {"KeyConditionExpression": Key("team_id").eq(team_id)}
+        query: dict[str, Any] = {"KeyConditionExpression": _subscriptions_of(team_id), "ConsistentRead": True}
         subscriptions: list[Subscription] = []
         while True:
             response = self._table.query(**query)
@@ -104,82 +122,175 @@ class DynamoSubscriptionStore:
                 return subscriptions
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def versions(self, team_ids: Collection[str]) -> dict[str, int]:
+        keys = [{"team_id": team_id, "subscription_id": TEAM_ITEM} for team_id in team_ids]
+        items = get_items(self._table, keys, ("team_id", "version"), consistent=True)
+        return {str(item["team_id"]): int(item["version"]) for item in items}
+
     def disable(
         self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
     ) -> None:
-        condition: ConditionBase = Attr("subscription_id").exists()
+        condition = "attribute_exists(subscription_id)"
+        values: dict[str, Any] = {":false": False, ":reason": reason, ":at": at}
         if failing_since is not None:
-            condition &= Attr("failing_since").eq(failing_since)
-        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
-            self._table.update_item(
-                Key={"team_id": team_id, "subscription_id": subscription_id},
-                UpdateExpression="SET enabled = :false, disabled_reason = :reason, updated_at = :at",
-                ConditionExpression=condition,
-                ExpressionAttributeValues={":false": False, ":reason": reason, ":at": at},
-            )
+            condition += " AND failing_since = :since"
+            values[":since"] = failing_since
+        self._update(
+            team_id,
+            subscription_id,
+            "SET enabled = :false, disabled_reason = :reason, updated_at = :at",
+            condition,
+            values,
+        )
 
     def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
-        key = {"team_id": team_id, "subscription_id": subscription_id}
-        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
-            if since is None:
-                self._table.update_item(
-                    Key=key, UpdateExpression="REMOVE failing_since", ConditionExpression=Attr("failing_since").exists()
-                )
-            else:
-                self._table.update_item(
-                    Key=key,
-                    UpdateExpression="SET failing_since = :since",
-                    ConditionExpression=Attr("subscription_id").exists() & Attr("failing_since").not_exists(),
-                    ExpressionAttributeValues={":since": since},
-                )
+        if since is None:
+            self._update(team_id, subscription_id, "REMOVE failing_since", "attribute_exists(failing_since)")
+        else:
+            self._update(
+                team_id,
+                subscription_id,
+                "SET failing_since = :since",
+                "attribute_exists(subscription_id) AND attribute_not_exists(failing_since)",
+                {":since": since},
+            )
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
-        response = self._table.delete_item(
-            Key={"team_id": team_id, "subscription_id": subscription_id}, ReturnValues="ALL_OLD"
-        )
-        return "Attributes" in response
+        delete = {
+            "Delete": {
+                "Key": {"team_id": team_id, "subscription_id": subscription_id},
+                "ConditionExpression": "attribute_exists(subscription_id)",
+            }
+        }
+        return self._write(team_id, delete, added=-1)
+
+    def _update(
+        self, team_id: str, subscription_id: str, expression: str, condition: str, values: dict[str, Any] | None = None
+    ) -> None:
+        """A change made only while `condition` holds; when it does not, there is nothing to do."""
+        update: dict[str, Any] = {
+            "Key": {"team_id": team_id, "subscription_id": subscription_id},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+        }
+        if values:
+            update["ExpressionAttributeValues"] = values
+        self._write(team_id, {"Update": update})
+
+    def _write(self, team_id: str, write: dict[str, Any], *, added: int = 0, limit: int | None = None) -> bool:
+        """Apply one conditional write of a subscription and move its team's version on, together.
+
+        False when the write's condition (or, with `limit`, the team's count) did not hold.
+        """
+        condition = "attribute_exists(version)"
+        values: dict[str, Any] = {":one": 1, ":added": added}
+        if limit is not None:
+            condition += " AND subscription_count < :limit"
+            values[":limit"] = limit
+        team_update = {
+            "Key": {"team_id": team_id, "subscription_id": TEAM_ITEM},
+            "UpdateExpression": "SET version = version + :one, subscription_count = subscription_count + :added",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        ((operation, fields),) = write.items()
+        name = self._table.name
+        items = [{operation: {**fields, "TableName": name}}, {"Update": {**team_update, "TableName": name}}]
+        for _ in range(2):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+            except self._client.exceptions.TransactionCanceledException as error:
+                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+                # The team's condition fails for a team stored before its item existed, or one at its limit.
+                if reasons[1:] == ["ConditionalCheckFailed"] and self._start_team(team_id):
+                    continue
+                return False
+            return True
+        return False
+
+    def _start_team(self, team_id: str) -> bool:
+        """Create the team's item if it is missing (teams stored before it existed), counting what the
+        team has; False when it already existed."""
+        counted = 0
+        query: dict[str, Any] = {
+            "KeyConditionExpression": _subscriptions_of(team_id),
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._table.query(**query)
+            counted += int(response["Count"])
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        try:
+            self._table.put_item(
+                Item={"team_id": team_id, "subscription_id": TEAM_ITEM, "version": 0, "subscription_count": counted},
+                ConditionExpression=Attr("subscription_id").not_exists(),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class _Team:
+    version: int
+    subscriptions: list[Subscription]
+
+    @functools.cached_property
+    def by_id(self) -> dict[str, Subscription]:
+        return {subscription.id: subscription for subscription in self.subscriptions}
+
+
+# Teams a container keeps, the least recently used dropped first: a bound on its memory.
+MAX_CACHED_TEAMS = 1000
 
 
 class CachedTeamSubscriptions:
-    """A team's subscriptions, read with one paginated query and kept for `ttl_seconds` per container.
+    """A team's subscriptions, kept per container and checked against the team's version before use.
 
-    A change made through the API therefore reaches fan-out within the TTL: long enough to spare a
-    query per event when a team publishes many, short enough that a new subscription soon receives.
+    `refresh` is called once per batch with the batch's teams: one read of their versions, and a
+    query for each team whose version moved. Every change is answered only after it moved the
+    version, so a batch that starts after the answer acts on the change.
     """
 
-    def __init__(self, store: SubscriptionStore, ttl_seconds: float, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(self, store: SubscriptionStore):
         self._store = store
-        self._ttl = ttl_seconds
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, list[Subscription], dict[str, Subscription]]] = {}
+        self._teams: OrderedDict[str, _Team] = OrderedDict()
+
+    def refresh(self, team_ids: Iterable[str]) -> None:
+        wanted = set(team_ids)
+        if not wanted:
+            return
+        versions = self._store.versions(wanted)
+        for team_id in sorted(wanted):
+            version = versions.get(team_id, 0)
+            cached = self._teams.pop(team_id, None)
+            if cached is None or cached.version != version:
+                cached = _Team(version, self._store.all_of_team(team_id))
+            self._teams[team_id] = cached
+        while len(self._teams) > MAX_CACHED_TEAMS:
+            self._teams.popitem(last=False)
 
     def of_team(self, team_id: str) -> list[Subscription]:
-        return self._entry(team_id)[1]
+        return self._team(team_id).subscriptions
 
     def find(self, team_id: str, subscription_id: str) -> Subscription | None:
-        """One subscription of the team, by id, from the same cached read (no scan per delivery)."""
-        return self._entry(team_id)[2].get(subscription_id)
+        """One subscription of the team, by id, from the same cached read (no read per delivery)."""
+        return self._team(team_id).by_id.get(subscription_id)
 
     def remember(self, subscription: Subscription) -> None:
-        """Keep a change this container has just written in place of its cached copy until the TTL.
-
-        Decisions made from the cache (a failing run's start and end) would otherwise repeat the
-        same write for every delivery until the next read.
-        """
-        cached = self._cache.get(subscription.team_id)
-        if cached is None or subscription.id not in cached[2]:
+        """Keep a change this container has just written in place of its cached copy for the rest of
+        the batch: decisions made from the cache (a failing run's start and end) would otherwise
+        repeat the same write for each of the batch's deliveries."""
+        cached = self._teams.get(subscription.team_id)
+        if cached is None or subscription.id not in cached.by_id:
             return
-        expires, listed, by_id = cached
-        listed = [subscription if each.id == subscription.id else each for each in listed]
-        self._cache[subscription.team_id] = (expires, listed, {**by_id, subscription.id: subscription})
+        listed = [subscription if each.id == subscription.id else each for each in cached.subscriptions]
+        self._teams[subscription.team_id] = _Team(cached.version, listed)
 
-    def _entry(self, team_id: str) -> tuple[float, list[Subscription], dict[str, Subscription]]:
-        now = self._monotonic()
-        cached = self._cache.get(team_id)
-        if cached and cached[0] > now:
-            return cached
-        subscriptions = self._store.all_of_team(team_id)
-        self._cache = {team: entry for team, entry in self._cache.items() if entry[0] > now}
-        entry = (now + self._ttl, subscriptions, {subscription.id: subscription for subscription in subscriptions})
-        self._cache[team_id] = entry
-        return entry
+    def _team(self, team_id: str) -> _Team:
+        if team_id not in self._teams:
+            self.refresh([team_id])
+        return self._teams[team_id]

@@ -1,0 +1,38 @@
+"""BatchGetItem within DynamoDB's limits: 100 keys a call, keys left unprocessed asked for again."""
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+BATCH_GET_LIMIT = 100
+UNPROCESSED_FIRST_PAUSE_SECONDS = 0.05
+UNPROCESSED_MAX_PAUSE_SECONDS = 1.0
+
+
+def get_items(
+    table: Any, keys: Sequence[dict[str, str]], fields: Sequence[str], *, consistent: bool = False
+) -> list[dict[str, Any]]:
+    """The `fields` of the items with these keys that exist, in no particular order."""
+    client, name = table.meta.client, table.name
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            name: {
+                "Keys": list(keys[start : start + BATCH_GET_LIMIT]),
+                "ProjectionExpression": ", ".join(f"#{field}" for field in fields),
+                "ExpressionAttributeNames": {f"#{field}": field for field in fields},
+                "ConsistentRead": consistent,
+            }
+        }
+        pause = UNPROCESSED_FIRST_PAUSE_SECONDS
+        while True:
+            # The resource's client speaks Python values, as the table does.
+            response = client.batch_get_item(RequestItems=request)
+            found.extend(response["Responses"].get(name, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            # Keys come back unprocessed when the table is throttled: ask again after a growing pause.
+            time.sleep(pause)
+            pause = min(pause * 2, UNPROCESSED_MAX_PAUSE_SECONDS)
+    return found

@@ -1,0 +1,122 @@
+"""Quotas (SPEC §2, §6): one tenant cannot amplify its own load, grow a record without bound, or
+queue sends faster than they are made."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from receivers import Answer, receiver
+from records import receiver_endpoint
+
+from api_client import ApiClient
+from api_contract import assert_problem, webhook
+from hookrelay import clock
+from hookrelay.aws import table
+from hookrelay.settings import get_settings
+from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.workers import QueuePoller
+from integration.test_delivery_log import add_delivery, queued_jobs
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+
+@pytest.fixture
+def settings_from(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Set some of the functions' settings before their first request loads them."""
+
+    def use(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    return use
+
+
+@pytest.fixture
+def delivery(stack: LocalStack) -> QueuePoller:
+    (poller,) = [p for p in stack.queue_pollers() if p.function_id == "DeliveryFunction"]
+    return poller
+
+
+def test_past_the_team_limit_create_is_409(
+    settings_from: Callable[..., None], api: ApiClient, other_api: ApiClient
+) -> None:
+    settings_from(HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM="3")
+    created = [api.post("/v3/webhooks", webhook()) for _ in range(3)]
+    assert [response.status for response in created] == [201] * 3
+    refused = assert_problem(api.post("/v3/webhooks", webhook()), 409)
+    assert "at most 3 webhook subscriptions" in str(refused["detail"])
+    assert len(api.get("/v3/webhooks").json()["data"]) == 3
+    assert other_api.post("/v3/webhooks", webhook()).status == 201  # another team has its own quota
+
+    assert api.delete(f"/v3/webhooks/{created[0].json()['id']}").status == 204
+    assert api.post("/v3/webhooks", webhook()).status == 201
+    assert_problem(api.post("/v3/webhooks", webhook()), 409)
+
+
+def test_the_limit_counts_subscriptions_stored_before_it_existed(
+    settings_from: Callable[..., None], api: ApiClient
+) -> None:
+    settings_from(HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM="2")
+    first = api.post("/v3/webhooks", webhook()).json()
+    second = api.post("/v3/webhooks", webhook()).json()
+    # As data written before the team's version item existed: the subscriptions alone.
+    subscriptions = table(get_settings().subscriptions_table)
+    for item in subscriptions.scan()["Items"]:
+        if item["subscription_id"] not in (first["id"], second["id"]):
+            subscriptions.delete_item(Key={"team_id": item["team_id"], "subscription_id": item["subscription_id"]})
+    assert_problem(api.post("/v3/webhooks", webhook()), 409)
+    assert api.patch(f"/v3/webhooks/{first['id']}", {"description": "still works"}).status == 200
+
+
+def test_a_retry_while_one_is_queued_is_409(api: ApiClient) -> None:
+    subscription = api.post("/v3/webhooks", webhook()).json()
+    failed = add_delivery(subscription, "team-a", 5, "failed")
+    path = f"/v3/webhooks/{subscription['id']}/deliveries/{failed.id}/retry"
+    assert api.post(path).status == 202
+    refused = assert_problem(api.post(path), 409)
+    assert "already queued" in str(refused["detail"])
+    assert queued_jobs() == [{"delivery_id": failed.id, "attempt": 2}]
+
+
+def test_a_test_event_while_one_is_queued_is_409_until_it_is_sent(
+    settings_from: Callable[..., None], api: ApiClient, delivery: QueuePoller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings_from(HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS="true")
+    with receiver() as target:
+        subscription = api.post("/v3/webhooks", webhook(endpoint=receiver_endpoint(target.port))).json()
+        path = f"/v3/webhooks/{subscription['id']}/test"
+        assert api.post(path).status == 202
+        refused = assert_problem(api.post(path), 409)
+        assert "already queued" in str(refused["detail"])
+        assert delivery.poll_once() == 1
+        assert len(target.received) == 1
+        assert api.post(path).status == 202  # sent: the next test may go
+    # A test whose message was lost blocks the next one for a while only.
+    assert_problem(api.post(path), 409)
+    later = clock.utc_now() + timedelta(minutes=16)
+    monkeypatch.setattr(clock, "utc_now", lambda: later)
+    assert api.post(path).status == 202
+
+
+def test_two_hundred_manual_retries_keep_the_first_and_the_last_49_attempts(
+    settings_from: Callable[..., None], api: ApiClient, delivery: QueuePoller
+) -> None:
+    settings_from(HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS="true")
+    answers = iter(range(1, 1000))
+    with receiver(lambda _: Answer(500, f"answer {next(answers)}".encode())) as failing:
+        subscription = api.post(
+            "/v3/webhooks", webhook(endpoint=receiver_endpoint(failing.port), auto_retry=False)
+        ).json()
+        assert api.post(f"/v3/webhooks/{subscription['id']}/test").status == 202
+        assert delivery.poll_once() == 1
+        (sent,) = api.get(f"/v3/webhooks/{subscription['id']}/deliveries").json()["data"]
+        base = f"/v3/webhooks/{subscription['id']}/deliveries/{sent['id']}"
+        for _ in range(200):
+            assert api.post(f"{base}/retry").status == 202
+            assert delivery.poll_once() == 1
+    shown: dict[str, Any] = api.get(base).json()
+    assert shown["attempt_count"] == 201 and shown["status"] == "failed"
+    excerpts = [attempt["response_excerpt"] for attempt in shown["attempts"]]
+    assert excerpts == ["answer 1"] + [f"answer {number}" for number in range(153, 202)]
