@@ -26,8 +26,11 @@ RESERVED_MILLIS = 10_000
 
 settings = get_settings()
 # Two copies of one event (a producer's retry, an SQS redelivery) are fanned out by one run at a time:
-# the second waits for the first (its record fails and comes back) and then finds it done.
-idempotency = IdempotencyConfig(event_key_jmespath="[event.event_id, continue_after]", expires_after_seconds=3600)
+# the second waits for the first (its record fails and comes back) and then finds it done. Event ids
+# are chosen by producers, so another team's event with the same id is another event.
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[event.team_id, event.event_id, continue_after]", expires_after_seconds=3600
+)
 ingest = Ingest(
     subscriptions=CachedTeamSubscriptions(
         DynamoSubscriptionStore(table(settings.subscriptions_table)), settings.subscription_cache_seconds

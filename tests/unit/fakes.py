@@ -68,13 +68,14 @@ class FakeDeliveryStore:
 
 class FakeProgress:
     def __init__(self) -> None:
-        self.marks: dict[str, str] = {}
+        self.marks: dict[tuple[str, str], str] = {}
 
-    def sent_through(self, event_id: str) -> str | None:
-        return self.marks.get(event_id)
+    def sent_through(self, team_id: str, event_id: str) -> str | None:
+        return self.marks.get((team_id, event_id))
 
-    def record_sent_through(self, event_id: str, subscription_id: str, expires_at: int) -> None:
-        self.marks[event_id] = max(self.marks.get(event_id, ""), subscription_id)
+    def record_sent_through(self, team_id: str, event_id: str, subscription_id: str, expires_at: int) -> None:
+        key = (team_id, event_id)
+        self.marks[key] = max(self.marks.get(key, ""), subscription_id)
 
 
 class Crash(Exception):
