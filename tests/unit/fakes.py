@@ -1,9 +1,11 @@
 """In-memory stand-ins for the store interfaces."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from hookrelay.models import Delivery, Subscription
 from hookrelay.queues import Message
+from hookrelay.store.deliveries import DueSlice
 from hookrelay.store.subscriptions import SubscriptionSlice
 
 
@@ -96,3 +98,38 @@ class FakeQueue:
             if self.calls == self.fail_on_call:
                 raise Crash
             self.messages.extend(messages[start : start + 10])
+
+
+class TooManyReads(Exception):
+    """The sweeper read the due index again and again instead of moving on."""
+
+
+class LaggingDueIndex:
+    """The deliveries table and its due_retries index as DynamoDB may show them: a claim moves a
+    delivery's due_at in the table at once, while the (eventually consistent) index keeps showing
+    the due_at it had. Pages are cut at `limit` with a next position, as DynamoDB cuts them."""
+
+    MAX_READS = 50
+
+    def __init__(self, due_at: dict[str, str]) -> None:
+        self.due_at = dict(due_at)
+        self._index = sorted((at, delivery_id) for delivery_id, at in due_at.items())
+        self.reads = 0
+
+    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        self.reads += 1
+        if self.reads > self.MAX_READS:
+            raise TooManyReads
+        start = (after["due_at"], after["delivery_id"]) if after else ("", "")
+        rows = [(delivery_id, at) for at, delivery_id in self._index if start < (at, delivery_id) and at <= now]
+        page = rows[:limit]
+        if len(page) < limit:
+            return DueSlice(page, None)
+        last_id, last_at = page[-1]
+        return DueSlice(page, {"due_shard": shard, "due_at": last_at, "delivery_id": last_id})
+
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+        if self.due_at.get(delivery_id) != due_at:
+            return None
+        self.due_at[delivery_id] = lease_until
+        return 2

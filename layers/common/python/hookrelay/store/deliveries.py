@@ -61,6 +61,15 @@ class AttemptOutcome:
     due_shard: str | None = None
 
 
+@dataclass(frozen=True)
+class DueSlice:
+    """(delivery id, due_at) of due retries in one shard of the retry index, and where the next page
+    starts (None: no more)."""
+
+    items: list[tuple[str, str]]
+    next_position: dict[str, Any] | None
+
+
 class DeliveryStore(Protocol):
     def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Create each record unless it exists; return those still waiting for their first send.
@@ -73,8 +82,8 @@ class DeliveryStore(Protocol):
 
     def get(self, delivery_id: str) -> Delivery | None: ...
 
-    def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
-        """(delivery id, due_at) of the deliveries in one shard of the retry index due by `now`."""
+    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        """Up to `limit` deliveries of one shard of the retry index due by `now`, after `after` if given."""
         ...
 
     def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
@@ -280,13 +289,17 @@ class DynamoDeliveryStore:
             return False
         return True
 
-    def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
-        response = self._table.query(
-            IndexName="due_retries",
-            KeyConditionExpression=Key("due_shard").eq(shard) & Key("due_at").lte(now),
-            Limit=limit,
-        )
-        return [(str(item["delivery_id"]), str(item["due_at"])) for item in response.get("Items", [])]
+    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        query: dict[str, Any] = {
+            "IndexName": "due_retries",
+            "KeyConditionExpression": Key("due_shard").eq(shard) & Key("due_at").lte(now),
+            "Limit": limit,
+        }
+        if after:
+            query["ExclusiveStartKey"] = after
+        response = self._table.query(**query)
+        items = [(str(item["delivery_id"]), str(item["due_at"])) for item in response.get("Items", [])]
+        return DueSlice(items, response.get("LastEvaluatedKey"))
 
     def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
         try:
