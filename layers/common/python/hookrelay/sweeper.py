@@ -9,6 +9,8 @@ from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.deliveries import DeliveryStore, due_shard_name
 
 PAGE = 100
+# Shards read at once (each its own thread).
+SHARD_CONCURRENCY = 8
 
 
 class Sweeper:
@@ -23,7 +25,7 @@ class Sweeper:
         Each one is claimed first with a conditional write that moves it a lease into the future, so
         two sweepers never enqueue it twice, and one whose message is lost is swept again later.
         """
-        with ThreadPoolExecutor(max_workers=min(self._shards, 8)) as pool:
+        with ThreadPoolExecutor(max_workers=min(self._shards, SHARD_CONCURRENCY)) as pool:
             return sum(pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now), range(self._shards)))
 
     def _sweep_shard(self, shard: str, now: datetime) -> int:
