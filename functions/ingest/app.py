@@ -21,13 +21,17 @@ from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore, DynamoFanOutProgress
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 
-# Time kept in hand when a fan-out chunk ends: enough to enqueue the continuation and answer.
+# A record, and each further chunk of its fan-out, starts only with more than this left: enough for
+# one chunk, the continuation it may enqueue and the answer.
 RESERVED_MILLIS = 10_000
 
 settings = get_settings()
 # Two copies of one event (a producer's retry, an SQS redelivery) are fanned out by one run at a time:
-# the second waits for the first (its record fails and comes back) and then finds it done.
-idempotency = IdempotencyConfig(event_key_jmespath="[event.event_id, continue_after]", expires_after_seconds=3600)
+# the second waits for the first (its record fails and comes back) and then finds it done. Event ids
+# are chosen by producers, so another team's event with the same id is another event.
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[event.team_id, event.event_id, continue_after]", expires_after_seconds=3600
+)
 ingest = Ingest(
     subscriptions=CachedTeamSubscriptions(DynamoSubscriptionStore(table(settings.subscriptions_table))),
     deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
@@ -46,11 +50,20 @@ ingest = Ingest(
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
+class NotStarted(Exception):
+    """A record left for a later invocation: too little time remained to fan it out."""
+
+
 def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    def has_time() -> bool:
+        return lambda_context.get_remaining_time_in_millis() > RESERVED_MILLIS
+
+    if not has_time():
+        # Failed before it starts, the record comes back whole; started, the timeout could cut it off.
+        logger.info("not started: too little time left", extra={"message_id": record.message_id})
+        raise NotStarted(record.message_id)
     try:
-        ingest.process_message(
-            record.body, has_time=lambda: lambda_context.get_remaining_time_in_millis() > RESERVED_MILLIS
-        )
+        ingest.process_message(record.body, has_time=has_time)
     except InvalidEventMessage as error:
         # Failing the record leaves it on the queue; after maxReceiveCount receives SQS moves it to the DLQ.
         logger.error("not a hookrelay event", extra={"reason": str(error), "message_id": record.message_id})

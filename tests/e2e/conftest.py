@@ -350,9 +350,11 @@ def subscribe(api: ApiClient, endpoint: str, **fields: object) -> dict[str, obje
     return subscription
 
 
-def publish(api: ApiClient, event_name: str = "signer.done") -> str:
+def publish(api: ApiClient, event_name: str = "signer.done", **fields: object) -> str:
     data = {"signer": {"id": "s-1", "info": {"first_name": "Jérôme", "last_name": "Durand", "email": "j@example.com"}}}
-    response = api.post("/v3/events", {"event_name": event_name, "data": data, "event_time": "2026-03-02T10:15:30Z"})
+    response = api.post(
+        "/v3/events", {"event_name": event_name, "data": data, "event_time": "2026-03-02T10:15:30Z", **fields}
+    )
     assert response.status == 202, response.body
     return str(response.json()["event_id"])
 

@@ -46,11 +46,19 @@ def delivery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         yield stack
 
 
+def new_team(stack: RunningStack) -> ApiClient:
+    """A client for a team of its own, so tests never see each other's subscriptions."""
+    return ApiClient(http_transport(stack, requests.Session()), stack.create_key(f"team-{uuid.uuid4().hex[:8]}"))
+
+
 @pytest.fixture
 def api(delivery_stack: RunningStack) -> ApiClient:
-    return ApiClient(
-        http_transport(delivery_stack, requests.Session()), delivery_stack.create_key(f"team-{uuid.uuid4().hex[:8]}")
-    )
+    return new_team(delivery_stack)
+
+
+@pytest.fixture
+def other_api(delivery_stack: RunningStack) -> ApiClient:
+    return new_team(delivery_stack)
 
 
 def test_every_format_arrives_signed_as_the_spec_says(api: ApiClient) -> None:
@@ -132,6 +140,21 @@ def test_slack_and_discord_get_readable_messages_signed_like_the_rest(api: ApiCl
     (embed,) = message["embeds"]
     assert embed["title"] == "signer.done" and embed["description"].split("\n") == [discord_line]
     assert embed["timestamp"] == "2026-03-02T10:15:30+00:00" and embed["footer"]["text"] == f"event {event_id}"
+
+
+def test_two_teams_publishing_the_same_event_id_each_get_their_delivery(api: ApiClient, other_api: ApiClient) -> None:
+    event_id = str(uuid.uuid4())
+    with receiver() as mine, receiver() as theirs:
+        their_subscription = subscribe(other_api, f"http://127.0.0.1:{theirs.port}/hook")
+        my_subscription = subscribe(api, f"http://127.0.0.1:{mine.port}/hook")
+        assert publish(other_api, event_id=event_id) == event_id
+        eventually(lambda: bool(theirs.received), "the other team's receiver called")
+        assert publish(api, event_id=event_id) == event_id
+        eventually(lambda: bool(mine.received), "this team's receiver called, though the other team used its event id")
+    for (request,), subscription in ((theirs.received, their_subscription), (mine.received, my_subscription)):
+        assert request.headers["webhook-id"] == delivery_id(event_id, str(subscription["id"]))
+        assert json.loads(request.body)["event_id"] == event_id
+        verify_all_signatures(request, str(subscription["secret_key"]), str(subscription["id"]))
 
 
 def test_fails_twice_then_succeeds_with_the_same_webhook_id(api: ApiClient, delivery_stack: RunningStack) -> None:

@@ -16,7 +16,12 @@ import hookrelay_cli.target
 from hookrelay import clock
 from hookrelay.models import Attempt, Delivery, Event, delivery_id
 from hookrelay.queues import delivery_message
-from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore, DynamoFanOutProgress
+from hookrelay.store.deliveries import (
+    AttemptOutcome,
+    DynamoDeliveryStore,
+    DynamoFanOutProgress,
+    fan_out_progress_key,
+)
 from hookrelay_cli.main import main
 from integration.cli_stacks import STACK, StackResources, deployed_stack, local_stack
 
@@ -162,8 +167,8 @@ def test_deliveries_show_of_an_unknown_delivery(
 ) -> None:
     unknown = str(uuid.uuid4())
     if kind == "fan-out progress record":
-        DynamoFanOutProgress(stack.table("DeliveriesTable")).record_sent_through(unknown, unknown, 2**31)
-        unknown = f"fanout#{unknown}"
+        DynamoFanOutProgress(stack.table("DeliveriesTable")).record_sent_through("acme", unknown, unknown, 2**31)
+        unknown = fan_out_progress_key("acme", unknown)
     assert run(capsys, "deliveries", "show", unknown, "--stack", STACK) == (
         1,
         "",

@@ -33,6 +33,7 @@ from botocore.hooks import BaseEventHooks
 from receivers import Answer, Received, receiver
 from records import receiver_endpoint
 
+import hookrelay_cli.local.functions
 from api_client import ApiClient
 from hookrelay import aws
 from hookrelay.aws import client, table
@@ -498,10 +499,19 @@ def test_a_poison_message_in_a_full_batch_reaches_the_dlq_and_the_nine_others_ar
 THROTTLED_EVENTS = 30
 THROTTLE_EVERY = 3  # every third DynamoDB and every third SQS request...
 THROTTLE_BUDGET = 10  # ...until ten of each were throttled (each costs botocore a backoff of up to 1 s)
+# Adaptive retries slow the shared clients down while throttled (a third of all requests here): give
+# the queues minutes to drain, and each invocation as long, so that no record is left for lack of
+# time and the only records that come back are those whose calls were throttled on every attempt.
+THROTTLED_DRAIN_SECONDS = 180
+
+
+@pytest.fixture
+def invocations_without_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hookrelay_cli.local.functions, "_TIMEOUT_MILLIS", THROTTLED_DRAIN_SECONDS * 1000)
 
 
 def test_throttling_is_retried_and_nothing_is_lost_or_sent_twice(
-    stack: LocalStack, api: ApiClient, faults: Faults
+    invocations_without_time_limit: None, stack: LocalStack, api: ApiClient, faults: Faults
 ) -> None:
     settings = get_settings()
     pollers = {poller.function_id: poller for poller in stack.queue_pollers()}
@@ -525,11 +535,11 @@ def test_throttling_is_retried_and_nothing_is_lost_or_sent_twice(
         # Ingest: its first SendMessageBatch is throttled on every attempt; three others lose an entry.
         faults.exhaust_next("sqs", "SendMessageBatch")
         faults.refuse_entries(3)
-        poll_until_drained(pollers["IngestFunction"], settings.events_queue_url)
+        poll_until_drained(pollers["IngestFunction"], settings.events_queue_url, THROTTLED_DRAIN_SECONDS)
         phases["ingest"] = time.monotonic() - started - sum(phases.values())
         # Delivery: its first read of a record is throttled on every attempt.
         faults.exhaust_next("dynamodb", "GetItem")
-        poll_until_drained(pollers[DELIVERY_FUNCTION], settings.delivery_queue_url)
+        poll_until_drained(pollers[DELIVERY_FUNCTION], settings.delivery_queue_url, THROTTLED_DRAIN_SECONDS)
         phases["delivery"] = time.monotonic() - started - sum(phases.values())
         faults.stop()
         requests = list(server.received)
@@ -555,7 +565,7 @@ def test_throttling_is_retried_and_nothing_is_lost_or_sent_twice(
         f"{len(faults.refused)} batch entries refused -> sent again by Queue.send; "
         f"{', '.join(f'{phase} {seconds:.1f} s' for phase, seconds in phases.items())}"
     )
-    # Every periodic throttle was retried by botocore (standard mode) and the retry got through.
+    # Every periodic throttle was retried by botocore (adaptive mode) and the retry got through.
     assert len(retried) == 2 * THROTTLE_BUDGET
     assert Counter(fault.service for fault in retried) == dict.fromkeys(THROTTLES, THROTTLE_BUDGET)
     # The two calls throttled on every attempt failed their record (ingest's event, the delivery's

@@ -15,6 +15,7 @@ from hookrelay import clock
 from hookrelay.aws import table
 from hookrelay.ingest import new_delivery
 from hookrelay.models import Attempt, Delivery, Event, Subscription, delivery_id
+from hookrelay.pagination import encode_cursor
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
@@ -165,6 +166,16 @@ def test_recover_resends_failed_since_and_is_idempotent(api: ApiClient, subscrip
     assert old and old.status == "failed"
     assert_problem(api.post(path, {"since": "last tuesday"}), 422, "since")
     assert_problem(api.post(path, {}), 422, "since")
+
+
+def test_recover_with_a_cursor_before_since_is_422_on_after(api: ApiClient, subscription: dict[str, Any]) -> None:
+    # DynamoDB refuses a start key outside the query's `created_at >= since` (ValidationException); moto does not.
+    failed = add_delivery(subscription, "team-a", 120, "failed")
+    path = f"/v3/webhooks/{subscription['id']}/recover"
+    since = clock.iso(clock.utc_now() - timedelta(hours=1))
+    before_since = encode_cursor({"created_at": failed.created_at, "delivery_id": failed.id})
+    assert_problem(api.post(path, {"since": since, "after": before_since}), 422, "after")
+    assert queued_jobs() == []
 
 
 def test_test_event_is_the_catalog_sample_marked_as_test(api: ApiClient, subscription: dict[str, Any]) -> None:

@@ -14,6 +14,8 @@ from api_client import ApiClient
 from hookrelay.aws import client, table
 from hookrelay.models import delivery_id
 from hookrelay.settings import get_settings
+from hookrelay.store.deliveries import DynamoFanOutProgress
+from hookrelay_cli.local.functions import LocalContext
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 
@@ -46,15 +48,16 @@ def poll_until_empty(poller: QueuePoller, rounds: int = 50) -> None:
     raise AssertionError("the events queue did not drain")
 
 
+def subscribe(client: ApiClient, **fields: object) -> str:
+    body = {"endpoint": "https://hooks.example.com/x", "subscribed_events": ["*"], **fields}
+    response = client.post("/v3/webhooks", body)
+    assert response.status == 201, response.body
+    return str(response.json()["id"])
+
+
 @pytest.fixture
 def subscribed(api: ApiClient) -> Callable[..., str]:
-    def create(**fields: object) -> str:
-        body = {"endpoint": "https://hooks.example.com/x", "subscribed_events": ["*"], **fields}
-        response = api.post("/v3/webhooks", body)
-        assert response.status == 201, response.body
-        return str(response.json()["id"])
-
-    return create
+    return lambda **fields: subscribe(api, **fields)
 
 
 def publish(api: ApiClient, **fields: object) -> str:
@@ -100,6 +103,28 @@ def test_the_same_event_twice_produces_no_duplicates(
     expected = {delivery_id(EVENT_ID, sub) for sub in ids}
     assert set(delivery_records()) == expected
     assert Counter(m["delivery_id"] for m in delivery_messages()) == Counter(dict.fromkeys(expected, 1))
+
+
+def test_two_teams_publishing_the_same_event_id_each_get_their_whole_fan_out(
+    api: ApiClient, other_api: ApiClient, ingest: QueuePoller
+) -> None:
+    theirs = [subscribe(other_api) for _ in range(3)]
+    mine = [subscribe(api) for _ in range(3)]
+    publish(other_api, event_id=EVENT_ID)
+    poll_until_empty(ingest)
+    publish(api, event_id=EVENT_ID)
+    poll_until_empty(ingest)
+    expected = {delivery_id(EVENT_ID, sub) for sub in theirs + mine}
+    assert set(delivery_records()) == expected
+    assert Counter(m["delivery_id"] for m in delivery_messages()) == Counter(dict.fromkeys(expected, 1))
+
+
+def test_fan_out_progress_is_kept_per_team(stack: LocalStack) -> None:
+    progress = DynamoFanOutProgress(table(get_settings().deliveries_table))
+    last_id = "ffffffff-ffff-4fff-8fff-ffffffffffff"
+    progress.record_sent_through("team-b", EVENT_ID, last_id, 2**31)
+    assert progress.sent_through("team-b", EVENT_ID) == last_id
+    assert progress.sent_through("team-a", EVENT_ID) is None
 
 
 @pytest.fixture
@@ -150,6 +175,45 @@ def test_a_batch_redelivered_after_a_crash_mid_fan_out_produces_no_duplicates(
     expected = {delivery_id(EVENT_ID, sub) for sub in ids}
     assert set(delivery_records()) == expected
     sent = Counter(m["delivery_id"] for m in before_crash + after_redelivery)
+    assert sent == Counter(dict.fromkeys(expected, 1))
+
+
+class InvocationTime:
+    """The time an ingest invocation has left: a minute until its first delivery-queue send, then 5 s."""
+
+    def __init__(self) -> None:
+        self.remaining_millis = 60_000
+        self.sends = 0
+
+    def sending(self, params: dict[str, Any], **_: Any) -> None:
+        if params.get("QueueUrl") == get_settings().delivery_queue_url:
+            self.sends += 1
+            if self.sends == 1:
+                self.remaining_millis = 5_000
+
+
+@pytest.fixture
+def time_runs_short_at_first_send(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[InvocationTime]:
+    time = InvocationTime()
+    monkeypatch.setattr(LocalContext, "get_remaining_time_in_millis", lambda _: time.remaining_millis)
+    sqs = client("sqs")
+    sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", time.sending)
+    yield time
+    sqs.meta.events.unregister("before-parameter-build.sqs.SendMessageBatch", time.sending)
+
+
+def test_records_not_started_for_lack_of_time_come_back(
+    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller, time_runs_short_at_first_send: InvocationTime
+) -> None:
+    subscription = subscribed()
+    expected = {delivery_id(publish(api), subscription) for _ in range(3)}
+    assert ingest.poll_once() == 3
+    # The first record fanned out; the two others were not started, so as not to be cut off by the timeout.
+    first_invocation = [message["delivery_id"] for message in delivery_messages()]
+    assert len(first_invocation) == 1 and set(first_invocation) < expected
+    time_runs_short_at_first_send.remaining_millis = 60_000
+    poll_until_empty(ingest)
+    sent = Counter(first_invocation + [message["delivery_id"] for message in delivery_messages()])
     assert sent == Counter(dict.fromkeys(expected, 1))
 
 

@@ -3,17 +3,19 @@
 import json
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import records
 
+import hookrelay.sweeper
 from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.ingest import new_delivery
 from hookrelay.models import Event
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore, due_shard, due_shard_name
+from hookrelay.store.deliveries import DueSlice, DynamoDeliveryStore, due_shard, due_shard_name
 from hookrelay.sweeper import Sweeper
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_ingest import drain
@@ -66,6 +68,16 @@ def test_due_retries_are_enqueued_with_their_next_attempt(sweep) -> None:  # typ
     assert sweep() == {"enqueued": 0}  # claimed: nothing is due again until its lease ends
 
 
+def test_a_shard_with_more_than_a_page_of_due_retries_is_read_to_its_end(
+    sweep, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # 25 retries in 8 shards: some shard holds at least 4, two pages of 2 or more.
+    monkeypatch.setattr(hookrelay.sweeper, "PAGE", 2)
+    due = {scheduled_delivery(index, timedelta(minutes=-1)) for index in range(25)}
+    assert sweep() == {"enqueued": 25}
+    assert sorted(m["delivery_id"] for m in messages()) == sorted(due)
+
+
 def test_two_sweepers_at_once_never_enqueue_a_retry_twice(stack: LocalStack) -> None:
     """Sweeper B runs whole between sweeper A's read of the index and A's claims.
 
@@ -85,20 +97,20 @@ def test_two_sweepers_at_once_never_enqueue_a_retry_twice(stack: LocalStack) -> 
 
     sweeper_b = new_sweeper(DynamoDeliveryStore(table(settings.deliveries_table)))
     swept_by_b: list[int] = []
-    snapshot: dict[str, list[tuple[str, str]]] = {}
+    snapshot: dict[str, DueSlice] = {}
     lock = threading.Lock()
 
     class StaleView(DynamoDeliveryStore):
         """A's reads of the index all happen before B sweeps; A's claims all after."""
 
-        def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
+        def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
             with lock:
                 if not swept_by_b:
                     for index in range(settings.due_shards):
                         name = due_shard_name(index)
-                        snapshot[name] = super().due(name, now, limit)
+                        snapshot[name] = super().due(name, now, limit, after)
                     swept_by_b.append(sweeper_b.sweep(clock.parse_moment(now)))
-            return snapshot.pop(shard, [])
+            return snapshot.pop(shard, DueSlice([], None))
 
     swept_by_a = new_sweeper(StaleView(table(settings.deliveries_table))).sweep(now)
     assert swept_by_b == [40] and swept_by_a == 0

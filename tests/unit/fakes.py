@@ -2,9 +2,11 @@
 
 from collections import Counter
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from hookrelay.models import Delivery, Subscription
 from hookrelay.queues import Message
+from hookrelay.store.deliveries import DueSlice
 from hookrelay.store.subscriptions import SubscriptionSlice
 
 
@@ -81,13 +83,14 @@ class FakeDeliveryStore:
 
 class FakeProgress:
     def __init__(self) -> None:
-        self.marks: dict[str, str] = {}
+        self.marks: dict[tuple[str, str], str] = {}
 
-    def sent_through(self, event_id: str) -> str | None:
-        return self.marks.get(event_id)
+    def sent_through(self, team_id: str, event_id: str) -> str | None:
+        return self.marks.get((team_id, event_id))
 
-    def record_sent_through(self, event_id: str, subscription_id: str, expires_at: int) -> None:
-        self.marks[event_id] = max(self.marks.get(event_id, ""), subscription_id)
+    def record_sent_through(self, team_id: str, event_id: str, subscription_id: str, expires_at: int) -> None:
+        key = (team_id, event_id)
+        self.marks[key] = max(self.marks.get(key, ""), subscription_id)
 
 
 class Crash(Exception):
@@ -108,3 +111,38 @@ class FakeQueue:
             if self.calls == self.fail_on_call:
                 raise Crash
             self.messages.extend(messages[start : start + 10])
+
+
+class TooManyReads(Exception):
+    """The sweeper read the due index again and again instead of moving on."""
+
+
+class LaggingDueIndex:
+    """The deliveries table and its due_retries index as DynamoDB may show them: a claim moves a
+    delivery's due_at in the table at once, while the (eventually consistent) index keeps showing
+    the due_at it had. Pages are cut at `limit` with a next position, as DynamoDB cuts them."""
+
+    MAX_READS = 50
+
+    def __init__(self, due_at: dict[str, str]) -> None:
+        self.due_at = dict(due_at)
+        self._index = sorted((at, delivery_id) for delivery_id, at in due_at.items())
+        self.reads = 0
+
+    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        self.reads += 1
+        if self.reads > self.MAX_READS:
+            raise TooManyReads
+        start = (after["due_at"], after["delivery_id"]) if after else ("", "")
+        rows = [(delivery_id, at) for at, delivery_id in self._index if start < (at, delivery_id) and at <= now]
+        page = rows[:limit]
+        if len(page) < limit:
+            return DueSlice(page, None)
+        last_id, last_at = page[-1]
+        return DueSlice(page, {"due_shard": shard, "due_at": last_at, "delivery_id": last_id})
+
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+        if self.due_at.get(delivery_id) != due_at:
+            return None
+        self.due_at[delivery_id] = lease_until
+        return 2

@@ -78,6 +78,16 @@ def test_the_same_event_twice_fans_out_once() -> None:
     )
 
 
+def test_two_teams_publishing_the_same_event_id_each_get_their_whole_fan_out() -> None:
+    # Globex's subscription sorts after all of acme's: its progress mark must not hide them from acme's event.
+    world = World([subscription(index) for index in range(3)] + [subscription(9, team_id="globex")])
+    world.run(FanOutRequest(event=EVENT.model_copy(update={"team_id": "globex"})))
+    world.run(FanOutRequest(event=EVENT))
+    every_subscription = world.store.all_of_team("acme") + world.store.all_of_team("globex")
+    expected = {delivery_id(EVENT.event_id, s.id) for s in every_subscription}
+    assert Counter(world.enqueued_ids()) == Counter(dict.fromkeys(expected, 1))
+
+
 def test_ten_messages_per_send() -> None:
     world = World([subscription(index) for index in range(95)], chunk_size=500)
     world.run(FanOutRequest(event=EVENT))

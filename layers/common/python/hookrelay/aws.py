@@ -5,6 +5,14 @@ import threading
 from typing import Any
 
 import boto3
+from botocore.config import Config
+
+# Every thread of the largest pool that shares a client gets a connection of its own: the store's
+# conditional writes (WRITE_CONCURRENCY, 16), above delivery's sends (SEND_CONCURRENCY, 10) and the
+# sweeper's shards (SHARD_CONCURRENCY, 8); tests/unit/test_aws.py holds it to them. (Importing them
+# here would cost the authorizer's cold start the delivery module's imports.) Adaptive retries also
+# slow a client down while DynamoDB or SQS throttle it, with botocore's attempts per service.
+CLIENT_CONFIG = Config(max_pool_connections=16, retries={"mode": "adaptive"})
 
 _lock = threading.Lock()
 
@@ -27,9 +35,9 @@ def table(name: str) -> Any:
 
 @functools.cache
 def _client(service: str) -> Any:
-    return session().client(service)  # type: ignore[call-overload]
+    return session().client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
 
 
 @functools.cache
 def _dynamodb() -> Any:
-    return session().resource("dynamodb")
+    return session().resource("dynamodb", config=CLIENT_CONFIG)

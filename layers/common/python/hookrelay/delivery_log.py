@@ -97,12 +97,15 @@ class DeliveryLog:
     def recover(self, team_id: str, subscription_id: str, since: str, after: str | None) -> Recovery:
         """Send again every delivery that failed for good among those created since `since`."""
         subscription = self._sendable(team_id, subscription_id)
+        position = _position(after, "after") if after else None
+        # Compared as DynamoDB compares the sort key (as strings): it refuses a start key outside the
+        # query's `created_at >= since`, as this cursor of a recovery with an earlier `since` would be.
+        if position and position["created_at"] < since:
+            raise problems.invalid(
+                "after", "names a delivery created before `since`: pass the next_cursor of a call with this `since`"
+            )
         found = self._deliveries.of_subscription(
-            subscription.id,
-            limit=RECOVER_BATCH,
-            after=_position(after, "after") if after else None,
-            status="failed",
-            since=since,
+            subscription.id, limit=RECOVER_BATCH, after=position, status="failed", since=since
         )
         return Recovery(recovered=self._send_again(found.items), next_cursor=_cursor(found.next_position))
 

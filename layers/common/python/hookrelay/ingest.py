@@ -104,7 +104,8 @@ class Ingest:
         """
         event = request.event
         start_after = max(
-            filter(None, (request.continue_after, self._progress.sent_through(event.event_id))), default=""
+            filter(None, (request.continue_after, self._progress.sent_through(event.team_id, event.event_id))),
+            default="",
         )
         targets = sorted(
             (sub for sub in matching(self._subscriptions.of_team(event.team_id), event) if sub.id > start_after),
@@ -134,5 +135,5 @@ class Ingest:
                 sent_through = group[-1].subscription_id
         finally:
             if sent_through is not None:
-                self._progress.record_sent_through(event.event_id, sent_through, chunk[0].expires_at)
+                self._progress.record_sent_through(event.team_id, event.event_id, sent_through, chunk[0].expires_at)
         return enqueued

@@ -9,6 +9,8 @@ from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.deliveries import DeliveryStore, due_shard_name
 
 PAGE = 100
+# Shards read at once (each its own thread).
+SHARD_CONCURRENCY = 8
 
 
 class Sweeper:
@@ -23,20 +25,29 @@ class Sweeper:
         Each one is claimed first with a conditional write that moves it a lease into the future, so
         two sweepers never enqueue it twice, and one whose message is lost is swept again later.
         """
-        with ThreadPoolExecutor(max_workers=min(self._shards, 8)) as pool:
+        with ThreadPoolExecutor(max_workers=min(self._shards, SHARD_CONCURRENCY)) as pool:
             return sum(pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now), range(self._shards)))
 
     def _sweep_shard(self, shard: str, now: datetime) -> int:
+        """Read the shard's due retries page after page, claiming each.
+
+        The index is eventually consistent: it may still show retries already claimed (by this sweep
+        or an earlier one) with their old due_at. Reading on from the last page, never again from the
+        top, and stopping at a page that claimed nothing keeps such rows from making a sweep spin;
+        whatever is left is swept a minute later.
+        """
         lease_until = clock.iso(now + SWEEPER_LEASE)
         enqueued = 0
+        after = None
         while True:
-            due = self._deliveries.due(shard, clock.iso(now), PAGE)
+            page = self._deliveries.due(shard, clock.iso(now), PAGE, after)
             messages = []
-            for delivery_id, due_at in due:
+            for delivery_id, due_at in page.items:
                 attempt = self._deliveries.claim(delivery_id, due_at, lease_until)
                 if attempt is not None:
                     messages.append(delivery_message(delivery_id, attempt))
             self._queue.send(messages)
             enqueued += len(messages)
-            if len(due) < PAGE:
+            if not messages or page.next_position is None:
                 return enqueued
+            after = page.next_position

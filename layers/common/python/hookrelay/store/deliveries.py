@@ -64,6 +64,15 @@ class AttemptOutcome:
     due_shard: str | None = None
 
 
+@dataclass(frozen=True)
+class DueSlice:
+    """(delivery id, due_at) of due retries in one shard of the retry index, and where the next page
+    starts (None: no more)."""
+
+    items: list[tuple[str, str]]
+    next_position: dict[str, Any] | None
+
+
 class DeliveryStore(Protocol):
     def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Create each record unless it exists; return those still waiting for their first send.
@@ -76,8 +85,8 @@ class DeliveryStore(Protocol):
 
     def get(self, delivery_id: str) -> Delivery | None: ...
 
-    def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
-        """(delivery id, due_at) of the deliveries in one shard of the retry index due by `now`."""
+    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        """Up to `limit` deliveries of one shard of the retry index due by `now`, after `after` if given."""
         ...
 
     def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
@@ -272,13 +281,17 @@ class DynamoDeliveryStore:
             return False
         return True
 
-    def due(self, shard: str, now: str, limit: int) -> list[tuple[str, str]]:
-        response = self._table.query(
-            IndexName="due_retries",
-            KeyConditionExpression=Key("due_shard").eq(shard) & Key("due_at").lte(now),
-            Limit=limit,
-        )
-        return [(str(item["delivery_id"]), str(item["due_at"])) for item in response.get("Items", [])]
+    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        query: dict[str, Any] = {
+            "IndexName": "due_retries",
+            "KeyConditionExpression": Key("due_shard").eq(shard) & Key("due_at").lte(now),
+            "Limit": limit,
+        }
+        if after:
+            query["ExclusiveStartKey"] = after
+        response = self._table.query(**query)
+        items = [(str(item["delivery_id"]), str(item["due_at"])) for item in response.get("Items", [])]
+        return DueSlice(items, response.get("LastEvaluatedKey"))
 
     def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
         try:
@@ -350,31 +363,34 @@ class DynamoDeliveryStore:
 
 
 class FanOutProgress(Protocol):
-    """How far an event's fan-out has enqueued, in subscription id order."""
+    """How far a team's event has been fanned out, in subscription id order (event ids are per team)."""
 
-    def sent_through(self, event_id: str) -> str | None: ...
+    def sent_through(self, team_id: str, event_id: str) -> str | None: ...
 
-    def record_sent_through(self, event_id: str, subscription_id: str, expires_at: int) -> None: ...
+    def record_sent_through(self, team_id: str, event_id: str, subscription_id: str, expires_at: int) -> None: ...
 
 
-_PROGRESS_PREFIX = "fanout#"
+def fan_out_progress_key(team_id: str, event_id: str) -> str:
+    # The event id is a UUID (no '#'), so the key names one team and one event whatever the team id holds.
+    return f"fanout#{team_id}#{event_id}"
 
 
 class DynamoFanOutProgress:
-    """Kept in the deliveries table under `fanout#<event id>`, beside the deliveries it accounts for."""
+    """Kept in the deliveries table under `fanout#<team id>#<event id>`, beside the deliveries it accounts for."""
 
     def __init__(self, table: Any):
         self._table = table
 
-    def sent_through(self, event_id: str) -> str | None:
-        item = self._table.get_item(Key={"delivery_id": _PROGRESS_PREFIX + event_id}, ConsistentRead=True).get("Item")
+    def sent_through(self, team_id: str, event_id: str) -> str | None:
+        key = {"delivery_id": fan_out_progress_key(team_id, event_id)}
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
         return str(item["sent_through"]) if item else None
 
-    def record_sent_through(self, event_id: str, subscription_id: str, expires_at: int) -> None:
+    def record_sent_through(self, team_id: str, event_id: str, subscription_id: str, expires_at: int) -> None:
         # A failed condition means another run already got further.
         with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
             self._table.update_item(
-                Key={"delivery_id": _PROGRESS_PREFIX + event_id},
+                Key={"delivery_id": fan_out_progress_key(team_id, event_id)},
                 UpdateExpression="SET sent_through = :id, expires_at = :expires",
                 ConditionExpression=Attr("sent_through").not_exists() | Attr("sent_through").lt(subscription_id),
                 ExpressionAttributeValues={":id": subscription_id, ":expires": expires_at},
