@@ -5,7 +5,7 @@ from botocore.exceptions import ClientError
 
 from hookrelay.models import EventIn
 from hookrelay.problems import ProblemError
-from hookrelay.publishing import EventPublisher, FanOutRequest, new_event, read_queue_message
+from hookrelay.publishing import EventPublisher, FanOutRequest, InvalidEventMessage, new_event, read_queue_message
 
 
 class FakeEvents:
@@ -70,3 +70,26 @@ def test_an_event_over_the_entry_limit_is_413() -> None:
     with pytest.raises(ProblemError) as raised:
         EventPublisher(FakeEvents(), "bus").publish(new_event("acme", body(data={"blob": "x" * 262_000})))
     assert raised.value.problem.status == 413
+
+
+def bus_message(data_json: str) -> str:
+    """An events-queue message as a producer's own PutEvents leaves it (no API in between), `data` given as
+    JSON text (json.dumps itself recurses once per level)."""
+    event = new_event("acme", body()).model_dump()
+    envelope = {"source": "hookrelay", "detail-type": event["event_name"], "detail": {"event": {**event, "data": 0}}}
+    return json.dumps(envelope).replace('"data": 0', f'"data": {data_json}')
+
+
+def nested_objects(depth: int) -> str:
+    return '{"a": ' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+def test_an_event_put_on_the_bus_directly_may_be_as_deep_as_the_api_allows() -> None:
+    # Through the API, `data` is level 2 of a body that may be 32 levels deep: 31 levels of its own.
+    assert read_queue_message(bus_message(nested_objects(31))).event.data == json.loads(nested_objects(31))
+
+
+@pytest.mark.parametrize("depth", [32, 300, 100_000])
+def test_an_event_put_on_the_bus_directly_deeper_than_the_api_allows_is_refused(depth: int) -> None:
+    with pytest.raises(InvalidEventMessage, match="nested deeper"):
+        read_queue_message(bus_message(nested_objects(depth)))

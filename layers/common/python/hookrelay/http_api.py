@@ -1,8 +1,6 @@
 """What the API function needs around its routes: the caller's team, early refusals, problem responses."""
 
 import base64
-import json
-import re
 from http import HTTPStatus
 from typing import Any
 
@@ -10,15 +8,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from hookrelay import problems
 from hookrelay.api_keys import TEAM_CONTEXT_KEY
+from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 
 MAX_BODY_BYTES = 256 * 1024
-# Objects and arrays, the body itself being level 1: `{"data": {}}` is two levels deep.
-MAX_JSON_DEPTH = 32
-# The only bytes that can change the nesting: brackets, and what starts, ends or escapes a string.
-_NESTING_BYTES = re.compile(rb'[][{}"\\]')
-_OPENING = frozenset(b"[{")
-_CLOSING = frozenset(b"]}")
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
 
 
 def problem_response(error: problems.ProblemError) -> Response[str]:
@@ -54,50 +46,6 @@ def _body(event: dict[str, Any]) -> bytes:
 def _is_json(content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or media_type.endswith("+json")
-
-
-def too_deeply_nested(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
-    """The top-level field of a JSON body nested deeper than `max_depth`, or None when it is not.
-
-    Read from the raw bytes in one pass, before any parser sees them (a parser recurses once per level),
-    skipping brackets inside strings. A body that crosses the limit outside any field is named "body".
-    """
-    depth = 0
-    in_string = False
-    escaped = -1
-    last_string = field = (0, 0)
-    for match in _NESTING_BYTES.finditer(body):
-        position = match.start()
-        byte = body[position]
-        if position == escaped:
-            continue
-        if in_string:
-            if byte == _BACKSLASH:
-                escaped = position + 1
-            elif byte == _QUOTE:
-                in_string = False
-                last_string = (last_string[0], position + 1)
-        elif byte == _QUOTE:
-            in_string = True
-            last_string = (position, position)
-        elif byte in _OPENING:
-            if depth == 1:
-                # The member this value belongs to: the string just before it is its key.
-                field = last_string
-            depth += 1
-            if depth > max_depth:
-                return _field_name(body[slice(*field)])
-        elif byte in _CLOSING:
-            depth = max(depth - 1, 0)
-    return None
-
-
-def _field_name(key: bytes) -> str:
-    try:
-        name = json.loads(key)
-    except ValueError:
-        return "body"
-    return name if isinstance(name, str) and name else "body"
 
 
 def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:

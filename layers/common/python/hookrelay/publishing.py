@@ -9,12 +9,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hookrelay import clock, problems
+from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 from hookrelay.models import Event, EventIn
 
 SOURCE = "hookrelay"
 # EventBridge's limit for one PutEvents entry: source, detail-type and detail together.
 MAX_ENTRY_BYTES = 256 * 1024
 RETRY_AFTER_SECONDS = "5"
+# The queue's envelope holds the event two levels further down than a publish request does (detail, event).
+MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 2
 
 
 def new_event(team_id: str, body: EventIn) -> Event:
@@ -90,7 +93,13 @@ class InvalidEventMessage(ValueError):
 
 
 def read_queue_message(body: str) -> FanOutRequest:
-    """The fan-out request in an events-queue message (an EventBridge envelope around our detail)."""
+    """The fan-out request in an events-queue message (an EventBridge envelope around our detail).
+
+    Producers inside AWS may put events on the bus directly, past the API's checks: the nesting
+    limit is applied here too, before parsing, so that what is fanned out can be stored and rendered.
+    """
+    if too_deeply_nested(body.encode("utf-8"), MAX_MESSAGE_DEPTH):
+        raise InvalidEventMessage(f"the event is nested deeper than the API allows ({MAX_JSON_DEPTH} levels)")
     try:
         envelope = json.loads(body)
     except ValueError as error:

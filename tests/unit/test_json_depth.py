@@ -1,11 +1,12 @@
-"""The checks the API makes on a raw body before any JSON parser sees it."""
+"""The nesting check the API and ingest make on raw JSON before any parser sees it."""
 
 import json
 import time
 
 import pytest
 
-from hookrelay.http_api import MAX_BODY_BYTES, MAX_JSON_DEPTH, too_deeply_nested
+from hookrelay.http_api import MAX_BODY_BYTES
+from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 
 
 def nested_objects(depth: int) -> str:
@@ -22,6 +23,11 @@ def test_the_field_named_is_the_top_level_member_that_nests_too_deep() -> None:
     body = {"event_name": "signer.done", "shallow": [[1]], 'data\u00e9 "x"': json.loads(nested_objects(40))}
     assert too_deeply_nested(json.dumps(body).encode()) == 'data\u00e9 "x"'
     assert too_deeply_nested(json.dumps(body, ensure_ascii=False).encode()) == 'data\u00e9 "x"'
+
+
+def test_a_long_field_name_is_shortened_when_named() -> None:
+    body = {"k" * 10_000: json.loads(nested_objects(40))}
+    assert too_deeply_nested(json.dumps(body).encode()) == "k" * 100
 
 
 @pytest.mark.parametrize(
