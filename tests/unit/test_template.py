@@ -1,4 +1,6 @@
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +15,17 @@ def template() -> Template:
     return Template.read(TEMPLATE)
 
 
-def intrinsics() -> Intrinsics:
+def intrinsics(**parameters: Any) -> Intrinsics:
     return Intrinsics(
         ref=lambda logical_id: f"physical-{logical_id}",
         get_att=lambda logical_id, attribute: f"{logical_id}.{attribute}",
         pseudo={"AWS::StackName": "st", "AWS::Region": "eu-west-3"},
-        parameters={"Level": "INFO"},
+        parameters={"Level": "INFO", "Topic": "", **parameters},
+        conditions={
+            "HasTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Topic"}, ""]}]},
+            "Verbose": {"Fn::Or": [{"Fn::Equals": [{"Ref": "Level"}, "DEBUG"]}, {"Condition": "HasTopic"}]},
+            "Both": {"Fn::And": [{"Condition": "HasTopic"}, {"Condition": "Verbose"}]},
+        },
     )
 
 
@@ -30,9 +37,75 @@ def test_intrinsics() -> None:
     assert resolve({"Fn::Sub": "${AWS::StackName}-${Queue}-${Queue.Arn}"}) == "st-physical-Queue-Queue.Arn"
     assert resolve({"Fn::Sub": ["${A}/x", {"A": {"Ref": "AWS::Region"}}]}) == "eu-west-3/x"
     assert resolve({"Fn::Join": ["-", ["a", {"Ref": "Queue"}]]}) == "a-physical-Queue"
+    assert resolve({"Fn::Select": [1, {"Fn::Split": [",", "a,b,c"]}]}) == "b"
     assert resolve({"Nested": [{"Ref": "Queue"}]}) == {"Nested": ["physical-Queue"]}
-    with pytest.raises(TemplateError, match="Fn::If"):
-        resolve({"Fn::If": ["c", 1, 2]})
+
+
+def test_conditions_and_if() -> None:
+    actions = {"Fn::If": ["HasTopic", [{"Ref": "Topic"}], {"Ref": "AWS::NoValue"}]}
+    # AWS::NoValue leaves the property out, as CloudFormation does.
+    assert intrinsics().resolve({"AlarmActions": actions, "Threshold": 1}) == {"Threshold": 1}
+    assert intrinsics(Topic="arn:topic").resolve({"AlarmActions": actions}) == {"AlarmActions": ["arn:topic"]}
+    assert [intrinsics(Level=level).condition("Verbose") for level in ("DEBUG", "INFO")] == [True, False]
+    assert intrinsics(Topic="arn:topic", Level="INFO").condition("Both")
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        (
+            {"Fn::ImportValue": "shared-vpc"},
+            "Resources.X.Properties.Vpc.Fn::ImportValue: Fn::ImportValue is not supported",
+        ),
+        ({"Fn::If": ["Unknown", 1, 2]}, "Resources.X.Properties.Vpc.Fn::If: condition Unknown is not declared"),
+        ({"Ref": "AWS::NotificationARNs"}, "pseudo parameter AWS::NotificationARNs is not supported"),
+    ],
+)
+def test_an_unsupported_intrinsic_is_named_with_where_it_is(value: Any, named: str) -> None:
+    with pytest.raises(TemplateError, match=re.escape(named)):
+        intrinsics().resolve({"Vpc": value}, "Resources.X.Properties")
+
+
+def test_every_intrinsic_of_the_translated_template_resolves(template: Template) -> None:
+    resolver = Intrinsics(
+        ref=lambda logical_id: f"physical-{logical_id}",
+        get_att=lambda logical_id, attribute: f"{logical_id}.{attribute}",
+        pseudo={
+            "AWS::StackName": "st",
+            "AWS::Region": "eu-west-3",
+            "AWS::AccountId": "123456789012",
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        },
+        parameters=template.parameter_defaults(),
+        conditions=template.conditions,
+    )
+    for section in ("Resources", "Outputs"):
+        resolved = json.dumps(resolver.resolve(template.translated[section], section))
+        assert '"Ref"' not in resolved
+        assert '"Fn::' not in resolved
+        assert "${" not in resolved.replace("$${", "")
+
+
+def test_the_deployed_shape_comes_from_the_sam_transform(template: Template) -> None:
+    # Roles, event source mappings and schedules are the transform's, not a reading of the SAM events.
+    assert template.function("DeliveryFunction").role_id == "DeliveryFunctionRole"
+    assert template.resource("DeliveryFunctionRole")["Type"] == "AWS::IAM::Role"
+    assert template.function("IngestFunction").timeout_seconds == 30
+    assert {(source.function_id, source.queue_id, source.batch_size) for source in template.queue_sources()} == {
+        ("IngestFunction", "EventsQueue", 10),
+        ("DeliveryFunction", "DeliveryQueue", 10),
+    }
+    assert [(schedule.function_id, schedule.interval_seconds) for schedule in template.schedules()] == [
+        ("SweeperFunction", 60)
+    ]
+
+
+def test_a_template_the_sam_transform_refuses_fails_with_its_reason(tmp_path: Path) -> None:
+    broken = tmp_path / "template.yaml"
+    broken.write_text(TEMPLATE.read_text().replace("            Queue: !GetAtt EventsQueue.Arn\n", "", 1))
+    with pytest.raises(TemplateError, match=r"SAM transform refuses the template.*Queue"):
+        Template.read(broken)
 
 
 def test_every_setting_is_declared_in_globals_and_nothing_else(template: Template) -> None:

@@ -1,7 +1,9 @@
-"""Creates the template's tables, queues, event bus and rules in moto, as template.yaml declares them.
+"""Creates the template's tables, queues, event bus and rules in moto, as the translated template declares them.
 
 Resources are created on first reference, so declaration order does not matter; each is named as
-CloudFormation would leave it: its declared name, else `<stack>-<LogicalId>`.
+CloudFormation would leave it: its declared name, else `<stack>-<LogicalId>`. Functions and their
+roles are not created in moto (local.functions runs the code, local.iam checks the roles), but have
+their names and ARNs, so that what refers to them resolves.
 """
 
 import json
@@ -19,6 +21,11 @@ _TABLE_ARGUMENTS = (
     "ProvisionedThroughput",
 )
 _QUEUE_SKIPPED = frozenset({"QueueName", "Tags", "SqsManagedSseEnabled", "KmsMasterKeyId"})
+# Named, not created: the functions run in-process (local.functions), their roles are checked by local.iam.
+_NAMED_ONLY = {
+    "AWS::Lambda::Function": ("FunctionName", "arn:aws:lambda:{region}:{account}:function:{name}"),
+    "AWS::IAM::Role": ("RoleName", "arn:aws:iam::{account}:role/{name}"),
+}
 
 
 def default_name(stack_name: str, logical_id: str) -> str:
@@ -34,18 +41,20 @@ class LocalResources:
         self._client = client
         self._physical: dict[str, str] = {}
         self._attributes: dict[tuple[str, str], str] = {}
-        region = client("sqs").meta.region_name
+        self.region: str = client("sqs").meta.region_name
+        self.account_id: str = client("sts").get_caller_identity()["Account"]
         self.intrinsics = Intrinsics(
             ref=self.ref,
             get_att=self.get_att,
             pseudo={
                 "AWS::StackName": stack_name,
-                "AWS::Region": region,
-                "AWS::AccountId": client("sts").get_caller_identity()["Account"],
+                "AWS::Region": self.region,
+                "AWS::AccountId": self.account_id,
                 "AWS::Partition": "aws",
                 "AWS::URLSuffix": "amazonaws.com",
             },
             parameters=template.parameter_defaults(),
+            conditions=template.conditions,
         )
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self._create_table,
@@ -55,18 +64,28 @@ class LocalResources:
         }
 
     def provision(self) -> None:
-        """Create every resource of a type the local stack reproduces."""
+        """Create every resource of a type the local stack reproduces, but for the schedules (see workers)."""
         for logical_id, resource in self._template.resources.items():
-            if resource.get("Type") in self._creators:
+            if resource.get("Type") in self._creators and not _is_schedule(resource) and self._exists(logical_id):
                 self.ref(logical_id)
+
+    def _exists(self, logical_id: str) -> bool:
+        condition = self._template.resource(logical_id).get("Condition")
+        return condition is None or self.intrinsics.condition(str(condition), f"Resources.{logical_id}.Condition")
 
     def ref(self, logical_id: str) -> str:
         if logical_id not in self._physical:
             resource = self._template.resource(logical_id)
+            if resource.get("Type") in _NAMED_ONLY:
+                self._name_only(logical_id, resource)
+                return self._physical[logical_id]
             creator = self._creators.get(resource.get("Type", ""))
-            if creator is None:
+            if creator is None or _is_schedule(resource):
                 raise TemplateError(f"{logical_id} ({resource.get('Type')}) does not exist in the local stack")
-            creator(logical_id, self.intrinsics.resolve(resource.get("Properties") or {}))
+            if not self._exists(logical_id):
+                raise TemplateError(f"{logical_id} is referred to but its condition leaves it out of the stack")
+            where = f"Resources.{logical_id}.Properties"
+            creator(logical_id, self.intrinsics.resolve(resource.get("Properties") or {}, where))
         return self._physical[logical_id]
 
     def get_att(self, logical_id: str, attribute: str) -> str:
@@ -127,13 +146,28 @@ class LocalResources:
         self._physical[logical_id] = name
         self._attributes[(logical_id, "Arn")] = arn
 
+    def _name_only(self, logical_id: str, resource: dict[str, Any]) -> None:
+        name_property, arn_format = _NAMED_ONLY[resource["Type"]]
+        declared = (resource.get("Properties") or {}).get(name_property)
+        where = f"Resources.{logical_id}.Properties.{name_property}"
+        name = str(self.intrinsics.resolve(declared, where) if declared else default_name(self._stack_name, logical_id))
+        self._physical[logical_id] = name
+        self._attributes[(logical_id, "Arn")] = arn_format.format(
+            region=self.region, account=self.account_id, name=name
+        )
+
     def function_environment(self, function_ids: list[str]) -> dict[str, str]:
         """The environment of the given functions, resolved; they share one process locally."""
         environment: dict[str, str] = {}
         for function_id in function_ids:
             for name, value in self._template.function(function_id).environment.items():
-                resolved = str(self.intrinsics.resolve(value))
+                resolved = str(self.intrinsics.resolve(value, f"{function_id}.Environment.{name}"))
                 if environment.get(name, resolved) != resolved:
                     raise TemplateError(f"{name} differs between functions; the local stack runs them in one process")
                 environment[name] = resolved
         return environment
+
+
+def _is_schedule(resource: dict[str, Any]) -> bool:
+    """A schedule rule: its target is a function, which a local timer runs (moto runs no schedules)."""
+    return resource.get("Type") == "AWS::Events::Rule" and "ScheduleExpression" in (resource.get("Properties") or {})
