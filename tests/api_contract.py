@@ -196,6 +196,18 @@ def test_event_types_catalog(api: ApiClient) -> None:
     assert {"signature_request.done", "signer.done", "electronic_seal.error", "ENVELOPE_SIGNED"} <= set(names)
     assert all(event_type["description"] and event_type["sample"] for event_type in types)
     assert response.json()["meta"] == {"next_cursor": None}
+    signer_done = next(event_type for event_type in types if event_type["name"] == "signer.done")
+    schema = signer_done["schema"]
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert set(schema["required"]) == {"signature_request", "signer"}
+    assert schema["properties"]["signer"]["required"] == ["id", "status"]
+    assert all(event_type["schema"]["type"] == "object" for event_type in types)
+
+
+def test_an_event_whose_data_breaks_its_schema_is_accepted_when_validation_is_off(api: ApiClient) -> None:
+    # HOOKRELAY_VALIDATE_EVENT_DATA is false by default: producers written before the schemas keep working.
+    response = api.post("/v3/events", {"event_name": "signer.done", "data": {"signer": {"status": 3}}})
+    assert response.status == 202, response.body
 
 
 def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
@@ -205,6 +217,12 @@ def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"/v3/webhooks", "/v3/webhooks/{webhook_id}", "/v3/webhook-event-types"} <= set(spec["paths"])
     assert set(spec["paths"]["/v3/webhooks/{webhook_id}"]) == {"get", "patch", "delete"}
+    schemas = spec["components"]["schemas"]
+    listed = {name.removeprefix("EventData.") for name in schemas if name.startswith("EventData.")}
+    assert len(listed) == 34 and {"signer.done", "ENVELOPE_SIGNED"} <= listed
+    assert schemas["EventData.signer.done"]["required"] == ["signature_request", "signer"]
+    assert "schema" in schemas["EventType"]["properties"]
+    assert "headers" in schemas["SubscriptionSettings"]["properties"]
     docs = api.get("/v3/docs", key=NO_KEY)
     assert docs.status == 200
     assert docs.content_type.startswith("text/html")
