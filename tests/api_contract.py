@@ -58,6 +58,7 @@ def test_create_then_read_update_list_delete(api: ApiClient) -> None:
         "workspaces": ["ws-1", "ws-2"],
         "payload_format": "yousign",
         "content_type": "application/json",
+        "headers": {},
         "delivery_format": "yousign",
         "disabled_reason": None,
     }
@@ -133,6 +134,59 @@ def test_list_pages_with_cursor(api: ApiClient) -> None:
     assert sorted(seen) == sorted(ids)
 
 
+def test_custom_headers_are_kept_shown_and_replaced_by_patch(api: ApiClient) -> None:
+    headers = {"Authorization": "Bearer receiver-token-for-tests", "X-Tenant": "acme"}
+    created = api.post("/v3/webhooks", webhook(headers=headers))
+    assert created.status == 201, created.body
+    assert created.json()["headers"] == headers
+    path = f"/v3/webhooks/{created.json()['id']}"
+    assert api.get(path).json()["headers"] == headers
+    assert api.get("/v3/webhooks").json()["data"][0]["headers"] == headers
+
+    assert api.patch(path, {"description": "unchanged headers"}).json()["headers"] == headers
+    assert api.patch(path, {"headers": {"X-Tenant": "globex"}}).json()["headers"] == {"X-Tenant": "globex"}
+    assert api.get(path).json()["headers"] == {"X-Tenant": "globex"}
+    assert api.patch(path, {"headers": {}}).json()["headers"] == {}
+
+
+@pytest.mark.parametrize(
+    ("headers", "param"),
+    [
+        ({"Host": "evil.example.com"}, "headers.Host"),
+        ({"webhook-signature": "v1,forged"}, "headers.webhook-signature"),
+        ({"X-Yousign-Signature-256": "sha256=forged"}, "headers.X-Yousign-Signature-256"),
+        ({"x-webhook-id": "forged"}, "headers.x-webhook-id"),
+        ({"X-Hookrelay-Test": "false"}, "headers.X-Hookrelay-Test"),
+        ({"Content-Length": "0"}, "headers.Content-Length"),
+        ({"Transfer-Encoding": "chunked"}, "headers.Transfer-Encoding"),
+        ({"User-Agent": "not-hookrelay"}, "headers.User-Agent"),
+        ({"X-Injected": "a\r\nHost: evil.example.com"}, "headers.X-Injected"),
+        ({"Bad Name": "1"}, "headers.Bad Name"),
+        ({"X-Long": "v" * 1025}, "headers.X-Long"),
+        ({"X-A": "1", "x-a": "2"}, "headers.x-a"),
+        ({f"X-H{n}": "1" for n in range(21)}, "headers"),
+        ({"X-Number": 1}, "headers.X-Number"),
+        (["X-A: 1"], "headers"),
+    ],
+)
+def test_refused_custom_headers_are_422_naming_the_header(api: ApiClient, headers: object, param: str) -> None:
+    assert_problem(api.post("/v3/webhooks", webhook(headers=headers)), 422, param)
+    path = f"/v3/webhooks/{api.post('/v3/webhooks', webhook(headers={'X-Tenant': 'acme'})).json()['id']}"
+    assert_problem(api.patch(path, {"headers": headers}), 422, param)
+    assert api.get(path).json()["headers"] == {"X-Tenant": "acme"}
+
+
+def test_custom_authorization_and_endpoint_credentials_are_422(api: ApiClient) -> None:
+    with_credentials = "https://user:pass@hooks.example.com/yousign"
+    assert_problem(
+        api.post("/v3/webhooks", webhook(endpoint=with_credentials, headers={"Authorization": "Bearer t"})),
+        422,
+        "headers.Authorization",
+    )
+    path = f"/v3/webhooks/{api.post('/v3/webhooks', webhook(headers={'Authorization': 'Bearer t'})).json()['id']}"
+    assert_problem(api.patch(path, {"endpoint": with_credentials}), 422, "headers.Authorization")
+
+
 def test_event_types_catalog(api: ApiClient) -> None:
     response = api.get("/v3/webhook-event-types")
     assert response.status == 200
@@ -142,6 +196,18 @@ def test_event_types_catalog(api: ApiClient) -> None:
     assert {"signature_request.done", "signer.done", "electronic_seal.error", "ENVELOPE_SIGNED"} <= set(names)
     assert all(event_type["description"] and event_type["sample"] for event_type in types)
     assert response.json()["meta"] == {"next_cursor": None}
+    signer_done = next(event_type for event_type in types if event_type["name"] == "signer.done")
+    schema = signer_done["schema"]
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert set(schema["required"]) == {"signature_request", "signer"}
+    assert schema["properties"]["signer"]["required"] == ["id", "status"]
+    assert all(event_type["schema"]["type"] == "object" for event_type in types)
+
+
+def test_an_event_whose_data_breaks_its_schema_is_accepted_when_validation_is_off(api: ApiClient) -> None:
+    # HOOKRELAY_VALIDATE_EVENT_DATA is false by default: producers written before the schemas keep working.
+    response = api.post("/v3/events", {"event_name": "signer.done", "data": {"signer": {"status": 3}}})
+    assert response.status == 202, response.body
 
 
 def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
@@ -151,6 +217,12 @@ def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"/v3/webhooks", "/v3/webhooks/{webhook_id}", "/v3/webhook-event-types"} <= set(spec["paths"])
     assert set(spec["paths"]["/v3/webhooks/{webhook_id}"]) == {"get", "patch", "delete"}
+    schemas = spec["components"]["schemas"]
+    listed = {name.removeprefix("EventData.") for name in schemas if name.startswith("EventData.")}
+    assert len(listed) == 34 and {"signer.done", "ENVELOPE_SIGNED"} <= listed
+    assert schemas["EventData.signer.done"]["required"] == ["signature_request", "signer"]
+    assert "schema" in schemas["EventType"]["properties"]
+    assert "headers" in schemas["SubscriptionSettings"]["properties"]
     docs = api.get("/v3/docs", key=NO_KEY)
     assert docs.status == 200
     assert docs.content_type.startswith("text/html")

@@ -40,7 +40,7 @@ from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 
 settings = get_settings()
-publisher = EventPublisher(client("events"), settings.event_bus)
+publisher = EventPublisher(client("events"), settings.event_bus, validate_data=settings.validate_event_data)
 subscriptions = Subscriptions(
     DynamoSubscriptionStore(table(settings.subscriptions_table)),
     allow_private=settings.allow_private_endpoints,
@@ -254,7 +254,12 @@ def list_event_types() -> Page[catalog.EventType]:
     "/v3/events",
     status_code=202,
     summary="Publish an event",
-    description="Accepted events are delivered to every matching subscription of the caller's team.",
+    description=(
+        "Accepted events are delivered to every matching subscription of the caller's team. When the"
+        " deployment sets HOOKRELAY_VALIDATE_EVENT_DATA, `data` must follow its event's schema (the `schema`"
+        " of GET /v3/webhook-event-types, also components/schemas/EventData.<event name> here): a 422"
+        " names the path of each violation, e.g. `data.signer.id`."
+    ),
     tags=["Events"],
     responses=_responses(
         PublishedEvent,

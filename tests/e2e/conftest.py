@@ -115,6 +115,8 @@ class RunningStack(local_up.LocalUp):
 API_KEY = "API key"
 SUBSCRIPTION_SECRET = "subscription secret"
 SIGNATURE = "signature"
+# A subscription's custom header values: often the receiver's own credentials (Authorization: Bearer ...).
+CUSTOM_HEADER = "custom header value"
 # Shorter values (a timestamp in a signature header) are not secrets and would match by chance.
 MIN_SECRET_LENGTH = 16
 TOKEN_RUN = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_SECRET_LENGTH},}}")
@@ -191,13 +193,16 @@ class SecretsSeen:
                 self._kinds.setdefault(value, kind)
 
     def add_from_json(self, body: bytes) -> None:
-        """The `secret_key` of a request or response body (create, update, rotate)."""
+        """The `secret_key` and custom header values of a request or response body (create, update, rotate)."""
         try:
             document = json.loads(body)
         except (ValueError, RecursionError):  # not JSON, or nested too deep for the stack to accept it either
             return
         if isinstance(document, dict):
             self.add(SUBSCRIPTION_SECRET, document.get("secret_key"))
+            if isinstance(headers := document.get("headers"), dict):
+                for value in headers.values():
+                    self.add(CUSTOM_HEADER, value)
 
     def add_from_delivery(self, request: Received) -> None:
         for value in signature_values(request.headers):

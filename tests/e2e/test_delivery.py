@@ -2,6 +2,7 @@
 delivery queue → the real delivery handler → signed HTTP requests, retried on a fast schedule."""
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -155,6 +156,40 @@ def test_two_teams_publishing_the_same_event_id_each_get_their_delivery(api: Api
         assert request.headers["webhook-id"] == delivery_id(event_id, str(subscription["id"]))
         assert json.loads(request.body)["event_id"] == event_id
         verify_all_signatures(request, str(subscription["secret_key"]), str(subscription["id"]))
+
+
+def test_custom_headers_arrive_signed_and_a_patch_reaches_the_next_attempt(
+    api: ApiClient, delivery_stack: RunningStack
+) -> None:
+    token = f"Bearer receiver-token-{uuid.uuid4().hex}"
+    patched = threading.Event()
+
+    def fail_first_once_patched(request: Received) -> Answer:
+        if request.headers.get("X-Tenant") == "acme":
+            patched.wait(timeout=10)
+            return Answer(500, b"not yet")
+        return Answer(200)
+
+    with receiver(fail_first_once_patched) as migrating:
+        subscription = subscribe(
+            api, f"http://127.0.0.1:{migrating.port}/hook", headers={"Authorization": token, "X-Tenant": "acme"}
+        )
+        delivery = delivery_id(publish(api), str(subscription["id"]))
+        eventually(lambda: len(migrating.received) == 1, "the first attempt arrived")
+        path = f"/v3/webhooks/{subscription['id']}"
+        assert api.patch(path, {"headers": {"X-Tenant": "globex"}}).status == 200
+        patched.set()
+        eventually(lambda: record(delivery_stack, delivery).get("status") == "delivered", "delivered on the retry")
+
+    first, retry = migrating.received
+    assert (first.headers["Authorization"], first.headers["X-Tenant"]) == (token, "acme")
+    assert "Authorization" not in retry.headers and retry.headers["X-Tenant"] == "globex"
+    for request in (first, retry):
+        assert request.headers["webhook-id"] == delivery
+        verify_all_signatures(request, str(subscription["secret_key"]), str(subscription["id"]))
+    detail = api.get(f"{path}/deliveries/{delivery}").json()
+    assert detail["request"]["headers"]["X-Tenant"] == "globex"
+    assert detail["request"]["headers"]["webhook-id"] == delivery
 
 
 def test_fails_twice_then_succeeds_with_the_same_webhook_id(api: ApiClient, delivery_stack: RunningStack) -> None:

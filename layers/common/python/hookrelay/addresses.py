@@ -61,6 +61,11 @@ def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
     return Endpoint(url=url, scheme=parts.scheme, host=parts.hostname, port=port)
 
 
+def has_credentials(url: str) -> bool:
+    """Whether the endpoint carries a user name, which the transport sends as basic authentication."""
+    return bool(urlsplit(url).username)
+
+
 def masked(url: str) -> str:
     """The endpoint as hookrelay shows it (responses, delivery log, logs): credentials in it hidden.
 

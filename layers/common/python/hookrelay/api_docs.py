@@ -7,13 +7,16 @@ not when the function starts. The document describes the routes, which are all r
 """
 
 import functools
+import json
 from pathlib import Path
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from hookrelay import __version__
+from hookrelay import __version__, catalog
 
 TITLE = "hookrelay"
+# components/schemas/EventData.<event name>: the schema of each catalog event's `data`.
+EVENT_DATA_SCHEMA_PREFIX = "EventData."
 DESCRIPTION = "Webhook subscriptions and signed, retried delivery of e-signature events."
 BEARER = "An API key: `Authorization: Bearer <key>`."
 
@@ -30,7 +33,11 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
         security_schemes={"bearer": HTTPBearer(description=BEARER)},
         security=[{"bearer": []}],
     )
-    return app.get_openapi_json_schema()
+    document = json.loads(app.get_openapi_json_schema())
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    # OpenAPI 3.1 schemas are JSON Schema 2020-12, the catalog's dialect: listed as they are.
+    schemas.update({EVENT_DATA_SCHEMA_PREFIX + each.name: each.data_schema for each in catalog.event_types()})
+    return json.dumps(document)
 
 
 @functools.cache

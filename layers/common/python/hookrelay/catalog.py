@@ -9,21 +9,31 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from hookrelay.event_schemas import data_schema
 
 WILDCARD = "*"
 
 
 class EventType(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     name: str = Field(description="The event name, as published and as delivered.")
     description: str
     sample: dict[str, Any] = Field(description="A realistic `data` object of this event.")
+    # Not named `schema`, which pydantic's BaseModel has as a method.
+    data_schema: dict[str, Any] = Field(
+        alias="schema",
+        description="The JSON Schema (draft 2020-12) of this event's `data`; other properties are allowed."
+        " POST /v3/events checks `data` against it when HOOKRELAY_VALIDATE_EVENT_DATA is true.",
+    )
 
 
 @functools.cache
 def event_types() -> tuple[EventType, ...]:
     entries = json.loads((Path(__file__).parent / "catalog.json").read_text(encoding="utf-8"))
-    return tuple(EventType.model_validate(entry) for entry in entries)
+    return tuple(EventType.model_validate({**entry, "schema": data_schema(entry["name"])}) for entry in entries)
 
 
 def event_names() -> frozenset[str]:

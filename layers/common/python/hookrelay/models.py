@@ -15,8 +15,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hookrelay import catalog, clock, payloads, signing
-from hookrelay.addresses import EndpointRefused, masked, parse_endpoint
+from hookrelay import catalog, clock, custom_headers, payloads, signing
+from hookrelay.addresses import EndpointRefused, has_credentials, masked, parse_endpoint
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -82,6 +82,17 @@ EventNames = Annotated[
 ]
 Selector = Annotated[list[Name], Field(min_length=1, max_length=100), AfterValidator(_wildcard_alone)]
 ContentType = Literal["application/json", "application/x-www-form-urlencoded"]
+CustomHeaders = Annotated[
+    dict[str, str],
+    Field(
+        max_length=custom_headers.MAX_HEADERS,
+        description="Request headers sent with every delivery of the subscription, besides hookrelay's own:"
+        f" at most {custom_headers.MAX_HEADERS}; names are HTTP tokens, values visible ASCII (spaces inside)"
+        f" of at most {custom_headers.MAX_VALUE_BYTES} bytes; {custom_headers.RESERVED_DESCRIPTION} are refused.",
+        examples=[{"Authorization": "Bearer receiver-token", "X-Tenant": "acme"}],
+    ),
+    AfterValidator(custom_headers.checked),
+]
 
 _INPUT = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 _SCOPES = AliasChoices("scopes", "scope")
@@ -101,6 +112,7 @@ class _SubscriptionFields(BaseModel):
     workspaces: Selector = Field(default_factory=lambda: [catalog.WILDCARD], validation_alias=_WORKSPACES)
     payload_format: payloads.PayloadFormat = "yousign"
     content_type: ContentType = JSON_CONTENT_TYPE
+    headers: CustomHeaders = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _form_is_subnoto_only(self) -> Self:
@@ -108,6 +120,11 @@ class _SubscriptionFields(BaseModel):
             raise PydanticCustomError(
                 "content_type", f"{FORM_CONTENT_TYPE} is available with payload_format 'subnoto' only"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> Self:
+        custom_headers.check_authorization(self.headers, endpoint_has_credentials=has_credentials(self.endpoint))
         return self
 
 
@@ -133,6 +150,7 @@ class SubscriptionPatch(BaseModel):
     workspaces: Selector | None = Field(None, validation_alias=_WORKSPACES)
     payload_format: payloads.PayloadFormat | None = None
     content_type: ContentType | None = None
+    headers: CustomHeaders | None = Field(None, description="Replaces every custom header; {} removes them all.")
 
 
 class SubscriptionView(_SubscriptionFields):

@@ -24,8 +24,12 @@ def render_delivery(delivery: Delivery, subscription: Subscription) -> RenderedP
 
 
 def unsigned_headers(delivery: Delivery, subscription: Subscription, rendered: RenderedPayload) -> dict[str, str]:
-    """Every header but the signatures and the send-time ones (timestamps, retry count)."""
+    """Every header but the signatures and the send-time ones (timestamps, retry count).
+
+    The subscription's custom headers come first: their names never are hookrelay's (models refuse them).
+    """
     headers = {
+        **subscription.headers,
         "Content-Type": rendered.content_type,
         "User-Agent": f"hookrelay/{__version__}",
         "webhook-id": delivery.id,

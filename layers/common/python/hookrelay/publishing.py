@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hookrelay import clock, problems
+from hookrelay import clock, event_schemas, problems
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 from hookrelay.models import Event, EventIn
 
@@ -58,13 +58,29 @@ def queue_message(request: FanOutRequest) -> str:
     )
 
 
+def check_data(event: Event) -> None:
+    """Refuse, with a 422 naming each violation's path, data that does not follow its event's schema."""
+    found = event_schemas.violations(event.event_name, event.data)
+    if found:
+        raise problems.ProblemError(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            f"`data` does not follow the schema of {event.event_name} (GET /v3/webhook-event-types):"
+            " see invalid_params.",
+            [problems.InvalidParam(name=path, reason=reason) for path, reason in found.items()],
+        )
+
+
 class EventPublisher:
-    def __init__(self, events_client: Any, bus_name: str):
+    def __init__(self, events_client: Any, bus_name: str, *, validate_data: bool = False):
         self._events = events_client
         self._bus_name = bus_name
+        self._validate_data = validate_data
 
     def publish(self, event: Event) -> None:
-        """Put the event on the bus, or raise a 413 (too large) or 503 (bus unavailable) problem."""
+        """Put the event on the bus, or raise a 422 (data against its schema, when validating), 413 (too
+        large) or 503 (bus unavailable) problem."""
+        if self._validate_data:
+            check_data(event)
         entry = bus_entry(FanOutRequest(event=event), self._bus_name)
         size = sum(len(str(entry[key]).encode("utf-8")) for key in ("Source", "DetailType", "Detail"))
         if size > MAX_ENTRY_BYTES:

@@ -35,6 +35,8 @@ class Settings(BaseModel):
     secret_rotation_overlap: Annotated[timedelta, BeforeValidator(parse_duration)] = Field(
         timedelta(hours=24), alias="HOOKRELAY_SECRET_ROTATION_OVERLAP"
     )
+    # Off by default: producers written before the catalog had schemas keep being accepted.
+    validate_event_data: bool = Field(False, alias="HOOKRELAY_VALIDATE_EVENT_DATA")
 
     @field_validator("retry_schedule")
     @classmethod
