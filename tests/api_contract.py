@@ -60,6 +60,7 @@ def test_create_then_read_update_list_delete(api: ApiClient) -> None:
         "content_type": "application/json",
         "delivery_format": "yousign",
         "disabled_reason": None,
+        "failing_since": None,
     }
     path = f"/v3/webhooks/{subscription['id']}"
 

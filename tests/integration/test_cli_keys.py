@@ -31,7 +31,9 @@ def listed(stack: StackResources, team: str, capsys: pytest.CaptureFixture[str])
 
 
 def authenticates_as(stack: StackResources, key: str) -> str | None:
-    return Authenticator(DynamoApiKeyStore(stack.table("ApiKeysTable")), ttl_seconds=0).team_of(f"Bearer {key}")
+    authenticator = Authenticator(DynamoApiKeyStore(stack.table("ApiKeysTable")), ttl_seconds=0)
+    credential = authenticator.credential_of(f"Bearer {key}")
+    return credential.team_id if credential else None
 
 
 def test_keys_create_finds_the_table_of_a_deployed_stack(
