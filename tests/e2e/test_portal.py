@@ -14,6 +14,7 @@ from receivers import Answer, Received, receiver
 
 from api_client import ApiClient
 from e2e.conftest import (
+    PORTAL_BANNER,
     SECRETS,
     SUBSCRIPTION_SECRET,
     RunningStack,
@@ -152,6 +153,7 @@ def test_manage_an_endpoint_and_follow_its_deliveries(page: Page, api: ApiClient
         screenshot(page, "create")
         button(page, "Create endpoint").click()
         heading(page, "Signed contracts")
+        expect(page.locator("dt", has_text="Events").locator("+ dd")).to_have_text(EVENT)
         secret = page.get_by_role("textbox", name="Signing secret").input_value()
         SECRETS.add(SUBSCRIPTION_SECRET, secret)
         assert secret.startswith("whsec_")
@@ -181,6 +183,10 @@ def test_manage_an_endpoint_and_follow_its_deliveries(page: Page, api: ApiClient
         expect(page.get_by_role("status").first).to_contain_text("Retried: delivered, HTTP 200")
         expect(page.locator("tr.attempt")).to_have_count(2)
         expect(page.locator("tr.attempt").last).to_contain_text("200")
+        expect(page.locator("dt", has_text="Status").locator("+ dd")).to_have_text("delivered")
+        expect(page.locator("dt", has_text="URL").locator("+ dd")).to_have_text(
+            f"POST http://127.0.0.1:{endpoint.port}/hooks"
+        )
         screenshot(page, "delivery")
         assert page.evaluate("window.__pwned") is None
 
@@ -194,6 +200,10 @@ def test_manage_an_endpoint_and_follow_its_deliveries(page: Page, api: ApiClient
         button(page, "Send test event").click()
         expect(page.get_by_text("Test event delivered: HTTP 200")).to_be_visible()
         verify_all_signatures(endpoint.received[-1], rotated, subscription_id)
+        page.get_by_label("Failed since").fill("2024-01-01T00:00")
+        button(page, "Recover").click()
+        expect(page.get_by_text("0 failed deliveries sent again.")).to_be_visible()
+        page.get_by_role("heading", level=1).scroll_into_view_if_needed()
         screenshot(page, "endpoint")
 
         # The list shows its health.
@@ -295,3 +305,12 @@ def test_keyboard_only(page: Page, api: ApiClient) -> None:
     page.keyboard.press("Enter")  # submits the form
     heading(page, "Typed")
     assert unlabelled_controls(page) == []
+
+
+def test_local_up_prints_a_portal_link_for_the_dev_team(page: Page, portal_stack: RunningStack) -> None:
+    banner = PORTAL_BANNER.search(portal_stack.text())
+    assert banner, portal_stack.text()
+    assert banner.group(0).startswith("Webhook portal (team dev, until ")
+    page.goto(banner.group(0).rsplit(": ", 1)[1])
+    heading(page, "Webhook endpoints")
+    expect(page.locator("#session")).to_contain_text("Link valid until")

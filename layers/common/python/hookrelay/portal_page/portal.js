@@ -83,7 +83,7 @@
       else if (name === "checked") node.checked = Boolean(value);
       else node.setAttribute(name, value === true ? "" : String(value));
     }
-    node.append(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+    node.append(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
     return node;
   }
 
