@@ -14,7 +14,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # sam build runs the layer's Makefile with python3 and needs a real python3.13 on PATH.
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam
 
-.PHONY: help run test lint validate bench build clean python313
+.PHONY: help run test lint validate bench build clean python313 chromium
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,8 +36,14 @@ $(SAM_VENV)/.installed: | python313
 run: $(VENV)/.installed ## start the local stack on http://127.0.0.1:3000
 	$(VENV)/bin/hookrelay local up
 
+# The portal's browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "error: the portal's browser tests need $(CHROMIUM): run 'sudo apt-get install chromium'" >&2; exit 1; }
+
 # Two workers, one test module per worker: the e2e modules each start their own local stack.
-test: $(VENV)/.installed $(SAM_VENV)/.installed ## run every test (unit, integration, e2e)
+test: $(VENV)/.installed $(SAM_VENV)/.installed chromium ## run every test (unit, integration, e2e)
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed ## ruff and mypy

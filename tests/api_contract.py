@@ -61,6 +61,7 @@ def test_create_then_read_update_list_delete(api: ApiClient) -> None:
         "headers": {},
         "delivery_format": "yousign",
         "disabled_reason": None,
+        "failing_since": None,
     }
     path = f"/v3/webhooks/{subscription['id']}"
 

@@ -48,8 +48,11 @@ def _local_up(arguments: argparse.Namespace) -> int:
         for worker in stack.workers:
             worker.start()
         print(f"AWS endpoint (moto): {aws_endpoint}")
+        api_base_url = f"http://{arguments.host}:{server.port}"
         print(f"Development API key (team {DEV_TEAM}): {key}")
-        print(f"hookrelay local stack ready on http://{arguments.host}:{server.port}", flush=True)
+        session = stack.open_portal_session(api_base_url)
+        print(f"Webhook portal (team {DEV_TEAM}, until {session.expires_at}): {session.url}")
+        print(f"hookrelay local stack ready on {api_base_url}", flush=True)
         stopping.wait()
         print("stopping", flush=True)
         for worker in reversed(stack.workers):
@@ -106,6 +109,20 @@ def _keys_revoke(arguments: argparse.Namespace) -> int:
         return 1
     print_json({"revoked": arguments.key_id, "team_id": arguments.team})
     note("Revoked. Warm authorizers may still accept it for HOOKRELAY_API_KEY_CACHE_SECONDS (60 s by default).")
+    return 0
+
+
+def _portal(arguments: argparse.Namespace) -> int:
+    from hookrelay.models import PortalSessionRequest  # noqa: PLC0415
+    from hookrelay.portal import open_session  # noqa: PLC0415
+
+    target = target_of(arguments)
+    api_base_url = arguments.api_url or target.api_url()
+    request = PortalSessionRequest(read_only=arguments.read_only, expires_in=arguments.expires_in)
+    session = open_session(_keys_store(target), arguments.team, request, api_base_url)
+    print(session.url)
+    access = "read-only" if arguments.read_only else "read-write"
+    note(f"A {access} portal link for team {arguments.team}, until {session.expires_at}.")
     return 0
 
 
@@ -275,6 +292,42 @@ def _add_keys(commands: Any) -> None:
     revoke.add_argument("key_id", help="the key's id (12 hex characters)")
 
 
+def _portal_lifetime(text: str) -> int:
+    from hookrelay.models import PORTAL_SESSION_MAX_SECONDS, PORTAL_SESSION_MIN_SECONDS  # noqa: PLC0415
+
+    if not text.isdigit() or not PORTAL_SESSION_MIN_SECONDS <= int(text) <= PORTAL_SESSION_MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds from {PORTAL_SESSION_MIN_SECONDS} to {PORTAL_SESSION_MAX_SECONDS}"
+        )
+    return int(text)
+
+
+def _add_portal(commands: Any) -> None:
+    portal = _command(
+        commands,
+        "portal",
+        "print a link to a team's webhook portal",
+        "Open a portal session for a team and print its link (/portal#token=...): the page where the\n"
+        "team's customers manage their webhooks and read every delivery. Anyone with the link acts for\n"
+        "the team on its webhooks until it expires; only the token's hash is stored.",
+        run=_portal,
+    )
+    portal.add_argument("--team", required=True, type=_team_id, help="the team whose webhooks the portal shows")
+    portal.add_argument("--read-only", action="store_true", help="the link shows everything and changes nothing")
+    portal.add_argument(
+        "--expires-in",
+        metavar="SECONDS",
+        type=_portal_lifetime,
+        default=3600,
+        help="how long the link works, 60-86400 (default %(default)s)",
+    )
+    portal.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="the API's base URL (default: the stack's ApiUrl output; with --local, http://127.0.0.1:3000)",
+    )
+
+
 def _add_dlq(commands: Any) -> None:
     queue_help = "which dead-letter queue: delivery (failed delivery messages) or events (default %(default)s)"
     dlq_commands = _group(
@@ -373,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hookrelay", description=__doc__, formatter_class=_TEXT)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_keys(commands)
+    _add_portal(commands)
     _add_dlq(commands)
     _add_deliveries(commands)
     _add_local(commands)

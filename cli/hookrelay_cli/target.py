@@ -14,6 +14,7 @@ import boto3
 
 DEFAULT_STACK = "hookrelay"
 DEFAULT_LOCAL_AWS_ENDPOINT = "http://127.0.0.1:3001"
+DEFAULT_LOCAL_API_URL = "http://127.0.0.1:3000"
 _NAME_PROPERTIES = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName"}
 
 
@@ -61,6 +62,16 @@ class Target:
             QueueUrl=self.queue_url(logical_id), AttributeNames=["QueueArn"]
         )
         return str(attributes["Attributes"]["QueueArn"])
+
+    def api_url(self) -> str:
+        """The HTTP API's base URL: the stack's ApiUrl output (the local stack's default address)."""
+        if self.is_local:
+            return DEFAULT_LOCAL_API_URL
+        stacks = self.client("cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
+        outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+        if "ApiUrl" not in outputs:
+            raise TargetError(f"stack {self.stack_name} has no ApiUrl output")
+        return str(outputs["ApiUrl"])
 
     def _deployed_physical_id(self, logical_id: str) -> str:
         detail = self.client("cloudformation").describe_stack_resource(

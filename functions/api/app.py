@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay import api_docs, catalog, http_api, pagination, problems
+from hookrelay import api_docs, catalog, http_api, pagination, portal, problems
 from hookrelay.aws import client, table
 from hookrelay.delivery_log import DeliveryLog
 from hookrelay.models import (
@@ -21,6 +21,9 @@ from hookrelay.models import (
     EventIn,
     Page,
     PageMeta,
+    PortalSession,
+    PortalSessionInfo,
+    PortalSessionRequest,
     PublishedEvent,
     RecoverRequest,
     Recovery,
@@ -35,6 +38,7 @@ from hookrelay.observability import logger, tracer
 from hookrelay.publishing import EventPublisher, new_event
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
+from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
@@ -53,6 +57,7 @@ delivery_log = DeliveryLog(
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     due_shards=settings.due_shards,
 )
+portal_tokens = DynamoApiKeyStore(table(settings.api_keys_table))
 
 # The OpenAPI document and Swagger UI are set up by their first request (hookrelay.api_docs says why).
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -278,6 +283,62 @@ def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
     with single_metric(name="EventsPublished", unit=MetricUnit.Count, value=1):
         pass
     return PublishedEvent(event_id=event.event_id)
+
+
+@app.post(
+    "/v3/portal-sessions",
+    status_code=201,
+    summary="Open a portal session",
+    description=(
+        "A short-lived link to the webhook portal for the caller's team, to hand to the team's customer"
+        " (e.g. as an iframe's src). The token is in the URL's fragment, so it never reaches a server log;"
+        " a `read_only` link can change nothing. Portal links cannot open portal sessions."
+    ),
+    tags=["Portal"],
+    responses=_responses(
+        PortalSession, {**_ERRORS, HTTPStatus.FORBIDDEN: _problem("Asked with a portal link.")}, HTTPStatus.CREATED
+    ),
+)
+def open_portal_session(body: Annotated[PortalSessionRequest | None, Body()] = None) -> PortalSession:
+    request = body or PortalSessionRequest()
+    return portal.open_session(portal_tokens, http_api.caller_team(app), request, http_api.api_base_url(app))
+
+
+@app.get(
+    "/v3/portal-sessions/current",
+    summary="The portal session of the request's token",
+    description="What the portal page shows of the link it was opened with; 404 for an API key.",
+    tags=["Portal"],
+    responses=_responses(
+        PortalSessionInfo, {**_ERRORS, HTTPStatus.NOT_FOUND: _problem("The credential is an API key.")}
+    ),
+)
+def current_portal_session() -> PortalSessionInfo:
+    info = portal.session_info(http_api.caller_credential(app))
+    if info is None:
+        raise problems.not_found("Portal session (the request was made with an API key)")
+    return info
+
+
+@app.get(portal.PAGE_PATH, include_in_schema=False)
+def portal_page() -> Response[str]:
+    return _portal_file(portal.page_file())
+
+
+@app.get(f"{portal.PAGE_PATH}/<name>", include_in_schema=False)
+def portal_page_file(name: str) -> Response[str]:
+    return _portal_file(portal.page_file(name))
+
+
+def _portal_file(found: portal.PageFile | None) -> Response[str]:
+    if found is None:
+        raise problems.not_found("Portal file")
+    return Response(
+        status_code=200,
+        content_type=found.media_type,
+        body=found.body,
+        headers=portal.page_headers(settings.portal_frame_ancestors),
+    )
 
 
 @app.get("/v3/openapi.json", include_in_schema=False)

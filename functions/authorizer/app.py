@@ -1,7 +1,8 @@
-"""HTTP API Lambda authorizer (payload 2.0, simple responses): resolves the bearer key to its team.
+"""HTTP API Lambda authorizer (payload 2.0, simple responses): resolves the bearer key or portal token to its team.
 
-It lets every request through and says in its context which team the key belongs to (empty when
-none), so that the API answers a missing or bad key with a problem+json 401 (SPEC §2).
+It lets every request through and says in its context which team the credential belongs to (empty when
+none) and, for a portal token, whether it is read-only, so that the API answers a missing or bad key with a
+problem+json 401 and a portal token's writes out of its scope with a 403 (SPEC §2, §6).
 
 The event and the answer are read and written as plain dicts: powertools' data classes package
 imports every event class it has, a tenth of an `import boto3` at each cold start, for one header
@@ -12,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay.api_keys import TEAM_CONTEXT_KEY, Authenticator
+from hookrelay.api_keys import Authenticator, authorizer_context
 from hookrelay.aws import table
 from hookrelay.observability import logger
 from hookrelay.settings import get_settings
@@ -24,6 +25,9 @@ authenticator = Authenticator(DynamoApiKeyStore(table(settings.api_keys_table)),
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    team_id = authenticator.team_of((event.get("headers") or {}).get("authorization"))
-    logger.info("authorized" if team_id else "no valid API key", extra={"team_id": team_id or None})
-    return {"isAuthorized": True, "context": {TEAM_CONTEXT_KEY: team_id or ""}}
+    credential = authenticator.credential_of((event.get("headers") or {}).get("authorization"))
+    logger.info(
+        "authorized" if credential else "no valid API key or portal token",
+        extra={"team_id": credential.team_id if credential else None, "portal": bool(credential and credential.portal)},
+    )
+    return {"isAuthorized": True, "context": authorizer_context(credential)}

@@ -29,7 +29,7 @@ import svix
 from receivers import Received
 
 from api_client import ApiClient, ApiResponse, Transport
-from hookrelay.api_keys import issue_key
+from hookrelay.api_keys import PORTAL_TOKEN_PREFIX, issue_key
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
@@ -38,6 +38,7 @@ from paths import REPO
 
 # `local up` prints its development key on purpose, once, so that a developer can use it.
 DEV_KEY_BANNER = re.compile(r"^Development API key \(team \S+\): (\S+)$", re.MULTILINE)
+PORTAL_BANNER = re.compile(r"^Webhook portal \(team \S+, until \S+\): \S+#token=(\S+)$", re.MULTILINE)
 DEV_KEY = "hr_dev_e2e_key_0123456789"
 LOCAL_SESSION = {
     "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -113,6 +114,7 @@ class RunningStack(local_up.LocalUp):
 # Secrets hygiene (R6): every stack started and every secret seen in the session, so that the
 # session can check at its end that no stack printed a secret.
 API_KEY = "API key"
+PORTAL_TOKEN = "portal token"
 SUBSCRIPTION_SECRET = "subscription secret"
 SIGNATURE = "signature"
 # A subscription's custom header values: often the receiver's own credentials (Authorization: Bearer ...).
@@ -203,6 +205,12 @@ class SecretsSeen:
             if isinstance(headers := document.get("headers"), dict):
                 for value in headers.values():
                     self.add(CUSTOM_HEADER, value)
+            self.add_portal_url(document.get("url"))
+
+    def add_portal_url(self, url: object) -> None:
+        """The token of a portal session's link (POST /v3/portal-sessions, `hookrelay portal`)."""
+        if isinstance(url, str) and "#token=" in url:
+            self.add(PORTAL_TOKEN, url.split("#token=", 1)[1])
 
     def add_from_delivery(self, request: Received) -> None:
         for value in signature_values(request.headers):
@@ -273,6 +281,9 @@ def _watched(started: local_up.LocalUp, traces_file: Path) -> RunningStack:
     for banner in DEV_KEY_BANNER.finditer("".join(started.output)):
         SECRETS.add(API_KEY, banner.group(1))
         SECRETS.allowed_lines.add(banner.group(0))
+    for banner in PORTAL_BANNER.finditer("".join(started.output)):
+        SECRETS.add(PORTAL_TOKEN, banner.group(1))
+        SECRETS.allowed_lines.add(banner.group(0))
     started_by = os.environ.get("PYTEST_CURRENT_TEST", "?").removesuffix(" (setup)").removesuffix(" (call)")
     stack = RunningStack(**vars(started), started_by=started_by, traces_file=traces_file)
     STACKS.append(stack)
@@ -283,7 +294,8 @@ def remember_secrets_sent(headers: dict[str, str], body: bytes | None) -> None:
     """The API key and any `secret_key` of a request about to be sent to a stack."""
     for name, value in headers.items():
         if name.lower() == "authorization":
-            SECRETS.add(API_KEY, value.removeprefix("Bearer ").strip())
+            token = value.removeprefix("Bearer ").strip()
+            SECRETS.add(PORTAL_TOKEN if token.startswith(PORTAL_TOKEN_PREFIX) else API_KEY, token)
     if body:
         SECRETS.add_from_json(body)
 

@@ -31,7 +31,9 @@ def listed(stack: StackResources, team: str, capsys: pytest.CaptureFixture[str])
 
 
 def authenticates_as(stack: StackResources, key: str) -> str | None:
-    return Authenticator(DynamoApiKeyStore(stack.table("ApiKeysTable")), ttl_seconds=0).team_of(f"Bearer {key}")
+    authenticator = Authenticator(DynamoApiKeyStore(stack.table("ApiKeysTable")), ttl_seconds=0)
+    credential = authenticator.credential_of(f"Bearer {key}")
+    return credential.team_id if credential else None
 
 
 def test_keys_create_finds_the_table_of_a_deployed_stack(
@@ -134,3 +136,26 @@ def test_the_same_commands_work_on_the_local_stack(capsys: pytest.CaptureFixture
         assert [key["key_id"] for key in listed(local, "acme", capsys)] == [kept["key_id"]]
         assert authenticates_as(local, revoked["api_key"]) is None
         assert authenticates_as(local, kept["api_key"]) == "acme"
+
+
+@pytest.mark.parametrize("where", ["deployed", "local"])
+def test_portal_prints_a_link_for_the_team(where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with deployed_stack() if where == "deployed" else local_stack() as stack:
+        api_url = ["--api-url", "https://api.example.com"] if where == "deployed" else []
+        arguments = ["portal", "--team", "acme", "--read-only", "--expires-in", "600", *api_url]
+        assert main([*arguments, *stack.target_arguments()]) == 0
+        url = capsys.readouterr().out.strip()
+        base = "https://api.example.com" if where == "deployed" else "http://127.0.0.1:3000"
+        assert url.startswith(f"{base}/portal#token=hrp_")
+        token = url.split("#token=", 1)[1]
+        authenticator = Authenticator(DynamoApiKeyStore(stack.table("ApiKeysTable")), ttl_seconds=0)
+        credential = authenticator.credential_of(f"Bearer {token}")
+        assert credential is not None
+        assert (credential.team_id, credential.portal, credential.read_only) == ("acme", True, True)
+
+
+@pytest.mark.parametrize("lifetime", ["59", "86401", "soon"])
+def test_portal_refuses_a_lifetime_out_of_bounds(lifetime: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["portal", "--team", "acme", "--expires-in", lifetime, "--local"])
+    assert "60 to 86400" in capsys.readouterr().err

@@ -1,20 +1,25 @@
 import pytest
 
 from hookrelay.api_keys import (
+    PORTAL_TOKEN_PREFIX,
     Authenticator,
     UnknownKey,
+    authorizer_context,
     bearer_token,
+    credential_from_context,
     hash_key,
     issue_key,
+    issue_portal_token,
     keys_of,
     revoke_key,
 )
-from hookrelay.store.api_keys import ApiKeyInfo
+from hookrelay.store.api_keys import ApiKeyInfo, Credential
 
 
 class FakeKeyStore:
     def __init__(self) -> None:
         self.items: dict[str, str] = {}
+        self.portal_tokens: dict[str, Credential] = {}
         self.infos: dict[str, ApiKeyInfo] = {}
         self.lookups = 0
 
@@ -22,9 +27,14 @@ class FakeKeyStore:
         self.items[key_hash] = team_id
         self.infos[key_hash] = ApiKeyInfo(key_id=key_id, team_id=team_id, created_at=created_at)
 
-    def team_of(self, key_hash: str) -> str | None:
+    def add_portal_token(self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int) -> None:
+        self.portal_tokens[token_hash] = Credential(team_id, portal=True, read_only=read_only, expires_at=expires_at)
+
+    def credential_of(self, key_hash: str) -> Credential | None:
         self.lookups += 1
-        return self.items.get(key_hash)
+        if key_hash in self.portal_tokens:
+            return self.portal_tokens[key_hash]
+        return Credential(self.items[key_hash]) if key_hash in self.items else None
 
     def of_team(self, team_id: str) -> list[ApiKeyInfo]:
         return sorted((info for info in self.infos.values() if info.team_id == team_id), key=lambda i: i.key_id)
@@ -69,15 +79,53 @@ def test_answers_are_cached_for_the_ttl() -> None:
     store, clock = FakeKeyStore(), Clock()
     key = issue_key(store, "acme").key
     authenticator = Authenticator(store, ttl_seconds=60, monotonic=clock)
-    assert authenticator.team_of(f"Bearer {key}") == "acme"
-    assert authenticator.team_of(f"Bearer {key}") == "acme"
-    assert authenticator.team_of("Bearer nope") is None
-    assert authenticator.team_of("Bearer nope") is None
+    assert authenticator.credential_of(f"Bearer {key}") == Credential("acme")
+    assert authenticator.credential_of(f"Bearer {key}") == Credential("acme")
+    assert authenticator.credential_of("Bearer nope") is None
+    assert authenticator.credential_of("Bearer nope") is None
     assert store.lookups == 2
     store.items.clear()  # revoked
     clock.now = 61
-    assert authenticator.team_of(f"Bearer {key}") is None
+    assert authenticator.credential_of(f"Bearer {key}") is None
     assert store.lookups == 3
+
+
+def test_a_portal_token_is_stored_hashed_with_its_scope_and_expiry() -> None:
+    store = FakeKeyStore()
+    issued = issue_portal_token(store, "acme", read_only=True, lifetime_seconds=600, now=1_000.5)
+    assert issued.token.startswith(PORTAL_TOKEN_PREFIX)
+    assert issued.expires_at == 1_600
+    assert store.portal_tokens == {
+        hash_key(issued.token): Credential("acme", portal=True, read_only=True, expires_at=1_600)
+    }
+    assert issued.token not in store.items and not store.infos  # never listed or revocable as an API key
+
+
+def test_a_portal_token_stops_at_its_expiry_even_while_cached() -> None:
+    store, monotonic, wall = FakeKeyStore(), Clock(), Clock()
+    wall.now = 1_000
+    token = issue_portal_token(store, "acme", read_only=False, lifetime_seconds=60, now=wall.now).token
+    authenticator = Authenticator(store, ttl_seconds=3600, monotonic=monotonic, wall_clock=wall)
+    assert authenticator.credential_of(f"Bearer {token}") == Credential("acme", portal=True, expires_at=1_060)
+    wall.now = 1_060
+    assert authenticator.credential_of(f"Bearer {token}") is None
+    assert store.lookups == 1
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        Credential("acme"),
+        Credential("acme", portal=True, read_only=True, expires_at=1_600),
+        Credential("acme", portal=True, read_only=False, expires_at=1_600),
+    ],
+)
+def test_the_authorizer_context_carries_the_credential(credential: Credential) -> None:
+    assert credential_from_context(authorizer_context(credential)) == credential
+
+
+def test_no_credential_is_an_empty_team() -> None:
+    assert credential_from_context(authorizer_context(None)) is None
 
 
 def test_a_team_lists_its_own_keys_oldest_first() -> None:
@@ -99,8 +147,8 @@ def test_revoking_removes_only_that_key_of_that_team() -> None:
         revoke_key(store, "acme", other.key_id)
     revoke_key(store, "acme", revoked.key_id)
     assert [info.key_id for info in keys_of(store, "acme")] == [kept.key_id]
-    assert store.team_of(hash_key(revoked.key)) is None
-    assert store.team_of(hash_key(other.key)) == "globex"
+    assert store.credential_of(hash_key(revoked.key)) is None
+    assert store.credential_of(hash_key(other.key)) == Credential("globex")
     with pytest.raises(UnknownKey):
         revoke_key(store, "acme", revoked.key_id)
 

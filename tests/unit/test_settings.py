@@ -53,3 +53,18 @@ def test_a_team_may_have_1000_subscriptions_unless_configured() -> None:
     assert configured.max_subscriptions_per_team == 20
     with pytest.raises(ValidationError, match="greater than or equal to 1"):
         Settings.model_validate({**RESOURCES, "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM": "0"})
+
+
+def test_the_portal_cannot_be_framed_unless_configured() -> None:
+    assert Settings.model_validate(RESOURCES).portal_frame_ancestors == "'none'"
+    framed = {**RESOURCES, "HOOKRELAY_PORTAL_FRAME_ANCESTORS": " 'self'  https://app.example.com "}
+    assert Settings.model_validate(framed).portal_frame_ancestors == "'self' https://app.example.com"
+
+
+@pytest.mark.parametrize(
+    "ancestors",
+    ["", "https://a.example; script-src *", "https://a.example,https://b.example", "'none' https://a.example", "'x'"],
+)
+def test_frame_ancestors_that_would_change_the_policy_fail_at_start(ancestors: str) -> None:
+    with pytest.raises(ValidationError, match="HOOKRELAY_PORTAL_FRAME_ANCESTORS"):
+        Settings.model_validate({**RESOURCES, "HOOKRELAY_PORTAL_FRAME_ANCESTORS": ancestors})

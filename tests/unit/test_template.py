@@ -132,6 +132,8 @@ def test_routes_come_from_the_template(template: Template) -> None:
         "ANY /{proxy+}": ("AuthorizerFunction", "ApiFunction"),
         "GET /v3/openapi.json": (None, "ApiFunction"),
         "GET /v3/docs": (None, "ApiFunction"),
+        "GET /portal": (None, "ApiFunction"),
+        "GET /portal/{name}": (None, "ApiFunction"),
     }
     ordered = [route.route_key for route, _ in template.http_routes()]
     assert ordered[-1] == "ANY /{proxy+}"

@@ -105,6 +105,8 @@ def _request_event(request: HttpRequest, route: RouteSpec, path_parameters: dict
         # API Gateway lower-cases header names and joins repeated headers with commas.
         key = name.lower()
         headers[key] = f"{headers[key]},{value}" if key in headers else value
+    # API Gateway says how the client reached it; here always plain HTTP.
+    headers["x-forwarded-proto"] = "http"
     query: dict[str, str] = {}
     for name, value in parse_qsl(target.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value

@@ -12,6 +12,8 @@ from moto.server import ThreadedMotoServer
 
 from hookrelay.api_keys import issue_key
 from hookrelay.aws import client, table
+from hookrelay.models import PORTAL_SESSION_MAX_SECONDS, PortalSession, PortalSessionRequest
+from hookrelay.portal import open_session
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.functions import LocalFunction
@@ -174,6 +176,12 @@ class LocalStack:
     def register_api_key(self, key: str | None) -> str:
         store = DynamoApiKeyStore(table(get_settings().api_keys_table))
         return issue_key(store, DEV_TEAM, key or f"hr_dev_{secrets.token_urlsafe(24)}").key
+
+    def open_portal_session(self, api_base_url: str) -> PortalSession:
+        """A portal link for the development team, for the longest a session may last."""
+        store = DynamoApiKeyStore(table(get_settings().api_keys_table))
+        request = PortalSessionRequest(expires_in=PORTAL_SESSION_MAX_SECONDS)
+        return open_session(store, DEV_TEAM, request, api_base_url)
 
     def invoke(self, function_id: str, event: Any) -> Any:
         return self.functions[function_id].invoke(event)

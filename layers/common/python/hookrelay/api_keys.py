@@ -1,4 +1,4 @@
-"""Bearer API keys: each belongs to one team and is stored only as its SHA-256 hash."""
+"""Bearer credentials: API keys and portal tokens, each of one team and stored only as its SHA-256 hash."""
 
 import hashlib
 import re
@@ -6,13 +6,18 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hookrelay import clock
-from hookrelay.store.api_keys import ApiKeyInfo, ApiKeyStore
+from hookrelay.store.api_keys import ApiKeyInfo, ApiKeyStore, Credential
 
 KEY_PREFIX = "hr_"
-# Where the authorizer puts the team of a request for the API function to read.
+PORTAL_TOKEN_PREFIX = "hrp_"  # noqa: S105 - a prefix, not a secret
+# Where the authorizer puts the credential of a request for the API function to read.
 TEAM_CONTEXT_KEY = "team_id"
+PORTAL_CONTEXT_KEY = "portal"
+READ_ONLY_CONTEXT_KEY = "read_only"
+EXPIRES_CONTEXT_KEY = "expires_at"
 TEAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _MAX_CACHED_KEYS = 10_000
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
@@ -48,6 +53,48 @@ def issue_key(store: ApiKeyStore, team_id: str, key: str | None = None) -> Issue
     return IssuedKey(key=key, key_id=key_id, team_id=team_id)
 
 
+@dataclass(frozen=True)
+class IssuedPortalToken:
+    token: str
+    expires_at: int
+
+
+def issue_portal_token(
+    store: ApiKeyStore, team_id: str, *, read_only: bool, lifetime_seconds: int, now: float
+) -> IssuedPortalToken:
+    """A bearer token for the team's portal: only its hash is kept, with its expiry (unix seconds)."""
+    check_team_id(team_id)
+    token = PORTAL_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = int(now) + lifetime_seconds
+    store.add_portal_token(hash_key(token), team_id, read_only=read_only, expires_at=expires_at)
+    return IssuedPortalToken(token=token, expires_at=expires_at)
+
+
+def authorizer_context(credential: Credential | None) -> dict[str, Any]:
+    """What the authorizer tells the API function about a request's credential (an empty team: none)."""
+    if credential is None:
+        return {TEAM_CONTEXT_KEY: ""}
+    return {
+        TEAM_CONTEXT_KEY: credential.team_id,
+        PORTAL_CONTEXT_KEY: credential.portal,
+        READ_ONLY_CONTEXT_KEY: credential.read_only,
+        EXPIRES_CONTEXT_KEY: credential.expires_at or 0,
+    }
+
+
+def credential_from_context(context: dict[str, Any]) -> Credential | None:
+    """The credential `authorizer_context` described; None when the request had none."""
+    team_id = context.get(TEAM_CONTEXT_KEY)
+    if not team_id:
+        return None
+    return Credential(
+        team_id=str(team_id),
+        portal=context.get(PORTAL_CONTEXT_KEY) is True,
+        read_only=context.get(READ_ONLY_CONTEXT_KEY) is True,
+        expires_at=int(context.get(EXPIRES_CONTEXT_KEY) or 0) or None,
+    )
+
+
 def keys_of(store: ApiKeyStore, team_id: str) -> list[ApiKeyInfo]:
     """The team's keys, oldest first: ids and creation times only (the keys themselves are not kept)."""
     return sorted(store.of_team(check_team_id(team_id)), key=lambda info: (info.created_at, info.key_id))
@@ -68,18 +115,33 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class Authenticator:
-    """Resolves keys to teams, remembering answers (found or not) for a short time per container.
+    """Resolves keys and portal tokens to credentials, remembering answers (found or not) for a short time per
+    container.
 
-    A revoked key therefore keeps working for at most `ttl_seconds` in a warm container.
+    A revoked key therefore keeps working for at most `ttl_seconds` in a warm container; a portal token stops
+    at its expiry, cached or not.
     """
 
-    def __init__(self, store: ApiKeyStore, ttl_seconds: float, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        store: ApiKeyStore,
+        ttl_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ):
         self._store = store
         self._ttl = ttl_seconds
         self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._wall_clock = wall_clock
+        self._cache: dict[str, tuple[float, Credential | None]] = {}
 
-    def team_of(self, authorization: str | None) -> str | None:
+    def credential_of(self, authorization: str | None) -> Credential | None:
+        credential = self._lookup(authorization)
+        if credential and credential.expires_at is not None and credential.expires_at <= self._wall_clock():
+            return None
+        return credential
+
+    def _lookup(self, authorization: str | None) -> Credential | None:
         key = bearer_token(authorization)
         if key is None:
             return None
@@ -88,9 +150,9 @@ class Authenticator:
         cached = self._cache.get(key_hash)
         if cached and cached[0] > now:
             return cached[1]
-        team_id = self._store.team_of(key_hash)
+        credential = self._store.credential_of(key_hash)
         if len(self._cache) >= _MAX_CACHED_KEYS:
             # Random keys sent by a caller must not grow a warm container without bound.
             self._cache.clear()
-        self._cache[key_hash] = (now + self._ttl, team_id)
-        return team_id
+        self._cache[key_hash] = (now + self._ttl, credential)
+        return credential

@@ -1,16 +1,22 @@
 """What the API function needs around its routes: the caller's team, early refusals, problem responses."""
 
 import base64
+import re
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from hookrelay import problems
-from hookrelay.api_keys import TEAM_CONTEXT_KEY
+from hookrelay.api_keys import credential_from_context
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
+from hookrelay.store.api_keys import Credential
 
 MAX_BODY_BYTES = 256 * 1024
+# What a portal token may reach: the routes of the portal page (a subscription's own routes sit under
+# /v3/webhooks/), never publishing events, opening portal sessions or anything added later.
+_PORTAL_PATHS = re.compile(r"^/v3/(webhooks(/.*)?|webhook-event-types|portal-sessions/current)$")
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def problem_response(error: problems.ProblemError) -> Response[str]:
@@ -61,8 +67,13 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     team, so that a bad key gets a problem+json 401 here rather than the gateway's bare 403.
     """
     context = _authorizer_context(event)
-    if context is not None and not context.get(TEAM_CONTEXT_KEY):
-        return _proxy_response(problems.unauthenticated())
+    if context is not None:
+        credential = credential_from_context(context)
+        if credential is None:
+            return _proxy_response(problems.unauthenticated())
+        out_of_scope = portal_refusal(credential, _method(event), event.get("rawPath") or "")
+        if out_of_scope:
+            return _proxy_response(out_of_scope)
     body = _body(event)
     if len(body) > MAX_BODY_BYTES:
         return _proxy_response(
@@ -93,12 +104,39 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def caller_team(app: APIGatewayHttpResolver) -> str:
-    """The team of the request's API key, as resolved by the authorizer; a 401 when there is none."""
-    team_id = app.current_event.request_context.authorizer.get_lambda.get(TEAM_CONTEXT_KEY)
-    if not team_id:
+def _method(event: dict[str, Any]) -> str:
+    return str(((event.get("requestContext") or {}).get("http") or {}).get("method") or "").upper()
+
+
+def portal_refusal(credential: Credential, method: str, path: str) -> problems.ProblemError | None:
+    """The 403 for a portal token used outside the portal's routes, or to write when it is read-only."""
+    if not credential.portal:
+        return None
+    if not _PORTAL_PATHS.match(path):
+        return problems.forbidden("A portal link can only read and manage its team's webhooks; use an API key.")
+    if credential.read_only and method not in _READ_METHODS:
+        return problems.forbidden("This portal link is read-only: it can show everything and change nothing.")
+    return None
+
+
+def caller_credential(app: APIGatewayHttpResolver) -> Credential:
+    """The request's credential, as resolved by the authorizer; a 401 when there is none."""
+    credential = credential_from_context(app.current_event.request_context.authorizer.get_lambda)
+    if credential is None:
         raise problems.unauthenticated()
-    return str(team_id)
+    return credential
+
+
+def caller_team(app: APIGatewayHttpResolver) -> str:
+    """The team of the request's API key or portal token; a 401 when there is none."""
+    return caller_credential(app).team_id
+
+
+def api_base_url(app: APIGatewayHttpResolver) -> str:
+    """The URL the caller reached the API at (API Gateway says the scheme in X-Forwarded-Proto)."""
+    event = app.current_event
+    scheme = (event.headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
+    return f"{scheme}://{event.request_context.domain_name}"
 
 
 def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:

@@ -160,6 +160,7 @@ class SubscriptionView(_SubscriptionFields):
 
     id: str
     disabled_reason: str | None = None
+    failing_since: str | None = Field(None, description="When the endpoint's current run of failures began.")
     created_at: str
     updated_at: str
 
@@ -186,7 +187,6 @@ class Subscription(SubscriptionWithSecret):
     """The stored record."""
 
     team_id: str
-    failing_since: str | None = Field(None, description="When the endpoint's current run of failures began.")
     previous_secret_key: str | None = Field(None, description="The secret a rotation replaced, still signing.")
     previous_secret_expires_at: str | None = Field(None, description="When the previous secret stops signing.")
 
@@ -289,6 +289,37 @@ class RecoverRequest(BaseModel):
 
     since: Moment = Field(description="Re-send failed deliveries created at or after this time (ISO-8601 or epoch).")
     after: str | None = Field(None, description="The next_cursor of a previous recover call that had more to do.")
+
+
+PORTAL_SESSION_MIN_SECONDS = 60
+PORTAL_SESSION_MAX_SECONDS = 86_400
+
+
+class PortalSessionRequest(BaseModel):
+    """The body of POST /v3/portal-sessions."""
+
+    model_config = _INPUT
+
+    read_only: bool = Field(False, description="The link shows everything and can change nothing.")
+    expires_in: int = Field(
+        3600,
+        ge=PORTAL_SESSION_MIN_SECONDS,
+        le=PORTAL_SESSION_MAX_SECONDS,
+        description="Seconds the link works for.",
+    )
+
+
+class PortalSession(BaseModel):
+    url: str = Field(description="The portal page; its token is in the fragment, which never reaches a server.")
+    expires_at: str
+
+
+class PortalSessionInfo(BaseModel):
+    """What the portal page shows of the link it was opened with."""
+
+    team_id: str
+    read_only: bool
+    expires_at: str
 
 
 class Recovery(BaseModel):

@@ -58,6 +58,10 @@ def unauthenticated() -> ProblemError:
     )
 
 
+def forbidden(detail: str) -> ProblemError:
+    return ProblemError(HTTPStatus.FORBIDDEN, detail)
+
+
 def invalid(name: str, reason: str) -> ProblemError:
     return ProblemError(
         HTTPStatus.UNPROCESSABLE_ENTITY,

@@ -2,6 +2,7 @@
 
 import functools
 import os
+import re
 from datetime import timedelta
 from typing import Annotated
 
@@ -9,6 +10,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from hookrelay.clock import parse_duration
 from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
+
+# A CSP source expression without what would end it or the header: no ';', ',', quotes but keywords' own.
+_FRAME_SOURCE = re.compile(
+    r"^('none'|'self'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?(\*\.)?[A-Za-z0-9.-]+(:\d+|:\*)?)$"
+)
 
 
 class Settings(BaseModel):
@@ -37,6 +43,22 @@ class Settings(BaseModel):
     )
     # Off by default: producers written before the catalog had schemas keep being accepted.
     validate_event_data: bool = Field(False, alias="HOOKRELAY_VALIDATE_EVENT_DATA")
+
+    # Who may frame the portal page: CSP frame-ancestors sources ('none', 'self', https://app.example.com ...).
+    portal_frame_ancestors: str = Field("'none'", alias="HOOKRELAY_PORTAL_FRAME_ANCESTORS")
+
+    @field_validator("portal_frame_ancestors")
+    @classmethod
+    def _frame_ancestors_are_sources(cls, value: str) -> str:
+        sources = value.split()
+        if not sources or not all(_FRAME_SOURCE.match(source) for source in sources):
+            raise ValueError(
+                "HOOKRELAY_PORTAL_FRAME_ANCESTORS is a space-separated list of CSP sources"
+                " ('none', 'self', https://app.example.com, https://*.example.com)"
+            )
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("HOOKRELAY_PORTAL_FRAME_ANCESTORS: 'none' cannot be combined with other sources")
+        return " ".join(sources)
 
     @field_validator("retry_schedule")
     @classmethod

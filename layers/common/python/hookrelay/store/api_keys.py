@@ -1,4 +1,8 @@
-"""API keys, stored only as SHA-256 hashes: partition key key_hash; index by_team (team_id, key_id)."""
+"""API keys and portal tokens, stored only as SHA-256 hashes: partition key key_hash; index by_team (team_id, key_id).
+
+A portal token's item has no key_id, so the by_team index (and `hookrelay keys list|revoke`) never sees it,
+and it has `expires_at` (unix seconds), the table's TTL attribute.
+"""
 
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -6,6 +10,7 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, Key
 
 TEAM_INDEX = "by_team"
+PORTAL_KIND = "portal"
 
 
 @dataclass(frozen=True)
@@ -17,10 +22,24 @@ class ApiKeyInfo:
     created_at: str
 
 
+@dataclass(frozen=True)
+class Credential:
+    """What a bearer token grants: an API key, its team; a portal token, its team's webhooks until it expires."""
+
+    team_id: str
+    portal: bool = False
+    read_only: bool = False
+    expires_at: int | None = None
+
+
 class ApiKeyStore(Protocol):
     def add(self, key_hash: str, team_id: str, key_id: str, created_at: str) -> None: ...
 
-    def team_of(self, key_hash: str) -> str | None: ...
+    def add_portal_token(self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int) -> None: ...
+
+    def credential_of(self, key_hash: str) -> Credential | None:
+        """The credential a key or token hashes to, expired or not (DynamoDB's TTL removes items late)."""
+        ...
 
     def of_team(self, team_id: str) -> list[ApiKeyInfo]:
         """The team's keys, by key id."""
@@ -39,9 +58,24 @@ class DynamoApiKeyStore:
         item = {"key_hash": key_hash, "team_id": team_id, "key_id": key_id, "created_at": created_at}
         self._table.put_item(Item=item, ConditionExpression=Attr("key_hash").not_exists())
 
-    def team_of(self, key_hash: str) -> str | None:
-        item = self._table.get_item(Key={"key_hash": key_hash}, ProjectionExpression="team_id").get("Item")
-        return str(item["team_id"]) if item else None
+    def add_portal_token(self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int) -> None:
+        item = {"key_hash": token_hash, "team_id": team_id, "kind": PORTAL_KIND, "read_only": read_only}
+        self._table.put_item(Item={**item, "expires_at": expires_at}, ConditionExpression=Attr("key_hash").not_exists())
+
+    def credential_of(self, key_hash: str) -> Credential | None:
+        item = self._table.get_item(
+            Key={"key_hash": key_hash}, ProjectionExpression="team_id, kind, read_only, expires_at"
+        ).get("Item")
+        if not item:
+            return None
+        if item.get("kind") != PORTAL_KIND:
+            return Credential(team_id=str(item["team_id"]))
+        return Credential(
+            team_id=str(item["team_id"]),
+            portal=True,
+            read_only=bool(item["read_only"]),
+            expires_at=int(item["expires_at"]),
+        )
 
     def of_team(self, team_id: str) -> list[ApiKeyInfo]:
         return [

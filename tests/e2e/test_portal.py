@@ -1,0 +1,316 @@
+"""The webhook portal in a real browser (headless Debian chromium driven by Playwright) over the local stack,
+delivering to real receivers on 127.0.0.1. The main views' screenshots are written to docs/portal/."""
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from receivers import Answer, Received, receiver
+
+from api_client import ApiClient
+from e2e.conftest import (
+    PORTAL_BANNER,
+    SECRETS,
+    SUBSCRIPTION_SECRET,
+    RunningStack,
+    http_transport,
+    running_stack,
+    subscribe,
+    verify_all_signatures,
+)
+from hookrelay.api_keys import hash_key
+from hookrelay.store.api_keys import DynamoApiKeyStore
+from paths import REPO
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "docs" / "portal"
+EVENT = "signature_request.done"
+XSS = '<img src=x onerror="window.__pwned = true">'
+# Generous: the page polls every second; a loaded machine can starve the stack for seconds.
+WAIT_MS = 60_000
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="module")
+def portal_stack() -> Iterator[RunningStack]:
+    # Receivers on 127.0.0.1 over plain http; automatic retries an hour away, so what the page shows
+    # after a failure stays put until the test retries by hand.
+    with running_stack(
+        {
+            "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
+            "HOOKRELAY_RETRY_SCHEDULE": "1h",
+            "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
+        }
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(WAIT_MS)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def api(portal_stack: RunningStack) -> ApiClient:
+    return ApiClient(
+        http_transport(portal_stack, requests.Session()), portal_stack.create_key(f"team-{uuid.uuid4().hex[:8]}")
+    )
+
+
+def portal_url(api: ApiClient, **options: object) -> str:
+    response = api.post("/v3/portal-sessions", options or None)
+    assert response.status == 201, response.body
+    url: str = response.json()["url"]
+    return url
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def heading(page: Page, text: str) -> None:
+    expect(page.get_by_role("heading", level=1)).to_have_text(text)
+
+
+def button(page: Page, name: str) -> Any:
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Every input, select, textarea and button without an accessible name (as axe's label rules check)."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea, button")]
+            .filter((control) => control.offsetParent !== null || control.closest("dialog[open]"))
+            .filter((control) => {
+              const byLabel = [...(control.labels || [])].map((label) => label.textContent.trim()).join("");
+              const byAria = control.getAttribute("aria-label")
+                || (control.getAttribute("aria-labelledby") || "").split(" ")
+                  .map((id) => document.getElementById(id)?.textContent.trim() || "").join("");
+              const own = control.tagName === "BUTTON" ? control.textContent.trim() : "";
+              return !(byLabel || byAria || own);
+            })
+            .map((control) => control.outerHTML)"""
+    )
+    return found
+
+
+def token_fetch(page: Page, method: str, path: str, body: object = None) -> int:
+    """A request made by the page's own script context, with the token the page keeps (sessionStorage)."""
+    status: int = page.evaluate(
+        """async ([method, path, body]) => {
+            const token = sessionStorage.getItem("hookrelay.portal.token");
+            const init = { method, headers: { Authorization: `Bearer ${token}` } };
+            if (body !== null) {
+              init.body = JSON.stringify(body);
+              init.headers["Content-Type"] = "application/json";
+            }
+            return (await fetch(path, init)).status;
+        }""",
+        [method, path, body],
+    )
+    return status
+
+
+def test_manage_an_endpoint_and_follow_its_deliveries(page: Page, api: ApiClient) -> None:
+    failing = {"now": False}
+
+    def answer(_: Received) -> Answer:
+        return Answer(500, XSS.encode()) if failing["now"] else Answer(200, b"thanks")
+
+    with receiver(answer) as endpoint:
+        page.goto(portal_url(api))
+        heading(page, "Webhook endpoints")
+        assert "token" not in page.url  # taken out of the address bar
+
+        # Create, with the event picked from the catalog (its description beside it).
+        button(page, "Add endpoint").click()
+        heading(page, "Add an endpoint")
+        page.get_by_label("Endpoint URL").fill(f"http://127.0.0.1:{endpoint.port}/hooks")
+        page.get_by_label("Description").fill("Signed contracts")
+        page.get_by_label(EVENT, exact=True).check()
+        assert unlabelled_controls(page) == []
+        screenshot(page, "create")
+        button(page, "Create endpoint").click()
+        heading(page, "Signed contracts")
+        expect(page.locator("dt", has_text="Events").locator("+ dd")).to_have_text(EVENT)
+        secret = page.get_by_role("textbox", name="Signing secret").input_value()
+        SECRETS.add(SUBSCRIPTION_SECRET, secret)
+        assert secret.startswith("whsec_")
+        screenshot(page, "secret-once")
+        subscription_id = api.get("/v3/webhooks").json()["data"][0]["id"]
+
+        # A test event, delivered and signed with that secret.
+        page.get_by_label("Event to send").select_option(EVENT)
+        button(page, "Send test event").click()
+        expect(page.get_by_text("Test event delivered: HTTP 200")).to_be_visible()
+        verify_all_signatures(endpoint.received[-1], secret, subscription_id)
+
+        # The failure shows, with the receiver's answer as text; a retry by hand delivers it.
+        failing["now"] = True
+        button(page, "Send test event").click()
+        expect(page.get_by_text("Test event scheduled: HTTP 500")).to_be_visible()
+        button(page, "Refresh").click()
+        expect(page.locator("tbody tr").first.get_by_text("scheduled")).to_be_visible()
+        page.locator("tbody tr").first.get_by_role("button").click()
+        heading(page, f"Delivery of {EVENT}")
+        attempt = page.locator("tr.attempt").last
+        expect(attempt).to_contain_text("500")
+        expect(attempt.locator("pre")).to_have_text(XSS)
+        expect(page.locator("pre", has_text='"event_name"')).to_be_visible()  # the request's body
+        failing["now"] = False
+        button(page, "Retry now").click()
+        expect(page.get_by_role("status").first).to_contain_text("Retried: delivered, HTTP 200")
+        expect(page.locator("tr.attempt")).to_have_count(2)
+        expect(page.locator("tr.attempt").last).to_contain_text("200")
+        expect(page.locator("dt", has_text="Status").locator("+ dd")).to_have_text("delivered")
+        expect(page.locator("dt", has_text="URL").locator("+ dd")).to_have_text(
+            f"POST http://127.0.0.1:{endpoint.port}/hooks"
+        )
+        screenshot(page, "delivery")
+        assert page.evaluate("window.__pwned") is None
+
+        # Rotate: the new secret is shown once and signs what is sent next.
+        button(page, "← Endpoint").click()
+        button(page, "Rotate secret").click()
+        expect(page.get_by_role("textbox", name="Signing secret")).not_to_have_value(secret)
+        rotated = page.get_by_role("textbox", name="Signing secret").input_value()
+        SECRETS.add(SUBSCRIPTION_SECRET, rotated)
+        assert rotated.startswith("whsec_")
+        button(page, "Send test event").click()
+        expect(page.get_by_text("Test event delivered: HTTP 200")).to_be_visible()
+        verify_all_signatures(endpoint.received[-1], rotated, subscription_id)
+        page.get_by_label("Failed since").fill("2024-01-01T00:00")
+        button(page, "Recover").click()
+        expect(page.get_by_text("0 failed deliveries sent again.")).to_be_visible()
+        page.get_by_role("heading", level=1).scroll_into_view_if_needed()
+        screenshot(page, "endpoint")
+
+        # The list shows its health.
+        button(page, "← All endpoints").click()
+        row = page.locator("tbody tr", has_text="Signed contracts")
+        expect(row).to_contain_text("Enabled")
+        expect(row).to_contain_text("HTTP 200")
+        screenshot(page, "endpoints")
+
+        # Delete, after a confirmation.
+        row.get_by_role("button").click()
+        button(page, "Delete").click()
+        expect(page.get_by_role("dialog")).to_be_visible()
+        assert unlabelled_controls(page) == []
+        button(page, "Delete endpoint").click()
+        expect(page.get_by_text("No webhook endpoints yet.")).to_be_visible()
+        assert api.get(f"/v3/webhooks/{subscription_id}").status == 404
+
+
+def test_a_read_only_link_shows_everything_and_changes_nothing(page: Page, api: ApiClient) -> None:
+    with receiver() as endpoint:
+        subscription = subscribe(api, f"http://127.0.0.1:{endpoint.port}/ro", description="Audit copy")
+        assert api.post(f"/v3/webhooks/{subscription['id']}/test").status == 202
+        page.goto(portal_url(api, read_only=True))
+        expect(page.locator("#session")).to_contain_text("Read-only link")
+        row = page.locator("tbody tr", has_text="Audit copy")
+        expect(row).to_contain_text("HTTP 200")
+        row.get_by_role("button").click()
+        heading(page, "Audit copy")
+        expect(page.locator("tbody tr")).to_have_count(1)  # the delivery log
+        screenshot(page, "read-only")
+        for write in ("Edit", "Rotate secret", "Delete", "Send test event", "Recover"):
+            expect(button(page, write)).to_have_count(0)
+        page.locator("tbody tr").first.get_by_role("button").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Delivery of")
+        expect(page.locator("tr.attempt")).to_contain_text("200")
+        expect(button(page, "Retry now")).to_have_count(0)
+        path = f"v3/webhooks/{subscription['id']}"
+        assert token_fetch(page, "PATCH", path, {"enabled": False}) == 403
+        assert token_fetch(page, "DELETE", path) == 403
+        assert token_fetch(page, "POST", f"{path}/secret/rotate", {}) == 403
+        assert api.get(f"/{path}").json()["enabled"] is True
+
+
+def test_tenant_data_is_text_and_other_teams_never_show(page: Page, api: ApiClient, portal_stack: RunningStack) -> None:
+    other = ApiClient(api.transport, portal_stack.create_key(f"other-{uuid.uuid4().hex[:8]}"))
+    theirs = subscribe(other, "https://other.example/hooks", description="Another team's endpoint")
+    subscribe(api, "https://mine.example/hooks", description=XSS)
+    page.goto(portal_url(api))
+    row = page.locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td").nth(1)).to_have_text(XSS)
+    row.get_by_role("button").click()
+    heading(page, XSS)
+    assert page.locator("main img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert "Another team" not in page.content() and "other.example" not in page.content()
+    assert token_fetch(page, "GET", f"v3/webhooks/{theirs['id']}") == 404
+    assert token_fetch(page, "POST", "v3/portal-sessions", {}) == 403
+
+
+def test_an_expired_or_bad_link_shows_no_data(page: Page, api: ApiClient, portal_stack: RunningStack) -> None:
+    subscribe(api, "https://mine.example/hooks", description="Not to be seen")
+    expired = "hrp_expired_" + uuid.uuid4().hex * 2
+    store = DynamoApiKeyStore(portal_stack.table("ApiKeysTable"))
+    team = api.get("/v3/portal-sessions/current").status  # an API key: no session (404)
+    assert team == 404
+    store.add_portal_token(hash_key(expired), "dev", read_only=False, expires_at=int(time.time()) - 1)
+    for url in (f"{portal_stack.url}/portal#token={expired}", f"{portal_stack.url}/portal#token=hrp_bogus"):
+        page.goto(url)
+        heading(page, "This link has expired")
+        assert page.locator("table").count() == 0
+    screenshot(page, "expired")
+    page.goto(f"{portal_stack.url}/portal")
+    heading(page, "This link has expired")
+
+
+def test_keyboard_only(page: Page, api: ApiClient) -> None:
+    page.goto(portal_url(api))
+    heading(page, "Webhook endpoints")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Add endpoint":
+            break
+    page.keyboard.press("Enter")
+    heading(page, "Add an endpoint")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Endpoint URL")).to_be_focused()
+    page.keyboard.type("https://keyboard.example/hooks")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Description")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")  # the first event of the catalog
+    expect(page.locator(".events input").first).to_be_checked()
+    page.get_by_label("Description").focus()
+    page.keyboard.type("Typed")
+    page.keyboard.press("Enter")  # submits the form
+    heading(page, "Typed")
+    assert unlabelled_controls(page) == []
+
+
+def test_local_up_prints_a_portal_link_for_the_dev_team(page: Page, portal_stack: RunningStack) -> None:
+    banner = PORTAL_BANNER.search(portal_stack.text())
+    assert banner, portal_stack.text()
+    assert banner.group(0).startswith("Webhook portal (team dev, until ")
+    page.goto(banner.group(0).rsplit(": ", 1)[1])
+    heading(page, "Webhook endpoints")
+    expect(page.locator("#session")).to_contain_text("Link valid until")
