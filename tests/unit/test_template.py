@@ -1,8 +1,10 @@
 import json
+import math
 from typing import Any
 
 import pytest
 
+from hookrelay.delivery import SEND_CONCURRENCY
 from hookrelay.settings import Settings
 from hookrelay_cli.template import Intrinsics, Template, TemplateError
 from paths import TEMPLATE
@@ -40,6 +42,23 @@ def test_every_setting_is_declared_in_globals_and_nothing_else(template: Templat
     declared = {name for name in template.function("ApiFunction").environment if name.startswith("HOOKRELAY_")}
     read = {field.alias for field in Settings.model_fields.values()}
     assert declared == read
+
+
+# The DynamoDB and SQS calls of a delivery before and after its send (read the delivery and the subscription,
+# record the attempt, enqueue the retry): tens of milliseconds, with room for botocore's retries when throttled.
+AWS_CALLS_AROUND_THE_SENDS_SECONDS = 15
+
+
+def test_the_delivery_function_outlasts_its_worst_batch(template: Template) -> None:
+    # A batch still running at the function's timeout fails whole: every record comes back, sends already
+    # made are repeated, and no attempt is recorded.
+    timeout = template.resource("DeliveryFunction")["Properties"]["Timeout"]
+    send_deadline = float(template.function("DeliveryFunction").environment["HOOKRELAY_SEND_TIMEOUT_SECONDS"])
+    (source,) = [source for source in template.queue_sources() if source.function_id == "DeliveryFunction"]
+    rounds_of_sends = math.ceil(source.batch_size / SEND_CONCURRENCY)
+    assert rounds_of_sends * send_deadline + AWS_CALLS_AROUND_THE_SENDS_SECONDS <= timeout
+    # AWS requires it of a queue that feeds a function, or a record could come back while it is handled.
+    assert template.resource(source.queue_id)["Properties"]["VisibilityTimeout"] >= timeout
 
 
 def test_routes_come_from_the_template(template: Template) -> None:
