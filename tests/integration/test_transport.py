@@ -1,7 +1,10 @@
 """The transport against real HTTPS receivers on 127.0.0.1 with a test CA (trustme)."""
 
+import gzip
+import itertools
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -9,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from receivers import Answer, RawReceiver, Receiver, receiver, trickling_receiver
+from receivers import Answer, RawReceiver, Receiver, raw_receiver, receiver, trickling_receiver
 
 from hookrelay.transport import MAX_LOOKUPS_IN_FLIGHT, SendResult, Transport
 
@@ -209,3 +212,42 @@ def test_hung_name_lookups_hold_a_bounded_number_of_threads(hanging_lookups: thr
         assert all(result.timed_out for result in sends)
         senders.shutdown()
         assert threading.active_count() - threads_before <= MAX_LOOKUPS_IN_FLIGHT
+
+
+# Receiver answers (issue 13, item 9): asked for uncompressed, read up to the cap and no further.
+
+
+def test_the_answer_is_asked_for_uncompressed(local_transport: Transport) -> None:
+    with receiver() as server:
+        assert local_transport.post(f"http://{HOST}:{server.port}/", b"{}", {}).delivered
+    (request,) = server.received
+    assert request.headers["Accept-Encoding"] == "identity"
+
+
+def test_an_endless_answer_is_read_up_to_the_cap_only(local_transport: Transport) -> None:
+    endless = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n"
+    with raw_receiver(endless, lambda: itertools.repeat(ord("a"))) as server:
+        started = time.monotonic()
+        result = local_transport.post(f"http://{HOST}:{server.port}/", b"{}", {})
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)  # what the receiver can still write once the answer is no longer read
+    assert result.delivered and result.response_excerpt == "a" * 1024
+    assert elapsed < DEADLINE_SECONDS / 2, "the answer was read on, past its cap"
+    # The cap is 64 KiB; the rest of what the receiver wrote is what the kernel's socket buffers took.
+    assert server.sent < 32 * 1024 * 1024
+
+
+def test_a_compressed_answer_sent_anyway_is_decompressed_up_to_the_cap_only(local_transport: Transport) -> None:
+    # 64 MiB of zeros in 64 KiB of gzip: decompressed whole, or a compressed chunk at a time, it would
+    # take megabytes; read up to the cap, it takes about the cap.
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
+    head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n\r\n".encode()
+    with raw_receiver(head + bomb) as server:
+        tracemalloc.start()
+        try:
+            result = local_transport.post(f"http://{HOST}:{server.port}/", b"{}", {})
+            _, peak_bytes = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert result.delivered and result.response_excerpt == "\0" * 1024
+    assert peak_bytes < 1024 * 1024, f"{peak_bytes} bytes taken to read a {len(bomb)}-byte answer"

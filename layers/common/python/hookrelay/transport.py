@@ -5,7 +5,8 @@ goes to that address (no second lookup, so DNS rebinding cannot swap in a privat
 still sends SNI for, and verifies the certificate against, the hostname. Connect timeout 5 s, and
 one wall-clock deadline of 15 s for the whole attempt: lookup, connect, TLS, headers and body (the
 delivery function passes HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and HOOKRELAY_SEND_TIMEOUT_SECONDS).
-At most `max_response_bytes` of the answer is read. One keep-alive session per container.
+The answer is asked for uncompressed and at most `max_response_bytes` of it is read. One keep-alive
+session per container.
 """
 
 import contextlib
@@ -280,6 +281,8 @@ class Transport:
         default_port = 443 if scheme == "https" else 80
         sent_headers = {
             **headers,
+            # A compressed answer can expand far beyond the bytes read (a decompression bomb).
+            "Accept-Encoding": "identity",
             "Host": host if port == default_port else f"{host}:{port}",
             _PINNED_HOST: host,
         }
