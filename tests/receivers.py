@@ -133,14 +133,8 @@ def receiver(
 
         context.sni_callback = remember_server_name
         server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(server):
         yield server
-    finally:
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
 
 
 class RawReceiver(socketserver.ThreadingTCPServer):
@@ -183,7 +177,13 @@ class _RawHandler(socketserver.BaseRequestHandler):
 def raw_receiver(
     head: bytes, stream: Callable[[], Iterable[int]] = tuple, interval_seconds: float = 0.0, chunk_bytes: int = 65536
 ) -> Iterator[RawReceiver]:
-    server = RawReceiver(head, stream, interval_seconds, chunk_bytes)
+    with _serving(RawReceiver(head, stream, interval_seconds, chunk_bytes)) as server:
+        yield server
+
+
+@contextmanager
+def _serving[Server: Receiver | RawReceiver](server: Server) -> Iterator[Server]:
+    """Serve in a thread of its own; at the end, stop answers still being trickled, then the server."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
