@@ -1,13 +1,15 @@
 """Real webhook receivers on 127.0.0.1 for tests: HTTP or HTTPS (a trustme test CA), scripted answers."""
 
+import itertools
 import socket
+import socketserver
 import ssl
 import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +35,8 @@ class Answer:
     delay_seconds: float = 0.0
     # No answer at all: after delay_seconds, the connection is closed with a TCP reset (RST).
     reset: bool = False
+    # The body is sent one byte at a time, a byte every trickle_seconds (0: all at once).
+    trickle_seconds: float = 0.0
 
 
 Script = Callable[[Received], Answer]
@@ -50,6 +54,8 @@ class Receiver(ThreadingHTTPServer):
         self.server_names: list[str | None] = []
         # Every TCP connection accepted, whether or not a request followed: "no connection made" is 0.
         self.connections = 0
+        # Set when the receiver stops: an answer still being trickled ends there.
+        self.stopping = threading.Event()
 
     @property
     def port(self) -> int:
@@ -91,7 +97,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
-        self.wfile.write(answer.body)
+        if answer.trickle_seconds:
+            for byte in answer.body:
+                if self.server.stopping.wait(answer.trickle_seconds):
+                    return
+                self.wfile.write(bytes([byte]))
+        else:
+            self.wfile.write(answer.body)
 
     def _reset(self) -> None:
         """Close the connection with RST: a zero linger time, and the socket closed before any FIN."""
@@ -121,10 +133,81 @@ def receiver(
 
         context.sni_callback = remember_server_name
         server.socket = context.wrap_socket(server.socket, server_side=True)
+    with _serving(server):
+        yield server
+
+
+class RawReceiver(socketserver.ThreadingTCPServer):
+    """A TCP receiver that answers every connection, whatever it sends, with raw bytes: `head` at once,
+    then `stream` in `chunk_bytes` pieces every `interval_seconds` until the sender closes or the stream ends.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, head: bytes, stream: Callable[[], Iterable[int]], interval_seconds: float, chunk_bytes: int):
+        super().__init__(("127.0.0.1", 0), _RawHandler)
+        self.head, self.stream = head, stream
+        self.interval_seconds, self.chunk_bytes = interval_seconds, chunk_bytes
+        self.stopping = threading.Event()
+        # Bytes of the stream written so far, all connections together.
+        self.sent = 0
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class _RawHandler(socketserver.BaseRequestHandler):
+    server: RawReceiver
+
+    def handle(self) -> None:
+        stream = iter(self.server.stream())
+        try:
+            self.request.sendall(self.server.head)
+            while chunk := bytes(itertools.islice(stream, self.server.chunk_bytes)):
+                if self.server.stopping.wait(self.server.interval_seconds):
+                    return
+                self.request.sendall(chunk)
+                self.server.sent += len(chunk)
+        except OSError:
+            return  # the sender gave up and closed the connection
+
+
+@contextmanager
+def raw_receiver(
+    head: bytes, stream: Callable[[], Iterable[int]] = tuple, interval_seconds: float = 0.0, chunk_bytes: int = 65536
+) -> Iterator[RawReceiver]:
+    with _serving(RawReceiver(head, stream, interval_seconds, chunk_bytes)) as server:
+        yield server
+
+
+@contextmanager
+def _serving[Server: Receiver | RawReceiver](server: Server) -> Iterator[Server]:
+    """Serve in a thread of its own; at the end, stop answers still being trickled, then the server."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        server.stopping.set()
         server.shutdown()
         server.server_close()
+
+
+# Per part of an answer: what a trickling receiver sends at once, then what it sends a byte at a time without
+# end. (A trickled body, after a whole status line and headers, is an Answer's trickle_seconds.)
+TRICKLED_PARTS = {
+    # A TLS handshake record header announcing 16 KiB, whose bytes never all come.
+    "tls handshake": (b"\x16\x03\x03\x40\x00", lambda: itertools.repeat(0)),
+    "status line": (b"", lambda: itertools.chain(b"HTTP/1.1 200 ", itertools.repeat(ord("K")))),
+    "headers": (b"HTTP/1.1 200 OK\r\n", lambda: itertools.chain(b"X-Trickle: ", itertools.repeat(ord("a")))),
+}
+
+
+def trickling_receiver(part: str, interval_seconds: float = 0.25) -> AbstractContextManager[RawReceiver]:
+    """A receiver that holds one part of its answer (a key of TRICKLED_PARTS) for ever, a byte at a time.
+
+    Each byte keeps a socket read timeout from firing, so only a deadline on the whole attempt ends it.
+    """
+    head, stream = TRICKLED_PARTS[part]
+    return raw_receiver(head, stream, interval_seconds, chunk_bytes=1)

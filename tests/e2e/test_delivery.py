@@ -82,6 +82,7 @@ def test_every_format_arrives_signed_as_the_spec_says(api: ApiClient) -> None:
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["webhook-id"] == delivery_id(event_id, str(subscription["id"]))
     assert request.headers["X-Yousign-Retry"] == "0"
+    assert request.headers["Accept-Encoding"] == "identity"
     verify_all_signatures(request, str(subscription["secret_key"]), str(subscription["id"]))
     body = json.loads(request.body)
     assert body == {

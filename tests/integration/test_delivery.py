@@ -2,13 +2,16 @@
 
 import base64
 import hmac
+import threading
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import records
-from receivers import Answer, receiver
+from receivers import Answer, receiver, trickling_receiver
 from records import receiver_endpoint, subscription_id
 
 from hookrelay import clock
@@ -45,7 +48,7 @@ class CountingSubscriptionStore(DynamoSubscriptionStore):
 
 
 class World:
-    def __init__(self, schedule: str = "1s,2s,20m") -> None:
+    def __init__(self, schedule: str = "1s,2s,20m", transport: Transport | None = None) -> None:
         settings = get_settings()
         self.subscriptions = CountingSubscriptionStore(table(settings.subscriptions_table))
         self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
@@ -53,7 +56,7 @@ class World:
             deliveries=self.deliveries,
             subscriptions=CachedTeamSubscriptions(self.subscriptions),
             subscription_store=self.subscriptions,
-            transport=Transport(allow_private=True, total_timeout=1.0),
+            transport=transport or Transport(allow_private=True, total_timeout=1.0),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
             delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
             due_shards=settings.due_shards,
@@ -292,3 +295,61 @@ def test_a_batch_reads_its_teams_versions_once(stack: LocalStack) -> None:
     assert {report.outcome for report in first + second} == {"delivered"}
     assert reads_of_first == {"BatchGetItem": 1, "Query": 2}  # one read of versions, each team read once
     assert {name: calls[name] for name in ("BatchGetItem", "Query")} == {"BatchGetItem": 1, "Query": 0}
+
+
+def test_receivers_that_never_finish_answering_are_recorded_as_timeouts_and_hold_up_no_one(stack: LocalStack) -> None:
+    deadline_seconds = 2.0
+    released = threading.Event()
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host == "hangs.test":
+            released.wait()
+        return ["127.0.0.1"]
+
+    world = World(transport=Transport(allow_private=True, resolver=resolve, total_timeout=deadline_seconds))
+    try:
+        with (
+            trickling_receiver("status line") as status_line,
+            trickling_receiver("headers") as headers,
+            receiver(lambda _: Answer(body=b"a" * 100_000, trickle_seconds=0.25)) as body,
+            receiver() as healthy,
+        ):
+            endpoints = {
+                "status line": receiver_endpoint(status_line.port),
+                "headers": receiver_endpoint(headers.port),
+                "body": receiver_endpoint(body.port),
+                "name lookup": f"http://hangs.test:{healthy.port}/hook",
+                "healthy": receiver_endpoint(healthy.port),
+            }
+            deliveries = {}
+            for index, (name, endpoint) in enumerate(endpoints.items()):
+                subscription = records.subscription(index, endpoint=endpoint)
+                world.subscriptions.create(subscription, records.TEAM_LIMIT)
+                deliveries[name] = world.pending(subscription)
+            messages = [(name, delivery_message(delivery, 1).body) for name, delivery in deliveries.items()]
+            started = time.monotonic()
+            # In a thread of its own, so that a batch that never ends fails the test instead of hanging it.
+            batch = ThreadPoolExecutor(max_workers=1).submit(world.deliverer.deliver_batch, messages)
+            reports = batch.result(timeout=deadline_seconds + 10)
+            elapsed = time.monotonic() - started
+    finally:
+        released.set()
+    assert elapsed < deadline_seconds + 1, f"the batch took {elapsed:.1f} s"
+    assert {report.message_id: report.outcome for report in reports} == {
+        "status line": "pending",
+        "headers": "pending",
+        "body": "pending",
+        "name lookup": "pending",
+        "healthy": "delivered",
+    }
+    attempts = {}
+    for name, delivery in deliveries.items():
+        record = world.deliveries.get(delivery)
+        assert record is not None
+        (attempts[name],) = record.attempts
+    for name in ("status line", "headers", "body", "name lookup"):
+        attempt = attempts[name]
+        assert attempt.error and attempt.error.startswith("timeout: "), (name, attempt)
+        assert attempt.latency_ms < (deadline_seconds + 1) * 1000, (name, attempt)
+    assert attempts["healthy"].status_code == 200 and attempts["healthy"].latency_ms < 1000
+    assert len(healthy.received) == 1

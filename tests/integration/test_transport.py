@@ -1,14 +1,27 @@
 """The transport against real HTTPS receivers on 127.0.0.1 with a test CA (trustme)."""
 
+import gzip
+import itertools
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 import trustme
-from receivers import Answer, receiver
+from receivers import Answer, RawReceiver, Receiver, raw_receiver, receiver, trickling_receiver
 
-from hookrelay.transport import Transport
+from hookrelay.transport import MAX_LOOKUPS_IN_FLIGHT, SendResult, Transport
 
 HOST = "hooks.test"
+# local_transport's deadline for a whole attempt; the trickling tests need it short.
+DEADLINE_SECONDS = 2.0
+# How late past the deadline an attempt may come back (the issue: within the deadline + 1 s).
+LATE_SECONDS = 1.0
+TRICKLED_BODY = Answer(body=b"a" * 1_000_000, trickle_seconds=0.25)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +43,34 @@ def to_loopback(host: str, port: int) -> list[str]:
 @pytest.fixture
 def local_transport(ca_file: str) -> Transport:
     # Receivers live on 127.0.0.1, so the address check is lifted, as in the local stack.
-    return Transport(allow_private=True, resolver=to_loopback, verify=ca_file, total_timeout=2.0)
+    return Transport(allow_private=True, resolver=to_loopback, verify=ca_file, total_timeout=DEADLINE_SECONDS)
+
+
+@pytest.fixture
+def hanging_lookups() -> Iterator[threading.Event]:
+    """Set to let the hung lookups of hanging_resolver return (at the end of the test)."""
+    released = threading.Event()
+    yield released
+    released.set()
+
+
+def hanging_resolver(released: threading.Event) -> Callable[[str, int], list[str]]:
+    def resolve(host: str, port: int) -> list[str]:
+        released.wait()
+        return ["127.0.0.1"]
+
+    return resolve
+
+
+def trickling(part: str) -> AbstractContextManager[Receiver | RawReceiver]:
+    return receiver(lambda _: TRICKLED_BODY) if part == "body" else trickling_receiver(part)
+
+
+def assert_timed_out_at_the_deadline(result: SendResult, started: float) -> None:
+    elapsed = time.monotonic() - started
+    assert result.timed_out and result.status_code is None, result
+    assert result.error and result.error.startswith("timeout: "), result
+    assert DEADLINE_SECONDS - 0.1 <= elapsed < DEADLINE_SECONDS + LATE_SECONDS, elapsed
 
 
 def test_https_with_sni_and_certificate_of_the_hostname(ca: trustme.CA, local_transport: Transport) -> None:
@@ -132,3 +172,99 @@ def test_keep_alive_reuses_the_connection(ca: trustme.CA, local_transport: Trans
         for _ in range(3):
             assert local_transport.post(f"https://{HOST}:{server.port}/", b"{}", {}).delivered
     assert len({request.client_port for request in server.received}) == 1
+
+
+# Socket timeouts bound each read, not the attempt: a receiver that sends a byte now and then, or a name
+# lookup that hangs, must still end the attempt at its deadline (pytest's timeout ends the old hang).
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("part", "scheme"),
+    [("tls handshake", "https"), ("status line", "http"), ("headers", "http"), ("body", "http")],
+)
+def test_an_answer_trickled_a_byte_at_a_time_times_out_at_the_deadline(
+    part: str, scheme: str, local_transport: Transport
+) -> None:
+    with trickling(part) as server:
+        started = time.monotonic()
+        result = local_transport.post(f"{scheme}://{HOST}:{server.port}/", b"{}", {})
+    assert_timed_out_at_the_deadline(result, started)
+
+
+@pytest.mark.timeout(20)
+def test_a_trickled_answer_on_a_kept_alive_connection_times_out_at_the_deadline(local_transport: Transport) -> None:
+    answers = iter([Answer(), TRICKLED_BODY, Answer()])
+    with receiver(lambda _: next(answers)) as server:
+        url = f"http://{HOST}:{server.port}/"
+        assert local_transport.post(url, b"{}", {}).delivered
+        started = time.monotonic()
+        assert_timed_out_at_the_deadline(local_transport.post(url, b"{}", {}), started)
+        assert local_transport.post(url, b"{}", {}).delivered
+    first, trickled, after = (request.client_port for request in server.received)
+    assert trickled == first, "the second request did not reuse the kept-alive connection"
+    assert after != trickled, "the connection shut at the deadline went back to the pool"
+
+
+@pytest.mark.timeout(20)
+def test_a_name_lookup_that_hangs_times_out_at_the_deadline(hanging_lookups: threading.Event) -> None:
+    transport = Transport(
+        allow_private=False, resolver=hanging_resolver(hanging_lookups), total_timeout=DEADLINE_SECONDS
+    )
+    started = time.monotonic()
+    result = transport.post(f"https://{HOST}/", b"{}", {})
+    assert_timed_out_at_the_deadline(result, started)
+    assert result.error == "timeout: name lookup"
+
+
+@pytest.mark.timeout(20)
+def test_hung_name_lookups_hold_a_bounded_number_of_threads(hanging_lookups: threading.Event) -> None:
+    transport = Transport(allow_private=True, resolver=hanging_resolver(hanging_lookups), total_timeout=0.5)
+    threads_before = threading.active_count()
+    attempts = MAX_LOOKUPS_IN_FLIGHT + 8
+    for _ in range(2):
+        # Not `with`: a sender stuck in a lookup would hang the test in the executor's exit.
+        senders = ThreadPoolExecutor(max_workers=attempts)
+        sends = senders.map(lambda _: transport.post(f"https://{HOST}/", b"{}", {}), range(attempts), timeout=5)
+        assert all(result.timed_out for result in sends)
+        senders.shutdown()
+        assert threading.active_count() - threads_before <= MAX_LOOKUPS_IN_FLIGHT
+
+
+# Receiver answers (issue 13, item 9): asked for uncompressed, read up to the cap and no further.
+
+
+def test_the_answer_is_asked_for_uncompressed(local_transport: Transport) -> None:
+    with receiver() as server:
+        assert local_transport.post(f"http://{HOST}:{server.port}/", b"{}", {}).delivered
+    (request,) = server.received
+    assert request.headers["Accept-Encoding"] == "identity"
+
+
+def test_an_endless_answer_is_read_up_to_the_cap_only(local_transport: Transport) -> None:
+    endless = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n"
+    with raw_receiver(endless, lambda: itertools.repeat(ord("a"))) as server:
+        started = time.monotonic()
+        result = local_transport.post(f"http://{HOST}:{server.port}/", b"{}", {})
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)  # what the receiver can still write once the answer is no longer read
+    assert result.delivered and result.response_excerpt == "a" * 1024
+    assert elapsed < DEADLINE_SECONDS / 2, "the answer was read on, past its cap"
+    # The cap is 64 KiB; the rest of what the receiver wrote is what the kernel's socket buffers took.
+    assert server.sent < 32 * 1024 * 1024
+
+
+def test_a_compressed_answer_sent_anyway_is_decompressed_up_to_the_cap_only(local_transport: Transport) -> None:
+    # 64 MiB of zeros in 64 KiB of gzip: decompressed whole, or a compressed chunk at a time, it would
+    # take megabytes; read up to the cap, it takes about the cap.
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
+    head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n\r\n".encode()
+    with raw_receiver(head + bomb) as server:
+        tracemalloc.start()
+        try:
+            result = local_transport.post(f"http://{HOST}:{server.port}/", b"{}", {})
+            _, peak_bytes = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert result.delivered and result.response_excerpt == "\0" * 1024
+    assert peak_bytes < 1024 * 1024, f"{peak_bytes} bytes taken to read a {len(bomb)}-byte answer"

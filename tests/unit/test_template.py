@@ -1,10 +1,12 @@
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hookrelay.delivery import SEND_CONCURRENCY
 from hookrelay.settings import Settings
 from hookrelay_cli.template import Intrinsics, Template, TemplateError
 from paths import TEMPLATE
@@ -124,6 +126,23 @@ def test_no_function_puts_its_answers_or_errors_in_traces(template: Template) ->
     for function_id in template.function_ids():
         environment = template.function(function_id).environment
         assert {name: environment.get(name) for name in switches} == switches, function_id
+
+
+# The DynamoDB and SQS calls of a delivery before and after its send (read the delivery and the subscription,
+# record the attempt, enqueue the retry): tens of milliseconds, with room for botocore's retries when throttled.
+AWS_CALLS_AROUND_THE_SENDS_SECONDS = 15
+
+
+def test_the_delivery_function_outlasts_its_worst_batch(template: Template) -> None:
+    # A batch still running at the function's timeout fails whole: every record comes back, sends already
+    # made are repeated, and no attempt is recorded.
+    timeout = template.resource("DeliveryFunction")["Properties"]["Timeout"]
+    send_deadline = float(template.function("DeliveryFunction").environment["HOOKRELAY_SEND_TIMEOUT_SECONDS"])
+    (source,) = [source for source in template.queue_sources() if source.function_id == "DeliveryFunction"]
+    rounds_of_sends = math.ceil(source.batch_size / SEND_CONCURRENCY)
+    assert rounds_of_sends * send_deadline + AWS_CALLS_AROUND_THE_SENDS_SECONDS <= timeout
+    # AWS requires it of a queue that feeds a function, or a record could come back while it is handled.
+    assert template.resource(source.queue_id)["Properties"]["VisibilityTimeout"] >= timeout
 
 
 def test_routes_come_from_the_template(template: Template) -> None:

@@ -2,22 +2,29 @@
 
 The endpoint's host is resolved and vetted by hookrelay.addresses at every send; the connection
 goes to that address (no second lookup, so DNS rebinding cannot swap in a private one) while TLS
-still sends SNI for, and verifies the certificate against, the hostname. Connect timeout 5 s, 15 s
-for the whole exchange (the delivery function passes HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and
-HOOKRELAY_SEND_TIMEOUT_SECONDS), at most `max_response_bytes` of the answer read. One keep-alive
+still sends SNI for, and verifies the certificate against, the hostname. Connect timeout 5 s, and
+one wall-clock deadline of 15 s for the whole attempt: lookup, connect, TLS, headers and body (the
+delivery function passes HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and HOOKRELAY_SEND_TIMEOUT_SECONDS).
+The answer is asked for uncompressed and at most `max_response_bytes` of it is read. One keep-alive
 session per container.
 """
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from hookrelay.addresses import Endpoint, EndpointRefused, Resolver, parse_endpoint, resolve, vet_addresses
 
@@ -25,6 +32,9 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 TOTAL_TIMEOUT_SECONDS = 15.0
 MAX_RESPONSE_BYTES = 64 * 1024
 EXCERPT_BYTES = 1024
+# Name lookups of a Transport that may be running at once; lookups that hang each hold a thread until
+# the system resolver gives up, so this bounds the threads they can take.
+MAX_LOOKUPS_IN_FLIGHT = 32
 _PINNED_HOST = "X-Hookrelay-Pinned-Host"
 
 
@@ -44,8 +54,162 @@ class SendResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+class _Deadline:
+    """One attempt's wall-clock deadline, enforced on every socket the attempt uses.
+
+    A socket timeout bounds each read, not the attempt: a receiver sending a byte now and then would
+    hold it for ever. So the attempt's sockets are watched, and when the deadline comes a timer shuts
+    them down, which makes a blocked TLS handshake or read return at once. Used as a context manager
+    around the attempt; urllib3's connections find it in a thread-local (the attempt runs in one thread).
+    """
+
+    _current = threading.local()
+
+    def __init__(self, seconds: float):
+        self._started = time.monotonic()
+        self._at = self._started + seconds
+        self._lock = threading.Lock()
+        self._expired = False
+        self._stopped = False
+        # Duplicates of the watched sockets: a TLS handshake takes over (detaches) the socket urllib3
+        # connected, and shutting down any descriptor of a connection shuts the connection down.
+        self._watched: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    @classmethod
+    def current(cls) -> "_Deadline":
+        deadline: _Deadline = cls._current.deadline
+        return deadline
+
+    @property
+    def passed(self) -> bool:
+        # Also when a socket timeout (never shorter than the time remaining) came before the timer.
+        return self._expired or time.monotonic() >= self._at
+
+    def remaining(self) -> float:
+        return max(0.0, self._at - time.monotonic())
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self._started) * 1000)
+
+    def watch(self, sock: socket.socket) -> None:
+        duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        with self._lock:
+            self._watched.append(duplicate)
+            if self._expired:
+                _shut_down(duplicate)
+
+    def stop(self) -> None:
+        """No socket is shut down after this: a connection about to go back to the pool must stay usable."""
+        with self._lock:
+            self._stopped = True
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._expired = True
+            for sock in self._watched:
+                _shut_down(sock)
+
+    def __enter__(self) -> Self:
+        self._current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+        self._current.deadline = None
+        with self._lock:
+            for sock in self._watched:
+                sock.close()
+            self._watched.clear()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # the peer may have closed it already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _LookupTimedOut(Exception):
+    """The endpoint's host did not resolve before the attempt's deadline."""
+
+
+class _BoundedLookups:
+    """Name lookups that give up at the attempt's deadline.
+
+    getaddrinfo cannot be interrupted, so each lookup runs in a thread of its own that the attempt waits
+    on until its deadline; a daemon thread, so that a hung lookup does not keep the process from exiting.
+    At most MAX_LOOKUPS_IN_FLIGHT run at once: past that, a lookup waits for a slot within its deadline.
+    """
+
+    def __init__(self, resolver: Resolver):
+        self._resolver = resolver
+        self._slots = threading.BoundedSemaphore(MAX_LOOKUPS_IN_FLIGHT)
+
+    def resolver_within(self, deadline: _Deadline) -> Resolver:
+        def resolve_in_time(host: str, port: int) -> list[str]:
+            if not self._slots.acquire(timeout=deadline.remaining()):
+                raise _LookupTimedOut
+            answer: Future[list[str]] = Future()
+            threading.Thread(
+                target=self._look_up, args=(answer, host, port), name="hookrelay-lookup", daemon=True
+            ).start()
+            try:
+                return answer.result(timeout=deadline.remaining())
+            except TimeoutError:
+                raise _LookupTimedOut from None
+
+        return resolve_in_time
+
+    def _look_up(self, answer: Future[list[str]], host: str, port: int) -> None:
+        try:
+            answer.set_result(self._resolver(host, port))
+        except Exception as error:
+            answer.set_exception(error)
+        finally:
+            self._slots.release()
+
+
+class _WatchedConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _Deadline.current().watch(sock)
+        return sock
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedPool(HTTPConnectionPool):
+    """A pool whose connections are watched by the deadline of the attempt using them, kept-alive ones too."""
+
+    ConnectionCls = _WatchedConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        # A kept-alive connection is already connected: watch its socket now (a new one is, when it connects).
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            _Deadline.current().watch(sock)
+        return connection
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
 class _PinnedAddressAdapter(HTTPAdapter):
     """Connects to the URL's address (an IP) but does TLS for the hostname the transport vetted."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
 
     def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
@@ -70,7 +234,7 @@ class Transport:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
         self._allow_private = allow_private
-        self._resolver = resolver
+        self._lookups = _BoundedLookups(resolver)
         self._verify = verify
         self._connect_timeout = connect_timeout
         self._total_timeout = total_timeout
@@ -83,24 +247,32 @@ class Transport:
         self._session.mount("http://", adapter)
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
-        started = time.monotonic()
-        try:
-            endpoint = parse_endpoint(url, allow_plain_http=self._allow_private)
-        except EndpointRefused as refusal:
-            return SendResult(None, _elapsed_ms(started), error=f"refused: endpoint {refusal}")
-        try:
-            if self._allow_private:
-                addresses = self._resolver(endpoint.host, endpoint.port)
-            else:
-                addresses = vet_addresses(endpoint, self._resolver)
-        except EndpointRefused as refusal:
-            return SendResult(None, _elapsed_ms(started), error=f"refused: endpoint {refusal}")
-        except (socket.gaierror, UnicodeError) as error:
-            return SendResult(None, _elapsed_ms(started), error=f"dns: {endpoint.host} does not resolve ({error})")
-        return self._send(endpoint, addresses[0], body, headers, started)
+        with _Deadline(self._total_timeout) as deadline:
+            try:
+                endpoint = parse_endpoint(url, allow_plain_http=self._allow_private)
+            except EndpointRefused as refusal:
+                return SendResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
+            resolver = self._lookups.resolver_within(deadline)
+            try:
+                if self._allow_private:
+                    addresses = resolver(endpoint.host, endpoint.port)
+                else:
+                    addresses = vet_addresses(endpoint, resolver)
+            except _LookupTimedOut:
+                return SendResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
+            except EndpointRefused as refusal:
+                return SendResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
+            except (socket.gaierror, UnicodeError) as error:
+                return SendResult(None, deadline.elapsed_ms(), error=f"dns: {endpoint.host} does not resolve ({error})")
+            return self._send(endpoint, addresses[0], body, headers, deadline)
 
     def _send(
-        self, endpoint: Endpoint, address: str, body: bytes, headers: Mapping[str, str], started: float
+        self,
+        endpoint: Endpoint,
+        address: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: _Deadline,
     ) -> SendResult:
         scheme, host, port = endpoint.scheme, endpoint.host, endpoint.port
         target = _url_for_address(endpoint.url, scheme, address, port)
@@ -109,55 +281,62 @@ class Transport:
         default_port = 443 if scheme == "https" else 80
         sent_headers = {
             **headers,
+            # A compressed answer can expand far beyond the bytes read (a decompression bomb).
+            "Accept-Encoding": "identity",
             "Host": host if port == default_port else f"{host}:{port}",
             _PINNED_HOST: host,
         }
+        remaining = deadline.remaining()
+        if not remaining:  # the lookup took it all
+            return SendResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
         try:
             response = self._session.post(
                 target,
                 data=body,
                 headers=sent_headers,
                 auth=auth,
-                timeout=(self._connect_timeout, self._total_timeout),
+                # Each socket operation's bounds; the deadline's watch bounds them all together.
+                timeout=(min(self._connect_timeout, remaining), remaining),
                 allow_redirects=False,
                 stream=True,
                 verify=self._verify,
             )
         except requests.exceptions.ConnectTimeout:
-            return SendResult(None, _elapsed_ms(started), error="timeout: connect", timed_out=True)
-        except requests.exceptions.ReadTimeout:
-            return SendResult(None, _elapsed_ms(started), error="timeout: no answer", timed_out=True)
-        except requests.exceptions.SSLError as error:
-            return SendResult(None, _elapsed_ms(started), error=f"tls: {_reason(error)}")
+            return SendResult(None, deadline.elapsed_ms(), error="timeout: connect", timed_out=True)
         except requests.exceptions.RequestException as error:
-            return SendResult(None, _elapsed_ms(started), error=f"connection: {_reason(error)}")
+            if deadline.passed or isinstance(error, requests.exceptions.ReadTimeout):
+                return SendResult(None, deadline.elapsed_ms(), error="timeout: no answer", timed_out=True)
+            if isinstance(error, requests.exceptions.SSLError):
+                return SendResult(None, deadline.elapsed_ms(), error=f"tls: {_reason(error)}")
+            return SendResult(None, deadline.elapsed_ms(), error=f"connection: {_reason(error)}")
         with response:
-            content, timed_out = self._read(response, started)
+            content = self._read(response)
+            deadline.stop()
+            timed_out = deadline.passed
+            if timed_out:
+                # Its socket may be shut down: closed here, not handed back to the pool for reuse.
+                response.raw.close()
         excerpt = content[:EXCERPT_BYTES].decode("utf-8", errors="replace")
         if timed_out:
-            return SendResult(None, _elapsed_ms(started), excerpt, error="timeout: answer too slow", timed_out=True)
+            return SendResult(None, deadline.elapsed_ms(), excerpt, error="timeout: answer too slow", timed_out=True)
         redirect = f"redirect: {response.status_code} not followed" if 300 <= response.status_code < 400 else None
         return SendResult(
             response.status_code,
-            _elapsed_ms(started),
+            deadline.elapsed_ms(),
             excerpt,
             error=redirect,
             retry_after=response.headers.get("Retry-After"),
         )
 
-    def _read(self, response: requests.Response, started: float) -> tuple[bytes, bool]:
-        """Read at most max_response_bytes of the answer, within the total timeout."""
+    def _read(self, response: requests.Response) -> bytes:
+        """Read at most max_response_bytes (and a chunk) of the answer; cut short when the deadline shuts it."""
         content = b""
-        try:
+        with contextlib.suppress(requests.exceptions.RequestException):
             for chunk in response.iter_content(chunk_size=4096):
                 content += chunk
                 if len(content) >= self._max_response_bytes:
                     break
-                if time.monotonic() - started > self._total_timeout:
-                    return content, True
-        except requests.exceptions.RequestException:
-            return content, time.monotonic() - started > self._total_timeout
-        return content, False
+        return content
 
 
 def _url_for_address(url: str, scheme: str, address: str, port: int) -> str:
@@ -169,7 +348,3 @@ def _url_for_address(url: str, scheme: str, address: str, port: int) -> str:
 
 def _reason(error: Exception) -> str:
     return str(error).rpartition("(Caused by")[2].strip(" )")[:300] or type(error).__name__
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
