@@ -14,6 +14,7 @@ import yaml
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 NO_AUTHORIZER = "NONE"
+LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3
 
 
 class TemplateError(ValueError):
@@ -56,6 +57,8 @@ class FunctionSpec:
     module: str
     handler: str
     environment: dict[str, Any]
+    # How long an invocation may run before Lambda ends it.
+    timeout_seconds: float = LAMBDA_DEFAULT_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ class Template:
             raise TemplateError(f"{logical_id} is not an {SERVERLESS_FUNCTION}")
         properties = resource.get("Properties") or {}
         module, _, handler = str(properties["Handler"]).rpartition(".")
-        global_environment = self.document.get("Globals", {}).get("Function", {}).get("Environment", {})
+        global_properties = self.document.get("Globals", {}).get("Function", {})
+        global_environment = global_properties.get("Environment", {})
         environment = {
             **(global_environment.get("Variables") or {}),
             **((properties.get("Environment") or {}).get("Variables") or {}),
@@ -148,6 +152,9 @@ class Template:
             module=module,
             handler=handler,
             environment=environment,
+            timeout_seconds=float(
+                properties.get("Timeout", global_properties.get("Timeout", LAMBDA_DEFAULT_TIMEOUT_SECONDS))
+            ),
         )
 
     def function_ids(self) -> list[str]:
