@@ -10,7 +10,7 @@ Hooks on moto's DynamoDB models, which serve both the stack's in-process server 
 """
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
@@ -19,13 +19,14 @@ from moto.dynamodb.models.table import GlobalSecondaryIndex, Table
 
 INDEX_LAG_VARIABLE = "HOOKRELAY_LOCAL_INDEX_LAG_MS"
 OUTSIDE_QUERY_BOUNDARIES = "The provided starting key is outside query boundaries based on provided conditions"
-# When an item was last written (time.monotonic()), kept on moto's Item.
-_WRITTEN_AT = "hookrelay_written_at"
 
 
 class _Rules:
     index_lag_seconds = 0.0
     installed = False
+    # When each item was last written (time.monotonic()), by (table, partition key, sort key): an
+    # index query answers with projected copies of the items.
+    written_at: ClassVar[dict[tuple[str, Any, Any], float]] = {}
 
 
 def index_lag_millis(text: str) -> int:
@@ -43,10 +44,10 @@ def enforce_dynamodb_rules(index_lag_ms: int) -> None:
     put_item, update_item, query = Table.put_item, DynamoDBBackend.update_item, Table.query
 
     def timed_put_item(self: Table, *arguments: Any, **keywords: Any) -> Item:
-        return _written(put_item(self, *arguments, **keywords))
+        return _written(self.name, put_item(self, *arguments, **keywords))
 
-    def timed_update_item(self: DynamoDBBackend, *arguments: Any, **keywords: Any) -> Item:
-        return _written(update_item(self, *arguments, **keywords))
+    def timed_update_item(self: DynamoDBBackend, table_name: str, *arguments: Any, **keywords: Any) -> Item:
+        return _written(table_name, update_item(self, table_name, *arguments, **keywords))
 
     def strict_query(self: Table, *arguments: Any, **keywords: Any) -> tuple[list[Item], int, dict[str, Any] | None]:
         # moto's own positional order: hash_key, range_comparison, range_objs, limit,
@@ -58,7 +59,11 @@ def enforce_dynamodb_rules(index_lag_ms: int) -> None:
         items, scanned, last_key = query(self, *arguments, **keywords)
         if index_name and _Rules.index_lag_seconds and isinstance(self.get_index(index_name), GlobalSecondaryIndex):
             settled_before = time.monotonic() - _Rules.index_lag_seconds
-            items = [item for item in items if getattr(item, _WRITTEN_AT, 0.0) <= settled_before]
+            items = [
+                item
+                for item in items
+                if _Rules.written_at.get((self.name, item.hash_key, item.range_key), 0.0) <= settled_before
+            ]
         return items, scanned, last_key
 
     Table.put_item = timed_put_item  # type: ignore[method-assign]
@@ -66,8 +71,9 @@ def enforce_dynamodb_rules(index_lag_ms: int) -> None:
     Table.query = strict_query  # type: ignore[method-assign]
 
 
-def _written(item: Item) -> Item:
-    setattr(item, _WRITTEN_AT, time.monotonic())
+def _written(table_name: str, item: Item) -> Item:
+    if _Rules.index_lag_seconds:
+        _Rules.written_at[(table_name, item.hash_key, item.range_key)] = time.monotonic()
     return item
 
 
