@@ -5,10 +5,14 @@
   one too, where DynamoDB might still show its old version).
 - A query's ExclusiveStartKey must lie inside its key condition: DynamoDB refuses one that does not
   with a ValidationException; moto would start the page anywhere.
+- Each request is atomic, one at a time: moto's server threads would otherwise read an item while
+  another changes it (a query failing with "dictionary changed size during iteration", a condition
+  checked on a half-written item), which the containers' parallel requests make frequent.
 
 Hooks on moto's DynamoDB models, which serve both the stack's in-process server and `mock_aws`.
 """
 
+import threading
 import time
 from typing import Any, ClassVar
 
@@ -16,6 +20,7 @@ from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import GlobalSecondaryIndex, Table
+from moto.dynamodb.responses import DynamoHandler
 
 INDEX_LAG_VARIABLE = "HOOKRELAY_LOCAL_INDEX_LAG_MS"
 OUTSIDE_QUERY_BOUNDARIES = "The provided starting key is outside query boundaries based on provided conditions"
@@ -42,6 +47,11 @@ def enforce_dynamodb_rules(index_lag_ms: int) -> None:
         return
     _Rules.installed = True
     put_item, update_item, query = Table.put_item, DynamoDBBackend.update_item, Table.query
+    call_action, one_at_a_time = DynamoHandler.call_action, threading.Lock()
+
+    def atomic_call_action(self: DynamoHandler) -> Any:
+        with one_at_a_time:
+            return call_action(self)
 
     def timed_put_item(self: Table, *arguments: Any, **keywords: Any) -> Item:
         return _written(self.name, put_item(self, *arguments, **keywords))
@@ -69,6 +79,7 @@ def enforce_dynamodb_rules(index_lag_ms: int) -> None:
     Table.put_item = timed_put_item  # type: ignore[method-assign]
     DynamoDBBackend.update_item = timed_update_item  # type: ignore[method-assign]
     Table.query = strict_query  # type: ignore[method-assign]
+    DynamoHandler.call_action = atomic_call_action  # type: ignore[method-assign]
 
 
 def _written(table_name: str, item: Item) -> Item:
