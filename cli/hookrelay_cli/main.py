@@ -41,7 +41,7 @@ def _local_up(arguments: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     with local_aws(arguments.host, arguments.aws_port) as aws_endpoint:
-        stack = LocalStack.create(arguments.template, aws_endpoint)
+        stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
         key = stack.register_api_key(os.environ.get("HOOKRELAY_DEV_API_KEY"))
         server = GatewayServer(arguments.host, arguments.port, stack.gateway())
         server.start()
@@ -55,9 +55,10 @@ def _local_up(arguments: argparse.Namespace) -> int:
         print(f"hookrelay local stack ready on {api_base_url}", flush=True)
         stopping.wait()
         print("stopping", flush=True)
+        server.stop()
         for worker in reversed(stack.workers):
             worker.stop()
-        server.stop()
+        stack.stop_containers()
     return 0
 
 
@@ -66,10 +67,13 @@ def _local_invoke(arguments: argparse.Namespace) -> int:
 
     event = json.loads(Path(arguments.event).read_text(encoding="utf-8")) if arguments.event else {}
     with local_aws() as aws_endpoint:
-        stack = LocalStack.create(arguments.template, aws_endpoint)
+        stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
         # As with `sam local invoke`, the function's logs go to stderr and its result to stdout.
         with contextlib.redirect_stdout(sys.stderr):
-            result = stack.invoke(arguments.function, event)
+            try:
+                result = stack.invoke(arguments.function, event)
+            finally:
+                stack.stop_containers()
     print(json.dumps(result, indent=2))
     return 0
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import boto3
 import yaml
-from cfnlint.decode import cfn_yaml
 
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 NO_AUTHORIZER = "NONE"
@@ -31,6 +30,9 @@ class TemplateError(ValueError):
 
 def load(path: Path) -> dict[str, Any]:
     """The template as plain JSON data, short forms (!Ref, !If, ...) in their long forms."""
+    # cfn-lint takes half a second to import: a function container, which only needs FunctionSpec, never does.
+    from cfnlint.decode import cfn_yaml  # noqa: PLC0415
+
     try:
         decoded = cfn_yaml.load(str(path))
     except yaml.YAMLError as error:

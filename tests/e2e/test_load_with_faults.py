@@ -37,6 +37,8 @@ from e2e.conftest import RunningStack, http_transport, running_stack, subscribe
 from hookrelay.models import delivery_id
 
 EVENTS = int(os.environ.get("HOOKRELAY_LOAD_EVENTS", "1000"))
+SQS_DUPLICATE_RATE = "0.1"
+INDEX_LAG_MS = "500"
 SUBSCRIPTIONS = 3
 SEED = "issue-8-r1"
 FAULT_SHARE = 0.3
@@ -118,6 +120,10 @@ def load_stack() -> Iterator[RunningStack]:
             "HOOKRELAY_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT_SECONDS),
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
             "HOOKRELAY_LOCAL_POLLERS_PER_QUEUE": str(DELIVERY_POLLERS),
+            # As strict as AWS: SQS hands some messages out twice and in no set order, the
+            # subscriptions' and deliveries' indexes lag their tables (timeouts are always enforced).
+            "HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE": SQS_DUPLICATE_RATE,
+            "HOOKRELAY_LOCAL_INDEX_LAG_MS": INDEX_LAG_MS,
         }
     ) as stack:
         yield stack

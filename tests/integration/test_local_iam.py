@@ -138,22 +138,28 @@ DELIVERY_DELIVERIES_POLICY = """\
 """
 
 
-@pytest.fixture
-def stack_without_delivery_table_policy(
-    tmp_path: Path, restore_environment: None, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LocalStack]:
-    """The local stack of a copy of template.yaml whose delivery function may not use the deliveries table."""
+def template_without_delivery_table_policy(folder: Path) -> Path:
+    """A copy of template.yaml, in `folder`, whose delivery function may not use the deliveries table."""
     text = TEMPLATE.read_text()
     assert text.count(DELIVERY_DELIVERIES_POLICY) == 1
     removed = DELIVERY_DELIVERIES_POLICY.replace(
         "        - DynamoDBCrudPolicy:\n            TableName: !Ref DeliveriesTable\n", ""
     )
-    (tmp_path / "template.yaml").write_text(text.replace(DELIVERY_DELIVERIES_POLICY, removed))
-    (tmp_path / "functions").symlink_to(REPO / "functions")
+    (folder / "template.yaml").write_text(text.replace(DELIVERY_DELIVERIES_POLICY, removed))
+    (folder / "functions").symlink_to(REPO / "functions")
+    return folder / "template.yaml"
+
+
+@pytest.fixture
+def stack_without_delivery_table_policy(
+    tmp_path: Path, restore_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalStack]:
+    """The local stack of a copy of template.yaml whose delivery function may not use the deliveries table."""
+    template = template_without_delivery_table_policy(tmp_path)
     monkeypatch.setenv("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
     with mock_aws():
         get_settings.cache_clear()
-        yield LocalStack.create(tmp_path / "template.yaml", aws_endpoint="moto")
+        yield LocalStack.create(template, aws_endpoint="moto")
     get_settings.cache_clear()
 
 

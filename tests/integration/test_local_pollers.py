@@ -3,6 +3,8 @@ invoking the real delivery handler, which sends with the configured timeouts."""
 
 import threading
 import time
+from collections import Counter
+from typing import Any
 
 import pytest
 import records
@@ -103,3 +105,87 @@ def test_the_delivery_handler_sends_with_the_configured_timeouts(
     (attempt,) = record.attempts
     assert attempt.error == "timeout: no answer"
     assert 500 <= attempt.latency_ms < 2000
+
+
+class RecordingFunction:
+    """A function that keeps the message ids of every batch it is invoked with, and fails none."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.spec = stack.template.function("DeliveryFunction")
+        self.container = 0
+        self.batches: list[list[str]] = []
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.batches.append([record["messageId"] for record in event["Records"]])
+        return {"batchItemFailures": []}
+
+
+def recording_poller(stack: LocalStack, function: RecordingFunction, duplicate_rate: float) -> QueuePoller:
+    (source,) = [s for s in stack.template.queue_sources() if s.function_id == "DeliveryFunction"]
+    return QueuePoller(
+        client("sqs"),
+        queue_url=stack.resources.ref(source.queue_id),
+        queue_arn=stack.resources.get_att(source.queue_id, "Arn"),
+        function=function,
+        batch_size=10,
+        report_batch_item_failures=True,
+        failed_visibility_seconds=None,
+        duplicate_rate=duplicate_rate,
+    )
+
+
+def send_messages(stack: LocalStack, count: int) -> list[str]:
+    queue = Queue(client("sqs"), get_settings().delivery_queue_url)
+    queue.send([delivery_message(f"d-{index}", 1) for index in range(count)])
+    messages = client("sqs").receive_message(QueueUrl=get_settings().delivery_queue_url, MaxNumberOfMessages=10)
+    ids = [message["MessageId"] for message in messages["Messages"]]
+    client("sqs").change_message_visibility_batch(
+        QueueUrl=get_settings().delivery_queue_url,
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages["Messages"])
+        ],
+    )
+    return ids
+
+
+def test_with_duplicates_on_every_message_reaches_two_invocations_then_is_deleted(stack: LocalStack) -> None:
+    function = RecordingFunction(stack)
+    poller = recording_poller(stack, function, duplicate_rate=1.0)
+    Queue(client("sqs"), get_settings().delivery_queue_url).send([delivery_message(f"d-{i}", 1) for i in range(5)])
+    while poller.poll_once():
+        pass
+    seen = Counter(message_id for batch in function.batches for message_id in batch)
+    assert len(seen) == 5 and set(seen.values()) == {2}
+
+
+def test_batches_come_in_no_set_order(stack: LocalStack) -> None:
+    function = RecordingFunction(stack)
+    poller = recording_poller(stack, function, duplicate_rate=0.0)
+    sent_order = send_messages(stack, 10)
+    assert poller.poll_once() == 10
+    (batch,) = function.batches
+    assert sorted(batch) == sorted(sent_order) and batch != sent_order
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "often"])
+def test_a_wrong_duplicate_rate_is_refused(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE", value)
+    with pytest.raises(ValueError, match="HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE"):
+        stack.queue_pollers()
+
+
+def test_with_duplicates_each_delivery_is_still_sent_once(
+    to_localhost: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE", "1")
+    (poller,) = delivery_pollers(to_localhost)
+    with receiver() as server:
+        deliveries = {queued_delivery(server.port, f"{index}f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b") for index in range(3)}
+        received = 0
+        while count := poller.poll_once():
+            received += count
+    assert received == 6  # each message handed to two invocations
+    assert Counter(request.headers["webhook-id"] for request in server.received) == Counter(
+        dict.fromkeys(deliveries, 1)
+    )

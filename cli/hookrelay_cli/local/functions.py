@@ -1,19 +1,32 @@
-"""The template's Lambda functions, imported from functions/<name>/ and invoked in-process."""
+"""The template's Lambda functions, imported from functions/<name>/ and invoked in-process
+(LocalFunction), or each container in a process of its own, ended at its function's Timeout as
+Lambda ends it (ContainerFunction; the process runs hookrelay_cli.local.runtime).
+"""
 
 import importlib.util
+import json
+import os
+import select
+import subprocess
 import sys
 import threading
 import time
 import uuid
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from contextlib import nullcontext, suppress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any, Protocol
 
 from hookrelay_cli.local.tracing import invocation_segment
 from hookrelay_cli.template import FunctionSpec
 
+# In-process invocations only: how long the context says is left (a container's is its Timeout).
 _TIMEOUT_MILLIS = 30_000
+# Past the Timeout, what a container's answer may take to cross the pipe before it is killed.
+_IPC_GRACE_SECONDS = 0.5
+# Lambda's init phase limit (10 s), made generous: the stack shares a small machine with its tests.
+INIT_TIMEOUT_SECONDS = 60
 
 
 @dataclass
@@ -27,10 +40,23 @@ class LocalContext:
     invoked_function_arn: str = ""
     log_group_name: str = ""
     log_stream_name: str = ""
-    _deadline: float = field(default_factory=lambda: time.monotonic() + _TIMEOUT_MILLIS / 1000)
+    timeout_millis: int = field(default_factory=lambda: _TIMEOUT_MILLIS)
+    _deadline: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_millis / 1000
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class Function(Protocol):
+    """A function the stack invokes: the gateway, pollers, timers and `local invoke` see only this."""
+
+    spec: FunctionSpec
+    container: int
+
+    def invoke(self, event: Any) -> Any: ...
 
 
 class LocalFunction:
@@ -41,10 +67,13 @@ class LocalFunction:
     A `traced` function's invocations each run in an X-Ray segment (see local.tracing).
     """
 
-    def __init__(self, spec: FunctionSpec, container: int = 0, *, traced: bool = False):
+    def __init__(
+        self, spec: FunctionSpec, container: int = 0, *, traced: bool = False, timeout_millis: int | None = None
+    ):
         self.spec = spec
         self.container = container
         self.traced = traced
+        self._timeout_millis = timeout_millis
         self._module: ModuleType | None = None
         self._lock = threading.Lock()
 
@@ -66,8 +95,203 @@ class LocalFunction:
             self._module = module
         return self._module
 
-    def invoke(self, event: Any) -> Any:
+    def load(self) -> None:
+        """Run the handler's module (its init), as a cold start does before the first invocation."""
+        with self._lock:
+            self._load()
+
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
         with self._lock:
             handler = getattr(self._load(), self.spec.handler)
+            context = LocalContext(
+                function_name=self.spec.logical_id,
+                aws_request_id=request_id or str(uuid.uuid4()),
+                timeout_millis=self._timeout_millis if self._timeout_millis is not None else _TIMEOUT_MILLIS,
+            )
             with invocation_segment(self.spec.logical_id) if self.traced else nullcontext():
-                return handler(event, LocalContext(function_name=self.spec.logical_id))
+                return handler(event, context)
+
+
+class FunctionError(Exception):
+    """An invocation that failed: the handler raised, its container died, or it ran past its Timeout."""
+
+
+class FunctionTimedOut(FunctionError):
+    pass
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What a container process needs to know of its function (the environment carries the rest)."""
+
+    function_id: str
+    code_dir: str
+    module: str
+    handler: str
+    timeout_seconds: int
+    role_id: str
+    traced: bool
+    # The fields of its role's FunctionPermissions (hookrelay_cli.local.iam) when IAM is enforced.
+    permissions: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, spec: FunctionSpec, traced: bool, permissions: dict[str, Any] | None) -> "ContainerSpec":
+        code_dir = str(spec.code_dir)
+        return cls(
+            spec.logical_id,
+            code_dir,
+            spec.module,
+            spec.handler,
+            spec.timeout_seconds,
+            spec.role_id,
+            traced,
+            permissions,
+        )
+
+    def function_spec(self) -> FunctionSpec:
+        return FunctionSpec(
+            logical_id=self.function_id,
+            code_dir=Path(self.code_dir),
+            module=self.module,
+            handler=self.handler,
+            environment={},
+            timeout_seconds=self.timeout_seconds,
+            role_id=self.role_id,
+        )
+
+
+class ContainerFunction:
+    """One Lambda container of a function: a process of its own (hookrelay_cli.local.runtime), started
+    at its first invocation (a cold start) and kept for the next ones, one invocation at a time.
+
+    An invocation still running at the function's Timeout is ended as Lambda ends it: the process is
+    killed, so the handler has no effect after it, `<request id> Task timed out after N.NN seconds`
+    is logged, FunctionTimedOut raised, and the next invocation starts a fresh container. The
+    process's output is the function's log, passed on line by line to this process's stdout.
+    """
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        container: int = 0,
+        *,
+        traced: bool,
+        environment: dict[str, str],
+        permissions: dict[str, Any] | None = None,
+    ):
+        self.spec = spec
+        self.container = container
+        self._container_spec = ContainerSpec.of(spec, traced, permissions)
+        self._environment = {
+            **environment,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout_seconds)),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._logs: threading.Thread | None = None
+        self._answers = bytearray()
+
+    def invoke(self, event: Any) -> Any:
+        with self._lock:
+            process = self._process or self._cold_start()
+            request_id = str(uuid.uuid4())
+            assert process.stdin is not None
+            try:
+                process.stdin.write(json.dumps({"request_id": request_id, "event": event}).encode() + b"\n")
+                process.stdin.flush()
+            except BrokenPipeError:
+                self._end()
+                raise FunctionError(f"{self.spec.logical_id}: its container exited") from None
+            timeout = self.spec.timeout_seconds
+            answer = self._answer(time.monotonic() + timeout + _IPC_GRACE_SECONDS)
+            if answer is None:
+                self._end()
+                _log_line(f"{request_id} Task timed out after {timeout:.2f} seconds")
+                raise FunctionTimedOut(f"{self.spec.logical_id}: Task timed out after {timeout:.2f} seconds")
+            return _result(self.spec.logical_id, answer)
+
+    def stop(self) -> None:
+        """End the container (its process reads no more invocations), its last log lines passed on."""
+        with self._lock:
+            if self._process is not None:
+                assert self._process.stdin is not None
+                self._process.stdin.close()
+                with suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=5)
+                self._end()
+
+    def _cold_start(self) -> "subprocess.Popen[bytes]":
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, the stack's own module
+            [sys.executable, "-m", "hookrelay_cli.local.runtime", json.dumps(asdict(self._container_spec))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self._environment,
+        )
+        assert process.stderr is not None
+        self._process, self._answers = process, bytearray()
+        self._logs = threading.Thread(
+            target=_pass_on_lines,
+            args=(process.stderr,),
+            name=f"logs-{self.spec.logical_id}-{self.container}",
+            daemon=True,
+        )
+        self._logs.start()
+        # The init phase (the handler's module run) is not counted in the first invocation's time.
+        ready = self._answer(time.monotonic() + INIT_TIMEOUT_SECONDS)
+        if ready is None or "error" in ready:
+            self._end()
+            raise FunctionError(f"{self.spec.logical_id}: init failed" + (f": {ready['error']}" if ready else ""))
+        return process
+
+    def _answer(self, deadline: float) -> dict[str, Any] | None:
+        """The container's next answer line; None if none came by `deadline`."""
+        assert self._process is not None and self._process.stdout is not None
+        descriptor = self._process.stdout.fileno()
+        while b"\n" not in self._answers:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([descriptor], [], [], left)[0]:
+                return None
+            chunk = os.read(descriptor, 65536)
+            if not chunk:
+                code = self._process.wait()
+                self._end()
+                raise FunctionError(f"{self.spec.logical_id}: its container exited ({code}) during the invocation")
+            self._answers.extend(chunk)
+        line, _, rest = bytes(self._answers).partition(b"\n")
+        self._answers = bytearray(rest)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _end(self) -> None:
+        """Kill the container (if it still runs) and wait for its last log lines."""
+        process, logs = self._process, self._logs
+        self._process = self._logs = None
+        if process is not None:
+            process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
+        if logs is not None:
+            logs.join(timeout=5)
+
+
+def _result(function_id: str, answer: dict[str, Any]) -> Any:
+    if "error" in answer:
+        raise FunctionError(f"{function_id}: {answer['error']}")
+    return answer["result"]
+
+
+def _pass_on_lines(stream: IO[bytes]) -> None:
+    for line in stream:
+        _log_line(line.decode("utf-8", errors="replace").rstrip("\n"))
+    stream.close()
+
+
+def _log_line(text: str) -> None:
+    # sys.stdout at the time of writing: `local invoke` sends the function's logs to stderr.
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

@@ -21,7 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from hookrelay_cli.local.functions import LocalFunction
+from hookrelay_cli.local.functions import Function
 from hookrelay_cli.template import RouteSpec
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class HttpRequest:
 class Gateway:
     """Matches a request to a template route, runs its authorizer, then its function."""
 
-    def __init__(self, routes: list[tuple[RouteSpec, LocalFunction]], authorizers: dict[str, LocalFunction]):
+    def __init__(self, routes: list[tuple[RouteSpec, Function]], authorizers: dict[str, Function]):
         self._routes = routes
         self._authorizers = authorizers
 
@@ -87,7 +87,7 @@ class Gateway:
             return _gateway_message(500, "Internal Server Error")
         return _response(result)
 
-    def _match(self, method: str, path: str) -> tuple[RouteSpec, LocalFunction, dict[str, str]] | None:
+    def _match(self, method: str, path: str) -> tuple[RouteSpec, Function, dict[str, str]] | None:
         for route, function in self._routes:
             if route.method not in ("ANY", method):
                 continue

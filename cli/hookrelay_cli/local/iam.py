@@ -7,10 +7,11 @@ every client made from it afterwards refuses what the role does not allow, with 
 resource.
 """
 
+import functools
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -18,8 +19,11 @@ from botocore.exceptions import ClientError
 from botocore.model import OperationModel
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from hookrelay_cli.local.resources import LocalResources
-from hookrelay_cli.template import Template, TemplateError
+if TYPE_CHECKING:
+    # Only the stack builds permissions from the template; a function container, which only enforces
+    # them, does not pay for importing the template's reader and the SAM translator.
+    from hookrelay_cli.local.resources import LocalResources
+    from hookrelay_cli.template import Template
 
 # Local only: whether each function's AWS calls are checked against its role (on unless "off").
 IAM_VARIABLE = "HOOKRELAY_LOCAL_IAM"
@@ -87,7 +91,12 @@ class FunctionPermissions:
     role_name: str
     region: str
     account_id: str
-    policies: tuple[IAMPolicy, ...]
+    # JSON policy documents: plain data, so that a function container's process can be handed them.
+    policy_documents: tuple[str, ...]
+
+    @functools.cached_property
+    def policies(self) -> tuple[IAMPolicy, ...]:
+        return tuple(IAMPolicy(document) for document in self.policy_documents)
 
     @property
     def principal(self) -> str:
@@ -98,8 +107,10 @@ class FunctionPermissions:
         return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
 
 
-def function_permissions(template: Template, resources: LocalResources, function_id: str) -> FunctionPermissions:
+def function_permissions(template: "Template", resources: "LocalResources", function_id: str) -> FunctionPermissions:
     """The statements of a function's role in the translated template, with the local stack's ARNs."""
+    from hookrelay_cli.template import TemplateError  # noqa: PLC0415 - see the TYPE_CHECKING imports
+
     role_id = template.function(function_id).role_id
     where = f"Resources.{role_id}.Properties"
     properties = resources.intrinsics.resolve(template.resource(role_id).get("Properties") or {}, where)
@@ -115,7 +126,7 @@ def function_permissions(template: Template, resources: LocalResources, function
         role_name=resources.ref(role_id),
         region=resources.region,
         account_id=resources.account_id,
-        policies=tuple(IAMPolicy(json.dumps(document)) for document in documents),
+        policy_documents=tuple(json.dumps(document) for document in documents),
     )
 
 

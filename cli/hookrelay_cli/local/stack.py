@@ -1,10 +1,11 @@
-"""The local stack: moto on 127.0.0.1, the template's resources in it, the real handlers in-process."""
+"""The local stack: moto on 127.0.0.1, the template's resources in it, the real handlers in containers
+(a process each, as `local up` runs them) or in-process (the integration tests)."""
 
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,19 @@ from hookrelay.models import PORTAL_SESSION_MAX_SECONDS, PortalSession, PortalSe
 from hookrelay.portal import open_session
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
-from hookrelay_cli.local.functions import LocalFunction
+from hookrelay_cli.local.dynamodb import INDEX_LAG_VARIABLE, enforce_dynamodb_rules, index_lag_millis
+from hookrelay_cli.local.functions import ContainerFunction, Function, LocalFunction
 from hookrelay_cli.local.gateway import Gateway
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
+from hookrelay_cli.local.iam import function_permissions, iam_enforced
 from hookrelay_cli.local.resources import LocalResources
-from hookrelay_cli.local.tracing import TRACES_FILE_VARIABLE, TraceCollector, trace_functions
-from hookrelay_cli.local.workers import QueuePoller, ScheduleTimer, Worker
+from hookrelay_cli.local.tracing import (
+    DAEMON_ADDRESS_VARIABLE,
+    TRACES_FILE_VARIABLE,
+    TraceCollector,
+    trace_functions,
+)
+from hookrelay_cli.local.workers import DUPLICATE_RATE_VARIABLE, QueuePoller, ScheduleTimer, Worker, duplicate_rate
 from hookrelay_cli.template import Template
 
 LOCAL_STACK_NAME = "hookrelay-local"
@@ -79,15 +87,23 @@ def pollers_per_queue(text: str) -> int:
 class LocalStack:
     template: Template
     resources: LocalResources
-    functions: dict[str, LocalFunction]
     aws_endpoint: str
-    # Whether the functions' invocations are traced (HOOKRELAY_LOCAL_TRACES_FILE).
+    # Whether the functions' invocations are traced (always in containers; in-process with
+    # HOOKRELAY_LOCAL_TRACES_FILE).
     traced: bool = False
+    # Each function container in a process of its own, ended at its Timeout (else all in this process).
+    containers: bool = False
+    trace_collector: TraceCollector | None = None
+    functions: dict[str, Function] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
+    _started_containers: list[ContainerFunction] = field(default_factory=list)
 
     @classmethod
-    def create(cls, template_path: Path, aws_endpoint: str) -> "LocalStack":
-        """Create the resources, then set the functions' environment, as a deployment would."""
+    def create(cls, template_path: Path, aws_endpoint: str, *, containers: bool = False) -> "LocalStack":
+        """Create the resources, then set the functions' environment, as a deployment would.
+
+        With `containers`, `aws_endpoint` must be a server the containers' processes can reach.
+        """
         template = Template.read(template_path)
         resources = LocalResources(template, LOCAL_STACK_NAME, client)
         resources.provision()
@@ -110,24 +126,49 @@ class LocalStack:
         os.environ.update(
             {name: os.environ.get(name, value) if name in knobs else value for name, value in environment.items()}
         )
-        # Before any function loads: powertools' Tracer decides at import whether it traces.
+        enforce_dynamodb_rules(index_lag_millis(os.environ.get(INDEX_LAG_VARIABLE, "0")))
         traces_file = os.environ.get(TRACES_FILE_VARIABLE)
-        collector = TraceCollector(Path(traces_file)) if traces_file else None
-        if collector:
+        collector = TraceCollector(Path(traces_file) if traces_file else None) if containers or traces_file else None
+        if collector and not containers:
+            # Before any function loads: powertools' Tracer decides at import whether it traces.
             trace_functions(collector.address, template_path.parent)
-        traced = collector is not None
-        functions = {
-            function_id: LocalFunction(template.function(function_id), traced=traced) for function_id in function_ids
-        }
         stack = cls(
-            template=template, resources=resources, functions=functions, aws_endpoint=aws_endpoint, traced=traced
+            template=template,
+            resources=resources,
+            aws_endpoint=aws_endpoint,
+            traced=collector is not None,
+            containers=containers,
+            trace_collector=collector,
         )
+        stack.functions = {function_id: stack.function(function_id) for function_id in function_ids}
         if collector:
             # First, so that it stops last: it keeps the segments of every invocation before it.
             stack.workers.append(collector)
         stack.workers.extend(stack.queue_pollers())
         stack.workers.extend(stack.schedule_timers())
         return stack
+
+    def function(self, function_id: str, container: int = 0) -> Function:
+        """A new container of the function (its process, if any, starts at its first invocation)."""
+        spec = self.template.function(function_id)
+        if not self.containers:
+            return LocalFunction(spec, container, traced=self.traced)
+        environment = dict(os.environ)
+        if self.trace_collector:
+            environment[DAEMON_ADDRESS_VARIABLE] = self.trace_collector.address
+        permissions = (
+            asdict(function_permissions(self.template, self.resources, function_id)) if iam_enforced() else None
+        )
+        function = ContainerFunction(
+            spec, container, traced=self.traced, environment=environment, permissions=permissions
+        )
+        self._started_containers.append(function)
+        return function
+
+    def stop_containers(self) -> None:
+        """End every function container's process (after the workers that invoke them have stopped)."""
+        for function in self._started_containers:
+            function.stop()
 
     def schedule_timers(self) -> list[ScheduleTimer]:
         """One timer per schedule of the template; HOOKRELAY_LOCAL_SCHEDULE_SECONDS runs them faster."""
@@ -142,9 +183,11 @@ class LocalStack:
         """Pollers for every SQS event source of the template, but for the functions paused locally.
 
         HOOKRELAY_LOCAL_POLLERS_PER_QUEUE (default 1) of each: the first invokes the stack's own
-        instance of the function, every other one a container of its own.
+        instance of the function, every other one a container of its own. With
+        HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE, each hands that share of messages to a second invocation.
         """
         failed_visibility = os.environ.get(FAILED_VISIBILITY_VARIABLE)
+        duplicates = duplicate_rate(os.environ.get(DUPLICATE_RATE_VARIABLE, "0"))
         paused = set(filter(None, os.environ.get(PAUSED_FUNCTIONS_VARIABLE, "").split(",")))
         pollers = pollers_per_queue(os.environ.get(POLLERS_PER_QUEUE_VARIABLE, "1"))
         return [
@@ -154,10 +197,11 @@ class LocalStack:
                 queue_arn=self.resources.get_att(source.queue_id, "Arn"),
                 function=self.functions[source.function_id]
                 if container == 0
-                else LocalFunction(self.template.function(source.function_id), container, traced=self.traced),
+                else self.function(source.function_id, container),
                 batch_size=source.batch_size,
                 report_batch_item_failures=source.report_batch_item_failures,
                 failed_visibility_seconds=int(failed_visibility) if failed_visibility else None,
+                duplicate_rate=duplicates,
             )
             for source in self.template.queue_sources()
             if source.function_id not in paused

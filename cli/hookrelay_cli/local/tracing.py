@@ -1,9 +1,10 @@
-"""X-Ray tracing of the local stack, switched on by HOOKRELAY_LOCAL_TRACES_FILE.
+"""X-Ray tracing of the local stack: always on in `local up` (the functions' containers), and for
+in-process functions when HOOKRELAY_LOCAL_TRACES_FILE is set.
 
 As Lambda does for `Tracing: Active`, each invocation runs in a segment of its own, in which
 powertools' Tracer records its subsegments (the handler, botocore calls); the X-Ray SDK sends them
 over UDP to the daemon address, where a stand-in for the X-Ray daemon writes each document as one
-line of the traces file.
+line of the traces file (HOOKRELAY_LOCAL_TRACES_FILE, if set).
 """
 
 import os
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TRACES_FILE_VARIABLE = "HOOKRELAY_LOCAL_TRACES_FILE"
+# Where the X-Ray SDK sends segments (Lambda sets it to its daemon's address).
+DAEMON_ADDRESS_VARIABLE = "AWS_XRAY_DAEMON_ADDRESS"
 # The largest UDP datagram: the X-Ray SDK sends each segment or subsegment in one.
 _MAX_DATAGRAM_BYTES = 65_535
 _POLL_SECONDS = 0.2
@@ -21,9 +24,10 @@ _POLL_SECONDS = 0.2
 
 class TraceCollector:
     """The X-Ray daemon's stand-in on 127.0.0.1 (a free UDP port): writes every segment it receives
-    (the SDK's header line dropped) as one JSON line of `path`, until stopped."""
+    (the SDK's header line dropped) as one JSON line of `path` (without a path: drops them), until
+    stopped."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | None):
         self._path = path
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind(("127.0.0.1", 0))
@@ -45,7 +49,7 @@ class TraceCollector:
         self._socket.close()
 
     def _run(self) -> None:
-        with self._path.open("a", encoding="utf-8") as traces:
+        with self._path.open("a", encoding="utf-8") if self._path else open(os.devnull, "w") as traces:
             # Stops once asked to and nothing more arrives, so that the last segments are kept.
             while True:
                 try:
@@ -71,7 +75,7 @@ def trace_functions(daemon_address: str, task_root: Path) -> None:
         {
             "LAMBDA_TASK_ROOT": str(task_root),
             "POWERTOOLS_TRACE_DISABLED": "false",
-            "AWS_XRAY_DAEMON_ADDRESS": daemon_address,
+            DAEMON_ADDRESS_VARIABLE: daemon_address,
             "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
         }
     )

@@ -3,15 +3,29 @@ timers (the sweeper). Each is a Worker with start() and stop(), built from the s
 """
 
 import logging
+import random
 import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from hookrelay_cli.local.functions import LocalFunction
+from hookrelay_cli.local.functions import Function
 
 # Named apart from "hookrelay": powertools filters records of loggers whose name contains it.
 _log = logging.getLogger("local.workers")
+# Local only: the share of messages (0 to 1) a poller also hands to a second invocation, as SQS
+# standard queues now and then deliver a message twice.
+DUPLICATE_RATE_VARIABLE = "HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE"
+
+
+def duplicate_rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= 1:
+        raise ValueError(f"{DUPLICATE_RATE_VARIABLE} must be a number from 0 to 1, not {text!r}")
+    return rate
 
 
 class Worker(Protocol):
@@ -36,7 +50,7 @@ def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 class _FunctionThread:
     """Runs `_run` on a daemon thread for one function, from start() until stop()."""
 
-    def __init__(self, function: LocalFunction, kind: str):
+    def __init__(self, function: Function, kind: str):
         self._function = function
         self._stopping = threading.Event()
         name = f"{kind}-{function.spec.logical_id}" + (f"-{function.container}" if function.container else "")
@@ -63,6 +77,10 @@ class QueuePoller(_FunctionThread):
     Failed records stay on the queue and come back after the visibility timeout, so SQS's redrive
     policy moves a message that keeps failing to its DLQ, as on AWS. `failed_visibility_seconds`
     (local only) shortens that wait for failed records.
+
+    As a standard queue does, it hands records over in no set order (each batch shuffled) and, with
+    `duplicate_rate`, some twice: such a message, at its first receive, is made visible again at once
+    and not deleted, so that another invocation (this poller's next, or another poller's) gets it too.
     """
 
     def __init__(
@@ -71,10 +89,11 @@ class QueuePoller(_FunctionThread):
         *,
         queue_url: str,
         queue_arn: str,
-        function: LocalFunction,
+        function: Function,
         batch_size: int,
         report_batch_item_failures: bool,
         failed_visibility_seconds: int | None,
+        duplicate_rate: float = 0.0,
     ):
         super().__init__(function, "poll")
         self._sqs = sqs
@@ -83,6 +102,8 @@ class QueuePoller(_FunctionThread):
         self._batch_size = batch_size
         self._report_failures = report_batch_item_failures
         self._failed_visibility = failed_visibility_seconds
+        self._duplicate_rate = duplicate_rate
+        self._random = random.Random()  # noqa: S311 - SQS's order and duplicates, not a secret
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -106,6 +127,8 @@ class QueuePoller(_FunctionThread):
         return len(messages)
 
     def _process(self, messages: list[dict[str, Any]]) -> None:
+        self._random.shuffle(messages)
+        twice = self._hand_out_again(messages)
         region = self._queue_arn.split(":")[3]
         event = {
             "Records": [
@@ -124,7 +147,7 @@ class QueuePoller(_FunctionThread):
             ]
         }
         failed_ids = self._failed_message_ids(event, messages)
-        succeeded = [message for message in messages if message["MessageId"] not in failed_ids]
+        succeeded = [message for message in messages if message["MessageId"] not in failed_ids | twice]
         if succeeded:
             self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
@@ -139,6 +162,28 @@ class QueuePoller(_FunctionThread):
                     if m["MessageId"] in failed_ids
                 ],
             )
+
+    def _hand_out_again(self, messages: list[dict[str, Any]]) -> set[str]:
+        """Ids of the messages chosen to reach a second invocation, made visible again at once.
+
+        Only at a message's first receive: a duplicate must not bring a message that succeeds
+        closer to its DLQ.
+        """
+        chosen = [
+            message
+            for message in messages
+            if message.get("Attributes", {}).get("ApproximateReceiveCount") == "1"
+            and self._random.random() < self._duplicate_rate
+        ]
+        if chosen:
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(chosen)
+                ],
+            )
+        return {message["MessageId"] for message in chosen}
 
     def _failed_message_ids(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> set[str]:
         every_id = {message["MessageId"] for message in messages}
@@ -157,7 +202,7 @@ class QueuePoller(_FunctionThread):
 class ScheduleTimer(_FunctionThread):
     """An EventBridge schedule: invokes the function with a scheduled event every interval."""
 
-    def __init__(self, function: LocalFunction, interval_seconds: float, region: str):
+    def __init__(self, function: Function, interval_seconds: float, region: str):
         super().__init__(function, "timer")
         self._interval = interval_seconds
         self._region = region
