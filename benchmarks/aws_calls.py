@@ -72,6 +72,13 @@ MODELED_DURATIONS = {
 }
 XRAY_SAMPLED = 0.05  # Lambda active tracing: first request each second, then 5 %
 COST_GOAL = 3.00
+# A subscription with a rate_limit (issue 17) adds, per delivery, one conditional UpdateItem of its
+# rate# item (1 write unit); each time a delivery finds its slot taken ("waits"), one more (failed
+# conditions are billed too) and one SendMessage putting it back, received and deleted by tens.
+# Waits per delivery depend on the backlog: ~12 for 500 published at once at rate_limit 5 (simulated
+# with rate_limit.MAX_WAIT_SECONDS), 0 while deliveries come slower than the limit. This benchmark's
+# subscriptions have none, so its measured calls include no rate# write.
+RATE_LIMITED_WAITS_PER_DELIVERY = 12
 SQS_SENDS_GOAL = 0.1
 
 
@@ -234,6 +241,14 @@ def cost_per_million(
     }
 
 
+def rate_limit_cost_per_million(waits_per_delivery: float) -> tuple[float, float]:
+    """(AWS calls, USD) a rate limit adds per million deliveries of the subscription."""
+    writes = 1 + waits_per_delivery
+    sqs_requests = waits_per_delivery * (1 + 2 / 10)
+    usd = writes * PRICES["dynamodb_write_unit"] * 1e6 + sqs_requests * PRICES["sqs_request"] * 1e6
+    return (writes + sqs_requests) * 1e6, usd
+
+
 def main() -> None:
     options = arguments(__doc__).parse_args()
     events = 20 if options.smoke else 1_000
@@ -269,6 +284,7 @@ def main() -> None:
     # A warm container reads the versions of its batch's teams (one BatchGetItem) and queries nothing.
     version_reads = subscription_reads.pop("dynamodb.BatchGetItem", 0)
     subscription_queries = sum(subscription_reads.values())
+    rate_limited_calls, rate_limited_usd = rate_limit_cost_per_million(RATE_LIMITED_WAITS_PER_DELIVERY)
     figures = [
         Figure(
             "P3",
@@ -312,6 +328,15 @@ def main() -> None:
             f"{all_calls} calls",
             "",
             f"{all_calls / deliveries:.2f}",
+            "(reported)",
+            True,
+        ),
+        Figure(
+            "P3",
+            f"a rate-limited subscription's extra calls per delivery ({RATE_LIMITED_WAITS_PER_DELIVERY} waits)",
+            f"1 + {RATE_LIMITED_WAITS_PER_DELIVERY} UpdateItem, {RATE_LIMITED_WAITS_PER_DELIVERY} SendMessage",
+            "",
+            f"{rate_limited_calls / 1e6:.1f} calls, +${rate_limited_usd:.2f}/M",
             "(reported)",
             True,
         ),

@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -85,6 +86,13 @@ class NoQueue:
         raise AssertionError(f"no retry expected, got {len(messages)}")
 
 
+class Unlimited:
+    """The benchmark's subscriptions have no rate limit: the limiter is never asked."""
+
+    def admit(self, subscription_id: str, rate_limit: int, now: datetime) -> bool:
+        raise AssertionError("no rate limit expected")
+
+
 def world(port: int, count: int) -> tuple[Deliverer, list[str]]:
     now = clock.now_iso()
     subscriptions = [
@@ -117,6 +125,7 @@ def world(port: int, count: int) -> tuple[Deliverer, list[str]]:
         policy=RetryPolicy(parse_schedule("2m")),
         delivery_queue=NoQueue(),  # type: ignore[arg-type]
         due_shards=8,
+        rate_limiter=Unlimited(),
     )
     return deliverer, [delivery.id for delivery in created]
 

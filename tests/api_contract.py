@@ -5,6 +5,7 @@ Each test module that imports these tests provides two fixtures: `api`, a client
 and `other_api`, a client for a second team. The stack refuses private endpoints in both.
 """
 
+import base64
 import uuid
 
 import pytest
@@ -62,6 +63,9 @@ def test_create_then_read_update_list_delete(api: ApiClient) -> None:
         "delivery_format": "yousign",
         "disabled_reason": None,
         "failing_since": None,
+        "signature_scheme": "hmac",
+        "public_key": None,
+        "rate_limit": None,
     }
     path = f"/v3/webhooks/{subscription['id']}"
 
@@ -251,6 +255,13 @@ def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
         (webhook(secret_key="whsec_" + "a" * 30 + "=="), "secret_key"),
         (webhook(secret_key="whsec_" + "a" * 88), "secret_key"),
         (webhook(payload_format="xml"), "payload_format"),
+        (webhook(signature_scheme="rsa"), "signature_scheme"),
+        (webhook(signature_scheme=None), "signature_scheme"),
+        (webhook(rate_limit=0), "rate_limit"),
+        (webhook(rate_limit=1001), "rate_limit"),
+        (webhook(rate_limit="5"), "rate_limit"),
+        (webhook(rate_limit=2.5), "rate_limit"),
+        (webhook(rate_limit=True), "rate_limit"),
         (webhook(content_type="application/x-www-form-urlencoded"), ""),
         (webhook(unknown_field=True), "unknown_field"),
         (webhook(endpoint="ftp://example.com/hook"), "endpoint"),
@@ -374,6 +385,35 @@ def test_patch_rejects_nulls_and_bad_combinations(api: ApiClient) -> None:
     assert_problem(api.patch(path, {"content_type": "application/x-www-form-urlencoded"}), 422)
     assert_problem(api.patch(path, {"id": "another"}), 422, "id")
     assert api.patch(path, {}).status == 200
+
+
+def test_ed25519_subscription_shows_its_public_key_never_its_private_key(api: ApiClient) -> None:
+    created = api.post("/v3/webhooks", webhook(signature_scheme="ed25519"))
+    assert created.status == 201, created.body
+    subscription = created.json()
+    assert subscription["signature_scheme"] == "ed25519"
+    assert len(base64.b64decode(subscription["public_key"].removeprefix("whpk_"))) == 32
+    assert subscription["secret_key"].startswith("whsec_")
+    path = f"/v3/webhooks/{subscription['id']}"
+    read, listed = api.get(path), api.get("/v3/webhooks")
+    assert read.json()["public_key"] == listed.json()["data"][0]["public_key"] == subscription["public_key"]
+    rotated = api.post(f"{path}/secret/rotate", {})
+    assert rotated.status == 200 and rotated.json()["public_key"] not in (None, subscription["public_key"])
+    for response in (created, read, listed, rotated):
+        assert b"whsk_" not in response.body and b"private_key" not in response.body
+    assert api.patch(path, {"signature_scheme": "hmac"}).json()["public_key"] is None
+    assert api.post("/v3/webhooks", webhook()).json()["public_key"] is None
+
+
+def test_rate_limit_is_optional_and_can_be_lifted(api: ApiClient) -> None:
+    created = api.post("/v3/webhooks", webhook(rate_limit=5))
+    assert created.status == 201, created.body
+    assert created.json()["rate_limit"] == 5
+    path = f"/v3/webhooks/{created.json()['id']}"
+    assert api.patch(path, {"rate_limit": 1000}).json()["rate_limit"] == 1000
+    assert api.patch(path, {"rate_limit": None}).json()["rate_limit"] is None
+    assert api.get(path).json()["rate_limit"] is None
+    assert api.post("/v3/webhooks", webhook()).json()["rate_limit"] is None
 
 
 def nested_arrays(depth: int) -> str:

@@ -11,13 +11,15 @@ from hookrelay.queues import Queue
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 from hookrelay.transport import Transport
 
 settings = get_settings()
 subscription_store = DynamoSubscriptionStore(table(settings.subscriptions_table))
+deliveries_table = table(settings.deliveries_table)
 deliverer = Deliverer(
-    deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
+    deliveries=DynamoDeliveryStore(deliveries_table),
     subscriptions=CachedTeamSubscriptions(subscription_store),
     subscription_store=subscription_store,
     transport=Transport(
@@ -28,6 +30,7 @@ deliverer = Deliverer(
     policy=RetryPolicy(parse_schedule(settings.retry_schedule)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     due_shards=settings.due_shards,
+    rate_limiter=DynamoRateLimiter(deliveries_table),
 )
 
 

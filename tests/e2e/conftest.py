@@ -26,6 +26,8 @@ import receivers
 import requests
 import standardwebhooks
 import svix
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from receivers import Received
 
 from api_client import ApiClient, ApiResponse, Transport
@@ -135,12 +137,13 @@ def _base64_decoded(text: str) -> bytes | None:
 
 
 def secret_forms(kind: str, value: str) -> set[str]:
-    """The value and the spellings of it a log could hold instead: a whsec_ secret's base64 part and
-    its key in hex, a signature's base64 digest in hex."""
+    """The value and the spellings of it a log could hold instead: a whsec_ secret's (or a whsk_ private
+    key's) base64 part and its key in hex, a signature's base64 digest in hex."""
     forms = {value}
     if kind == SUBSCRIPTION_SECRET:
-        encoded = value.removeprefix("whsec_")
-        key = _base64_decoded(encoded) if value.startswith("whsec_") else value.encode()
+        prefix = next((prefix for prefix in ("whsec_", "whsk_") if value.startswith(prefix)), "")
+        encoded = value.removeprefix(prefix)
+        key = _base64_decoded(encoded) if prefix else value.encode()
         forms |= {encoded, *([key.hex()] if key else [])}
     elif kind == SIGNATURE and (digest := _base64_decoded(value)):
         forms.add(digest.hex())
@@ -387,6 +390,29 @@ def record(stack: RunningStack, delivery: str) -> dict[str, object]:
         stack.table("DeliveriesTable").get_item(Key={"delivery_id": delivery}, ConsistentRead=True).get("Item") or {}
     )
     return item
+
+
+def remember_private_keys(stack: RunningStack, team_id: str) -> None:
+    """The ed25519 private keys of a team's subscriptions, which no answer shows: read from the table
+    (current and previous), for the end-of-session scan (R6)."""
+    items = stack.table("SubscriptionsTable").query(
+        KeyConditionExpression="team_id = :team", ExpressionAttributeValues={":team": team_id}
+    )["Items"]
+    for item in items:
+        for name in ("private_key", "previous_private_key"):
+            SECRETS.add(SUBSCRIPTION_SECRET, item.get(name))
+
+
+def ed25519_verifies(public_key: str, entry: str, request: Received) -> bool:
+    """An independent check of one `v1a,` entry: the `cryptography` package's ed25519 over id.timestamp.body."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    verifier = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + request.body
+    try:
+        verifier.verify(base64.b64decode(entry.removeprefix("v1a,")), signed)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def verify_all_signatures(request: Received, secret: str, subscription_id: str) -> None:

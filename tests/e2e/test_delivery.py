@@ -1,6 +1,7 @@
 """Delivery over the local stack to real receivers on 127.0.0.1: POST /v3/events → ingest →
 delivery queue → the real delivery handler → signed HTTP requests, retried on a fast schedule."""
 
+import dataclasses
 import json
 import threading
 import time
@@ -16,10 +17,12 @@ from receivers import Answer, Received, receiver
 from api_client import ApiClient
 from e2e.conftest import (
     RunningStack,
+    ed25519_verifies,
     eventually,
     http_transport,
     publish,
     record,
+    remember_private_keys,
     running_stack,
     subscribe,
     verify_all_signatures,
@@ -354,3 +357,33 @@ def test_a_name_that_turns_private_after_subscribing_is_refused_at_send(tmp_path
             assert attempt["error"] == (
                 "refused: endpoint host rebind.example resolves to 127.0.0.1, which is a loopback address"
             )
+
+
+def test_ed25519_subscription_signs_v1a_verifiable_with_its_public_key_through_a_rotation(
+    delivery_stack: RunningStack,
+) -> None:
+    team = f"team-ed25519-{uuid.uuid4().hex[:8]}"
+    api = ApiClient(http_transport(delivery_stack, requests.Session()), delivery_stack.create_key(team))
+    with receiver() as target:
+        subscription = subscribe(api, f"http://127.0.0.1:{target.port}/ed", signature_scheme="ed25519")
+        public_key = str(subscription["public_key"])
+        publish(api)
+        eventually(lambda: len(target.received) == 1, "the first delivery")
+        rotated = api.post(f"/v3/webhooks/{subscription['id']}/secret/rotate", {}).json()
+        publish(api)
+        eventually(lambda: len(target.received) == 2, "the delivery after the rotation")
+    remember_private_keys(delivery_stack, team)
+    before, after = target.received
+    entries = before.headers["webhook-signature"].split(" ")
+    assert [entry.partition(",")[0] for entry in entries] == ["v1a", "v1"]
+    assert ed25519_verifies(public_key, entries[0], before)
+    assert not ed25519_verifies(public_key, entries[0], dataclasses.replace(before, body=before.body + b" "))
+    # The v1, entry and the Yousign and Subnoto headers still carry the HMAC secret's signatures.
+    verify_all_signatures(before, str(subscription["secret_key"]), str(subscription["id"]))
+
+    entries = after.headers["webhook-signature"].split(" ")
+    assert [entry.partition(",")[0] for entry in entries] == ["v1a", "v1a", "v1", "v1"]
+    new_public_key = str(rotated["public_key"])
+    assert new_public_key != public_key
+    assert ed25519_verifies(new_public_key, entries[0], after) and ed25519_verifies(public_key, entries[1], after)
+    verify_all_signatures(after, str(rotated["secret_key"]), str(subscription["id"]))

@@ -11,22 +11,26 @@ from typing import Any
 
 import pytest
 import records
+import svix
 from receivers import Answer, receiver, trickling_receiver
 from records import receiver_endpoint, subscription_id
 
 from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.delivery import Deliverer, Job
+from hookrelay.delivery import Deliverer, Job, read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.models import Event, SecretRotation, Subscription, SubscriptionPatch
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
+from hookrelay.signing import generate_key_pair
 from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
+from unit.test_signing import ed25519_verifies
 
 EVENT = Event(
     event_id="0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b",
@@ -60,6 +64,7 @@ class World:
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
             delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
             due_shards=settings.due_shards,
+            rate_limiter=DynamoRateLimiter(table(settings.deliveries_table)),
         )
 
     def subscribe(self, port: int, **fields: object) -> Subscription:
@@ -353,3 +358,62 @@ def test_receivers_that_never_finish_answering_are_recorded_as_timeouts_and_hold
         assert attempt.latency_ms < (deadline_seconds + 1) * 1000, (name, attempt)
     assert attempts["healthy"].status_code == 200 and attempts["healthy"].latency_ms < 1000
     assert len(healthy.received) == 1
+
+
+def test_ed25519_subscription_signs_v1a_with_its_key_pair(world: World) -> None:
+    private_key, public_key = generate_key_pair()
+    with receiver() as target:
+        subscription = world.subscribe(
+            target.port, signature_scheme="ed25519", private_key=private_key, public_key=public_key
+        )
+        assert world.deliverer.deliver(Job(world.pending(subscription), 1)).outcome == "delivered"
+    (request,) = target.received
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    v1a, v1 = headers["webhook-signature"].split(" ")
+    assert ed25519_verifies(public_key, v1a, request.body, headers)
+    svix.Webhook(subscription.secret_key).verify(request.body, headers)  # the v1, entry, beside it
+    assert v1.startswith("v1,")
+
+
+def rate_limit_items(subscription: Subscription) -> list[dict[str, Any]]:
+    return [
+        item
+        for item in table(get_settings().deliveries_table).scan()["Items"]
+        if str(item["delivery_id"]).startswith("rate#")
+    ]
+
+
+def test_over_its_rate_limit_a_delivery_waits_on_the_queue_without_an_attempt(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=2)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(6)]
+        reports = world.deliverer.deliver_batch(
+            [(f"m{number}", delivery_message(delivery, 1).body) for number, delivery in enumerate(deliveries)]
+        )
+    # Sent together, within the same half second: one goes, the others wait for their turn.
+    assert Counter(report.outcome for report in reports) == {"delivered": 1, "rate limited": 5}
+    assert len(target.received) == 1
+    waiting = [delivery for delivery, report in zip(deliveries, reports, strict=True) if report.outcome != "delivered"]
+    for delivery in waiting:
+        record = world.deliveries.get(delivery)
+        assert record and record.status == "pending" and record.attempt_count == 0 and record.attempts == []
+    sqs = client("sqs")
+    queue_url = get_settings().delivery_queue_url
+    assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "5"}
+    time.sleep(1.1)  # the first wait is one second
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    jobs = sorted((read_job(message["Body"]) for message in received), key=lambda job: job.delivery_id)
+    assert jobs == sorted((Job(delivery, 1, waits=1) for delivery in waiting), key=lambda job: job.delivery_id)
+
+
+def test_a_subscription_without_rate_limit_writes_no_rate_state(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port)
+        reports = world.deliverer.deliver_batch(
+            [
+                (f"m{n}", delivery_message(world.pending(subscription, event_of(subscription, n)), 1).body)
+                for n in range(4)
+            ]
+        )
+    assert {report.outcome for report in reports} == {"delivered"}
+    assert rate_limit_items(subscription) == []

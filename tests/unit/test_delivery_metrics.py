@@ -1,6 +1,6 @@
 from aws_lambda_powertools.metrics import MetricUnit
 
-from hookrelay.delivery import UNEXPECTED, Report, delivery_metrics
+from hookrelay.delivery import RATE_LIMITED, UNEXPECTED, Report, delivery_metrics
 from hookrelay.transport import SendResult
 
 
@@ -13,11 +13,12 @@ def test_a_batch_counts_each_outcome_and_the_latency_of_each_attempt() -> None:
         Report("m5", "dropped: subscription deleted"),
         Report("m6", "already done"),
         Report("m7", UNEXPECTED),
+        Report("m8", RATE_LIMITED),
     ]
     metrics = delivery_metrics(reports)
     counts = {name: value for name, value, unit in metrics if unit == MetricUnit.Count}
     assert counts == {
-        "DeliveryMessagesReceived": 7,
+        "DeliveryMessagesReceived": 8,
         "DeliveryAttempts": 4,
         "DeliveryAttemptsFailed": 3,
         "DeliveriesDelivered": 1,
@@ -25,6 +26,7 @@ def test_a_batch_counts_each_outcome_and_the_latency_of_each_attempt() -> None:
         "DeliveriesFailed": 1,
         "DeliveriesNotSent": 1,
         "DeliveryErrors": 1,
+        "DeliveriesRateLimited": 1,
     }
     latencies = [value for name, value, unit in metrics if name == "DeliveryLatency"]
     assert latencies == [120, 80, 5000, 30]

@@ -9,9 +9,12 @@ import standardwebhooks
 import standardwebhooks.webhooks
 import svix
 import svix.webhooks
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from hookrelay.signing import (
     check_secret,
+    generate_key_pair,
     generate_secret,
     signature_headers,
     signing_key,
@@ -133,3 +136,48 @@ def test_subnoto_headers_verify_independently() -> None:
     key = base64.b64decode(SECRET.removeprefix("whsec_"))
     expected = hmac.new(key, b"t:" + parts["t"].encode() + b":" + form_body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(parts["v1"], expected)
+
+
+def ed25519_verifies(public_key: str, entry: str, body: bytes, sent: dict[str, str]) -> bool:
+    """An independent check of a `v1a,` entry: the `cryptography` package's ed25519 over id.timestamp.body."""
+    verifier = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
+    signed = f"{sent['webhook-id']}.{sent['webhook-timestamp']}.".encode() + body
+    try:
+        verifier.verify(base64.b64decode(entry.removeprefix("v1a,")), signed)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def test_generated_key_pair_is_standard_webhooks_form() -> None:
+    private_key, public_key = generate_key_pair()
+    assert private_key.startswith("whsk_") and public_key.startswith("whpk_")
+    assert len(base64.b64decode(public_key.removeprefix("whpk_"))) == 32
+    seed = base64.b64decode(private_key.removeprefix("whsk_"))
+    assert Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw() == base64.b64decode(
+        public_key.removeprefix("whpk_")
+    )
+    assert generate_key_pair() != (private_key, public_key)
+
+
+def test_ed25519_entries_verify_with_the_public_keys_and_hmac_still_does() -> None:
+    current, previous = generate_key_pair(), generate_key_pair()
+    sent = signature_headers(
+        secret_keys=[SECRET],
+        private_keys=[current[0], previous[0]],
+        delivery_id=DELIVERY_ID,
+        subscription_id=SUBSCRIPTION_ID,
+        attempts_before=0,
+        body=BODY,
+        sent_at=datetime.now(UTC),
+    )
+    entries = sent["webhook-signature"].split(" ")
+    asymmetric = [entry for entry in entries if entry.startswith("v1a,")]
+    assert len(asymmetric) == 2 and len(entries) == 3
+    for _, public_key in (current, previous):
+        assert any(ed25519_verifies(public_key, entry, BODY, sent) for entry in asymmetric)
+        assert not any(ed25519_verifies(public_key, entry, BODY + b" ", sent) for entry in asymmetric)
+    assert not any(ed25519_verifies(generate_key_pair()[1], entry, BODY, sent) for entry in asymmetric)
+    # The installed standardwebhooks and svix libraries verify v1 only: they skip the v1a entries.
+    standardwebhooks.Webhook(SECRET).verify(BODY, sent)
+    svix.Webhook(SECRET).verify(BODY, sent)

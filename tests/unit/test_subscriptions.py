@@ -1,7 +1,9 @@
 import pytest
+from pydantic import ValidationError
 from records import TEAM_LIMIT
 
-from hookrelay.models import SubscriptionPatch, SubscriptionSettings
+from hookrelay import clock
+from hookrelay.models import SecretRotation, SubscriptionPatch, SubscriptionSettings
 from hookrelay.problems import ProblemError
 from hookrelay.subscriptions import Subscriptions
 from unit.fakes import FakeSubscriptionStore
@@ -72,3 +74,44 @@ def test_reenabling_clears_the_disabled_reason(subscriptions: Subscriptions) -> 
 def test_scope_and_workspace_aliases() -> None:
     parsed = settings(scope=["app"], workspace=["w1"])
     assert parsed.scopes == ["app"] and parsed.workspaces == ["w1"]
+
+
+def test_ed25519_subscription_shows_its_public_key_never_its_private_key(subscriptions: Subscriptions) -> None:
+    created = subscriptions.create("acme", settings(signature_scheme="ed25519"))
+    assert created.private_key and created.private_key.startswith("whsk_")
+    assert created.public_key and created.public_key.startswith("whpk_")
+    assert created.secret_key.startswith("whsec_")  # the v1, Yousign and Subnoto signatures still need it
+    for shown in (created.view(), created.with_secret()):
+        document = shown.model_dump_json()
+        assert shown.model_dump()["public_key"] == created.public_key
+        assert created.private_key not in document and created.private_key.removeprefix("whsk_") not in document
+    assert subscriptions.create("acme", settings()).view().model_dump()["public_key"] is None
+
+
+def test_ed25519_rotation_signs_with_both_pairs_during_the_overlap(subscriptions: Subscriptions) -> None:
+    created = subscriptions.create("acme", settings(signature_scheme="ed25519"))
+    rotated = subscriptions.rotate_secret("acme", created.id, SecretRotation())
+    assert rotated.public_key != created.public_key and rotated.private_key != created.private_key
+    now = clock.now_iso()
+    assert rotated.signing_private_keys(now) == [rotated.private_key, created.private_key]
+    assert rotated.signing_secrets(now) == [rotated.secret_key, created.secret_key]
+    after_overlap = "9999-01-01T00:00:00Z"
+    assert rotated.signing_private_keys(after_overlap) == [rotated.private_key]
+
+
+def test_switching_signature_scheme_generates_or_drops_the_key_pair(subscriptions: Subscriptions) -> None:
+    created = subscriptions.create("acme", settings())
+    assert created.public_key is None and created.signing_private_keys(clock.now_iso()) == []
+    to_ed25519 = SubscriptionPatch.model_validate({"signature_scheme": "ed25519"})
+    switched = subscriptions.update("acme", created.id, to_ed25519)
+    assert switched.public_key and switched.signing_private_keys(clock.now_iso()) == [switched.private_key]
+    unchanged = subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"description": "x"}))
+    assert unchanged.public_key == switched.public_key
+    back = subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"signature_scheme": "hmac"}))
+    assert back.public_key is None and back.signing_private_keys(clock.now_iso()) == []
+
+
+@pytest.mark.parametrize("scheme", ["rsa", "", "ED25519", None])
+def test_unknown_signature_scheme_is_refused(scheme: object) -> None:
+    with pytest.raises(ValidationError):
+        settings(signature_scheme=scheme)

@@ -14,7 +14,8 @@ from hookrelay import clock
 from hookrelay.models import Attempt, Delivery, DeliveryStatus, Subscription
 from hookrelay.observability import logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
-from hookrelay.queues import Message, Queue, delivery_message
+from hookrelay.queues import Queue, delivery_message
+from hookrelay.rate_limit import RateLimiter, wait_seconds
 from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore, due_shard
@@ -32,6 +33,8 @@ class InvalidDeliveryMessage(ValueError):
 
 # The outcome of a message whose handling raised: it fails alone and SQS receives it again.
 UNEXPECTED = "error"
+# The outcome of a message whose subscription's rate limit had no free slot: it waits on the queue.
+RATE_LIMITED = "rate limited"
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Report:
     """What handling one delivery-queue message did: an outcome, and the attempt's result if one was made.
 
     Outcomes: delivered, pending (retry queued), scheduled (retry in the sweeper's index), failed...
-    (for good), dropped... (not sent), already done, unknown delivery, or UNEXPECTED.
+    (for good), dropped... (not sent), already done, unknown delivery, RATE_LIMITED, or UNEXPECTED.
     """
 
     message_id: str
@@ -53,6 +56,8 @@ class Report:
 class Job:
     delivery_id: str
     attempt: int
+    # How often this attempt has already waited for its subscription's rate limit.
+    waits: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,17 @@ def _logged(job: Job, report: Report) -> Report:
 def read_job(body: str) -> Job:
     try:
         message = json.loads(body)
-        job = Job(delivery_id=str(message["delivery_id"]), attempt=int(message["attempt"]))
-    except (ValueError, KeyError, TypeError) as error:
+        job = Job(
+            delivery_id=str(message["delivery_id"]),
+            attempt=int(message["attempt"]),
+            waits=int(message.get("waits", 0)),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise InvalidDeliveryMessage(f"not a delivery message ({type(error).__name__}: {error})") from None
     if job.attempt < 1:
         raise InvalidDeliveryMessage(f"attempt {job.attempt} is not a positive number")
+    if job.waits < 0:
+        raise InvalidDeliveryMessage(f"waits {job.waits} is negative")
     return job
 
 
@@ -105,6 +116,7 @@ class Deliverer:
         policy: RetryPolicy,
         delivery_queue: Queue,
         due_shards: int,
+        rate_limiter: RateLimiter,
     ):
         self._deliveries = deliveries
         self._subscriptions = subscriptions
@@ -113,6 +125,7 @@ class Deliverer:
         self._policy = policy
         self._queue = delivery_queue
         self._due_shards = due_shards
+        self._rate_limiter = rate_limiter
 
     def deliver_batch(self, messages: Sequence[tuple[str, str]]) -> list[Report]:
         """Deliver (message id, body) pairs concurrently; a report for each, in order.
@@ -183,6 +196,12 @@ class Deliverer:
             self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
             self._end_test(delivery)
             return report(f"dropped: subscription {reason}")
+        if subscription.rate_limit and not self._rate_limiter.admit(subscription.id, subscription.rate_limit, now):
+            waits = job.waits + 1
+            self._queue.send(
+                [delivery_message(delivery.id, job.attempt, waits=waits, delay_seconds=wait_seconds(job.waits))]
+            )
+            return report(RATE_LIMITED)
         result = self._send(delivery, subscription, job.attempt, now)
         attempt = Attempt(
             at=clock.iso(now),
@@ -201,7 +220,7 @@ class Deliverer:
             return report("failed: subscription disabled (410 Gone)", result)
         if delay is not None and delay <= MAX_QUEUE_DELAY:
             self._queue.send(
-                [Message(delivery_message(delivery.id, job.attempt + 1).body, math.ceil(delay.total_seconds()))]
+                [delivery_message(delivery.id, job.attempt + 1, delay_seconds=math.ceil(delay.total_seconds()))]
             )
         self._track_failing(subscription, result.delivered, now)
         return report(outcome.status, result)
@@ -237,6 +256,7 @@ class Deliverer:
             **unsigned_headers(delivery, subscription, rendered),
             **signature_headers(
                 secret_keys=subscription.signing_secrets(clock.iso(now)),
+                private_keys=subscription.signing_private_keys(clock.iso(now)),
                 delivery_id=delivery.id,
                 subscription_id=subscription.id,
                 attempts_before=attempt - 1,
@@ -282,6 +302,7 @@ def delivery_metrics(reports: Sequence[Report]) -> list[tuple[str, float, Metric
         "DeliveryRetriesScheduled": sum(report.outcome in ("pending", "scheduled") for report in reports),
         "DeliveriesFailed": sum(report.outcome.startswith("failed") for report in reports),
         "DeliveriesNotSent": sum(report.outcome.startswith("dropped") for report in reports),
+        "DeliveriesRateLimited": sum(report.outcome == RATE_LIMITED for report in reports),
         "DeliveryErrors": sum(report.outcome == UNEXPECTED for report in reports),
     }
     latencies = [("DeliveryLatency", float(result.latency_ms), MetricUnit.Milliseconds) for result in attempts]

@@ -93,6 +93,20 @@ CustomHeaders = Annotated[
     ),
     AfterValidator(custom_headers.checked),
 ]
+SignatureScheme = Literal["hmac", "ed25519"]
+RateLimit = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=1000,
+        description="At most this many requests per second to the endpoint (spaced 1/rate_limit s apart);"
+        " deliveries over it wait on the queue, never dropped, never counted as failed attempts. Null: no limit.",
+    ),
+]
+SIGNATURE_SCHEME_DESCRIPTION = (
+    "hmac: webhook-signature carries v1, HMAC-SHA256 entries. ed25519: it also carries a v1a, ed25519 entry,"
+    " which receivers verify with public_key (the HMAC secret keeps signing v1, and the Yousign and Subnoto headers)."
+)
 
 _INPUT = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 _SCOPES = AliasChoices("scopes", "scope")
@@ -113,6 +127,8 @@ class _SubscriptionFields(BaseModel):
     payload_format: payloads.PayloadFormat = "yousign"
     content_type: ContentType = JSON_CONTENT_TYPE
     headers: CustomHeaders = Field(default_factory=dict)
+    signature_scheme: SignatureScheme = Field("hmac", description=SIGNATURE_SCHEME_DESCRIPTION)
+    rate_limit: RateLimit | None = None
 
     @model_validator(mode="after")
     def _form_is_subnoto_only(self) -> Self:
@@ -151,6 +167,8 @@ class SubscriptionPatch(BaseModel):
     payload_format: payloads.PayloadFormat | None = None
     content_type: ContentType | None = None
     headers: CustomHeaders | None = Field(None, description="Replaces every custom header; {} removes them all.")
+    signature_scheme: SignatureScheme | None = Field(None, description=SIGNATURE_SCHEME_DESCRIPTION)
+    rate_limit: RateLimit | None = None
 
 
 class SubscriptionView(_SubscriptionFields):
@@ -161,6 +179,9 @@ class SubscriptionView(_SubscriptionFields):
     id: str
     disabled_reason: str | None = None
     failing_since: str | None = Field(None, description="When the endpoint's current run of failures began.")
+    public_key: str | None = Field(
+        None, description="With signature_scheme ed25519: whpk_ + base64 of the public key v1a, entries verify with."
+    )
     created_at: str
     updated_at: str
 
@@ -188,13 +209,24 @@ class Subscription(SubscriptionWithSecret):
 
     team_id: str
     previous_secret_key: str | None = Field(None, description="The secret a rotation replaced, still signing.")
-    previous_secret_expires_at: str | None = Field(None, description="When the previous secret stops signing.")
+    previous_secret_expires_at: str | None = Field(
+        None, description="When the previous secret and private key stop signing."
+    )
+    private_key: str | None = Field(None, description="With signature_scheme ed25519: whsk_ + base64, never shown.")
+    previous_private_key: str | None = Field(None, description="The private key a rotation replaced, still signing.")
 
     def signing_secrets(self, now: str) -> list[str]:
         """The current secret, then the previous one while its rotation overlap lasts."""
         previous = self.previous_secret_key
-        overlapping = previous and self.previous_secret_expires_at and now < self.previous_secret_expires_at
-        return [self.secret_key, previous] if overlapping and previous else [self.secret_key]
+        return [self.secret_key, previous] if previous and self._overlapping(now) else [self.secret_key]
+
+    def signing_private_keys(self, now: str) -> list[str]:
+        """The current ed25519 private key, then the previous one while its rotation overlap lasts (none for hmac)."""
+        previous = self.previous_private_key if self._overlapping(now) else None
+        return [key for key in (self.private_key, previous) if key]
+
+    def _overlapping(self, now: str) -> bool:
+        return bool(self.previous_secret_expires_at and now < self.previous_secret_expires_at)
 
     def settings(self) -> SubscriptionSettings:
         return SubscriptionSettings.model_validate(self.model_dump(include=set(SubscriptionSettings.model_fields)))

@@ -20,8 +20,13 @@ class Message:
     delay_seconds: int = 0
 
 
-def delivery_message(delivery_id: str, attempt: int) -> Message:
-    return Message(json.dumps({"delivery_id": delivery_id, "attempt": attempt}))
+def delivery_message(delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0) -> Message:
+    """A message asking for attempt `attempt` of a delivery; `waits`: how often it has already waited
+    for its subscription's rate limit (it waits longer each time)."""
+    body: dict[str, object] = {"delivery_id": delivery_id, "attempt": attempt}
+    if waits:
+        body["waits"] = waits
+    return Message(json.dumps(body), delay_seconds)
 
 
 class Queue:

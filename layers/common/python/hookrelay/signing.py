@@ -1,4 +1,9 @@
-"""Webhook secrets, the signing key derived from them, and the signatures of a request (SPEC §4)."""
+"""Webhook secrets, the signing key derived from them, and the signatures of a request (SPEC §4).
+
+Subscriptions with `signature_scheme: ed25519` also hold a Standard Webhooks key pair: `whsk_` + base64
+of the 32-byte ed25519 private key (RFC 8032 seed), kept server side, and `whpk_` + base64 of the
+32-byte public key, which receivers verify `v1a,` signatures with.
+"""
 
 import base64
 import binascii
@@ -8,12 +13,26 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+PRIVATE_KEY_PREFIX = "whsk_"
+PUBLIC_KEY_PREFIX = "whpk_"
 
 
 def generate_secret() -> str:
     """A new secret in the Standard Webhooks form: whsec_ + base64 of 32 random bytes."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def generate_key_pair() -> tuple[str, str]:
+    """A new ed25519 key pair in the Standard Webhooks form: (whsk_ private key, whpk_ public key)."""
+    private_key = Ed25519PrivateKey.generate()
+    public_bytes = private_key.public_key().public_bytes_raw()
+    return (
+        PRIVATE_KEY_PREFIX + base64.b64encode(private_key.private_bytes_raw()).decode("ascii"),
+        PUBLIC_KEY_PREFIX + base64.b64encode(public_bytes).decode("ascii"),
+    )
 
 
 # Standard Webhooks secrets are 24 to 64 random bytes; a plain secret must be at least as long to guess.
@@ -50,6 +69,13 @@ def standard_webhooks_signature(key: bytes, message_id: str, timestamp: int, bod
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
 
 
+def asymmetric_signature(private_key: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """`v1a,<base64 ed25519 signature of "{id}.{timestamp}.{body}">`, one entry of `webhook-signature`."""
+    seed = base64.b64decode(private_key.removeprefix(PRIVATE_KEY_PREFIX), validate=True)
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1a," + base64.b64encode(Ed25519PrivateKey.from_private_bytes(seed).sign(signed)).decode("ascii")
+
+
 def yousign_signature(key: bytes, body: bytes) -> str:
     """`sha256=<hex HMAC-SHA256(key, body)>`, the value of X-Yousign-Signature-256."""
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -64,6 +90,7 @@ def subnoto_signature(key: bytes, timestamp_ms: int, body: bytes) -> str:
 def signature_headers(
     *,
     secret_keys: Sequence[str],
+    private_keys: Sequence[str] = (),
     delivery_id: str,
     subscription_id: str,
     attempts_before: int,
@@ -74,15 +101,18 @@ def signature_headers(
 
     `secret_keys` lists the current secret first, then any previous one still in its rotation overlap:
     each adds a `v1,` entry to `webhook-signature`; the Yousign and Subnoto styles, which carry one
-    signature, use the current secret.
+    signature, use the current secret. `private_keys` (ed25519 subscriptions), in the same order, each
+    add a `v1a,` entry.
     """
     keys = [signing_key(secret) for secret in secret_keys]
     seconds = int(sent_at.timestamp())
     milliseconds = int(sent_at.timestamp() * 1000)
+    entries = [asymmetric_signature(private_key, delivery_id, seconds, body) for private_key in private_keys]
+    entries += [standard_webhooks_signature(key, delivery_id, seconds, body) for key in keys]
     return {
         "webhook-id": delivery_id,
         "webhook-timestamp": str(seconds),
-        "webhook-signature": " ".join(standard_webhooks_signature(key, delivery_id, seconds, body) for key in keys),
+        "webhook-signature": " ".join(entries),
         "X-Yousign-Signature-256": yousign_signature(keys[0], body),
         "X-Yousign-Retry": str(attempts_before),
         "X-Yousign-Issued-At": str(seconds),

@@ -12,6 +12,7 @@ from hookrelay.models import (
     Page,
     PageMeta,
     SecretRotation,
+    SignatureScheme,
     Subscription,
     SubscriptionPatch,
     SubscriptionSettings,
@@ -38,6 +39,17 @@ def vet_endpoint(url: str, *, allow_private: bool, resolver: Resolver = resolve)
         pass
 
 
+def _key_pair(scheme: SignatureScheme, current: Subscription | None = None) -> dict[str, str | None]:
+    """The key pair fields of a subscription signing with `scheme`: the current pair kept, a new one
+    generated, or every private key dropped (hmac)."""
+    if scheme == "hmac":
+        return {"private_key": None, "previous_private_key": None, "public_key": None}
+    if current is not None and current.private_key:
+        return {}
+    private_key, public_key = signing.generate_key_pair()
+    return {"private_key": private_key, "public_key": public_key}
+
+
 class Subscriptions:
     def __init__(
         self,
@@ -61,6 +73,7 @@ class Subscriptions:
             {
                 **settings.model_dump(),
                 "secret_key": settings.secret_key or signing.generate_secret(),
+                **_key_pair(settings.signature_scheme),
                 "id": str(uuid.uuid4()),
                 "team_id": team_id,
                 "created_at": now,
@@ -106,6 +119,7 @@ class Subscriptions:
             update={
                 **settings.model_dump(),
                 "secret_key": settings.secret_key or current.secret_key,
+                **_key_pair(settings.signature_scheme, current),
                 "disabled_reason": None if settings.enabled else current.disabled_reason,
                 "updated_at": clock.now_iso(),
             }
@@ -115,12 +129,15 @@ class Subscriptions:
         return updated
 
     def rotate_secret(self, team_id: str, subscription_id: str, rotation: SecretRotation) -> Subscription:
-        """Sign with a new secret from now on; the replaced one also signs until the overlap ends."""
+        """Sign with a new secret (and a new key pair, for ed25519) from now on; the replaced ones also
+        sign until the overlap ends."""
         current = self.get(team_id, subscription_id)
         now = clock.utc_now()
         rotated = current.model_copy(
             update={
                 "secret_key": rotation.secret_key or signing.generate_secret(),
+                **_key_pair(current.signature_scheme),
+                "previous_private_key": current.private_key,
                 "previous_secret_key": current.secret_key,
                 "previous_secret_expires_at": clock.iso(now + self._rotation_overlap),
                 "updated_at": clock.iso(now),

@@ -77,7 +77,9 @@ def _item(subscription: Subscription) -> dict[str, Any]:
 
 
 def _subscription(item: dict[str, Any]) -> Subscription:
-    return Subscription.model_validate({**item, "id": item["subscription_id"]})
+    # DynamoDB gives numbers back as Decimal; the model takes whole numbers only.
+    numbers = {key: int(item[key]) for key in ("rate_limit",) if key in item}
+    return Subscription.model_validate({**item, **numbers, "id": item["subscription_id"]})
 
 
 class DynamoSubscriptionStore:
