@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.aws import client, table
@@ -47,7 +48,9 @@ ingest = Ingest(
         ),
     ),
 )
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is answered like any other: its records come back through the
+# answer, and the function's error metric counts real failures only.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class NotStarted(Exception):
@@ -64,6 +67,10 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise NotStarted(record.message_id)
     try:
         ingest.process_message(record.body, has_time=has_time)
+    except IdempotencyAlreadyInProgressError:
+        # Another invocation is fanning out this event (SQS delivered it twice): this copy comes back later.
+        logger.info("fan-out already in progress elsewhere", extra={"message_id": record.message_id})
+        raise
     except InvalidEventMessage as error:
         # Failing the record leaves it on the queue; after maxReceiveCount receives SQS moves it to the DLQ.
         logger.error("not a hookrelay event", extra={"reason": str(error), "message_id": record.message_id})

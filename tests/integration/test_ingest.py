@@ -18,8 +18,11 @@ from hookrelay.store.deliveries import DynamoFanOutProgress
 from hookrelay_cli.local.functions import LocalContext
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
+from paths import REPO
 
 EVENT_ID = "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b"
+
+INGEST_SAMPLE = json.loads((REPO / "events" / "ingest-sqs-batch.json").read_text())
 
 
 def drain(queue_url: str) -> list[dict[str, Any]]:
@@ -279,3 +282,11 @@ def test_a_batch_reads_its_teams_versions_once_and_queries_only_changed_teams(
         dynamodb.meta.events.unregister("before-call.dynamodb", count)
     assert first.get("BatchGetItem") == 1
     assert {name: calls.get(name, 0) for name in ("BatchGetItem", "Query")} == {"BatchGetItem": 1, "Query": 0}
+
+
+def test_a_batch_whose_every_record_fails_is_answered_not_raised(stack: LocalStack) -> None:
+    # Every record failing is ordinary under at-least-once SQS (a lone copy of an event whose fan-out
+    # another invocation is running): each comes back through the answer, and no invocation error is counted.
+    event = {"Records": [{**record, "body": "not json at all"} for record in INGEST_SAMPLE["Records"]]}
+    answer = stack.invoke("IngestFunction", event)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in event["Records"]]}
