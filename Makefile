@@ -42,9 +42,10 @@ chromium:
 	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| { echo "error: the portal's browser tests need $(CHROMIUM): run 'sudo apt-get install chromium'" >&2; exit 1; }
 
-# Two workers, one test module per worker: the e2e modules each start their own local stack.
+# Three workers on two cores, one test module per worker: the e2e modules each start their own local
+# stack and spend much of their time waiting on it (Retry-After, rate limits, retry schedules).
 test: $(VENV)/.installed $(SAM_VENV)/.installed chromium ## run every test (unit, integration, e2e)
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(VENV)/bin/pytest -n 3 --dist loadfile
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .
