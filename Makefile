@@ -14,7 +14,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # sam build runs the layer's Makefile with python3 and needs a real python3.13 on PATH.
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam
 
-.PHONY: help run test lint validate bench build clean python313 chromium
+.PHONY: help run test screenshots lint validate bench build clean python313 chromium
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ chromium:
 # stack and spend much of their time waiting on it (Retry-After, rate limits, retry schedules).
 test: $(VENV)/.installed $(SAM_VENV)/.installed chromium ## run every test (unit, integration, e2e)
 	$(VENV)/bin/pytest -n 3 --dist loadfile
+
+screenshots: $(VENV)/.installed chromium ## the portal's screenshots in docs/portal/, taken by its browser tests
+	HOOKRELAY_PORTAL_SCREENSHOTS=$(CURDIR)/docs/portal $(VENV)/bin/pytest tests/e2e/test_portal.py
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .
