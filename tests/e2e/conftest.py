@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,6 +93,10 @@ class RunningStack(local_up.LocalUp):
         """The template's table `logical_id`, as the stack named it."""
         dynamodb = boto3.resource("dynamodb", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
         return dynamodb.Table(default_name(LOCAL_STACK_NAME, logical_id))
+
+    def new_team(self) -> ApiClient:
+        """A client for a team of its own, so that tests never see each other's subscriptions."""
+        return ApiClient(http_transport(self, requests.Session()), self.create_key(f"team-{uuid.uuid4().hex[:8]}"))
 
     def create_key(self, team_id: str) -> str:
         """What `keys create --local` does, without starting a process per test."""

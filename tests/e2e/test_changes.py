@@ -5,15 +5,13 @@ import base64
 import hashlib
 import hmac
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import requests
 from receivers import receiver
 
 from api_client import ApiClient
-from e2e.conftest import RunningStack, eventually, http_transport, publish, running_stack, statuses, subscribe
+from e2e.conftest import RunningStack, eventually, publish, running_stack, statuses, subscribe
 
 pytestmark = pytest.mark.e2e
 # Long enough for a delivery of a subscription the stack still had in a cache to have arrived.
@@ -31,8 +29,7 @@ def changes_stack() -> Iterator[RunningStack]:
 
 @pytest.fixture
 def api(changes_stack: RunningStack) -> ApiClient:
-    team = f"team-{uuid.uuid4().hex[:8]}"
-    return ApiClient(http_transport(changes_stack, requests.Session()), changes_stack.create_key(team))
+    return changes_stack.new_team()
 
 
 def test_a_rotated_secret_signs_the_very_next_test_event(api: ApiClient) -> None:

@@ -50,19 +50,14 @@ def delivery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         yield stack
 
 
-def new_team(stack: RunningStack) -> ApiClient:
-    """A client for a team of its own, so tests never see each other's subscriptions."""
-    return ApiClient(http_transport(stack, requests.Session()), stack.create_key(f"team-{uuid.uuid4().hex[:8]}"))
-
-
 @pytest.fixture
 def api(delivery_stack: RunningStack) -> ApiClient:
-    return new_team(delivery_stack)
+    return delivery_stack.new_team()
 
 
 @pytest.fixture
 def other_api(delivery_stack: RunningStack) -> ApiClient:
-    return new_team(delivery_stack)
+    return delivery_stack.new_team()
 
 
 def test_every_format_arrives_signed_as_the_spec_says(api: ApiClient) -> None:

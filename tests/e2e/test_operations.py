@@ -1,12 +1,10 @@
 """The delivery log over the local stack: see failures, retry and recover them, send a test, rotate the secret."""
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-import requests
 import standardwebhooks
 from receivers import Answer, Received, receiver
 
@@ -14,7 +12,6 @@ from api_client import ApiClient
 from e2e.conftest import (
     RunningStack,
     eventually,
-    http_transport,
     publish,
     running_stack,
     statuses,
@@ -44,8 +41,7 @@ def operations_stack() -> Iterator[RunningStack]:
 
 @pytest.fixture
 def api(operations_stack: RunningStack) -> ApiClient:
-    team = f"team-{uuid.uuid4().hex[:8]}"
-    return ApiClient(http_transport(operations_stack, requests.Session()), operations_stack.create_key(team))
+    return operations_stack.new_team()
 
 
 def test_failed_deliveries_are_retried_and_recovered_exactly_once_more(api: ApiClient) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from receivers import Answer, Received, receiver
 
@@ -20,7 +19,6 @@ from e2e.conftest import (
     SECRETS,
     SUBSCRIPTION_SECRET,
     RunningStack,
-    http_transport,
     running_stack,
     subscribe,
     verify_all_signatures,
@@ -75,9 +73,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture
 def api(portal_stack: RunningStack) -> ApiClient:
-    return ApiClient(
-        http_transport(portal_stack, requests.Session()), portal_stack.create_key(f"team-{uuid.uuid4().hex[:8]}")
-    )
+    return portal_stack.new_team()
 
 
 def portal_url(api: ApiClient, **options: object) -> str:

@@ -9,16 +9,13 @@ every event arrives, each at its first attempt.
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from receivers import Answer, Received, receiver
 
-from api_client import ApiClient
-from e2e.conftest import RunningStack, eventually, http_transport, publish, running_stack, subscribe
+from e2e.conftest import RunningStack, eventually, publish, running_stack, subscribe
 
 EVENTS = int(os.environ.get("HOOKRELAY_RATE_LIMIT_EVENTS", "60"))
 RATE_LIMIT = 5
@@ -68,7 +65,7 @@ def test_a_burst_reaches_the_receiver_no_faster_than_its_rate_limit(stack: Runni
             arrivals.append(time.monotonic())
         return Answer()
 
-    api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(f"team-{uuid.uuid4().hex[:8]}"))
+    api = stack.new_team()
     with receiver(timed) as target:
         subscription = subscribe(api, f"http://127.0.0.1:{target.port}/limited", rate_limit=RATE_LIMIT)
         started = time.monotonic()

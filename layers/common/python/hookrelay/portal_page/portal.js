@@ -87,6 +87,11 @@
     return node;
   }
 
+  function dataTable(caption, columns, rows) {
+    const header = el("tr", {}, columns.map((name) => el("th", { scope: "col", text: name })));
+    return el("table", {}, el("caption", { text: caption }), el("thead", {}, header), el("tbody", {}, rows));
+  }
+
   let uniqueIds = 0;
   function uniqueId(prefix) {
     uniqueIds += 1;
@@ -243,22 +248,10 @@
         el("td", {}, time(subscription.failing_since)),
       );
     });
-    const table = el(
-      "table",
-      {},
-      el("caption", { text: page.data.length ? "Your webhook endpoints" : "No webhook endpoints yet." }),
-      el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          ["Endpoint", "Description", "State", "Last attempt", "Failing since"].map((name) =>
-            el("th", { scope: "col", text: name }),
-          ),
-        ),
-      ),
-      el("tbody", {}, rows),
+    const table = dataTable(
+      page.data.length ? "Your webhook endpoints" : "No webhook endpoints yet.",
+      ["Endpoint", "Description", "State", "Last attempt", "Failing since"],
+      rows,
     );
     showView(
       "Webhook endpoints",
@@ -509,22 +502,10 @@
     section.append(
       el("h2", { id: "log-title", tabindex: "-1", text: "Deliveries" }),
       field("Status", filter),
-      el(
-        "table",
-        {},
-        el("caption", { text: page.data.length ? "Newest first" : "No deliveries." }),
-        el(
-          "thead",
-          {},
-          el(
-            "tr",
-            {},
-            ["Created", "Event", "Status", "Attempts", "Next attempt"].map((name) =>
-              el("th", { scope: "col", text: name }),
-            ),
-          ),
-        ),
-        el("tbody", {}, rows),
+      dataTable(
+        page.data.length ? "Newest first" : "No deliveries.",
+        ["Created", "Event", "Status", "Attempts", "Next attempt"],
+        rows,
       ),
       el(
         "div",
