@@ -1,9 +1,11 @@
-"""Crash safety (issue 8, R5): a delivery process killed mid-batch, a poison message in a full batch,
+"""Crash safety (issue 8, R5): a delivery container killed mid-batch, a poison message in a full batch,
 and DynamoDB/SQS throttling injected at the botocore client, all against a moto server on 127.0.0.1.
 
-A server rather than the in-process mock: a child process (the one killed) shares it, and a throttle
-answered from a `before-send` hook never reaches it (under `mock_aws`, moto's own `before-send` hook
-would still carry out the request the throttle claims was refused).
+The first two run strict (issue 14, item 7), as `local up` runs the functions: each container a process
+of its own, its AWS calls checked against its role, ended at its Timeout, with R1's duplicate SQS
+deliveries and index lag on. A server rather than the in-process mock: the containers share it, and a
+throttle answered from a `before-send` hook never reaches it (under `mock_aws`, moto's own
+`before-send` hook would still carry out the request the throttle claims was refused).
 
 Covered elsewhere, not repeated here: two sweepers at once (tests/integration/test_sweeper.py,
 `test_two_sweepers_at_once_never_enqueue_a_retry_twice`, with a staged worst interleaving since moto's
@@ -13,17 +15,13 @@ test_ingest.py); a poison message through the running local stack (tests/e2e/tes
 
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,10 +41,11 @@ from hookrelay.queues import Message, Queue, delivery_message
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
+from hookrelay_cli.local.functions import ContainerFunction
 from hookrelay_cli.local.stack import LocalStack, local_aws
 from hookrelay_cli.local.workers import QueuePoller
 from integration.test_ingest import delivery_records, drain
-from paths import REPO, TEMPLATE
+from paths import TEMPLATE
 
 pytestmark = pytest.mark.reliability
 
@@ -263,25 +262,54 @@ def faults() -> Faults:
     return Faults()
 
 
-@pytest.fixture
-def stack(restore_environment: None, monkeypatch: pytest.MonkeyPatch, faults: Faults) -> Iterator[LocalStack]:
-    """The template's resources in a moto server on 127.0.0.1; every client of this process has `faults`.
+# R1's faults, on for the tests whose functions run in containers (IAM enforced, Timeouts enforced).
+STRICT_KNOBS = {
+    "HOOKRELAY_LOCAL_IAM": "on",
+    "HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE": "0.1",
+    "HOOKRELAY_LOCAL_INDEX_LAG_MS": "500",
+}
 
-    Overrides conftest's in-process `stack`, so its `api` fixture goes through this one.
-    """
-    monkeypatch.setenv("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
-    monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
+
+@contextmanager
+def moto_server_stack(faults: Faults, *, containers: bool) -> Iterator[LocalStack]:
+    """The template's resources in a moto server on 127.0.0.1; every client of this process has `faults`."""
     with local_aws() as endpoint:
         reset_moto(endpoint)
         fresh_aws_clients()
         faults.install(aws.session().events)
         get_settings.cache_clear()
+        stack = LocalStack.create(TEMPLATE, aws_endpoint=endpoint, containers=containers)
         try:
-            yield LocalStack.create(TEMPLATE, aws_endpoint=endpoint)
+            yield stack
         finally:
+            stack.stop_containers()
             reset_moto(endpoint)
             fresh_aws_clients()
             get_settings.cache_clear()
+
+
+@pytest.fixture
+def stack(restore_environment: None, monkeypatch: pytest.MonkeyPatch, faults: Faults) -> Iterator[LocalStack]:
+    """The functions in this process, so that `faults` reach their clients too.
+
+    Overrides conftest's in-process `stack`, so its `api` fixture goes through this one.
+    """
+    monkeypatch.setenv("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
+    monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
+    with moto_server_stack(faults, containers=False) as stack:
+        yield stack
+
+
+@pytest.fixture
+def strict_stack(restore_environment: None, monkeypatch: pytest.MonkeyPatch, faults: Faults) -> Iterator[LocalStack]:
+    """The functions each in a container, as `local up` runs them, with R1's faults on; `faults` see
+    only this process's clients (the pollers', the test's)."""
+    monkeypatch.setenv("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
+    monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
+    for name, value in STRICT_KNOBS.items():
+        monkeypatch.setenv(name, value)
+    with moto_server_stack(faults, containers=True) as stack:
+        yield stack
 
 
 def delivery_poller(stack: LocalStack) -> QueuePoller:
@@ -346,42 +374,17 @@ def delivered(ids: set[str]) -> list[str]:
 
 # --- 1. A delivery process killed mid-batch ----------------------------------------------------------
 
-# The delivery function polling the delivery queue, as the local stack's QueuePoller does, in a process
-# of its own (the parent's environment: the moto server, the stack's settings).
-CHILD = """
-import sys
-from pathlib import Path
-
-from hookrelay.aws import client
-from hookrelay_cli.local.functions import LocalFunction
-from hookrelay_cli.local.workers import QueuePoller
-from hookrelay_cli.template import Template
-
-template_path, queue_url, queue_arn = sys.argv[1:]
-template = Template.read(Path(template_path))
-(source,) = [s for s in template.queue_sources() if s.function_id == "DeliveryFunction"]
-poller = QueuePoller(
-    client("sqs"),
-    queue_url=queue_url,
-    queue_arn=queue_arn,
-    function=LocalFunction(template.function("DeliveryFunction")),
-    batch_size=source.batch_size,
-    report_batch_item_failures=source.report_batch_item_failures,
-    failed_visibility_seconds=None,
-)
-while True:
-    poller.poll_once(wait_seconds=1)
-"""
 EVENTS, SUBSCRIPTIONS = 10, 2  # 20 deliveries: two batches of ten
 ANSWERED_AT_ONCE = 6  # the first six requests are answered; the next ones hang until the kill
 # How long SQS hides a received message: the batch the killed process held comes back after this.
 VISIBILITY_SECONDS = 2
 
 
-def test_a_delivery_process_killed_mid_batch_loses_nothing_and_resends_only_with_the_same_id(
-    stack: LocalStack, tmp_path: Path
+def test_a_delivery_container_killed_mid_batch_loses_nothing_and_resends_only_with_the_same_id(
+    strict_stack: LocalStack,
 ) -> None:
-    """SIGKILL while a batch is in flight: some sends answered and recorded, others sent but not.
+    """SIGKILL of the delivery container while a batch is in flight (what a crash or a Lambda timeout
+    looks like): some sends answered and recorded, others sent but not.
 
     The batch's messages come back (never deleted); the recorded ones are `already done`, the others
     are sent again: at least once, a second time only under the same webhook-id, with the same body.
@@ -404,46 +407,33 @@ def test_a_delivery_process_killed_mid_batch_loses_nothing_and_resends_only_with
             released.wait(30)
         return Answer(200)
 
+    poller = delivery_poller(strict_stack)
+    container = strict_stack.functions[DELIVERY_FUNCTION]
+    assert isinstance(container, ContainerFunction)
     with receiver(answer) as server:
         expected = set(pending_deliveries(server.port, EVENTS, SUBSCRIPTIONS))
         client("sqs").set_queue_attributes(
             QueueUrl=settings.delivery_queue_url, Attributes={"VisibilityTimeout": str(VISIBILITY_SECONDS)}
         )
-        (source,) = [s for s in stack.template.queue_sources() if s.function_id == DELIVERY_FUNCTION]
-        arguments = [
-            str(TEMPLATE),
-            stack.resources.ref(source.queue_id),
-            stack.resources.get_att(source.queue_id, "Arn"),
-        ]
-        pythonpath = ":".join(str(REPO / part) for part in ("layers/common/python", "cli"))
-        log = tmp_path / "delivery-child.log"
-        with log.open("wb") as output:
-            child = subprocess.Popen(
-                [sys.executable, "-c", CHILD, *arguments],
-                env={**os.environ, "PYTHONPATH": pythonpath},
-                stdout=output,
-                stderr=subprocess.STDOUT,
+        first_batch = threading.Thread(target=poller.poll_once, kwargs={"wait_seconds": 1})
+        first_batch.start()
+        try:
+            eventually(
+                lambda: len(held) >= 3 and len(delivered(expected)) == ANSWERED_AT_ONCE,
+                "the container mid-batch: some requests answered and recorded, others in flight",
+                timeout=60,
             )
-            try:
-                eventually(
-                    lambda: len(held) >= 3 and len(delivered(expected)) == ANSWERED_AT_ONCE,
-                    "the child mid-batch: some requests answered and recorded, others in flight",
-                    timeout=60,
-                )
-            except AssertionError:
-                child.kill()
-                child.wait()
-                raise AssertionError(log.read_text()[-4000:]) from None
-            child.send_signal(signal.SIGKILL)
-            assert child.wait() == -signal.SIGKILL
-        time.sleep(0.2)  # requests the child wrote just before it died reach the receiver
-        by_child = {request.headers["webhook-id"] for request in server.received}
-        recorded_by_child = set(delivered(expected))
+        finally:
+            container.kill()
+            first_batch.join()
+        time.sleep(0.2)  # requests the container wrote just before it died reach the receiver
+        by_killed = {request.headers["webhook-id"] for request in server.received}
+        recorded_by_killed = set(delivered(expected))
         released.set()
         killed_at = time.monotonic()
 
-        # The batch the dead process held comes back once its visibility timeout ends.
-        poll_until_drained(delivery_poller(stack), settings.delivery_queue_url)
+        # The batch the dead container held comes back (the invocation failed), to a fresh container.
+        poll_until_drained(poller, settings.delivery_queue_url)
         recovered_in = time.monotonic() - killed_at
         requests = list(server.received)
 
@@ -451,8 +441,8 @@ def test_a_delivery_process_killed_mid_batch_loses_nothing_and_resends_only_with
     duplicates = {id_: count for id_, count in sent.items() if count > 1}
     print(
         f"\nkilled mid-batch: {len(expected)} deliveries, {len(requests)} requests, "
-        f"{len(by_child - recorded_by_child)} in flight at the kill, {len(duplicates)} sent twice (same webhook-id), "
-        f"all delivered {recovered_in:.1f} s after the kill"
+        f"{len(by_killed - recorded_by_killed)} in flight at the kill, "
+        f"{len(duplicates)} sent twice (same webhook-id), all delivered {recovered_in:.1f} s after the kill"
     )
     assert set(sent) == expected  # every delivery reached the receiver, under no other id
     assert set(delivered(expected)) == expected
@@ -460,28 +450,28 @@ def test_a_delivery_process_killed_mid_batch_loses_nothing_and_resends_only_with
     assert {(int(stored[id_]["attempt_count"]), stored[id_]["attempts"][0]["status_code"]) for id_ in expected} == {
         (1, 200)
     }
-    # Only what the dead process had sent but not recorded is sent again: the same attempt, id and body.
-    assert len(recorded_by_child) == ANSWERED_AT_ONCE and set(held) <= by_child - recorded_by_child
-    assert set(duplicates) == by_child - recorded_by_child and set(duplicates.values()) == {2}
+    # Only what the dead container had sent but not recorded is sent again: the same attempt, id and body.
+    assert len(recorded_by_killed) == ANSWERED_AT_ONCE and set(held) <= by_killed - recorded_by_killed
+    assert set(duplicates) == by_killed - recorded_by_killed and set(duplicates.values()) == {2}
     for id_ in duplicates:
         copies = [request for request in requests if request.headers["webhook-id"] == id_]
         assert len({request.body for request in copies}) == 1
         assert {request.headers["X-Yousign-Retry"] for request in copies} == {"0"}
-    assert drain(stack.resources.ref("DeliveryDeadLetterQueue")) == []
+    assert drain(strict_stack.resources.ref("DeliveryDeadLetterQueue")) == []
 
 
 # --- 2. A poison message in a full batch ------------------------------------------------------------
 
 
 def test_a_poison_message_in_a_full_batch_reaches_the_dlq_and_the_nine_others_are_delivered_once(
-    stack: LocalStack, faults: Faults
+    strict_stack: LocalStack, faults: Faults
 ) -> None:
     settings = get_settings()
     poison = "not a delivery message"
     with receiver() as server:
         expected = set(pending_deliveries(server.port, events=9, subscriptions=1))
         Queue(client("sqs"), settings.delivery_queue_url).send([Message(poison)])
-        poller = delivery_poller(stack)
+        poller = delivery_poller(strict_stack)
         assert poller.poll_once() == 10  # one batch: the nine and the poison together
         assert set(delivered(expected)) == expected
         poll_until_drained(poller, settings.delivery_queue_url)
@@ -489,7 +479,7 @@ def test_a_poison_message_in_a_full_batch_reaches_the_dlq_and_the_nine_others_ar
     assert Counter(request.headers["webhook-id"] for request in requests) == Counter(dict.fromkeys(expected, 1))
     receives = [count for url, body, count in faults.received if body == poison]
     assert receives == [1, 2, 3, 4, 5]  # then SQS's redrive policy (maxReceiveCount 5) moved it
-    assert [message["Body"] for message in drain(stack.resources.ref("DeliveryDeadLetterQueue"))] == [poison]
+    assert [message["Body"] for message in drain(strict_stack.resources.ref("DeliveryDeadLetterQueue"))] == [poison]
 
 
 # --- 3. Two sweepers at once: see tests/integration/test_sweeper.py ---------------------------------

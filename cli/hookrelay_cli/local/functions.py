@@ -212,6 +212,13 @@ class ContainerFunction:
                 raise FunctionTimedOut(f"{self.spec.logical_id}: Task timed out after {timeout:.2f} seconds")
             return _result(self.spec.logical_id, answer)
 
+    def kill(self) -> None:
+        """SIGKILL the container's process, as a crash does, mid-invocation too (the invocation then
+        fails with FunctionError and the next one starts a fresh container)."""
+        process = self._process  # not under the lock, which a running invocation holds
+        if process is not None:
+            process.kill()
+
     def stop(self) -> None:
         """End the container (its process reads no more invocations), its last log lines passed on."""
         with self._lock:
