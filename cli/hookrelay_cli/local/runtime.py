@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hookrelay import aws
+from hookrelay_cli.local.faults import FAULTS_VARIABLE, Faults
 from hookrelay_cli.local.functions import ContainerSpec, LocalFunction
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
 from hookrelay_cli.local.iam import FunctionPermissions, enforce_iam
@@ -24,10 +25,13 @@ from hookrelay_cli.local.tracing import DAEMON_ADDRESS_VARIABLE, trace_functions
 
 def start_container(spec: ContainerSpec) -> None:
     """What the container sets up once, before its function's module runs: the stack's hosts file, its
-    X-Ray daemon, and the check of every AWS call against the function's role."""
+    X-Ray daemon, the check of every AWS call against the function's role, and the faults the
+    crash-safety tests inject (local.faults)."""
+    # Before the module makes its clients: every client of the process comes from this one session.
     if spec.permissions is not None:
-        # Before the module makes its clients: every client of the process comes from this one session.
         enforce_iam(aws.session(), FunctionPermissions(**spec.permissions))
+    if faults_file := os.environ.get(FAULTS_VARIABLE):
+        Faults(Path(faults_file)).install(aws.session().events)
     if hosts_file := os.environ.get(HOSTS_FILE_VARIABLE):
         use_hosts_file(Path(hosts_file))
     if spec.traced:
