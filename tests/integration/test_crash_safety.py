@@ -1,11 +1,12 @@
 """Crash safety (issue 8, R5): a delivery container killed mid-batch, a poison message in a full batch,
 and DynamoDB/SQS throttling injected at the botocore client, all against a moto server on 127.0.0.1.
 
-The first two run strict (issue 14, item 7), as `local up` runs the functions: each container a process
-of its own, its AWS calls checked against its role, ended at its Timeout, with R1's duplicate SQS
-deliveries and index lag on. A server rather than the in-process mock: the containers share it, and a
-throttle answered from a `before-send` hook never reaches it (under `mock_aws`, moto's own
-`before-send` hook would still carry out the request the throttle claims was refused).
+All run strict (issue 14, item 7), as `local up` runs the functions: each container a process of its
+own, its AWS calls checked against its role, ended at its Timeout, with R1's duplicate SQS deliveries
+and index lag on; the faults reach the containers through HOOKRELAY_LOCAL_FAULTS (local.faults). A
+server rather than the in-process mock: the containers share it, and a throttle answered from a
+`before-send` hook never reaches it (under `mock_aws`, moto's own `before-send` hook would still carry
+out the request the throttle claims was refused).
 
 Covered elsewhere, not repeated here: two sweepers at once (tests/integration/test_sweeper.py,
 `test_two_sweepers_at_once_never_enqueue_a_retry_twice`, with a staged worst interleaving since moto's
