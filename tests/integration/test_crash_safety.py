@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -91,12 +92,21 @@ def stack(restore_environment: None, monkeypatch: pytest.MonkeyPatch, faults: Fa
     monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
     for name, value in STRICT_KNOBS.items():
         monkeypatch.setenv(name, value)
+    with container_stack(TEMPLATE, faults) as stack:
+        yield stack
+
+
+@contextmanager
+def container_stack(template: Path, faults: Faults | None = None) -> Iterator[LocalStack]:
+    """The local stack of `template` as `local up` runs it: each function container a process of its
+    own, against a moto server on 127.0.0.1; this process's clients have `faults`, if any."""
     with local_aws() as endpoint:
         reset_moto(endpoint)
         fresh_aws_clients()
-        faults.install(aws.session().events)
+        if faults:
+            faults.install(aws.session().events)
         get_settings.cache_clear()
-        stack = LocalStack.create(TEMPLATE, aws_endpoint=endpoint, containers=True)
+        stack = LocalStack.create(template, aws_endpoint=endpoint, containers=True)
         try:
             yield stack
         finally:

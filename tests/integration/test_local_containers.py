@@ -4,15 +4,14 @@ as Lambda ends it (tests/integration/slow_stack: a function that sleeps past its
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from hookrelay.aws import client
 from hookrelay_cli.local.functions import FunctionTimedOut
-from hookrelay_cli.local.stack import LocalStack, local_aws
-from integration.test_crash_safety import fresh_aws_clients, reset_moto
+from hookrelay_cli.local.stack import LocalStack
+from integration.test_crash_safety import container_stack
 from integration.test_ingest import drain
 from integration.test_local_iam import template_without_delivery_table_policy
 from paths import REPO
@@ -20,21 +19,6 @@ from paths import REPO
 SLOW_TEMPLATE = Path(__file__).parent / "slow_stack" / "template.yaml"
 # Well past the 1 s Timeout (+ the container's cold start, which its first invocation waits for).
 SLOW_SECONDS = 4.0
-
-
-@contextmanager
-def container_stack(template: Path) -> Iterator[LocalStack]:
-    """The local stack of `template` as `local up` runs it: each function container a process of its own."""
-    with local_aws() as endpoint:
-        reset_moto(endpoint)
-        fresh_aws_clients()
-        stack = LocalStack.create(template, aws_endpoint=endpoint, containers=True)
-        try:
-            yield stack
-        finally:
-            stack.stop_containers()
-            reset_moto(endpoint)
-            fresh_aws_clients()
 
 
 @pytest.fixture
