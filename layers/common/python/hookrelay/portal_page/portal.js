@@ -391,75 +391,76 @@
     return names.map((name) => [name, name]);
   }
 
-  function testSection(subscription) {
-    const picker = select(eventChoices(subscription), subscription.subscribed_events[0]);
+  // A section of one labelled control and one button whose outcome is announced below it.
+  function actionSection(id, title, label, control, hint, buttonText, run) {
     const outcome = el("div", { role: "status" });
     return el(
       "section",
-      { "aria-labelledby": "test-title" },
-      el("h2", { id: "test-title", text: "Send a test event" }),
-      field("Event to send", picker, "Its sample payload is sent like any delivery, marked X-Hookrelay-Test."),
+      { "aria-labelledby": id },
+      el("h2", { id, text: title }),
+      field(label, control, hint),
       el(
         "div",
         { className: "actions" },
-        el("button", {
-          type: "button",
-          text: "Send test event",
-          onclick: action(async () => {
-            outcome.textContent = "Sending…";
-            const sent = await api("POST", `${webhookPath(subscription.id)}/test`, { event_name: picker.value });
-            const delivery = await waitForDelivery(subscription.id, sent.id, (found) => found.attempts.length > 0);
-            const attempt = delivery.attempts[delivery.attempts.length - 1];
-            outcome.replaceChildren(
-              `Test event ${delivery.status}: ${attemptOutcome(attempt)}. `,
-              el("button", {
-                type: "button",
-                className: "link",
-                text: "View delivery",
-                onclick: action(() => showDelivery(subscription, delivery.id)),
-              }),
-            );
-          }, outcome),
-        }),
+        el("button", { type: "button", text: buttonText, onclick: action(() => run(outcome), outcome) }),
       ),
       outcome,
     );
   }
 
+  function testSection(subscription) {
+    const picker = select(eventChoices(subscription), subscription.subscribed_events[0]);
+    return actionSection(
+      "test-title",
+      "Send a test event",
+      "Event to send",
+      picker,
+      "Its sample payload is sent like any delivery, marked X-Hookrelay-Test.",
+      "Send test event",
+      async (outcome) => {
+        outcome.textContent = "Sending…";
+        const sent = await api("POST", `${webhookPath(subscription.id)}/test`, { event_name: picker.value });
+        const delivery = await waitForDelivery(subscription.id, sent.id, (found) => found.attempts.length > 0);
+        const attempt = delivery.attempts[delivery.attempts.length - 1];
+        outcome.replaceChildren(
+          `Test event ${delivery.status}: ${attemptOutcome(attempt)}. `,
+          el("button", {
+            type: "button",
+            className: "link",
+            text: "View delivery",
+            onclick: action(() => showDelivery(subscription, delivery.id)),
+          }),
+        );
+      },
+    );
+  }
+
   function recoverSection(subscription) {
     const since = el("input", { type: "datetime-local", required: true });
-    const outcome = el("div", { role: "status" });
-    return el(
-      "section",
-      { "aria-labelledby": "recover-title" },
-      el("h2", { id: "recover-title", text: "Recover failed deliveries" }),
-      field("Failed since", since, "Every delivery that failed for good since then is sent again, once."),
-      el(
-        "div",
-        { className: "actions" },
-        el("button", {
-          type: "button",
-          text: "Recover",
-          onclick: action(async () => {
-            const moment = new Date(since.value);
-            if (!since.value || Number.isNaN(moment.getTime())) {
-              outcome.textContent = "Choose a date and time first.";
-              since.focus();
-              return;
-            }
-            let recovered = 0;
-            let after = null;
-            do {
-              const body = after ? { since: moment.toISOString(), after } : { since: moment.toISOString() };
-              const result = await api("POST", `${webhookPath(subscription.id)}/recover`, body);
-              recovered += result.recovered;
-              after = result.next_cursor;
-            } while (after);
-            outcome.textContent = `${recovered} failed ${recovered === 1 ? "delivery" : "deliveries"} sent again.`;
-          }, outcome),
-        }),
-      ),
-      outcome,
+    return actionSection(
+      "recover-title",
+      "Recover failed deliveries",
+      "Failed since",
+      since,
+      "Every delivery that failed for good since then is sent again, once.",
+      "Recover",
+      async (outcome) => {
+        const moment = new Date(since.value);
+        if (!since.value || Number.isNaN(moment.getTime())) {
+          outcome.textContent = "Choose a date and time first.";
+          since.focus();
+          return;
+        }
+        let recovered = 0;
+        let after = null;
+        do {
+          const body = after ? { since: moment.toISOString(), after } : { since: moment.toISOString() };
+          const result = await api("POST", `${webhookPath(subscription.id)}/recover`, body);
+          recovered += result.recovered;
+          after = result.next_cursor;
+        } while (after);
+        outcome.textContent = `${recovered} failed ${recovered === 1 ? "delivery" : "deliveries"} sent again.`;
+      },
     );
   }
 
