@@ -56,9 +56,7 @@ def _local_up(arguments: argparse.Namespace) -> int:
         stopping.wait()
         print("stopping", flush=True)
         server.stop()
-        for worker in reversed(stack.workers):
-            worker.stop()
-        stack.stop_containers()
+        stack.stop()
     return 0
 
 

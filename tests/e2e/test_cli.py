@@ -1,12 +1,13 @@
 """The operator CLI against a running local stack, as an operator uses it: `hookrelay ... --local`."""
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import requests
-from receivers import receiver
+from receivers import Answer, receiver
 
 from api_client import ApiClient
 from e2e.conftest import (
@@ -23,6 +24,8 @@ from hookrelay.models import delivery_id
 from hookrelay.store.subscriptions import TEAM_ITEM
 
 pytestmark = pytest.mark.e2e
+# Ctrl-C ends `local up` within this, a delivery in flight or not (its batch returns to its queue).
+STOP_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +103,18 @@ def test_a_revoked_key_is_refused(stack: RunningStack) -> None:
 
     assert api.get("/v3/webhooks").status == 401
     assert stack.local_cli("keys", "list", "--team", team, "--json") == ""
+
+
+def test_ctrl_c_ends_local_up_within_seconds_while_a_delivery_is_in_flight() -> None:
+    # The receiver holds the webhook longer than the send timeout (15 s): the stop must not wait for it.
+    with receiver(lambda _: Answer(delay_seconds=60)) as hung:
+        with running_stack({"HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true"}) as stack:
+            api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(f"team-{uuid.uuid4().hex[:8]}"))
+            subscribe(api, f"http://127.0.0.1:{hung.port}/hooks")
+            publish(api)
+            eventually(lambda: bool(hung.received), "the receiver got the webhook")
+            stopping = time.monotonic()
+        stopped_in = time.monotonic() - stopping
+
+    assert stopped_in < STOP_SECONDS
+    assert "stopped during a batch" in "".join(stack.output)

@@ -27,6 +27,8 @@ _TIMEOUT_MILLIS = 30_000
 _IPC_GRACE_SECONDS = 0.5
 # Lambda's init phase limit (10 s), made generous: the stack shares a small machine with its tests.
 INIT_TIMEOUT_SECONDS = 60
+# What a container that has read its last invocation may take to exit before it is killed.
+_EXIT_SECONDS = 5
 
 
 @dataclass
@@ -220,14 +222,22 @@ class ContainerFunction:
             process.kill()
 
     def stop(self) -> None:
-        """End the container (its process reads no more invocations), its last log lines passed on."""
-        with self._lock:
+        """End the container (its process reads no more invocations), its last log lines passed on.
+
+        One still invoked is killed, as a crash ends it: the invocation fails and its caller ends it.
+        """
+        if not self._lock.acquire(blocking=False):
+            self.kill()
+            return
+        try:
             if self._process is not None:
                 assert self._process.stdin is not None
                 self._process.stdin.close()
                 with suppress(subprocess.TimeoutExpired):
-                    self._process.wait(timeout=5)
+                    self._process.wait(timeout=_EXIT_SECONDS)
                 self._end()
+        finally:
+            self._lock.release()
 
     def _cold_start(self) -> "subprocess.Popen[bytes]":
         process = subprocess.Popen(  # noqa: S603 - this interpreter, the stack's own module

@@ -3,7 +3,9 @@
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,6 +46,8 @@ SCHEDULE_SECONDS_VARIABLE = "HOOKRELAY_LOCAL_SCHEDULE_SECONDS"
 # many batches of a queue are handled at once (Lambda runs up to the mapping's MaximumConcurrency).
 POLLERS_PER_QUEUE_VARIABLE = "HOOKRELAY_LOCAL_POLLERS_PER_QUEUE"
 DEV_TEAM = "dev"
+# On stop, what an invocation in flight is given to finish before its container is killed.
+STOP_GRACE_SECONDS = 2.0
 # What the local stack sets unless the caller's environment already does (SPEC §7).
 LOCAL_DEFAULTS = {
     "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
@@ -165,10 +169,33 @@ class LocalStack:
         self._started_containers.append(function)
         return function
 
+    def stop(self) -> None:
+        """Stop the workers and containers within a few seconds, as Ctrl-C on `local up` expects.
+
+        The pollers and timers stop together, given STOP_GRACE_SECONDS to finish an invocation in
+        flight; then every container ends (one still invoked is killed, its batch returned to its
+        queue after the visibility timeout, as after a crash); the trace collector stops last, to
+        keep the segments of all of it.
+        """
+        invokers = [worker for worker in self.workers if worker is not self.trace_collector]
+        for worker in invokers:
+            worker.stop()
+        grace_ends = time.monotonic() + STOP_GRACE_SECONDS
+        for worker in invokers:
+            worker.join(max(0.0, grace_ends - time.monotonic()))
+        self.stop_containers()
+        for worker in invokers:
+            worker.join()
+        if self.trace_collector:
+            self.trace_collector.stop()
+            self.trace_collector.join()
+
     def stop_containers(self) -> None:
-        """End every function container's process (after the workers that invoke them have stopped)."""
-        for function in self._started_containers:
-            function.stop()
+        """End every function container's process, all at once."""
+        containers = self._started_containers
+        if containers:
+            with ThreadPoolExecutor(max_workers=len(containers), thread_name_prefix="stop") as pool:
+                list(pool.map(ContainerFunction.stop, containers))
 
     def schedule_timers(self) -> list[ScheduleTimer]:
         """One timer per schedule of the template; HOOKRELAY_LOCAL_SCHEDULE_SECONDS runs them faster."""

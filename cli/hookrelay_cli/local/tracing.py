@@ -45,8 +45,11 @@ class TraceCollector:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join()
-        self._socket.close()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._socket.close()
 
     def _run(self) -> None:
         with self._path.open("a", encoding="utf-8") if self._path else open(os.devnull, "w") as traces:

@@ -1,5 +1,5 @@
 """Background work of the local stack besides the HTTP gateway: the queue pollers and the schedule
-timers (the sweeper). Each is a Worker with start() and stop(), built from the stack's template.
+timers (the sweeper). Each is a Worker with start(), stop() and join(), built from the stack's template.
 """
 
 import logging
@@ -31,7 +31,10 @@ def duplicate_rate(text: str) -> float:
 class Worker(Protocol):
     def start(self) -> None: ...
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """Ask it to stop (returns at once; `join` waits for it)."""
+
+    def join(self, timeout: float | None = None) -> None: ...
 
 
 def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +68,9 @@ class _FunctionThread:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
 
     def _run(self) -> None:
         raise NotImplementedError
@@ -191,7 +196,10 @@ class QueuePoller(_FunctionThread):
             result = self._function.invoke(event)
         except Exception:
             # An invocation error fails the whole batch, as with Lambda.
-            _log.exception("%s failed on a batch of %d", self._function.spec.logical_id, len(messages))
+            if self._stopping.is_set():
+                _log.info("%s stopped during a batch; it returns to its queue", self._function.spec.logical_id)
+            else:
+                _log.exception("%s failed on a batch of %d", self._function.spec.logical_id, len(messages))
             return every_id
         if not self._report_failures:
             return set()
@@ -212,7 +220,8 @@ class ScheduleTimer(_FunctionThread):
             try:
                 self.fire()
             except Exception:
-                _log.exception("%s failed on its schedule", self._function.spec.logical_id)
+                if not self._stopping.is_set():  # else its container was ended by the stop
+                    _log.exception("%s failed on its schedule", self._function.spec.logical_id)
 
     def fire(self) -> Any:
         event = {
