@@ -149,3 +149,32 @@ def test_a_large_fan_out_continues_through_the_events_queue() -> None:
 def test_foreign_messages_are_refused_with_a_reason(body: str, reason: str) -> None:
     with pytest.raises(InvalidEventMessage, match=reason):
         read_queue_message(body)
+
+
+def test_a_changed_subscription_meets_the_next_event_with_its_new_selection() -> None:
+    world = World(
+        [
+            subscription(1, subscribed_events=["contact.created"]),
+            subscription(2, subscribed_events=["signer.done"], workspaces=["ws-1"]),
+        ]
+    )
+    first = EVENT.model_copy(update={"workspace_id": "ws-1"})
+    world.run(FanOutRequest(event=first))
+    world.store.replace(subscription(1, subscribed_events=["signer.done"]))
+    world.store.replace(subscription(2, subscribed_events=["signer.done"], workspaces=["ws-2"]))
+    second = first.model_copy(update={"event_id": "11111111-2222-4333-8444-666666666666"})
+    world.run(FanOutRequest(event=second))
+    assert world.enqueued_ids() == [
+        delivery_id(first.event_id, subscription_id(2)),
+        delivery_id(second.event_id, subscription_id(1)),
+    ]
+
+
+def test_a_change_the_container_remembers_is_matched_at_once() -> None:
+    store = FakeSubscriptionStore()
+    store.create(subscription(1), TEAM_LIMIT)
+    cache = CachedTeamSubscriptions(store)
+    cache.refresh(["acme"])
+    assert [s.id for s in cache.matching(EVENT)] == [subscription_id(1)]
+    cache.remember(subscription(1, enabled=False))
+    assert cache.matching(EVENT) == []

@@ -1,10 +1,14 @@
-"""The matching predicate against a plain reading of SPEC §3, on random subscriptions and events."""
+"""The matching predicate against a plain reading of SPEC §3, on random subscriptions and events, and
+the index of a team's subscriptions against the plain scan."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from records import subscription
 
+from hookrelay import matching as matching_module
 from hookrelay.catalog import event_names
-from hookrelay.matching import matches, matching
+from hookrelay.matching import SubscriptionIndex, matches, matching
 from hookrelay.models import Event, Subscription
 
 TEAMS = st.sampled_from(["acme", "globex"])
@@ -84,3 +88,39 @@ def test_matches_agrees_with_the_spec(subscription: Subscription, event: Event) 
 @given(st.lists(subscriptions, max_size=30), events)
 def test_matching_keeps_exactly_the_matches(candidates: list[Subscription], event: Event) -> None:
     assert matching(candidates, event) == [s for s in candidates if oracle(s, event)]
+
+
+@given(st.lists(subscriptions, max_size=30), events)
+def test_the_index_finds_what_the_scan_finds_in_the_same_order(candidates: list[Subscription], event: Event) -> None:
+    assert SubscriptionIndex(candidates).matching(event) == matching(candidates, event)
+
+
+def test_the_index_looks_only_at_subscriptions_that_may_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A team of a thousand subscriptions, one per customer workspace, plus two for every workspace: an
+    event of one workspace is checked against that workspace's subscriptions and the two, not the team."""
+    per_workspace = [
+        subscription(index, subscribed_events=["signer.done", "contact.created"], workspaces=[f"ws-{index}"])
+        for index in range(1000)
+    ]
+    every_workspace = [
+        subscription(1000, subscribed_events=["*"]),
+        subscription(1001, subscribed_events=["signature_request.done"]),
+    ]
+    index = SubscriptionIndex(per_workspace + every_workspace)
+    checked: list[Subscription] = []
+
+    def counting_matches(candidate: Subscription, event: Event) -> bool:
+        checked.append(candidate)
+        return matches(candidate, event)
+
+    monkeypatch.setattr(matching_module, "matches", counting_matches)
+    event = Event(
+        event_id="11111111-2222-4333-8444-555555555555",
+        event_name="signer.done",
+        event_time="2026-01-01T00:00:00.000Z",
+        team_id="acme",
+        workspace_id="ws-7",
+        data={},
+    )
+    assert index.matching(event) == [per_workspace[7], every_workspace[0]]
+    assert len(checked) <= 3

@@ -9,7 +9,6 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from hookrelay import clock
-from hookrelay.matching import matching
 from hookrelay.models import Delivery, Event, Subscription, delivery_id
 from hookrelay.observability import logger, metrics
 from hookrelay.publishing import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
@@ -108,8 +107,7 @@ class Ingest:
             default="",
         )
         targets = sorted(
-            (sub for sub in matching(self._subscriptions.of_team(event.team_id), event) if sub.id > start_after),
-            key=lambda sub: sub.id,
+            (sub for sub in self._subscriptions.matching(event) if sub.id > start_after), key=lambda sub: sub.id
         )
         enqueued = 0
         for start in range(0, len(targets), self._chunk_size):

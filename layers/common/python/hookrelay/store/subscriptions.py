@@ -8,7 +8,8 @@ from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
-from hookrelay.models import Subscription
+from hookrelay.matching import SubscriptionIndex
+from hookrelay.models import Event, Subscription
 from hookrelay.store.batch import get_items
 
 
@@ -244,6 +245,11 @@ class _Team:
     def by_id(self) -> dict[str, Subscription]:
         return {subscription.id: subscription for subscription in self.subscriptions}
 
+    @functools.cached_property
+    def index(self) -> SubscriptionIndex:
+        # Built by the first event matched against this version, so containers that only deliver never build it.
+        return SubscriptionIndex(self.subscriptions)
+
 
 # Teams a container keeps, the least recently used dropped first: a bound on its memory.
 MAX_CACHED_TEAMS = 1000
@@ -275,8 +281,9 @@ class CachedTeamSubscriptions:
         while len(self._teams) > MAX_CACHED_TEAMS:
             self._teams.popitem(last=False)
 
-    def of_team(self, team_id: str) -> list[Subscription]:
-        return self._team(team_id).subscriptions
+    def matching(self, event: Event) -> list[Subscription]:
+        """The subscriptions of the event's team that receive it, found through the team's index."""
+        return self._team(event.team_id).index.matching(event)
 
     def find(self, team_id: str, subscription_id: str) -> Subscription | None:
         """One subscription of the team, by id, from the same cached read (no read per delivery)."""
