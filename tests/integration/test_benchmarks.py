@@ -33,12 +33,14 @@ def test_delivery_benchmark_smoke() -> None:
 
 
 def test_aws_calls_benchmark_smoke() -> None:
-    # 20 events x 3 subscriptions: the per-delivery call counts are exact at any size.
+    # 10 events at 1, 3 and 10 subscriptions: the per-delivery call counts are exact at any size.
     result = run_smoke("benchmarks/aws_calls.py")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "P3 DynamoDB writes per delivery attempt: 60 writes for 60 attempts = 1.00 (goal <= 1) met" in result.stdout
+    assert "P3 DynamoDB writes per delivery attempt: 30 writes for 30 attempts = 1.00 (goal <= 1) met" in result.stdout
     assert "P3 subscription queries per delivery, warm container: 0 reads" in result.stdout
-    assert "P3 modeled cost per million deliveries" in result.stdout
+    for fan_out in (1, 3, 10):
+        assert f"P3 modeled cost per million deliveries, {fan_out} subscriptions per event" in result.stdout
+    assert result.stdout.count("DynamoDB provisioned write: ") == 1, "every unit price is printed once"
 
 
 def test_end_to_end_benchmark_smoke() -> None:

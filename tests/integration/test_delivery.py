@@ -2,6 +2,8 @@
 
 import base64
 import hmac
+import io
+import json
 import threading
 import time
 from collections import Counter
@@ -20,6 +22,7 @@ from hookrelay.aws import client, table
 from hookrelay.delivery import Deliverer, Job, read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.models import Event, SecretRotation, Subscription, SubscriptionPatch
+from hookrelay.observability import logger
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
@@ -417,3 +420,25 @@ def test_a_subscription_without_rate_limit_writes_no_rate_state(world: World) ->
         )
     assert {report.outcome for report in reports} == {"delivered"}
     assert rate_limit_items(subscription) == []
+
+
+def test_only_attempts_that_did_not_deliver_are_logged(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Delivered attempts are counted by metrics and kept on the delivery record; a log line for each
+    # would be most of the log volume at scale, and operators read the failures.
+    logged = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logged)
+    with receiver(lambda request: Answer(500 if request.path.endswith("/down") else 200, b"")) as server:
+        up = world.pending(world.subscribe(server.port))
+        failing = records.subscription(1, endpoint=receiver_endpoint(server.port) + "/down")
+        world.subscriptions.create(failing, records.TEAM_LIMIT)
+        down = world.pending(failing)
+        reports = world.deliverer.deliver_batch(
+            [("up", delivery_message(up, 1).body), ("down", delivery_message(down, 1).body)]
+        )
+    assert sorted(report.outcome for report in reports) == ["delivered", "pending"]
+    lines = [json.loads(line) for line in logged.getvalue().splitlines()]
+    attempts = [line for line in lines if line["message"] == "delivery attempt"]
+    assert [(line["delivery_id"], line["outcome"], line["status_code"]) for line in attempts] == [
+        (down, "pending", 500)
+    ]
+    assert attempts[0]["event_id"] == EVENT.event_id and attempts[0]["subscription_id"] == failing.id

@@ -31,3 +31,13 @@ def test_a_batch_counts_each_outcome_and_the_latency_of_each_attempt() -> None:
     latencies = [value for name, value, unit in metrics if name == "DeliveryLatency"]
     assert latencies == [120, 80, 5000, 30]
     assert {unit for name, _, unit in metrics if name == "DeliveryLatency"} == {MetricUnit.Milliseconds}
+
+
+def test_a_batch_emits_no_zero_valued_count() -> None:
+    # Every EMF line is billed as log bytes: a count that stayed 0 is left out (the alarm FILLs a
+    # missing DeliveryAttemptsFailed with 0).
+    metrics = delivery_metrics(
+        [Report("m1", "delivered", SendResult(200, 120)), Report("m2", "delivered", SendResult(204, 90))]
+    )
+    counts = {name: value for name, value, unit in metrics if unit == MetricUnit.Count}
+    assert counts == {"DeliveryMessagesReceived": 2, "DeliveryAttempts": 2, "DeliveriesDelivered": 2}
