@@ -191,7 +191,7 @@ def _drain(poller: Any) -> None:
 
 def _delivery_item_bytes(table_name: str) -> int:
     items = [
-        item for item in aws.table(table_name).scan()["Items"] if not str(item["delivery_id"]).startswith("fanout#")
+        item for item in aws.table(table_name).scan()["Items"] if not str(item["delivery_id"]).startswith("event#")
     ]
     return int(sum(dynamodb_item_bytes(item) for item in items) / len(items))
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+import records
 from botocore.awsrequest import AWSResponse
 
 import hookrelay_cli.dlq
@@ -62,7 +63,7 @@ def a_delivery(stack: StackResources, attempts: int) -> Delivery:
         expires_at=2_000_000_000,
     )
     store = DynamoDeliveryStore(stack.table("DeliveriesTable"))
-    store.create_pending([delivery])
+    records.store_pending(stack.table("DeliveriesTable"), [delivery])
     for number in range(1, attempts + 1):
         attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12, response_excerpt="boom")
         store.record_attempt(store.get(delivery.id) or delivery, number, attempt, AttemptOutcome("pending"))

@@ -82,7 +82,7 @@ class World:
 
     def pending(self, subscription: Subscription, event: Event = EVENT) -> str:
         delivery = new_delivery(event, subscription)
-        self.deliveries.create_pending([delivery])
+        records.store_pending(table(get_settings().deliveries_table), [delivery])
         return delivery.id
 
     def queued(self) -> dict[str, str]:
