@@ -54,6 +54,9 @@ class MemoryDeliveries:
     def get(self, delivery_id: str) -> Delivery | None:
         return self.items.get(delivery_id)
 
+    def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
+        return {key: self.items[key] for key in delivery_ids if key in self.items}
+
     def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
         self.items[delivery.id] = delivery.model_copy(update={"attempt_count": number, "status": outcome.status})
         return True

@@ -1,6 +1,12 @@
 """Stored records every test layer builds: a valid subscription, varied per test by keyword."""
 
-from hookrelay.models import Subscription
+from collections.abc import Sequence
+from typing import Any
+
+from hookrelay.ingest import EVENT_RETENTION
+from hookrelay.models import Delivery, Subscription
+from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.events import DynamoEventStore
 
 SECRET_KEY = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
 CREATED_AT = "2026-01-01T00:00:00.000Z"
@@ -31,3 +37,11 @@ def subscription(index: int = 0, **fields: object) -> Subscription:
             **fields,
         }
     )
+
+
+def store_pending(deliveries_table: Any, deliveries: Sequence[Delivery]) -> None:
+    """Store deliveries waiting for their first attempt, and their events, as ingest does."""
+    events = DynamoEventStore(deliveries_table)
+    for delivery in deliveries:
+        events.keep(delivery.event, delivery.expires_at + int(EVENT_RETENTION.total_seconds()))
+    DynamoDeliveryStore(deliveries_table).create_pending(deliveries)

@@ -40,6 +40,7 @@ from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 
@@ -54,6 +55,7 @@ subscriptions = Subscriptions(
 delivery_log = DeliveryLog(
     subscriptions=subscriptions,
     deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
+    events=DynamoEventStore(table(settings.deliveries_table)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     due_shards=settings.due_shards,
 )

@@ -5,12 +5,6 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.aws import client, table
@@ -19,7 +13,8 @@ from hookrelay.observability import logger, metrics, tracer
 from hookrelay.publishing import InvalidEventMessage
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore, DynamoFanOutProgress
+from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 
 # A record, and each further chunk of its fan-out, starts only with more than this left: enough for
@@ -27,26 +22,13 @@ from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscri
 RESERVED_MILLIS = 10_000
 
 settings = get_settings()
-# Two copies of one event (a producer's retry, an SQS redelivery) are fanned out by one run at a time:
-# the second waits for the first (its record fails and comes back) and then finds it done. Event ids
-# are chosen by producers, so another team's event with the same id is another event.
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[event.team_id, event.event_id, continue_after]", expires_after_seconds=3600
-)
 ingest = Ingest(
     subscriptions=CachedTeamSubscriptions(DynamoSubscriptionStore(table(settings.subscriptions_table))),
     deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
-    progress=DynamoFanOutProgress(table(settings.deliveries_table)),
+    events=DynamoEventStore(table(settings.deliveries_table)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     events_queue=Queue(client("sqs"), settings.events_queue_url),
     chunk_size=settings.fanout_chunk_size,
-    once=idempotent_function(
-        data_keyword_argument="request",
-        config=idempotency,
-        persistence_store=DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table, boto3_client=client("dynamodb")
-        ),
-    ),
 )
 # A batch whose every record failed is answered like any other: its records come back through the
 # answer, and the function's error metric counts real failures only.
@@ -67,10 +49,6 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise NotStarted(record.message_id)
     try:
         ingest.process_message(record.body, has_time=has_time)
-    except IdempotencyAlreadyInProgressError:
-        # Another invocation is fanning out this event (SQS delivered it twice): this copy comes back later.
-        logger.info("fan-out already in progress elsewhere", extra={"message_id": record.message_id})
-        raise
     except InvalidEventMessage as error:
         # Failing the record leaves it on the queue; after maxReceiveCount receives SQS moves it to the DLQ.
         logger.error("not a hookrelay event", extra={"reason": str(error), "message_id": record.message_id})
@@ -83,7 +61,6 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register_lambda_context(context)
     records = event.get("Records", [])
     metrics.add_metric(name="EventMessagesReceived", unit=MetricUnit.Count, value=len(records))
     ingest.prepare_batch(record["body"] for record in records)

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+import records
 from botocore.awsrequest import AWSResponse
 
 import hookrelay_cli.dlq
@@ -19,9 +20,8 @@ from hookrelay.queues import delivery_message
 from hookrelay.store.deliveries import (
     AttemptOutcome,
     DynamoDeliveryStore,
-    DynamoFanOutProgress,
-    fan_out_progress_key,
 )
+from hookrelay.store.events import DynamoEventStore, event_key
 from hookrelay_cli.main import main
 from integration.cli_stacks import STACK, StackResources, deployed_stack, local_stack
 
@@ -62,7 +62,7 @@ def a_delivery(stack: StackResources, attempts: int) -> Delivery:
         expires_at=2_000_000_000,
     )
     store = DynamoDeliveryStore(stack.table("DeliveriesTable"))
-    store.create_pending([delivery])
+    records.store_pending(stack.table("DeliveriesTable"), [delivery])
     for number in range(1, attempts + 1):
         attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12, response_excerpt="boom")
         store.record_attempt(store.get(delivery.id) or delivery, number, attempt, AttemptOutcome("pending"))
@@ -161,14 +161,15 @@ def test_deliveries_show(stack: StackResources, capsys: pytest.CaptureFixture[st
     assert "event" not in shown  # the event's data stays out of an operator's terminal
 
 
-@pytest.mark.parametrize("kind", ["unknown", "fan-out progress record"])
+@pytest.mark.parametrize("kind", ["unknown", "event record"])
 def test_deliveries_show_of_an_unknown_delivery(
     stack: StackResources, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
     unknown = str(uuid.uuid4())
-    if kind == "fan-out progress record":
-        DynamoFanOutProgress(stack.table("DeliveriesTable")).record_sent_through("acme", unknown, unknown, 2**31)
-        unknown = fan_out_progress_key("acme", unknown)
+    if kind == "event record":
+        event = Event(event_id=unknown, event_name="signer.done", event_time=clock.now_iso(), team_id="acme", data={})
+        DynamoEventStore(stack.table("DeliveriesTable")).keep(event, 2**31)
+        unknown = event_key("acme", unknown)
     assert run(capsys, "deliveries", "show", unknown, "--stack", STACK) == (
         1,
         "",

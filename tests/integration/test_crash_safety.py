@@ -34,7 +34,6 @@ from hookrelay.ingest import new_delivery
 from hookrelay.models import Event, delivery_id
 from hookrelay.queues import Message, Queue, delivery_message
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.faults import FAULTS_VARIABLE, THROTTLES, Faults
 from hookrelay_cli.local.functions import ContainerFunction
@@ -166,7 +165,7 @@ def pending_deliveries(port: int, events: int, subscriptions: int) -> list[str]:
     for each in subscribed:
         store.create(each, records.TEAM_LIMIT)
     deliveries = [new_delivery(event(index), each) for index in range(events) for each in subscribed]
-    DynamoDeliveryStore(table(settings.deliveries_table)).create_pending(deliveries)
+    records.store_pending(table(settings.deliveries_table), deliveries)
     Queue(client("sqs"), settings.delivery_queue_url).send([delivery_message(d.id, 1) for d in deliveries])
     return [delivery.id for delivery in deliveries]
 

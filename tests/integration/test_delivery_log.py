@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+import records
 from receivers import receiver
 
 from api_client import ApiClient
@@ -49,7 +50,7 @@ def add_delivery(subscription: dict[str, Any], team_id: str, age_minutes: int, o
     delivery = new_delivery(event, stored_subscription(team_id, str(subscription["id"]))).model_copy(
         update={"created_at": clock.iso(created), "updated_at": clock.iso(created)}
     )
-    deliveries().create_pending([delivery])
+    records.store_pending(table(get_settings().deliveries_table), [delivery])
     if outcome:
         code = 200 if outcome == "delivered" else 500
         attempt = Attempt(at=clock.iso(created), status_code=code, latency_ms=12, response_excerpt="body")

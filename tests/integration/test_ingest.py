@@ -2,25 +2,29 @@
 queue → ingest (polled with SQS batch semantics) → delivery records and delivery-queue messages."""
 
 import json
-import zlib
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from receivers import receiver
+from records import receiver_endpoint
 
 from api_client import ApiClient
 from hookrelay.aws import client, table
-from hookrelay.models import delivery_id
+from hookrelay.models import Event, delivery_id
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoFanOutProgress
+from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.events import DynamoEventStore, is_event_key
 from hookrelay_cli.local.functions import LocalContext
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 from paths import REPO
 
 EVENT_ID = "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b"
+SAMPLE_EVENT = {"event_id": EVENT_ID, "event_name": "signer.done", "event_time": "2026-01-01T00:00:00.000Z", "data": {}}
 
 INGEST_SAMPLE = json.loads((REPO / "events" / "ingest-sqs-batch.json").read_text())
 
@@ -41,7 +45,7 @@ def delivery_messages() -> list[dict[str, Any]]:
 
 def delivery_records() -> dict[str, dict[str, Any]]:
     items = table(get_settings().deliveries_table).scan()["Items"]
-    return {item["delivery_id"]: item for item in items if not item["delivery_id"].startswith("fanout#")}
+    return {item["delivery_id"]: item for item in items if not is_event_key(item["delivery_id"])}
 
 
 def poll_until_empty(poller: QueuePoller, rounds: int = 50) -> None:
@@ -84,28 +88,71 @@ def test_published_event_becomes_one_record_and_message_per_match(
     expected = {delivery_id(event_id, sub): sub for sub in (everything, signer_in_app)}
     records = delivery_records()
     assert set(records) == set(expected)
+    store = DynamoDeliveryStore(table(get_settings().deliveries_table))
     for record_id, subscription_id in expected.items():
         record = records[record_id]
         assert record["status"] == "pending" and record["subscription_id"] == subscription_id
         assert record["event_id"] == event_id and record["event_name"] == "signer.done"
-        event = json.loads(zlib.decompress(bytes(record["event"])))
-        assert event["event_time"] == "2026-03-02T09:15:30.000Z" and event["data"] == {"signer": {"id": "s-1"}}
         assert int(record["expires_at"]) > 0
+        delivery = store.get(record_id)
+        assert delivery is not None
+        assert delivery.event.event_time == "2026-03-02T09:15:30.000Z"
+        assert delivery.event.data == {"signer": {"id": "s-1"}}
     assert sorted(message["delivery_id"] for message in delivery_messages()) == sorted(expected)
 
 
-def test_the_same_event_twice_produces_no_duplicates(
-    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller
+@pytest.fixture
+def deliver(to_localhost: LocalStack) -> Callable[[], None]:
+    (poller,) = [p for p in to_localhost.queue_pollers() if p.function_id == "DeliveryFunction"]
+    return lambda: poll_until_empty(poller)
+
+
+@pytest.mark.parametrize("delivered_in_between", [True, False])
+def test_the_same_event_twice_is_delivered_once(
+    delivered_in_between: bool,
+    api: ApiClient,
+    ingest: QueuePoller,
+    deliver: Callable[[], None],
 ) -> None:
-    ids = [subscribed() for _ in range(3)]
-    publish(api, event_id=EVENT_ID)
-    poll_until_empty(ingest)
-    publish(api, event_id=EVENT_ID)
-    publish(api, event_id=EVENT_ID)
-    poll_until_empty(ingest)
+    with receiver() as target:
+        ids = [subscribe(api, endpoint=receiver_endpoint(target.port)) for _ in range(3)]
+        publish(api, event_id=EVENT_ID)
+        poll_until_empty(ingest)
+        if delivered_in_between:
+            deliver()
+        publish(api, event_id=EVENT_ID)
+        publish(api, event_id=EVENT_ID)
+        poll_until_empty(ingest)
+        deliver()
     expected = {delivery_id(EVENT_ID, sub) for sub in ids}
     assert set(delivery_records()) == expected
-    assert Counter(m["delivery_id"] for m in delivery_messages()) == Counter(dict.fromkeys(expected, 1))
+    assert Counter(request.headers["webhook-id"] for request in target.received) == Counter(dict.fromkeys(expected, 1))
+
+
+def test_a_large_event_is_stored_once_whatever_its_fan_out(
+    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller
+) -> None:
+    for _ in range(50):
+        subscribed()
+    # Incompressible data: 200 KiB stays about 200 KiB once compressed.
+    blob = os.urandom(150 * 1024).hex()[: 200 * 1024]
+    written: list[int] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        written.append(len(params["body"]))
+
+    dynamodb = table(get_settings().deliveries_table).meta.client
+    for operation in ("PutItem", "UpdateItem"):
+        dynamodb.meta.events.register(f"before-call.dynamodb.{operation}", count)
+    try:
+        publish(api, data={"blob": blob})
+        poll_until_empty(ingest)
+    finally:
+        for operation in ("PutItem", "UpdateItem"):
+            dynamodb.meta.events.unregister(f"before-call.dynamodb.{operation}", count)
+    assert len(delivery_records()) == 50
+    # The event once (its JSON escapes bytes as text, hence the margin), then 50 small records.
+    assert sum(written) < 1.4 * len(blob) + 50 * 2048, f"{sum(written)} bytes written for a {len(blob)}-byte event"
 
 
 def test_two_teams_publishing_the_same_event_id_each_get_their_whole_fan_out(
@@ -123,11 +170,13 @@ def test_two_teams_publishing_the_same_event_id_each_get_their_whole_fan_out(
 
 
 def test_fan_out_progress_is_kept_per_team(stack: LocalStack) -> None:
-    progress = DynamoFanOutProgress(table(get_settings().deliveries_table))
+    events = DynamoEventStore(table(get_settings().deliveries_table))
     last_id = "ffffffff-ffff-4fff-8fff-ffffffffffff"
-    progress.record_sent_through("team-b", EVENT_ID, last_id, 2**31)
-    assert progress.sent_through("team-b", EVENT_ID) == last_id
-    assert progress.sent_through("team-a", EVENT_ID) is None
+    event_of = {team: Event(**{**SAMPLE_EVENT, "team_id": team}) for team in ("team-a", "team-b")}
+    assert events.keep(event_of["team-b"], 2**31) is None
+    events.record_sent_through("team-b", EVENT_ID, last_id)
+    assert events.keep(event_of["team-b"], 2**31) == last_id
+    assert events.keep(event_of["team-a"], 2**31) is None
 
 
 @pytest.fixture

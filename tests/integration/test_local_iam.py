@@ -121,7 +121,7 @@ def test_every_function_is_allowed_every_call_it_makes(
     )
     assert {"dynamodb:GetItem"} <= actions(attempts, "AuthorizerFunction")
     assert {"dynamodb:Query", "sqs:SendMessage"} <= actions(attempts, "IngestFunction")
-    assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= actions(attempts, "DeliveryFunction")
+    assert {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"} <= actions(attempts, "DeliveryFunction")
     assert {"dynamodb:Query", "sqs:SendMessage"} <= actions(attempts, "SweeperFunction")
 
 
@@ -179,7 +179,7 @@ def test_a_function_without_a_policy_it_needs_cannot_do_its_work(
         assert server.received == []
 
     # The delivery function's first call, reading the delivery, is refused; it sends nothing.
-    assert denied(stack, attempts) == {"DeliveryFunction": [Access("dynamodb:GetItem", table_arn)]}
+    assert denied(stack, attempts) == {"DeliveryFunction": [Access("dynamodb:BatchGetItem", table_arn)]}
     # The delivery stays pending and its message on the queue, for a retry once the role is fixed.
     item = hookrelay.aws.table(get_settings().deliveries_table).get_item(Key={"delivery_id": delivery_id})["Item"]
     assert item["status"] == "pending"

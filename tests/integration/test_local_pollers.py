@@ -32,7 +32,7 @@ def queued_delivery(port: int, event_id: str) -> str:
         store.create(subscription, records.TEAM_LIMIT)
     event = Event(event_id=event_id, event_name="signer.done", event_time=now, team_id="acme", data={})
     delivery = new_delivery(event, subscription)
-    DynamoDeliveryStore(table(settings.deliveries_table)).create_pending([delivery])
+    records.store_pending(table(settings.deliveries_table), [delivery])
     Queue(client("sqs"), settings.delivery_queue_url).send([delivery_message(delivery.id, 1)])
     return delivery.id
 

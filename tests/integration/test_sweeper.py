@@ -31,8 +31,7 @@ EVENT = Event(
 
 def scheduled_delivery(index: int, due_in: timedelta) -> str:
     delivery = new_delivery(EVENT, records.subscription(index))
-    store = DynamoDeliveryStore(table(get_settings().deliveries_table))
-    store.create_pending([delivery])
+    records.store_pending(table(get_settings().deliveries_table), [delivery])
     due = clock.iso(clock.utc_now() + due_in)
     table(get_settings().deliveries_table).update_item(
         Key={"delivery_id": delivery.id},

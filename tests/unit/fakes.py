@@ -4,7 +4,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from hookrelay.models import Delivery, Subscription
+from hookrelay.models import Delivery, Event, Subscription
 from hookrelay.queues import Message
 from hookrelay.store.deliveries import DueSlice
 from hookrelay.store.subscriptions import SubscriptionSlice
@@ -80,15 +80,21 @@ class FakeDeliveryStore:
     def get(self, delivery_id: str) -> Delivery | None:
         return self.items.get(delivery_id)
 
+    def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
+        return {key: self.items[key] for key in delivery_ids if key in self.items}
 
-class FakeProgress:
+
+class FakeEvents:
     def __init__(self) -> None:
+        self.events: dict[tuple[str, str], Event] = {}
         self.marks: dict[tuple[str, str], str] = {}
 
-    def sent_through(self, team_id: str, event_id: str) -> str | None:
-        return self.marks.get((team_id, event_id))
+    def keep(self, event: Event, expires_at: int) -> str | None:
+        key = (event.team_id, event.event_id)
+        self.events.setdefault(key, event)
+        return self.marks.get(key)
 
-    def record_sent_through(self, team_id: str, event_id: str, subscription_id: str, expires_at: int) -> None:
+    def record_sent_through(self, team_id: str, event_id: str, subscription_id: str) -> None:
         key = (team_id, event_id)
         self.marks[key] = max(self.marks.get(key, ""), subscription_id)
 

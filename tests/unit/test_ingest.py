@@ -10,7 +10,7 @@ from hookrelay.ingest import Ingest
 from hookrelay.models import Event, Subscription, delivery_id
 from hookrelay.publishing import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.store.subscriptions import CachedTeamSubscriptions
-from unit.fakes import Crash, FakeDeliveryStore, FakeProgress, FakeQueue, FakeSubscriptionStore
+from unit.fakes import Crash, FakeDeliveryStore, FakeEvents, FakeQueue, FakeSubscriptionStore
 
 EVENT = Event(
     event_id="11111111-2222-4333-8444-555555555555",
@@ -28,13 +28,13 @@ class World:
         for item in subscriptions:
             self.store.create(item, TEAM_LIMIT)
         self.deliveries = FakeDeliveryStore()
-        self.progress = FakeProgress()
+        self.events = FakeEvents()
         self.delivery_queue = FakeQueue()
         self.events_queue = FakeQueue()
         self.ingest = Ingest(
             subscriptions=CachedTeamSubscriptions(self.store),
             deliveries=self.deliveries,
-            progress=self.progress,
+            events=self.events,
             delivery_queue=self.delivery_queue,  # type: ignore[arg-type]
             events_queue=self.events_queue,  # type: ignore[arg-type]
             chunk_size=chunk_size,
@@ -72,10 +72,23 @@ def test_one_delivery_per_matching_subscription() -> None:
 def test_the_same_event_twice_fans_out_once() -> None:
     world = World([subscription(index) for index in range(30)])
     world.run(FanOutRequest(event=EVENT))
+    for key, delivery in world.deliveries.items.items():  # delivery has made every first attempt
+        world.deliveries.items[key] = delivery.model_copy(update={"attempt_count": 1, "status": "delivered"})
     world.run(FanOutRequest(event=EVENT))
     assert Counter(world.enqueued_ids()) == Counter(
         {delivery_id(EVENT.event_id, s.id): 1 for s in world.store.all_of_team("acme")}
     )
+    assert list(world.events.events) == [("acme", EVENT.event_id)]
+
+
+def test_the_same_event_again_before_its_deliveries_are_attempted_makes_no_new_delivery() -> None:
+    # The second copy cannot tell a queued message from one lost in a crash: it enqueues those
+    # deliveries again, and delivery makes each attempt once (a second message finds it "already done").
+    world = World([subscription(index) for index in range(30)])
+    world.run(FanOutRequest(event=EVENT))
+    world.run(FanOutRequest(event=EVENT))
+    expected = {delivery_id(EVENT.event_id, s.id) for s in world.store.all_of_team("acme")}
+    assert set(world.deliveries.items) == set(world.enqueued_ids()) == expected
 
 
 def test_two_teams_publishing_the_same_event_id_each_get_their_whole_fan_out() -> None:

@@ -138,8 +138,8 @@ class Deliverer:
         """
         if not messages:
             return []
+        read = self._read_batch(messages)
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
-            read = list(pool.map(self._read_safely, *zip(*messages, strict=True)))
             ready = [each for each in read if isinstance(each, _Ready)]
             try:
                 self._subscriptions.refresh({each.delivery.team_id for each in ready})
@@ -157,21 +157,36 @@ class Deliverer:
         self._subscriptions.refresh([delivery.team_id])
         return self._attempt(_Ready(message_id, job, delivery))
 
-    def _read_safely(self, message_id: str, body: str) -> _Ready | Report:
+    def _read_batch(self, messages: Sequence[tuple[str, str]]) -> list[_Ready | Report]:
+        """Each message's job and delivery record (with its event), in two reads for the whole batch."""
+        jobs: list[tuple[str, Job | Report]] = []
+        for message_id, body in messages:
+            try:
+                jobs.append((message_id, read_job(body)))
+            except InvalidDeliveryMessage as error:
+                logger.error("not a delivery message", extra={"message_id": message_id, "reason": str(error)})
+                jobs.append((message_id, Report(message_id, UNEXPECTED)))
+        wanted = [job.delivery_id for _, job in jobs if isinstance(job, Job)]
         try:
-            job = read_job(body)
-        except InvalidDeliveryMessage as error:
-            logger.error("not a delivery message", extra={"message_id": message_id, "reason": str(error)})
-            return Report(message_id, UNEXPECTED)
-        correlation = {"message_id": message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
-        try:
-            delivery = self._deliveries.get(job.delivery_id)
+            found = self._deliveries.get_many(wanted)
         except Exception:
-            logger.exception("reading the delivery failed; the message will be received again", extra=correlation)
-            return Report(message_id, UNEXPECTED)
-        if delivery is None:
-            return _logged(job, Report(message_id, "unknown delivery"))
-        return _Ready(message_id, job, delivery)
+            logger.exception("reading the batch's deliveries failed; its messages will be received again")
+            return [Report(message_id, UNEXPECTED) for message_id, _ in messages]
+        read: list[_Ready | Report] = []
+        # Two messages for one attempt in a batch (a repeated fan-out, an SQS duplicate) would both send.
+        seen: set[tuple[str, int]] = set()
+        for message_id, job in jobs:
+            if isinstance(job, Report):
+                read.append(job)
+            elif (job.delivery_id, job.attempt) in seen:
+                read.append(_logged(job, Report(message_id, "already done")))
+            elif (delivery := found.get(job.delivery_id)) is None:
+                read.append(_logged(job, Report(message_id, "unknown delivery")))
+            else:
+                read.append(_Ready(message_id, job, delivery))
+            if isinstance(job, Job):
+                seen.add((job.delivery_id, job.attempt))
+        return read
 
     def _attempt_safely(self, ready: _Ready) -> Report:
         job = ready.job

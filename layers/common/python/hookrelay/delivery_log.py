@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from hookrelay import catalog, clock, pagination, problems
 from hookrelay.addresses import masked
-from hookrelay.ingest import new_delivery
+from hookrelay.ingest import EVENT_RETENTION, new_delivery
 from hookrelay.models import (
     Delivery,
     DeliveryDetail,
@@ -29,6 +29,7 @@ from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.deliveries import POSITION_KEYS, DeliveryLogStore, due_shard
+from hookrelay.store.events import EventStore
 from hookrelay.subscriptions import Subscriptions
 
 # How long a queued test event keeps the next one waiting when its message is lost (a sent one ends it).
@@ -54,10 +55,17 @@ def _cursor(position: dict[str, str] | None) -> str | None:
 
 class DeliveryLog:
     def __init__(
-        self, *, subscriptions: Subscriptions, deliveries: DeliveryLogStore, delivery_queue: Queue, due_shards: int
+        self,
+        *,
+        subscriptions: Subscriptions,
+        deliveries: DeliveryLogStore,
+        events: EventStore,
+        delivery_queue: Queue,
+        due_shards: int,
     ):
         self._subscriptions = subscriptions
         self._deliveries = deliveries
+        self._events = events
         self._queue = delivery_queue
         self._due_shards = due_shards
 
@@ -133,6 +141,7 @@ class DeliveryLog:
                 "A test event for this webhook subscription is already queued: send another once it has been sent"
                 f" (or {TEST_SLOT_LEASE.seconds // 60} minutes after the last one, should its message be lost)."
             )
+        self._events.keep(event, int((now + EVENT_RETENTION).timestamp()))
         self._deliveries.create_pending([delivery])
         self._queue.send([delivery_message(delivery.id, 1)])
         return delivery.summary()

@@ -23,7 +23,6 @@ class Settings(BaseModel):
     subscriptions_table: str = Field(alias="HOOKRELAY_SUBSCRIPTIONS_TABLE")
     api_keys_table: str = Field(alias="HOOKRELAY_API_KEYS_TABLE")
     deliveries_table: str = Field(alias="HOOKRELAY_DELIVERIES_TABLE")
-    idempotency_table: str = Field(alias="HOOKRELAY_IDEMPOTENCY_TABLE")
     event_bus: str = Field(alias="HOOKRELAY_EVENT_BUS")
     events_queue_url: str = Field(alias="HOOKRELAY_EVENTS_QUEUE_URL")
     delivery_queue_url: str = Field(alias="HOOKRELAY_DELIVERY_QUEUE_URL")

@@ -10,20 +10,17 @@ UNPROCESSED_MAX_PAUSE_SECONDS = 1.0
 
 
 def get_items(
-    table: Any, keys: Sequence[dict[str, str]], fields: Sequence[str], *, consistent: bool = False
+    table: Any, keys: Sequence[dict[str, str]], *, fields: Sequence[str] = (), consistent: bool = False
 ) -> list[dict[str, Any]]:
-    """The `fields` of the items with these keys that exist, in no particular order."""
+    """The `fields` (all if none named) of the items with these keys that exist, in no particular order."""
     client, name = table.meta.client, table.name
     found: list[dict[str, Any]] = []
     for start in range(0, len(keys), BATCH_GET_LIMIT):
-        request: dict[str, Any] = {
-            name: {
-                "Keys": list(keys[start : start + BATCH_GET_LIMIT]),
-                "ProjectionExpression": ", ".join(f"#{field}" for field in fields),
-                "ExpressionAttributeNames": {f"#{field}": field for field in fields},
-                "ConsistentRead": consistent,
-            }
-        }
+        asked: dict[str, Any] = {"Keys": list(keys[start : start + BATCH_GET_LIMIT]), "ConsistentRead": consistent}
+        if fields:
+            asked["ProjectionExpression"] = ", ".join(f"#{field}" for field in fields)
+            asked["ExpressionAttributeNames"] = {f"#{field}": field for field in fields}
+        request: dict[str, Any] = {name: asked}
         pause = UNPROCESSED_FIRST_PAUSE_SECONDS
         while True:
             # The resource's client speaks Python values, as the table does.

@@ -1,4 +1,4 @@
-"""Delivery records: partition key delivery_id; the event travels with each record."""
+"""Delivery records: partition key delivery_id; each names its event, stored once beside them (store/events.py)."""
 
 import contextlib
 import zlib
@@ -11,8 +11,9 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
 
 from hookrelay import clock
-from hookrelay.models import Attempt, Delivery, DeliveryStatus, DeliverySummary, Event, kept_attempts
+from hookrelay.models import Attempt, Delivery, DeliveryStatus, DeliverySummary, kept_attempts
 from hookrelay.store.batch import get_items
+from hookrelay.store.events import event_key, stored_event
 
 
 def due_shard_name(index: int) -> str:
@@ -84,6 +85,10 @@ class DeliveryStore(Protocol):
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
+        """The deliveries among these that exist (with their events), by id."""
+        ...
 
     def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
         """Up to `limit` deliveries of one shard of the retry index due by `now`, after `after` if given."""
@@ -159,11 +164,8 @@ class DeliveryLogStore(Protocol):
 
 
 def _item(delivery: Delivery) -> dict[str, Any]:
-    # The event is kept as compressed JSON: its data may hold floats, which DynamoDB maps only as
-    # Decimal, and every write of the record is billed per KB of it.
     item = delivery.model_dump(exclude={"id", "event"}, exclude_none=True)
-    event = zlib.compress(delivery.event.model_dump_json().encode("utf-8"))
-    return {**item, "delivery_id": delivery.id, "event": event}
+    return {**item, "delivery_id": delivery.id}
 
 
 _NUMBERS = frozenset({"attempt_count", "expires_at", "requested_attempt"})
@@ -173,9 +175,12 @@ def _fields(item: dict[str, Any]) -> dict[str, Any]:
     return {"id": item["delivery_id"], **{key: int(value) if key in _NUMBERS else value for key, value in item.items()}}
 
 
-def _delivery(item: dict[str, Any]) -> Delivery:
-    event = Event.model_validate_json(zlib.decompress(bytes(item["event"])))
-    return Delivery.model_validate({**_fields(item), "event": event})
+def _delivery(item: dict[str, Any], event_item: dict[str, Any]) -> Delivery:
+    return Delivery.model_validate({**_fields(item), "event": stored_event(event_item)})
+
+
+def _event_key_of(item: dict[str, Any]) -> str:
+    return event_key(str(item["team_id"]), str(item["event_id"]))
 
 
 def _summary(item: dict[str, Any]) -> DeliverySummary:
@@ -211,7 +216,24 @@ class DynamoDeliveryStore:
 
     def get(self, delivery_id: str) -> Delivery | None:
         item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item")
-        return _delivery(item) if item else None
+        if item is None:
+            return None
+        event_item = self._table.get_item(Key={"delivery_id": _event_key_of(item)}, ConsistentRead=True).get("Item")
+        return _delivery(item, event_item) if event_item else None
+
+    def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
+        # Two consistent batch reads whatever the batch: its records, then their events (each read once).
+        records = get_items(self._table, [{"delivery_id": key} for key in set(delivery_ids)], consistent=True)
+        event_keys = {_event_key_of(item) for item in records}
+        events = {
+            str(item["delivery_id"]): item
+            for item in get_items(self._table, [{"delivery_id": key} for key in event_keys], consistent=True)
+        }
+        return {
+            str(item["delivery_id"]): _delivery(item, events[_event_key_of(item)])
+            for item in records
+            if _event_key_of(item) in events
+        }
 
     def of_subscription(
         self,
@@ -253,7 +275,7 @@ class DynamoDeliveryStore:
         delivery log is read far less often than attempts are written.
         """
         keys = [{"delivery_id": key} for key in delivery_ids]
-        found = {str(item["delivery_id"]): item for item in get_items(self._table, keys, SUMMARY_FIELDS)}
+        found = {str(item["delivery_id"]): item for item in get_items(self._table, keys, fields=SUMMARY_FIELDS)}
         return [found[key] for key in delivery_ids if key in found]
 
     def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
@@ -359,39 +381,4 @@ class DynamoDeliveryStore:
             self._table.delete_item(
                 Key={"delivery_id": _TEST_SLOT_PREFIX + subscription_id},
                 ConditionExpression=Attr("queued_test").eq(delivery_id),
-            )
-
-
-class FanOutProgress(Protocol):
-    """How far a team's event has been fanned out, in subscription id order (event ids are per team)."""
-
-    def sent_through(self, team_id: str, event_id: str) -> str | None: ...
-
-    def record_sent_through(self, team_id: str, event_id: str, subscription_id: str, expires_at: int) -> None: ...
-
-
-def fan_out_progress_key(team_id: str, event_id: str) -> str:
-    # The event id is a UUID (no '#'), so the key names one team and one event whatever the team id holds.
-    return f"fanout#{team_id}#{event_id}"
-
-
-class DynamoFanOutProgress:
-    """Kept in the deliveries table under `fanout#<team id>#<event id>`, beside the deliveries it accounts for."""
-
-    def __init__(self, table: Any):
-        self._table = table
-
-    def sent_through(self, team_id: str, event_id: str) -> str | None:
-        key = {"delivery_id": fan_out_progress_key(team_id, event_id)}
-        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
-        return str(item["sent_through"]) if item else None
-
-    def record_sent_through(self, team_id: str, event_id: str, subscription_id: str, expires_at: int) -> None:
-        # A failed condition means another run already got further.
-        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
-            self._table.update_item(
-                Key={"delivery_id": fan_out_progress_key(team_id, event_id)},
-                UpdateExpression="SET sent_through = :id, expires_at = :expires",
-                ConditionExpression=Attr("sent_through").not_exists() | Attr("sent_through").lt(subscription_id),
-                ExpressionAttributeValues={":id": subscription_id, ":expires": expires_at},
             )

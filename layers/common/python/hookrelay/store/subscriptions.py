@@ -127,7 +127,7 @@ class DynamoSubscriptionStore:
 
     def versions(self, team_ids: Collection[str]) -> dict[str, int]:
         keys = [{"team_id": team_id, "subscription_id": TEAM_ITEM} for team_id in team_ids]
-        items = get_items(self._table, keys, ("team_id", "version"), consistent=True)
+        items = get_items(self._table, keys, fields=("team_id", "version"), consistent=True)
         return {str(item["team_id"]): int(item["version"]) for item in items}
 
     def disable(
