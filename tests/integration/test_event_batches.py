@@ -3,8 +3,9 @@ together, put on the bus in one PutEvents call, and fanned out by ingest as sing
 
 import copy
 import json
+import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -158,3 +159,49 @@ def test_the_api_document_describes_the_batch_and_its_503(api: ApiClient) -> Non
     schemas = document["components"]["schemas"]
     assert schemas["EventBatchIn"]["properties"]["events"]["maxItems"] == 10
     assert {"published", "not_published"} <= set(schemas["NotPublished"]["properties"])
+
+
+@pytest.fixture
+def bus_fails_entry(stack: LocalStack) -> Iterator[Callable[[int, int], None]]:
+    """Make PutEvents answer that an entry failed (the entry at `position` of its first `calls` calls), as a
+    throttled bus does entry by entry."""
+    state = {"position": -1, "calls": 0}
+
+    def fail_entry(parsed: dict[str, Any], **_: Any) -> None:
+        entries = parsed.get("Entries") or []
+        if state["calls"] > 0 and len(entries) > state["position"]:
+            state["calls"] -= 1
+            entries[state["position"]] = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}
+            parsed["FailedEntryCount"] = 1
+
+    def arm(position: int, calls: int) -> None:
+        state.update(position=position, calls=calls)
+
+    events = client("events")
+    events.meta.events.register("after-call.events.PutEvents", fail_entry)
+    yield arm
+    events.meta.events.unregister("after-call.events.PutEvents", fail_entry)
+
+
+def test_an_entry_the_bus_fails_is_put_again_alone(
+    api: ApiClient, bus_fails_entry: Callable[[int, int], None], put_events_calls: list[list[dict[str, Any]]]
+) -> None:
+    bus_fails_entry(3, 1)
+    response = api.post(BATCH, {"events": [event(index) for index in range(5)]})
+    assert response.status == 202, response.body
+    assert [len(entries) for entries in put_events_calls] == [5, 1]
+    assert put_events_calls[1] == [put_events_calls[0][3]]
+
+
+def test_an_entry_the_bus_keeps_failing_is_a_503_naming_what_was_published(
+    api: ApiClient, bus_fails_entry: Callable[[int, int], None]
+) -> None:
+    bus_fails_entry(0, 10)
+    events = [event(index, event_id=str(uuid.uuid4())) for index in range(3)]
+    response = api.post(BATCH, {"events": events})
+    problem = assert_problem(response, 503)
+    assert response.headers["retry-after"]
+    # The first call fails the first entry; each retry holds that entry alone, and fails it again.
+    assert problem["not_published"] == [events[0]["event_id"]]
+    assert problem["published"] == [events[1]["event_id"], events[2]["event_id"]]
+    assert "ThrottlingException" in str(problem["detail"])

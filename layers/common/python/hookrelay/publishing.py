@@ -180,7 +180,8 @@ class NotPublished(problems.Problem):
 def _not_published(events: Sequence[Event], failed: list[int], cause: str) -> problems.ProblemError:
     """The 503 for entries the bus did not take; the events it took are on their way, and say so."""
     not_published = [events[index].event_id for index in failed]
-    published = [event.event_id for index, event in enumerate(events) if index not in set(failed)]
+    failed_indexes = set(failed)
+    published = [event.event_id for index, event in enumerate(events) if index not in failed_indexes]
     return problems.ProblemError(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"{len(not_published)} of {len(events)} events could not be published ({cause}) and were not accepted."
