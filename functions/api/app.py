@@ -18,6 +18,7 @@ from hookrelay.models import (
     DeliveryDetail,
     DeliveryStatus,
     DeliverySummary,
+    EventBatchIn,
     EventIn,
     Page,
     PageMeta,
@@ -25,6 +26,7 @@ from hookrelay.models import (
     PortalSessionInfo,
     PortalSessionRequest,
     PublishedEvent,
+    PublishedEvents,
     RecoverRequest,
     Recovery,
     SampleEventRequest,
@@ -35,7 +37,7 @@ from hookrelay.models import (
     SubscriptionWithSecret,
 )
 from hookrelay.observability import logger, tracer
-from hookrelay.publishing import EventPublisher, new_event
+from hookrelay.publishing import EventPublisher, NotPublished, new_event
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
@@ -257,6 +259,19 @@ def list_event_types() -> Page[catalog.EventType]:
     return Page[catalog.EventType](data=list(catalog.event_types()), meta=PageMeta(next_cursor=None))
 
 
+def _publishing_responses(model: Any, too_large: str) -> dict[int, Any]:
+    not_published = {
+        "description": "Not all accepted: publish those in `not_published` again, with the same event_id.",
+        "content": {problems.PROBLEM_CONTENT_TYPE: {"model": NotPublished}},
+    }
+    errors = {
+        **_ERRORS,
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE: _problem(too_large),
+        HTTPStatus.SERVICE_UNAVAILABLE: not_published,
+    }
+    return _responses(model, errors, HTTPStatus.ACCEPTED)
+
+
 @app.post(
     "/v3/events",
     status_code=202,
@@ -268,23 +283,42 @@ def list_event_types() -> Page[catalog.EventType]:
         " names the path of each violation, e.g. `data.signer.id`."
     ),
     tags=["Events"],
-    responses=_responses(
-        PublishedEvent,
-        {
-            **_ERRORS,
-            413: _problem("Body or event too large."),
-            503: _problem("Not accepted; retry with the same event_id."),
-        },
-        HTTPStatus.ACCEPTED,
-    ),
+    responses=_publishing_responses(PublishedEvent, "Body or event too large."),
 )
 def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
     event = new_event(http_api.caller_team(app), body)
     publisher.publish(event)
-    # Most API requests publish no metric, so this one is flushed on its own.
-    with single_metric(name="EventsPublished", unit=MetricUnit.Count, value=1):
-        pass
+    _count_published(1)
     return PublishedEvent(event_id=event.event_id)
+
+
+@app.post(
+    http_api.BATCH_PATH,
+    status_code=202,
+    summary="Publish up to 10 events at once",
+    description=(
+        "Each event is what POST /v3/events takes, checked the same way; all are checked before any is"
+        " published, and a refused event (422, 413) is named by its index, e.g. `events[3].event_name`, with"
+        " nothing published. The accepted events go on the bus in one PutEvents call; the answer lists their"
+        " event_ids in the order of the request. Entries the bus fails are tried again; a 503 lists in"
+        " `published` and `not_published` the event_ids it did and did not accept: publish those not"
+        " accepted again (or the whole batch: an event_id is its idempotency key)."
+    ),
+    tags=["Events"],
+    responses=_publishing_responses(PublishedEvents, "Body, an event, or the events together too large."),
+)
+def publish_events(body: Annotated[EventBatchIn, Body()]) -> PublishedEvents:
+    team_id = http_api.caller_team(app)
+    events = [new_event(team_id, each) for each in body.events]
+    publisher.publish_batch(events)
+    _count_published(len(events))
+    return PublishedEvents(data=[PublishedEvent(event_id=event.event_id) for event in events])
+
+
+def _count_published(count: int) -> None:
+    # Most API requests publish no metric, so this one is flushed on its own.
+    with single_metric(name="EventsPublished", unit=MetricUnit.Count, value=count):
+        pass
 
 
 @app.post(

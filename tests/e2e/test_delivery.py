@@ -142,6 +142,24 @@ def test_slack_and_discord_get_readable_messages_signed_like_the_rest(api: ApiCl
     assert embed["timestamp"] == "2026-03-02T10:15:30+00:00" and embed["footer"]["text"] == f"event {event_id}"
 
 
+def test_a_batch_of_events_reaches_the_receiver_one_signed_request_each(api: ApiClient) -> None:
+    names = ["signer.done", "signature_request.done", "ENVELOPE_SIGNED"] * 3 + ["signer.done"]
+    with receiver() as hook:
+        subscription = subscribe(api, f"http://127.0.0.1:{hook.port}/batch")
+        events = [{"event_name": name, "data": {"n": index}} for index, name in enumerate(names)]
+        response = api.post("/v3/events/batch", {"events": events})
+        assert response.status == 202, response.body
+        event_ids = [item["event_id"] for item in response.json()["data"]]
+        eventually(lambda: len(hook.received) >= len(names), "every event of the batch delivered")
+    arrived = {json.loads(request.body)["event_id"]: request for request in hook.received}
+    assert set(arrived) == set(event_ids) and len(hook.received) == len(names)
+    for index, (event_id, name) in enumerate(zip(event_ids, names, strict=True)):
+        body = json.loads(arrived[event_id].body)
+        assert (body["event_name"], body["data"]) == (name, {"n": index})
+        assert arrived[event_id].headers["webhook-id"] == delivery_id(event_id, str(subscription["id"]))
+        verify_all_signatures(arrived[event_id], str(subscription["secret_key"]), str(subscription["id"]))
+
+
 def test_two_teams_publishing_the_same_event_id_each_get_their_delivery(api: ApiClient, other_api: ApiClient) -> None:
     event_id = str(uuid.uuid4())
     with receiver() as mine, receiver() as theirs:

@@ -135,6 +135,19 @@ def test_bad_events_are_clear_4xx(api: ApiClient, body: dict[str, object], statu
         assert param in [item["name"] for item in response.json()["invalid_params"]]
 
 
+def test_a_batch_of_eleven_events_is_422_and_publishes_none(api: ApiClient, aws: LocalAws) -> None:
+    subscription = subscribe(api)
+    events = [{"event_name": "signer.done", "data": {"n": index}, "event_id": str(uuid.uuid4())} for index in range(11)]
+    response = api.post("/v3/events/batch", {"events": events})
+    assert response.status == 422, response.body
+    assert [param["name"] for param in response.json()["invalid_params"]] == ["events"]
+    assert api.post("/v3/events/batch", {"events": events[:10]}).status == 202
+    expected = {delivery_id(str(event["event_id"]), subscription) for event in events[:10]}
+    eventually(lambda: len(aws.delivery_messages(expected)) >= len(expected), "the ten events fanned out")
+    time.sleep(1)  # the eleventh would have arrived by now
+    assert set(aws.records({subscription})) == expected
+
+
 def test_foreign_messages_on_the_events_queue_go_to_the_dlq_with_a_reason(
     api: ApiClient, aws: LocalAws, local_stack: RunningStack
 ) -> None:

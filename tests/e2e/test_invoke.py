@@ -19,6 +19,7 @@ EXPECTED_STATUS = {
     "api-list-event-types": 200,
     "api-openapi-document": 200,
     "api-publish-event": 202,
+    "api-publish-events-batch": 202,
 }
 
 

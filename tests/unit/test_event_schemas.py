@@ -59,7 +59,7 @@ def test_missing_entities_and_wrong_items_are_named() -> None:
     assert violations("signer.done", {}) == {"data.signature_request": "is required", "data.signer": "is required"}
     data = sample("signature_request.done")
     data["signature_request"]["signers"][1] = {"status": "signed"}
-    assert violations("signature_request.done", data) == {"data.signature_request.signers.1.id": "is required"}
+    assert violations("signature_request.done", data) == {"data.signature_request.signers[1].id": "is required"}
     assert violations("ENVELOPE_COMPLETED", {**sample("ENVELOPE_COMPLETED"), "finalRevisionVersion": "1"}) == {
         "data.finalRevisionVersion": "must be integer"
     }

@@ -1,24 +1,59 @@
 import json
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
-from hookrelay.models import EventIn
-from hookrelay.problems import ProblemError
-from hookrelay.publishing import EventPublisher, FanOutRequest, InvalidEventMessage, new_event, read_queue_message
+from hookrelay import catalog
+from hookrelay.models import Event, EventBatchIn, EventIn
+from hookrelay.problems import ProblemError, from_validation_error
+from hookrelay.publishing import (
+    PUT_ATTEMPTS,
+    EventPublisher,
+    FanOutRequest,
+    InvalidEventMessage,
+    new_event,
+    read_queue_message,
+)
 
 
 class FakeEvents:
-    def __init__(self, response: dict[str, object] | None = None, error: Exception | None = None) -> None:
+    """EventBridge's PutEvents: by default every entry is put; `failing` lists, call by call, the event ids
+    whose entries that call fails (as a throttled or internally failing PutEvents does, entry by entry)."""
+
+    def __init__(
+        self,
+        response: dict[str, object] | None = None,
+        error: Exception | None = None,
+        failing: list[set[str]] | None = None,
+    ) -> None:
         self.entries: list[dict[str, object]] = []
-        self.response = response or {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]}
+        self.calls: list[list[str]] = []
+        self.response = response
         self.error = error
+        self.failing = failing or []
 
     def put_events(self, Entries: list[dict[str, object]]) -> dict[str, object]:
         if self.error:
             raise self.error
-        self.entries.extend(Entries)
-        return self.response
+        ids = [json.loads(str(entry["Detail"]))["event"]["event_id"] for entry in Entries]
+        failing = self.failing[len(self.calls)] if len(self.calls) < len(self.failing) else set()
+        self.calls.append(ids)
+        if self.response:
+            return self.response
+        results: list[dict[str, object]] = []
+        for event_id, entry in zip(ids, Entries, strict=True):
+            if event_id in failing:
+                results.append({"ErrorCode": "InternalFailure", "ErrorMessage": "try again"})
+            else:
+                self.entries.append(entry)
+                results.append({"EventId": f"eb-{event_id}"})
+        return {"FailedEntryCount": len(failing & set(ids)), "Entries": results}
+
+
+def publisher(events: FakeEvents, *, validate_data: bool = False) -> EventPublisher:
+    return EventPublisher(events, "bus", validate_data=validate_data, sleep=lambda _: None)
 
 
 def body(**fields: object) -> EventIn:
@@ -28,7 +63,7 @@ def body(**fields: object) -> EventIn:
 def test_published_entry_round_trips_to_the_ingest_reader() -> None:
     events = FakeEvents()
     event = new_event("acme", body(scope="public_api", event_time=1704067200))
-    EventPublisher(events, "bus").publish(event)
+    publisher(events).publish(event)
     (entry,) = events.entries
     assert entry["Source"] == "hookrelay" and entry["DetailType"] == "signature_request.done"
     assert entry["EventBusName"] == "bus"
@@ -61,14 +96,120 @@ def test_event_id_is_kept_or_generated() -> None:
 )
 def test_a_failed_publish_is_a_503_with_retry_after(events: FakeEvents) -> None:
     with pytest.raises(ProblemError) as raised:
-        EventPublisher(events, "bus").publish(new_event("acme", body()))
+        publisher(events).publish(new_event("acme", body()))
     assert raised.value.problem.status == 503
     assert raised.value.headers["Retry-After"]
 
 
+def test_a_failed_entry_is_retried_and_then_accepted() -> None:
+    events = FakeEvents(failing=[{EVENT_IDS[0]}])
+    publisher(events).publish(new_event("acme", body(event_id=EVENT_IDS[0])))
+    assert events.calls == [[EVENT_IDS[0]], [EVENT_IDS[0]]]
+    assert len(events.entries) == 1
+
+
+EVENT_IDS = [str(uuid.UUID(int=index + 1)) for index in range(10)]
+
+
+def batch(count: int = 10) -> list[Event]:
+    return [new_event("acme", body(event_id=event_id)) for event_id in EVENT_IDS[:count]]
+
+
+def test_a_batch_is_one_put_events_call_in_request_order() -> None:
+    events = FakeEvents()
+    publisher(events).publish_batch(batch())
+    assert events.calls == [EVENT_IDS]
+    assert [json.loads(str(entry["Detail"]))["event"]["event_id"] for entry in events.entries] == EVENT_IDS
+
+
+def test_a_batch_retries_only_its_failed_entries() -> None:
+    events = FakeEvents(failing=[{EVENT_IDS[2], EVENT_IDS[7]}, {EVENT_IDS[7]}])
+    publisher(events).publish_batch(batch())
+    assert events.calls == [EVENT_IDS, [EVENT_IDS[2], EVENT_IDS[7]], [EVENT_IDS[7]]]
+    assert sorted(json.loads(str(entry["Detail"]))["event"]["event_id"] for entry in events.entries) == EVENT_IDS
+
+
+def test_entries_failing_every_retry_are_never_reported_as_accepted() -> None:
+    events = FakeEvents(failing=[{EVENT_IDS[2], EVENT_IDS[7]}] * 10)
+    with pytest.raises(ProblemError) as raised:
+        publisher(events).publish_batch(batch())
+    assert len(events.calls) == PUT_ATTEMPTS
+    assert all(call == [EVENT_IDS[2], EVENT_IDS[7]] for call in events.calls[1:])
+    problem = raised.value.problem.model_dump()
+    assert problem["status"] == 503 and raised.value.headers["Retry-After"]
+    assert problem["not_published"] == [EVENT_IDS[2], EVENT_IDS[7]]
+    assert problem["published"] == [event_id for event_id in EVENT_IDS if event_id not in problem["not_published"]]
+    assert "InternalFailure" in problem["detail"]
+
+
+def test_a_batch_whose_put_events_call_fails_publishes_nothing() -> None:
+    events = FakeEvents(error=ClientError({"Error": {"Code": "InternalException", "Message": "boom"}}, "PutEvents"))
+    with pytest.raises(ProblemError) as raised:
+        publisher(events).publish_batch(batch(3))
+    problem = raised.value.problem.model_dump()
+    assert problem["status"] == 503 and problem["published"] == [] and problem["not_published"] == EVENT_IDS[:3]
+
+
+def test_a_batch_with_events_against_their_schema_names_each_index_and_path_and_publishes_nothing() -> None:
+    sample = catalog.event_type("signer.done")
+    assert sample is not None
+    events = [new_event("acme", body(event_name="signer.done", data=sample.sample)) for _ in range(4)]
+    events[1].data = {**sample.sample, "signer": {"id": 7, "status": "signed"}}
+    events[3].data = {"signature_request": sample.sample["signature_request"]}
+    with pytest.raises(ProblemError) as raised:
+        publisher(fake := FakeEvents(), validate_data=True).publish_batch(events)
+    assert raised.value.problem.status == 422
+    names = [param.name for param in raised.value.problem.invalid_params or []]
+    assert "events[1].data.signer.id" in names and "events[3].data.signer" in names
+    assert not any(name.startswith(("events[0]", "events[2]")) for name in names)
+    assert fake.calls == []
+
+
+def test_a_batch_with_an_event_over_the_entry_limit_is_413_naming_it() -> None:
+    events = batch(3)
+    events[1].data = {"blob": "x" * 262_000}
+    with pytest.raises(ProblemError) as raised:
+        publisher(fake := FakeEvents()).publish_batch(events)
+    assert raised.value.problem.status == 413
+    assert [param.name for param in raised.value.problem.invalid_params or []] == ["events[1]"]
+    assert fake.calls == []
+
+
+def test_a_batch_over_put_events_request_limit_is_413() -> None:
+    events = batch(2)
+    for event in events:
+        event.data = {"blob": "x" * 140_000}
+    with pytest.raises(ProblemError) as raised:
+        publisher(fake := FakeEvents()).publish_batch(events)
+    assert raised.value.problem.status == 413 and "fewer events" in str(raised.value.problem.detail)
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("events", "name"),
+    [
+        ([], "events"),
+        ([{"event_name": "signer.done", "data": {}}] * 11, "events"),
+        ("signer.done", "events"),
+        (None, "events"),
+        (
+            [{"event_name": "signer.done", "data": {}}] * 3 + [{"event_name": "signer.finished", "data": {}}],
+            "events[3].event_name",
+        ),
+        ([{"event_name": "signer.done", "data": {}, "event_id": EVENT_IDS[0]}] * 2, "events"),
+    ],
+)
+def test_a_bad_batch_names_the_field(events: object, name: str) -> None:
+    fields = {} if events is None else {"events": events}
+    with pytest.raises(ValidationError) as raised:
+        EventBatchIn.model_validate(fields)
+    names = [param.name for param in from_validation_error(raised.value).problem.invalid_params or []]
+    assert names == [name]
+
+
 def test_an_event_over_the_entry_limit_is_413() -> None:
     with pytest.raises(ProblemError) as raised:
-        EventPublisher(FakeEvents(), "bus").publish(new_event("acme", body(data={"blob": "x" * 262_000})))
+        publisher(FakeEvents()).publish(new_event("acme", body(data={"blob": "x" * 262_000})))
     assert raised.value.problem.status == 413
 
 

@@ -17,6 +17,10 @@ MAX_BODY_BYTES = 256 * 1024
 # /v3/webhooks/), never publishing events, opening portal sessions or anything added later.
 _PORTAL_PATHS = re.compile(r"^/v3/(webhooks(/.*)?|webhook-event-types|portal-sessions/current)$")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A batch holds each event two levels down (its list, then the event), and gives each event the depth
+# a POST /v3/events body has.
+BATCH_PATH = "/v3/events/batch"
+_BATCH_EVENT_DEPTH = 2
 
 
 def problem_response(error: problems.ProblemError) -> Response[str]:
@@ -93,12 +97,16 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
         return _proxy_response(problems.ProblemError(HTTPStatus.BAD_REQUEST, "The request body is not UTF-8 JSON."))
     if body.lstrip(b" \t\r\n").startswith(b"["):
         return _proxy_response(problems.invalid("body", "must be a JSON object, not an array"))
-    deep_field = too_deeply_nested(body)
+    if (event.get("rawPath") or "") == BATCH_PATH:
+        level_one, extra_depth = "each event", _BATCH_EVENT_DEPTH
+    else:
+        level_one, extra_depth = "the body", 0
+    deep_field = too_deeply_nested(body, MAX_JSON_DEPTH + extra_depth)
     if deep_field:
         return _proxy_response(
             problems.invalid(
                 deep_field,
-                f"is nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays (the body is level 1)",
+                f"is nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays ({level_one} is level 1)",
             )
         )
     return None

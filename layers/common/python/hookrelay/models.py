@@ -304,6 +304,41 @@ class EventIn(BaseModel):
     workspace_id: Name | None = Field(None, description="Matches only ['*'] when absent.")
 
 
+MAX_EVENTS_PER_BATCH = 10  # PutEvents takes at most 10 entries
+
+
+def _distinct_event_ids(events: list[EventIn]) -> list[EventIn]:
+    first_index: dict[str, int] = {}
+    for index, event in enumerate(events):
+        if event.event_id is None:
+            continue
+        if event.event_id in first_index:
+            raise PydanticCustomError(
+                "repeated_event_id",
+                "events[{index}].event_id repeats events[{first}].event_id; an event id is its idempotency key,"
+                " so the second would never be delivered",
+                {"index": index, "first": first_index[event.event_id]},
+            )
+        first_index[event.event_id] = index
+    return events
+
+
+class EventBatchIn(BaseModel):
+    """The body of POST /v3/events/batch: events of the caller's team, published together."""
+
+    model_config = _INPUT
+
+    events: Annotated[
+        list[EventIn],
+        Field(
+            min_length=1,
+            max_length=MAX_EVENTS_PER_BATCH,
+            description=f"1 to {MAX_EVENTS_PER_BATCH} events, each what POST /v3/events takes.",
+        ),
+        AfterValidator(_distinct_event_ids),
+    ]
+
+
 class SampleEventRequest(BaseModel):
     """The body of POST /v3/webhooks/{id}/test."""
 
@@ -376,6 +411,10 @@ class Event(BaseModel):
 
 class PublishedEvent(BaseModel):
     event_id: str
+
+
+class PublishedEvents(BaseModel):
+    data: list[PublishedEvent] = Field(description="One per event, in the order of the request.")
 
 
 DeliveryStatus = Literal["pending", "scheduled", "delivered", "failed"]

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -15,6 +15,9 @@ class InvalidParam(BaseModel):
 
 
 class Problem(BaseModel):
+    # RFC 9457 extension members, such as the event ids of a batch only partly published, follow these.
+    model_config = ConfigDict(extra="allow")
+
     type: str = "about:blank"
     title: str
     status: int
@@ -31,6 +34,7 @@ class ProblemError(Exception):
         detail: str,
         invalid_params: Sequence[InvalidParam] = (),
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ):
         super().__init__(detail)
         self.headers = dict(headers or {})
@@ -39,6 +43,7 @@ class ProblemError(Exception):
             status=status.value,
             detail=detail,
             invalid_params=list(invalid_params) or None,
+            **dict(extensions or {}),
         )
 
 
@@ -70,12 +75,20 @@ def invalid(name: str, reason: str) -> ProblemError:
     )
 
 
+def field_path(parts: Iterable[str | int]) -> str:
+    """A field as the client would write it in JavaScript: `events[3].data.signer.id`."""
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path
+
+
 def _param_name(location: Sequence[Any]) -> str:
     # Body fields are named as the client wrote them; query and path parameters keep their source.
-    parts = [str(part) for part in location]
+    parts = list(location)
     if parts and parts[0] == "body":
         parts = parts[1:]
-    return ".".join(parts) or "body"
+    return field_path(part if isinstance(part, int) else str(part) for part in parts) or "body"
 
 
 def from_validation_errors(errors: Iterable[Mapping[str, Any]]) -> ProblemError:

@@ -1,7 +1,9 @@
 """Events on their way in: published to the EventBridge bus by the API, read back from the queue by ingest."""
 
 import json
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +18,10 @@ SOURCE = "hookrelay"
 # EventBridge's limit for one PutEvents entry: source, detail-type and detail together.
 MAX_ENTRY_BYTES = 256 * 1024
 RETRY_AFTER_SECONDS = "5"
+# PutEvents calls for one request: the first, then one per backoff for the entries still failing (well
+# within the API function's 10 s Timeout: the bus answers in tens of milliseconds).
+PUT_BACKOFF_SECONDS = (0.1, 0.4)
+PUT_ATTEMPTS = len(PUT_BACKOFF_SECONDS) + 1
 # The queue's envelope holds the event two levels further down than a publish request does (detail, event).
 MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 2
 
@@ -70,37 +76,118 @@ def check_data(event: Event) -> None:
         )
 
 
+def entry_size(entry: dict[str, Any]) -> int:
+    """An entry's size as EventBridge counts it against its limits."""
+    return sum(len(str(entry[key]).encode("utf-8")) for key in ("Source", "DetailType", "Detail"))
+
+
 class EventPublisher:
-    def __init__(self, events_client: Any, bus_name: str, *, validate_data: bool = False):
+    """Puts events on the bus: one at a time (POST /v3/events) or up to ten in one PutEvents call (the batch)."""
+
+    def __init__(
+        self,
+        events_client: Any,
+        bus_name: str,
+        *,
+        validate_data: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._events = events_client
         self._bus_name = bus_name
         self._validate_data = validate_data
+        self._sleep = sleep
 
     def publish(self, event: Event) -> None:
         """Put the event on the bus, or raise a 422 (data against its schema, when validating), 413 (too
-        large) or 503 (bus unavailable) problem."""
+        large) or 503 (not published) problem."""
+        self._put([event], [self._entry(event)])
+
+    def publish_batch(self, events: Sequence[Event]) -> None:
+        """Put the events on the bus in one PutEvents call, or raise a problem: refused events (422, 413),
+        each named `events[i]...`, publish nothing; a 503 names the event ids published and those not."""
+        entries, refusals = [], []
+        for index, event in enumerate(events):
+            try:
+                entries.append(self._entry(event))
+            except problems.ProblemError as refusal:
+                refusals.append((index, refusal))
+        if refusals:
+            raise _batch_refusal(refusals)
+        size = sum(map(entry_size, entries))
+        if size > MAX_ENTRY_BYTES:
+            raise problems.ProblemError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"The events are {size} bytes together; one PutEvents call takes at most {MAX_ENTRY_BYTES}."
+                " Send fewer events per batch.",
+            )
+        self._put(events, entries)
+
+    def _entry(self, event: Event) -> dict[str, Any]:
         if self._validate_data:
             check_data(event)
         entry = bus_entry(FanOutRequest(event=event), self._bus_name)
-        size = sum(len(str(entry[key]).encode("utf-8")) for key in ("Source", "DetailType", "Detail"))
+        size = entry_size(entry)
         if size > MAX_ENTRY_BYTES:
             raise problems.ProblemError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The event is {size} bytes; the limit is {MAX_ENTRY_BYTES}."
             )
-        try:
-            response = self._events.put_events(Entries=[entry])
-        except (BotoCoreError, ClientError) as error:
-            raise _unavailable(type(error).__name__) from error
-        if response.get("FailedEntryCount", 0):
-            failure = response["Entries"][0]
-            raise _unavailable(f"{failure.get('ErrorCode')}: {failure.get('ErrorMessage')}")
+        return entry
+
+    def _put(self, events: Sequence[Event], entries: list[dict[str, Any]]) -> None:
+        """One PutEvents call for the entries, then again for the entries it failed (a throttled or
+        internally failing bus fails entries one by one), a few times with a short backoff."""
+        pending = list(range(len(entries)))
+        for backoff in (*PUT_BACKOFF_SECONDS, None):
+            try:
+                response = self._events.put_events(Entries=[entries[index] for index in pending])
+            except (BotoCoreError, ClientError) as error:
+                # botocore has retried the call itself: it is unavailable, with nothing put (or unknown).
+                raise _not_published(events, pending, type(error).__name__) from error
+            results = response.get("Entries") or []
+            failed = [
+                (index, result) for index, result in zip(pending, results, strict=True) if result.get("ErrorCode")
+            ]
+            if not failed:
+                return
+            pending = [index for index, _ in failed]
+            if backoff is None:
+                _, result = failed[0]
+                raise _not_published(events, pending, f"{result.get('ErrorCode')}: {result.get('ErrorMessage')}")
+            self._sleep(backoff)
 
 
-def _unavailable(cause: str) -> problems.ProblemError:
+def _batch_refusal(refusals: list[tuple[int, problems.ProblemError]]) -> problems.ProblemError:
+    """The events of a batch refused as POST /v3/events would refuse each, named by their index."""
+    params = []
+    for index, refusal in refusals:
+        found = refusal.problem.invalid_params or [problems.InvalidParam(name="", reason=refusal.problem.detail or "")]
+        for param in found:
+            name = problems.field_path(["events", index, *([param.name] if param.name else [])])
+            params.append(problems.InvalidParam(name=name, reason=param.reason))
+    # Too large is the refusal only when no event is invalid.
+    statuses = {refusal.problem.status for _, refusal in refusals}
+    status = HTTPStatus(statuses.pop()) if len(statuses) == 1 else HTTPStatus.UNPROCESSABLE_ENTITY
+    return problems.ProblemError(status, "Some events are refused, so none was published: see invalid_params.", params)
+
+
+class NotPublished(problems.Problem):
+    """The 503 of a publish that the bus did not wholly take (documents the problem's extension members)."""
+
+    published: list[str] = Field(description="Event ids accepted: they will be delivered.")
+    not_published: list[str] = Field(description="Event ids not accepted: publish them again.")
+
+
+def _not_published(events: Sequence[Event], failed: list[int], cause: str) -> problems.ProblemError:
+    """The 503 for entries the bus did not take; the events it took are on their way, and say so."""
+    not_published = [events[index].event_id for index in failed]
+    failed_indexes = set(failed)
+    published = [event.event_id for index, event in enumerate(events) if index not in failed_indexes]
     return problems.ProblemError(
         HTTPStatus.SERVICE_UNAVAILABLE,
-        f"The event could not be published ({cause}); nothing was accepted. Retry with the same event_id.",
+        f"{len(not_published)} of {len(events)} events could not be published ({cause}) and were not accepted."
+        " Publish them again with the same event_id (published ones are not delivered twice).",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
+        extensions={"published": published, "not_published": not_published},
     )
 
 
