@@ -24,8 +24,10 @@ from hookrelay.models import delivery_id
 from hookrelay.store.subscriptions import TEAM_ITEM
 
 pytestmark = pytest.mark.e2e
-# Ctrl-C ends `local up` within this, a delivery in flight or not (its batch returns to its queue).
-STOP_SECONDS = 10
+# Ctrl-C ends `local up` within this, a delivery in flight or not (its batch returns to its queue);
+# without the stop's grace it waits for the send's timeout, made longer here to tell the two apart.
+STOP_SECONDS = 15
+SEND_TIMEOUT_SECONDS = 25
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +108,14 @@ def test_a_revoked_key_is_refused(stack: RunningStack) -> None:
 
 
 def test_ctrl_c_ends_local_up_within_seconds_while_a_delivery_is_in_flight() -> None:
-    # The receiver holds the webhook longer than the send timeout (15 s): the stop must not wait for it.
+    # The receiver holds the webhook longer than the send timeout: the stop must not wait for it.
     with receiver(lambda _: Answer(delay_seconds=60)) as hung:
-        with running_stack({"HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true"}) as stack:
+        with running_stack(
+            {
+                "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
+                "HOOKRELAY_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT_SECONDS),
+            }
+        ) as stack:
             api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(f"team-{uuid.uuid4().hex[:8]}"))
             subscribe(api, f"http://127.0.0.1:{hung.port}/hooks")
             publish(api)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hookrelay.aws import client
-from hookrelay_cli.local.functions import FunctionTimedOut
+from hookrelay_cli.local.functions import FunctionError, FunctionTimedOut
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_crash_safety import container_stack
 from integration.test_ingest import drain
@@ -80,3 +80,13 @@ def test_a_container_runs_with_only_its_roles_permissions(
         "assumed-role/hookrelay-local-DeliveryFunctionRole/hookrelay-local-DeliveryFunction is not authorized to"
         f" perform: dynamodb:GetItem on resource: {table_arn}"
     ) in logs
+
+
+def test_a_stopped_stack_starts_no_container_for_a_late_invocation(slow_stack: LocalStack) -> None:
+    """Ctrl-C can come while a poller waits on its queue: the batch it then receives must not start
+    a container that the stop would have to wait for (the message comes back after its visibility timeout)."""
+    slow_stack.stop()
+    started = time.monotonic()
+    with pytest.raises(FunctionError, match="stopped"):
+        slow_stack.invoke("SlowFunction", {"Records": []})
+    assert time.monotonic() - started < SLOW_SECONDS

@@ -194,9 +194,12 @@ class ContainerFunction:
         self._process: subprocess.Popen[bytes] | None = None
         self._logs: threading.Thread | None = None
         self._answers = bytearray()
+        self._stopped = False
 
     def invoke(self, event: Any) -> Any:
         with self._lock:
+            if self._stopped:
+                raise FunctionError(f"{self.spec.logical_id}: the stack has stopped")
             process = self._process or self._cold_start()
             request_id = str(uuid.uuid4())
             assert process.stdin is not None
@@ -225,7 +228,9 @@ class ContainerFunction:
         """End the container (its process reads no more invocations), its last log lines passed on.
 
         One still invoked is killed, as a crash ends it: the invocation fails and its caller ends it.
+        A later invocation fails at once, without starting a container.
         """
+        self._stopped = True
         if not self._lock.acquire(blocking=False):
             self.kill()
             return

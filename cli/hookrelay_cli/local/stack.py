@@ -180,15 +180,21 @@ class LocalStack:
         invokers = [worker for worker in self.workers if worker is not self.trace_collector]
         for worker in invokers:
             worker.stop()
-        grace_ends = time.monotonic() + STOP_GRACE_SECONDS
-        for worker in invokers:
-            worker.join(max(0.0, grace_ends - time.monotonic()))
+        self._join(invokers)
         self.stop_containers()
-        for worker in invokers:
-            worker.join()
+        # What still runs is in a call to moto (no invocation can start now): its daemon thread ends
+        # with the process.
+        self._join(invokers)
         if self.trace_collector:
             self.trace_collector.stop()
             self.trace_collector.join()
+
+    @staticmethod
+    def _join(workers: list[Worker]) -> None:
+        """Wait for `workers` to end, at most STOP_GRACE_SECONDS for all of them."""
+        grace_ends = time.monotonic() + STOP_GRACE_SECONDS
+        for worker in workers:
+            worker.join(max(0.0, grace_ends - time.monotonic()))
 
     def stop_containers(self) -> None:
         """End every function container's process, all at once."""

@@ -47,7 +47,8 @@ class TraceCollector:
         self._stopping.set()
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
         if not self._thread.is_alive():
             self._socket.close()
 

@@ -70,7 +70,8 @@ class _FunctionThread:
         self._stopping.set()
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         raise NotImplementedError
@@ -127,7 +128,8 @@ class QueuePoller(_FunctionThread):
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
-        if messages:
+        # Received as the stack stops: left to come back after their visibility timeout.
+        if messages and not self._stopping.is_set():
             self._process(messages)
         return len(messages)
 
