@@ -145,7 +145,8 @@ def test_a_long_delay_waits_for_the_sweeper(world: World) -> None:
     assert 16 * 60 <= seconds_between(record.attempts[-1].at, record.next_attempt_at) <= 24 * 60
     item = table(get_settings().deliveries_table).get_item(Key={"delivery_id": delivery})["Item"]
     assert item["due_at"] == record.next_attempt_at and str(item["due_shard"]).startswith("due#")
-    assert world.queued()["ApproximateNumberOfMessagesDelayed"] == "2"  # only the two short retries
+    # Only the two short retries are on the queue (the 1 s one may be visible already on a slow machine).
+    assert sum(map(int, world.queued().values())) == 2
 
 
 def test_after_the_last_retry_the_delivery_fails(world: World) -> None:
