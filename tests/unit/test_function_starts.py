@@ -1,4 +1,4 @@
-"""The authorizer's cold start loads only what hashing a key and reading one item needs (P5)."""
+"""What a function's cold start loads: not what its invocations never use (P5)."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import sys
 
 from paths import REPO
 
-# Imports the authorizer, then reports what its start loaded and built.
+# Imports a function's module, then reports what its start loaded and built.
 PROBE = """
 import json, sys
 import app
@@ -19,12 +19,11 @@ print(json.dumps({
 """
 
 
-def test_the_authorizer_starts_without_pydantic_the_event_handler_or_a_dynamodb_resource() -> None:
+def started(function: str) -> tuple[set[str], int]:
+    """The modules a function's start imported, and how many DynamoDB resources it created."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO / "layers" / "common" / "python"), str(REPO / "functions" / "authorizer")]
-        ),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "common" / "python"), str(REPO / "functions" / function)]),
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -46,8 +45,19 @@ def test_the_authorizer_starts_without_pydantic_the_event_handler_or_a_dynamodb_
     probe = subprocess.run(
         [sys.executable, "-c", PROBE], env=environment, capture_output=True, text=True, timeout=120, check=True
     )
-    started = json.loads(probe.stdout.splitlines()[-1])
-    modules = set(started["modules"])
+    report = json.loads(probe.stdout.splitlines()[-1])
+    return set(report["modules"]), int(report["dynamodb_resources"])
+
+
+def test_the_authorizer_starts_without_pydantic_the_event_handler_or_a_dynamodb_resource() -> None:
+    # Hashing a key and reading one item needs none of them.
+    modules, dynamodb_resources = started("authorizer")
     assert "pydantic" not in modules
     assert not any(module.startswith("aws_lambda_powertools.event_handler") for module in modules)
-    assert started["dynamodb_resources"] == 0
+    assert dynamodb_resources == 0
+
+
+def test_the_sweeper_starts_without_pydantic() -> None:
+    # It reads delivery ids and times from the retry index: no delivery record, no model.
+    modules, _ = started("sweeper")
+    assert "pydantic" not in modules
