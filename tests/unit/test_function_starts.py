@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from paths import REPO
+from unit.test_settings import RESOURCES
 
 # Imports a function's module, then reports what its start loaded and built.
 PROBE = """
@@ -29,18 +30,7 @@ def started(function: str) -> tuple[set[str], int]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
-        **{
-            name: "hookrelay-placeholder"
-            for name in (
-                "HOOKRELAY_SUBSCRIPTIONS_TABLE",
-                "HOOKRELAY_API_KEYS_TABLE",
-                "HOOKRELAY_DELIVERIES_TABLE",
-                "HOOKRELAY_IDEMPOTENCY_TABLE",
-                "HOOKRELAY_EVENT_BUS",
-                "HOOKRELAY_EVENTS_QUEUE_URL",
-                "HOOKRELAY_DELIVERY_QUEUE_URL",
-            )
-        },
+        **RESOURCES,
     }
     probe = subprocess.run(
         [sys.executable, "-c", PROBE], env=environment, capture_output=True, text=True, timeout=120, check=True
