@@ -62,8 +62,10 @@ METHODS = {
     "with a representative event (a publish, an authorized request, an events batch matching a subscription, a "
     "delivery sent to a receiver on 127.0.0.1, a sweep), against moto on 127.0.0.1 with the template's resources, "
     "the template's environment and tracing on as deployed; against a bare handler in the same environment that "
-    "imports boto3, creates a client per service the function uses and makes its first AWS call; median of 15, "
-    "interleaved. `--profile` shows where each handler's time goes (`-X importtime`).",
+    "imports boto3, creates a client per service the function uses and makes its first AWS call, run back to back "
+    "with the handler; the ratio is the median of 15 such pairs' ratios. `--profile` shows where each handler's "
+    "time goes (`-X importtime`). Cut: the authorizer reads its settings without pydantic and its key with a "
+    "DynamoDB client (no resource); the sweeper reads the retry index through a store module without the models.",
     "P6": "`benchmarks/end_to_end.py`: `hookrelay local up` in its own process (moto, one poller per queue), "
     "1 000 events x 3 subscriptions published by 4 threads to receivers on 127.0.0.1; every delivery id must "
     "arrive, and duplicates are counted. The rates are the local stack's (moto-bound), not AWS's.",
