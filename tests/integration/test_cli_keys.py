@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from hookrelay.api_keys import Authenticator
-from hookrelay.store.api_keys import DynamoApiKeyStore
+from hookrelay.store.api_keys import DynamoCredentials
 from hookrelay_cli.main import main
 from integration.cli_stacks import StackResources, deployed_stack, local_stack
 
@@ -31,7 +31,9 @@ def listed(stack: StackResources, team: str, capsys: pytest.CaptureFixture[str])
 
 
 def authenticates_as(stack: StackResources, key: str) -> str | None:
-    authenticator = Authenticator(DynamoApiKeyStore(stack.table("ApiKeysTable")), ttl_seconds=0)
+    authenticator = Authenticator(
+        DynamoCredentials(stack.client("dynamodb"), stack.table("ApiKeysTable").name), ttl_seconds=0
+    )
     credential = authenticator.credential_of(f"Bearer {key}")
     return credential.team_id if credential else None
 
@@ -148,7 +150,9 @@ def test_portal_prints_a_link_for_the_team(where: str, capsys: pytest.CaptureFix
         base = "https://api.example.com" if where == "deployed" else "http://127.0.0.1:3000"
         assert url.startswith(f"{base}/portal#token=hrp_")
         token = url.split("#token=", 1)[1]
-        authenticator = Authenticator(DynamoApiKeyStore(stack.table("ApiKeysTable")), ttl_seconds=0)
+        authenticator = Authenticator(
+            DynamoCredentials(stack.client("dynamodb"), stack.table("ApiKeysTable").name), ttl_seconds=0
+        )
         credential = authenticator.credential_of(f"Bearer {token}")
         assert credential is not None
         assert (credential.team_id, credential.portal, credential.read_only) == ("acme", True, True)

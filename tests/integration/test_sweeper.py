@@ -15,7 +15,7 @@ from hookrelay.ingest import new_delivery
 from hookrelay.models import Event
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DueSlice, DynamoDeliveryStore, due_shard, due_shard_name
+from hookrelay.store.due_retries import DueSlice, DynamoDueRetries, due_shard, due_shard_name
 from hookrelay.sweeper import Sweeper
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_ingest import drain
@@ -87,19 +87,19 @@ def test_two_sweepers_at_once_never_enqueue_a_retry_twice(stack: LocalStack) -> 
     settings = get_settings()
     now = clock.utc_now()
 
-    def new_sweeper(deliveries: DynamoDeliveryStore) -> Sweeper:
+    def new_sweeper(due_retries: DynamoDueRetries) -> Sweeper:
         return Sweeper(
-            deliveries=deliveries,
+            due_retries=due_retries,
             delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
             shards=settings.due_shards,
         )
 
-    sweeper_b = new_sweeper(DynamoDeliveryStore(table(settings.deliveries_table)))
+    sweeper_b = new_sweeper(DynamoDueRetries(table(settings.deliveries_table)))
     swept_by_b: list[int] = []
     snapshot: dict[str, DueSlice] = {}
     lock = threading.Lock()
 
-    class StaleView(DynamoDeliveryStore):
+    class StaleView(DynamoDueRetries):
         """A's reads of the index all happen before B sweeps; A's claims all after."""
 
         def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:

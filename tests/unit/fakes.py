@@ -6,7 +6,7 @@ from typing import Any
 
 from hookrelay.models import Delivery, Event, Subscription
 from hookrelay.queues import Message
-from hookrelay.store.deliveries import DueSlice
+from hookrelay.store.due_retries import DueSlice
 from hookrelay.store.subscriptions import SubscriptionSlice
 
 

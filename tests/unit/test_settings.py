@@ -1,7 +1,6 @@
 import pytest
-from pydantic import ValidationError
 
-from hookrelay.settings import Settings
+from hookrelay.settings import Settings, SettingsError
 from hookrelay.transport import CONNECT_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS
 
 RESOURCES = {
@@ -18,13 +17,13 @@ RESOURCES = {
 
 
 def test_send_timeouts_default_to_the_transports() -> None:
-    settings = Settings.model_validate(RESOURCES)
+    settings = Settings.from_environment(RESOURCES)
     assert settings.send_connect_timeout_seconds == CONNECT_TIMEOUT_SECONDS == 5
     assert settings.send_timeout_seconds == TOTAL_TIMEOUT_SECONDS == 15
 
 
 def test_send_timeouts_are_configurable() -> None:
-    settings = Settings.model_validate(
+    settings = Settings.from_environment(
         {**RESOURCES, "HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS": "0.5", "HOOKRELAY_SEND_TIMEOUT_SECONDS": "1"}
     )
     assert (settings.send_connect_timeout_seconds, settings.send_timeout_seconds) == (0.5, 1.0)
@@ -40,24 +39,24 @@ def test_send_timeouts_are_configurable() -> None:
     ],
 )
 def test_wrong_send_timeouts_fail_at_start(connect: str, total: str, complaint: str) -> None:
-    with pytest.raises(ValidationError, match=complaint):
-        Settings.model_validate(
+    with pytest.raises(SettingsError, match=complaint):
+        Settings.from_environment(
             {**RESOURCES, "HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS": connect, "HOOKRELAY_SEND_TIMEOUT_SECONDS": total}
         )
 
 
 def test_a_team_may_have_1000_subscriptions_unless_configured() -> None:
-    assert Settings.model_validate(RESOURCES).max_subscriptions_per_team == 1000
-    configured = Settings.model_validate({**RESOURCES, "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM": "20"})
+    assert Settings.from_environment(RESOURCES).max_subscriptions_per_team == 1000
+    configured = Settings.from_environment({**RESOURCES, "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM": "20"})
     assert configured.max_subscriptions_per_team == 20
-    with pytest.raises(ValidationError, match="greater than or equal to 1"):
-        Settings.model_validate({**RESOURCES, "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM": "0"})
+    with pytest.raises(SettingsError, match="greater than or equal to 1"):
+        Settings.from_environment({**RESOURCES, "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM": "0"})
 
 
 def test_the_portal_cannot_be_framed_unless_configured() -> None:
-    assert Settings.model_validate(RESOURCES).portal_frame_ancestors == "'none'"
+    assert Settings.from_environment(RESOURCES).portal_frame_ancestors == "'none'"
     framed = {**RESOURCES, "HOOKRELAY_PORTAL_FRAME_ANCESTORS": " 'self'  https://app.example.com "}
-    assert Settings.model_validate(framed).portal_frame_ancestors == "'self' https://app.example.com"
+    assert Settings.from_environment(framed).portal_frame_ancestors == "'self' https://app.example.com"
 
 
 @pytest.mark.parametrize(
@@ -65,5 +64,5 @@ def test_the_portal_cannot_be_framed_unless_configured() -> None:
     ["", "https://a.example; script-src *", "https://a.example,https://b.example", "'none' https://a.example", "'x'"],
 )
 def test_frame_ancestors_that_would_change_the_policy_fail_at_start(ancestors: str) -> None:
-    with pytest.raises(ValidationError, match="HOOKRELAY_PORTAL_FRAME_ANCESTORS"):
-        Settings.model_validate({**RESOURCES, "HOOKRELAY_PORTAL_FRAME_ANCESTORS": ancestors})
+    with pytest.raises(SettingsError, match="HOOKRELAY_PORTAL_FRAME_ANCESTORS"):
+        Settings.from_environment({**RESOURCES, "HOOKRELAY_PORTAL_FRAME_ANCESTORS": ancestors})

@@ -20,7 +20,7 @@ def due_retries(count: int) -> dict[str, str]:
 
 def sweep(index: LaggingDueIndex) -> tuple[int, list[str]]:
     queue = FakeQueue()
-    enqueued = Sweeper(deliveries=index, delivery_queue=queue, shards=1).sweep(NOW)  # type: ignore[arg-type]
+    enqueued = Sweeper(due_retries=index, delivery_queue=queue, shards=1).sweep(NOW)  # type: ignore[arg-type]
     return enqueued, [json.loads(message.body)["delivery_id"] for message in queue.messages]
 
 

@@ -112,9 +112,35 @@ def test_a_template_the_sam_transform_refuses_fails_with_its_reason(tmp_path: Pa
 
 def test_every_setting_is_declared_in_globals_and_nothing_else(template: Template) -> None:
     # One settings module reads exactly the variables template.yaml declares for every function.
-    declared = {name for name in template.function("ApiFunction").environment if name.startswith("HOOKRELAY_")}
-    read = {field.alias for field in Settings.model_fields.values()}
-    assert declared == read
+    # The template's values, resource names made up.
+    declared = {
+        name: "physical-name" if isinstance(value, dict) else str(value)
+        for name, value in template.function("ApiFunction").environment.items()
+        if name.startswith("HOOKRELAY_")
+    }
+    environment = ReadRecorder(declared)
+    Settings.from_environment(environment)
+    assert set(declared) == environment.read
+
+
+class ReadRecorder(dict[str, str]):
+    """An environment that remembers which variables were looked up."""
+
+    def __init__(self, values: dict[str, str]):
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        self.read.add(str(name))
+        return super().__contains__(name)
+
+    def __getitem__(self, name: str) -> str:
+        self.read.add(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        self.read.add(name)
+        return super().get(name, default)
 
 
 def test_no_function_puts_its_answers_or_errors_in_traces(template: Template) -> None:

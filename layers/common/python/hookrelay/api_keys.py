@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hookrelay import clock
-from hookrelay.store.api_keys import ApiKeyInfo, ApiKeyStore, Credential
+from hookrelay.store.api_keys import ApiKeyInfo, ApiKeyStore, Credential, Credentials
 
 KEY_PREFIX = "hr_"
 PORTAL_TOKEN_PREFIX = "hrp_"  # noqa: S105 - a prefix, not a secret
@@ -124,7 +124,7 @@ class Authenticator:
 
     def __init__(
         self,
-        store: ApiKeyStore,
+        store: Credentials,
         ttl_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,

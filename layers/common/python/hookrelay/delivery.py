@@ -18,7 +18,8 @@ from hookrelay.queues import Queue, delivery_message
 from hookrelay.rate_limit import RateLimiter, wait_seconds
 from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
-from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore, due_shard
+from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
+from hookrelay.store.due_retries import due_shard
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
 from hookrelay.transport import SendResult, Transport
 

@@ -1,12 +1,16 @@
-"""The configuration every function reads: environment variables declared in template.yaml Globals."""
+"""The configuration every function reads: environment variables declared in template.yaml Globals.
+
+Parsed by hand, not with pydantic: the authorizer reads its settings and one DynamoDB item per cold
+start, and importing pydantic would cost it about a fifth of an `import boto3` for this alone.
+"""
 
 import functools
+import math
 import os
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from hookrelay.clock import parse_duration
 from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
@@ -15,67 +19,157 @@ from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
 _FRAME_SOURCE = re.compile(
     r"^('none'|'self'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?(\*\.)?[A-Za-z0-9.-]+(:\d+|:\*)?)$"
 )
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class SettingsError(ValueError):
+    """The environment's configuration is wrong; the message names every variable at fault."""
 
-    subscriptions_table: str = Field(alias="HOOKRELAY_SUBSCRIPTIONS_TABLE")
-    api_keys_table: str = Field(alias="HOOKRELAY_API_KEYS_TABLE")
-    deliveries_table: str = Field(alias="HOOKRELAY_DELIVERIES_TABLE")
-    event_bus: str = Field(alias="HOOKRELAY_EVENT_BUS")
-    events_queue_url: str = Field(alias="HOOKRELAY_EVENTS_QUEUE_URL")
-    delivery_queue_url: str = Field(alias="HOOKRELAY_DELIVERY_QUEUE_URL")
-    allow_private_endpoints: bool = Field(False, alias="HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")
-    api_key_cache_seconds: float = Field(60.0, ge=0, alias="HOOKRELAY_API_KEY_CACHE_SECONDS")
-    max_subscriptions_per_team: int = Field(1000, ge=1, alias="HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM")
-    fanout_chunk_size: int = Field(500, ge=1, le=10_000, alias="HOOKRELAY_FANOUT_CHUNK_SIZE")
-    retry_schedule: str = Field(DEFAULT_SCHEDULE, alias="HOOKRELAY_RETRY_SCHEDULE")
-    due_shards: int = Field(8, ge=1, le=64, alias="HOOKRELAY_DUE_SHARDS")
+
+@dataclass(frozen=True)
+class Settings:
+    subscriptions_table: str
+    api_keys_table: str
+    deliveries_table: str
+    event_bus: str
+    events_queue_url: str
+    delivery_queue_url: str
+    allow_private_endpoints: bool
+    api_key_cache_seconds: float
+    max_subscriptions_per_team: int
+    fanout_chunk_size: int
+    retry_schedule: str
+    due_shards: int
     # A send's timeouts: connecting, and the whole exchange (SPEC §4: 5 s and 15 s; hookrelay.transport's
     # defaults, not imported from there so that reading settings does not import requests).
-    send_connect_timeout_seconds: float = Field(5.0, gt=0, alias="HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS")
-    send_timeout_seconds: float = Field(15.0, gt=0, alias="HOOKRELAY_SEND_TIMEOUT_SECONDS")
+    send_connect_timeout_seconds: float
+    send_timeout_seconds: float
     # How long a rotated-out secret keeps signing beside the new one.
-    secret_rotation_overlap: Annotated[timedelta, BeforeValidator(parse_duration)] = Field(
-        timedelta(hours=24), alias="HOOKRELAY_SECRET_ROTATION_OVERLAP"
-    )
+    secret_rotation_overlap: timedelta
     # Off by default: producers written before the catalog had schemas keep being accepted.
-    validate_event_data: bool = Field(False, alias="HOOKRELAY_VALIDATE_EVENT_DATA")
-
+    validate_event_data: bool
     # Who may frame the portal page: CSP frame-ancestors sources ('none', 'self', https://app.example.com ...).
-    portal_frame_ancestors: str = Field("'none'", alias="HOOKRELAY_PORTAL_FRAME_ANCESTORS")
+    portal_frame_ancestors: str
 
-    @field_validator("portal_frame_ancestors")
     @classmethod
-    def _frame_ancestors_are_sources(cls, value: str) -> str:
-        sources = value.split()
-        if not sources or not all(_FRAME_SOURCE.match(source) for source in sources):
-            raise ValueError(
-                "HOOKRELAY_PORTAL_FRAME_ANCESTORS is a space-separated list of CSP sources"
-                " ('none', 'self', https://app.example.com, https://*.example.com)"
+    def from_environment(cls, environment: Mapping[str, str]) -> "Settings":
+        """Read every setting, or raise SettingsError naming each variable that is missing or wrong."""
+        read = _Reader(environment)
+        settings = cls(
+            subscriptions_table=read.text("HOOKRELAY_SUBSCRIPTIONS_TABLE"),
+            api_keys_table=read.text("HOOKRELAY_API_KEYS_TABLE"),
+            deliveries_table=read.text("HOOKRELAY_DELIVERIES_TABLE"),
+            event_bus=read.text("HOOKRELAY_EVENT_BUS"),
+            events_queue_url=read.text("HOOKRELAY_EVENTS_QUEUE_URL"),
+            delivery_queue_url=read.text("HOOKRELAY_DELIVERY_QUEUE_URL"),
+            allow_private_endpoints=read.flag("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", False),
+            api_key_cache_seconds=read.number("HOOKRELAY_API_KEY_CACHE_SECONDS", 60.0, least=0),
+            max_subscriptions_per_team=read.whole("HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM", 1000, least=1),
+            fanout_chunk_size=read.whole("HOOKRELAY_FANOUT_CHUNK_SIZE", 500, least=1, most=10_000),
+            retry_schedule=read.parsed("HOOKRELAY_RETRY_SCHEDULE", DEFAULT_SCHEDULE, _schedule),
+            due_shards=read.whole("HOOKRELAY_DUE_SHARDS", 8, least=1, most=64),
+            send_connect_timeout_seconds=read.number("HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS", 5.0, above=0),
+            send_timeout_seconds=read.number("HOOKRELAY_SEND_TIMEOUT_SECONDS", 15.0, above=0),
+            secret_rotation_overlap=read.parsed("HOOKRELAY_SECRET_ROTATION_OVERLAP", "24h", parse_duration),
+            validate_event_data=read.flag("HOOKRELAY_VALIDATE_EVENT_DATA", False),
+            portal_frame_ancestors=read.parsed("HOOKRELAY_PORTAL_FRAME_ANCESTORS", "'none'", _frame_ancestors),
+        )
+        if settings.send_connect_timeout_seconds > settings.send_timeout_seconds:
+            read.problems.append(
+                f"HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS ({settings.send_connect_timeout_seconds:g}) is longer than "
+                f"HOOKRELAY_SEND_TIMEOUT_SECONDS ({settings.send_timeout_seconds:g}), the whole exchange's"
             )
-        if "'none'" in sources and len(sources) > 1:
-            raise ValueError("HOOKRELAY_PORTAL_FRAME_ANCESTORS: 'none' cannot be combined with other sources")
-        return " ".join(sources)
+        if read.problems:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(read.problems))
+        return settings
 
-    @field_validator("retry_schedule")
-    @classmethod
-    def _schedule_parses(cls, value: str) -> str:
-        parse_schedule(value)
+
+class _Reader:
+    """Reads variables by kind, collecting what is wrong (a wrong one reads as its default meanwhile)."""
+
+    def __init__(self, environment: Mapping[str, str]):
+        self._environment = environment
+        self.problems: list[str] = []
+
+    def text(self, name: str) -> str:
+        if name not in self._environment:
+            self.problems.append(f"{name}: required")
+            return ""
+        return self._environment[name]
+
+    def flag(self, name: str, default: bool) -> bool:
+        return self.parsed(name, str(default), _flag)
+
+    def number(self, name: str, default: float, *, least: float | None = None, above: float | None = None) -> float:
+        value = self.parsed(name, str(default), _number)
+        if least is not None and value < least:
+            return self._wrong(name, f"should be greater than or equal to {least:g}", default)
+        if above is not None and value <= above:
+            return self._wrong(name, f"should be greater than {above:g}", default)
         return value
 
-    @model_validator(mode="after")
-    def _connect_within_total(self) -> "Settings":
-        if self.send_connect_timeout_seconds > self.send_timeout_seconds:
-            raise ValueError(
-                f"HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS ({self.send_connect_timeout_seconds:g}) is longer than "
-                f"HOOKRELAY_SEND_TIMEOUT_SECONDS ({self.send_timeout_seconds:g}), the whole exchange's"
-            )
-        return self
+    def whole(self, name: str, default: int, *, least: int, most: int | None = None) -> int:
+        value = self.parsed(name, str(default), _whole)
+        if value < least:
+            return self._wrong(name, f"should be greater than or equal to {least}", default)
+        if most is not None and value > most:
+            return self._wrong(name, f"should be less than or equal to {most}", default)
+        return value
+
+    def parsed[T](self, name: str, default: str, parse: Callable[[str], T]) -> T:
+        try:
+            return parse(self._environment.get(name, default))
+        except ValueError as error:
+            self.problems.append(f"{name}: {error}")
+            return parse(default)
+
+    def _wrong[T](self, name: str, complaint: str, default: T) -> T:
+        self.problems.append(f"{name}: {complaint}")
+        return default
+
+
+def _flag(text: str) -> bool:
+    word = text.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ValueError(f"should be a boolean (true or false), not {text!r}")
+    return word in _TRUE
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"should be a valid number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"should be a finite number, not {text!r}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"should be a valid integer, not {text!r}") from None
+
+
+def _schedule(text: str) -> str:
+    parse_schedule(text)
+    return text
+
+
+def _frame_ancestors(text: str) -> str:
+    sources = text.split()
+    if not sources or not all(_FRAME_SOURCE.match(source) for source in sources):
+        raise ValueError(
+            "a space-separated list of CSP sources ('none', 'self', https://app.example.com, https://*.example.com)"
+        )
+    if "'none'" in sources and len(sources) > 1:
+        raise ValueError("'none' cannot be combined with other sources")
+    return " ".join(sources)
 
 
 @functools.cache
 def get_settings() -> Settings:
     """Parse the environment once per container; a missing variable fails at start-up."""
-    return Settings.model_validate(os.environ)
+    return Settings.from_environment(os.environ)

@@ -6,7 +6,7 @@ from datetime import datetime
 from hookrelay import clock
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.store.deliveries import DeliveryStore, due_shard_name
+from hookrelay.store.due_retries import DueRetries, due_shard_name
 
 PAGE = 100
 # Shards read at once (each its own thread).
@@ -14,8 +14,8 @@ SHARD_CONCURRENCY = 8
 
 
 class Sweeper:
-    def __init__(self, *, deliveries: DeliveryStore, delivery_queue: Queue, shards: int):
-        self._deliveries = deliveries
+    def __init__(self, *, due_retries: DueRetries, delivery_queue: Queue, shards: int):
+        self._due_retries = due_retries
         self._queue = delivery_queue
         self._shards = shards
 
@@ -40,10 +40,10 @@ class Sweeper:
         enqueued = 0
         after = None
         while True:
-            page = self._deliveries.due(shard, clock.iso(now), PAGE, after)
+            page = self._due_retries.due(shard, clock.iso(now), PAGE, after)
             messages = []
             for delivery_id, due_at in page.items:
-                attempt = self._deliveries.claim(delivery_id, due_at, lease_until)
+                attempt = self._due_retries.claim(delivery_id, due_at, lease_until)
                 if attempt is not None:
                     messages.append(delivery_message(delivery_id, attempt))
             self._queue.send(messages)

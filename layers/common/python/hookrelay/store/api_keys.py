@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.types import TypeDeserializer
 
 TEAM_INDEX = "by_team"
 PORTAL_KIND = "portal"
@@ -37,10 +38,6 @@ class ApiKeyStore(Protocol):
 
     def add_portal_token(self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int) -> None: ...
 
-    def credential_of(self, key_hash: str) -> Credential | None:
-        """The credential a key or token hashes to, expired or not (DynamoDB's TTL removes items late)."""
-        ...
-
     def of_team(self, team_id: str) -> list[ApiKeyInfo]:
         """The team's keys, by key id."""
         ...
@@ -48,6 +45,41 @@ class ApiKeyStore(Protocol):
     def remove(self, team_id: str, key_id: str) -> bool:
         """Delete the team's key with that id; False when the team has none."""
         ...
+
+
+class Credentials(Protocol):
+    def credential_of(self, key_hash: str) -> Credential | None:
+        """The credential a key or token hashes to, expired or not (DynamoDB's TTL removes items late)."""
+        ...
+
+
+class DynamoCredentials:
+    """Reads credentials with a low-level DynamoDB client: one GetItem is all the authorizer does, and a
+    DynamoDB resource (what DynamoApiKeyStore writes and queries with) would cost its every cold start
+    the resource's model and classes."""
+
+    def __init__(self, client: Any, table_name: str):
+        self._client = client
+        self._table_name = table_name
+        self._deserializer = TypeDeserializer()
+
+    def credential_of(self, key_hash: str) -> Credential | None:
+        item = self._client.get_item(
+            TableName=self._table_name,
+            Key={"key_hash": {"S": key_hash}},
+            ProjectionExpression="team_id, kind, read_only, expires_at",
+        ).get("Item")
+        if not item:
+            return None
+        values = {name: self._deserializer.deserialize(value) for name, value in item.items()}
+        if values.get("kind") != PORTAL_KIND:
+            return Credential(team_id=str(values["team_id"]))
+        return Credential(
+            team_id=str(values["team_id"]),
+            portal=True,
+            read_only=bool(values["read_only"]),
+            expires_at=int(values["expires_at"]),
+        )
 
 
 class DynamoApiKeyStore:
@@ -61,21 +93,6 @@ class DynamoApiKeyStore:
     def add_portal_token(self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int) -> None:
         item = {"key_hash": token_hash, "team_id": team_id, "kind": PORTAL_KIND, "read_only": read_only}
         self._table.put_item(Item={**item, "expires_at": expires_at}, ConditionExpression=Attr("key_hash").not_exists())
-
-    def credential_of(self, key_hash: str) -> Credential | None:
-        item = self._table.get_item(
-            Key={"key_hash": key_hash}, ProjectionExpression="team_id, kind, read_only, expires_at"
-        ).get("Item")
-        if not item:
-            return None
-        if item.get("kind") != PORTAL_KIND:
-            return Credential(team_id=str(item["team_id"]))
-        return Credential(
-            team_id=str(item["team_id"]),
-            portal=True,
-            read_only=bool(item["read_only"]),
-            expires_at=int(item["expires_at"]),
-        )
 
     def of_team(self, team_id: str) -> list[ApiKeyInfo]:
         return [

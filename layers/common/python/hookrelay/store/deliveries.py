@@ -1,7 +1,6 @@
 """Delivery records: partition key delivery_id; each names its event, stored once beside them (store/events.py)."""
 
 import contextlib
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,16 +13,6 @@ from hookrelay import clock
 from hookrelay.models import Attempt, Delivery, DeliveryStatus, DeliverySummary, kept_attempts
 from hookrelay.store.batch import get_items
 from hookrelay.store.events import event_key, stored_event
-
-
-def due_shard_name(index: int) -> str:
-    return f"due#{index}"
-
-
-def due_shard(delivery_id: str, shards: int) -> str:
-    """Which `due#<n>` partition of the retry index a delivery waits in (spread evenly, stable)."""
-    return due_shard_name(zlib.crc32(delivery_id.encode()) % shards)
-
 
 # What the delivery log lists of a record (DeliverySummary's stored fields).
 SUMMARY_FIELDS = (
@@ -65,15 +54,6 @@ class AttemptOutcome:
     due_shard: str | None = None
 
 
-@dataclass(frozen=True)
-class DueSlice:
-    """(delivery id, due_at) of due retries in one shard of the retry index, and where the next page
-    starts (None: no more)."""
-
-    items: list[tuple[str, str]]
-    next_position: dict[str, Any] | None
-
-
 class DeliveryStore(Protocol):
     def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Create each record unless it exists; return those still waiting for their first send.
@@ -88,18 +68,6 @@ class DeliveryStore(Protocol):
 
     def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
         """The deliveries among these that exist (with their events), by id."""
-        ...
-
-    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
-        """Up to `limit` deliveries of one shard of the retry index due by `now`, after `after` if given."""
-        ...
-
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
-        """Take a due delivery for the sweeper: move its due_at to `lease_until` if still `due_at`.
-
-        Returns the number of the attempt to enqueue, or None when another sweeper (or the
-        attempt itself) got there first.
-        """
         ...
 
     def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
@@ -302,32 +270,6 @@ class DynamoDeliveryStore:
         except self._table.meta.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
-
-    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
-        query: dict[str, Any] = {
-            "IndexName": "due_retries",
-            "KeyConditionExpression": Key("due_shard").eq(shard) & Key("due_at").lte(now),
-            "Limit": limit,
-        }
-        if after:
-            query["ExclusiveStartKey"] = after
-        response = self._table.query(**query)
-        items = [(str(item["delivery_id"]), str(item["due_at"])) for item in response.get("Items", [])]
-        return DueSlice(items, response.get("LastEvaluatedKey"))
-
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
-        try:
-            response = self._table.update_item(
-                Key={"delivery_id": delivery_id},
-                UpdateExpression="SET due_at = :lease, #status = :pending",
-                ConditionExpression="due_at = :seen",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":lease": lease_until, ":seen": due_at, ":pending": "pending"},
-                ReturnValues="ALL_NEW",
-            )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
-            return None
-        return int(response["Attributes"]["attempt_count"]) + 1
 
     def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
         if delivery.attempt_count != number - 1:

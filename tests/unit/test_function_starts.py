@@ -1,0 +1,53 @@
+"""What a function's cold start loads: not what its invocations never use (P5)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from paths import REPO
+from unit.test_settings import RESOURCES
+
+# Imports a function's module, then reports what its start loaded and built.
+PROBE = """
+import json, sys
+import app
+from hookrelay import aws
+print(json.dumps({
+    "modules": sorted(sys.modules),
+    "dynamodb_resources": aws._dynamodb.cache_info().currsize,
+}))
+"""
+
+
+def started(function: str) -> tuple[set[str], int]:
+    """The modules a function's start imported, and how many DynamoDB resources it created."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "common" / "python"), str(REPO / "functions" / function)]),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **RESOURCES,
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE], env=environment, capture_output=True, text=True, timeout=120, check=True
+    )
+    report = json.loads(probe.stdout.splitlines()[-1])
+    return set(report["modules"]), int(report["dynamodb_resources"])
+
+
+def test_the_authorizer_starts_without_pydantic_the_event_handler_or_a_dynamodb_resource() -> None:
+    # Hashing a key and reading one item needs none of them.
+    modules, dynamodb_resources = started("authorizer")
+    assert "pydantic" not in modules
+    assert not any(module.startswith("aws_lambda_powertools.event_handler") for module in modules)
+    assert dynamodb_resources == 0
+
+
+def test_the_sweeper_starts_without_pydantic() -> None:
+    # It reads delivery ids and times from the retry index: no delivery record, no model.
+    modules, _ = started("sweeper")
+    assert "pydantic" not in modules
