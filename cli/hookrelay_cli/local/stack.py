@@ -24,6 +24,7 @@ from hookrelay_cli.local.functions import ContainerFunction, Function, LocalFunc
 from hookrelay_cli.local.gateway import Gateway
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
 from hookrelay_cli.local.iam import function_permissions, iam_enforced
+from hookrelay_cli.local.moto_costs import keep_moto_costs_flat
 from hookrelay_cli.local.resources import LocalResources
 from hookrelay_cli.local.tracing import (
     DAEMON_ADDRESS_VARIABLE,
@@ -131,6 +132,7 @@ class LocalStack:
             {name: os.environ.get(name, value) if name in knobs else value for name, value in environment.items()}
         )
         enforce_dynamodb_rules(index_lag_millis(os.environ.get(INDEX_LAG_VARIABLE, "0")))
+        keep_moto_costs_flat()
         traces_file = os.environ.get(TRACES_FILE_VARIABLE)
         collector = TraceCollector(Path(traces_file) if traces_file else None) if containers or traces_file else None
         if collector and not containers:
