@@ -13,8 +13,9 @@ received, each once; a second request with the same `webhook-id` is allowed by t
 contract and counted; a missing or unknown one fails the run (exit status 1). A sample of requests
 is verified with the `standardwebhooks` library and the subscription's secret.
 
-The local stack runs one poller per queue against moto, so these are the local stack's rates, not
-AWS's: Lambda would run up to 50 ingest and 200 delivery invocations at once.
+The local stack runs one poller per queue against moto (and up to 4 containers per function behind
+its gateway), so these are the local stack's rates, not AWS's: Lambda would run up to 50 ingest and
+200 delivery invocations at once. The deliveries/s goal (>= 50) is judged at the full size only.
 """
 
 import random
@@ -45,6 +46,9 @@ DEV_KEY = "hr_dev_end_to_end_benchmark_key"
 SUBSCRIPTIONS = 3
 PRODUCERS = 4
 SIGNATURES_CHECKED = 50
+# Issue 16's P6 goal on a 2-core machine, judged at full size (smaller runs are start-up bound).
+GOAL_DELIVERIES_PER_SECOND = 50
+FULL_SIZE_EVENTS = 1_000
 # Give up when no delivery has arrived for this long (something is stuck, not slow).
 STALL_SECONDS = 60
 
@@ -153,7 +157,7 @@ def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--events", type=int, help="events to publish (default 1 000, 20 with --smoke)")
     options = parser.parse_args()
-    events = options.events or (20 if options.smoke else 1_000)
+    events = options.events or (20 if options.smoke else FULL_SIZE_EVENTS)
     expected = events * SUBSCRIPTIONS
     arrivals: list[float] = []
 
@@ -177,6 +181,7 @@ def main() -> None:
         end_to_end = (max(arrivals) if arrivals else time.perf_counter()) - first_publish
     delivered, duplicates, problems = check(received, subscriptions, event_ids)
     all_delivered = delivered == expected and not problems
+    deliveries_per_second = len(received) / end_to_end
     figures = [
         Figure(
             "P6",
@@ -190,11 +195,11 @@ def main() -> None:
         Figure(
             "P6",
             "end to end: deliveries from the first publish to the last request received",
-            f"{len(received) / end_to_end:.1f} deliveries/s",
+            f"{deliveries_per_second:.1f} deliveries/s",
             "",
             f"{len(received)} in {end_to_end:.1f} s",
-            "all delivered exactly once per delivery id",
-            all_delivered,
+            f">= {GOAL_DELIVERIES_PER_SECOND} deliveries/s at {FULL_SIZE_EVENTS} events",
+            all_delivered and (deliveries_per_second >= GOAL_DELIVERIES_PER_SECOND or events < FULL_SIZE_EVENTS),
         ),
         Figure(
             "P6",

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -112,6 +113,44 @@ class LocalFunction:
             )
             with invocation_segment(self.spec.logical_id) if self.traced else nullcontext():
                 return handler(event, context)
+
+
+class ScalingFunction:
+    """A function as API Gateway invokes it: a request that arrives while every container of the
+    function is busy gets a new container (Lambda scales out per concurrent request), up to
+    `max_containers`, beyond which it waits for one to be free; an idle container is used again.
+
+    `first` is the function's container 0; `new_container(n)` makes container n at need.
+    """
+
+    def __init__(self, first: Function, new_container: Callable[[int], Function], max_containers: int):
+        self.spec = first.spec
+        self.container = first.container
+        self._idle = [first]
+        self._containers = 1
+        self._new_container = new_container
+        self._max_containers = max_containers
+        self._freed = threading.Condition()
+
+    def invoke(self, event: Any) -> Any:
+        container = self._take()
+        try:
+            return container.invoke(event)
+        finally:
+            with self._freed:
+                self._idle.append(container)
+                self._freed.notify()
+
+    def _take(self) -> Function:
+        with self._freed:
+            while not self._idle and self._containers >= self._max_containers:
+                self._freed.wait()
+            if self._idle:
+                # The one used last: its caches and connections are the warmest, as Lambda prefers.
+                return self._idle.pop()
+            number = self._containers
+            self._containers += 1
+        return self._new_container(number)
 
 
 class FunctionError(Exception):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ from hookrelay.portal import open_session
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.dynamodb import INDEX_LAG_VARIABLE, enforce_dynamodb_rules, index_lag_millis
-from hookrelay_cli.local.functions import ContainerFunction, Function, LocalFunction
+from hookrelay_cli.local.functions import ContainerFunction, Function, LocalFunction, ScalingFunction
 from hookrelay_cli.local.gateway import Gateway
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
 from hookrelay_cli.local.iam import function_permissions, iam_enforced
+from hookrelay_cli.local.moto_costs import keep_moto_costs_flat
 from hookrelay_cli.local.resources import LocalResources
 from hookrelay_cli.local.tracing import (
     DAEMON_ADDRESS_VARIABLE,
@@ -45,6 +47,10 @@ SCHEDULE_SECONDS_VARIABLE = "HOOKRELAY_LOCAL_SCHEDULE_SECONDS"
 # Local only: pollers per SQS event source, each invoking a container of its own, so that up to this
 # many batches of a queue are handled at once (Lambda runs up to the mapping's MaximumConcurrency).
 POLLERS_PER_QUEUE_VARIABLE = "HOOKRELAY_LOCAL_POLLERS_PER_QUEUE"
+# Local only: containers per function behind the gateway, for requests that arrive together (Lambda
+# starts one per concurrent request, up to the account's concurrency).
+GATEWAY_CONTAINERS_VARIABLE = "HOOKRELAY_LOCAL_GATEWAY_CONTAINERS"
+DEFAULT_GATEWAY_CONTAINERS = "4"
 DEV_TEAM = "dev"
 # On stop, what an invocation in flight is given to finish before its container is killed.
 STOP_GRACE_SECONDS = 2.0
@@ -81,9 +87,9 @@ def local_aws(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         server.stop()
 
 
-def pollers_per_queue(text: str) -> int:
+def at_least_one(variable: str, text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError(f"{POLLERS_PER_QUEUE_VARIABLE} must be a whole number of at least 1, not {text!r}")
+        raise ValueError(f"{variable} must be a whole number of at least 1, not {text!r}")
     return int(text)
 
 
@@ -131,6 +137,7 @@ class LocalStack:
             {name: os.environ.get(name, value) if name in knobs else value for name, value in environment.items()}
         )
         enforce_dynamodb_rules(index_lag_millis(os.environ.get(INDEX_LAG_VARIABLE, "0")))
+        keep_moto_costs_flat()
         traces_file = os.environ.get(TRACES_FILE_VARIABLE)
         collector = TraceCollector(Path(traces_file) if traces_file else None) if containers or traces_file else None
         if collector and not containers:
@@ -222,7 +229,7 @@ class LocalStack:
         failed_visibility = os.environ.get(FAILED_VISIBILITY_VARIABLE)
         duplicates = duplicate_rate(os.environ.get(DUPLICATE_RATE_VARIABLE, "0"))
         paused = set(filter(None, os.environ.get(PAUSED_FUNCTIONS_VARIABLE, "").split(",")))
-        pollers = pollers_per_queue(os.environ.get(POLLERS_PER_QUEUE_VARIABLE, "1"))
+        pollers = at_least_one(POLLERS_PER_QUEUE_VARIABLE, os.environ.get(POLLERS_PER_QUEUE_VARIABLE, "1"))
         return [
             QueuePoller(
                 client("sqs"),
@@ -242,12 +249,21 @@ class LocalStack:
         ]
 
     def gateway(self) -> Gateway:
-        routes = [(route, self.functions[function_id]) for route, function_id in self.template.http_routes()]
-        authorizers = {
-            route.authorizer_function: self.functions[route.authorizer_function]
-            for route, _ in routes
-            if route.authorizer_function
+        """The HTTP API: each function behind it scales to HOOKRELAY_LOCAL_GATEWAY_CONTAINERS (default 4)
+        containers for requests that arrive together, the first being the stack's own instance."""
+        limit = at_least_one(
+            GATEWAY_CONTAINERS_VARIABLE, os.environ.get(GATEWAY_CONTAINERS_VARIABLE, DEFAULT_GATEWAY_CONTAINERS)
+        )
+        http_routes = self.template.http_routes()
+        function_ids = {function_id for _, function_id in http_routes} | {
+            route.authorizer_function for route, _ in http_routes if route.authorizer_function
         }
+        scaling: dict[str, Function] = {
+            function_id: ScalingFunction(self.functions[function_id], partial(self.function, function_id), limit)
+            for function_id in function_ids
+        }
+        routes = [(route, scaling[function_id]) for route, function_id in http_routes]
+        authorizers = {name: scaling[name] for route, _ in http_routes if (name := route.authorizer_function)}
         return Gateway(routes, authorizers)
 
     def register_api_key(self, key: str | None) -> str:

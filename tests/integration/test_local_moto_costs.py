@@ -1,0 +1,85 @@
+"""The local stack's moto at a cost that does not grow with what it holds: an SQS receive does not walk
+the whole queue for every message it hands out, and an event on the bus does not build a JSONPath
+parser for every path of its target's input; with the same answers as before."""
+
+import json
+import time
+from collections.abc import Callable
+
+import moto.sqs.models
+import pytest
+
+from hookrelay.aws import client
+from hookrelay.settings import get_settings
+from hookrelay_cli.local.stack import LocalStack
+
+BATCH = 10
+
+
+def fill(queue_url: str, count: int) -> None:
+    sqs = client("sqs")
+    for start in range(0, count, BATCH):
+        entries = [{"Id": str(i), "MessageBody": json.dumps({"n": start + i})} for i in range(BATCH)]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
+def fastest_of(repeats: int, work: Callable[[], object]) -> float:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def receive_batch(queue_url: str) -> Callable[[], object]:
+    def receive() -> object:
+        messages = client("sqs").receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=BATCH, AttributeNames=["All"], VisibilityTimeout=0
+        )["Messages"]
+        assert len(messages) == BATCH
+        return messages
+
+    return receive
+
+
+def test_receiving_a_batch_costs_about_the_same_from_a_long_queue_as_from_a_short_one(stack: LocalStack) -> None:
+    settings = get_settings()
+    short_queue, long_queue = settings.events_queue_url, settings.delivery_queue_url
+    fill(short_queue, 2 * BATCH)
+    fill(long_queue, 1_000)
+    short, long = fastest_of(3, receive_batch(short_queue)), fastest_of(3, receive_batch(long_queue))
+    # Walking the whole queue for every message handed out made it 30 times slower and more;
+    # generous margin for a shared machine.
+    assert long < 5 * short, f"{long * 1000:.1f} ms from 1 000 messages vs {short * 1000:.1f} ms from 20"
+
+
+def test_a_message_past_its_queues_retention_period_is_not_received(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqs, queue_url = client("sqs"), get_settings().delivery_queue_url
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"MessageRetentionPeriod": "60"})
+    sqs.send_message(QueueUrl=queue_url, MessageBody="kept for a minute")
+    sent = time.time()
+    monkeypatch.setattr(moto.sqs.models, "unix_time", lambda: sent + 61)
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
+
+
+def test_an_event_on_the_bus_reaches_the_events_queue_whole(stack: LocalStack) -> None:
+    settings = get_settings()
+    for n in range(3):
+        client("events").put_events(
+            Entries=[
+                {
+                    "Source": "hookrelay",
+                    "DetailType": "signer.done",
+                    "Detail": json.dumps({"n": n, "name": "Jérôme"}),
+                    "EventBusName": settings.event_bus,
+                }
+            ]
+        )
+    messages = client("sqs").receive_message(QueueUrl=settings.events_queue_url, MaxNumberOfMessages=BATCH)["Messages"]
+    bodies = sorted((json.loads(message["Body"]) for message in messages), key=lambda body: body["detail"]["n"])
+    assert [body["detail"] for body in bodies] == [{"n": n, "name": "Jérôme"} for n in range(3)]
+    assert {(body["source"], body["detail-type"]) for body in bodies} == {("hookrelay", "signer.done")}
+    assert len({body["id"] for body in bodies}) == 3
