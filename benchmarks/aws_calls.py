@@ -38,6 +38,7 @@ from boto3.dynamodb.types import Binary  # noqa: E402
 from cost_model import (  # noqa: E402
     DYNAMODB_WRITE_REQUEST_UNIT,
     GOAL_DELIVERIES_PER_SECOND,
+    LAMBDA_SAMPLING,
     PROVISIONED_TARGET_UTILIZATION,
     SQS_REQUEST,
     UNIT_PRICES,
@@ -57,7 +58,6 @@ from hookrelay.settings import get_settings  # noqa: E402
 from hookrelay.store.api_keys import DynamoApiKeyStore  # noqa: E402
 from hookrelay_cli.local.gateway import HttpRequest  # noqa: E402
 from hookrelay_cli.local.stack import LocalStack, use_local_credentials  # noqa: E402
-from hookrelay_cli.template import Template  # noqa: E402
 
 FAN_OUTS = (1, 3, 10)
 STAGES = ("api", "ingest", "delivery")
@@ -342,22 +342,14 @@ def rate_limit_cost_per_million(waits_per_delivery: float) -> tuple[float, float
     return (writes + sqs_requests) * 1e6, usd
 
 
-def sampling_rule() -> Tracing:
-    """The X-Ray sampling rule template.yaml deploys (the model prices what is deployed)."""
-    for _, properties in Template.read(REPO / "template.yaml").of_type("AWS::XRay::SamplingRule"):
-        rule = properties["SamplingRule"]
-        return Tracing(reservoir_per_second=float(rule["ReservoirSize"]), fixed_rate=float(rule["FixedRate"]))
-    raise AssertionError("template.yaml declares no AWS::XRay::SamplingRule")
-
-
 def print_prices(tracing: Tracing) -> None:
     print("unit prices (USD, us-east-1 list prices; free tiers ignored):")
     for price in UNIT_PRICES:
         print(f"  {price.name:>36}: {price.usd:.10g} per {price.per}")
     print(
         f"  DynamoDB provisioned capacity is priced at {PROVISIONED_TARGET_UTILIZATION:.0%} auto-scaling target "
-        f"utilization; X-Ray at template.yaml's sampling rule ({tracing.reservoir_per_second:g}/s reservoir, "
-        f"{tracing.fixed_rate:.1%} after) at {GOAL_DELIVERIES_PER_SECOND} deliveries/s"
+        f"utilization; X-Ray at Lambda's fixed sampling ({tracing.reservoir_per_second:g}/s, then "
+        f"{tracing.fixed_rate:.0%} of the rest) at {GOAL_DELIVERIES_PER_SECOND} deliveries/s"
     )
 
 
@@ -410,7 +402,7 @@ def print_costs(runs: list[Run], tracing: Tracing) -> dict[tuple[int, BillingMod
 def main() -> None:
     options = arguments(__doc__).parse_args()
     events = 10 if options.smoke else 200
-    tracing = sampling_rule()
+    tracing = LAMBDA_SAMPLING
     print_prices(tracing)
     use_local_credentials()
     os.environ["HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS"] = "true"

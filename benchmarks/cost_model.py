@@ -117,6 +117,12 @@ class Tracing:
     fixed_rate: float
 
 
+# Lambda samples the traces of a function with active tracing itself, at a fixed rate that cannot be
+# configured (AWS Lambda developer guide, "Visualize Lambda function invocations using AWS X-Ray"):
+# the first request each second and 5 % of the rest.
+LAMBDA_SAMPLING = Tracing(reservoir_per_second=1, fixed_rate=0.05)
+
+
 def invocations_per_delivery(measured: Measured, publishing: Publishing) -> dict[str, float]:
     per_request = 1 / (measured.fan_out * publishing.events_per_request)
     return {
