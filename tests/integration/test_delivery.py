@@ -124,6 +124,18 @@ def test_a_second_message_for_the_same_attempt_sends_nothing(world: World) -> No
     assert len(server.received) == 1
 
 
+def test_a_record_holding_its_event_from_an_earlier_release_is_delivered(world: World) -> None:
+    # Deliveries queued or scheduled when this release is deployed still hold their event inline.
+    with receiver() as server:
+        delivery = new_delivery(EVENT, world.subscribe(server.port))
+        records.store_as_before_events_were_kept_apart(table(get_settings().deliveries_table), delivery)
+        (report,) = world.deliverer.deliver_batch([("m", delivery_message(delivery.id, 1).body)])
+    assert report.outcome == "delivered"
+    assert [json.loads(request.body)["data"] for request in server.received] == [EVENT.data]
+    record = world.deliveries.get(delivery.id)
+    assert record and record.status == "delivered" and record.event == EVENT
+
+
 def test_too_many_requests_waits_at_least_retry_after(world: World) -> None:
     with receiver(lambda _: Answer(429, b"slow down", {"Retry-After": "120"})) as server:
         delivery = world.pending(world.subscribe(server.port))

@@ -8,16 +8,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import records
 from botocore.exceptions import ClientError
 from receivers import receiver
 from records import receiver_endpoint
 
 from api_client import ApiClient
+from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.models import Event, delivery_id
+from hookrelay.ingest import new_delivery
+from hookrelay.models import Attempt, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore
-from hookrelay.store.events import DynamoEventStore, is_event_key
+from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
+from hookrelay.store.events import DynamoEventStore
+from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.functions import LocalContext
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
@@ -45,7 +49,14 @@ def delivery_messages() -> list[dict[str, Any]]:
 
 def delivery_records() -> dict[str, dict[str, Any]]:
     items = table(get_settings().deliveries_table).scan()["Items"]
-    return {item["delivery_id"]: item for item in items if not is_event_key(item["delivery_id"])}
+    # Beside them: events (event#...) and earlier releases' fan-out marks (fanout#...).
+    return {item["delivery_id"]: item for item in items if "subscription_id" in item}
+
+
+def stored_subscriptions(subscription_ids: list[str], team_id: str = "team-a") -> list[Subscription]:
+    store = DynamoSubscriptionStore(table(get_settings().subscriptions_table))
+    found = [store.get(team_id, subscription_id) for subscription_id in subscription_ids]
+    return [subscription for subscription in found if subscription is not None]
 
 
 def poll_until_empty(poller: QueuePoller, rounds: int = 50) -> None:
@@ -153,6 +164,35 @@ def test_a_large_event_is_stored_once_whatever_its_fan_out(
     assert len(delivery_records()) == 50
     # The event once (its JSON escapes bytes as text, hence the margin), then 50 small records.
     assert sum(written) < 1.4 * len(blob) + 50 * 2048, f"{sum(written)} bytes written for a {len(blob)}-byte event"
+
+
+def test_a_fan_out_in_progress_at_deploy_time_is_completed_once(
+    api: ApiClient, ingest: QueuePoller, deliver: Callable[[], None]
+) -> None:
+    """An earlier release's fan-out crashed after enqueuing its first chunk (records holding the event,
+    its `fanout#` mark, one delivered already); SQS hands the event to this release again."""
+    deliveries_table = table(get_settings().deliveries_table)
+    store = DynamoDeliveryStore(deliveries_table)
+    event = Event(**{**SAMPLE_EVENT, "team_id": "team-a", "data": {"signer": {"id": "s-1"}}})
+    with receiver() as target:
+        ids = sorted(subscribe(api, endpoint=receiver_endpoint(target.port)) for _ in range(5))
+        first_chunk = [new_delivery(event, subscription) for subscription in stored_subscriptions(ids[:3])]
+        for delivery in first_chunk:
+            records.store_as_before_events_were_kept_apart(deliveries_table, delivery)
+        deliveries_table.put_item(Item={"delivery_id": f"fanout#team-a#{EVENT_ID}", "sent_through": ids[2]})
+        attempt = Attempt(at=clock.now_iso(), status_code=200, latency_ms=1)
+        assert store.record_attempt(first_chunk[0], 1, attempt, AttemptOutcome("delivered"))
+        publish(api, **{key: value for key, value in SAMPLE_EVENT.items() if key != "data"}, data=event.data)
+        poll_until_empty(ingest)
+        deliver()
+    expected = {delivery_id(EVENT_ID, sub) for sub in ids}
+    assert set(delivery_records()) == expected
+    # The one delivered before the deploy is not sent again; every other one is sent once.
+    sent = Counter(request.headers["webhook-id"] for request in target.received)
+    assert sent == Counter(dict.fromkeys(expected - {first_chunk[0].id}, 1))
+    for delivery_id_ in expected:
+        record = store.get(delivery_id_)
+        assert record and record.status == "delivered" and record.attempt_count == 1
 
 
 def test_two_teams_publishing_the_same_event_id_each_get_their_whole_fan_out(

@@ -175,8 +175,17 @@ def _fields(item: dict[str, Any]) -> dict[str, Any]:
     return {"id": item["delivery_id"], **{key: int(value) if key in _NUMBERS else value for key, value in item.items()}}
 
 
-def _delivery(item: dict[str, Any], event_item: dict[str, Any]) -> Delivery:
-    return Delivery.model_validate({**_fields(item), "event": stored_event(event_item)})
+def _delivery(item: dict[str, Any], event_item: dict[str, Any] | None) -> Delivery | None:
+    """The delivery of a record and its event item (None: the event is gone, as the record soon will be)."""
+    if _holds_its_event(item):
+        return Delivery.model_validate({**_fields(item), "event": stored_event(item)})
+    return Delivery.model_validate({**_fields(item), "event": stored_event(event_item)}) if event_item else None
+
+
+def _holds_its_event(item: dict[str, Any]) -> bool:
+    # Records written before events were stored apart hold their event (compressed the same way)
+    # until their TTL removes them.
+    return "event" in item
 
 
 def _event_key_of(item: dict[str, Any]) -> str:
@@ -218,22 +227,21 @@ class DynamoDeliveryStore:
         item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item")
         if item is None:
             return None
+        if _holds_its_event(item):
+            return _delivery(item, None)
         event_item = self._table.get_item(Key={"delivery_id": _event_key_of(item)}, ConsistentRead=True).get("Item")
-        return _delivery(item, event_item) if event_item else None
+        return _delivery(item, event_item)
 
     def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
         # Two consistent batch reads whatever the batch: its records, then their events (each read once).
         records = get_items(self._table, [{"delivery_id": key} for key in set(delivery_ids)], consistent=True)
-        event_keys = {_event_key_of(item) for item in records}
+        event_keys = {_event_key_of(item) for item in records if not _holds_its_event(item)}
         events = {
             str(item["delivery_id"]): item
             for item in get_items(self._table, [{"delivery_id": key} for key in event_keys], consistent=True)
         }
-        return {
-            str(item["delivery_id"]): _delivery(item, events[_event_key_of(item)])
-            for item in records
-            if _event_key_of(item) in events
-        }
+        found = {str(item["delivery_id"]): _delivery(item, events.get(_event_key_of(item))) for item in records}
+        return {key: delivery for key, delivery in found.items() if delivery is not None}
 
     def of_subscription(
         self,
