@@ -16,7 +16,7 @@ P2: N deliveries one after another through the real delivery logic, against a ke
 import statistics
 import sys
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from receivers import Answer, receiver  # noqa: E402
 from hookrelay import clock  # noqa: E402
 from hookrelay.delivery import Deliverer, Job  # noqa: E402
 from hookrelay.ingest import new_delivery  # noqa: E402
-from hookrelay.models import Attempt, Delivery, Event, Subscription  # noqa: E402
+from hookrelay.models import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
 from hookrelay.queues import Message  # noqa: E402
 from hookrelay.retry import RetryPolicy, parse_schedule  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
@@ -51,10 +51,7 @@ class MemoryDeliveries:
         self.items.update((delivery.id, delivery) for delivery in deliveries)
         return list(deliveries)
 
-    def get(self, delivery_id: str) -> Delivery | None:
-        return self.items.get(delivery_id)
-
-    def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
+    def get_many(self, delivery_ids: Sequence[str], origins: Mapping[str, DeliveryOrigin]) -> dict[str, Delivery]:
         return {key: self.items[key] for key in delivery_ids if key in self.items}
 
     def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:

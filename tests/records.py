@@ -6,7 +6,7 @@ from typing import Any
 from hookrelay.ingest import EVENT_RETENTION
 from hookrelay.models import Delivery, Subscription
 from hookrelay.store.deliveries import DynamoDeliveryStore
-from hookrelay.store.events import DynamoEventStore
+from hookrelay.store.events import DynamoEventStore, compressed
 
 SECRET_KEY = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
 CREATED_AT = "2026-01-01T00:00:00.000Z"
@@ -45,3 +45,10 @@ def store_pending(deliveries_table: Any, deliveries: Sequence[Delivery]) -> None
     for delivery in deliveries:
         events.keep(delivery.event, delivery.expires_at + int(EVENT_RETENTION.total_seconds()))
     DynamoDeliveryStore(deliveries_table).create_pending(deliveries)
+
+
+def store_as_before_events_were_kept_apart(deliveries_table: Any, delivery: Delivery) -> None:
+    """Store a delivery as releases before `event#` items wrote it (and deployed stacks still hold it):
+    its event compressed inside the record, no event item."""
+    item = delivery.model_dump(exclude={"id", "event"}, exclude_none=True)
+    deliveries_table.put_item(Item={**item, "delivery_id": delivery.id, "event": compressed(delivery.event)})

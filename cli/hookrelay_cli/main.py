@@ -18,6 +18,9 @@ from hookrelay_cli.output import note, print_json, print_rows
 from hookrelay_cli.target import Target, TargetError, add_target_arguments, default_template, target_of
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hookrelay.delivery import Job
     from hookrelay.models import Delivery
     from hookrelay_cli.dlq import DeadLetterQueue, RedriveResult
 
@@ -157,14 +160,14 @@ def _dlq_show(arguments: argparse.Namespace) -> int:
     shown = letter.full()
     job = letter.job
     if job:
-        delivery = _delivery(target, job.delivery_id)
+        delivery = _delivery(target, job.delivery_id, [job])
         shown["delivery"] = (
             delivery.model_dump(include={"id", "status", "attempt_count", "attempts", "next_attempt_at"})
             if delivery
             else None
         )
         if delivery is None:
-            note(f"no delivery record {job.delivery_id} (expired, or never created)")
+            note(f"no delivery record {job.delivery_id} (expired, or its event is gone)")
     print_json(shown)
     return 0
 
@@ -204,12 +207,17 @@ def _dlq_redrive(arguments: argparse.Namespace) -> int:
     return 0 if result.succeeded else 1
 
 
-def _delivery(target: Target, delivery_id: str) -> "Delivery | None":
+def _delivery(target: Target, delivery_id: str, jobs: "Sequence[Job]" = ()) -> "Delivery | None":
+    """The delivery as recorded, or, not recorded yet, as the first attempt among `jobs` would record it."""
+    from hookrelay.delivery import first_attempt_origins  # noqa: PLC0415
     from hookrelay.models import is_uuid  # noqa: PLC0415
     from hookrelay.store.deliveries import DynamoDeliveryStore  # noqa: PLC0415
 
-    # Delivery ids are UUIDs; the table's other records (an event's fan-out progress) are not.
-    return DynamoDeliveryStore(target.table("DeliveriesTable")).get(delivery_id) if is_uuid(delivery_id) else None
+    # Delivery ids are UUIDs; the table's other records (events, test slots) are not.
+    if not is_uuid(delivery_id):
+        return None
+    store = DynamoDeliveryStore(target.table("DeliveriesTable"))
+    return store.get_many([delivery_id], first_attempt_origins(jobs)).get(delivery_id)
 
 
 def _deliveries_show(arguments: argparse.Namespace) -> int:

@@ -13,7 +13,6 @@ from hookrelay.observability import logger, metrics, tracer
 from hookrelay.publishing import InvalidEventMessage
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 
@@ -24,7 +23,6 @@ RESERVED_MILLIS = 10_000
 settings = get_settings()
 ingest = Ingest(
     subscriptions=CachedTeamSubscriptions(DynamoSubscriptionStore(table(settings.subscriptions_table))),
-    deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
     events=DynamoEventStore(table(settings.deliveries_table)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     events_queue=Queue(client("sqs"), settings.events_queue_url),

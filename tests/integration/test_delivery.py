@@ -19,15 +19,16 @@ from records import receiver_endpoint, subscription_id
 
 from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.delivery import Deliverer, Job, read_job
+from hookrelay.delivery import Deliverer, Job, Report, read_job
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Event, SecretRotation, Subscription, SubscriptionPatch
+from hookrelay.models import DeliveryOrigin, Event, SecretRotation, Subscription, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
 from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
@@ -69,6 +70,7 @@ class World:
             due_shards=settings.due_shards,
             rate_limiter=DynamoRateLimiter(table(settings.deliveries_table)),
         )
+        self.origins: dict[str, DeliveryOrigin] = {}
 
     def subscribe(self, port: int, **fields: object) -> Subscription:
         subscription = records.subscription(endpoint=receiver_endpoint(port), **fields)
@@ -84,9 +86,22 @@ class World:
         )
 
     def pending(self, subscription: Subscription, event: Event = EVENT) -> str:
+        """A delivery as fan-out leaves it: its event stored, no record until its first attempt."""
         delivery = new_delivery(event, subscription)
-        records.store_pending(table(get_settings().deliveries_table), [delivery])
+        DynamoEventStore(table(get_settings().deliveries_table)).keep(event, delivery.expires_at)
+        self.origins[delivery.id] = delivery.origin()
         return delivery.id
+
+    def job(self, delivery_id: str, attempt: int) -> Job:
+        """Attempt `attempt`'s job, as its message names it (a first attempt's with the delivery's origin)."""
+        return Job(delivery_id, attempt, origin=self.origins.get(delivery_id) if attempt == 1 else None)
+
+    def deliver(self, delivery_id: str, attempt: int) -> Report:
+        return self.deliverer.deliver(self.job(delivery_id, attempt))
+
+    def message(self, delivery_id: str, attempt: int) -> str:
+        job = self.job(delivery_id, attempt)
+        return delivery_message(delivery_id, attempt, origin=job.origin).body
 
     def queued(self) -> dict[str, str]:
         attributes = client("sqs").get_queue_attributes(
@@ -109,7 +124,7 @@ def seconds_between(earlier: str, later: str) -> float:
 def test_delivered_on_2xx(world: World) -> None:
     with receiver(lambda _: Answer(204, b"")) as server:
         delivery = world.pending(world.subscribe(server.port))
-        assert world.deliverer.deliver(Job(delivery, 1)).outcome == "delivered"
+        assert world.deliver(delivery, 1).outcome == "delivered"
     record = world.deliveries.get(delivery)
     assert record and record.status == "delivered" and record.attempt_count == 1
     assert [attempt.status_code for attempt in record.attempts] == [204]
@@ -119,15 +134,68 @@ def test_delivered_on_2xx(world: World) -> None:
 def test_a_second_message_for_the_same_attempt_sends_nothing(world: World) -> None:
     with receiver() as server:
         delivery = world.pending(world.subscribe(server.port))
-        world.deliverer.deliver(Job(delivery, 1))
-        assert world.deliverer.deliver(Job(delivery, 1)).outcome == "already done"
+        world.deliver(delivery, 1)
+        assert world.deliver(delivery, 1).outcome == "already done"
     assert len(server.received) == 1
+
+
+def test_the_first_attempt_creates_the_record_in_one_read_of_its_batch(world: World) -> None:
+    reads: list[dict[str, Any]] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        reads.append(params)
+
+    dynamodb = table(get_settings().deliveries_table).meta.client
+    with receiver() as server:
+        subscription = world.subscribe(server.port)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(5)]
+        assert [world.deliveries.get(delivery) for delivery in deliveries] == [None] * 5
+        dynamodb.meta.events.register("before-parameter-build.dynamodb.BatchGetItem", count)
+        try:
+            reports = world.deliverer.deliver_batch([(f"m{n}", world.message(d, 1)) for n, d in enumerate(deliveries)])
+        finally:
+            dynamodb.meta.events.unregister("before-parameter-build.dynamodb.BatchGetItem", count)
+    assert {report.outcome for report in reports} == {"delivered"} and len(server.received) == 5
+    # The batch's records and the event their messages name, in one consistent read.
+    assert [list(params["RequestItems"]) for params in reads].count([get_settings().deliveries_table]) == 1
+    listed = world.deliveries.of_subscription(subscription.id, limit=10)
+    assert sorted(summary.id for summary in listed.items) == sorted(deliveries)
+    for summary in listed.items:
+        assert summary.status == "delivered" and summary.attempt_count == 1
+        assert summary.created_at == world.origins[summary.id].created_at
+
+
+def test_two_copies_of_a_first_attempt_at_once_record_one_attempt(stack: LocalStack) -> None:
+    # SQS may hand a message out twice: both copies find no record and send (same webhook-id); the
+    # first attempt's conditional write lets one record the attempt, the other reports it done.
+    first, second = World(), World()
+    with receiver(lambda _: Answer(delay_seconds=0.5)) as server:
+        delivery = first.pending(first.subscribe(server.port))
+        job = first.job(delivery, 1)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = sorted(pool.map(lambda world: world.deliverer.deliver(job).outcome, (first, second)))
+    assert outcomes == ["already done", "delivered"]
+    record = first.deliveries.get(delivery)
+    assert record and record.attempt_count == 1 and len(record.attempts) == 1
+    assert {request.headers["webhook-id"] for request in server.received} == {delivery}
+
+
+def test_a_record_holding_its_event_from_an_earlier_release_is_delivered(world: World) -> None:
+    # Deliveries queued or scheduled when this release is deployed still hold their event inline.
+    with receiver() as server:
+        delivery = new_delivery(EVENT, world.subscribe(server.port))
+        records.store_as_before_events_were_kept_apart(table(get_settings().deliveries_table), delivery)
+        (report,) = world.deliverer.deliver_batch([("m", delivery_message(delivery.id, 1).body)])
+    assert report.outcome == "delivered"
+    assert [json.loads(request.body)["data"] for request in server.received] == [EVENT.data]
+    record = world.deliveries.get(delivery.id)
+    assert record and record.status == "delivered" and record.event == EVENT
 
 
 def test_too_many_requests_waits_at_least_retry_after(world: World) -> None:
     with receiver(lambda _: Answer(429, b"slow down", {"Retry-After": "120"})) as server:
         delivery = world.pending(world.subscribe(server.port))
-        assert world.deliverer.deliver(Job(delivery, 1)).outcome == "pending"
+        assert world.deliver(delivery, 1).outcome == "pending"
     record = world.deliveries.get(delivery)
     assert record and record.next_attempt_at
     assert seconds_between(record.attempts[0].at, record.next_attempt_at) >= 120
@@ -137,9 +205,9 @@ def test_too_many_requests_waits_at_least_retry_after(world: World) -> None:
 def test_a_long_delay_waits_for_the_sweeper(world: World) -> None:
     with receiver(lambda _: Answer(500)) as server:
         delivery = world.pending(world.subscribe(server.port))
-        world.deliverer.deliver(Job(delivery, 1))
-        world.deliverer.deliver(Job(delivery, 2))
-        assert world.deliverer.deliver(Job(delivery, 3)).outcome == "scheduled"
+        world.deliver(delivery, 1)
+        world.deliver(delivery, 2)
+        assert world.deliver(delivery, 3).outcome == "scheduled"
     record = world.deliveries.get(delivery)
     assert record and record.status == "scheduled" and record.next_attempt_at
     assert 16 * 60 <= seconds_between(record.attempts[-1].at, record.next_attempt_at) <= 24 * 60
@@ -153,8 +221,8 @@ def test_after_the_last_retry_the_delivery_fails(world: World) -> None:
     short = World(schedule="1s")
     with receiver(lambda _: Answer(500)) as server:
         delivery = short.pending(short.subscribe(server.port))
-        assert short.deliverer.deliver(Job(delivery, 1)).outcome == "pending"
-        assert short.deliverer.deliver(Job(delivery, 2)).outcome == "failed"
+        assert short.deliver(delivery, 1).outcome == "pending"
+        assert short.deliver(delivery, 2).outcome == "failed"
     record = short.deliveries.get(delivery)
     assert record and record.status == "failed" and record.attempt_count == 2
 
@@ -167,7 +235,7 @@ def test_after_the_last_retry_the_delivery_fails(world: World) -> None:
 def test_without_auto_retry_only_a_timeout_is_retried_once(world: World, answer: Answer, outcomes: list[str]) -> None:
     with receiver(lambda _: answer) as server:
         delivery = world.pending(world.subscribe(server.port, auto_retry=False))
-        got = [world.deliverer.deliver(Job(delivery, number)).outcome for number in range(1, len(outcomes) + 1)]
+        got = [world.deliver(delivery, number).outcome for number in range(1, len(outcomes) + 1)]
     assert got == outcomes
 
 
@@ -176,7 +244,7 @@ def test_deleted_or_disabled_subscriptions_get_nothing(world: World) -> None:
         subscription = world.subscribe(server.port)
         delivery = world.pending(subscription)
         world.subscriptions.delete("acme", subscription.id)
-        assert world.deliverer.deliver(Job(delivery, 1)).outcome == "dropped: subscription deleted"
+        assert world.deliver(delivery, 1).outcome == "dropped: subscription deleted"
     assert server.received == []
     record = world.deliveries.get(delivery)
     assert record and record.status == "failed" and record.attempts[0].error == "not sent: the subscription is deleted"
@@ -185,13 +253,13 @@ def test_deleted_or_disabled_subscriptions_get_nothing(world: World) -> None:
 def test_an_endpoint_failing_for_five_days_is_disabled(world: World) -> None:
     with receiver(lambda _: Answer(500)) as failing:
         subscription = world.subscribe(failing.port)
-        world.deliverer.deliver(Job(world.pending(subscription), 1))
+        world.deliver(world.pending(subscription), 1)
         started = world.subscriptions.get("acme", subscription.id)
         assert started and started.failing_since and started.enabled
         six_days_ago = clock.iso(clock.utc_now() - timedelta(days=6))
         world.set_failing_since(subscription, six_days_ago)
         another_event = EVENT.model_copy(update={"event_id": "7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c47"})
-        world.deliverer.deliver(Job(world.pending(subscription, another_event), 1))
+        world.deliver(world.pending(subscription, another_event), 1)
     disabled = world.subscriptions.get("acme", subscription.id)
     assert disabled and not disabled.enabled
     assert disabled.disabled_reason == f"every delivery attempt has failed since {six_days_ago}"
@@ -202,9 +270,9 @@ def test_a_success_ends_the_run_of_failures(world: World) -> None:
     with receiver(lambda _: next(answers)) as flaky:
         subscription = world.subscribe(flaky.port)
         delivery = world.pending(subscription)
-        world.deliverer.deliver(Job(delivery, 1))
+        world.deliver(delivery, 1)
         assert (world.subscriptions.get("acme", subscription.id) or subscription).failing_since
-        world.deliverer.deliver(Job(delivery, 2))
+        world.deliver(delivery, 2)
     recovered = world.subscriptions.get("acme", subscription.id)
     assert recovered and recovered.failing_since is None and recovered.enabled
 
@@ -217,9 +285,9 @@ def test_a_run_of_failures_is_written_at_its_start_and_its_end_only(stack: Local
         events = [EVENT.model_copy(update={"event_id": f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c4{n}"}) for n in range(3)]
         deliveries = [world.pending(subscription, event) for event in events]
         for delivery in deliveries:
-            world.deliverer.deliver(Job(delivery, 1))
+            world.deliver(delivery, 1)
         for delivery in deliveries[:2]:
-            world.deliverer.deliver(Job(delivery, 2))
+            world.deliver(delivery, 2)
     writes = world.subscriptions.failing_since_writes
     assert len(writes) == 2 and writes[0] is not None and writes[1] is None
     stored = world.subscriptions.get("acme", subscription.id)
@@ -236,11 +304,11 @@ def test_a_success_seen_by_another_container_keeps_the_endpoint_enabled(
         cached.set_failing_since(subscription, clock.iso(clock.utc_now() - timedelta(days=4)))
         events = [EVENT.model_copy(update={"event_id": f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c5{n}"}) for n in range(3)]
         first, second, third = (cached.pending(subscription, event) for event in events)
-        cached.deliverer.deliver(Job(first, 1))
-        fresh.deliverer.deliver(Job(second, 1))
+        cached.deliver(first, 1)
+        fresh.deliverer.deliver(cached.job(second, 1))
         two_days_later = clock.utc_now() + timedelta(days=2)
         monkeypatch.setattr(clock, "utc_now", lambda: two_days_later)
-        cached.deliverer.deliver(Job(third, 1))
+        cached.deliver(third, 1)
     stored = cached.subscriptions.get("acme", subscription.id)
     assert stored and stored.enabled and stored.disabled_reason is None
 
@@ -259,13 +327,13 @@ def test_changes_apply_to_the_very_next_attempt(stack: LocalStack) -> None:
     with receiver() as before, receiver() as after:
         moving, disabled, deleted = (world.subscribe(before.port, id=subscription_id(n)) for n in range(3))
         for subscription in (moving, disabled, deleted):
-            world.deliverer.deliver(Job(world.pending(subscription), 1))  # the container now knows all three
+            world.deliver(world.pending(subscription), 1)  # the container now knows all three
         rotated = logic.rotate_secret("acme", moving.id, SecretRotation())
         logic.update("acme", moving.id, SubscriptionPatch(endpoint=receiver_endpoint(after.port)))
         logic.update("acme", disabled.id, SubscriptionPatch(enabled=False))
         logic.delete("acme", deleted.id)
         outcomes = [
-            world.deliverer.deliver(Job(world.pending(subscription, another_event(1)), 1)).outcome
+            world.deliver(world.pending(subscription, another_event(1)), 1).outcome
             for subscription in (moving, disabled, deleted)
         ]
     assert outcomes == ["delivered", "dropped: subscription disabled", "dropped: subscription deleted"]
@@ -289,7 +357,7 @@ def test_a_batch_reads_its_teams_versions_once(stack: LocalStack) -> None:
             for n, team in enumerate(("acme", "globex"))
         ]
         messages = [
-            (f"m{number}", delivery_message(world.pending(subscription, event_of(subscription, number)), 1).body)
+            (f"m{number}", world.message(world.pending(subscription, event_of(subscription, number)), 1))
             for number in range(5)
             for subscription in subscriptions
         ]
@@ -336,7 +404,7 @@ def test_receivers_that_never_finish_answering_are_recorded_as_timeouts_and_hold
                 subscription = records.subscription(index, endpoint=endpoint)
                 world.subscriptions.create(subscription, records.TEAM_LIMIT)
                 deliveries[name] = world.pending(subscription)
-            messages = [(name, delivery_message(delivery, 1).body) for name, delivery in deliveries.items()]
+            messages = [(name, world.message(delivery, 1)) for name, delivery in deliveries.items()]
             started = time.monotonic()
             # In a thread of its own, so that a batch that never ends fails the test instead of hanging it.
             batch = ThreadPoolExecutor(max_workers=1).submit(world.deliverer.deliver_batch, messages)
@@ -371,7 +439,7 @@ def test_ed25519_subscription_signs_v1a_with_its_key_pair(world: World) -> None:
         subscription = world.subscribe(
             target.port, signature_scheme="ed25519", private_key=private_key, public_key=public_key
         )
-        assert world.deliverer.deliver(Job(world.pending(subscription), 1)).outcome == "delivered"
+        assert world.deliver(world.pending(subscription), 1).outcome == "delivered"
     (request,) = target.received
     headers = {name.lower(): value for name, value in request.headers.items()}
     v1a, v1 = headers["webhook-signature"].split(" ")
@@ -393,32 +461,30 @@ def test_over_its_rate_limit_a_delivery_waits_on_the_queue_without_an_attempt(wo
         subscription = world.subscribe(target.port, rate_limit=2)
         deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(6)]
         reports = world.deliverer.deliver_batch(
-            [(f"m{number}", delivery_message(delivery, 1).body) for number, delivery in enumerate(deliveries)]
+            [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)]
         )
     # Sent together, within the same half second: one goes, the others wait for their turn.
     assert Counter(report.outcome for report in reports) == {"delivered": 1, "rate limited": 5}
     assert len(target.received) == 1
     waiting = [delivery for delivery, report in zip(deliveries, reports, strict=True) if report.outcome != "delivered"]
     for delivery in waiting:
-        record = world.deliveries.get(delivery)
-        assert record and record.status == "pending" and record.attempt_count == 0 and record.attempts == []
+        assert world.deliveries.get(delivery) is None  # in the delivery log from its first attempt on
     sqs = client("sqs")
     queue_url = get_settings().delivery_queue_url
     assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "5"}
     time.sleep(1.1)  # the first wait is one second
     received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     jobs = sorted((read_job(message["Body"]) for message in received), key=lambda job: job.delivery_id)
-    assert jobs == sorted((Job(delivery, 1, waits=1) for delivery in waiting), key=lambda job: job.delivery_id)
+    # Each waits with its origin, which its first attempt will record it with.
+    expected = [Job(delivery, 1, waits=1, origin=world.origins[delivery]) for delivery in waiting]
+    assert jobs == sorted(expected, key=lambda job: job.delivery_id)
 
 
 def test_a_subscription_without_rate_limit_writes_no_rate_state(world: World) -> None:
     with receiver() as target:
         subscription = world.subscribe(target.port)
         reports = world.deliverer.deliver_batch(
-            [
-                (f"m{n}", delivery_message(world.pending(subscription, event_of(subscription, n)), 1).body)
-                for n in range(4)
-            ]
+            [(f"m{n}", world.message(world.pending(subscription, event_of(subscription, n)), 1)) for n in range(4)]
         )
     assert {report.outcome for report in reports} == {"delivered"}
     assert rate_limit_items(subscription) == []
@@ -434,9 +500,7 @@ def test_only_attempts_that_did_not_deliver_are_logged(world: World, monkeypatch
         failing = records.subscription(1, endpoint=receiver_endpoint(server.port) + "/down")
         world.subscriptions.create(failing, records.TEAM_LIMIT)
         down = world.pending(failing)
-        reports = world.deliverer.deliver_batch(
-            [("up", delivery_message(up, 1).body), ("down", delivery_message(down, 1).body)]
-        )
+        reports = world.deliverer.deliver_batch([("up", world.message(up, 1)), ("down", world.message(down, 1))])
     assert sorted(report.outcome for report in reports) == ["delivered", "pending"]
     lines = [json.loads(line) for line in logged.getvalue().splitlines()]
     attempts = [line for line in lines if line["message"] == "delivery attempt"]

@@ -153,6 +153,28 @@ def test_retry_sends_the_next_attempt_once(api: ApiClient, subscription: dict[st
     assert record and record.requested_attempt == 2 and record.attempt_count == 1
 
 
+def test_a_record_holding_its_event_from_an_earlier_release_is_shown_and_retried(
+    api: ApiClient, subscription: dict[str, Any]
+) -> None:
+    event = Event(
+        event_id="00000000-0000-4000-8000-00000000beef",
+        event_name="signer.done",
+        event_time=clock.now_iso(),
+        team_id="team-a",
+        data={"signer": {"id": "s-old"}},
+    )
+    delivery = new_delivery(event, stored_subscription("team-a", str(subscription["id"])))
+    records.store_as_before_events_were_kept_apart(table(get_settings().deliveries_table), delivery)
+    attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12)
+    assert deliveries().record_attempt(delivery, 1, attempt, AttemptOutcome("failed"))
+    path = f"/v3/webhooks/{subscription['id']}/deliveries/{delivery.id}"
+    shown = api.get(path)
+    assert shown.status == 200, shown.body
+    assert json.loads(shown.json()["request"]["body"])["data"] == {"signer": {"id": "s-old"}}
+    assert api.post(f"{path}/retry").status == 202
+    assert [job["delivery_id"] for job in queued_jobs()] == [delivery.id]
+
+
 def test_recover_resends_failed_since_and_is_idempotent(api: ApiClient, subscription: dict[str, Any]) -> None:
     old_failure = add_delivery(subscription, "team-a", 300, "failed")
     recent = [add_delivery(subscription, "team-a", age, "failed") for age in (30, 20)]

@@ -78,7 +78,7 @@ def test_a_container_runs_with_only_its_roles_permissions(
     assert "AccessDeniedException" in logs
     assert (
         "assumed-role/hookrelay-local-DeliveryFunctionRole/hookrelay-local-DeliveryFunction is not authorized to"
-        f" perform: dynamodb:GetItem on resource: {table_arn}"
+        f" perform: dynamodb:BatchGetItem on resource: {table_arn}"
     ) in logs
 
 

@@ -4,7 +4,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from hookrelay.models import Delivery, Event, Subscription
+from hookrelay.models import Event, Subscription
 from hookrelay.queues import Message
 from hookrelay.store.due_retries import DueSlice
 from hookrelay.store.subscriptions import SubscriptionSlice
@@ -61,27 +61,6 @@ class FakeSubscriptionStore:
                 update={"enabled": False, "disabled_reason": reason, "updated_at": at}
             )
             self.team_versions[team_id] += 1
-
-
-class FakeDeliveryStore:
-    def __init__(self) -> None:
-        self.items: dict[str, Delivery] = {}
-        self.writes = 0
-
-    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        waiting = []
-        for delivery in deliveries:
-            self.writes += 1
-            existing = self.items.setdefault(delivery.id, delivery)
-            if existing.status == "pending" and existing.attempt_count == 0:
-                waiting.append(delivery)
-        return waiting
-
-    def get(self, delivery_id: str) -> Delivery | None:
-        return self.items.get(delivery_id)
-
-    def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
-        return {key: self.items[key] for key in delivery_ids if key in self.items}
 
 
 class FakeEvents:

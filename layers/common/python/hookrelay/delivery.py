@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from hookrelay import clock
-from hookrelay.models import Attempt, Delivery, DeliveryStatus, Subscription
+from hookrelay.models import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, Subscription, delivery_id
 from hookrelay.observability import logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
@@ -59,6 +59,13 @@ class Job:
     attempt: int
     # How often this attempt has already waited for its subscription's rate limit.
     waits: int = 0
+    # What the first attempt records the delivery with (its messages carry it: fan-out writes no record).
+    origin: DeliveryOrigin | None = None
+
+
+def first_attempt_origins(jobs: Sequence[Job]) -> dict[str, DeliveryOrigin]:
+    """The origins of first attempts: only a first attempt may find its delivery not recorded yet."""
+    return {job.delivery_id: job.origin for job in jobs if job.origin and job.attempt == 1}
 
 
 @dataclass(frozen=True)
@@ -95,13 +102,17 @@ def _logged(job: Job, report: Report) -> Report:
 def read_job(body: str) -> Job:
     try:
         message = json.loads(body)
+        origin = message.get("origin")
         job = Job(
             delivery_id=str(message["delivery_id"]),
             attempt=int(message["attempt"]),
             waits=int(message.get("waits", 0)),
+            origin=DeliveryOrigin.model_validate(origin) if origin is not None else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise InvalidDeliveryMessage(f"not a delivery message ({type(error).__name__}: {error})") from None
+    if job.origin and delivery_id(job.origin.event_id, job.origin.subscription_id) != job.delivery_id:
+        raise InvalidDeliveryMessage("its origin names another delivery")
     if job.attempt < 1:
         raise InvalidDeliveryMessage(f"attempt {job.attempt} is not a positive number")
     if job.waits < 0:
@@ -152,14 +163,15 @@ class Deliverer:
 
     def deliver(self, job: Job, message_id: str = "") -> Report:
         """Make attempt `job.attempt` of a delivery, as a batch of one; report what happened."""
-        delivery = self._deliveries.get(job.delivery_id)
+        delivery = self._deliveries.get_many([job.delivery_id], first_attempt_origins([job])).get(job.delivery_id)
         if delivery is None:
             return Report(message_id, "unknown delivery")
         self._subscriptions.refresh([delivery.team_id])
         return self._attempt(_Ready(message_id, job, delivery))
 
     def _read_batch(self, messages: Sequence[tuple[str, str]]) -> list[_Ready | Report]:
-        """Each message's job and delivery record (with its event), in two reads for the whole batch."""
+        """Each message's job and delivery (with its event): one read for the whole batch when every message
+        names its event (first attempts), two otherwise."""
         jobs: list[tuple[str, Job | Report]] = []
         for message_id, body in messages:
             try:
@@ -167,9 +179,9 @@ class Deliverer:
             except InvalidDeliveryMessage as error:
                 logger.error("not a delivery message", extra={"message_id": message_id, "reason": str(error)})
                 jobs.append((message_id, Report(message_id, UNEXPECTED)))
-        wanted = [job.delivery_id for _, job in jobs if isinstance(job, Job)]
+        wanted = [job for _, job in jobs if isinstance(job, Job)]
         try:
-            found = self._deliveries.get_many(wanted)
+            found = self._deliveries.get_many([job.delivery_id for job in wanted], first_attempt_origins(wanted))
         except Exception:
             logger.exception("reading the batch's deliveries failed; its messages will be received again")
             return [Report(message_id, UNEXPECTED) for message_id, _ in messages]
@@ -218,7 +230,15 @@ class Deliverer:
         if subscription.rate_limit and not self._rate_limiter.admit(subscription.id, subscription.rate_limit, now):
             waits = job.waits + 1
             self._queue.send(
-                [delivery_message(delivery.id, job.attempt, waits=waits, delay_seconds=wait_seconds(job.waits))]
+                [
+                    delivery_message(
+                        delivery.id,
+                        job.attempt,
+                        waits=waits,
+                        delay_seconds=wait_seconds(job.waits),
+                        origin=job.origin,
+                    )
+                ]
             )
             return report(RATE_LIMITED)
         result = self._send(delivery, subscription, job.attempt, now)

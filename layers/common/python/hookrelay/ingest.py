@@ -1,4 +1,5 @@
-"""Fan-out: an event is stored once, then becomes a delivery record and a queue message per matching subscription."""
+"""Fan-out: an event is stored once, then becomes a queue message per matching subscription (each
+delivery's record is created by its first attempt)."""
 
 import contextlib
 from collections.abc import Callable, Iterable
@@ -12,7 +13,6 @@ from hookrelay.models import Delivery, Event, Subscription, delivery_id
 from hookrelay.observability import logger, metrics
 from hookrelay.publishing import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
-from hookrelay.store.deliveries import DeliveryStore
 from hookrelay.store.events import EventStore
 from hookrelay.store.subscriptions import CachedTeamSubscriptions
 
@@ -49,14 +49,12 @@ class Ingest:
         self,
         *,
         subscriptions: CachedTeamSubscriptions,
-        deliveries: DeliveryStore,
         events: EventStore,
         delivery_queue: Queue,
         events_queue: Queue,
         chunk_size: int,
     ):
         self._subscriptions = subscriptions
-        self._deliveries = deliveries
         self._events = events
         self._delivery_queue = delivery_queue
         self._events_queue = events_queue
@@ -87,16 +85,21 @@ class Ingest:
         metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=result.enqueued)
 
     def fan_out(self, request: FanOutRequest, has_time: Callable[[], bool]) -> FanOutResult:
-        """Store the event once, then create and enqueue its deliveries a chunk at a time, in subscription id order.
+        """Store the event once, then enqueue the first attempt of its deliveries a chunk at a time, in
+        subscription id order; each message carries what its first attempt records the delivery with.
 
         The same event fanned out again (a producer's retry, an SQS redelivery, a concurrent copy)
-        creates no second delivery: ids are deterministic and records created only if absent. It
-        enqueues again only the deliveries not attempted yet; a second message for an attempt
-        already made is answered "already done" by delivery. A fan-out over several chunks marks on
-        the event how far it has enqueued after each one (or as far as it went before a failure),
-        so that a run repeated after a crash skips what was sent; when time runs short with chunks
-        left, it stops and says where to continue, so that a team with many thousand subscriptions
-        fans out over several invocations instead of timing out.
+        makes no second delivery: ids are deterministic and the first attempt's write conditional,
+        so a second message for a first attempt is answered "already done" (two handled at the same
+        moment may both send, with the same webhook-id; one attempt is recorded). A fan-out over
+        several chunks marks on the event how far it has enqueued after each one (or as far as it
+        went before a failure), so that a run repeated after a crash skips what was sent; when time
+        runs short with chunks left, it stops and says where to continue, so that a team with many
+        thousand subscriptions fans out over several invocations instead of timing out.
+
+        Fan-outs begun by a release that wrote `fanout#<team>#<event>` marks are continued from their
+        continuation message; one repeated from the start after a crash enqueues its first chunks
+        again, whose attempts delivery finds recorded ("already done").
         """
         event = request.event
         expires_at = int((clock.utc_now() + EVENT_RETENTION).timestamp())
@@ -114,23 +117,20 @@ class Ingest:
         return FanOutResult(matched=len(targets), enqueued=enqueued, continue_after=None)
 
     def _enqueue_chunk(self, event: Event, chunk: list[Delivery], *, is_last: bool) -> int:
-        waiting = {delivery.id for delivery in self._deliveries.create_pending(chunk)}
         sent_through = None
         enqueued = 0
         finished = False
         try:
             for start in range(0, len(chunk), SQS_BATCH_LIMIT):
                 group = chunk[start : start + SQS_BATCH_LIMIT]
-                messages = [
-                    delivery_message(delivery.id, FIRST_ATTEMPT) for delivery in group if delivery.id in waiting
-                ]
+                messages = [delivery_message(each.id, FIRST_ATTEMPT, origin=each.origin()) for each in group]
                 self._delivery_queue.send(messages)
                 enqueued += len(messages)
                 sent_through = group[-1].subscription_id
             finished = True
         finally:
-            # A finished fan-out leaves no mark (an update is billed on the whole event): repeated, it
-            # finds its records made and enqueues only those not attempted yet.
+            # A finished fan-out leaves no mark (an update is billed on the whole event): repeated, its
+            # messages find their first attempts made.
             if sent_through is not None and not (finished and is_last):
                 self._events.record_sent_through(event.team_id, event.event_id, sent_through)
         return enqueued

@@ -475,6 +475,20 @@ class DeliveryDetail(DeliverySummary):
     )
 
 
+class DeliveryOrigin(BaseModel):
+    """What a delivery record holds before its first attempt. Its first messages carry it, so that the
+    first attempt's write creates the record and fan-out writes none."""
+
+    model_config = ConfigDict(strict=True)
+
+    team_id: str
+    subscription_id: str
+    event_id: str
+    event_name: str
+    created_at: str
+    expires_at: int
+
+
 class Delivery(DeliverySummary):
     """One event for one subscription. Its id is derived from both, so fan-out never makes two."""
 
@@ -488,6 +502,9 @@ class Delivery(DeliverySummary):
 
     def summary(self) -> DeliverySummary:
         return DeliverySummary.model_validate(self.model_dump(include=set(DeliverySummary.model_fields)))
+
+    def origin(self) -> DeliveryOrigin:
+        return DeliveryOrigin.model_validate(self.model_dump(include=set(DeliveryOrigin.model_fields)))
 
 
 DELIVERY_ID_NAMESPACE = uuid.UUID("6f1b4d2c-8a3e-5b7f-9c0d-1e2f3a4b5c6d")

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hookrelay.models import DeliveryOrigin
+
 SQS_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 5
 
@@ -20,12 +22,17 @@ class Message:
     delay_seconds: int = 0
 
 
-def delivery_message(delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0) -> Message:
+def delivery_message(
+    delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0, origin: DeliveryOrigin | None = None
+) -> Message:
     """A message asking for attempt `attempt` of a delivery; `waits`: how often it has already waited
-    for its subscription's rate limit (it waits longer each time)."""
+    for its subscription's rate limit (it waits longer each time); `origin`: what the first attempt
+    records the delivery with, given while no record exists yet."""
     body: dict[str, object] = {"delivery_id": delivery_id, "attempt": attempt}
     if waits:
         body["waits"] = waits
+    if origin:
+        body["origin"] = origin.model_dump()
     return Message(json.dumps(body), delay_seconds)
 
 

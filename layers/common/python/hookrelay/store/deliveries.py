@@ -1,7 +1,11 @@
-"""Delivery records: partition key delivery_id; each names its event, stored once beside them (store/events.py)."""
+"""Delivery records: partition key delivery_id; each names its event, stored once beside them (store/events.py).
+
+A record is created by its delivery's first attempt (from the origin its message carries), so a
+delivery is in the log from its first attempt on; only a test event's is created when it is asked for.
+"""
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -10,7 +14,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
 
 from hookrelay import clock
-from hookrelay.models import Attempt, Delivery, DeliveryStatus, DeliverySummary, kept_attempts
+from hookrelay.models import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, DeliverySummary, kept_attempts
 from hookrelay.store.batch import get_items
 from hookrelay.store.events import event_key, stored_event
 
@@ -55,23 +59,15 @@ class AttemptOutcome:
 
 
 class DeliveryStore(Protocol):
-    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        """Create each record unless it exists; return those still waiting for their first send.
-
-        A record that exists but was never attempted is returned too: its message may have been
-        lost in a crash between the write and the send. A second message for an attempt already
-        recorded sends nothing; two handled at the same moment may both send (same webhook-id).
-        """
-        ...
-
-    def get(self, delivery_id: str) -> Delivery | None: ...
-
-    def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
-        """The deliveries among these that exist (with their events), by id."""
+    def get_many(self, delivery_ids: Sequence[str], origins: Mapping[str, DeliveryOrigin]) -> dict[str, Delivery]:
+        """These deliveries (with their events), by id: each as recorded, or, not recorded yet, as its
+        origin in `origins` describes it (waiting for its first attempt). Left out: the others, and
+        those whose event is gone."""
         ...
 
     def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
-        """Log attempt `number` of `delivery` (as read before the attempt) and its new state in one write.
+        """Log attempt `number` of `delivery` (as read before the attempt) and its new state in one write;
+        the first attempt's creates the record unless it exists.
 
         False when attempt `number` was already recorded (a second message for the same attempt) or
         another attempt was recorded since the read: the caller has nothing more to do.
@@ -97,7 +93,10 @@ POSITION_KEYS = frozenset({"created_at", "delivery_id"})
 class DeliveryLogStore(Protocol):
     """What the delivery log API needs of the deliveries table."""
 
-    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]: ...
+    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Create each record unless it exists (a test event's, listed at once); return those created
+        or still waiting for their first attempt."""
+        ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...
 
@@ -143,8 +142,25 @@ def _fields(item: dict[str, Any]) -> dict[str, Any]:
     return {"id": item["delivery_id"], **{key: int(value) if key in _NUMBERS else value for key, value in item.items()}}
 
 
-def _delivery(item: dict[str, Any], event_item: dict[str, Any]) -> Delivery:
-    return Delivery.model_validate({**_fields(item), "event": stored_event(event_item)})
+def _delivery(item: dict[str, Any], event_item: dict[str, Any] | None) -> Delivery | None:
+    """The delivery of a record and its event item (None: the event is gone, as the record soon will be)."""
+    if _holds_its_event(item):
+        return Delivery.model_validate({**_fields(item), "event": stored_event(item)})
+    return Delivery.model_validate({**_fields(item), "event": stored_event(event_item)}) if event_item else None
+
+
+def _holds_its_event(item: dict[str, Any]) -> bool:
+    # Records written before events were stored apart hold their event (compressed the same way)
+    # until their TTL removes them.
+    return "event" in item
+
+
+def _unrecorded(delivery_id: str, origin: DeliveryOrigin, event_item: dict[str, Any] | None) -> Delivery | None:
+    """A delivery waiting for its first attempt, which will record it as its origin describes it."""
+    if event_item is None:
+        return None
+    fields = {"id": delivery_id, **origin.model_dump(), "updated_at": origin.created_at}
+    return Delivery.model_validate({**fields, "event": stored_event(event_item)})
 
 
 def _event_key_of(item: dict[str, Any]) -> str:
@@ -186,22 +202,32 @@ class DynamoDeliveryStore:
         item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item")
         if item is None:
             return None
+        if _holds_its_event(item):
+            return _delivery(item, None)
         event_item = self._table.get_item(Key={"delivery_id": _event_key_of(item)}, ConsistentRead=True).get("Item")
-        return _delivery(item, event_item) if event_item else None
+        return _delivery(item, event_item)
 
-    def get_many(self, delivery_ids: Sequence[str]) -> dict[str, Delivery]:
-        # Two consistent batch reads whatever the batch: its records, then their events (each read once).
-        records = get_items(self._table, [{"delivery_id": key} for key in set(delivery_ids)], consistent=True)
-        event_keys = {_event_key_of(item) for item in records}
-        events = {
-            str(item["delivery_id"]): item
-            for item in get_items(self._table, [{"delivery_id": key} for key in event_keys], consistent=True)
-        }
-        return {
-            str(item["delivery_id"]): _delivery(item, events[_event_key_of(item)])
-            for item in records
-            if _event_key_of(item) in events
-        }
+    def get_many(self, delivery_ids: Sequence[str], origins: Mapping[str, DeliveryOrigin]) -> dict[str, Delivery]:
+        # One consistent batch read for the records and the events their origins name; a second one only
+        # for events no origin named (messages of retries, sweeps, redrives name only their delivery).
+        wanted = set(delivery_ids)
+        items = self._consistent_items(
+            wanted | {event_key(origin.team_id, origin.event_id) for origin in origins.values()}
+        )
+        records = [items[key] for key in wanted if key in items]
+        unread = {_event_key_of(item) for item in records if not _holds_its_event(item)} - items.keys()
+        items.update(self._consistent_items(unread))
+        found: dict[str, Delivery | None] = {}
+        for key in wanted:
+            if key in items:
+                found[key] = _delivery(items[key], items.get(_event_key_of(items[key])))
+            elif origin := origins.get(key):
+                found[key] = _unrecorded(key, origin, items.get(event_key(origin.team_id, origin.event_id)))
+        return {key: delivery for key, delivery in found.items() if delivery is not None}
+
+    def _consistent_items(self, keys: set[str]) -> dict[str, dict[str, Any]]:
+        found = get_items(self._table, [{"delivery_id": key} for key in keys], consistent=True)
+        return {str(item["delivery_id"]): item for item in found}
 
     def of_subscription(
         self,
@@ -285,6 +311,13 @@ class DynamoDeliveryStore:
             ":attempts": [each.model_dump(exclude_none=True) for each in attempts],
         }
         update = "SET attempt_count = :number, #status = :status, updated_at = :now, attempts = :attempts"
+        condition = "attribute_exists(delivery_id) AND attempt_count = :previous"
+        if number == 1:
+            # The first attempt creates the record with what the delivery log lists and indexes (unless
+            # it exists: a test event's, one from an earlier release); a duplicate message's finds it made.
+            update += ", " + ", ".join(f"{field} = :{field}" for field in DeliveryOrigin.model_fields)
+            values.update({f":{field}": value for field, value in delivery.origin().model_dump().items()})
+            condition = "attribute_not_exists(delivery_id) OR attempt_count = :previous"
         if outcome.next_attempt_at and outcome.due_at and outcome.due_shard:
             update += ", next_attempt_at = :next, due_at = :due, due_shard = :shard"
             values.update({":next": outcome.next_attempt_at, ":due": outcome.due_at, ":shard": outcome.due_shard})
@@ -294,7 +327,7 @@ class DynamoDeliveryStore:
             self._table.update_item(
                 Key={"delivery_id": delivery.id},
                 UpdateExpression=update,
-                ConditionExpression="attribute_exists(delivery_id) AND attempt_count = :previous",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
             )
