@@ -4,9 +4,10 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hookrelay.models import DeliveryOrigin
+if TYPE_CHECKING:  # the sweeper sends messages without loading pydantic's models
+    from hookrelay.models import DeliveryOrigin
 
 SQS_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 5
@@ -23,7 +24,7 @@ class Message:
 
 
 def delivery_message(
-    delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0, origin: DeliveryOrigin | None = None
+    delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0, origin: "DeliveryOrigin | None" = None
 ) -> Message:
     """A message asking for attempt `attempt` of a delivery; `waits`: how often it has already waited
     for its subscription's rate limit (it waits longer each time); `origin`: what the first attempt
