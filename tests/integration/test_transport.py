@@ -292,6 +292,28 @@ def test_an_address_literal_is_resolved_in_the_attempts_own_thread() -> None:
     assert looked_up_in == [threading.current_thread()]
 
 
+def test_a_name_is_looked_up_once_for_the_attempts_of_a_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport_module, "LOOKUP_REUSED_FOR_SECONDS", 1.0)
+    answers = iter([["127.0.0.1"], ["127.0.0.2"]])
+    lookups: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return next(answers)
+
+    transport = Transport(allow_private=True, resolver=rebinding)
+    with receiver() as server:
+        url = f"http://{HOST}:{server.port}/"
+        assert transport.post(url, b"{}", {}).delivered
+        assert transport.post(url, b"{}", {}).delivered
+        assert lookups == [HOST]
+        time.sleep(1.2)
+        # Looked up again, and sent to the new answer, where nothing listens (the receiver is on 127.0.0.1).
+        result = transport.post(url, b"{}", {})
+    assert lookups == [HOST, HOST]
+    assert result.error and result.error.startswith("connection:"), result
+
+
 # Receiver answers (issue 13, item 9): asked for uncompressed, read up to the cap and no further.
 
 

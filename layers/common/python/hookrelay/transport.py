@@ -1,8 +1,9 @@
 """The one way hookrelay sends a webhook: SSRF-checked, pinned to the vetted address, never redirected.
 
-The endpoint's host is resolved and vetted by hookrelay.addresses at every send; the connection
-goes to that address (no second lookup, so DNS rebinding cannot swap in a private one) while TLS
-still sends SNI for, and verifies the certificate against, the hostname. Connect timeout 5 s, and
+The endpoint's host is resolved (an answer reused for LOOKUP_REUSED_FOR_SECONDS) and vetted by
+hookrelay.addresses at every send; the connection goes to the vetted address (no second lookup, so
+DNS rebinding cannot swap in a private one) while TLS still sends SNI for, and verifies the
+certificate against, the hostname. Connect timeout 5 s, and
 one wall-clock deadline of 15 s for the whole attempt: lookup, connect, TLS, headers and body (the
 delivery function passes HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and HOOKRELAY_SEND_TIMEOUT_SECONDS).
 The answer is asked for uncompressed and at most `max_response_bytes` of it is read. One keep-alive
@@ -46,6 +47,11 @@ EXCERPT_BYTES = 1024
 # Name lookups of a Transport that may be running at once; lookups that hang each hold a thread until
 # the system resolver gives up, so this bounds the threads they can take.
 MAX_LOOKUPS_IN_FLIGHT = 32
+# A name's answer serves the attempts of the next few seconds (a thread and a name server round trip
+# each otherwise). It is vetted at each of them, and they connect to it: a name rebound meanwhile is
+# only seen later, never connected to unvetted. At most MAX_REMEMBERED_LOOKUPS names, the oldest forgotten.
+LOOKUP_REUSED_FOR_SECONDS = 10.0
+MAX_REMEMBERED_LOOKUPS = 1024
 _PINNED_HOST = "X-Hookrelay-Pinned-Host"
 
 
@@ -221,17 +227,23 @@ class _BoundedLookups:
     getaddrinfo cannot be interrupted, so each lookup runs in a thread of its own that the attempt waits
     on until its deadline; a daemon thread, so that a hung lookup does not keep the process from exiting.
     At most MAX_LOOKUPS_IN_FLIGHT run at once: past that, a lookup waits for a slot within its deadline.
-    An address literal asks no name server, so it is resolved in the attempt's thread.
+    An address literal asks no name server, so it is resolved in the attempt's thread; a name answered
+    less than LOOKUP_REUSED_FOR_SECONDS ago is not looked up again.
     """
 
     def __init__(self, resolver: Resolver):
         self._resolver = resolver
         self._slots = threading.BoundedSemaphore(MAX_LOOKUPS_IN_FLIGHT)
+        self._answers: dict[tuple[str, int], tuple[list[str], float]] = {}
+        self._answers_lock = threading.Lock()
 
     def resolver_within(self, deadline: _Deadline) -> Resolver:
         def resolve_in_time(host: str, port: int) -> list[str]:
             if ip_literal(host):
                 return self._resolver(host, port)
+            remembered = self._remembered(host, port)
+            if remembered is not None:
+                return remembered
             if not self._slots.acquire(timeout=deadline.remaining()):
                 raise _LookupTimedOut
             answer: Future[list[str]] = Future()
@@ -239,11 +251,25 @@ class _BoundedLookups:
                 target=self._look_up, args=(answer, host, port), name="hookrelay-lookup", daemon=True
             ).start()
             try:
-                return answer.result(timeout=deadline.remaining())
+                addresses = answer.result(timeout=deadline.remaining())
             except TimeoutError:
                 raise _LookupTimedOut from None
+            self._remember(host, port, addresses)
+            return addresses
 
         return resolve_in_time
+
+    def _remembered(self, host: str, port: int) -> list[str] | None:
+        with self._answers_lock:
+            addresses, until = self._answers.get((host, port), ([], 0.0))
+        return addresses if addresses and time.monotonic() < until else None
+
+    def _remember(self, host: str, port: int, addresses: list[str]) -> None:
+        with self._answers_lock:
+            self._answers.pop((host, port), None)  # re-added last: the oldest answers go first
+            if len(self._answers) >= MAX_REMEMBERED_LOOKUPS:
+                del self._answers[next(iter(self._answers))]
+            self._answers[host, port] = (addresses, time.monotonic() + LOOKUP_REUSED_FOR_SECONDS)
 
     def _look_up(self, answer: Future[list[str]], host: str, port: int) -> None:
         try:
