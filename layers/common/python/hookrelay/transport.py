@@ -3,9 +3,9 @@
 The endpoint's host is resolved (an answer reused for LOOKUP_REUSED_FOR_SECONDS) and vetted by
 hookrelay.addresses at every send; the connection goes to the vetted address (no second lookup, so
 DNS rebinding cannot swap in a private one) while TLS still sends SNI for, and verifies the
-certificate against, the hostname. Connect timeout 5 s, and
-one wall-clock deadline of 15 s for the whole attempt: lookup, connect, TLS, headers and body (the
-delivery function passes HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and HOOKRELAY_SEND_TIMEOUT_SECONDS).
+certificate against, the hostname. Connect timeout 5 s, and one wall-clock deadline of 15 s for the
+whole attempt: lookup, connect, TLS, headers and body (the delivery function passes
+HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and HOOKRELAY_SEND_TIMEOUT_SECONDS).
 The answer is asked for uncompressed and at most `max_response_bytes` of it is read. One keep-alive
 session per container.
 """
