@@ -8,11 +8,15 @@ store interfaces (in memory), so the figures are render + sign + send + bookkeep
 latency; benchmarks/ingest.py counts the AWS calls.
 
 P1: one SQS batch of 10 deliveries to a receiver that answers after 200 ms, against one delivery.
-    Goal: at most 1.3x (the sends run concurrently).
+    Goal: at most 1.1x (the sends run concurrently).
 P2: N deliveries one after another through the real delivery logic, against a keep-alive
-    requests.Session.post loop of the same bodies to the same receiver. Goal: at most 1.5x.
+    requests.Session.post loop of the same requests (body and headers, as the receiver got them) to
+    the same receiver: the difference is render, sign, the attempt's deadline and address check, and
+    bookkeeping. Goal: at most 1.2x. The two take turns of P2_TURN sends; the figure is the median of
+    the turns' ratios (on a shared machine, times taken apart pair a quiet moment with a busy one).
 """
 
+import itertools
 import statistics
 import sys
 import time
@@ -38,8 +42,11 @@ from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
 from hookrelay.store.subscriptions import CachedTeamSubscriptions  # noqa: E402
 from hookrelay.transport import Transport  # noqa: E402
 
-P1_GOAL = 1.3
-P2_GOAL = 1.5
+P1_GOAL = 1.1
+P2_GOAL = 1.2
+# The path and the raw loop take turns of this many sends, so that a burst of load on the shared
+# machine falls on both alike.
+P2_TURN = 20
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
 
 
@@ -151,35 +158,39 @@ def p1_concurrency(repeat: int) -> Figure:
         f"{statistics.median(batch) * 1e3:.0f} ms",
         f"one delivery {statistics.median(one) * 1e3:.0f} ms",
         f"{ratio:.2f}x",
-        "<= 1.3x",
+        f"<= {P1_GOAL}x",
         ratio <= P1_GOAL,
     )
 
 
 def p2_overhead(count: int, repeat: int) -> Figure:
     with receiver(lambda _: Answer(200, b"ok")) as fast:
-        path_times, raw_times = [], []
+        url = f"http://127.0.0.1:{fast.port}/hook"
+        path_times, raw_times, ratios = [], [], []
         for _ in range(repeat):
             deliverer, ids = world(fast.port, count)
-            start = time.perf_counter()
-            for delivery_id in ids:
-                assert deliverer.deliver(Job(delivery_id, 1)).outcome == "delivered"
-            path_times.append(time.perf_counter() - start)
-            bodies = [fast.received[-1].body] * count
             session = requests.Session()
-            start = time.perf_counter()
-            for body in bodies:
-                session.post(f"http://127.0.0.1:{fast.port}/hook", data=body, timeout=15).content  # noqa: B018
-            raw_times.append(time.perf_counter() - start)
-    path, raw = statistics.median(path_times) / count, statistics.median(raw_times) / count
-    ratio = path / raw
+            for turn in itertools.batched(ids, P2_TURN, strict=False):
+                start = time.perf_counter()
+                for delivery_id in turn:
+                    assert deliverer.deliver(Job(delivery_id, 1)).outcome == "delivered"
+                path_times.append((time.perf_counter() - start) / len(turn))
+                sent = fast.received[-1]
+                # requests adds these two itself.
+                headers = {key: value for key, value in sent.headers.items() if key not in ("Host", "Content-Length")}
+                start = time.perf_counter()
+                for _ in turn:
+                    session.post(url, data=sent.body, headers=headers, timeout=15).content  # noqa: B018
+                raw_times.append((time.perf_counter() - start) / len(turn))
+                ratios.append(path_times[-1] / raw_times[-1])
+    ratio = statistics.median(ratios)
     return Figure(
         "P2",
         f"delivery path per delivery ({count} in a row: render, sign, send, log; stores in memory)",
-        f"{path * 1e3:.2f} ms",
-        f"raw requests.Session.post {raw * 1e3:.2f} ms",
+        f"{statistics.median(path_times) * 1e3:.2f} ms",
+        f"raw requests.Session.post {statistics.median(raw_times) * 1e3:.2f} ms",
         f"{ratio:.2f}x",
-        "<= 1.5x",
+        f"<= {P2_GOAL}x",
         ratio <= P2_GOAL,
     )
 

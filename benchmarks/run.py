@@ -47,7 +47,8 @@ METHODS = {
     "SQS batch of 10 to a receiver on 127.0.0.1 that answers after 200 ms, against one delivery; median of 5.",
     "P2": "`benchmarks/delivery.py`: 300 deliveries one after another through render, sign, send and the attempt "
     "bookkeeping (stores in memory: AWS calls are counted by P3, not timed), against a keep-alive "
-    "`requests.Session.post` loop of the same bodies to the same receiver; median of 5.",
+    "`requests.Session.post` loop of the same requests (body and headers) to the same receiver; the two take "
+    "turns of 20 sends, 5 runs, and the figure is the median of the turns' ratios.",
     "P3": "`benchmarks/aws_calls.py`: the real handlers against moto, 1 000 events x 3 subscriptions through the "
     "API, ingest and delivery, every AWS call counted with a botocore hook; the cost model (us-east-1 list "
     "prices, stated in the script, with modeled Lambda durations) is explained in "

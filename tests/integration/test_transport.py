@@ -14,6 +14,7 @@ import pytest
 import trustme
 from receivers import Answer, RawReceiver, Receiver, raw_receiver, receiver, trickling_receiver
 
+import hookrelay.transport as transport_module
 from hookrelay.transport import MAX_LOOKUPS_IN_FLIGHT, SendResult, Transport
 
 HOST = "hooks.test"
@@ -229,6 +230,88 @@ def test_hung_name_lookups_hold_a_bounded_number_of_threads(hanging_lookups: thr
         assert all(result.timed_out for result in sends)
         senders.shutdown()
         assert threading.active_count() - threads_before <= MAX_LOOKUPS_IN_FLIGHT
+
+
+@pytest.mark.timeout(30)
+def test_many_attempts_in_flight_each_end_at_their_own_deadline_without_a_thread_each() -> None:
+    """One watchdog ends them all: a shorter deadline added later still comes first, and no timer thread per attempt."""
+    long_deadline, short_deadline, each = 4.0, 1.0, 12
+    slow = Transport(allow_private=True, total_timeout=long_deadline)
+    quick = Transport(allow_private=True, total_timeout=short_deadline)
+
+    def timed(transport: Transport, url: str) -> tuple[SendResult, float]:
+        started = time.monotonic()
+        result = transport.post(url, b"{}", {})
+        return result, time.monotonic() - started
+
+    threads_before = threading.active_count()
+    with trickling_receiver("status line") as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        senders = ThreadPoolExecutor(max_workers=2 * each)
+        slow_sends = [senders.submit(timed, slow, url) for _ in range(each)]
+        time.sleep(0.2)  # the long deadlines are waited for first
+        quick_sends = [senders.submit(timed, quick, url) for _ in range(each)]
+        time.sleep(short_deadline / 2)
+        # A sender and a receiver's handler per attempt, the receiver's server, and nothing per attempt besides.
+        threads_in_flight = threading.active_count() - threads_before
+        quick_results = [send.result(timeout=10) for send in quick_sends]
+        slow_results = [send.result(timeout=10) for send in slow_sends]
+        senders.shutdown()
+    assert threads_in_flight <= 2 * 2 * each + 2, f"{threads_in_flight} threads for {2 * each} attempts"
+    for results, deadline in ((quick_results, short_deadline), (slow_results, long_deadline)):
+        for result, elapsed in results:
+            assert result.timed_out and result.error and result.error.startswith("timeout: "), result
+            assert deadline - 0.1 <= elapsed < deadline + LATE_SECONDS, (deadline, elapsed)
+
+
+def test_an_ended_attempt_leaves_no_deadline_behind(local_transport: Transport) -> None:
+    with receiver() as server:
+        url = f"http://{HOST}:{server.port}/"
+        assert local_transport.post(url, b"{}", {}).delivered
+        assert local_transport.post("https://", b"{}", {}).error
+        time.sleep(DEADLINE_SECONDS + 0.5)  # past the first attempt's deadline
+        # Its kept-alive connection was not shut down at its deadline.
+        assert local_transport.post(url, b"{}", {}).delivered
+    with trickling_receiver("status line") as trickler:
+        assert local_transport.post(f"http://{HOST}:{trickler.port}/", b"{}", {}).timed_out
+    assert len({request.client_port for request in server.received}) == 1
+    # Read from the transport's one watchdog: no deadline of an ended attempt stays queued (nor holds a timer).
+    assert transport_module._WATCHDOG.pending == 0
+
+
+def test_an_address_literal_is_resolved_in_the_attempts_own_thread() -> None:
+    looked_up_in: list[threading.Thread] = []
+
+    def resolve_locally(host: str, port: int) -> list[str]:
+        looked_up_in.append(threading.current_thread())
+        return [host]
+
+    transport = Transport(allow_private=True, resolver=resolve_locally)
+    with receiver() as server:
+        assert transport.post(f"http://127.0.0.1:{server.port}/", b"{}", {}).delivered
+    assert looked_up_in == [threading.current_thread()]
+
+
+def test_a_name_is_looked_up_once_for_the_attempts_of_a_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport_module, "LOOKUP_REUSED_FOR_SECONDS", 1.0)
+    answers = iter([["127.0.0.1"], ["127.0.0.2"]])
+    lookups: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return next(answers)
+
+    transport = Transport(allow_private=True, resolver=rebinding)
+    with receiver() as server:
+        url = f"http://{HOST}:{server.port}/"
+        assert transport.post(url, b"{}", {}).delivered
+        assert transport.post(url, b"{}", {}).delivered
+        assert lookups == [HOST]
+        time.sleep(1.2)
+        # Looked up again, and sent to the new answer, where nothing listens (the receiver is on 127.0.0.1).
+        result = transport.post(url, b"{}", {})
+    assert lookups == [HOST, HOST]
+    assert result.error and result.error.startswith("connection:"), result
 
 
 # Receiver answers (issue 13, item 9): asked for uncompressed, read up to the cap and no further.

@@ -132,7 +132,7 @@ def vet_addresses(endpoint: Endpoint, resolver: Resolver = resolve) -> list[str]
     """
     # "name." is the absolute spelling of "name" ("localhost.", "127.0.0.1."): resolve it as such.
     host = endpoint.host.removesuffix(".")
-    literal = _ip_literal(host)
+    literal = ip_literal(host)
     # An address literal is judged as written, even when it does not resolve (an unknown IPv6 zone id).
     reason = refusal_reason(literal) if literal else None
     if reason:
@@ -147,7 +147,8 @@ def vet_addresses(endpoint: Endpoint, resolver: Resolver = resolve) -> list[str]
     return addresses
 
 
-def _ip_literal(host: str) -> IPAddress | None:
+def ip_literal(host: str) -> IPAddress | None:
+    """The address a host names when it is written as one (an IPv4 or IPv6 literal), else None."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:

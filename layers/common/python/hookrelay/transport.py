@@ -1,16 +1,20 @@
 """The one way hookrelay sends a webhook: SSRF-checked, pinned to the vetted address, never redirected.
 
-The endpoint's host is resolved and vetted by hookrelay.addresses at every send; the connection
-goes to that address (no second lookup, so DNS rebinding cannot swap in a private one) while TLS
-still sends SNI for, and verifies the certificate against, the hostname. Connect timeout 5 s, and
-one wall-clock deadline of 15 s for the whole attempt: lookup, connect, TLS, headers and body (the
-delivery function passes HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and HOOKRELAY_SEND_TIMEOUT_SECONDS).
+The endpoint's host is resolved (an answer reused for LOOKUP_REUSED_FOR_SECONDS) and vetted by
+hookrelay.addresses at every send; the connection goes to the vetted address (no second lookup, so
+DNS rebinding cannot swap in a private one) while TLS still sends SNI for, and verifies the
+certificate against, the hostname. Connect timeout 5 s, and one wall-clock deadline of 15 s for the
+whole attempt: lookup, connect, TLS, headers and body (the delivery function passes
+HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and HOOKRELAY_SEND_TIMEOUT_SECONDS).
 The answer is asked for uncompressed and at most `max_response_bytes` of it is read. One keep-alive
 session per container.
 """
 
 import contextlib
+import heapq
 import ipaddress
+import itertools
+import math
 import socket
 import threading
 import time
@@ -26,7 +30,15 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from hookrelay.addresses import Endpoint, EndpointRefused, Resolver, parse_endpoint, resolve, vet_addresses
+from hookrelay.addresses import (
+    Endpoint,
+    EndpointRefused,
+    Resolver,
+    ip_literal,
+    parse_endpoint,
+    resolve,
+    vet_addresses,
+)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 TOTAL_TIMEOUT_SECONDS = 15.0
@@ -35,6 +47,11 @@ EXCERPT_BYTES = 1024
 # Name lookups of a Transport that may be running at once; lookups that hang each hold a thread until
 # the system resolver gives up, so this bounds the threads they can take.
 MAX_LOOKUPS_IN_FLIGHT = 32
+# A name's answer serves the attempts of the next few seconds (a thread and a name server round trip
+# each otherwise). It is vetted at each of them, and they connect to it: a name rebound meanwhile is
+# only seen later, never connected to unvetted. At most MAX_REMEMBERED_LOOKUPS names, the oldest forgotten.
+LOOKUP_REUSED_FOR_SECONDS = 10.0
+MAX_REMEMBERED_LOOKUPS = 1024
 _PINNED_HOST = "X-Hookrelay-Pinned-Host"
 
 
@@ -58,24 +75,23 @@ class _Deadline:
     """One attempt's wall-clock deadline, enforced on every socket the attempt uses.
 
     A socket timeout bounds each read, not the attempt: a receiver sending a byte now and then would
-    hold it for ever. So the attempt's sockets are watched, and when the deadline comes a timer shuts
-    them down, which makes a blocked TLS handshake or read return at once. Used as a context manager
-    around the attempt; urllib3's connections find it in a thread-local (the attempt runs in one thread).
+    hold it for ever. So the attempt's sockets are watched, and when the deadline comes the watchdog
+    shuts them down, which makes a blocked TLS handshake or read return at once. Used as a context
+    manager around the attempt; urllib3's connections find it in a thread-local (the attempt runs in
+    one thread).
     """
 
     _current = threading.local()
 
     def __init__(self, seconds: float):
         self._started = time.monotonic()
-        self._at = self._started + seconds
+        self.at = self._started + seconds
         self._lock = threading.Lock()
         self._expired = False
         self._stopped = False
         # Duplicates of the watched sockets: a TLS handshake takes over (detaches) the socket urllib3
         # connected, and shutting down any descriptor of a connection shuts the connection down.
         self._watched: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     @classmethod
     def current(cls) -> "_Deadline":
@@ -84,11 +100,11 @@ class _Deadline:
 
     @property
     def passed(self) -> bool:
-        # Also when a socket timeout (never shorter than the time remaining) came before the timer.
-        return self._expired or time.monotonic() >= self._at
+        # Also when a socket timeout (never shorter than the time remaining) came before the watchdog.
+        return self._expired or time.monotonic() >= self.at
 
     def remaining(self) -> float:
-        return max(0.0, self._at - time.monotonic())
+        return max(0.0, self.at - time.monotonic())
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self._started) * 1000)
@@ -103,10 +119,12 @@ class _Deadline:
     def stop(self) -> None:
         """No socket is shut down after this: a connection about to go back to the pool must stay usable."""
         with self._lock:
+            if self._stopped:
+                return
             self._stopped = True
-            self._timer.cancel()
+        _WATCHDOG.forget(self)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
             if self._stopped:
                 return
@@ -116,7 +134,7 @@ class _Deadline:
 
     def __enter__(self) -> Self:
         self._current.deadline = self
-        self._timer.start()
+        _WATCHDOG.watch(self)
         return self
 
     def __exit__(
@@ -128,6 +146,70 @@ class _Deadline:
             for sock in self._watched:
                 sock.close()
             self._watched.clear()
+
+
+class _Watchdog:
+    """One thread that expires every attempt's deadline when it comes.
+
+    A timer thread per attempt cost more than the rest of the transport's own work; this thread sleeps
+    until the earliest deadline and is woken only when an earlier one is added, which in a steady
+    stream of attempts with the same timeout is never.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        # (at, sequence, deadline): the sequence orders deadlines due at the same moment.
+        self._due: list[tuple[float, int, _Deadline]] = []
+        self._entries: dict[_Deadline, tuple[float, int, _Deadline]] = {}
+        self._sequence = itertools.count()
+        self._wakes_at = math.inf
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="hookrelay-deadlines", daemon=True)
+                self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """How many deadlines are waited for (the attempts in flight)."""
+        with self._changed:
+            return len(self._due)
+
+    def watch(self, deadline: _Deadline) -> None:
+        entry = (deadline.at, next(self._sequence), deadline)
+        with self._changed:
+            heapq.heappush(self._due, entry)
+            self._entries[deadline] = entry
+            if deadline.at < self._wakes_at:
+                self._changed.notify()
+
+    def forget(self, deadline: _Deadline) -> None:
+        with self._changed:
+            entry = self._entries.pop(deadline, None)
+            if entry is not None:
+                # Attempts in flight are few (a batch's sends): rebuilding the heap is cheap.
+                self._due.remove(entry)
+                heapq.heapify(self._due)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._wakes_at = self._due[0][0] if self._due else math.inf
+                self._changed.wait(max(0.0, self._wakes_at - time.monotonic()) if self._due else None)
+                now = time.monotonic()
+                expired = []
+                while self._due and self._due[0][0] <= now:
+                    _, _, deadline = heapq.heappop(self._due)
+                    del self._entries[deadline]
+                    expired.append(deadline)
+            # Outside the lock: shutting sockets down holds up no attempt starting or ending.
+            for deadline in expired:
+                deadline.expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shut_down(sock: socket.socket) -> None:
@@ -145,14 +227,23 @@ class _BoundedLookups:
     getaddrinfo cannot be interrupted, so each lookup runs in a thread of its own that the attempt waits
     on until its deadline; a daemon thread, so that a hung lookup does not keep the process from exiting.
     At most MAX_LOOKUPS_IN_FLIGHT run at once: past that, a lookup waits for a slot within its deadline.
+    An address literal asks no name server, so it is resolved in the attempt's thread; a name answered
+    less than LOOKUP_REUSED_FOR_SECONDS ago is not looked up again.
     """
 
     def __init__(self, resolver: Resolver):
         self._resolver = resolver
         self._slots = threading.BoundedSemaphore(MAX_LOOKUPS_IN_FLIGHT)
+        self._answers: dict[tuple[str, int], tuple[list[str], float]] = {}
+        self._answers_lock = threading.Lock()
 
     def resolver_within(self, deadline: _Deadline) -> Resolver:
         def resolve_in_time(host: str, port: int) -> list[str]:
+            if ip_literal(host):
+                return self._resolver(host, port)
+            remembered = self._remembered(host, port)
+            if remembered is not None:
+                return remembered
             if not self._slots.acquire(timeout=deadline.remaining()):
                 raise _LookupTimedOut
             answer: Future[list[str]] = Future()
@@ -160,11 +251,25 @@ class _BoundedLookups:
                 target=self._look_up, args=(answer, host, port), name="hookrelay-lookup", daemon=True
             ).start()
             try:
-                return answer.result(timeout=deadline.remaining())
+                addresses = answer.result(timeout=deadline.remaining())
             except TimeoutError:
                 raise _LookupTimedOut from None
+            self._remember(host, port, addresses)
+            return addresses
 
         return resolve_in_time
+
+    def _remembered(self, host: str, port: int) -> list[str] | None:
+        with self._answers_lock:
+            addresses, until = self._answers.get((host, port), ([], 0.0))
+        return addresses if addresses and time.monotonic() < until else None
+
+    def _remember(self, host: str, port: int, addresses: list[str]) -> None:
+        with self._answers_lock:
+            self._answers.pop((host, port), None)  # re-added last: the oldest answers go first
+            if len(self._answers) >= MAX_REMEMBERED_LOOKUPS:
+                del self._answers[next(iter(self._answers))]
+            self._answers[host, port] = (addresses, time.monotonic() + LOOKUP_REUSED_FOR_SECONDS)
 
     def _look_up(self, answer: Future[list[str]], host: str, port: int) -> None:
         try:
@@ -233,6 +338,7 @@ class Transport:
         total_timeout: float = TOTAL_TIMEOUT_SECONDS,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
+        _WATCHDOG.start()
         self._allow_private = allow_private
         self._lookups = _BoundedLookups(resolver)
         self._verify = verify
