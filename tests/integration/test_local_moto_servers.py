@@ -103,7 +103,9 @@ def test_the_dynamodb_server_ends_with_local_up_on_ctrl_c() -> None:
 
 def test_the_dynamodb_server_ends_when_local_up_is_killed() -> None:
     started = local_up.start({})
-    server = dynamodb_server_of(started.process.pid)
-    started.process.send_signal(signal.SIGKILL)
-    started.process.wait()
+    try:
+        server = dynamodb_server_of(started.process.pid)
+    finally:
+        started.process.send_signal(signal.SIGKILL)
+        started.process.wait()
     assert ends_soon(server)
