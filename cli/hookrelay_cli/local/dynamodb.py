@@ -9,7 +9,8 @@
   another changes it (a query failing with "dictionary changed size during iteration", a condition
   checked on a half-written item), which the containers' parallel requests make frequent.
 
-Hooks on moto's DynamoDB models, which serve both the stack's in-process server and `mock_aws`.
+Hooks on moto's DynamoDB models, installed in the stack's DynamoDB server (a child process, see
+local.moto_servers) and in the process of `mock_aws`.
 """
 
 import threading

@@ -12,8 +12,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from moto.server import ThreadedMotoServer
-
 from hookrelay.api_keys import issue_key
 from hookrelay.aws import client, table
 from hookrelay.models import PORTAL_SESSION_MAX_SECONDS, PortalSession, PortalSessionRequest
@@ -26,6 +24,13 @@ from hookrelay_cli.local.gateway import Gateway
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
 from hookrelay_cli.local.iam import function_permissions, iam_enforced
 from hookrelay_cli.local.moto_costs import keep_moto_costs_flat
+from hookrelay_cli.local.moto_servers import (
+    DYNAMODB_ENDPOINT_VARIABLE,
+    DynamoDBForwarding,
+    DynamoDBProcess,
+    MotoServer,
+    moto_app,
+)
 from hookrelay_cli.local.resources import LocalResources
 from hookrelay_cli.local.tracing import (
     DAEMON_ADDRESS_VARIABLE,
@@ -75,16 +80,22 @@ def use_local_credentials() -> None:
 
 @contextmanager
 def local_aws(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Run a moto server and point every boto3 client of this process at it (never at real AWS)."""
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    endpoint = "http://{}:{}".format(*server.get_host_and_port())
-    use_local_credentials()
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    """Run moto (DynamoDB in a child process, see local.moto_servers) and point every boto3 client of
+    this process, and of the processes it starts, at it (never at real AWS); yield the one endpoint
+    that serves every service."""
+    dynamodb = DynamoDBProcess(index_lag_millis(os.environ.get(INDEX_LAG_VARIABLE, "0")))
     try:
-        yield endpoint
+        server = MotoServer(host, port, DynamoDBForwarding(moto_app(), dynamodb.endpoint))
+        server.start()
+        try:
+            use_local_credentials()
+            os.environ["AWS_ENDPOINT_URL"] = server.endpoint
+            os.environ[DYNAMODB_ENDPOINT_VARIABLE] = dynamodb.endpoint
+            yield server.endpoint
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        dynamodb.stop()
 
 
 def at_least_one(variable: str, text: str) -> int:
