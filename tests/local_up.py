@@ -16,6 +16,7 @@ from paths import REPO
 READY = re.compile(r"hookrelay local stack ready on (http://\S+)")
 AWS_ENDPOINT = re.compile(r"AWS endpoint \(moto\): (http://\S+)")
 START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 30
 
 
 class LocalUpFailed(RuntimeError):
@@ -66,14 +67,20 @@ def start(environment: dict[str, str]) -> LocalUp:
     return LocalUp(process, url, aws_endpoint, output, drain)
 
 
-def stop(process: subprocess.Popen[str]) -> int:
-    """Ctrl-C, as a user stops it; its exit status."""
-    process.send_signal(signal.SIGINT)
+def stop(started: LocalUp) -> int:
+    """Ctrl-C, as a user stops it; its exit status. LocalUpFailed, with its last lines (a stop that
+    hangs prints where its threads are), if it has not exited STOP_TIMEOUT_SECONDS later."""
+    started.process.send_signal(signal.SIGINT)
     try:
-        return process.wait(timeout=30)
+        return started.process.wait(timeout=STOP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+        started.process.kill()
+        started.process.wait()
+        started.drain.join(timeout=5)
+        raise LocalUpFailed(
+            f"the local stack did not exit within {STOP_TIMEOUT_SECONDS} s of Ctrl-C; its last lines:\n"
+            + "".join(started.output[-120:])
+        ) from None
 
 
 @contextmanager
@@ -86,7 +93,7 @@ def running(environment: dict[str, str]) -> Iterator[LocalUp]:
     try:
         yield started
     finally:
-        exit_code = stop(started.process)
+        exit_code = stop(started)
     if exit_code != 0:
         raise LocalUpFailed(
             f"the local stack exited with {exit_code}; its last lines:\n" + "".join(started.output[-50:])

@@ -3,6 +3,7 @@ Docker-free local stack."""
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ DEFAULT_PORT = 3000
 DEFAULT_AWS_PORT = 3001
 DEFAULT_DLQ_LIST_MAX = 50
 EXIT_INTERRUPTED = 130
+# A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
+STOP_REPORT_SECONDS = 20
 
 
 def _local_up(arguments: argparse.Namespace) -> int:
@@ -58,6 +61,8 @@ def _local_up(arguments: argparse.Namespace) -> int:
         print(f"hookrelay local stack ready on {api_base_url}", flush=True)
         stopping.wait()
         print("stopping", flush=True)
+        # Should the stop hang, where every thread is goes to stderr (the process goes on stopping).
+        faulthandler.dump_traceback_later(STOP_REPORT_SECONDS)
         server.stop()
         stack.stop()
     return 0

@@ -149,17 +149,36 @@ def publish_in_waves(stack: RunningStack, key: str, event_ids: list[str], receiv
                 time.sleep(0.1)
 
 
-def wait_for_every_delivery(receivers: FaultyReceivers, expected: int, started: float) -> None:
+def wait_for_every_delivery(
+    stack: RunningStack, receivers: FaultyReceivers, expected: set[str], started: float
+) -> None:
     last_count, last_change, last_print = 0, time.monotonic(), time.monotonic()
-    while (count := receivers.delivered_count()) < expected:
+    while (count := receivers.delivered_count()) < len(expected):
         now = time.monotonic()
         if count != last_count:
             last_count, last_change = count, now
-        assert now - last_change < STALL_SECONDS, f"no delivery for {STALL_SECONDS} s at {count}/{expected}"
+        assert now - last_change < STALL_SECONDS, (
+            f"no delivery for {STALL_SECONDS} s at {count}/{len(expected)}: {stalled(stack, receivers, expected)}"
+        )
         if now - last_print >= 10:
-            print(f"  {count}/{expected} delivered after {time.monotonic() - started:.0f} s", flush=True)
+            print(f"  {count}/{len(expected)} delivered after {time.monotonic() - started:.0f} s", flush=True)
             last_print = now
         time.sleep(0.1)
+
+
+def stalled(stack: RunningStack, receivers: FaultyReceivers, expected: set[str]) -> str:
+    """Where the deliveries no receiver got are: their records, the queues, the log lines naming them."""
+    with receivers.lock:
+        missing = sorted(expected - receivers.delivered)
+    records = delivery_records(stack)
+    shown = missing[:5]
+    lines = [line for line in stack.output if any(delivery in line for delivery in shown)]
+    return (
+        f"{len(missing)} missing, e.g. "
+        + "; ".join(f"{delivery}: {records.get(delivery, 'no record')}" for delivery in shown)
+        + f"; queues {queue_depths(stack)}; their log lines:\n"
+        + "".join(lines[-30:])
+    )
 
 
 def delivery_records(stack: RunningStack) -> dict[str, dict[str, object]]:
@@ -211,7 +230,7 @@ def test_every_delivery_ends_delivered_through_faults(load_stack: RunningStack) 
         started = time.monotonic()
         publish_in_waves(stack, api.key, event_ids, receivers)
         published = time.monotonic() - started
-        wait_for_every_delivery(receivers, len(expected), started)
+        wait_for_every_delivery(stack, receivers, expected, started)
         wall = time.monotonic() - started
         # The last attempts' records are written once their answer is in; late slow answers end.
         time.sleep(SLOW_SECONDS[1] + 1)
