@@ -108,7 +108,11 @@ SIGNATURE_SCHEME_DESCRIPTION = (
     " which receivers verify with public_key (the HMAC secret keeps signing v1, and the Yousign and Subnoto headers)."
 )
 
-_INPUT = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+# What only the API reads or answers with builds its validator at first use, not at import: ingest and
+# delivery import this module for their records and would pay at each cold start for models they never use.
+_API_ONLY = ConfigDict(defer_build=True)
+# Request bodies: only the API reads them.
+_INPUT = ConfigDict(strict=True, extra="forbid", populate_by_name=True, defer_build=True)
 _SCOPES = AliasChoices("scopes", "scope")
 _WORKSPACES = AliasChoices("workspaces", "workspace")
 
@@ -207,6 +211,9 @@ class SecretRotation(BaseModel):
 class Subscription(SubscriptionWithSecret):
     """The stored record."""
 
+    # Built at import, unlike the views it extends: ingest and delivery read it at every invocation.
+    model_config = ConfigDict(defer_build=False)
+
     team_id: str
     previous_secret_key: str | None = Field(None, description="The secret a rotation replaced, still signing.")
     previous_secret_expires_at: str | None = Field(
@@ -243,10 +250,14 @@ class Subscription(SubscriptionWithSecret):
 
 
 class PageMeta(BaseModel):
+    model_config = _API_ONLY
+
     next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
 class Page[ItemT](BaseModel):
+    model_config = _API_ONLY
+
     data: list[ItemT]
     meta: PageMeta
 
@@ -377,6 +388,8 @@ class PortalSessionRequest(BaseModel):
 
 
 class PortalSession(BaseModel):
+    model_config = _API_ONLY
+
     url: str = Field(description="The portal page; its token is in the fragment, which never reaches a server.")
     expires_at: str
 
@@ -384,12 +397,16 @@ class PortalSession(BaseModel):
 class PortalSessionInfo(BaseModel):
     """What the portal page shows of the link it was opened with."""
 
+    model_config = _API_ONLY
+
     team_id: str
     read_only: bool
     expires_at: str
 
 
 class Recovery(BaseModel):
+    model_config = _API_ONLY
+
     recovered: int = Field(description="Failed deliveries sent again by this call.")
     next_cursor: str | None = Field(description="Call again with it as `after` to go on; null when done.")
 
@@ -410,10 +427,14 @@ class Event(BaseModel):
 
 
 class PublishedEvent(BaseModel):
+    model_config = _API_ONLY
+
     event_id: str
 
 
 class PublishedEvents(BaseModel):
+    model_config = _API_ONLY
+
     data: list[PublishedEvent] = Field(description="One per event, in the order of the request.")
 
 
@@ -445,6 +466,8 @@ def kept_attempts(attempts: list[Attempt]) -> list[Attempt]:
 class DeliverySummary(BaseModel):
     """A delivery as the delivery log lists it."""
 
+    model_config = _API_ONLY
+
     id: str = Field(description="The delivery id: the `webhook-id` header of each of its requests.")
     subscription_id: str
     event_id: str
@@ -459,6 +482,8 @@ class DeliverySummary(BaseModel):
 
 class RenderedRequest(BaseModel):
     """The request a delivery sends, as rendered now; signature headers are added at each send."""
+
+    model_config = _API_ONLY
 
     method: Literal["POST"] = "POST"
     url: str
@@ -491,6 +516,9 @@ class DeliveryOrigin(BaseModel):
 
 class Delivery(DeliverySummary):
     """One event for one subscription. Its id is derived from both, so fan-out never makes two."""
+
+    # Built at import, unlike the summary it extends: ingest and delivery make one at every invocation.
+    model_config = ConfigDict(defer_build=False)
 
     team_id: str
     event: Event
