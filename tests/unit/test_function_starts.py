@@ -102,3 +102,9 @@ def test_ingest_starts_without_the_api_models_or_powertools_batch_utilities() ->
 
 def test_delivery_starts_without_the_api_models() -> None:
     assert not started("delivery").built_models & API_ONLY_MODELS
+
+
+def test_ingest_and_delivery_start_without_the_ed25519_implementation() -> None:
+    # Ingest signs nothing, and delivery signs with ed25519 only for the subscriptions that chose it.
+    for function in ("ingest", "delivery"):
+        assert "cryptography" not in started(function).modules, function

@@ -12,8 +12,10 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 PRIVATE_KEY_PREFIX = "whsk_"
@@ -25,9 +27,17 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
+def _ed25519() -> type["Ed25519PrivateKey"]:
+    # Imported at first use: ingest signs nothing and delivery signs with ed25519 only for the
+    # subscriptions that chose it, so cryptography's import would cost every cold start of both.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415 - see above
+
+    return Ed25519PrivateKey
+
+
 def generate_key_pair() -> tuple[str, str]:
     """A new ed25519 key pair in the Standard Webhooks form: (whsk_ private key, whpk_ public key)."""
-    private_key = Ed25519PrivateKey.generate()
+    private_key = _ed25519().generate()
     public_bytes = private_key.public_key().public_bytes_raw()
     return (
         PRIVATE_KEY_PREFIX + base64.b64encode(private_key.private_bytes_raw()).decode("ascii"),
@@ -73,7 +83,7 @@ def asymmetric_signature(private_key: str, message_id: str, timestamp: int, body
     """`v1a,<base64 ed25519 signature of "{id}.{timestamp}.{body}">`, one entry of `webhook-signature`."""
     seed = base64.b64decode(private_key.removeprefix(PRIVATE_KEY_PREFIX), validate=True)
     signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1a," + base64.b64encode(Ed25519PrivateKey.from_private_bytes(seed).sign(signed)).decode("ascii")
+    return "v1a," + base64.b64encode(_ed25519().from_private_bytes(seed).sign(signed)).decode("ascii")
 
 
 def yousign_signature(key: bytes, body: bytes) -> str:
