@@ -92,12 +92,8 @@ API_ONLY_MODELS = {
 }
 
 
-def test_ingest_starts_without_the_api_models_or_powertools_batch_utilities() -> None:
-    # Its records are fanned out one by one in a plain loop: the batch utilities import every event
-    # class and parser model powertools has.
-    start = started("ingest")
-    assert not start.built_models & API_ONLY_MODELS
-    assert not any(module.startswith("aws_lambda_powertools.utilities.batch") for module in start.modules)
+def test_ingest_starts_without_the_api_models() -> None:
+    assert not started("ingest").built_models & API_ONLY_MODELS
 
 
 def test_delivery_starts_without_the_api_models() -> None:
