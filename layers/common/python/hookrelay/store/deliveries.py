@@ -199,13 +199,7 @@ class DynamoDeliveryStore:
         return True
 
     def get(self, delivery_id: str) -> Delivery | None:
-        item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item")
-        if item is None:
-            return None
-        if _holds_its_event(item):
-            return _delivery(item, None)
-        event_item = self._table.get_item(Key={"delivery_id": _event_key_of(item)}, ConsistentRead=True).get("Item")
-        return _delivery(item, event_item)
+        return self.get_many([delivery_id], {}).get(delivery_id)
 
     def get_many(self, delivery_ids: Sequence[str], origins: Mapping[str, DeliveryOrigin]) -> dict[str, Delivery]:
         # One consistent batch read for the records and the events their origins name; a second one only
