@@ -16,6 +16,7 @@ P2: N deliveries one after another through the real delivery logic, against a ke
     the turns' ratios (on a shared machine, times taken apart pair a quiet moment with a busy one).
 """
 
+import dataclasses
 import itertools
 import statistics
 import sys
@@ -35,8 +36,8 @@ from receivers import Answer, receiver  # noqa: E402
 from hookrelay import clock  # noqa: E402
 from hookrelay.delivery import Deliverer, Job  # noqa: E402
 from hookrelay.ingest import new_delivery  # noqa: E402
-from hookrelay.models import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
 from hookrelay.queues import Message  # noqa: E402
+from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
 from hookrelay.retry import RetryPolicy, parse_schedule  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
 from hookrelay.store.subscriptions import CachedTeamSubscriptions  # noqa: E402
@@ -62,7 +63,7 @@ class MemoryDeliveries:
         return {key: self.items[key] for key in delivery_ids if key in self.items}
 
     def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
-        self.items[delivery.id] = delivery.model_copy(update={"attempt_count": number, "status": outcome.status})
+        self.items[delivery.id] = dataclasses.replace(delivery, attempt_count=number, status=outcome.status)
         return True
 
     def release_test_slot(self, subscription_id: str, delivery_id: str) -> None:

@@ -40,7 +40,7 @@ import local_up  # noqa: E402
 from figures import Figure, arguments, report  # noqa: E402
 from receivers import Answer, Received, Receiver, receiver  # noqa: E402
 
-from hookrelay.models import delivery_id  # noqa: E402
+from hookrelay.records import delivery_id  # noqa: E402
 
 DEV_KEY = "hr_dev_end_to_end_benchmark_key"
 SUBSCRIPTIONS = 3

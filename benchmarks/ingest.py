@@ -23,6 +23,7 @@ enqueued exactly once (its first attempt creates its record). Times against moto
 latencies; the call counts are what AWS would see.
 """
 
+import dataclasses
 import json
 import random
 import statistics
@@ -45,7 +46,7 @@ from hookrelay import aws  # noqa: E402
 from hookrelay.api_keys import issue_key  # noqa: E402
 from hookrelay.catalog import event_names  # noqa: E402
 from hookrelay.matching import SubscriptionIndex, matching  # noqa: E402
-from hookrelay.models import Event, Subscription, delivery_id  # noqa: E402
+from hookrelay.records import Event, Subscription, delivery_id  # noqa: E402
 from hookrelay.settings import get_settings  # noqa: E402
 from hookrelay.store.api_keys import DynamoApiKeyStore  # noqa: E402
 from hookrelay_cli.local.gateway import HttpRequest  # noqa: E402
@@ -257,8 +258,9 @@ def bench_fan_out(sizes: list[int]) -> list[Figure]:
 
 
 def _item(subscription: Subscription) -> dict[str, Any]:
-    item = subscription.model_dump(exclude={"id", "delivery_format"}, exclude_none=True)
-    return {**item, "subscription_id": subscription.id}
+    item = {name: value for name, value in dataclasses.asdict(subscription).items() if value is not None}
+    item["subscription_id"] = item.pop("id")
+    return item
 
 
 def _publish(gateway: Any, key: str) -> str:

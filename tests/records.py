@@ -1,10 +1,11 @@
 """Stored records every test layer builds: a valid subscription, varied per test by keyword."""
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from hookrelay.ingest import EVENT_RETENTION
-from hookrelay.models import Delivery, Subscription
+from hookrelay.records import Delivery, Subscription
 from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore, compressed
 
@@ -25,18 +26,16 @@ def receiver_endpoint(port: int) -> str:
 
 def subscription(index: int = 0, **fields: object) -> Subscription:
     """Team acme's subscription number `index` to every event, with `fields` replacing the defaults."""
-    return Subscription.model_validate(
-        {
-            "id": subscription_id(index),
-            "team_id": "acme",
-            "endpoint": "https://hooks.example.com/x",
-            "secret_key": SECRET_KEY,
-            "subscribed_events": ["*"],
-            "created_at": CREATED_AT,
-            "updated_at": CREATED_AT,
-            **fields,
-        }
-    )
+    defaults: dict[str, Any] = {
+        "id": subscription_id(index),
+        "team_id": "acme",
+        "endpoint": "https://hooks.example.com/x",
+        "secret_key": SECRET_KEY,
+        "subscribed_events": ["*"],
+        "created_at": CREATED_AT,
+        "updated_at": CREATED_AT,
+    }
+    return Subscription(**{**defaults, **fields})
 
 
 def store_pending(deliveries_table: Any, deliveries: Sequence[Delivery]) -> None:
@@ -50,5 +49,6 @@ def store_pending(deliveries_table: Any, deliveries: Sequence[Delivery]) -> None
 def store_as_before_events_were_kept_apart(deliveries_table: Any, delivery: Delivery) -> None:
     """Store a delivery as releases before `event#` items wrote it (and deployed stacks still hold it):
     its event compressed inside the record, no event item."""
-    item = delivery.model_dump(exclude={"id", "event"}, exclude_none=True)
+    fields = dataclasses.asdict(delivery)
+    item = {name: value for name, value in fields.items() if value is not None and name not in ("id", "event")}
     deliveries_table.put_item(Item={**item, "delivery_id": delivery.id, "event": compressed(delivery.event)})

@@ -3,6 +3,7 @@ Docker-free local stack."""
 
 import argparse
 import contextlib
+import dataclasses
 import faulthandler
 import json
 import logging
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from hookrelay.delivery import Job
-    from hookrelay.models import Delivery
+    from hookrelay.records import Delivery
     from hookrelay_cli.dlq import DeadLetterQueue, RedriveResult
 
 DEFAULT_HOST = "127.0.0.1"
@@ -167,7 +168,11 @@ def _dlq_show(arguments: argparse.Namespace) -> int:
     if job:
         delivery = _delivery(target, job.delivery_id, [job])
         shown["delivery"] = (
-            delivery.model_dump(include={"id", "status", "attempt_count", "attempts", "next_attempt_at"})
+            {
+                name: value
+                for name, value in dataclasses.asdict(delivery).items()
+                if name in ("id", "status", "attempt_count", "attempts", "next_attempt_at")
+            }
             if delivery
             else None
         )
@@ -215,7 +220,7 @@ def _dlq_redrive(arguments: argparse.Namespace) -> int:
 def _delivery(target: Target, delivery_id: str, jobs: "Sequence[Job]" = ()) -> "Delivery | None":
     """The delivery as recorded, or, not recorded yet, as the first attempt among `jobs` would record it."""
     from hookrelay.delivery import first_attempt_origins  # noqa: PLC0415
-    from hookrelay.models import is_uuid  # noqa: PLC0415
+    from hookrelay.records import is_uuid  # noqa: PLC0415
     from hookrelay.store.deliveries import DynamoDeliveryStore  # noqa: PLC0415
 
     # Delivery ids are UUIDs; the table's other records (events, test slots) are not.
@@ -231,7 +236,7 @@ def _deliveries_show(arguments: argparse.Namespace) -> int:
     if delivery is None:
         note(f"error: no delivery {arguments.delivery_id} in {target.description}")
         return 1
-    print_json(delivery.model_dump(exclude={"event"}))
+    print_json({name: value for name, value in dataclasses.asdict(delivery).items() if name != "event"})
     return 0
 
 

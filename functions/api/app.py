@@ -16,10 +16,9 @@ from hookrelay.aws import client, table
 from hookrelay.delivery_log import DeliveryLog
 from hookrelay.models import (
     DeliveryDetail,
-    DeliveryStatus,
-    DeliverySummary,
     EventBatchIn,
     EventIn,
+    EventType,
     Page,
     PageMeta,
     PortalSession,
@@ -39,6 +38,7 @@ from hookrelay.models import (
 from hookrelay.observability import logger, tracer
 from hookrelay.publishing import EventPublisher, NotPublished, new_event
 from hookrelay.queues import Queue
+from hookrelay.records import DeliveryStatus, DeliverySummary
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay.store.deliveries import DynamoDeliveryStore
@@ -98,7 +98,7 @@ WebhookId = Annotated[str, Path(description="The subscription id.")]
     ),
 )
 def create_webhook(body: Annotated[SubscriptionSettings, Body()]) -> SubscriptionWithSecret:
-    return subscriptions.create(http_api.caller_team(app), body).with_secret()
+    return SubscriptionWithSecret.of(subscriptions.create(http_api.caller_team(app), body))
 
 
 @app.get(
@@ -121,7 +121,7 @@ def list_webhooks(
     responses=_responses(SubscriptionView, _ERRORS_BY_ID),
 )
 def get_webhook(webhook_id: WebhookId) -> SubscriptionView:
-    return subscriptions.get(http_api.caller_team(app), webhook_id).view()
+    return SubscriptionView.of(subscriptions.get(http_api.caller_team(app), webhook_id))
 
 
 @app.patch(
@@ -131,7 +131,7 @@ def get_webhook(webhook_id: WebhookId) -> SubscriptionView:
     responses=_responses(SubscriptionView, _ERRORS_BY_ID),
 )
 def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Body()]) -> SubscriptionView:
-    return subscriptions.update(http_api.caller_team(app), webhook_id, body).view()
+    return SubscriptionView.of(subscriptions.update(http_api.caller_team(app), webhook_id, body))
 
 
 @app.delete(
@@ -163,7 +163,7 @@ def rotate_secret(
     webhook_id: WebhookId, body: Annotated[SecretRotation | None, Body()] = None
 ) -> SubscriptionWithSecret:
     rotation = body or SecretRotation()
-    return subscriptions.rotate_secret(http_api.caller_team(app), webhook_id, rotation).with_secret()
+    return SubscriptionWithSecret.of(subscriptions.rotate_secret(http_api.caller_team(app), webhook_id, rotation))
 
 
 _ERRORS_BY_DELIVERY = {
@@ -252,11 +252,13 @@ def send_test_event(
     "/v3/webhook-event-types",
     summary="List the event catalog",
     tags=["Events"],
-    responses=_responses(Page[catalog.EventType], _ERRORS),
+    responses=_responses(Page[EventType], _ERRORS),
 )
-def list_event_types() -> Page[catalog.EventType]:
+def list_event_types() -> Page[EventType]:
     http_api.caller_team(app)
-    return Page[catalog.EventType](data=list(catalog.event_types()), meta=PageMeta(next_cursor=None))
+    return Page[EventType](
+        data=[EventType.of(entry) for entry in catalog.event_types()], meta=PageMeta(next_cursor=None)
+    )
 
 
 def _publishing_responses(model: Any, too_large: str) -> dict[int, Any]:

@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.aws import client, table
+from hookrelay.events_queue import InvalidEventMessage
 from hookrelay.ingest import Ingest
 from hookrelay.observability import logger, metrics, tracer
-from hookrelay.publishing import InvalidEventMessage
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.store.events import DynamoEventStore

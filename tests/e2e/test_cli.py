@@ -20,7 +20,7 @@ from e2e.conftest import (
     subscribe,
     verify_all_signatures,
 )
-from hookrelay.models import delivery_id
+from hookrelay.records import delivery_id
 from hookrelay.store.subscriptions import TEAM_ITEM
 
 pytestmark = pytest.mark.e2e

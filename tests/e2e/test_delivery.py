@@ -27,7 +27,7 @@ from e2e.conftest import (
     subscribe,
     verify_all_signatures,
 )
-from hookrelay.models import delivery_id
+from hookrelay.records import delivery_id
 
 pytestmark = pytest.mark.e2e
 

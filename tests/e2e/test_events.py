@@ -11,7 +11,7 @@ import pytest
 
 from api_client import ApiClient
 from e2e.conftest import RunningStack, eventually
-from hookrelay.models import delivery_id
+from hookrelay.records import delivery_id
 
 pytestmark = pytest.mark.e2e
 

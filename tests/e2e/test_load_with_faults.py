@@ -34,7 +34,7 @@ from receivers import Answer, Received, Receiver, receiver
 
 from api_client import ApiClient
 from e2e.conftest import RunningStack, http_transport, running_stack, subscribe
-from hookrelay.models import delivery_id
+from hookrelay.records import delivery_id
 
 EVENTS = int(os.environ.get("HOOKRELAY_LOAD_EVENTS", "1000"))
 SQS_DUPLICATE_RATE = "0.1"

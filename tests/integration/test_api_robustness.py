@@ -10,7 +10,7 @@ from records import receiver_endpoint
 
 from api_client import ApiClient
 from api_contract import event_nested
-from hookrelay.models import delivery_id
+from hookrelay.records import delivery_id
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 from integration.test_ingest import poll_until_empty

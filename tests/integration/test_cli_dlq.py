@@ -15,8 +15,8 @@ from botocore.awsrequest import AWSResponse
 import hookrelay_cli.dlq
 import hookrelay_cli.target
 from hookrelay import clock
-from hookrelay.models import Attempt, Delivery, Event, delivery_id
 from hookrelay.queues import delivery_message
+from hookrelay.records import Attempt, Delivery, Event, delivery_id
 from hookrelay.store.deliveries import (
     AttemptOutcome,
     DynamoDeliveryStore,

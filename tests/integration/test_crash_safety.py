@@ -31,10 +31,10 @@ from api_client import ApiClient
 from hookrelay import aws
 from hookrelay.aws import client, table
 from hookrelay.delivery import read_job
+from hookrelay.events_queue import read_queue_message
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Event, delivery_id
-from hookrelay.publishing import read_queue_message
 from hookrelay.queues import Message, Queue, delivery_message
+from hookrelay.records import Event, delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.faults import FAULTS_VARIABLE, THROTTLES, Faults

@@ -1,6 +1,7 @@
 """The delivery logic against moto and real receivers on 127.0.0.1: outcomes, retries, the attempt log."""
 
 import base64
+import dataclasses
 import hmac
 import io
 import json
@@ -21,9 +22,10 @@ from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.delivery import Deliverer, Job, Report, read_job
 from hookrelay.ingest import new_delivery
-from hookrelay.models import DeliveryOrigin, Event, SecretRotation, Subscription, SubscriptionPatch
+from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.queues import Queue, delivery_message
+from hookrelay.records import DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
@@ -258,7 +260,7 @@ def test_an_endpoint_failing_for_five_days_is_disabled(world: World) -> None:
         assert started and started.failing_since and started.enabled
         six_days_ago = clock.iso(clock.utc_now() - timedelta(days=6))
         world.set_failing_since(subscription, six_days_ago)
-        another_event = EVENT.model_copy(update={"event_id": "7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c47"})
+        another_event = dataclasses.replace(EVENT, event_id="7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c47")
         world.deliver(world.pending(subscription, another_event), 1)
     disabled = world.subscriptions.get("acme", subscription.id)
     assert disabled and not disabled.enabled
@@ -282,7 +284,7 @@ def test_a_run_of_failures_is_written_at_its_start_and_its_end_only(stack: Local
     answers = iter([Answer(500)] * 3 + [Answer(200)] * 2)
     with receiver(lambda _: next(answers)) as flaky:
         subscription = world.subscribe(flaky.port)
-        events = [EVENT.model_copy(update={"event_id": f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c4{n}"}) for n in range(3)]
+        events = [dataclasses.replace(EVENT, event_id=f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c4{n}") for n in range(3)]
         deliveries = [world.pending(subscription, event) for event in events]
         for delivery in deliveries:
             world.deliver(delivery, 1)
@@ -302,7 +304,7 @@ def test_a_success_seen_by_another_container_keeps_the_endpoint_enabled(
     with receiver(lambda _: next(answers)) as flaky:
         subscription = cached.subscribe(flaky.port)
         cached.set_failing_since(subscription, clock.iso(clock.utc_now() - timedelta(days=4)))
-        events = [EVENT.model_copy(update={"event_id": f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c5{n}"}) for n in range(3)]
+        events = [dataclasses.replace(EVENT, event_id=f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c5{n}") for n in range(3)]
         first, second, third = (cached.pending(subscription, event) for event in events)
         cached.deliver(first, 1)
         fresh.deliverer.deliver(cached.job(second, 1))
@@ -314,11 +316,11 @@ def test_a_success_seen_by_another_container_keeps_the_endpoint_enabled(
 
 
 def another_event(number: int) -> Event:
-    return EVENT.model_copy(update={"event_id": f"5a0c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c{number:02d}"})
+    return dataclasses.replace(EVENT, event_id=f"5a0c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c{number:02d}")
 
 
 def event_of(subscription: Subscription, number: int) -> Event:
-    return another_event(number).model_copy(update={"team_id": subscription.team_id})
+    return dataclasses.replace(another_event(number), team_id=subscription.team_id)
 
 
 def test_changes_apply_to_the_very_next_attempt(stack: LocalStack) -> None:

@@ -1,6 +1,7 @@
 """The delivery log routes (SPEC §6) through the API function against moto."""
 
 import base64
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
@@ -15,8 +16,8 @@ from api_contract import assert_problem, webhook
 from hookrelay import clock
 from hookrelay.aws import table
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Attempt, Delivery, Event, Subscription, delivery_id
 from hookrelay.pagination import encode_cursor
+from hookrelay.records import Attempt, Delivery, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
@@ -47,8 +48,10 @@ def add_delivery(subscription: dict[str, Any], team_id: str, age_minutes: int, o
         team_id=team_id,
         data={"signer": {"id": "s-1"}},
     )
-    delivery = new_delivery(event, stored_subscription(team_id, str(subscription["id"]))).model_copy(
-        update={"created_at": clock.iso(created), "updated_at": clock.iso(created)}
+    delivery = dataclasses.replace(
+        new_delivery(event, stored_subscription(team_id, str(subscription["id"]))),
+        created_at=clock.iso(created),
+        updated_at=clock.iso(created),
     )
     records.store_pending(table(get_settings().deliveries_table), [delivery])
     if outcome:

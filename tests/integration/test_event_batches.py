@@ -15,7 +15,7 @@ from api_contract import assert_problem, nested_arrays
 from hookrelay import catalog
 from hookrelay.aws import client
 from hookrelay.http_api import MAX_BODY_BYTES
-from hookrelay.models import delivery_id
+from hookrelay.records import delivery_id
 from hookrelay.settings import get_settings
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller

@@ -18,7 +18,7 @@ from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.delivery import read_job
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Attempt, Event, Subscription, delivery_id
+from hookrelay.records import Attempt, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore

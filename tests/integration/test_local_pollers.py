@@ -14,8 +14,8 @@ from records import receiver_endpoint
 from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Event
 from hookrelay.queues import Queue, delivery_message
+from hookrelay.records import Event
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore

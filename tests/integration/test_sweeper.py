@@ -12,8 +12,8 @@ import hookrelay.sweeper
 from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.ingest import new_delivery
-from hookrelay.models import Event
 from hookrelay.queues import Queue
+from hookrelay.records import Event
 from hookrelay.settings import get_settings
 from hookrelay.store.due_retries import DueSlice, DynamoDueRetries, due_shard, due_shard_name
 from hookrelay.sweeper import Sweeper

@@ -10,7 +10,7 @@ import pytest
 
 from api_client import NO_KEY, ApiClient
 from api_contract import assert_problem, webhook
-from hookrelay.models import delivery_id
+from hookrelay.records import delivery_id
 from hookrelay_cli.local.workers import QueuePoller
 from integration.test_delivery_log import add_delivery, deliveries, queued_jobs, stored_subscription
 from integration.test_ingest import delivery_messages, poll_until_empty, publish

@@ -1,11 +1,12 @@
 """In-memory stand-ins for the store interfaces."""
 
+import dataclasses
 from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from hookrelay.models import Event, Subscription
 from hookrelay.queues import Message
+from hookrelay.records import Event, Subscription
 from hookrelay.store.due_retries import DueSlice
 from hookrelay.store.subscriptions import SubscriptionSlice
 
@@ -49,7 +50,7 @@ class FakeSubscriptionStore:
     def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
         key = (team_id, subscription_id)
         if key in self.items and (since is None or self.items[key].failing_since is None):
-            self.items[key] = self.items[key].model_copy(update={"failing_since": since})
+            self.items[key] = dataclasses.replace(self.items[key], failing_since=since)
             self.team_versions[team_id] += 1
 
     def disable(
@@ -57,9 +58,7 @@ class FakeSubscriptionStore:
     ) -> None:
         key = (team_id, subscription_id)
         if key in self.items and (failing_since is None or self.items[key].failing_since == failing_since):
-            self.items[key] = self.items[key].model_copy(
-                update={"enabled": False, "disabled_reason": reason, "updated_at": at}
-            )
+            self.items[key] = dataclasses.replace(self.items[key], enabled=False, disabled_reason=reason, updated_at=at)
             self.team_versions[team_id] += 1
 
 

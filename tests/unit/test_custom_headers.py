@@ -5,9 +5,10 @@ from pydantic import ValidationError
 from records import subscription
 
 from hookrelay import catalog, clock
-from hookrelay.models import Delivery, Event, SubscriptionPatch, SubscriptionSettings
+from hookrelay.models import SubscriptionPatch, SubscriptionSettings
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.problems import from_validation_error
+from hookrelay.records import Delivery, Event
 
 
 def settings(headers: object, endpoint: str = "https://hooks.example.com/x") -> SubscriptionSettings:

@@ -1,14 +1,15 @@
 """Fan-out with in-memory stores: one delivery per match, nothing twice, nothing lost on a crash."""
 
+import dataclasses
 import json
 from collections import Counter
 
 import pytest
 from records import TEAM_LIMIT, subscription, subscription_id
 
+from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.ingest import Ingest
-from hookrelay.models import Event, Subscription, delivery_id
-from hookrelay.publishing import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
+from hookrelay.records import Event, Subscription, delivery_id
 from hookrelay.store.subscriptions import CachedTeamSubscriptions
 from unit.fakes import Crash, FakeEvents, FakeQueue, FakeSubscriptionStore
 
@@ -89,7 +90,7 @@ def test_the_same_event_twice_names_the_same_deliveries_and_stores_the_event_onc
 def test_two_teams_publishing_the_same_event_id_each_get_their_whole_fan_out() -> None:
     # Globex's subscription sorts after all of acme's: its progress mark must not hide them from acme's event.
     world = World([subscription(index) for index in range(3)] + [subscription(9, team_id="globex")])
-    world.run(FanOutRequest(event=EVENT.model_copy(update={"team_id": "globex"})))
+    world.run(FanOutRequest(event=dataclasses.replace(EVENT, team_id="globex")))
     world.run(FanOutRequest(event=EVENT))
     every_subscription = world.store.all_of_team("acme") + world.store.all_of_team("globex")
     expected = {delivery_id(EVENT.event_id, s.id) for s in every_subscription}
@@ -142,13 +143,13 @@ def test_a_large_fan_out_continues_through_the_events_queue() -> None:
                 {
                     "source": "hookrelay",
                     "detail-type": "signer.done",
-                    "detail": {"event": {**EVENT.model_dump(), "event_name": "nope"}},
+                    "detail": {"event": {**dataclasses.asdict(EVENT), "event_name": "nope"}},
                 }
             ),
             "unknown event name",
         ),
         (
-            json.dumps({"source": "hookrelay", "detail-type": "other", "detail": {"event": EVENT.model_dump()}}),
+            json.dumps({"source": "hookrelay", "detail-type": "other", "detail": {"event": dataclasses.asdict(EVENT)}}),
             "detail-type",
         ),
     ],
@@ -165,11 +166,11 @@ def test_a_changed_subscription_meets_the_next_event_with_its_new_selection() ->
             subscription(2, subscribed_events=["signer.done"], workspaces=["ws-1"]),
         ]
     )
-    first = EVENT.model_copy(update={"workspace_id": "ws-1"})
+    first = dataclasses.replace(EVENT, workspace_id="ws-1")
     world.run(FanOutRequest(event=first))
     world.store.replace(subscription(1, subscribed_events=["signer.done"]))
     world.store.replace(subscription(2, subscribed_events=["signer.done"], workspaces=["ws-2"]))
-    second = first.model_copy(update={"event_id": "11111111-2222-4333-8444-666666666666"})
+    second = dataclasses.replace(first, event_id="11111111-2222-4333-8444-666666666666")
     world.run(FanOutRequest(event=second))
     assert world.enqueued_ids() == [
         delivery_id(first.event_id, subscription_id(2)),

@@ -9,7 +9,7 @@ from records import subscription
 from hookrelay import matching as matching_module
 from hookrelay.catalog import event_names
 from hookrelay.matching import SubscriptionIndex, matches, matching
-from hookrelay.models import Event, Subscription
+from hookrelay.records import Event, Subscription
 
 TEAMS = st.sampled_from(["acme", "globex"])
 NAMES = st.sampled_from(sorted(event_names())[:4])

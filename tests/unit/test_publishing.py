@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import uuid
 
@@ -6,16 +7,11 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from hookrelay import catalog
-from hookrelay.models import Event, EventBatchIn, EventIn
+from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, read_queue_message
+from hookrelay.models import EventBatchIn, EventIn
 from hookrelay.problems import ProblemError, from_validation_error
-from hookrelay.publishing import (
-    PUT_ATTEMPTS,
-    EventPublisher,
-    FanOutRequest,
-    InvalidEventMessage,
-    new_event,
-    read_queue_message,
-)
+from hookrelay.publishing import PUT_ATTEMPTS, EventPublisher, new_event
+from hookrelay.records import Event
 
 
 class FakeEvents:
@@ -154,8 +150,8 @@ def test_a_batch_with_events_against_their_schema_names_each_index_and_path_and_
     sample = catalog.event_type("signer.done")
     assert sample is not None
     events = [new_event("acme", body(event_name="signer.done", data=sample.sample)) for _ in range(4)]
-    events[1].data = {**sample.sample, "signer": {"id": 7, "status": "signed"}}
-    events[3].data = {"signature_request": sample.sample["signature_request"]}
+    events[1] = dataclasses.replace(events[1], data={**sample.sample, "signer": {"id": 7, "status": "signed"}})
+    events[3] = dataclasses.replace(events[3], data={"signature_request": sample.sample["signature_request"]})
     with pytest.raises(ProblemError) as raised:
         publisher(fake := FakeEvents(), validate_data=True).publish_batch(events)
     assert raised.value.problem.status == 422
@@ -167,7 +163,7 @@ def test_a_batch_with_events_against_their_schema_names_each_index_and_path_and_
 
 def test_a_batch_with_an_event_over_the_entry_limit_is_413_naming_it() -> None:
     events = batch(3)
-    events[1].data = {"blob": "x" * 262_000}
+    events[1] = dataclasses.replace(events[1], data={"blob": "x" * 262_000})
     with pytest.raises(ProblemError) as raised:
         publisher(fake := FakeEvents()).publish_batch(events)
     assert raised.value.problem.status == 413
@@ -176,9 +172,7 @@ def test_a_batch_with_an_event_over_the_entry_limit_is_413_naming_it() -> None:
 
 
 def test_a_batch_over_put_events_request_limit_is_413() -> None:
-    events = batch(2)
-    for event in events:
-        event.data = {"blob": "x" * 140_000}
+    events = [dataclasses.replace(event, data={"blob": "x" * 140_000}) for event in batch(2)]
     with pytest.raises(ProblemError) as raised:
         publisher(fake := FakeEvents()).publish_batch(events)
     assert raised.value.problem.status == 413 and "fewer events" in str(raised.value.problem.detail)
@@ -216,7 +210,7 @@ def test_an_event_over_the_entry_limit_is_413() -> None:
 def bus_message(data_json: str) -> str:
     """An events-queue message as a producer's own PutEvents leaves it (no API in between), `data` given as
     JSON text (json.dumps itself recurses once per level)."""
-    event = new_event("acme", body()).model_dump()
+    event = dataclasses.asdict(new_event("acme", body()))
     envelope = {"source": "hookrelay", "detail-type": event["event_name"], "detail": {"event": {**event, "data": 0}}}
     return json.dumps(envelope).replace('"data": 0', f'"data": {data_json}')
 

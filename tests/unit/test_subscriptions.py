@@ -1,9 +1,17 @@
+import dataclasses
+
 import pytest
 from pydantic import ValidationError
 from records import TEAM_LIMIT
 
 from hookrelay import clock
-from hookrelay.models import SecretRotation, SubscriptionPatch, SubscriptionSettings
+from hookrelay.models import (
+    SecretRotation,
+    SubscriptionPatch,
+    SubscriptionSettings,
+    SubscriptionView,
+    SubscriptionWithSecret,
+)
 from hookrelay.problems import ProblemError
 from hookrelay.subscriptions import Subscriptions
 from unit.fakes import FakeSubscriptionStore
@@ -65,7 +73,7 @@ def test_update_merges_and_revalidates(subscriptions: Subscriptions) -> None:
 def test_reenabling_clears_the_disabled_reason(subscriptions: Subscriptions) -> None:
     created = subscriptions.create("acme", settings())
     store = subscriptions._store
-    store.replace(created.model_copy(update={"enabled": False, "disabled_reason": "endpoint answered 410 Gone"}))
+    store.replace(dataclasses.replace(created, enabled=False, disabled_reason="endpoint answered 410 Gone"))
     assert subscriptions.get("acme", created.id).disabled_reason
     updated = subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"enabled": True}))
     assert updated.disabled_reason is None
@@ -81,11 +89,11 @@ def test_ed25519_subscription_shows_its_public_key_never_its_private_key(subscri
     assert created.private_key and created.private_key.startswith("whsk_")
     assert created.public_key and created.public_key.startswith("whpk_")
     assert created.secret_key.startswith("whsec_")  # the v1, Yousign and Subnoto signatures still need it
-    for shown in (created.view(), created.with_secret()):
+    for shown in (SubscriptionView.of(created), SubscriptionWithSecret.of(created)):
         document = shown.model_dump_json()
         assert shown.model_dump()["public_key"] == created.public_key
         assert created.private_key not in document and created.private_key.removeprefix("whsk_") not in document
-    assert subscriptions.create("acme", settings()).view().model_dump()["public_key"] is None
+    assert SubscriptionView.of(subscriptions.create("acme", settings())).model_dump()["public_key"] is None
 
 
 def test_ed25519_rotation_signs_with_both_pairs_during_the_overlap(subscriptions: Subscriptions) -> None:

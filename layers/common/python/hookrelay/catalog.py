@@ -6,34 +6,32 @@ envelope events.
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
-
-from hookrelay.event_schemas import data_schema
 
 WILDCARD = "*"
 
 
-class EventType(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    name: str = Field(description="The event name, as published and as delivered.")
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
     description: str
-    sample: dict[str, Any] = Field(description="A realistic `data` object of this event.")
-    # Not named `schema`, which pydantic's BaseModel has as a method.
-    data_schema: dict[str, Any] = Field(
-        alias="schema",
-        description="The JSON Schema (draft 2020-12) of this event's `data`; other properties are allowed."
-        " POST /v3/events checks `data` against it when HOOKRELAY_VALIDATE_EVENT_DATA is true.",
-    )
+    sample: dict[str, Any]
+
+    @property
+    def data_schema(self) -> dict[str, Any]:
+        # Only the API shows or checks schemas: ingest and delivery, which read the catalog for its
+        # names, do not build them (nor import what checking needs) at each cold start.
+        from hookrelay.event_schemas import data_schema  # noqa: PLC0415
+
+        return data_schema(self.name)
 
 
 @functools.cache
-def event_types() -> tuple[EventType, ...]:
+def event_types() -> tuple[CatalogEntry, ...]:
     entries = json.loads((Path(__file__).parent / "catalog.json").read_text(encoding="utf-8"))
-    return tuple(EventType.model_validate({**entry, "schema": data_schema(entry["name"])}) for entry in entries)
+    return tuple(CatalogEntry(entry["name"], entry["description"], entry["sample"]) for entry in entries)
 
 
 def event_names() -> frozenset[str]:
@@ -44,12 +42,12 @@ def is_known_event(name: str) -> bool:
     return name in _by_name()
 
 
-def event_type(name: str) -> EventType | None:
+def event_type(name: str) -> CatalogEntry | None:
     return _by_name().get(name)
 
 
 @functools.cache
-def _by_name() -> dict[str, EventType]:
+def _by_name() -> dict[str, CatalogEntry]:
     return {event_type.name: event_type for event_type in event_types()}
 
 

@@ -1,5 +1,6 @@
 """Delivery: one attempt at one delivery — render, sign, send, log — and what comes next (SPEC §4)."""
 
+import dataclasses
 import functools
 import json
 import math
@@ -11,11 +12,11 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from hookrelay import clock
-from hookrelay.models import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, Subscription, delivery_id
 from hookrelay.observability import logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.rate_limit import RateLimiter, wait_seconds
+from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, Subscription, delivery_id
 from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
@@ -107,7 +108,7 @@ def read_job(body: str) -> Job:
             delivery_id=str(message["delivery_id"]),
             attempt=int(message["attempt"]),
             waits=int(message.get("waits", 0)),
-            origin=DeliveryOrigin.model_validate(origin) if origin is not None else None,
+            origin=DeliveryOrigin.parse(origin) if origin is not None else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise InvalidDeliveryMessage(f"not a delivery message ({type(error).__name__}: {error})") from None
@@ -287,7 +288,7 @@ class Deliverer:
 
     def _set_failing_since(self, subscription: Subscription, since: str | None) -> None:
         self._subscription_store.set_failing_since(subscription.team_id, subscription.id, since)
-        self._subscriptions.remember(subscription.model_copy(update={"failing_since": since}))
+        self._subscriptions.remember(dataclasses.replace(subscription, failing_since=since))
 
     def _send(self, delivery: Delivery, subscription: Subscription, attempt: int, now: datetime) -> SendResult:
         rendered = render_delivery(delivery, subscription)

@@ -5,6 +5,7 @@ Sending again reuses the delivery (same id, so the same `webhook-id`) and asks f
 with a conditional write: a retry or recovery repeated before that attempt is made enqueues nothing more.
 """
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -12,21 +13,10 @@ from datetime import timedelta
 from hookrelay import catalog, clock, pagination, problems
 from hookrelay.addresses import masked
 from hookrelay.ingest import EVENT_RETENTION, new_delivery
-from hookrelay.models import (
-    Delivery,
-    DeliveryDetail,
-    DeliveryStatus,
-    DeliverySummary,
-    Event,
-    Page,
-    PageMeta,
-    Recovery,
-    RenderedRequest,
-    Subscription,
-    is_uuid,
-)
+from hookrelay.models import DeliveryDetail, Page, PageMeta, Recovery, RenderedRequest
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
+from hookrelay.records import Delivery, DeliveryStatus, DeliverySummary, Event, Subscription, is_uuid
 from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.deliveries import POSITION_KEYS, DeliveryLogStore
 from hookrelay.store.due_retries import due_shard
@@ -91,9 +81,7 @@ class DeliveryLog:
             headers=unsigned_headers(delivery, subscription, rendered),
             body=rendered.body.decode("utf-8"),
         )
-        return DeliveryDetail.model_validate(
-            {**delivery.summary().model_dump(), "request": request, "attempts": delivery.attempts}
-        )
+        return DeliveryDetail(**vars(delivery.summary()), request=request, attempts=delivery.attempts)
 
     def retry(self, team_id: str, subscription_id: str, delivery_id: str) -> DeliverySummary:
         """A fresh attempt now, whatever the delivery's status."""
@@ -133,7 +121,7 @@ class DeliveryLog:
             sandbox=subscription.sandbox,
             data=event_type.sample,
         )
-        delivery = new_delivery(event, subscription).model_copy(update={"test": True})
+        delivery = dataclasses.replace(new_delivery(event, subscription), test=True)
         now = clock.utc_now()
         if not self._deliveries.hold_test_slot(
             subscription.id, delivery.id, now=clock.iso(now), until=clock.iso(now + TEST_SLOT_LEASE)

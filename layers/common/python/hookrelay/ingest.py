@@ -9,10 +9,10 @@ from datetime import timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from hookrelay import clock
-from hookrelay.models import Delivery, Event, Subscription, delivery_id
+from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.observability import logger, metrics
-from hookrelay.publishing import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
+from hookrelay.records import Delivery, Event, Subscription, delivery_id
 from hookrelay.store.events import EventStore
 from hookrelay.store.subscriptions import CachedTeamSubscriptions
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from hookrelay.catalog import WILDCARD
-from hookrelay.models import Event, Subscription
+from hookrelay.records import Event, Subscription
 
 
 def selects(selection: list[str], value: str | None) -> bool:

@@ -1,6 +1,11 @@
-"""Subscriptions as the API reads and writes them (Yousign field names, SPEC §2) and as stored."""
+"""The API's request and response bodies (Yousign field names, SPEC §2), checked by pydantic.
+
+What they describe is stored and passed between the functions as hookrelay.records: only the API
+imports this module.
+"""
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
@@ -17,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from hookrelay import catalog, clock, custom_headers, payloads, signing
 from hookrelay.addresses import EndpointRefused, has_credentials, masked, parse_endpoint
+from hookrelay.records import KEPT_LATEST_ATTEMPTS, Attempt, DeliverySummary, SignatureScheme, Subscription
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -93,7 +99,6 @@ CustomHeaders = Annotated[
     ),
     AfterValidator(custom_headers.checked),
 ]
-SignatureScheme = Literal["hmac", "ed25519"]
 RateLimit = Annotated[
     int,
     Field(
@@ -108,10 +113,10 @@ SIGNATURE_SCHEME_DESCRIPTION = (
     " which receivers verify with public_key (the HMAC secret keeps signing v1, and the Yousign and Subnoto headers)."
 )
 
-# What only the API reads or answers with builds its validator at first use, not at import: ingest and
-# delivery import this module for their records and would pay at each cold start for models they never use.
-_API_ONLY = ConfigDict(defer_build=True)
-# Request bodies: only the API reads them.
+# Validators are built at first use, not at import: a cold start of the API builds only what its first
+# request reads and answers with.
+_DEFERRED = ConfigDict(defer_build=True)
+# Request bodies.
 _INPUT = ConfigDict(strict=True, extra="forbid", populate_by_name=True, defer_build=True)
 _SCOPES = AliasChoices("scopes", "scope")
 _WORKSPACES = AliasChoices("workspaces", "workspace")
@@ -153,6 +158,10 @@ class SubscriptionSettings(_SubscriptionFields):
 
     secret_key: SecretKey | None = Field(None, description="Generated (whsec_...) when absent.")
 
+    @classmethod
+    def of(cls, subscription: Subscription) -> Self:
+        return cls.model_validate({name: getattr(subscription, name) for name in cls.model_fields})
+
 
 class SubscriptionPatch(BaseModel):
     """The body of PATCH /v3/webhooks/{id}: any subset of the writable fields."""
@@ -193,6 +202,12 @@ class SubscriptionView(_SubscriptionFields):
     def delivery_format(self) -> payloads.DeliveryFormat:
         return payloads.delivery_format(self.endpoint, self.payload_format)
 
+    @classmethod
+    def of(cls, subscription: Subscription) -> Self:
+        """The subscription as a client may see it: these fields, the endpoint without its credentials."""
+        shown = {name: getattr(subscription, name) for name in cls.model_fields}
+        return cls.model_validate({**shown, "endpoint": masked(subscription.endpoint)})
+
 
 class SubscriptionWithSecret(SubscriptionView):
     """A subscription with its secret: only the answers of create and secret rotation."""
@@ -208,55 +223,14 @@ class SecretRotation(BaseModel):
     secret_key: SecretKey | None = Field(None, description="The new secret; generated (whsec_...) when absent.")
 
 
-class Subscription(SubscriptionWithSecret):
-    """The stored record."""
-
-    # Built at import, unlike the views it extends: ingest and delivery read it at every invocation.
-    model_config = ConfigDict(defer_build=False)
-
-    team_id: str
-    previous_secret_key: str | None = Field(None, description="The secret a rotation replaced, still signing.")
-    previous_secret_expires_at: str | None = Field(
-        None, description="When the previous secret and private key stop signing."
-    )
-    private_key: str | None = Field(None, description="With signature_scheme ed25519: whsk_ + base64, never shown.")
-    previous_private_key: str | None = Field(None, description="The private key a rotation replaced, still signing.")
-
-    def signing_secrets(self, now: str) -> list[str]:
-        """The current secret, then the previous one while its rotation overlap lasts."""
-        previous = self.previous_secret_key
-        return [self.secret_key, previous] if previous and self._overlapping(now) else [self.secret_key]
-
-    def signing_private_keys(self, now: str) -> list[str]:
-        """The current ed25519 private key, then the previous one while its rotation overlap lasts (none for hmac)."""
-        previous = self.previous_private_key if self._overlapping(now) else None
-        return [key for key in (self.private_key, previous) if key]
-
-    def _overlapping(self, now: str) -> bool:
-        return bool(self.previous_secret_expires_at and now < self.previous_secret_expires_at)
-
-    def settings(self) -> SubscriptionSettings:
-        return SubscriptionSettings.model_validate(self.model_dump(include=set(SubscriptionSettings.model_fields)))
-
-    def view(self) -> SubscriptionView:
-        return SubscriptionView.model_validate(self._shown(SubscriptionView))
-
-    def with_secret(self) -> SubscriptionWithSecret:
-        return SubscriptionWithSecret.model_validate(self._shown(SubscriptionWithSecret))
-
-    def _shown(self, model: type[BaseModel]) -> dict[str, Any]:
-        """The fields of `model` as a client may see them: the endpoint without its credentials."""
-        return {**self.model_dump(include=set(model.model_fields)), "endpoint": masked(self.endpoint)}
-
-
 class PageMeta(BaseModel):
-    model_config = _API_ONLY
+    model_config = _DEFERRED
 
     next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
 class Page[ItemT](BaseModel):
-    model_config = _API_ONLY
+    model_config = _DEFERRED
 
     data: list[ItemT]
     meta: PageMeta
@@ -268,14 +242,6 @@ def _event_name(name: str) -> str:
             "unknown_event", "unknown event name {name}; GET /v3/webhook-event-types lists the catalog", {"name": name}
         )
     return name
-
-
-def is_uuid(text: str) -> bool:
-    """Ids are UUIDs in canonical form; anything else cannot exist and must not reach DynamoDB's key limits."""
-    try:
-        return str(uuid.UUID(text)) == text
-    except ValueError:
-        return False
 
 
 def _uuid(text: str) -> str:
@@ -388,7 +354,7 @@ class PortalSessionRequest(BaseModel):
 
 
 class PortalSession(BaseModel):
-    model_config = _API_ONLY
+    model_config = _DEFERRED
 
     url: str = Field(description="The portal page; its token is in the fragment, which never reaches a server.")
     expires_at: str
@@ -397,7 +363,7 @@ class PortalSession(BaseModel):
 class PortalSessionInfo(BaseModel):
     """What the portal page shows of the link it was opened with."""
 
-    model_config = _API_ONLY
+    model_config = _DEFERRED
 
     team_id: str
     read_only: bool
@@ -405,85 +371,28 @@ class PortalSessionInfo(BaseModel):
 
 
 class Recovery(BaseModel):
-    model_config = _API_ONLY
+    model_config = _DEFERRED
 
     recovered: int = Field(description="Failed deliveries sent again by this call.")
     next_cursor: str | None = Field(description="Call again with it as `after` to go on; null when done.")
 
 
-class Event(BaseModel):
-    """An event as it travels on the bus and is stored with each delivery."""
-
-    model_config = ConfigDict(strict=True)
-
-    event_id: EventId
-    event_name: EventName
-    event_time: Annotated[str, AfterValidator(_moment)] = Field(description="ISO-8601, UTC.")
-    team_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    sandbox: bool = False
-    scope: str | None = None
-    workspace_id: str | None = None
-    data: dict[str, Any]
-
-
 class PublishedEvent(BaseModel):
-    model_config = _API_ONLY
+    model_config = _DEFERRED
 
     event_id: str
 
 
 class PublishedEvents(BaseModel):
-    model_config = _API_ONLY
+    model_config = _DEFERRED
 
     data: list[PublishedEvent] = Field(description="One per event, in the order of the request.")
-
-
-DeliveryStatus = Literal["pending", "scheduled", "delivered", "failed"]
-
-
-class Attempt(BaseModel):
-    """One try at sending a delivery, as the delivery log shows it."""
-
-    at: str
-    status_code: int | None = None
-    latency_ms: int
-    error: str | None = None
-    response_excerpt: str = ""
-
-
-# A delivery keeps its first attempt and its latest ones (attempt_count counts them all), so that
-# manual retries can never grow its record past DynamoDB's 400 KB item limit.
-KEPT_LATEST_ATTEMPTS = 49
-
-
-def kept_attempts(attempts: list[Attempt]) -> list[Attempt]:
-    """The attempts a delivery stores: the first and the latest KEPT_LATEST_ATTEMPTS, oldest first."""
-    if len(attempts) <= 1 + KEPT_LATEST_ATTEMPTS:
-        return attempts
-    return [attempts[0], *attempts[-KEPT_LATEST_ATTEMPTS:]]
-
-
-class DeliverySummary(BaseModel):
-    """A delivery as the delivery log lists it."""
-
-    model_config = _API_ONLY
-
-    id: str = Field(description="The delivery id: the `webhook-id` header of each of its requests.")
-    subscription_id: str
-    event_id: str
-    event_name: str
-    status: DeliveryStatus
-    attempt_count: int
-    next_attempt_at: str | None = None
-    test: bool = Field(False, description="Sent by POST /v3/webhooks/{id}/test.")
-    created_at: str
-    updated_at: str
 
 
 class RenderedRequest(BaseModel):
     """The request a delivery sends, as rendered now; signature headers are added at each send."""
 
-    model_config = _API_ONLY
+    model_config = _DEFERRED
 
     method: Literal["POST"] = "POST"
     url: str
@@ -491,52 +400,35 @@ class RenderedRequest(BaseModel):
     body: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class DeliveryDetail(DeliverySummary):
     """One delivery with its request and its attempts, oldest first."""
 
     request: RenderedRequest
-    attempts: list[Attempt] = Field(
-        description=f"The first attempt and the latest {KEPT_LATEST_ATTEMPTS}; attempt_count counts every attempt made."
+    attempts: Annotated[
+        list[Attempt],
+        Field(
+            description=f"The first attempt and the latest {KEPT_LATEST_ATTEMPTS};"
+            " attempt_count counts every attempt made."
+        ),
+    ]
+
+
+class EventType(BaseModel):
+    """A catalog event, as GET /v3/webhook-event-types lists it."""
+
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
+
+    name: str = Field(description="The event name, as published and as delivered.")
+    description: str
+    sample: dict[str, Any] = Field(description="A realistic `data` object of this event.")
+    # Not named `schema`, which pydantic's BaseModel has as a method.
+    data_schema: dict[str, Any] = Field(
+        alias="schema",
+        description="The JSON Schema (draft 2020-12) of this event's `data`; other properties are allowed."
+        " POST /v3/events checks `data` against it when HOOKRELAY_VALIDATE_EVENT_DATA is true.",
     )
 
-
-class DeliveryOrigin(BaseModel):
-    """What a delivery record holds before its first attempt. Its first messages carry it, so that the
-    first attempt's write creates the record and fan-out writes none."""
-
-    model_config = ConfigDict(strict=True)
-
-    team_id: str
-    subscription_id: str
-    event_id: str
-    event_name: str
-    created_at: str
-    expires_at: int
-
-
-class Delivery(DeliverySummary):
-    """One event for one subscription. Its id is derived from both, so fan-out never makes two."""
-
-    # Built at import, unlike the summary it extends: ingest and delivery make one at every invocation.
-    model_config = ConfigDict(defer_build=False)
-
-    team_id: str
-    event: Event
-    status: DeliveryStatus = "pending"
-    attempt_count: int = 0
-    attempts: list[Attempt] = Field(default_factory=list)
-    requested_attempt: int | None = Field(None, description="The attempt a manual retry or recovery asked for.")
-    expires_at: int = Field(description="Unix seconds; DynamoDB's TTL removes the record then.")
-
-    def summary(self) -> DeliverySummary:
-        return DeliverySummary.model_validate(self.model_dump(include=set(DeliverySummary.model_fields)))
-
-    def origin(self) -> DeliveryOrigin:
-        return DeliveryOrigin.model_validate(self.model_dump(include=set(DeliveryOrigin.model_fields)))
-
-
-DELIVERY_ID_NAMESPACE = uuid.UUID("6f1b4d2c-8a3e-5b7f-9c0d-1e2f3a4b5c6d")
-
-
-def delivery_id(event_id: str, subscription_id: str) -> str:
-    return str(uuid.uuid5(DELIVERY_ID_NAMESPACE, f"{event_id}/{subscription_id}"))
+    @classmethod
+    def of(cls, entry: catalog.CatalogEntry) -> Self:
+        return cls(name=entry.name, description=entry.description, sample=entry.sample, data_schema=entry.data_schema)

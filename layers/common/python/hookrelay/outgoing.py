@@ -1,8 +1,8 @@
 """The request a delivery sends, but for its signatures: one rendering for the sender and the delivery log."""
 
 from hookrelay import __version__, catalog, clock
-from hookrelay.models import Delivery, Subscription
 from hookrelay.payloads import EventFacts, RenderedPayload, delivery_format, render
+from hookrelay.records import Delivery, Subscription
 
 TEST_HEADER = "X-Hookrelay-Test"
 

@@ -1,20 +1,20 @@
 """Events on their way in: published to the EventBridge bus by the API, read back from the queue by ingest."""
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import pydantic_core
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from hookrelay import clock, event_schemas, problems
-from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
-from hookrelay.models import Event, EventIn
+from hookrelay.events_queue import SOURCE, FanOutRequest
+from hookrelay.models import EventIn
+from hookrelay.records import Event
 
-SOURCE = "hookrelay"
 # EventBridge's limit for one PutEvents entry: source, detail-type and detail together.
 MAX_ENTRY_BYTES = 256 * 1024
 RETRY_AFTER_SECONDS = "5"
@@ -22,8 +22,6 @@ RETRY_AFTER_SECONDS = "5"
 # within the API function's 10 s Timeout: the bus answers in tens of milliseconds).
 PUT_BACKOFF_SECONDS = (0.1, 0.4)
 PUT_ATTEMPTS = len(PUT_BACKOFF_SECONDS) + 1
-# The queue's envelope holds the event two levels further down than a publish request does (detail, event).
-MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 2
 
 
 def new_event(team_id: str, body: EventIn) -> Event:
@@ -39,29 +37,14 @@ def new_event(team_id: str, body: EventIn) -> Event:
     )
 
 
-class FanOutRequest(BaseModel):
-    """The detail of a message on the events queue: an event, and where a fan-out left off."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    event: Event
-    continue_after: str | None = Field(None, description="Fan out to subscriptions after this id only.")
-
-
 def bus_entry(request: FanOutRequest, bus_name: str) -> dict[str, Any]:
     return {
         "Source": SOURCE,
         "DetailType": request.event.event_name,
-        "Detail": request.model_dump_json(exclude_none=True),
+        # A number JSON cannot carry (NaN, Infinity: Python's JSON parser reads them) is sent as null.
+        "Detail": pydantic_core.to_json(request.detail(), inf_nan_mode="null").decode("utf-8"),
         "EventBusName": bus_name,
     }
-
-
-def queue_message(request: FanOutRequest) -> str:
-    """A continuation written straight to the events queue, in the shape the bus rule delivers."""
-    return json.dumps(
-        {"source": SOURCE, "detail-type": request.event.event_name, "detail": request.model_dump(exclude_none=True)}
-    )
 
 
 def check_data(event: Event) -> None:
@@ -189,33 +172,3 @@ def _not_published(events: Sequence[Event], failed: list[int], cause: str) -> pr
         headers={"Retry-After": RETRY_AFTER_SECONDS},
         extensions={"published": published, "not_published": not_published},
     )
-
-
-class InvalidEventMessage(ValueError):
-    """A message on the events queue that is not a hookrelay event; the reason says why."""
-
-
-def read_queue_message(body: str) -> FanOutRequest:
-    """The fan-out request in an events-queue message (an EventBridge envelope around our detail).
-
-    Producers inside AWS may put events on the bus directly, past the API's checks: the nesting
-    limit is applied here too, before parsing, so that what is fanned out can be stored and rendered.
-    """
-    if too_deeply_nested(body.encode("utf-8"), MAX_MESSAGE_DEPTH):
-        raise InvalidEventMessage(f"the event is nested deeper than the API allows ({MAX_JSON_DEPTH} levels)")
-    try:
-        envelope = json.loads(body)
-    except ValueError as error:
-        raise InvalidEventMessage(f"the body is not JSON ({error})") from None
-    if not isinstance(envelope, dict):
-        raise InvalidEventMessage("the body is not an EventBridge event")
-    if envelope.get("source") != SOURCE:
-        raise InvalidEventMessage(f"source is {envelope.get('source')!r}, not {SOURCE!r}")
-    try:
-        request = FanOutRequest.model_validate(envelope.get("detail"))
-    except ValidationError as error:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise InvalidEventMessage(f"the detail is not a hookrelay event ({reasons})") from None
-    if envelope.get("detail-type") != request.event.event_name:
-        raise InvalidEventMessage(f"detail-type {envelope.get('detail-type')!r} differs from event_name")
-    return request

@@ -1,13 +1,13 @@
 """Messages to SQS, ten per SendMessageBatch call; an entry SQS refuses is sent again, never dropped."""
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the sweeper sends messages without loading pydantic's models
-    from hookrelay.models import DeliveryOrigin
+from hookrelay.records import DeliveryOrigin
 
 SQS_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 5
@@ -24,7 +24,7 @@ class Message:
 
 
 def delivery_message(
-    delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0, origin: "DeliveryOrigin | None" = None
+    delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0, origin: DeliveryOrigin | None = None
 ) -> Message:
     """A message asking for attempt `attempt` of a delivery; `waits`: how often it has already waited
     for its subscription's rate limit (it waits longer each time); `origin`: what the first attempt
@@ -33,7 +33,7 @@ def delivery_message(
     if waits:
         body["waits"] = waits
     if origin:
-        body["origin"] = origin.model_dump()
+        body["origin"] = dataclasses.asdict(origin)
     return Message(json.dumps(body), delay_seconds)
 
 

@@ -1,8 +1,10 @@
 """The subscriptions API's logic: create, read, list, update and delete, always within one team."""
 
+import dataclasses
 import socket
 import uuid
 from datetime import timedelta
+from typing import TypedDict
 
 from pydantic import ValidationError
 
@@ -12,13 +14,11 @@ from hookrelay.models import (
     Page,
     PageMeta,
     SecretRotation,
-    SignatureScheme,
-    Subscription,
     SubscriptionPatch,
     SubscriptionSettings,
     SubscriptionView,
-    is_uuid,
 )
+from hookrelay.records import SignatureScheme, Subscription, is_uuid
 from hookrelay.store.subscriptions import SubscriptionStore
 
 _CURSOR_KEYS = frozenset({"id"})
@@ -39,7 +39,13 @@ def vet_endpoint(url: str, *, allow_private: bool, resolver: Resolver = resolve)
         pass
 
 
-def _key_pair(scheme: SignatureScheme, current: Subscription | None = None) -> dict[str, str | None]:
+class _KeyPair(TypedDict, total=False):
+    private_key: str | None
+    previous_private_key: str | None
+    public_key: str | None
+
+
+def _key_pair(scheme: SignatureScheme, current: Subscription | None = None) -> _KeyPair:
     """The key pair fields of a subscription signing with `scheme`: the current pair kept, a new one
     generated, or every private key dropped (hmac)."""
     if scheme == "hmac":
@@ -69,8 +75,8 @@ class Subscriptions:
     def create(self, team_id: str, settings: SubscriptionSettings) -> Subscription:
         vet_endpoint(settings.endpoint, allow_private=self._allow_private, resolver=self._resolver)
         now = clock.now_iso()
-        subscription = Subscription.model_validate(
-            {
+        subscription = Subscription(
+            **{
                 **settings.model_dump(),
                 "secret_key": settings.secret_key or signing.generate_secret(),
                 **_key_pair(settings.signature_scheme),
@@ -100,7 +106,8 @@ class Subscriptions:
         found = self._store.page(team_id, limit, after_id)
         next_cursor = pagination.encode_cursor({"id": found.items[-1].id}) if found.has_more else None
         return Page[SubscriptionView](
-            data=[subscription.view() for subscription in found.items], meta=PageMeta(next_cursor=next_cursor)
+            data=[SubscriptionView.of(subscription) for subscription in found.items],
+            meta=PageMeta(next_cursor=next_cursor),
         )
 
     def update(self, team_id: str, subscription_id: str, patch: SubscriptionPatch) -> Subscription:
@@ -110,19 +117,20 @@ class Subscriptions:
             # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
             changes["endpoint"] = current.endpoint
         try:
-            settings = SubscriptionSettings.model_validate({**current.settings().model_dump(), **changes})
+            settings = SubscriptionSettings.model_validate({**SubscriptionSettings.of(current).model_dump(), **changes})
         except ValidationError as error:
             raise problems.from_validation_error(error) from None
         if "endpoint" in changes:
             vet_endpoint(settings.endpoint, allow_private=self._allow_private, resolver=self._resolver)
-        updated = current.model_copy(
-            update={
+        updated = dataclasses.replace(
+            current,
+            **{
                 **settings.model_dump(),
                 "secret_key": settings.secret_key or current.secret_key,
                 **_key_pair(settings.signature_scheme, current),
                 "disabled_reason": None if settings.enabled else current.disabled_reason,
                 "updated_at": clock.now_iso(),
-            }
+            },
         )
         if not self._store.replace(updated):
             raise problems.not_found("Webhook subscription")
@@ -133,15 +141,14 @@ class Subscriptions:
         sign until the overlap ends."""
         current = self.get(team_id, subscription_id)
         now = clock.utc_now()
-        rotated = current.model_copy(
-            update={
-                "secret_key": rotation.secret_key or signing.generate_secret(),
-                **_key_pair(current.signature_scheme),
-                "previous_private_key": current.private_key,
-                "previous_secret_key": current.secret_key,
-                "previous_secret_expires_at": clock.iso(now + self._rotation_overlap),
-                "updated_at": clock.iso(now),
-            }
+        key_pair: _KeyPair = {**_key_pair(current.signature_scheme), "previous_private_key": current.private_key}
+        rotated = dataclasses.replace(
+            current,
+            **key_pair,
+            secret_key=rotation.secret_key or signing.generate_secret(),
+            previous_secret_key=current.secret_key,
+            previous_secret_expires_at=clock.iso(now + self._rotation_overlap),
+            updated_at=clock.iso(now),
         )
         if not self._store.replace(rotated):
             raise problems.not_found("Webhook subscription")

@@ -5,6 +5,8 @@ delivery is in the log from its first attempt on; only a test event's is created
 """
 
 import contextlib
+import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
 
 from hookrelay import clock
-from hookrelay.models import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, DeliverySummary, kept_attempts
+from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, DeliverySummary, kept_attempts
 from hookrelay.store.batch import get_items
 from hookrelay.store.events import event_key, stored_event
 
@@ -130,23 +132,39 @@ class DeliveryLogStore(Protocol):
         ...
 
 
+def _without_none(record: Any) -> dict[str, Any]:
+    return {name: value for name, value in vars(record).items() if value is not None}
+
+
 def _item(delivery: Delivery) -> dict[str, Any]:
-    item = delivery.model_dump(exclude={"id", "event"}, exclude_none=True)
-    return {**item, "delivery_id": delivery.id}
+    item = {name: value for name, value in _without_none(delivery).items() if name not in ("id", "event")}
+    return {**item, "attempts": [_without_none(each) for each in delivery.attempts], "delivery_id": delivery.id}
 
 
-_NUMBERS = frozenset({"attempt_count", "expires_at", "requested_attempt"})
+# DynamoDB gives numbers back as Decimal; the records hold whole numbers.
+_NUMBERS = frozenset({"attempt_count", "expires_at", "requested_attempt", "status_code", "latency_ms"})
 
 
-def _fields(item: dict[str, Any]) -> dict[str, Any]:
-    return {"id": item["delivery_id"], **{key: int(value) if key in _NUMBERS else value for key, value in item.items()}}
+@functools.cache
+def _field_names(record: type) -> frozenset[str]:
+    return frozenset(field.name for field in dataclasses.fields(record))
+
+
+def _fields(record: type, item: dict[str, Any]) -> dict[str, Any]:
+    """The fields of `record` in a stored item (one holds others too: index keys, fields of earlier releases)."""
+    names = _field_names(record)
+    return {key: int(value) if key in _NUMBERS else value for key, value in item.items() if key in names}
 
 
 def _delivery(item: dict[str, Any], event_item: dict[str, Any] | None) -> Delivery | None:
     """The delivery of a record and its event item (None: the event is gone, as the record soon will be)."""
-    if _holds_its_event(item):
-        return Delivery.model_validate({**_fields(item), "event": stored_event(item)})
-    return Delivery.model_validate({**_fields(item), "event": stored_event(event_item)}) if event_item else None
+    event_item = item if _holds_its_event(item) else event_item
+    if event_item is None:
+        return None
+    fields = _fields(Delivery, item)
+    fields.pop("event", None)  # a record of an earlier release holding its event: read as stored_event
+    attempts = [Attempt(**_fields(Attempt, each)) for each in fields.pop("attempts", [])]
+    return Delivery(**fields, id=item["delivery_id"], attempts=attempts, event=stored_event(event_item))
 
 
 def _holds_its_event(item: dict[str, Any]) -> bool:
@@ -159,8 +177,7 @@ def _unrecorded(delivery_id: str, origin: DeliveryOrigin, event_item: dict[str, 
     """A delivery waiting for its first attempt, which will record it as its origin describes it."""
     if event_item is None:
         return None
-    fields = {"id": delivery_id, **origin.model_dump(), "updated_at": origin.created_at}
-    return Delivery.model_validate({**fields, "event": stored_event(event_item)})
+    return Delivery(**vars(origin), id=delivery_id, updated_at=origin.created_at, event=stored_event(event_item))
 
 
 def _event_key_of(item: dict[str, Any]) -> str:
@@ -169,7 +186,7 @@ def _event_key_of(item: dict[str, Any]) -> str:
 
 def _summary(item: dict[str, Any]) -> DeliverySummary:
     """A delivery as the by_subscription index projects it."""
-    return DeliverySummary.model_validate(_fields(item))
+    return DeliverySummary(**_fields(DeliverySummary, item), id=item["delivery_id"])
 
 
 class DynamoDeliveryStore:
@@ -302,15 +319,16 @@ class DynamoDeliveryStore:
             ":previous": number - 1,
             ":status": outcome.status,
             ":now": attempt.at,
-            ":attempts": [each.model_dump(exclude_none=True) for each in attempts],
+            ":attempts": [_without_none(each) for each in attempts],
         }
         update = "SET attempt_count = :number, #status = :status, updated_at = :now, attempts = :attempts"
         condition = "attribute_exists(delivery_id) AND attempt_count = :previous"
         if number == 1:
             # The first attempt creates the record with what the delivery log lists and indexes (unless
             # it exists: a test event's, one from an earlier release); a duplicate message's finds it made.
-            update += ", " + ", ".join(f"{field} = :{field}" for field in DeliveryOrigin.model_fields)
-            values.update({f":{field}": value for field, value in delivery.origin().model_dump().items()})
+            origin = vars(delivery.origin())
+            update += ", " + ", ".join(f"{field} = :{field}" for field in origin)
+            values.update({f":{field}": value for field, value in origin.items()})
             condition = "attribute_not_exists(delivery_id) OR attempt_count = :previous"
         if outcome.next_attempt_at and outcome.due_at and outcome.due_shard:
             update += ", next_attempt_at = :next, due_at = :due, due_shard = :shard"

@@ -5,13 +5,14 @@ gone on over several chunks, how far it got (`sent_through`). Delivery records o
 """
 
 import contextlib
+import json
 import zlib
 from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr
 from boto3.dynamodb.types import TypeDeserializer
 
-from hookrelay.models import Event
+from hookrelay.records import Event, as_json
 
 _EVENT_PREFIX = "event#"
 
@@ -28,11 +29,11 @@ def is_event_key(key: str) -> bool:
 def compressed(event: Event) -> bytes:
     # Kept as compressed JSON: its data may hold floats, which DynamoDB maps only as Decimal, and
     # every write of the item is billed per KB of it.
-    return zlib.compress(event.model_dump_json().encode("utf-8"))
+    return zlib.compress(as_json(event).encode("utf-8"))
 
 
 def stored_event(item: dict[str, Any]) -> Event:
-    return Event.model_validate_json(zlib.decompress(bytes(item["event"])))
+    return Event(**json.loads(zlib.decompress(bytes(item["event"]))))
 
 
 class EventStore(Protocol):

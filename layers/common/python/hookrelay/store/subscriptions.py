@@ -1,5 +1,6 @@
 """Subscriptions, stored per team: partition key team_id, sort key subscription_id."""
 
+import dataclasses
 import functools
 from collections import OrderedDict
 from collections.abc import Collection, Iterable
@@ -9,7 +10,7 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
 from hookrelay.matching import SubscriptionIndex
-from hookrelay.models import Event, Subscription
+from hookrelay.records import Event, Subscription
 from hookrelay.store.batch import get_items
 
 
@@ -72,15 +73,20 @@ def _subscriptions_of(team_id: str) -> ConditionBase:
 
 
 def _item(subscription: Subscription) -> dict[str, Any]:
-    item = subscription.model_dump(exclude={"id", "delivery_format"}, exclude_none=True)
-    item["subscription_id"] = subscription.id
+    item = {name: value for name, value in dataclasses.asdict(subscription).items() if value is not None}
+    item["subscription_id"] = item.pop("id")
     return item
 
 
+_SUBSCRIPTION_FIELDS = frozenset(field.name for field in dataclasses.fields(Subscription))
+
+
 def _subscription(item: dict[str, Any]) -> Subscription:
-    # DynamoDB gives numbers back as Decimal; the model takes whole numbers only.
+    # DynamoDB gives numbers back as Decimal; the record holds whole numbers. Attributes of earlier
+    # releases that are no field any more are left.
+    fields = {key: value for key, value in item.items() if key in _SUBSCRIPTION_FIELDS}
     numbers = {key: int(item[key]) for key in ("rate_limit",) if key in item}
-    return Subscription.model_validate({**item, **numbers, "id": item["subscription_id"]})
+    return Subscription(**{**fields, **numbers, "id": item["subscription_id"]})
 
 
 class DynamoSubscriptionStore:
