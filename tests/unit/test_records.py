@@ -1,0 +1,90 @@
+"""Records as messages carry them: what the API writes reads back the same, anything else is refused by name."""
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
+from hookrelay.models import SubscriptionSettings, SubscriptionView, SubscriptionWithSecret
+from hookrelay.records import DeliveryOrigin, Event, InvalidRecord, Subscription
+
+EVENT = Event(
+    event_id="11111111-2222-4333-8444-555555555555",
+    event_name="signer.done",
+    event_time="2026-01-01T00:00:00.000Z",
+    team_id="acme",
+    workspace_id="ws-1",
+    data={"signer": {"id": "s1", "note": "café ☕", "amount": 12.5, "missing": None}},
+)
+
+
+def message(event: dict[str, Any], **detail: object) -> str:
+    return json.dumps(
+        {"source": "hookrelay", "detail-type": event.get("event_name"), "detail": {"event": event, **detail}}
+    )
+
+
+def test_an_event_and_its_continuation_read_back_as_written() -> None:
+    request = FanOutRequest(EVENT, continue_after="00000000-0000-4000-8000-000000000007")
+    assert read_queue_message(queue_message(request)) == request
+    assert read_queue_message(queue_message(FanOutRequest(EVENT))) == FanOutRequest(EVENT)
+
+
+def test_an_event_time_is_read_as_the_api_writes_it() -> None:
+    fields = {**dataclasses.asdict(EVENT), "event_time": "2026-01-01T01:00:00+01:00"}
+    assert read_queue_message(message(fields)).event.event_time == "2026-01-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"event_id": "not-a-uuid"}, "event.event_id: must be a UUID"),
+        ({"event_id": 7}, "event.event_id: not a string"),
+        ({"team_id": ""}, "event.team_id: must have 1 to 128"),
+        ({"team_id": "t" * 129}, "event.team_id: must have 1 to 128"),
+        ({"event_time": "yesterday"}, "event.event_time"),
+        ({"sandbox": "true"}, "event.sandbox: not a boolean"),
+        ({"scope": ["app"]}, "event.scope: not a string"),
+        ({"workspace_id": 3}, "event.workspace_id: not a string"),
+        ({"data": [1]}, "event.data: not an object"),
+    ],
+)
+def test_an_event_the_api_would_not_have_written_is_refused_by_field(change: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidEventMessage, match=reason):
+        read_queue_message(message({**dataclasses.asdict(EVENT), **change}))
+
+
+def test_a_detail_with_a_field_of_no_hookrelay_event_is_refused() -> None:
+    with pytest.raises(InvalidEventMessage, match="extra: not a field"):
+        read_queue_message(message(dataclasses.asdict(EVENT), extra=1))
+    with pytest.raises(InvalidEventMessage, match="continue_after: not a string"):
+        read_queue_message(message(dataclasses.asdict(EVENT), continue_after=5))
+
+
+def test_numbers_json_cannot_carry_are_refused() -> None:
+    body = message(dataclasses.asdict(EVENT)).replace("12.5", "NaN")
+    with pytest.raises(InvalidEventMessage, match="not JSON"):
+        read_queue_message(body)
+
+
+def test_an_origin_is_read_only_whole_and_typed() -> None:
+    origin = DeliveryOrigin(
+        team_id="acme", subscription_id="s", event_id="e", event_name="signer.done", created_at="t", expires_at=9
+    )
+    assert DeliveryOrigin.parse(dataclasses.asdict(origin)) == origin
+    for change, reason in (
+        ({"expires_at": True}, "expires_at"),
+        ({"expires_at": "9"}, "expires_at"),
+        ({"team_id": None}, "team_id"),
+    ):
+        with pytest.raises(InvalidRecord, match=reason):
+            DeliveryOrigin.parse({**dataclasses.asdict(origin), **change})
+
+
+def test_every_field_the_api_shows_of_a_subscription_is_a_field_of_its_record() -> None:
+    # The views are made from the record field by field: one the record lacks would fail every read.
+    fields = {field.name for field in dataclasses.fields(Subscription)}
+    for view in (SubscriptionSettings, SubscriptionView, SubscriptionWithSecret):
+        assert set(view.model_fields) <= fields, view.__name__
