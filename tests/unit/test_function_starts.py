@@ -51,9 +51,10 @@ def test_the_authorizer_starts_without_pydantic_the_event_handler_or_a_dynamodb_
     assert start.dynamodb_resources == 0
 
 
-def test_the_sweeper_starts_without_pydantic() -> None:
+def test_the_sweeper_starts_without_pydantic_or_the_records() -> None:
     # It reads delivery ids and times from the retry index: no delivery record, no model.
-    assert "pydantic" not in started("sweeper").modules
+    modules = started("sweeper").modules
+    assert "pydantic" not in modules and "hookrelay.records" not in modules
 
 
 def test_ingest_and_delivery_start_without_pydantic() -> None:

@@ -5,9 +5,10 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hookrelay.records import DeliveryOrigin
+if TYPE_CHECKING:  # the sweeper sends messages without origins, and starts without the records module
+    from hookrelay.records import DeliveryOrigin
 
 SQS_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 5
@@ -24,7 +25,7 @@ class Message:
 
 
 def delivery_message(
-    delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0, origin: DeliveryOrigin | None = None
+    delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0, origin: "DeliveryOrigin | None" = None
 ) -> Message:
     """A message asking for attempt `attempt` of a delivery; `waits`: how often it has already waited
     for its subscription's rate limit (it waits longer each time); `origin`: what the first attempt
