@@ -70,7 +70,7 @@ def test_the_authorizer_starts_without_pydantic_or_the_event_handler() -> None:
 
 @pytest.mark.parametrize("function", ["api", "authorizer", "ingest", "delivery", "sweeper"])
 def test_a_function_starts_without_a_boto3_resource(function: str) -> None:
-    # A resource loads its model and makes a client of its own at its first call (~20 ms of a cold
+    # A resource loads its model and makes a client of its own at its first call (~15 ms of a cold
     # start): the tables speak Python values through a client with boto3's transformations instead.
     assert started(function).resources == 0
 
