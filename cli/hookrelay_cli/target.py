@@ -12,6 +12,8 @@ from typing import Any
 
 import boto3
 
+from hookrelay.aws import Table, python_values
+
 DEFAULT_STACK = "hookrelay"
 DEFAULT_LOCAL_AWS_ENDPOINT = "http://127.0.0.1:3001"
 DEFAULT_LOCAL_API_URL = "http://127.0.0.1:3000"
@@ -50,9 +52,8 @@ class Target:
         """As CloudFormation reports it: a table's name, a queue's URL."""
         return self._local_physical_id(logical_id) if self.is_local else self._deployed_physical_id(logical_id)
 
-    def table(self, logical_id: str) -> Any:
-        dynamodb = self.session.resource("dynamodb", endpoint_url=self.endpoint_url)
-        return dynamodb.Table(self.physical_id(logical_id))
+    def table(self, logical_id: str) -> Table:
+        return Table(self.physical_id(logical_id), python_values(self.client("dynamodb")))
 
     def queue_url(self, logical_id: str) -> str:
         return self.physical_id(logical_id)

@@ -33,6 +33,7 @@ from receivers import Received
 
 from api_client import ApiClient, ApiResponse, Transport
 from hookrelay.api_keys import PORTAL_TOKEN_PREFIX, issue_key
+from hookrelay.aws import Table, python_values
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
@@ -89,10 +90,10 @@ class RunningStack(local_up.LocalUp):
         """The URL of the stack's queue `name` ("delivery", "delivery-dlq", "events", ...)."""
         return str(self.sqs().get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-{name}")["QueueUrl"])
 
-    def table(self, logical_id: str) -> Any:
+    def table(self, logical_id: str) -> Table:
         """The template's table `logical_id`, as the stack named it."""
-        dynamodb = boto3.resource("dynamodb", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
-        return dynamodb.Table(default_name(LOCAL_STACK_NAME, logical_id))
+        dynamodb = boto3.client("dynamodb", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
+        return Table(default_name(LOCAL_STACK_NAME, logical_id), python_values(dynamodb))
 
     def new_team(self) -> ApiClient:
         """A client for a team of its own, so that tests never see each other's subscriptions."""

@@ -14,6 +14,7 @@ import boto3
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from hookrelay.aws import Table, python_values
 from hookrelay_cli.local.resources import LocalResources, default_name
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
 from hookrelay_cli.template import Template
@@ -89,8 +90,8 @@ class StackResources:
         detail = self.client("cloudformation").describe_stack_resource(StackName=STACK, LogicalResourceId=logical_id)
         return str(detail["StackResourceDetail"]["PhysicalResourceId"])
 
-    def table(self, logical_id: str) -> Any:
-        return self.session.resource("dynamodb", endpoint_url=self.endpoint_url).Table(self._name(logical_id))
+    def table(self, logical_id: str) -> Table:
+        return Table(self._name(logical_id), python_values(self.client("dynamodb")))
 
     def queue_url(self, logical_id: str) -> str:
         name = self._name(logical_id)

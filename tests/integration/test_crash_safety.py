@@ -57,7 +57,7 @@ def fresh_aws_clients() -> None:
     """
     aws.session.cache_clear()
     aws._client.cache_clear()
-    aws._dynamodb.cache_clear()
+    aws._tables_client.cache_clear()
 
 
 def reset_moto(endpoint: str) -> None:

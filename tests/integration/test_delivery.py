@@ -147,7 +147,7 @@ def test_the_first_attempt_creates_the_record_in_one_read_of_its_batch(world: Wo
     def count(params: dict[str, Any], **_: Any) -> None:
         reads.append(params)
 
-    dynamodb = table(get_settings().deliveries_table).meta.client
+    dynamodb = table(get_settings().deliveries_table).client
     with receiver() as server:
         subscription = world.subscribe(server.port)
         deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(5)]
@@ -363,7 +363,7 @@ def test_a_batch_reads_its_teams_versions_once(stack: LocalStack) -> None:
             for number in range(5)
             for subscription in subscriptions
         ]
-        dynamodb = table(get_settings().subscriptions_table).meta.client
+        dynamodb = table(get_settings().subscriptions_table).client
         dynamodb.meta.events.register("before-call.dynamodb", count)
         try:
             first = world.deliverer.deliver_batch(messages[:6])

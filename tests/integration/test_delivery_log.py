@@ -106,7 +106,7 @@ def test_records_dynamodb_leaves_unprocessed_are_asked_for_again(
     api: ApiClient, subscription: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made = [add_delivery(subscription, "team-a", age) for age in (30, 20, 10)]
-    client = table(get_settings().deliveries_table).meta.client
+    client = table(get_settings().deliveries_table).client
     answer = client.batch_get_item
     asked: list[int] = []
 

@@ -155,7 +155,7 @@ def test_a_large_event_is_stored_once_whatever_its_fan_out(
     def count(params: dict[str, Any], **_: Any) -> None:
         written.append(len(params["body"]))
 
-    dynamodb = table(get_settings().deliveries_table).meta.client
+    dynamodb = table(get_settings().deliveries_table).client
     for operation in ("PutItem", "UpdateItem"):
         dynamodb.meta.events.register(f"before-call.dynamodb.{operation}", count)
     try:
@@ -358,7 +358,7 @@ def test_a_batch_reads_its_teams_versions_once_and_queries_only_changed_teams(
     def count(model: Any, **_: Any) -> None:
         calls[model.name] += 1
 
-    dynamodb = table(get_settings().subscriptions_table).meta.client
+    dynamodb = table(get_settings().subscriptions_table).client
     dynamodb.meta.events.register("before-call.dynamodb", count)
     try:
         for _ in range(3):

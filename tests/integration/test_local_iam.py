@@ -49,10 +49,10 @@ def enforced(stack: LocalStack, function_id: str, attempts: Attempts) -> LocalFu
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(hookrelay.aws, "session", lambda: session)
         hookrelay.aws._client.cache_clear()
-        hookrelay.aws._dynamodb.cache_clear()
+        hookrelay.aws._tables_client.cache_clear()
         function._load()
     hookrelay.aws._client.cache_clear()
-    hookrelay.aws._dynamodb.cache_clear()
+    hookrelay.aws._tables_client.cache_clear()
     return function
 
 

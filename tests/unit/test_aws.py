@@ -11,7 +11,7 @@ from hookrelay.sweeper import SHARD_CONCURRENCY
 
 def client_config(name: str) -> Config:
     if name == "dynamodb table":
-        return table("any-table").meta.client.meta.config
+        return table("any-table").client.meta.config
     return client(name).meta.config
 
 

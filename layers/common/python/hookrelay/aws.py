@@ -1,10 +1,13 @@
-"""boto3 clients and resources, created once per process and shared by its threads."""
+"""boto3 clients and tables, created once per process and shared by its threads."""
 
 import functools
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from boto3.dynamodb.table import BatchWriter
+from boto3.dynamodb.transform import TransformationInjector, copy_dynamodb_params
 from botocore.config import Config
 
 # Every thread of the largest pool that shares a client gets a connection of its own: the store's
@@ -17,6 +20,57 @@ CLIENT_CONFIG = Config(max_pool_connections=16, retries={"mode": "adaptive"})
 _lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table spoken to in Python values and boto3's Key/Attr conditions, as boto3's resource
+    Table is, through a client with the resource's transformations: a resource would load its model and
+    make a client of its own at its first call, a cost every cold start paid."""
+
+    name: str
+    client: Any  # a DynamoDB client that speaks Python values (`python_values`)
+
+    def get_item(self, **params: Any) -> Any:
+        return self.client.get_item(TableName=self.name, **params)
+
+    def put_item(self, **params: Any) -> Any:
+        return self.client.put_item(TableName=self.name, **params)
+
+    def update_item(self, **params: Any) -> Any:
+        return self.client.update_item(TableName=self.name, **params)
+
+    def delete_item(self, **params: Any) -> Any:
+        return self.client.delete_item(TableName=self.name, **params)
+
+    def query(self, **params: Any) -> Any:
+        return self.client.query(TableName=self.name, **params)
+
+    def scan(self, **params: Any) -> Any:
+        return self.client.scan(TableName=self.name, **params)
+
+    def batch_writer(self) -> BatchWriter:
+        return BatchWriter(self.name, self.client)
+
+
+def python_values(dynamodb: Any) -> Any:
+    """The DynamoDB client `dynamodb`, taught Python values and boto3 conditions: boto3's own handlers,
+    registered as its DynamoDB resource registers them on the resource's client."""
+    injector = TransformationInjector()
+    events = dynamodb.meta.events
+    events.register("provide-client-params.dynamodb", copy_dynamodb_params, unique_id="dynamodb-create-params-copy")
+    events.register(
+        "before-parameter-build.dynamodb",
+        injector.inject_condition_expressions,
+        unique_id="dynamodb-condition-expression",
+    )
+    events.register(
+        "before-parameter-build.dynamodb", injector.inject_attribute_value_input, unique_id="dynamodb-attr-value-input"
+    )
+    events.register(
+        "after-call.dynamodb", injector.inject_attribute_value_output, unique_id="dynamodb-attr-value-output"
+    )
+    return dynamodb
+
+
 @functools.cache
 def session() -> boto3.session.Session:
     """The process's one session; hooks registered on its events reach every client made after."""
@@ -24,13 +78,14 @@ def session() -> boto3.session.Session:
 
 
 def client(service: str) -> Any:
+    """The process's plain client of `service`: DynamoDB's speaks typed AttributeValues ({"S": ...})."""
     with _lock:
         return _client(service)
 
 
-def table(name: str) -> Any:
+def table(name: str) -> Table:
     with _lock:
-        return _dynamodb().Table(name)
+        return Table(name, _tables_client())
 
 
 @functools.cache
@@ -39,5 +94,6 @@ def _client(service: str) -> Any:
 
 
 @functools.cache
-def _dynamodb() -> Any:
-    return session().resource("dynamodb", config=CLIENT_CONFIG)
+def _tables_client() -> Any:
+    # A client of its own: the transformations would break the plain client's typed AttributeValues.
+    return python_values(session().client("dynamodb", config=CLIENT_CONFIG))

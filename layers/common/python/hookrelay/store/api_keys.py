@@ -107,7 +107,7 @@ class DynamoApiKeyStore:
                 self._table.delete_item(
                     Key={"key_hash": item["key_hash"]}, ConditionExpression=Attr("team_id").eq(team_id)
                 )
-            except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            except self._table.client.exceptions.ConditionalCheckFailedException:
                 continue  # gone meanwhile (the index lags the table)
             removed = True
         return removed

@@ -13,7 +13,7 @@ def get_items(
     table: Any, keys: Sequence[dict[str, str]], *, fields: Sequence[str] = (), consistent: bool = False
 ) -> list[dict[str, Any]]:
     """The `fields` (all if none named) of the items with these keys that exist, in no particular order."""
-    client, name = table.meta.client, table.name
+    client, name = table.client, table.name
     found: list[dict[str, Any]] = []
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         asked: dict[str, Any] = {"Keys": list(keys[start : start + BATCH_GET_LIMIT]), "ConsistentRead": consistent}
@@ -23,7 +23,7 @@ def get_items(
         request: dict[str, Any] = {name: asked}
         pause = UNPROCESSED_FIRST_PAUSE_SECONDS
         while True:
-            # The resource's client speaks Python values, as the table does.
+            # The table's client speaks Python values, as the table does.
             response = client.batch_get_item(RequestItems=request)
             found.extend(response["Responses"].get(name, []))
             request = response.get("UnprocessedKeys") or {}

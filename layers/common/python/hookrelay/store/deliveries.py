@@ -208,7 +208,7 @@ class DynamoDeliveryStore:
                 ConditionExpression=Attr("delivery_id").not_exists(),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException as error:
+        except self._table.client.exceptions.ConditionalCheckFailedException as error:
             existing = {
                 key: self._deserializer.deserialize(value) for key, value in error.response.get("Item", {}).items()
             }
@@ -304,7 +304,7 @@ class DynamoDeliveryStore:
                     ":shard": due_shard,
                 },
             )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+        except self._table.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
@@ -343,7 +343,7 @@ class DynamoDeliveryStore:
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
             )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+        except self._table.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
@@ -358,13 +358,13 @@ class DynamoDeliveryStore:
                 },
                 ConditionExpression=Attr("delivery_id").not_exists() | Attr("held_until").lt(now),
             )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+        except self._table.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
     def release_test_slot(self, subscription_id: str, delivery_id: str) -> None:
         # A failed condition: a later test holds the slot now (this one's hold had lapsed).
-        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
+        with contextlib.suppress(self._table.client.exceptions.ConditionalCheckFailedException):
             self._table.delete_item(
                 Key={"delivery_id": _TEST_SLOT_PREFIX + subscription_id},
                 ConditionExpression=Attr("queued_test").eq(delivery_id),

@@ -69,6 +69,6 @@ class DynamoDueRetries:
                 ExpressionAttributeValues={":lease": lease_until, ":seen": due_at, ":pending": "pending"},
                 ReturnValues="ALL_NEW",
             )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+        except self._table.client.exceptions.ConditionalCheckFailedException:
             return None
         return int(response["Attributes"]["attempt_count"]) + 1

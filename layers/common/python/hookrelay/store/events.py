@@ -65,14 +65,14 @@ class DynamoEventStore:
                 ConditionExpression=Attr("delivery_id").not_exists(),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException as error:
+        except self._table.client.exceptions.ConditionalCheckFailedException as error:
             sent_through = error.response.get("Item", {}).get("sent_through")
             return str(self._deserializer.deserialize(sent_through)) if sent_through else None
         return None
 
     def record_sent_through(self, team_id: str, event_id: str, subscription_id: str) -> None:
         # A failed condition means another run already got further (or the event has expired).
-        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
+        with contextlib.suppress(self._table.client.exceptions.ConditionalCheckFailedException):
             self._table.update_item(
                 Key={"delivery_id": event_key(team_id, event_id)},
                 UpdateExpression="SET sent_through = :id",

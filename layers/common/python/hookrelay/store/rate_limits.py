@@ -34,6 +34,6 @@ class DynamoRateLimiter:
                     ":expires": int((now + KEPT).timestamp()),
                 },
             )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+        except self._table.client.exceptions.ConditionalCheckFailedException:
             return False
         return True

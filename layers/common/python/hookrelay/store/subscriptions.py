@@ -92,7 +92,7 @@ def _subscription(item: dict[str, Any]) -> Subscription:
 class DynamoSubscriptionStore:
     def __init__(self, table: Any):
         self._table = table
-        self._client = table.meta.client
+        self._client = table.client
 
     def create(self, subscription: Subscription, limit: int) -> bool:
         put = {"Put": {"Item": _item(subscription), "ConditionExpression": "attribute_not_exists(subscription_id)"}}
