@@ -388,6 +388,9 @@ class Transport:
         parts = urlsplit(endpoint.url)
         default_port = 443 if scheme == "https" else 80
         sent_headers = {
+            # What requests sent, unless the subscription's headers say otherwise: some receivers' firewalls
+            # count a request without it as a bot's.
+            "Accept": "*/*",
             **headers,
             # A compressed answer can expand far beyond the bytes read (a decompression bomb).
             "Accept-Encoding": "identity",
