@@ -94,6 +94,15 @@ def test_a_certificate_for_another_name_is_a_tls_failure(ca: trustme.CA, local_t
     assert server.received == []
 
 
+def test_by_default_a_certificate_from_a_ca_outside_the_bundle_is_a_tls_failure(ca: trustme.CA) -> None:
+    # The transport's own trust (certifi's bundle, as deployed): the test CA is not in it.
+    transport = Transport(allow_private=True, resolver=to_loopback, total_timeout=DEADLINE_SECONDS)
+    with receiver(tls_for=HOST, ca=ca) as server:
+        result = transport.post(f"https://{HOST}:{server.port}/", b"{}", {})
+    assert result.status_code is None and result.error and result.error.startswith("tls:"), result
+    assert server.received == []
+
+
 def test_redirects_are_not_followed(ca: trustme.CA, local_transport: Transport) -> None:
     redirect = Answer(302, b"", {"Location": "https://127.0.0.1:1/metadata"})
     with receiver(lambda _: redirect, tls_for=HOST, ca=ca) as server:
@@ -322,6 +331,14 @@ def test_the_answer_is_asked_for_uncompressed(local_transport: Transport) -> Non
         assert local_transport.post(f"http://{HOST}:{server.port}/", b"{}", {}).delivered
     (request,) = server.received
     assert request.headers["Accept-Encoding"] == "identity"
+
+
+def test_any_answer_is_accepted_unless_the_headers_say_otherwise(local_transport: Transport) -> None:
+    with receiver() as server:
+        url = f"http://{HOST}:{server.port}/"
+        assert local_transport.post(url, b"{}", {}).delivered
+        assert local_transport.post(url, b"{}", {"Accept": "application/json"}).delivered
+    assert [request.headers["Accept"] for request in server.received] == ["*/*", "application/json"]
 
 
 def test_an_endless_answer_is_read_up_to_the_cap_only(local_transport: Transport) -> None:

@@ -83,3 +83,9 @@ def test_ingest_and_delivery_start_without_the_ed25519_implementation() -> None:
     # Ingest signs nothing, and delivery signs with ed25519 only for the subscriptions that chose it.
     for function in ("ingest", "delivery"):
         assert "cryptography" not in started(function).modules, function
+
+
+def test_delivery_starts_without_requests() -> None:
+    # The transport sends with urllib3, which boto3 imports anyway; requests would add its own
+    # imports (charset detection, cookies, adapters) to every cold start.
+    assert "requests" not in started("delivery").modules

@@ -42,7 +42,7 @@ class Settings:
     retry_schedule: str
     due_shards: int
     # A send's timeouts: connecting, and the whole exchange (SPEC §4: 5 s and 15 s; hookrelay.transport's
-    # defaults, not imported from there so that reading settings does not import requests).
+    # defaults, not imported from there so that reading settings does not import the transport).
     send_connect_timeout_seconds: float
     send_timeout_seconds: float
     # How long a rotated-out secret keeps signing beside the new one.

@@ -7,12 +7,12 @@ certificate against, the hostname. Connect timeout 5 s, and one wall-clock deadl
 whole attempt: lookup, connect, TLS, headers and body (the delivery function passes
 HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS and HOOKRELAY_SEND_TIMEOUT_SECONDS).
 The answer is asked for uncompressed and at most `max_response_bytes` of it is read. One keep-alive
-session per container.
+pool of connections per container. Sent with urllib3 alone, which boto3 imports anyway: requests
+would add its own imports to every cold start of the delivery function.
 """
 
 import contextlib
 import heapq
-import ipaddress
 import itertools
 import math
 import socket
@@ -25,10 +25,18 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse, PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.util import Retry, Timeout, make_headers
 
 from hookrelay.addresses import (
     Endpoint,
@@ -52,7 +60,23 @@ MAX_LOOKUPS_IN_FLIGHT = 32
 # only seen later, never connected to unvetted. At most MAX_REMEMBERED_LOOKUPS names, the oldest forgotten.
 LOOKUP_REUSED_FOR_SECONDS = 10.0
 MAX_REMEMBERED_LOOKUPS = 1024
-_PINNED_HOST = "X-Hookrelay-Pinned-Host"
+# Connections kept alive: to this many receivers, this many to each (a batch's sends run at once).
+KEPT_ALIVE_RECEIVERS = 32
+KEPT_ALIVE_PER_RECEIVER = 32
+# No retry within an attempt (the retry schedule is the delivery's); an error that comes once data may
+# have reached the receiver is raised as itself, any other wrapped in a MaxRetryError.
+_NO_RETRY = Retry(0, read=False)
+READ_CHUNK_BYTES = 4096
+
+# The CA bundle receivers' certificates are checked against: certifi's, as requests and botocore use,
+# when installed (the layer ships it); the system's otherwise.
+DEFAULT_CA_BUNDLE: str | None
+try:
+    from certifi import where
+except ImportError:
+    DEFAULT_CA_BUNDLE = None
+else:
+    DEFAULT_CA_BUNDLE = where()
 
 
 @dataclass(frozen=True)
@@ -309,24 +333,6 @@ class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-class _PinnedAddressAdapter(HTTPAdapter):
-    """Connects to the URL's address (an IP) but does TLS for the hostname the transport vetted."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
-
-    def get_connection_with_tls_context(
-        self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
-    ) -> Any:
-        hostname = request.headers.pop(_PINNED_HOST)
-        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
-        tls: dict[str, Any] = dict(pool_kwargs)
-        if host_params["scheme"] == "https":
-            tls.update(server_hostname=hostname, assert_hostname=hostname)
-        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=tls)
-
-
 class Transport:
     def __init__(
         self,
@@ -341,16 +347,14 @@ class Transport:
         _WATCHDOG.start()
         self._allow_private = allow_private
         self._lookups = _BoundedLookups(resolver)
-        self._verify = verify
+        self._trust = _trust(verify)
         self._connect_timeout = connect_timeout
         self._total_timeout = total_timeout
         self._max_response_bytes = max_response_bytes
-        self._session = requests.Session()
-        # Proxies from the environment would connect elsewhere than the vetted address.
-        self._session.trust_env = False
-        adapter = _PinnedAddressAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        # A PoolManager goes through no proxy (and reads none from the environment): a proxy would connect
+        # elsewhere than the vetted address.
+        self._pools = PoolManager(num_pools=KEPT_ALIVE_RECEIVERS, maxsize=KEPT_ALIVE_PER_RECEIVER)
+        self._pools.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
         with _Deadline(self._total_timeout) as deadline:
@@ -381,75 +385,96 @@ class Transport:
         deadline: _Deadline,
     ) -> SendResult:
         scheme, host, port = endpoint.scheme, endpoint.host, endpoint.port
-        target = _url_for_address(endpoint.url, scheme, address, port)
         parts = urlsplit(endpoint.url)
-        auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
         default_port = 443 if scheme == "https" else 80
         sent_headers = {
+            # What requests sent, unless the subscription's headers say otherwise: some receivers' firewalls
+            # count a request without it as a bot's.
+            "Accept": "*/*",
             **headers,
             # A compressed answer can expand far beyond the bytes read (a decompression bomb).
             "Accept-Encoding": "identity",
             "Host": host if port == default_port else f"{host}:{port}",
-            _PINNED_HOST: host,
         }
+        if parts.username:
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            sent_headers["Authorization"] = make_headers(basic_auth=credentials)["authorization"]
         remaining = deadline.remaining()
         if not remaining:  # the lookup took it all
             return SendResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
+        # The pool connects to the vetted address; TLS sends SNI for, and checks the certificate against, the host.
+        tls = {**self._trust, "server_hostname": host, "assert_hostname": host} if scheme == "https" else {}
+        # An IPv6 address in brackets, as in a URL: urllib3 refuses a scoped one (fe80::1%eth0) without.
+        pool_host = f"[{address}]" if ":" in address else address
         try:
-            response = self._session.post(
-                target,
-                data=body,
+            pool = self._pools.connection_from_host(pool_host, port, scheme, pool_kwargs=tls)
+            response = pool.urlopen(
+                "POST",
+                urlunsplit(("", "", parts.path or "/", parts.query, "")),
+                body=body,
                 headers=sent_headers,
-                auth=auth,
+                retries=_NO_RETRY,
+                redirect=False,
+                assert_same_host=False,
                 # Each socket operation's bounds; the deadline's watch bounds them all together.
-                timeout=(min(self._connect_timeout, remaining), remaining),
-                allow_redirects=False,
-                stream=True,
-                verify=self._verify,
+                timeout=Timeout(connect=min(self._connect_timeout, remaining), read=remaining),
+                preload_content=False,
+                decode_content=False,
             )
-        except requests.exceptions.ConnectTimeout:
-            return SendResult(None, deadline.elapsed_ms(), error="timeout: connect", timed_out=True)
-        except requests.exceptions.RequestException as error:
-            if deadline.passed or isinstance(error, requests.exceptions.ReadTimeout):
-                return SendResult(None, deadline.elapsed_ms(), error="timeout: no answer", timed_out=True)
-            if isinstance(error, requests.exceptions.SSLError):
-                return SendResult(None, deadline.elapsed_ms(), error=f"tls: {_reason(error)}")
-            return SendResult(None, deadline.elapsed_ms(), error=f"connection: {_reason(error)}")
-        with response:
-            content = self._read(response)
-            deadline.stop()
-            timed_out = deadline.passed
-            if timed_out:
-                # Its socket may be shut down: closed here, not handed back to the pool for reuse.
-                response.raw.close()
+        except HTTPError as error:
+            return _failure(error, deadline)
+        content, whole = self._read(response)
+        deadline.stop()
+        timed_out = deadline.passed
+        if timed_out or not whole:
+            # Its socket may be shut down, or the rest of the answer is unread: closed, never reused.
+            response.close()
+        response.release_conn()
         excerpt = content[:EXCERPT_BYTES].decode("utf-8", errors="replace")
         if timed_out:
             return SendResult(None, deadline.elapsed_ms(), excerpt, error="timeout: answer too slow", timed_out=True)
-        redirect = f"redirect: {response.status_code} not followed" if 300 <= response.status_code < 400 else None
+        redirect = f"redirect: {response.status} not followed" if 300 <= response.status < 400 else None
         return SendResult(
-            response.status_code,
+            response.status,
             deadline.elapsed_ms(),
             excerpt,
             error=redirect,
             retry_after=response.headers.get("Retry-After"),
         )
 
-    def _read(self, response: requests.Response) -> bytes:
-        """Read at most max_response_bytes (and a chunk) of the answer; cut short when the deadline shuts it."""
+    def _read(self, response: BaseHTTPResponse) -> tuple[bytes, bool]:
+        """At most max_response_bytes (and a chunk) of the answer, and whether that is all of it.
+
+        Cut short when the deadline shuts the connection down. Decompressed, if the receiver compressed
+        it all the same, a bounded chunk at a time.
+        """
         content = b""
-        with contextlib.suppress(requests.exceptions.RequestException):
-            for chunk in response.iter_content(chunk_size=4096):
+        with contextlib.suppress(HTTPError):
+            for chunk in response.stream(READ_CHUNK_BYTES, decode_content=True):
                 content += chunk
                 if len(content) >= self._max_response_bytes:
-                    break
-        return content
+                    return content, False
+            return content, True
+        return content, False
 
 
-def _url_for_address(url: str, scheme: str, address: str, port: int) -> str:
-    parts = urlsplit(url)
-    is_ipv6 = isinstance(ipaddress.ip_address(address.split("%", maxsplit=1)[0]), ipaddress.IPv6Address)
-    literal = f"[{address}]" if is_ipv6 else address
-    return urlunsplit((scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+def _trust(verify: bool | str) -> dict[str, Any]:
+    """How a receiver's certificate is checked: against a CA bundle (its path, or the default), or not at all."""
+    if verify is False:
+        return {"cert_reqs": "CERT_NONE"}
+    return {"cert_reqs": "CERT_REQUIRED", "ca_certs": DEFAULT_CA_BUNDLE if verify is True else verify}
+
+
+def _failure(error: HTTPError, deadline: _Deadline) -> SendResult:
+    """The attempt's error class, from what urllib3 raised before the answer's status came."""
+    cause = error.reason if isinstance(error, MaxRetryError) else error
+    if isinstance(cause, ConnectTimeoutError) and not isinstance(cause, NewConnectionError):
+        return SendResult(None, deadline.elapsed_ms(), error="timeout: connect", timed_out=True)
+    if deadline.passed or isinstance(cause, ReadTimeoutError):
+        return SendResult(None, deadline.elapsed_ms(), error="timeout: no answer", timed_out=True)
+    if isinstance(cause, SSLError):
+        return SendResult(None, deadline.elapsed_ms(), error=f"tls: {_reason(error)}")
+    return SendResult(None, deadline.elapsed_ms(), error=f"connection: {_reason(error)}")
 
 
 def _reason(error: Exception) -> str:
