@@ -17,7 +17,7 @@ from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 
 # A record, and each further chunk of its fan-out, starts only with more than this left: enough for
-# one chunk, the continuation it may enqueue and the answer.
+# one chunk, the continuation it may enqueue, the batch's last send of held messages and the answer.
 RESERVED_MILLIS = 10_000
 
 settings = get_settings()
@@ -46,7 +46,7 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
         logger.info("not started: too little time left", extra={"message_id": record.message_id})
         raise NotStarted(record.message_id)
     try:
-        ingest.process_message(record.body, has_time=has_time)
+        ingest.process_message(record.message_id, record.body, has_time=has_time)
     except InvalidEventMessage as error:
         # Failing the record leaves it on the queue; after maxReceiveCount receives SQS moves it to the DLQ.
         logger.error("not a hookrelay event", extra={"reason": str(error), "message_id": record.message_id})
@@ -62,4 +62,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records", [])
     metrics.add_metric(name="EventMessagesReceived", unit=MetricUnit.Count, value=len(records))
     ingest.prepare_batch(record["body"] for record in records)
-    return process_partial_response(event=event, record_handler=fan_out, processor=processor, context=context)
+    answer = process_partial_response(event=event, record_handler=fan_out, processor=processor, context=context)
+    # The messages fan-outs held go out now; a record with one SQS did not accept must come back.
+    failed = {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+    unsent = ingest.finish_batch() - failed
+    answer["batchItemFailures"] += [
+        {"itemIdentifier": record["messageId"]} for record in records if record["messageId"] in unsent
+    ]
+    return answer

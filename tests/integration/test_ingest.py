@@ -3,6 +3,7 @@ queue → ingest (polled with SQS batch semantics) → delivery records and deli
 
 import json
 import os
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from api_client import ApiClient
 from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.delivery import read_job
+from hookrelay.events_queue import FanOutRequest, queue_message
 from hookrelay.ingest import new_delivery
 from hookrelay.records import Attempt, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
@@ -223,28 +225,30 @@ def test_fan_out_progress_is_kept_per_team(stack: LocalStack) -> None:
     assert events.keep(event_of["team-a"], 2**31) is None
 
 
-@pytest.fixture
-def sqs_send_fails_after(stack: LocalStack) -> Iterator[Callable[[int], None]]:
-    """Make the delivery queue's SendMessageBatch fail from its n-th call on, as a crash would."""
-    sqs = client("sqs")
-    state = {"calls": 0, "fail_from": None}
+class DeliveryQueueSends:
+    """The delivery queue's SendMessageBatch calls (the bodies of each, in order); the calls
+    `failing` picks (1-based) raise, as a crash would."""
 
-    def maybe_fail(params: dict[str, Any], **_: Any) -> None:
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.failing: Callable[[int], bool] = lambda call: False
+
+    def sending(self, params: dict[str, Any], **_: Any) -> None:
         if params.get("QueueUrl") != get_settings().delivery_queue_url:
             return
-        state["calls"] += 1
-        if state["fail_from"] is not None and state["calls"] >= state["fail_from"]:
+        self.calls.append([entry["MessageBody"] for entry in params["Entries"]])
+        if self.failing(len(self.calls)):
             raise ClientError(
                 {"Error": {"Code": "ServiceUnavailable", "Message": "simulated crash"}}, "SendMessageBatch"
             )
 
-    sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", maybe_fail)
 
-    def arm(call: int | None) -> None:
-        state["calls"], state["fail_from"] = 0, call
-
-    yield arm
-    sqs.meta.events.unregister("before-parameter-build.sqs.SendMessageBatch", maybe_fail)
+@pytest.fixture
+def delivery_queue_sends(stack: LocalStack) -> Iterator[DeliveryQueueSends]:
+    sends, sqs = DeliveryQueueSends(), client("sqs")
+    sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", sends.sending)
+    yield sends
+    sqs.meta.events.unregister("before-parameter-build.sqs.SendMessageBatch", sends.sending)
 
 
 @pytest.fixture
@@ -257,15 +261,16 @@ def test_a_batch_redelivered_after_a_crash_mid_fan_out_produces_no_duplicates(
     api: ApiClient,
     subscribed: Callable[..., str],
     ingest: QueuePoller,
-    sqs_send_fails_after: Callable[[int | None], None],
+    delivery_queue_sends: DeliveryQueueSends,
 ) -> None:
     ids = [subscribed() for _ in range(45)]
     publish(api, event_id=EVENT_ID)
-    sqs_send_fails_after(3)  # the first chunk's two batches of ten go out, then the fan-out dies
+    # The first chunk's two batches of ten go out, then the fan-out dies.
+    delivery_queue_sends.failing = lambda call: call >= 3
     assert ingest.poll_once() == 1
     before_crash = delivery_messages()
     assert len(before_crash) == 20
-    sqs_send_fails_after(None)
+    delivery_queue_sends.failing = lambda call: False
     poll_until_empty(ingest)  # SQS delivers the event again
     after_redelivery = delivery_messages()
     expected = {delivery_id(EVENT_ID, sub) for sub in ids}
@@ -274,31 +279,33 @@ def test_a_batch_redelivered_after_a_crash_mid_fan_out_produces_no_duplicates(
 
 
 class InvocationTime:
-    """The time an ingest invocation has left: a minute until its first delivery-queue send, then 5 s."""
+    """The time an ingest invocation has left: a minute until it stores its first event, then 5 s (its
+    messages are sent at the end of the batch, after the records it still starts)."""
 
     def __init__(self) -> None:
         self.remaining_millis = 60_000
-        self.sends = 0
+        self.events_stored = 0
 
-    def sending(self, params: dict[str, Any], **_: Any) -> None:
-        if params.get("QueueUrl") == get_settings().delivery_queue_url:
-            self.sends += 1
-            if self.sends == 1:
-                self.remaining_millis = 5_000
+    def storing(self, params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") != get_settings().deliveries_table:
+            return
+        self.events_stored += 1
+        if self.events_stored == 1:
+            self.remaining_millis = 5_000
 
 
 @pytest.fixture
-def time_runs_short_at_first_send(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[InvocationTime]:
+def time_runs_short_at_first_event(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[InvocationTime]:
     time = InvocationTime()
     monkeypatch.setattr(LocalContext, "get_remaining_time_in_millis", lambda _: time.remaining_millis)
-    sqs = client("sqs")
-    sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", time.sending)
+    dynamodb = table(get_settings().deliveries_table).meta.client
+    dynamodb.meta.events.register("before-parameter-build.dynamodb.PutItem", time.storing)
     yield time
-    sqs.meta.events.unregister("before-parameter-build.sqs.SendMessageBatch", time.sending)
+    dynamodb.meta.events.unregister("before-parameter-build.dynamodb.PutItem", time.storing)
 
 
 def test_records_not_started_for_lack_of_time_come_back(
-    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller, time_runs_short_at_first_send: InvocationTime
+    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller, time_runs_short_at_first_event: InvocationTime
 ) -> None:
     subscription = subscribed()
     expected = {delivery_id(publish(api), subscription) for _ in range(3)}
@@ -306,7 +313,7 @@ def test_records_not_started_for_lack_of_time_come_back(
     # The first record fanned out; the two others were not started, so as not to be cut off by the timeout.
     first_invocation = [message["delivery_id"] for message in delivery_messages()]
     assert len(first_invocation) == 1 and set(first_invocation) < expected
-    time_runs_short_at_first_send.remaining_millis = 60_000
+    time_runs_short_at_first_event.remaining_millis = 60_000
     poll_until_empty(ingest)
     sent = Counter(first_invocation + [message["delivery_id"] for message in delivery_messages()])
     assert sent == Counter(dict.fromkeys(expected, 1))
@@ -381,3 +388,63 @@ def test_a_batch_whose_every_record_fails_is_answered_not_raised(stack: LocalSta
     event = {"Records": [{**record, "body": "not json at all"} for record in INGEST_SAMPLE["Records"]]}
     answer = stack.invoke("IngestFunction", event)
     assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in event["Records"]]}
+
+
+def ingest_batch(stack: LocalStack, records: dict[str, Event]) -> set[str]:
+    """Invoke ingest with one events-queue batch (message id → event); the records that come back."""
+    sample = INGEST_SAMPLE["Records"][0]
+    batch = [
+        {**sample, "messageId": message_id, "body": queue_message(FanOutRequest(event=event))}
+        for message_id, event in records.items()
+    ]
+    answer = stack.invoke("IngestFunction", {"Records": batch})
+    return {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+
+
+def team_a_events(count: int) -> dict[str, Event]:
+    return {
+        f"record-{index}": Event(**{**SAMPLE_EVENT, "event_id": str(uuid.uuid4()), "team_id": "team-a"})
+        for index in range(count)
+    }
+
+
+def test_the_messages_of_a_batch_s_events_go_ten_per_send_whichever_event_they_come_from(
+    stack: LocalStack, subscribed: Callable[..., str], delivery_queue_sends: DeliveryQueueSends
+) -> None:
+    ids = [subscribed() for _ in range(3)]
+    events = team_a_events(10)
+    assert ingest_batch(stack, events) == set()
+    assert [len(call) for call in delivery_queue_sends.calls] == [10, 10, 10]
+    expected = {delivery_id(event.event_id, sub) for event in events.values() for sub in ids}
+    assert Counter(m["delivery_id"] for m in delivery_messages()) == Counter(dict.fromkeys(expected, 1))
+
+
+@pytest.mark.parametrize(
+    ("failing_call", "coming_back"),
+    [
+        # 4 events x 3 subscriptions: the first call carries the first three events' messages and one
+        # of the fourth's, the second (at the end of the batch) the fourth's two others.
+        (1, {"record-0", "record-1", "record-2", "record-3"}),
+        (2, {"record-3"}),
+    ],
+)
+def test_a_record_comes_back_while_one_of_its_messages_is_not_accepted(
+    failing_call: int,
+    coming_back: set[str],
+    stack: LocalStack,
+    subscribed: Callable[..., str],
+    delivery_queue_sends: DeliveryQueueSends,
+) -> None:
+    ids = [subscribed() for _ in range(3)]
+    events = team_a_events(4)
+    delivery_queue_sends.failing = lambda call: call == failing_call
+    assert ingest_batch(stack, events) == coming_back
+    first_run = Counter(m["delivery_id"] for m in delivery_messages())
+    for message_id, event in events.items():
+        accepted = {delivery_id(event.event_id, sub) for sub in ids} <= set(first_run)
+        assert accepted == (message_id not in coming_back), message_id  # none acknowledged with a message unsent
+    delivery_queue_sends.failing = lambda call: False
+    assert ingest_batch(stack, {message_id: events[message_id] for message_id in coming_back}) == set()
+    expected = {delivery_id(event.event_id, sub) for event in events.values() for sub in ids}
+    sent = first_run + Counter(m["delivery_id"] for m in delivery_messages())
+    assert set(sent) == expected

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import uuid
 from collections import Counter
 
 import pytest
@@ -42,10 +43,21 @@ class World:
     def enqueued_ids(self) -> list[str]:
         return [json.loads(message.body)["delivery_id"] for message in self.delivery_queue.messages]
 
-    def run(self, request: FanOutRequest, has_time: bool = True) -> None:
-        body = queue_message(request)
-        self.ingest.prepare_batch([body])
-        self.ingest.process_message(body, has_time=lambda: has_time)
+    def run_batch(self, requests: list[FanOutRequest], has_time: bool = True) -> set[int]:
+        """Fan out a batch as the handler does; the records (by index) that come back."""
+        bodies = [queue_message(request) for request in requests]
+        self.ingest.prepare_batch(bodies)
+        failed = set()
+        for index, body in enumerate(bodies):
+            try:
+                self.ingest.process_message(str(index), body, has_time=lambda: has_time)
+            except Crash:
+                failed.add(index)
+        return failed | {int(record_id) for record_id in self.ingest.finish_batch()}
+
+    def run(self, request: FanOutRequest, has_time: bool = True) -> bool:
+        """Fan out one event alone; whether its record comes back."""
+        return self.run_batch([request], has_time) == {0}
 
 
 def test_one_delivery_per_matching_subscription() -> None:
@@ -108,12 +120,56 @@ def test_ten_messages_per_send() -> None:
 def test_a_crash_mid_fan_out_then_redelivery_sends_each_delivery_once(failing_call: int) -> None:
     world = World([subscription(index) for index in range(60)], chunk_size=25)
     world.delivery_queue.fail_on_call = failing_call
-    with pytest.raises(Crash):
-        world.run(FanOutRequest(event=EVENT))
+    assert world.run(FanOutRequest(event=EVENT))  # its record comes back
     world.delivery_queue.fail_on_call = None
-    world.run(FanOutRequest(event=EVENT))  # SQS delivers the message again
+    assert not world.run(FanOutRequest(event=EVENT))  # SQS delivers the message again
     expected = {delivery_id(EVENT.event_id, s.id) for s in world.store.all_of_team("acme")}
     assert Counter(world.enqueued_ids()) == Counter(dict.fromkeys(expected, 1))
+
+
+def events(count: int) -> list[FanOutRequest]:
+    return [FanOutRequest(event=dataclasses.replace(EVENT, event_id=str(uuid.uuid4()))) for _ in range(count)]
+
+
+def test_the_messages_of_a_batch_s_events_go_ten_per_send() -> None:
+    world = World([subscription(index) for index in range(3)])
+    batch = events(10)
+    assert world.run_batch(batch) == set()
+    assert world.delivery_queue.calls == 3
+    expected = {delivery_id(request.event.event_id, subscription_id(index)) for request in batch for index in range(3)}
+    assert Counter(world.enqueued_ids()) == Counter(dict.fromkeys(expected, 1))
+
+
+@pytest.mark.parametrize(
+    ("subscriptions", "failing_call", "coming_back"),
+    [
+        # 7 events x 3 subscriptions: sends of events 0-3 (event 3: one message), 3-6, then event 6's last two.
+        (3, 1, {0, 1, 2, 3}),
+        (3, 2, {3, 4, 5, 6}),
+        (3, 3, {6}),
+        # 7 events x 12 (chunks of 25: one chunk each): event 0's first ten, its last two with event 1's first
+        # eight...; once a send of an event's messages fails, the rest of them is not sent.
+        (12, 2, {0, 1}),
+        (12, 8, {5, 6}),
+        (12, 9, {6}),
+    ],
+)
+def test_a_record_comes_back_while_one_of_its_messages_is_not_accepted(
+    subscriptions: int, failing_call: int, coming_back: set[int]
+) -> None:
+    world = World([subscription(index) for index in range(subscriptions)])
+    batch = events(7)
+    world.delivery_queue.fail_on_call = failing_call
+    assert world.run_batch(batch) == coming_back
+    sent = set(world.enqueued_ids())
+    for index, request in enumerate(batch):
+        expected = {delivery_id(request.event.event_id, subscription_id(sub)) for sub in range(subscriptions)}
+        assert (expected <= sent) == (index not in coming_back), index  # none acknowledged with a message unsent
+    world.delivery_queue.fail_on_call = None
+    assert world.run_batch([batch[index] for index in sorted(coming_back)]) == set()
+    assert set(world.enqueued_ids()) == {
+        delivery_id(request.event.event_id, subscription_id(sub)) for request in batch for sub in range(subscriptions)
+    }
 
 
 def test_a_large_fan_out_continues_through_the_events_queue() -> None:

@@ -2,7 +2,7 @@
 delivery's record is created by its first attempt)."""
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -25,8 +25,48 @@ FIRST_ATTEMPT = 1
 @dataclass(frozen=True)
 class FanOutResult:
     matched: int
-    enqueued: int
+    enqueued: int  # sent during the fan-out
+    held: int  # sent with the messages of the batch's other events, before the batch is answered
     continue_after: str | None
+
+
+class HeldMessages:
+    """The first-attempt messages of a batch's finished fan-outs, held so that each SendMessageBatch
+    carries ten whichever events they come from, and the records they belong to (by message id).
+
+    A record is acknowledged only once SQS has accepted every message of its own: the records with a
+    message not accepted come back, and the rest of their messages is not sent (the record's next run
+    sends them; the time budget counts on a failed send ending a fan-out)."""
+
+    def __init__(self, send: Callable[[Sequence[Message]], None]):
+        self._send = send
+        self._held: list[tuple[str, Message]] = []
+        self._unsent: set[str] = set()
+        self.sent = 0
+
+    def hold(self, record_id: str, messages: Iterable[Message]) -> None:
+        self._held.extend((record_id, message) for message in messages)
+        while len(self._held) >= SQS_BATCH_LIMIT:
+            self._send_first(SQS_BATCH_LIMIT)
+
+    def flush(self) -> set[str]:
+        """Send what is held; the records of which SQS has not accepted every message."""
+        if self._held:
+            self._send_first(len(self._held))
+        return self._unsent
+
+    def _send_first(self, count: int) -> None:
+        group, self._held = self._held[:count], self._held[count:]
+        try:
+            self._send([message for _, message in group])
+        except Exception:
+            # Whatever failed, these records have a message SQS may not hold: they come back whole.
+            failed = {record_id for record_id, _ in group}
+            logger.exception("delivery messages not sent; their records come back", extra={"records": sorted(failed)})
+            self._unsent |= failed
+            self._held = [(record_id, message) for record_id, message in self._held if record_id not in failed]
+        else:
+            self.sent += len(group)
 
 
 def new_delivery(event: Event, subscription: Subscription) -> Delivery:
@@ -59,21 +99,31 @@ class Ingest:
         self._delivery_queue = delivery_queue
         self._events_queue = events_queue
         self._chunk_size = chunk_size
+        self._held = HeldMessages(self._delivery_queue.send)
 
     def prepare_batch(self, bodies: Iterable[str]) -> None:
-        """Bring the subscriptions of a batch's teams up to date with one read of their versions, so
-        that every change answered before the batch began is what its events meet."""
+        """Begin a batch: bring the subscriptions of its teams up to date with one read of their
+        versions, so that every change answered before the batch began is what its events meet."""
+        self._held = HeldMessages(self._delivery_queue.send)
         teams = set()
         for body in bodies:
             with contextlib.suppress(InvalidEventMessage):  # failed alone by process_message
                 teams.add(read_queue_message(body).event.team_id)
         self._subscriptions.refresh(teams)
 
-    def process_message(self, body: str, has_time: Callable[[], bool]) -> None:
-        """Fan out one events-queue message; raises InvalidEventMessage for one that is not an event."""
+    def finish_batch(self) -> set[str]:
+        """Send the messages the batch's fan-outs hold; the records (message ids) of which SQS has not
+        accepted every message: they must not be acknowledged."""
+        unsent = self._held.flush()
+        metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=self._held.sent)
+        return unsent
+
+    def process_message(self, record_id: str, body: str, has_time: Callable[[], bool]) -> None:
+        """Fan out one events-queue message (`record_id`: its SQS message id); raises
+        InvalidEventMessage for one that is not an event."""
         request = read_queue_message(body)
         logger.append_keys(event_id=request.event.event_id, team_id=request.event.team_id)
-        result = self.fan_out(request, has_time)
+        result = self.fan_out(record_id, request, has_time)
         if result.continue_after:
             continuation = FanOutRequest(event=request.event, continue_after=result.continue_after)
             self._events_queue.send([Message(queue_message(continuation))])
@@ -84,16 +134,17 @@ class Ingest:
                 metrics.add_metric(name="EventsWithoutMatch", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=result.enqueued)
 
-    def fan_out(self, request: FanOutRequest, has_time: Callable[[], bool]) -> FanOutResult:
+    def fan_out(self, record_id: str, request: FanOutRequest, has_time: Callable[[], bool]) -> FanOutResult:
         """Store the event once, then enqueue the first attempt of its deliveries a chunk at a time, in
         subscription id order; each message carries what its first attempt records the delivery with.
+        The last chunk's messages are held for the batch (see HeldMessages), the others sent at once.
 
         The same event fanned out again (a producer's retry, an SQS redelivery, a concurrent copy)
         makes no second delivery: ids are deterministic and the first attempt's write conditional,
         so a second message for a first attempt is answered "already done" (two handled at the same
         moment may both send, with the same webhook-id; one attempt is recorded). A fan-out over
-        several chunks marks on the event how far it has enqueued after each one (or as far as it
-        went before a failure), so that a run repeated after a crash skips what was sent; when time
+        several chunks marks on the event how far it has enqueued after each chunk but the last (or as
+        far as it went before a failure), so that a run repeated after a crash skips what was sent; when time
         runs short with chunks left, it stops and says where to continue, so that a team with many
         thousand subscriptions fans out over several invocations instead of timing out.
 
@@ -110,27 +161,33 @@ class Ingest:
         enqueued = 0
         for start in range(0, len(targets), self._chunk_size):
             chunk = [new_delivery(event, subscription) for subscription in targets[start : start + self._chunk_size]]
-            is_last = start + self._chunk_size >= len(targets)
-            enqueued += self._enqueue_chunk(event, chunk, is_last=is_last)
-            if not is_last and not has_time():
-                return FanOutResult(matched=len(targets), enqueued=enqueued, continue_after=chunk[-1].subscription_id)
-        return FanOutResult(matched=len(targets), enqueued=enqueued, continue_after=None)
+            if start + self._chunk_size >= len(targets):
+                # The last chunk leaves no mark (an update is billed on the whole event), so nothing
+                # keeps its messages from waiting for others: repeated, they find their first attempts made.
+                self._held.hold(record_id, [first_attempt(delivery) for delivery in chunk])
+                return FanOutResult(matched=len(targets), enqueued=enqueued, held=len(chunk), continue_after=None)
+            enqueued += self._send_marking_progress(event, chunk)
+            if not has_time():
+                return FanOutResult(
+                    matched=len(targets), enqueued=enqueued, held=0, continue_after=chunk[-1].subscription_id
+                )
+        return FanOutResult(matched=len(targets), enqueued=enqueued, held=0, continue_after=None)
 
-    def _enqueue_chunk(self, event: Event, chunk: list[Delivery], *, is_last: bool) -> int:
+    def _send_marking_progress(self, event: Event, chunk: list[Delivery]) -> int:
+        """Send a chunk, then mark on the event how far it went (also as far as it got before a failure)."""
         sent_through = None
         enqueued = 0
-        finished = False
         try:
             for start in range(0, len(chunk), SQS_BATCH_LIMIT):
                 group = chunk[start : start + SQS_BATCH_LIMIT]
-                messages = [delivery_message(each.id, FIRST_ATTEMPT, origin=each.origin()) for each in group]
-                self._delivery_queue.send(messages)
-                enqueued += len(messages)
+                self._delivery_queue.send([first_attempt(delivery) for delivery in group])
+                enqueued += len(group)
                 sent_through = group[-1].subscription_id
-            finished = True
         finally:
-            # A finished fan-out leaves no mark (an update is billed on the whole event): repeated, its
-            # messages find their first attempts made.
-            if sent_through is not None and not (finished and is_last):
+            if sent_through is not None:
                 self._events.record_sent_through(event.team_id, event.event_id, sent_through)
         return enqueued
+
+
+def first_attempt(delivery: Delivery) -> Message:
+    return delivery_message(delivery.id, FIRST_ATTEMPT, origin=delivery.origin())
