@@ -298,7 +298,7 @@ class InvocationTime:
 def time_runs_short_at_first_event(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[InvocationTime]:
     time = InvocationTime()
     monkeypatch.setattr(LocalContext, "get_remaining_time_in_millis", lambda _: time.remaining_millis)
-    dynamodb = table(get_settings().deliveries_table).meta.client
+    dynamodb = table(get_settings().deliveries_table).client
     dynamodb.meta.events.register("before-parameter-build.dynamodb.PutItem", time.storing)
     yield time
     dynamodb.meta.events.unregister("before-parameter-build.dynamodb.PutItem", time.storing)
