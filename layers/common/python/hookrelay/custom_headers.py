@@ -18,8 +18,8 @@ MAX_VALUE_BYTES: Final = 1024
 # RFC 9110 §5.6.2: a field name is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Visible ASCII with spaces inside: what http.client sends unchanged. Control characters would split
-# or end the header (CR, LF, NUL); leading or trailing white space is refused by requests or dropped
-# by receivers; other bytes are obsolete in HTTP (RFC 9110 §5.5) and sent as latin-1 if at all.
+# or end the header (CR, LF, NUL); leading or trailing white space is no part of a value (receivers
+# drop it, RFC 9110 §5.5); other bytes are obsolete in HTTP and sent as latin-1 if at all.
 _VALUE = re.compile(r"([!-~]([ -~]*[!-~])?)?")
 # Names hookrelay sets (signatures, ids, its test marker and transport internals) or that belong to the
 # connection and the body's framing, which the transport owns: a tenant's value could forge a signature
