@@ -1,5 +1,6 @@
 """The transport against real HTTPS receivers on 127.0.0.1 with a test CA (trustme)."""
 
+import base64
 import gzip
 import itertools
 import threading
@@ -339,6 +340,18 @@ def test_any_answer_is_accepted_unless_the_headers_say_otherwise(local_transport
         assert local_transport.post(url, b"{}", {}).delivered
         assert local_transport.post(url, b"{}", {"Accept": "application/json"}).delivered
     assert [request.headers["Accept"] for request in server.received] == ["*/*", "application/json"]
+
+
+def test_credentials_in_the_endpoint_are_sent_as_basic_authentication_whatever_their_characters(
+    local_transport: Transport,
+) -> None:
+    # Latin-1 as requests sent them (what most receivers decode); beyond latin-1, RFC 7617's UTF-8,
+    # never an exception that would send the delivery round the queue to its DLQ.
+    with receiver() as server:
+        for user in ("hook-user", "h%C3%A4ndler", "%E2%98%83"):
+            assert local_transport.post(f"http://{user}:p%40ss@{HOST}:{server.port}/", b"{}", {}).delivered
+    sent = [base64.b64decode(request.headers["Authorization"].removeprefix("Basic ")) for request in server.received]
+    assert sent == [b"hook-user:p@ss", "händler:p@ss".encode("latin-1"), "☃:p@ss".encode()]
 
 
 def test_an_endless_answer_is_read_up_to_the_cap_only(local_transport: Transport) -> None:
