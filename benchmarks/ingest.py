@@ -23,7 +23,6 @@ enqueued exactly once (its first attempt creates its record). Times against moto
 latencies; the call counts are what AWS would see.
 """
 
-import dataclasses
 import json
 import random
 import statistics
@@ -46,7 +45,7 @@ from hookrelay import aws  # noqa: E402
 from hookrelay.api_keys import issue_key  # noqa: E402
 from hookrelay.catalog import event_names  # noqa: E402
 from hookrelay.matching import SubscriptionIndex, matching  # noqa: E402
-from hookrelay.records import Event, Subscription, delivery_id  # noqa: E402
+from hookrelay.records import Event, Subscription, delivery_id, with_values  # noqa: E402
 from hookrelay.settings import get_settings  # noqa: E402
 from hookrelay.store.api_keys import DynamoApiKeyStore  # noqa: E402
 from hookrelay_cli.local.gateway import HttpRequest  # noqa: E402
@@ -258,7 +257,7 @@ def bench_fan_out(sizes: list[int]) -> list[Figure]:
 
 
 def _item(subscription: Subscription) -> dict[str, Any]:
-    item = {name: value for name, value in dataclasses.asdict(subscription).items() if value is not None}
+    item = with_values(subscription)
     item["subscription_id"] = item.pop("id")
     return item
 

@@ -1,13 +1,12 @@
 """Messages of the events queue: events as EventBridge's rule delivers them, and the continuations of
 long fan-outs, which ingest writes there itself in the same shape."""
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
-from hookrelay.records import Event, InvalidRecord
+from hookrelay.records import Event, InvalidRecord, with_values
 
 SOURCE = "hookrelay"
 # The queue's envelope holds the event two levels further down than a publish request does (detail, event).
@@ -28,8 +27,7 @@ class FanOutRequest:
 
     def detail(self) -> dict[str, Any]:
         """As the bus and the queue carry it: fields without a value left out."""
-        event = {name: value for name, value in dataclasses.asdict(self.event).items() if value is not None}
-        return {"event": event, **({"continue_after": self.continue_after} if self.continue_after is not None else {})}
+        return {**with_values(self), "event": with_values(self.event)}
 
     @classmethod
     def parse(cls, detail: object) -> "FanOutRequest":

@@ -32,6 +32,11 @@ def is_uuid(text: str) -> bool:
         return False
 
 
+def with_values(record: Any) -> dict[str, Any]:
+    """A record's fields that hold a value (those that are None left out): what its item or message carries."""
+    return {name: value for name, value in vars(record).items() if value is not None}
+
+
 def as_json(record: Any) -> str:
     """A record as compact JSON, its fields in declaration order."""
     return json.dumps(dataclasses.asdict(record), separators=(",", ":"))

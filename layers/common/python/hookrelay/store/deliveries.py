@@ -16,7 +16,15 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
 
 from hookrelay import clock
-from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, DeliverySummary, kept_attempts
+from hookrelay.records import (
+    Attempt,
+    Delivery,
+    DeliveryOrigin,
+    DeliveryStatus,
+    DeliverySummary,
+    kept_attempts,
+    with_values,
+)
 from hookrelay.store.batch import get_items
 from hookrelay.store.events import event_key, stored_event
 
@@ -132,13 +140,9 @@ class DeliveryLogStore(Protocol):
         ...
 
 
-def _without_none(record: Any) -> dict[str, Any]:
-    return {name: value for name, value in vars(record).items() if value is not None}
-
-
 def _item(delivery: Delivery) -> dict[str, Any]:
-    item = {name: value for name, value in _without_none(delivery).items() if name not in ("id", "event")}
-    return {**item, "attempts": [_without_none(each) for each in delivery.attempts], "delivery_id": delivery.id}
+    item = {name: value for name, value in with_values(delivery).items() if name not in ("id", "event")}
+    return {**item, "attempts": [with_values(each) for each in delivery.attempts], "delivery_id": delivery.id}
 
 
 # DynamoDB gives numbers back as Decimal; the records hold whole numbers.
@@ -319,7 +323,7 @@ class DynamoDeliveryStore:
             ":previous": number - 1,
             ":status": outcome.status,
             ":now": attempt.at,
-            ":attempts": [_without_none(each) for each in attempts],
+            ":attempts": [with_values(each) for each in attempts],
         }
         update = "SET attempt_count = :number, #status = :status, updated_at = :now, attempts = :attempts"
         condition = "attribute_exists(delivery_id) AND attempt_count = :previous"

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
 from hookrelay.matching import SubscriptionIndex
-from hookrelay.records import Event, Subscription
+from hookrelay.records import Event, Subscription, with_values
 from hookrelay.store.batch import get_items
 
 
@@ -73,7 +73,7 @@ def _subscriptions_of(team_id: str) -> ConditionBase:
 
 
 def _item(subscription: Subscription) -> dict[str, Any]:
-    item = {name: value for name, value in dataclasses.asdict(subscription).items() if value is not None}
+    item = with_values(subscription)
     item["subscription_id"] = item.pop("id")
     return item
 
