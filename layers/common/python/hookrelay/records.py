@@ -7,8 +7,10 @@ the parsers below, which refuse what the API would never have written.
 """
 
 import dataclasses
+import functools
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self
 
@@ -35,6 +37,18 @@ def is_uuid(text: str) -> bool:
 def with_values(record: Any) -> dict[str, Any]:
     """A record's fields that hold a value (those that are None left out): what its item or message carries."""
     return {name: value for name, value in vars(record).items() if value is not None}
+
+
+@functools.cache
+def field_names(record: type) -> frozenset[str]:
+    return frozenset(field.name for field in dataclasses.fields(record))
+
+
+def fields_in(record: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of `record`'s fields among `values`, which may hold others (an item's keys, attributes
+    of earlier releases)."""
+    names = field_names(record)
+    return {name: value for name, value in values.items() if name in names}
 
 
 def as_json(record: Any) -> str:
@@ -228,8 +242,7 @@ class Delivery(DeliverySummary):
     expires_at: int  # unix seconds; DynamoDB's TTL removes the record then
 
     def summary(self) -> DeliverySummary:
-        shown = {each.name for each in dataclasses.fields(DeliverySummary)}
-        return DeliverySummary(**{name: value for name, value in vars(self).items() if name in shown})
+        return DeliverySummary(**fields_in(DeliverySummary, vars(self)))
 
     def origin(self) -> DeliveryOrigin:
         return DeliveryOrigin(

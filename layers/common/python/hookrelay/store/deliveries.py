@@ -5,8 +5,6 @@ delivery is in the log from its first attempt on; only a test event's is created
 """
 
 import contextlib
-import dataclasses
-import functools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from hookrelay.records import (
     DeliveryOrigin,
     DeliveryStatus,
     DeliverySummary,
+    fields_in,
     kept_attempts,
     with_values,
 )
@@ -149,15 +148,9 @@ def _item(delivery: Delivery) -> dict[str, Any]:
 _NUMBERS = frozenset({"attempt_count", "expires_at", "requested_attempt", "status_code", "latency_ms"})
 
 
-@functools.cache
-def _field_names(record: type) -> frozenset[str]:
-    return frozenset(field.name for field in dataclasses.fields(record))
-
-
 def _fields(record: type, item: dict[str, Any]) -> dict[str, Any]:
-    """The fields of `record` in a stored item (one holds others too: index keys, fields of earlier releases)."""
-    names = _field_names(record)
-    return {key: int(value) if key in _NUMBERS else value for key, value in item.items() if key in names}
+    """The fields of `record` in a stored item."""
+    return {key: int(value) if key in _NUMBERS else value for key, value in fields_in(record, item).items()}
 
 
 def _delivery(item: dict[str, Any], event_item: dict[str, Any] | None) -> Delivery | None:

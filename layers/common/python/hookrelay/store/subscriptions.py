@@ -1,6 +1,5 @@
 """Subscriptions, stored per team: partition key team_id, sort key subscription_id."""
 
-import dataclasses
 import functools
 from collections import OrderedDict
 from collections.abc import Collection, Iterable
@@ -10,7 +9,7 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
 from hookrelay.matching import SubscriptionIndex
-from hookrelay.records import Event, Subscription, with_values
+from hookrelay.records import Event, Subscription, fields_in, with_values
 from hookrelay.store.batch import get_items
 
 
@@ -78,13 +77,9 @@ def _item(subscription: Subscription) -> dict[str, Any]:
     return item
 
 
-_SUBSCRIPTION_FIELDS = frozenset(field.name for field in dataclasses.fields(Subscription))
-
-
 def _subscription(item: dict[str, Any]) -> Subscription:
-    # DynamoDB gives numbers back as Decimal; the record holds whole numbers. Attributes of earlier
-    # releases that are no field any more are left.
-    fields = {key: value for key, value in item.items() if key in _SUBSCRIPTION_FIELDS}
+    # DynamoDB gives numbers back as Decimal; the record holds whole numbers.
+    fields = fields_in(Subscription, item)
     numbers = {key: int(item[key]) for key in ("rate_limit",) if key in item}
     return Subscription(**{**fields, **numbers, "id": item["subscription_id"]})
 
