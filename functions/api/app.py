@@ -85,7 +85,7 @@ _ERRORS: dict[int, Any] = {
     },
     HTTPStatus.SERVICE_UNAVAILABLE: _problem(
         "DynamoDB kept refusing the request (conflicting writes, throttling) after hookrelay's retries:"
-        " nothing was changed; send it again after Retry-After seconds."
+        " send it again after Retry-After seconds."
     ),
 }
 _ERRORS_BY_ID = {**_ERRORS, HTTPStatus.NOT_FOUND: _problem("No subscription with this id in the caller's team.")}

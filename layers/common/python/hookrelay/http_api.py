@@ -43,8 +43,7 @@ def outage(error: Exception) -> problems.ProblemError:
     if isinstance(error, Unavailable):
         return problems.ProblemError(
             HTTPStatus.SERVICE_UNAVAILABLE,
-            f"hookrelay could not complete the request now: {error.detail}. Nothing was changed;"
-            f" send it again in {error.retry_after} s.",
+            f"hookrelay could not complete the request now: {error.detail}. Send it again in {error.retry_after} s.",
             headers={"Retry-After": str(error.retry_after)},
         )
     return problems.ProblemError(HTTPStatus.INTERNAL_SERVER_ERROR, "hookrelay could not complete the request.")

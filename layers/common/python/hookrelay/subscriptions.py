@@ -185,7 +185,7 @@ class Subscriptions:
             stored = self._store.replace(change(self.get(team_id, subscription_id)))
             if stored is not None:
                 return stored
-        raise Unavailable("the subscription kept being changed by other writes while this one was made")
+        raise Unavailable("the subscription kept being changed by other writes meanwhile; nothing was written")
 
     def delete(self, team_id: str, subscription_id: str) -> None:
         if not (is_uuid(subscription_id) and self._store.delete(team_id, subscription_id)):

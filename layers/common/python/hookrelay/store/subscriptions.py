@@ -276,7 +276,7 @@ class DynamoSubscriptionStore:
                     continue
                 return False
             return True
-        raise Unavailable("DynamoDB kept cancelling the write (other writes to the team's subscriptions, throttling)")
+        raise Unavailable("DynamoDB kept cancelling the write (conflicts, throttling); nothing was written")
 
     def _start_team(self, team_id: str) -> bool:
         """Create the team's item if it is missing (teams stored before it existed), counting what the
