@@ -68,6 +68,17 @@ def test_health_writes_cancelled_for_throttling_are_made_on_the_next_try(
     store.disable(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "the endpoint answered 410 Gone", "2026-03-02T10:15:30.000Z")
 
 
+def test_a_team_item_that_another_transaction_holds_while_it_is_started_is_waited_for(
+    stubbed: tuple[DynamoSubscriptionStore, Stubber],
+) -> None:
+    store, stubber = stubbed
+    cancelled(stubber, "None", "ConditionalCheckFailed")  # a team stored before its #team item existed
+    stubber.add_response("query", {"Count": 0, "ScannedCount": 0, "Items": []})
+    stubber.add_client_error("put_item", "TransactionConflictException", "Transaction is ongoing for the item")
+    made(stubber)
+    assert store.create(SUBSCRIPTION, limit=1000) is not None
+
+
 def test_only_a_failed_condition_means_not_there(stubbed: tuple[DynamoSubscriptionStore, Stubber]) -> None:
     store, stubber = stubbed
     cancelled(stubber, "ConditionalCheckFailed", "None")
