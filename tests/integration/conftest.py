@@ -85,7 +85,7 @@ def ingest(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> QueuePoller:
 
 
 @pytest.fixture
-def dynamodb_rules(stack: LocalStack) -> Iterator[InjectedDynamoDB]:
+def injected_dynamodb(stack: LocalStack) -> Iterator[InjectedDynamoDB]:
     """Transaction conflicts and eventually consistent reads, off until the test sets them."""
     with InjectedDynamoDB().installed() as injected:
         yield injected

@@ -46,22 +46,22 @@ def created(api: ApiClient, **fields: object) -> dict[str, Any]:
 
 
 def test_a_create_and_a_delete_cancelled_for_a_conflict_are_tried_again(
-    api: ApiClient, dynamodb_rules: InjectedDynamoDB
+    api: ApiClient, injected_dynamodb: InjectedDynamoDB
 ) -> None:
-    dynamodb_rules.conflicts = 1
+    injected_dynamodb.conflicts = 1
     subscription = created(api)
-    dynamodb_rules.conflicts = 1
+    injected_dynamodb.conflicts = 1
     assert api.delete(f"/v3/webhooks/{subscription['id']}").status == 204
     assert_problem(api.get(f"/v3/webhooks/{subscription['id']}"), 404)
-    assert dynamodb_rules.cancelled == 2
+    assert injected_dynamodb.cancelled == 2
 
 
 def test_writes_cancelled_at_every_try_answer_503_with_retry_after_and_change_nothing(
-    api: ApiClient, dynamodb_rules: InjectedDynamoDB
+    api: ApiClient, injected_dynamodb: InjectedDynamoDB
 ) -> None:
     subscription = created(api, description="as created")
     path = f"/v3/webhooks/{subscription['id']}"
-    dynamodb_rules.conflict_rate = 1.0
+    injected_dynamodb.conflict_rate = 1.0
     answers = [
         api.post("/v3/webhooks", webhook()),
         api.patch(path, {"description": "changed"}),
@@ -71,15 +71,15 @@ def test_writes_cancelled_at_every_try_answer_503_with_retry_after_and_change_no
     for answer in answers:
         assert_problem(answer, 503)
         assert answer.headers["retry-after"] == "1"
-    dynamodb_rules.conflict_rate = 0.0
+    injected_dynamodb.conflict_rate = 0.0
     (listed,) = api.get("/v3/webhooks").json()["data"]
     assert listed["description"] == "as created" and listed["updated_at"] == subscription["updated_at"]
 
 
 def test_a_subscription_is_there_for_every_route_right_after_its_create(
-    api: ApiClient, dynamodb_rules: InjectedDynamoDB
+    api: ApiClient, injected_dynamodb: InjectedDynamoDB
 ) -> None:
-    dynamodb_rules.read_lag_seconds = 10
+    injected_dynamodb.read_lag_seconds = 10
     subscription = created(api)
     path = f"/v3/webhooks/{subscription['id']}"
     assert api.get(path).status == 200
@@ -92,9 +92,9 @@ def test_a_subscription_is_there_for_every_route_right_after_its_create(
 
 
 def test_a_new_api_key_and_portal_link_work_at_their_first_use(
-    transport: Callable[..., ApiResponse], api_key: Callable[[str], str], dynamodb_rules: InjectedDynamoDB
+    transport: Callable[..., ApiResponse], api_key: Callable[[str], str], injected_dynamodb: InjectedDynamoDB
 ) -> None:
-    dynamodb_rules.read_lag_seconds = 10
+    injected_dynamodb.read_lag_seconds = 10
     fresh = ApiClient(transport, api_key("team-fresh"))
     assert fresh.get("/v3/webhooks").status == 200
     session = fresh.post("/v3/portal-sessions", {})
@@ -113,22 +113,22 @@ def test_an_unknown_key_is_remembered_as_unknown_for_a_second_at_most(
     assert early.get("/v3/webhooks").status == 200
 
 
-def test_two_patches_of_different_fields_both_persist(api: ApiClient, dynamodb_rules: InjectedDynamoDB) -> None:
+def test_two_patches_of_different_fields_both_persist(api: ApiClient, injected_dynamodb: InjectedDynamoDB) -> None:
     subscription = created(api)
     path = f"/v3/webhooks/{subscription['id']}"
     meanwhile = SubscriptionPatch.model_validate({"auto_retry": False})
-    dynamodb_rules.interleave(lambda: another_request().update(TEAM, subscription["id"], meanwhile))
+    injected_dynamodb.interleave(lambda: another_request().update(TEAM, subscription["id"], meanwhile))
     patched = api.patch(path, {"description": "mine"})
     assert patched.status == 200, patched.body
     for shown in (patched.json(), api.get(path).json()):
         assert shown["description"] == "mine" and shown["auto_retry"] is False
 
 
-def test_a_rotation_keeps_a_patch_made_meanwhile(api: ApiClient, dynamodb_rules: InjectedDynamoDB) -> None:
+def test_a_rotation_keeps_a_patch_made_meanwhile(api: ApiClient, injected_dynamodb: InjectedDynamoDB) -> None:
     subscription = created(api)
     path = f"/v3/webhooks/{subscription['id']}"
     meanwhile = SubscriptionPatch.model_validate({"description": "patched meanwhile"})
-    dynamodb_rules.interleave(lambda: another_request().update(TEAM, subscription["id"], meanwhile))
+    injected_dynamodb.interleave(lambda: another_request().update(TEAM, subscription["id"], meanwhile))
     rotated = api.post(f"{path}/secret/rotate")
     assert rotated.status == 200, rotated.body
     assert rotated.json()["secret_key"] != subscription["secret_key"]
@@ -139,12 +139,12 @@ def test_a_rotation_keeps_a_patch_made_meanwhile(api: ApiClient, dynamodb_rules:
 
 
 def patched_while_delivery_disables_it(
-    api: ApiClient, dynamodb_rules: InjectedDynamoDB, patch: object
+    api: ApiClient, injected_dynamodb: InjectedDynamoDB, patch: object
 ) -> list[dict[str, Any]]:
     """A new subscription PATCHed with `patch` while delivery disables it between the PATCH's read and its
     write: as the PATCH answered it, then as a GET shows it."""
     subscription = created(api)
-    dynamodb_rules.interleave(
+    injected_dynamodb.interleave(
         lambda: store().disable(TEAM, subscription["id"], "the endpoint answered 410 Gone", clock.now_iso())
     )
     path = f"/v3/webhooks/{subscription['id']}"
@@ -154,24 +154,24 @@ def patched_while_delivery_disables_it(
 
 
 def test_a_patch_never_re_enables_an_endpoint_delivery_disabled_meanwhile(
-    api: ApiClient, dynamodb_rules: InjectedDynamoDB
+    api: ApiClient, injected_dynamodb: InjectedDynamoDB
 ) -> None:
-    for shown in patched_while_delivery_disables_it(api, dynamodb_rules, {"description": "unrelated"}):
+    for shown in patched_while_delivery_disables_it(api, injected_dynamodb, {"description": "unrelated"}):
         assert shown["enabled"] is False
         assert shown["disabled_reason"] == "the endpoint answered 410 Gone"
         assert shown["description"] == "unrelated"
 
 
 def test_a_patch_saying_enabled_true_re_enables_an_endpoint_disabled_meanwhile(
-    api: ApiClient, dynamodb_rules: InjectedDynamoDB
+    api: ApiClient, injected_dynamodb: InjectedDynamoDB
 ) -> None:
-    for shown in patched_while_delivery_disables_it(api, dynamodb_rules, {"enabled": True}):
+    for shown in patched_while_delivery_disables_it(api, injected_dynamodb, {"enabled": True}):
         assert shown["enabled"] is True and shown.get("disabled_reason") is None
 
 
 @pytest.mark.parametrize("stored_before_revisions", [False, True])
 def test_a_patch_keeps_the_failing_since_delivery_wrote_meanwhile(
-    api: ApiClient, dynamodb_rules: InjectedDynamoDB, stored_before_revisions: bool
+    api: ApiClient, injected_dynamodb: InjectedDynamoDB, stored_before_revisions: bool
 ) -> None:
     subscription = created(api)
     path = f"/v3/webhooks/{subscription['id']}"
@@ -180,7 +180,7 @@ def test_a_patch_keeps_the_failing_since_delivery_wrote_meanwhile(
             Key={"team_id": TEAM, "subscription_id": subscription["id"]}, UpdateExpression="REMOVE revision"
         )
     since = clock.now_iso()
-    dynamodb_rules.interleave(lambda: store().set_failing_since(TEAM, subscription["id"], since))
+    injected_dynamodb.interleave(lambda: store().set_failing_since(TEAM, subscription["id"], since))
     assert api.patch(path, {"description": "unrelated"}).status == 200
     shown = api.get(path).json()
     assert shown["failing_since"] == since and shown["description"] == "unrelated"
@@ -199,10 +199,10 @@ def test_a_subscription_stored_before_revisions_is_patched_and_rotated(api: ApiC
 
 
 def test_concurrent_creates_and_patches_of_one_team_under_conflicts_all_succeed(
-    api: ApiClient, dynamodb_rules: InjectedDynamoDB
+    api: ApiClient, injected_dynamodb: InjectedDynamoDB
 ) -> None:
     existing = [created(api, description=f"existing {n}")["id"] for n in range(5)]
-    dynamodb_rules.conflict_rate = 0.3
+    injected_dynamodb.conflict_rate = 0.3
     creates = [webhook(description=f"new {n}") for n in range(10)]
     # Two PATCHes of each existing subscription, of different fields, sent together.
     patches = [(id_, {"description": f"patched {id_}"}) for id_ in existing]
@@ -212,7 +212,7 @@ def test_concurrent_creates_and_patches_of_one_team_under_conflicts_all_succeed(
         answers += [clients.submit(api.patch, f"/v3/webhooks/{id_}", body) for id_, body in patches]
         statuses = Counter(answer.result().status for answer in answers)
     assert statuses == {201: 10, 200: 10}
-    assert dynamodb_rules.cancelled > 0
+    assert injected_dynamodb.cancelled > 0
     listed = {each["id"]: each for each in api.get("/v3/webhooks?limit=100").json()["data"]}
     assert len(listed) == 15
     for id_ in existing:
@@ -227,19 +227,19 @@ def test_concurrent_creates_and_patches_of_one_team_under_conflicts_all_succeed(
     [(Answer(500), "failing since its attempt"), (Answer(410), "disabled")],
 )
 def test_a_health_write_cancelled_at_every_try_is_made_when_the_message_comes_back(
-    stack: object, dynamodb_rules: InjectedDynamoDB, answer: Answer, expected: str
+    stack: object, injected_dynamodb: InjectedDynamoDB, answer: Answer, expected: str
 ) -> None:
     world = World()
     with receiver(lambda _: answer) as endpoint:
         subscription = world.subscribe(endpoint.port)
         delivery = world.pending(subscription)
         message = ("message-1", world.message(delivery, 1))
-        dynamodb_rules.conflict_rate = 1.0
+        injected_dynamodb.conflict_rate = 1.0
         (first,) = world.deliverer.deliver_batch([message])
         assert first.outcome == UNEXPECTED  # SQS receives the message again
         unchanged = world.subscriptions.get(subscription.team_id, subscription.id)
         assert unchanged and unchanged.enabled and unchanged.failing_since is None
-        dynamodb_rules.conflict_rate = 0.0
+        injected_dynamodb.conflict_rate = 0.0
         (again,) = world.deliverer.deliver_batch([message])
         assert again.outcome == "already done"
     assert len(endpoint.received) == 1  # sent once: the attempt was recorded before the health write
