@@ -70,6 +70,8 @@ from moto.dynamodb.models.table import GlobalSecondaryIndex, SecondaryIndex, Tab
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoHandler
 
+from hookrelay_cli.local.knobs import milliseconds, share
+
 READ_LAG_VARIABLE = "HOOKRELAY_LOCAL_READ_LAG_MS"
 INDEX_LAG_VARIABLE = "HOOKRELAY_LOCAL_INDEX_LAG_MS"
 TRANSACTION_MS_VARIABLE = "HOOKRELAY_LOCAL_TRANSACTION_MS"
@@ -128,10 +130,10 @@ class DynamoDBRules:
             return default if text is None else parse(variable, text)
 
         return cls(
-            read_lag_ms=setting(READ_LAG_VARIABLE, _milliseconds, base.read_lag_ms),
-            index_lag_ms=setting(INDEX_LAG_VARIABLE, _milliseconds, base.index_lag_ms),
-            transaction_ms=setting(TRANSACTION_MS_VARIABLE, _milliseconds, base.transaction_ms),
-            transaction_conflict_rate=setting(CONFLICT_RATE_VARIABLE, _rate, base.transaction_conflict_rate),
+            read_lag_ms=setting(READ_LAG_VARIABLE, milliseconds, base.read_lag_ms),
+            index_lag_ms=setting(INDEX_LAG_VARIABLE, milliseconds, base.index_lag_ms),
+            transaction_ms=setting(TRANSACTION_MS_VARIABLE, milliseconds, base.transaction_ms),
+            transaction_conflict_rate=setting(CONFLICT_RATE_VARIABLE, share, base.transaction_conflict_rate),
             partition_limit_scale=setting(PARTITION_LIMIT_SCALE_VARIABLE, _scale, base.partition_limit_scale),
         )
 
@@ -156,22 +158,6 @@ class DynamoDBRules:
 
 # What `local up` and `local invoke` apply unless the environment says otherwise: what AWS always does.
 AS_ON_AWS = DynamoDBRules(read_lag_ms=200, transaction_ms=20, partition_limit_scale=1.0)
-
-
-def _milliseconds(variable: str, text: str) -> int:
-    if not text.strip().isdigit():
-        raise ValueError(f"{variable} must be a whole number of milliseconds, not {text!r}")
-    return int(text)
-
-
-def _rate(variable: str, text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{variable} must be a number from 0 to 1, not {text!r}")
-    return rate
 
 
 def _scale(variable: str, text: str) -> float | None:
