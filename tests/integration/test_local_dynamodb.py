@@ -5,6 +5,7 @@ HOOKRELAY_LOCAL_TRANSACTION_CONFLICT_RATE), a hot partition key is throttled
 (HOOKRELAY_LOCAL_PARTITION_LIMIT_SCALE), and a query's ExclusiveStartKey must lie inside its key
 condition. Each rule's test has a twin with the rule off, which sees what moto alone answers."""
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,8 +24,8 @@ from hookrelay_cli.local.dynamodb import DynamoDBRules, dynamodb_rules
 from hookrelay_cli.local.stack import LocalStack
 
 LAG_MS = 400
-# Long enough that a loaded machine still sends the second transaction while the first holds its item.
-TRANSACTION_MS = 2000
+# Long enough that a loaded machine still sends the second transaction while the first is in progress.
+TRANSACTION_MS = 1500
 # 1 000 write units a second per partition key become 5, 3 000 read units 15.
 SCALE = 0.005
 WRITES_PER_SECOND = 5
@@ -180,23 +181,28 @@ def test_a_transaction_on_an_item_another_one_holds_is_cancelled_for_a_conflict(
     dynamodb: Any, subscriptions: str
 ) -> None:
     with dynamodb_rules(DynamoDBRules(transaction_ms=TRANSACTION_MS)):
-        held_by_a_transaction(dynamodb, subscriptions)
+        first = threading.Thread(target=held_by_a_transaction, args=(dynamodb, subscriptions))
+        first.start()
+        # Its write is made at its start; its answer comes TRANSACTION_MS later.
+        while consistent_read(dynamodb, subscriptions, "#team") is None:
+            time.sleep(0.01)
         with pytest.raises(ClientError) as cancelled:
             dynamodb.transact_write_items(TransactItems=second_transaction(subscriptions))
-        assert error_of(cancelled) == (
-            "TransactionCanceledException",
-            "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
-        )
-        assert cancelled.value.response["CancellationReasons"] == [
-            {"Code": "None"},
-            {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
-        ]
         with pytest.raises(ClientError) as refused:
             dynamodb.put_item(TableName=subscriptions, Item=item("#team"))
-        assert error_of(refused) == ("TransactionConflictException", "Transaction is ongoing for the item")
-        # Nothing of the cancelled transaction was written; other items are free.
-        assert consistent_read(dynamodb, subscriptions, "s-2") is None
-        dynamodb.put_item(TableName=subscriptions, Item=item("s-3"))
+        dynamodb.put_item(TableName=subscriptions, Item=item("s-3"))  # other items are free
+        first.join()
+        # The first transaction's caller, answered, goes on without a conflict of its own.
+        dynamodb.transact_write_items(TransactItems=second_transaction(subscriptions))
+    assert error_of(cancelled) == (
+        "TransactionCanceledException",
+        "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+    )
+    assert cancelled.value.response["CancellationReasons"] == [
+        {"Code": "None"},
+        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+    ]
+    assert error_of(refused) == ("TransactionConflictException", "Transaction is ongoing for the item")
 
 
 def test_without_transactions_in_progress_a_second_transaction_goes_through(dynamodb: Any, subscriptions: str) -> None:

@@ -15,13 +15,15 @@ and `local invoke` start from AS_ON_AWS, which turns on what AWS always does.
   written or changed in the last N ms (a new item is missing, a changed one too, where DynamoDB might
   still show its old version).
 - Transaction conflicts: moto answers one request at a time, so a transaction is never in progress
-  when another arrives. Here one is: a TransactWriteItems holds its items for
-  HOOKRELAY_LOCAL_TRANSACTION_MS from its start (whether it then succeeds or fails a condition).
-  Another TransactWriteItems on one of them within that time is cancelled, TransactionCanceledException
-  with the reason TransactionConflict for that item; a PutItem, UpdateItem or DeleteItem of one fails
-  with TransactionConflictException, as DynamoDB answers both. A transaction cancelled for a conflict
-  holds nothing. Besides, HOOKRELAY_LOCAL_TRANSACTION_CONFLICT_RATE (0 to 1) of transactions are
-  cancelled the same way at random, the reason on one of their items picked at random.
+  when another arrives. Here one is: a TransactWriteItems takes HOOKRELAY_LOCAL_TRANSACTION_MS from
+  its start to its answer (whether it succeeds or fails a condition; the wait is outside the one-at-a-
+  time lock), and holds its items until then. Another TransactWriteItems on one of them meanwhile is
+  cancelled, TransactionCanceledException with the reason TransactionConflict for that item; a
+  PutItem, UpdateItem or DeleteItem of one fails with TransactionConflictException, as DynamoDB
+  answers both. A caller never conflicts with its own transaction, whose answer it has before it sends
+  more; a transaction cancelled for a conflict is answered at once and holds nothing. Besides,
+  HOOKRELAY_LOCAL_TRANSACTION_CONFLICT_RATE (0 to 1) of transactions are cancelled the same way at
+  random, the reason on one of their items picked at random.
 - Hot partition keys (HOOKRELAY_LOCAL_PARTITION_LIMIT_SCALE): one partition key value of a table or
   of a global secondary index serves 1 000 write units and 3 000 read units a second, times the scale.
   Units are counted as DynamoDB bills them: a write 1 per KB of the larger of the item before and
@@ -111,7 +113,7 @@ THROUGHPUT_WINDOW_SECONDS = 1.0
 class DynamoDBRules:
     read_lag_ms: int = 0
     index_lag_ms: int = 0
-    # How long a TransactWriteItems holds its items (0: transactions are never in progress).
+    # How long a TransactWriteItems takes, holding its items (0: transactions are never in progress).
     transaction_ms: int = 0
     transaction_conflict_rate: float = 0.0
     # What multiplies the partition limits (None: partition keys are never throttled).
@@ -364,8 +366,11 @@ def _install() -> None:
     one_at_a_time = threading.Lock()
 
     def atomic_call_action(self: DynamoHandler) -> Any:
-        with one_at_a_time:
-            return _Moto.call_action(self)
+        try:
+            with one_at_a_time:
+                return _Moto.call_action(self)
+        finally:
+            _answer_when_done()
 
     Table.put_item = _kept_put_item  # type: ignore[method-assign]
     Table.delete_item = _kept_delete_item  # type: ignore[method-assign]
@@ -644,10 +649,22 @@ def _contended_transact_write_items(self: DynamoHandler) -> ActionResult:
             [(_throttled_reason(each), each.message(), None) if each else (None, None, None) for each in hot]
         )
     if _Rules.current.transaction_ms:
+        _in_progress.until = now + _Rules.current.transaction_ms / 1000
         for target in targets:
-            _Rules.held_until[target.key] = now + _Rules.current.transaction_ms / 1000
+            _Rules.held_until[target.key] = _in_progress.until
     with _metered(targets, factor=2):
         return _Moto.handle_transact_write_items(self)  # type: ignore[no-any-return]
+
+
+# Until when (time.monotonic()) the request this thread serves is in progress: its answer waits.
+_in_progress = threading.local()
+
+
+def _answer_when_done() -> None:
+    until: float | None = getattr(_in_progress, "until", None)
+    if until is not None:
+        _in_progress.until = None
+        time.sleep(max(0.0, until - time.monotonic()))
 
 
 def _read_units(size: int, *, consistent: bool) -> float:
