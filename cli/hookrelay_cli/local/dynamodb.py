@@ -271,6 +271,8 @@ class _Consumption:
     """Units consumed in the last second, by partition and kind ("Read" or "Write")."""
 
     units: dict[tuple[_Partition, str], deque[tuple[float, float]]] = field(default_factory=dict)
+    # When the partitions of no recent units were last forgotten (each delivery is a partition of its own).
+    swept_at: float = 0.0
 
     def used(self, partition: _Partition, kind: str, now: float) -> float:
         consumed = self.units.get((partition, kind))
@@ -282,6 +284,11 @@ class _Consumption:
 
     def add(self, partition: _Partition, kind: str, units: float, now: float) -> None:
         self.units.setdefault((partition, kind), deque()).append((now, units))
+        if now - self.swept_at > THROUGHPUT_WINDOW_SECONDS:
+            self.swept_at = now
+            since = now - THROUGHPUT_WINDOW_SECONDS
+            for idle in [each for each, consumed in self.units.items() if not consumed or consumed[-1][0] <= since]:
+                del self.units[idle]
 
 
 class _Rules:
@@ -649,6 +656,8 @@ def _contended_transact_write_items(self: DynamoHandler) -> ActionResult:
             [(_throttled_reason(each), each.message(), None) if each else (None, None, None) for each in hot]
         )
     if _Rules.current.transaction_ms:
+        for done in [key for key, until in _Rules.held_until.items() if until <= now]:
+            del _Rules.held_until[done]
         _in_progress.until = now + _Rules.current.transaction_ms / 1000
         for target in targets:
             _Rules.held_until[target.key] = _in_progress.until
