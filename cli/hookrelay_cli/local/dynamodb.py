@@ -220,20 +220,22 @@ def _state(table: Table) -> _TableState:
 class _Partition:
     """One partition key value of a table or of one of its global secondary indexes."""
 
-    table: Table
+    # The table's ARN: moto replaces a table it rolls a transaction back on with a copy.
+    table_arn: str
+    on_demand: bool
     index: str | None
     value: DynamoType
 
+    @classmethod
+    def of(cls, table: Table, index: str | None, value: DynamoType) -> "_Partition":
+        return cls(table.table_arn, table.billing_mode == "PAY_PER_REQUEST", index, value)
+
     @property
     def resource(self) -> str:
-        return f"{self.table.table_arn}/index/{self.index}" if self.index else self.table.table_arn
+        return f"{self.table_arn}/index/{self.index}" if self.index else self.table_arn
 
     def reason(self, kind: str) -> str:
         return f"{'Index' if self.index else 'Table'}{kind}KeyRangeThroughputExceeded"
-
-    @property
-    def on_demand(self) -> bool:
-        return self.table.billing_mode == "PAY_PER_REQUEST"
 
     def message(self) -> str:
         if self.on_demand:
@@ -523,7 +525,7 @@ def _strict_query(self: Table, *arguments: Any, **keywords: Any) -> tuple[list[I
     global_index = (
         index_name if isinstance(self.get_index(index_name) if index_name else None, GlobalSecondaryIndex) else None
     )
-    partition = _Partition(self, global_index, hash_key) if hash_key is not None else None
+    partition = _Partition.of(self, global_index, hash_key) if hash_key is not None else None
     _refuse_hot([partition] if partition else [], "Read")
     items, scanned, last_key = _Moto.query(self, *arguments, **keywords)
     if partition:
@@ -546,9 +548,9 @@ def _refuse_hot(partitions: list[_Partition], kind: str) -> None:
 
 def _metered_get_item(self: DynamoHandler) -> ActionResult:
     read = _eventually(_Moto.handle_get_item)
-    if _Rules.limit("Read") is None or not (target := _write_target(self.dynamodb_backend, self.body, "Key")):
+    if _Rules.limit("Read") is None or not (target := _target_of(self.dynamodb_backend, self.body, "Key")):
         return read(self)
-    partition = _Partition(target.table(), None, target.hash_key)
+    partition = _Partition.of(target.table(), None, target.hash_key)
     _refuse_hot([partition], "Read")
     result = read(self)
     item = target.item()
@@ -567,8 +569,8 @@ def _metered_batch_get_item(self: DynamoHandler) -> ActionResult:
     first_hot = None
     for table_name, request in self.body["RequestItems"].items():
         for key in request["Keys"]:
-            target = _write_target(self.dynamodb_backend, {"TableName": table_name, "Key": key}, "Key")
-            partition = _Partition(target.table(), None, target.hash_key) if target else None
+            target = _target_of(self.dynamodb_backend, {"TableName": table_name, "Key": key}, "Key")
+            partition = _Partition.of(target.table(), None, target.hash_key) if target else None
             hot = _Rules.hot([partition] if partition else [], "Read")
             first_hot = first_hot or hot
             (unprocessed if hot else served).setdefault(table_name, {**request, "Keys": []})["Keys"].append(key)
@@ -594,7 +596,7 @@ def _single_write(
     or its partition key is hot, its units counted."""
 
     def write(self: DynamoHandler) -> ActionResult:
-        target = _write_target(self.dynamodb_backend, self.body, key_field)
+        target = _target_of(self.dynamodb_backend, self.body, key_field)
         if not target:
             return handler(self)
         if _Rules.held_until.get(target.key, 0.0) > time.monotonic():
@@ -611,13 +613,13 @@ def _metered_batch_write_item(self: DynamoHandler) -> ActionResult:
         return _Moto.handle_batch_write_item(self)  # type: ignore[no-any-return]
     served: dict[str, list[Any]] = {}
     unprocessed: dict[str, list[Any]] = {}
-    targets: list[_WriteTarget] = []
+    targets: list[_Target] = []
     first_hot = None
     for table_name, requests in self.body["RequestItems"].items():
         for request in requests:
             ((kind, detail),) = request.items()
             key_field = "Item" if kind == "PutRequest" else "Key"
-            target = _write_target(self.dynamodb_backend, {"TableName": table_name, **detail}, key_field)
+            target = _target_of(self.dynamodb_backend, {"TableName": table_name, **detail}, key_field)
             hot = _Rules.hot(target.partitions() if target else [], "Write")
             first_hot = first_hot or hot
             (unprocessed if hot else served).setdefault(table_name, []).append(request)
@@ -639,7 +641,7 @@ def _contended_transact_write_items(self: DynamoHandler) -> ActionResult:
         target
         for action in self.body["TransactItems"]
         for (kind, request) in action.items()
-        if (target := _write_target(self.dynamodb_backend, request, "Item" if kind == "Put" else "Key"))
+        if (target := _target_of(self.dynamodb_backend, request, "Item" if kind == "Put" else "Key"))
     ]
     if len(targets) != len(self.body["TransactItems"]):
         return _Moto.handle_transact_write_items(self)  # type: ignore[no-any-return]
@@ -718,8 +720,8 @@ class _Footprint:
 
 
 @dataclass(frozen=True)
-class _WriteTarget:
-    """The item a write changes, and where its units go."""
+class _Target:
+    """The item a request reads or writes, and where its units go."""
 
     backend: DynamoDBBackend
     table_name: str
@@ -752,18 +754,18 @@ class _WriteTarget:
         table = self.table()
         items = [self.item(), Item(self.hash_key, self.range_key, self.put) if self.put else None]
         indexes = {
-            _Partition(table, entry.index, entry.partition)
+            _Partition.of(table, entry.index, entry.partition)
             for each in filter(None, items)
             for index in table.global_indexes
             if (entry := _index_entry(index, each))
         }
-        return [_Partition(table, None, self.hash_key), *indexes]
+        return [_Partition.of(table, None, self.hash_key), *indexes]
 
     def costs(self, before: _Footprint, after: _Footprint, factor: int) -> list[tuple[_Partition, float]]:
         """The write units of changing the item from `before` to `after` (the same if it failed)."""
         table = self.table()
         units = factor * max(1, math.ceil(max(before.size, after.size) / WRITE_UNIT_BYTES))
-        costs = [(_Partition(table, None, self.hash_key), float(units))]
+        costs = [(_Partition.of(table, None, self.hash_key), float(units))]
         for name in before.entries.keys() | after.entries.keys():
             old, new = before.entries.get(name), after.entries.get(name)
             if old == new:
@@ -771,12 +773,12 @@ class _WriteTarget:
             removed = old if old and (not new or old.partition != new.partition) else None
             for entry in filter(None, (new, removed)):
                 index_units = factor * max(1, math.ceil(entry.size / WRITE_UNIT_BYTES))
-                costs.append((_Partition(table, name, entry.partition), float(index_units)))
+                costs.append((_Partition.of(table, name, entry.partition), float(index_units)))
         return costs
 
 
 @contextmanager
-def _metered(targets: list[_WriteTarget], factor: int) -> Iterator[None]:
+def _metered(targets: list[_Target], factor: int) -> Iterator[None]:
     """Count the write units of `targets` as the block leaves them, whether it succeeded or not."""
     if _Rules.current.partition_limit_scale is None:
         yield
@@ -789,12 +791,12 @@ def _metered(targets: list[_WriteTarget], factor: int) -> Iterator[None]:
             _Rules.consume(target.costs(footprint, target.footprint(), factor), "Write")
 
 
-def _write_target(backend: DynamoDBBackend, request: dict[str, Any], key_field: str) -> _WriteTarget | None:
+def _target_of(backend: DynamoDBBackend, request: dict[str, Any], key_field: str) -> _Target | None:
     """The item a request names in `key_field` (None if it names none: moto refuses it)."""
     table = backend.get_table(request["TableName"])
     key = _item_key(table, request.get(key_field) or {})
     put = request["Item"] if key_field == "Item" else None
-    return _WriteTarget(backend, table.name, *key, put) if key else None
+    return _Target(backend, table.name, *key, put) if key else None
 
 
 def _check_start_key(
