@@ -2,7 +2,8 @@
 
 The rules that need a setting are one value, DynamoDBRules, read from HOOKRELAY_LOCAL_* variables:
 all off unless set (the moto-based tests turn on what each shows, see `dynamodb_rules`); `local up`
-and `local invoke` start from AS_ON_AWS, which turns on what AWS always does.
+and `local invoke` start from AS_ON_AWS: reads lag, transactions take time, partition keys have
+limits (the index lag stays off unless set, as before).
 
 - Eventually consistent reads (HOOKRELAY_LOCAL_READ_LAG_MS): a GetItem, BatchGetItem, Query or Scan
   of a table (or of a local secondary index) without ConsistentRead answers with the table as it was
@@ -33,8 +34,9 @@ and `local invoke` start from AS_ON_AWS, which turns on what AWS always does.
   second on one of its keys already reach the limit: on an on-demand table (PAY_PER_REQUEST)
   ThrottlingException, on a provisioned one ProvisionedThroughputExceededException, each with the
   ThrottlingReason `{Table|Index}{Read|Write}KeyRangeThroughputExceeded` and the ARN of the table or
-  index; a transaction is cancelled with the reason ThrottlingError (ProvisionedThroughputExceeded)
-  on the hot item; a BatchGetItem or BatchWriteItem hands the hot keys back unprocessed, and is
+  index (in the field botocore's model of each names so: `throttlingReasons`, `ThrottlingReasons`);
+  a transaction is cancelled with the reason ThrottlingError (ProvisionedThroughputExceeded) on the
+  hot item; a BatchGetItem or BatchWriteItem hands the hot keys back unprocessed, and is
   throttled only when all of them are hot. The SDKs retry throttling themselves, as on AWS.
 - A query's ExclusiveStartKey must lie inside its key condition: DynamoDB refuses one that does not
   with a ValidationException; moto would start the page anywhere.
@@ -158,7 +160,7 @@ class DynamoDBRules:
         return cls(**json.loads(text))
 
 
-# What `local up` and `local invoke` apply unless the environment says otherwise: what AWS always does.
+# What `local up` and `local invoke` apply unless the environment says otherwise.
 AS_ON_AWS = DynamoDBRules(read_lag_ms=200, transaction_ms=20, partition_limit_scale=1.0)
 
 
