@@ -24,6 +24,8 @@ from hookrelay_cli.local.dynamodb import DynamoDBRules, dynamodb_rules
 from hookrelay_cli.local.stack import LocalStack
 
 LAG_MS = 400
+# Long enough for a loaded machine to make the four kinds of read within it.
+READ_LAG_MS = 1000
 # Long enough that a loaded machine still sends the second transaction while the first is in progress.
 TRANSACTION_MS = 1500
 # 1 000 write units a second per partition key become 5, 3 000 read units 15.
@@ -133,11 +135,11 @@ def consistent_read(dynamodb: Any, subscriptions: str, name: str) -> dict[str, A
 
 
 def test_an_eventually_consistent_read_answers_with_the_table_as_it_was(dynamodb: Any, subscriptions: str) -> None:
-    with dynamodb_rules(DynamoDBRules(read_lag_ms=LAG_MS)):
+    with dynamodb_rules(DynamoDBRules(read_lag_ms=READ_LAG_MS)):
         dynamodb.put_item(TableName=subscriptions, Item=item("s-1", url="https://old.example"))
         assert eventual_reads(dynamodb, subscriptions, "s-1") == [[], [], [], []]  # created within the lag
         assert consistent_read(dynamodb, subscriptions, "s-1") == item("s-1", url="https://old.example")
-        time.sleep(LAG_MS / 1000 + 0.1)
+        time.sleep(READ_LAG_MS / 1000 + 0.1)
         dynamodb.update_item(
             TableName=subscriptions,
             Key=key("s-1"),
@@ -150,7 +152,7 @@ def test_an_eventually_consistent_read_answers_with_the_table_as_it_was(dynamodb
         dynamodb.delete_item(TableName=subscriptions, Key=key("s-1"))
         assert eventual_reads(dynamodb, subscriptions, "s-1") == [[item("s-1", url="https://old.example")]] * 4
         assert consistent_read(dynamodb, subscriptions, "s-1") is None
-        time.sleep(LAG_MS / 1000 + 0.1)
+        time.sleep(READ_LAG_MS / 1000 + 0.1)
         assert eventual_reads(dynamodb, subscriptions, "s-1") == [[], [], [], []]
 
 
