@@ -263,11 +263,13 @@ def test_a_hot_partition_key_is_throttled_as_dynamodb_throttles_it(
     assert_throttled(refused, "TableWriteKeyRangeThroughputExceeded", table_arn(dynamodb, subscriptions))
     # Another partition key of the same table is served.
     dynamodb.put_item(TableName=subscriptions, Item={**item("s-cool"), "team_id": {"S": "team-b"}})
-    # Reads have limits of their own: an eventually consistent read of a small item is half a unit.
-    for _ in range(READS_PER_SECOND * 2):
-        dynamodb.get_item(TableName=subscriptions, Key=key("s-0"))
+    # Reads have limits of their own, a unit per 4 KB read: 4 reads of this 13 KB item take 16.
+    big = key("s-big") | {"team_id": {"S": "team-b"}}
+    dynamodb.put_item(TableName=subscriptions, Item=big | {"body": {"S": "x" * 12 * 1024}})
+    for _ in range(4):
+        dynamodb.get_item(TableName=subscriptions, Key=big, ConsistentRead=True)
     with pytest.raises(ClientError) as refused:
-        dynamodb.get_item(TableName=subscriptions, Key=key("s-0"))
+        dynamodb.get_item(TableName=subscriptions, Key=big)
     assert_throttled(refused, "TableReadKeyRangeThroughputExceeded", table_arn(dynamodb, subscriptions))
 
 
