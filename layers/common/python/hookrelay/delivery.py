@@ -22,7 +22,7 @@ from hookrelay.signing import signature_headers
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
 from hookrelay.store.due_retries import due_shard
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
-from hookrelay.time_budget import TimeBudget
+from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 from hookrelay.transport import SendResult, Transport
 
 # A batch's sends run together, so one slow receiver does not hold up the other nine.
@@ -32,8 +32,6 @@ GONE = 410
 # before it; after it, recording it, freeing a test event's slot, enqueueing its retry and writing its
 # endpoint's health.
 AWS_CALLS_PER_ATTEMPT = 5
-# What the batch's answer takes once its attempts are done: its metrics and the answer, no AWS call.
-ANSWER_SECONDS = 0.5
 
 
 def attempt_seconds(send_deadline_seconds: float, aws_call_seconds: float) -> float:

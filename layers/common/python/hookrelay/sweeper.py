@@ -8,13 +8,11 @@ from hookrelay import clock
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.due_retries import DueRetries, due_shard_name
-from hookrelay.time_budget import TimeBudget
+from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 
 PAGE = 100
 # Shards read at once (each its own thread).
 SHARD_CONCURRENCY = 8
-# What the sweep's answer takes once its shards are done: its metric and the answer, no AWS call.
-ANSWER_SECONDS = 0.5
 
 
 def stop_seconds(aws_call_seconds: float) -> float:

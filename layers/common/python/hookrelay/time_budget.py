@@ -9,6 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# What an invocation's answer takes once its work is done (its metrics, the answer; no AWS call).
+ANSWER_SECONDS = 0.5
+
 
 @dataclass(frozen=True)
 class TimeBudget:
