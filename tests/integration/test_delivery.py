@@ -25,11 +25,11 @@ from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.records import DeliveryOrigin, Event, Subscription
+from hookrelay.records import Attempt, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
-from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
@@ -534,3 +534,19 @@ def test_an_attempt_starts_only_while_its_worst_case_fits_in_the_invocations_tim
         enough = world.deliverer.deliver_batch(messages, TimeBudget(lambda: needed + 0.1))
     assert [(report.outcome, report.comes_back) for report in enough] == [("delivered", False)] * 3
     assert len(target.received) == 3
+
+
+def test_an_attempt_written_again_after_its_answer_was_lost_is_recognised_as_recorded(world: World) -> None:
+    # botocore sends a write again when its answer did not come within the read timeout; when the first
+    # was made, the second finds its condition false. Taken for "already done", the attempt's retry
+    # would never be enqueued (it would wait out the sweeper's 15-minute lease).
+    with receiver() as server:
+        delivery_id = world.pending(world.subscribe(server.port))
+    delivery = world.deliveries.get_many([delivery_id], world.origins)[delivery_id]
+    attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12)
+    outcome = AttemptOutcome("pending", clock.now_iso(), clock.now_iso(), "due#0")
+    assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
+    assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
+    # Another message's attempt (a duplicate's, made at another moment) was not this one.
+    later = dataclasses.replace(attempt, at=clock.iso(clock.utc_now() + timedelta(milliseconds=5)))
+    assert not world.deliveries.record_attempt(delivery, 1, later, outcome)

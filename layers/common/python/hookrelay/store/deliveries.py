@@ -341,8 +341,19 @@ class DynamoDeliveryStore:
                 ExpressionAttributeValues=values,
             )
         except self._table.client.exceptions.ConditionalCheckFailedException:
-            return False
+            return self._recorded_by_this_call(delivery.id, number, attempt)
         return True
+
+    def _recorded_by_this_call(self, delivery_id: str, number: int, attempt: Attempt) -> bool:
+        """Whether attempt `number` is recorded as `attempt`, this call's own, after its condition failed.
+
+        botocore sends a write again when its answer did not come in time (HOOKRELAY_AWS_READ_TIMEOUT_SECONDS);
+        if the first one was made, the second finds its condition false. Taken for "already done", the
+        attempt's retry would never be enqueued and would wait out the sweeper's lease.
+        """
+        item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item") or {}
+        attempts = item.get("attempts") or []
+        return item.get("attempt_count") == number and bool(attempts) and attempts[-1].get("at") == attempt.at
 
     def hold_test_slot(self, subscription_id: str, delivery_id: str, now: str, until: str) -> bool:
         try:
