@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import records
 import svix
+from botocore.exceptions import ReadTimeoutError
 from receivers import Answer, receiver, trickling_receiver
 from records import receiver_endpoint, subscription_id
 
@@ -25,7 +26,7 @@ from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.records import Attempt, DeliveryOrigin, Event, Subscription
+from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
@@ -536,17 +537,44 @@ def test_an_attempt_starts_only_while_its_worst_case_fits_in_the_invocations_tim
     assert len(target.received) == 3
 
 
-def test_an_attempt_written_again_after_its_answer_was_lost_is_recognised_as_recorded(world: World) -> None:
-    # botocore sends a write again when its answer did not come within the read timeout; when the first
-    # was made, the second finds its condition false. Taken for "already done", the attempt's retry
-    # would never be enqueued (it would wait out the sweeper's 15-minute lease).
+def attempt_to_record(world: World) -> tuple[Delivery, Attempt, AttemptOutcome]:
+    """A first attempt to record, and its delivery as read before it."""
     with receiver() as server:
         delivery_id = world.pending(world.subscribe(server.port))
     delivery = world.deliveries.get_many([delivery_id], world.origins)[delivery_id]
     attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12)
-    outcome = AttemptOutcome("pending", clock.now_iso(), clock.now_iso(), "due#0")
+    return delivery, attempt, AttemptOutcome("pending", clock.now_iso(), clock.now_iso(), "due#0")
+
+
+def another_moment(attempt: Attempt) -> Attempt:
+    """Another message's attempt, made at another moment (a duplicate's)."""
+    return dataclasses.replace(attempt, at=clock.iso(clock.parse_moment(attempt.at) + timedelta(milliseconds=5)))
+
+
+def test_an_attempt_written_again_after_its_answer_was_lost_is_recognised_as_recorded(world: World) -> None:
+    # botocore sends a write again when its answer did not come within the read timeout; when the first
+    # was made, the second finds its condition false. Taken for "already done", the attempt's retry
+    # would never be enqueued (it would wait out the sweeper's 15-minute lease).
+    delivery, attempt, outcome = attempt_to_record(world)
     assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
     assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
-    # Another message's attempt (a duplicate's, made at another moment) was not this one.
-    later = dataclasses.replace(attempt, at=clock.iso(clock.utc_now() + timedelta(milliseconds=5)))
-    assert not world.deliveries.record_attempt(delivery, 1, later, outcome)
+    assert not world.deliveries.record_attempt(delivery, 1, another_moment(attempt), outcome)
+
+
+def test_an_attempt_whose_every_answer_was_lost_is_recognised_as_recorded(world: World) -> None:
+    # Every attempt's answer lost: the call fails, and the message would come back "already done".
+    delivery, attempt, outcome = attempt_to_record(world)
+    dynamodb = table(get_settings().deliveries_table).client
+
+    def lose_the_answer(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="http://dynamodb.local")
+
+    dynamodb.meta.events.register("after-call.dynamodb.UpdateItem", lose_the_answer)
+    try:
+        assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
+        # A write that was not made still fails: its message comes back.
+        with pytest.raises(ReadTimeoutError):
+            world.deliveries.record_attempt(delivery, 1, another_moment(attempt), outcome)
+    finally:
+        dynamodb.meta.events.unregister("after-call.dynamodb.UpdateItem", lose_the_answer)
+    assert world.deliveries.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ReadTimeoutError
 
 from hookrelay import clock
 from hookrelay.records import (
@@ -342,14 +343,20 @@ class DynamoDeliveryStore:
             )
         except self._table.client.exceptions.ConditionalCheckFailedException:
             return self._recorded_by_this_call(delivery.id, number, attempt)
+        except ReadTimeoutError:
+            if not self._recorded_by_this_call(delivery.id, number, attempt):
+                raise
         return True
 
     def _recorded_by_this_call(self, delivery_id: str, number: int, attempt: Attempt) -> bool:
-        """Whether attempt `number` is recorded as `attempt`, this call's own, after its condition failed.
+        """Whether attempt `number` is recorded as `attempt`, this call's own, after the write's answer
+        said otherwise or was lost.
 
-        botocore sends a write again when its answer did not come in time (HOOKRELAY_AWS_READ_TIMEOUT_SECONDS);
-        if the first one was made, the second finds its condition false. Taken for "already done", the
-        attempt's retry would never be enqueued and would wait out the sweeper's lease.
+        An answer that does not come within the read timeout (HOOKRELAY_AWS_READ_TIMEOUT_SECONDS) says
+        nothing of the write: botocore sends it again, and if the first was made, the second finds its
+        condition false; when every attempt's answer is lost, the call fails. Either taken for "not
+        recorded", the message would come back "already done" and the attempt's retry would never be
+        enqueued: it would wait out the sweeper's lease.
         """
         item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item") or {}
         attempts = item.get("attempts") or []
