@@ -93,3 +93,11 @@ def test_a_call_without_an_answer_ends_within_the_worst_case_of_its_attempts(
     assert len(silent_endpoint) == limits.attempts
     assert took >= limits.attempts * limits.read_timeout_seconds
     assert [type(error).__name__ for error in errors] == ["ReadTimeoutError"]
+
+
+@pytest.mark.parametrize("name", ["sqs", "dynamodb", "dynamodb table"])
+def test_a_shared_clients_exception_classes_are_made_before_its_threads_use_it(name: str) -> None:
+    # botocore makes them at their first use, unguarded: threads failing at once could each make their
+    # own, and one's `except client.exceptions.X` would miss another's X.
+    shared = table("any-table").client if name == "dynamodb table" else client(name)
+    assert shared._exceptions is not None

@@ -93,13 +93,22 @@ def table(name: str) -> Table:
 
 @functools.cache
 def _client(service: str) -> Any:
-    return session().client(service, config=_config())  # type: ignore[call-overload]
+    return _shared(session().client(service, config=_config()))  # type: ignore[call-overload]
 
 
 @functools.cache
 def _tables_client() -> Any:
     # A client of its own: the transformations would break the plain client's typed AttributeValues.
-    return python_values(session().client("dynamodb", config=_config()))
+    return python_values(_shared(session().client("dynamodb", config=_config())))
+
+
+def _shared(aws_client: Any) -> Any:
+    """`aws_client` ready for threads: botocore makes a client's exception classes at their first use,
+    unguarded, so two threads failing at once could each make their own, and an `except
+    client.exceptions.X` of one would miss the other's X (a TransactionCanceledException escaped the
+    subscriptions store that way, in a delivery container with ten sends)."""
+    aws_client.exceptions  # noqa: B018 - made here, once
+    return aws_client
 
 
 def _config() -> Config:
