@@ -1,22 +1,28 @@
-"""Time budgets under the local stack's real Timeouts (issue 22): the delivery function in a container of
-its own, killed at its template Timeout as Lambda kills it, takes a batch of ten to endpoints that hang
-past the send deadline. Every message ends attempted and recorded, or returned untouched: none is sent
-without its attempt recorded, so none is sent twice for lack of a record."""
+"""Time budgets under the local stack's real Timeouts (issue 22), each function in a container of its own,
+killed at its template Timeout as Lambda kills it. Delivery takes a batch of ten to endpoints that hang
+past the send deadline: every message ends attempted and recorded, or returned untouched; none is sent
+without its attempt recorded, so none is sent twice for lack of a record. The sweeper, short of time,
+stops claiming and enqueues every retry it claimed."""
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from receivers import Answer, Receiver, receiver
 
+from hookrelay import clock
+from hookrelay.aws import Table, python_values
 from hookrelay.delivery import attempt_seconds
 from hookrelay.settings import AwsCallLimits, get_settings
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.template import Template
 from integration.test_crash_safety import container_stack, delivery_poller, pending_deliveries, queue_depth
 from integration.test_ingest import delivery_records, drain
+from integration.test_sweeper import scheduled_delivery
 from paths import REPO, TEMPLATE
 
 SEND_DEADLINE_SECONDS = 3.9
@@ -28,10 +34,10 @@ JUST_ABOVE_THE_SEND_DEADLINE = math.ceil(SEND_DEADLINE_SECONDS)
 MAX_RECEIVE_COUNT = 5  # the delivery queue's redrive policy
 
 
-def template_with_delivery_timeout(folder: Path, seconds: int) -> Path:
-    """A copy of template.yaml, in `folder`, whose delivery function has a Timeout of `seconds`."""
+def template_with_timeout(folder: Path, function_id: str, seconds: int) -> Path:
+    """A copy of template.yaml, in `folder`, whose function `function_id` has a Timeout of `seconds`."""
     text = TEMPLATE.read_text()
-    function = text.index("\n  DeliveryFunction:\n")
+    function = text.index(f"\n  {function_id}:\n")
     timeout = text.index("      Timeout: ", function)
     end = text.index("\n", timeout)
     (folder / "template.yaml").write_text(text[:timeout] + f"      Timeout: {seconds}" + text[end:])
@@ -50,7 +56,7 @@ def stack_with_delivery_timeout(seconds: int, folder: Path, monkeypatch: pytest.
     monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
     monkeypatch.setenv("HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS", "1")
     monkeypatch.setenv("HOOKRELAY_SEND_TIMEOUT_SECONDS", str(SEND_DEADLINE_SECONDS))
-    with container_stack(template_with_delivery_timeout(folder, seconds)) as stack:
+    with container_stack(template_with_timeout(folder, "DeliveryFunction", seconds)) as stack:
         yield stack
 
 
@@ -109,3 +115,26 @@ def test_a_batch_with_time_for_its_attempts_is_attempted_and_recorded_once(
     assert poller.poll_once(wait_seconds=1) == 0
     assert queue_depth(settings.delivery_queue_url) == len(deliveries)
     assert "Task timed out" not in capfd.readouterr().out
+
+
+# The sweeper's Timeout: it stops claiming with stop_seconds (8.5 s) left, half a second in.
+SWEEPER_TIMEOUT = 9
+DUE_RETRIES = 400
+
+
+def test_a_sweeper_short_of_time_enqueues_every_retry_it_claimed(
+    restore_environment: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with container_stack(template_with_timeout(tmp_path, "SweeperFunction", SWEEPER_TIMEOUT)) as stack:
+        settings = get_settings()
+        due = {scheduled_delivery(index, timedelta(seconds=-5)) for index in range(DUE_RETRIES)}
+        answer = stack.invoke("SweeperFunction", {"source": "aws.events", "detail-type": "Scheduled Event"})
+        # Read on the stack's own client: a scan of them all can outlast a function's read timeout.
+        deliveries = Table(settings.deliveries_table, python_values(stack.clients("dynamodb")))
+        leases = {item["delivery_id"]: item.get("due_at", "") for item in deliveries.scan(ConsistentRead=True)["Items"]}
+        claimed = {delivery for delivery in due if leases[delivery] > clock.now_iso()}
+        enqueued = [json.loads(message["Body"])["delivery_id"] for message in drain(settings.delivery_queue_url)]
+    assert "Task timed out" not in capfd.readouterr().out
+    # It stopped before the end, and nothing it claimed waits out its lease.
+    assert 0 < answer["enqueued"] < DUE_RETRIES
+    assert sorted(enqueued) == sorted(claimed) and len(enqueued) == answer["enqueued"]
