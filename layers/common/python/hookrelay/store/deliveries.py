@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ReadTimeoutError
 
 from hookrelay import clock
 from hookrelay.records import (
@@ -341,8 +342,25 @@ class DynamoDeliveryStore:
                 ExpressionAttributeValues=values,
             )
         except self._table.client.exceptions.ConditionalCheckFailedException:
-            return False
+            return self._recorded_by_this_call(delivery.id, number, attempt)
+        except ReadTimeoutError:
+            if not self._recorded_by_this_call(delivery.id, number, attempt):
+                raise
         return True
+
+    def _recorded_by_this_call(self, delivery_id: str, number: int, attempt: Attempt) -> bool:
+        """Whether attempt `number` is recorded as `attempt`, this call's own, after the write's answer
+        said otherwise or was lost.
+
+        An answer that does not come within the read timeout (HOOKRELAY_AWS_READ_TIMEOUT_SECONDS) says
+        nothing of the write: botocore sends it again, and if the first was made, the second finds its
+        condition false; when every attempt's answer is lost, the call fails. Either taken for "not
+        recorded", the message would come back "already done" and the attempt's retry would never be
+        enqueued: it would wait out the sweeper's lease.
+        """
+        item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item") or {}
+        attempts = item.get("attempts") or []
+        return item.get("attempt_count") == number and bool(attempts) and attempts[-1].get("at") == attempt.at
 
     def hold_test_slot(self, subscription_id: str, delivery_id: str, now: str, until: str) -> bool:
         try:
