@@ -578,3 +578,31 @@ def test_an_attempt_whose_every_answer_was_lost_is_recognised_as_recorded(world:
     finally:
         dynamodb.meta.events.unregister("after-call.dynamodb.UpdateItem", lose_the_answer)
     assert world.deliveries.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
+
+
+def test_an_attempt_whose_lost_write_lands_after_the_check_is_recognised_as_recorded(world: World) -> None:
+    # The write's answer is lost while the write itself is still on its way: the check's read overtakes it,
+    # and it lands just after. Raising then, the message came back "already done" and its retry was never
+    # enqueued (R1 left a delivery pending so); writing again finds the landed write and its own attempt.
+    delivery, attempt, outcome = attempt_to_record(world)
+    dynamodb = table(get_settings().deliveries_table).client
+    landing: list[dict[str, Any]] = []
+
+    def lose_the_first_answer(params: dict[str, Any], **_: Any) -> None:
+        if not landing:
+            landing.append(json.loads(params["body"]))
+            raise ReadTimeoutError(endpoint_url="http://dynamodb.local")
+
+    def land_it_after_the_check(**_: Any) -> None:
+        if len(landing) == 1:
+            landing.append({})
+            client("dynamodb").update_item(**landing[0])
+
+    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", lose_the_first_answer)
+    dynamodb.meta.events.register("after-call.dynamodb.GetItem", land_it_after_the_check)
+    try:
+        assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", lose_the_first_answer)
+        dynamodb.meta.events.unregister("after-call.dynamodb.GetItem", land_it_after_the_check)
+    assert world.deliveries.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
