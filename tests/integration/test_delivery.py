@@ -54,9 +54,9 @@ class CountingSubscriptionStore(DynamoSubscriptionStore):
         super().__init__(table)
         self.failing_since_writes: list[str | None] = []
 
-    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> Subscription | None:
         self.failing_since_writes.append(since)
-        super().set_failing_since(team_id, subscription_id, since)
+        return super().set_failing_since(team_id, subscription_id, since)
 
 
 class World:
@@ -266,7 +266,10 @@ def test_an_endpoint_failing_for_five_days_is_disabled(world: World) -> None:
         six_days_ago = clock.iso(clock.utc_now() - timedelta(days=6))
         world.set_failing_since(subscription, six_days_ago)
         another_event = dataclasses.replace(EVENT, event_id="7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c47")
-        world.deliver(world.pending(subscription, another_event), 1)
+        # A container that reads the team six days into the run: moving the run's start moves no version,
+        # so the container that started it goes on deciding from the start it wrote.
+        later = World()
+        later.deliver(later.pending(subscription, another_event), 1)
     disabled = world.subscriptions.get("acme", subscription.id)
     assert disabled and not disabled.enabled
     assert disabled.disabled_reason == f"every delivery attempt has failed since {six_days_ago}"

@@ -15,6 +15,7 @@ class FakeSubscriptionStore:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Subscription] = {}
         self.team_versions: Counter[str] = Counter()
+        self.changes: dict[tuple[str, int], str] = {}  # (team, version) -> the subscription it changed
 
     def create(self, subscription: Subscription, limit: int) -> Subscription | None:
         if sum(team == subscription.team_id for team, _ in self.items) >= limit:
@@ -35,32 +36,48 @@ class FakeSubscriptionStore:
         return self._store(next_revision(subscription))
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
-        self.team_versions[team_id] += 1
+        self._log(team_id, subscription_id)
         return self.items.pop((team_id, subscription_id), None) is not None
 
     def versions(self, team_ids: Collection[str]) -> dict[str, int]:
         return {team_id: self.team_versions[team_id] for team_id in team_ids if team_id in self.team_versions}
 
+    def changed_between(self, team_id: str, after: int, upto: int) -> set[str] | None:
+        return {self.changes[(team_id, version)] for version in range(after + 1, upto + 1)}
+
     def all_of_team(self, team_id: str) -> list[Subscription]:
         return [self.items[key] for key in sorted(self.items) if key[0] == team_id]
 
-    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+    def some_of_team(self, team_id: str, subscription_ids: Collection[str]) -> list[Subscription]:
+        return [self.items[(team_id, id_)] for id_ in subscription_ids if (team_id, id_) in self.items]
+
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> Subscription | None:
         stored = self.items.get((team_id, subscription_id))
         if stored and (stored.failing_since is None) != (since is None):
-            self._store(next_revision(dataclasses.replace(stored, failing_since=since)))
+            # A health write: no version moves.
+            stored = next_revision(dataclasses.replace(stored, failing_since=since))
+            self.items[(team_id, subscription_id)] = stored
+        return stored
 
     def disable(
         self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
-    ) -> None:
+    ) -> Subscription | None:
         stored = self.items.get((team_id, subscription_id))
-        if stored and (failing_since is None or stored.failing_since == failing_since):
-            disabled = dataclasses.replace(stored, enabled=False, disabled_reason=reason, updated_at=at)
-            self._store(next_revision(disabled))
+        if stored and stored.enabled and (failing_since is None or stored.failing_since == failing_since):
+            self._store(
+                next_revision(dataclasses.replace(stored, enabled=False, disabled_reason=reason, updated_at=at))
+            )
+            return None
+        return stored
 
     def _store(self, subscription: Subscription) -> Subscription:
         self.items[(subscription.team_id, subscription.id)] = subscription
-        self.team_versions[subscription.team_id] += 1
+        self._log(subscription.team_id, subscription.id)
         return subscription
+
+    def _log(self, team_id: str, subscription_id: str) -> None:
+        self.team_versions[team_id] += 1
+        self.changes[(team_id, self.team_versions[team_id])] = subscription_id
 
 
 class FakeEvents:

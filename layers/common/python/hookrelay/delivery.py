@@ -1,6 +1,5 @@
 """Delivery: one attempt at one delivery — render, sign, send, log — and what comes next (SPEC §4)."""
 
-import dataclasses
 import functools
 import json
 import math
@@ -190,11 +189,8 @@ class Deliverer:
         read = self._read_batch(messages)
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
             ready = [each for each in read if isinstance(each, _Ready)]
-            try:
-                self._subscriptions.refresh({each.delivery.team_id for each in ready})
-            except Exception:
-                logger.exception("reading the batch's subscriptions failed; its messages will be received again")
-                return [each if isinstance(each, Report) else Report(each.message_id, UNEXPECTED) for each in read]
+            # A team whose subscriptions cannot be read fails its own messages (find raises Unavailable).
+            self._subscriptions.refresh({each.delivery.team_id for each in ready})
             attempted = iter(pool.map(functools.partial(self._attempt_in_time, budget), ready))
             return [each if isinstance(each, Report) else next(attempted) for each in read]
 
@@ -322,7 +318,7 @@ class Deliverer:
         """
         if attempt.status_code == GONE:
             reason = f"the endpoint answered 410 Gone to delivery {delivery_id} on {attempt.at}"
-            self._subscription_store.disable(subscription.team_id, subscription.id, reason, attempt.at)
+            self._disable(subscription, reason, attempt.at)
         else:
             self._track_failing(subscription, delivered, clock.parse_moment(attempt.at))
 
@@ -353,13 +349,21 @@ class Deliverer:
             self._set_failing_since(subscription, clock.iso(at))
         elif at - clock.parse_moment(subscription.failing_since) >= DISABLE_AFTER_FAILING_FOR:
             reason = f"every delivery attempt has failed since {subscription.failing_since}"
-            self._subscription_store.disable(
-                subscription.team_id, subscription.id, reason, clock.iso(at), failing_since=subscription.failing_since
-            )
+            self._disable(subscription, reason, clock.iso(at), failing_since=subscription.failing_since)
+
+    # Health writes answer with the stored subscription when the cached copy they were decided from is out
+    # of date (another container wrote first): kept, so that this container decides from it next time.
+    def _disable(self, subscription: Subscription, reason: str, at: str, failing_since: str | None = None) -> None:
+        stored = self._subscription_store.disable(
+            subscription.team_id, subscription.id, reason, at, failing_since=failing_since
+        )
+        if stored is not None:
+            self._subscriptions.remember(stored)
 
     def _set_failing_since(self, subscription: Subscription, since: str | None) -> None:
-        self._subscription_store.set_failing_since(subscription.team_id, subscription.id, since)
-        self._subscriptions.remember(dataclasses.replace(subscription, failing_since=since))
+        stored = self._subscription_store.set_failing_since(subscription.team_id, subscription.id, since)
+        if stored is not None:
+            self._subscriptions.remember(stored)
 
     def _send(self, delivery: Delivery, subscription: Subscription, attempt: int, now: datetime) -> SendResult:
         rendered = render_delivery(delivery, subscription)
