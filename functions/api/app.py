@@ -49,7 +49,9 @@ from hookrelay.subscriptions import Subscriptions
 settings = get_settings()
 publisher = EventPublisher(client("events"), settings.event_bus, validate_data=settings.validate_event_data)
 subscriptions = Subscriptions(
-    DynamoSubscriptionStore(table(settings.subscriptions_table)),
+    DynamoSubscriptionStore(
+        table(settings.subscriptions_table), max_team_bytes=settings.max_subscription_bytes_per_team
+    ),
     allow_private=settings.allow_private_endpoints,
     max_per_team=settings.max_subscriptions_per_team,
     rotation_overlap=settings.secret_rotation_overlap,

@@ -5,6 +5,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from hookrelay.errors import TeamLimitReached
 from hookrelay.queues import Message
 from hookrelay.records import Event, Subscription
 from hookrelay.store.due_retries import DueSlice
@@ -17,9 +18,9 @@ class FakeSubscriptionStore:
         self.team_versions: Counter[str] = Counter()
         self.changes: dict[tuple[str, int], str] = {}  # (team, version) -> the subscription it changed
 
-    def create(self, subscription: Subscription, limit: int) -> Subscription | None:
+    def create(self, subscription: Subscription, limit: int) -> Subscription:
         if sum(team == subscription.team_id for team, _ in self.items) >= limit:
-            return None
+            raise TeamLimitReached(f"A team may have at most {limit} webhook subscriptions")
         return self._store(next_revision(subscription))
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None:

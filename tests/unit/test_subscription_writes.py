@@ -17,7 +17,7 @@ from hookrelay.errors import Unavailable
 from hookrelay.http_api import outage
 from hookrelay.records import Subscription, with_values
 from hookrelay.store.retries import Retries
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
+from hookrelay.store.subscriptions import DynamoSubscriptionStore, next_revision, stored_bytes
 
 ATTEMPTS = 4
 NO_PAUSE = Retries(attempts=ATTEMPTS, first_pause=0, max_pause=0, sleep=lambda _: None)
@@ -25,7 +25,7 @@ SUBSCRIPTION = records.subscription()
 TEAM_UPDATE = {
     "TableName": "subscriptions",
     "Key": {"team_id": SUBSCRIPTION.team_id, "subscription_id": "#team"},
-    "UpdateExpression": "SET version = :next, subscription_count = subscription_count + :added",
+    "UpdateExpression": "SET version = :next, subscription_count = :count, subscription_bytes = :bytes",
     "ConditionExpression": "version = :read",
 }
 
@@ -66,9 +66,15 @@ def made(stubber: Stubber) -> None:
 
 
 def team_read(stubber: Stubber, version: int = 3) -> None:
-    """The consistent read of the team's version that a logged write starts from."""
-    item = {"team_id": SUBSCRIPTION.team_id, "subscription_id": "#team", "version": version, "subscription_count": 1}
-    stubber.add_response("get_item", {"Item": typed(item)})
+    """The consistent read of the team's item (and the subscription's) that a logged write starts from."""
+    team = {
+        "team_id": SUBSCRIPTION.team_id,
+        "subscription_id": "#team",
+        "version": version,
+        "subscription_count": 1,
+        "subscription_bytes": 1000,
+    }
+    stubber.add_response("batch_get_item", {"Responses": {"subscriptions": [typed(team)]}})
 
 
 def test_a_create_and_a_delete_cancelled_for_a_conflict_are_made_on_the_next_try_not_refused(
@@ -100,7 +106,17 @@ def test_a_write_that_finds_the_version_moved_since_its_read_is_logged_under_the
         {
             "TransactItems": [
                 stub.ANY,
-                {"Update": {**TEAM_UPDATE, "ExpressionAttributeValues": {":read": 4, ":next": 5, ":added": 1}}},
+                {
+                    "Update": {
+                        **TEAM_UPDATE,
+                        "ExpressionAttributeValues": {
+                            ":read": 4,
+                            ":next": 5,
+                            ":count": 2,
+                            ":bytes": 1000 + stored_bytes(next_revision(SUBSCRIPTION)),
+                        },
+                    }
+                },
                 {
                     "Put": {
                         "TableName": "subscriptions",
@@ -166,7 +182,7 @@ def test_a_team_item_that_another_transaction_holds_while_it_is_started_is_waite
     stubbed: tuple[DynamoSubscriptionStore, Stubber],
 ) -> None:
     store, stubber = stubbed
-    stubber.add_response("get_item", {})  # a team stored before its #team item existed
+    stubber.add_response("batch_get_item", {"Responses": {"subscriptions": []}})  # stored before #team items
     stubber.add_response("query", {"Count": 0, "ScannedCount": 0, "Items": []})
     stubber.add_client_error("put_item", "TransactionConflictException", "Transaction is ongoing for the item")
     team_read(stubber)

@@ -86,7 +86,34 @@ EventNames = Annotated[
     AfterValidator(_wildcard_alone),
     AfterValidator(_known_events),
 ]
-Selector = Annotated[list[Name], Field(min_length=1, max_length=100), AfterValidator(_wildcard_alone)]
+# Totals no real tenant meets, that bound a subscription's stored size (and so a team's, with its count)
+# far below what the entries' own limits allow (100 x 255 characters per list, 20 x 1 KiB of headers).
+MAX_SELECTOR_CHARACTERS = 4096
+MAX_HEADERS_BYTES = 8192
+
+
+def _selector_within_total(entries: list[str]) -> list[str]:
+    if sum(len(entry) for entry in entries) > MAX_SELECTOR_CHARACTERS:
+        raise PydanticCustomError(
+            "total_length", "its entries total more than {limit} characters", {"limit": MAX_SELECTOR_CHARACTERS}
+        )
+    return entries
+
+
+def _headers_within_total(headers: dict[str, str]) -> dict[str, str]:
+    if sum(len(name.encode()) + len(value.encode()) for name, value in headers.items()) > MAX_HEADERS_BYTES:
+        raise PydanticCustomError(
+            "total_length", "names and values total more than {limit} bytes", {"limit": MAX_HEADERS_BYTES}
+        )
+    return headers
+
+
+Selector = Annotated[
+    list[Name],
+    Field(min_length=1, max_length=100),
+    AfterValidator(_wildcard_alone),
+    AfterValidator(_selector_within_total),
+]
 ContentType = Literal["application/json", "application/x-www-form-urlencoded"]
 CustomHeaders = Annotated[
     dict[str, str],
@@ -94,10 +121,12 @@ CustomHeaders = Annotated[
         max_length=custom_headers.MAX_HEADERS,
         description="Request headers sent with every delivery of the subscription, besides hookrelay's own:"
         f" at most {custom_headers.MAX_HEADERS}; names are HTTP tokens, values visible ASCII (spaces inside)"
-        f" of at most {custom_headers.MAX_VALUE_BYTES} bytes; {custom_headers.RESERVED_DESCRIPTION} are refused.",
+        f" of at most {custom_headers.MAX_VALUE_BYTES} bytes, {MAX_HEADERS_BYTES} bytes in all;"
+        f" {custom_headers.RESERVED_DESCRIPTION} are refused.",
         examples=[{"Authorization": "Bearer receiver-token", "X-Tenant": "acme"}],
     ),
     AfterValidator(custom_headers.checked),
+    AfterValidator(_headers_within_total),
 ]
 RateLimit = Annotated[
     int,

@@ -15,6 +15,10 @@ from datetime import timedelta
 from hookrelay.clock import parse_duration
 from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
 
+# The stored size of a team's subscriptions (hookrelay.store.subscriptions.stored_bytes): a full read of
+# the team, a container's first sight of it, reads at most this, about 1 000 read units.
+DEFAULT_MAX_SUBSCRIPTION_BYTES_PER_TEAM = 4 * 1024 * 1024
+
 # A CSP source expression without what would end it or the header: no ';', ',', quotes but keywords' own.
 _FRAME_SOURCE = re.compile(
     r"^('none'|'self'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?(\*\.)?[A-Za-z0-9.-]+(:\d+|:\*)?)$"
@@ -73,6 +77,7 @@ class Settings:
     allow_private_endpoints: bool
     api_key_cache_seconds: float
     max_subscriptions_per_team: int
+    max_subscription_bytes_per_team: int
     fanout_chunk_size: int
     retry_schedule: str
     due_shards: int
@@ -102,6 +107,9 @@ class Settings:
             allow_private_endpoints=read.flag("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", False),
             api_key_cache_seconds=read.number("HOOKRELAY_API_KEY_CACHE_SECONDS", 60.0, least=0),
             max_subscriptions_per_team=read.whole("HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM", 1000, least=1),
+            max_subscription_bytes_per_team=read.whole(
+                "HOOKRELAY_MAX_SUBSCRIPTION_BYTES_PER_TEAM", DEFAULT_MAX_SUBSCRIPTION_BYTES_PER_TEAM, least=1
+            ),
             fanout_chunk_size=read.whole("HOOKRELAY_FANOUT_CHUNK_SIZE", 500, least=1, most=10_000),
             retry_schedule=read.parsed("HOOKRELAY_RETRY_SCHEDULE", DEFAULT_SCHEDULE, _schedule),
             due_shards=read.whole("HOOKRELAY_DUE_SHARDS", 8, least=1, most=64),

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from hookrelay import clock, pagination, problems, signing
 from hookrelay.addresses import EndpointRefused, Resolver, masked, parse_endpoint, resolve, vet_addresses
-from hookrelay.errors import Unavailable
+from hookrelay.errors import TeamLimitReached, Unavailable
 from hookrelay.models import (
     Page,
     PageMeta,
@@ -95,13 +95,10 @@ class Subscriptions:
                 "updated_at": now,
             }
         )
-        created = self._store.create(subscription, self._max_per_team)
-        if created is None:
-            raise problems.conflict(
-                f"A team may have at most {self._max_per_team} webhook subscriptions:"
-                " delete one before creating another."
-            )
-        return created
+        try:
+            return self._store.create(subscription, self._max_per_team)
+        except TeamLimitReached as reached:
+            raise problems.conflict(str(reached)) from None
 
     def get(self, team_id: str, subscription_id: str) -> Subscription:
         subscription = self._store.get(team_id, subscription_id) if is_uuid(subscription_id) else None
@@ -182,7 +179,10 @@ class Subscriptions:
         that it keeps what that write did: fields the change does not set stay as they are stored.
         """
         for _ in self._rewrites:
-            stored = self._store.replace(change(self.get(team_id, subscription_id)))
+            try:
+                stored = self._store.replace(change(self.get(team_id, subscription_id)))
+            except TeamLimitReached as reached:
+                raise problems.conflict(str(reached)) from None
             if stored is not None:
                 return stored
         raise Unavailable("the subscription kept being changed by other writes meanwhile; nothing was written")

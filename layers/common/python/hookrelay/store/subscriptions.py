@@ -3,6 +3,7 @@
 import contextlib
 import dataclasses
 import functools
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -12,10 +13,11 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from hookrelay.errors import Unavailable
+from hookrelay.errors import TeamLimitReached, Unavailable
 from hookrelay.matching import SubscriptionIndex
 from hookrelay.observability import logger
 from hookrelay.records import Event, Subscription, fields_in, with_values
+from hookrelay.settings import DEFAULT_MAX_SUBSCRIPTION_BYTES_PER_TEAM
 from hookrelay.store.batch import get_items
 from hookrelay.store.retries import (
     CONDITION_FAILED,
@@ -46,9 +48,9 @@ class SubscriptionStore(Protocol):
     written nothing; None or False always means that a condition did not hold.
     """
 
-    def create(self, subscription: Subscription, limit: int) -> Subscription | None:
-        """The subscription as stored (at its first revision); None, writing nothing, when the team
-        already has `limit` subscriptions."""
+    def create(self, subscription: Subscription, limit: int) -> Subscription:
+        """The subscription as stored (at its first revision). TeamLimitReached, writing nothing, when the
+        team already has `limit` subscriptions or it would take the team's stored size past its limit."""
         ...
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None:
@@ -64,7 +66,8 @@ class SubscriptionStore(Protocol):
         return it as stored (at the next revision).
 
         None when the stored one is no longer at that revision (written since, by the API or by
-        delivery's health writes) or no longer exists: read it again.
+        delivery's health writes) or no longer exists: read it again. TeamLimitReached, writing nothing,
+        when it would take the team's stored size past its limit.
         """
         ...
 
@@ -121,6 +124,16 @@ TEAM_ITEM = "#team"
 CHANGE_LOG_SLOTS = 1000
 
 
+# What a subscription's stored size leaves out: delivery's health fields, written without the team's item.
+_UNCOUNTED = frozenset({"failing_since", "disabled_reason", "updated_at", "revision"})
+
+
+def stored_bytes(subscription: Subscription) -> int:
+    """A subscription's stored size as its team's limit counts it: the UTF-8 JSON of its configuration."""
+    counted = {name: value for name, value in with_values(subscription).items() if name not in _UNCOUNTED}
+    return len(json.dumps(counted, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def _change_slot(version: int) -> str:
     return f"#change#{version % CHANGE_LOG_SLOTS:04d}"
 
@@ -152,15 +165,22 @@ def _subscription(item: dict[str, Any]) -> Subscription:
 
 
 class DynamoSubscriptionStore:
-    def __init__(self, table: Any, retries: Retries = TRANSACTION_RETRIES):
+    def __init__(
+        self,
+        table: Any,
+        retries: Retries = TRANSACTION_RETRIES,
+        max_team_bytes: int = DEFAULT_MAX_SUBSCRIPTION_BYTES_PER_TEAM,
+    ):
         self._table = table
         self._client = table.client
         self._retries = retries
+        self._max_team_bytes = max_team_bytes
 
-    def create(self, subscription: Subscription, limit: int) -> Subscription | None:
+    def create(self, subscription: Subscription, limit: int) -> Subscription:
         stored = next_revision(subscription)
         put = {"Put": {"Item": _item(stored), "ConditionExpression": "attribute_not_exists(subscription_id)"}}
-        return stored if self._write(subscription.team_id, subscription.id, put, added=1, limit=limit) else None
+        self._write(subscription.team_id, subscription.id, put, added=1, limit=limit, size=stored_bytes(stored))
+        return stored
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None:
         # Consistent: a GET, PATCH or rotation right after the create (or a PATCH) it follows must see it.
@@ -200,7 +220,8 @@ class DynamoSubscriptionStore:
             "ConditionExpression": condition,
             "ExpressionAttributeValues": {":read": subscription.revision},
         }
-        return stored if self._write(subscription.team_id, subscription.id, {"Put": put}) else None
+        written = self._write(subscription.team_id, subscription.id, {"Put": put}, size=stored_bytes(stored))
+        return stored if written else None
 
     def all_of_team(self, team_id: str) -> list[Subscription]:
         query: dict[str, Any] = {"KeyConditionExpression": _subscriptions_of(team_id), "ConsistentRead": True}
@@ -292,7 +313,7 @@ class DynamoSubscriptionStore:
                 "ConditionExpression": "attribute_exists(subscription_id)",
             }
         }
-        return self._write(team_id, subscription_id, delete, added=-1)
+        return self._write(team_id, subscription_id, delete, added=-1, size=0)
 
     def _single_write[T](self, write: Callable[[], T]) -> T:
         """One item's write, tried again while it meets a transaction on its item (a conflict no SDK
@@ -311,33 +332,58 @@ class DynamoSubscriptionStore:
         raise Unavailable("DynamoDB kept refusing the write (conflicts, throttling)")
 
     def _write(
-        self, team_id: str, subscription_id: str, write: dict[str, Any], *, added: int = 0, limit: int | None = None
+        self,
+        team_id: str,
+        subscription_id: str,
+        write: dict[str, Any],
+        *,
+        added: int = 0,
+        limit: int | None = None,
+        size: int | None = None,
     ) -> bool:
-        """Apply one conditional write of a subscription, move its team's version on and log the change
-        under the new version, together.
+        """Apply one conditional write of a subscription, move its team's version on, keep its totals and log
+        the change under the new version, together.
 
-        The version is read first, and the transaction made only while it is still that one: the change
-        log's slot is named by the version. False when the write's condition (or, with `limit`, the team's
-        count) did not hold. A transaction that lost a race (another write moved the version, a conflict,
-        throttling) is tried again from a fresh read, a bounded number of times; then Unavailable.
+        `added` subscriptions to the team's count (refused past `limit`); `size`: the subscription's stored
+        size after the write (0 for a delete; None when its configuration does not change), refused when it
+        would grow the team's stored size past its limit (TeamLimitReached). The team's item (and, with
+        `size`, the subscription's) is read first, and the transaction made only while the version is still
+        the one read: the totals are set from that read, and the change log's slot is named by the version.
+        False when the write's own condition did not hold. A transaction that lost a race (another write
+        moved the version, a conflict, throttling) is tried again from a fresh read, a bounded number of
+        times; then Unavailable.
         """
         name = self._table.name
         ((operation, fields),) = write.items()
         for _ in self._retries:
-            team = self._table.get_item(
-                Key={"team_id": team_id, "subscription_id": TEAM_ITEM}, ConsistentRead=True
-            ).get("Item")
+            team, before = self._team_and_subscription(team_id, subscription_id if size is not None else None)
             if team is None:
                 self._start_team(team_id)
                 continue
             version = int(team["version"])
-            if limit is not None and int(team["subscription_count"]) + added > limit:
-                return False
+            count = int(team["subscription_count"]) + added
+            if limit is not None and added > 0 and count > limit:
+                raise TeamLimitReached(
+                    f"A team may have at most {limit} webhook subscriptions: delete one before creating another."
+                )
+            expression = "SET version = :next, subscription_count = :count"
+            values: dict[str, Any] = {":read": version, ":next": version + 1, ":count": count}
+            if size is not None:
+                total = int(team["subscription_bytes"]) if "subscription_bytes" in team else self._team_bytes(team_id)
+                grown = size - (stored_bytes(_subscription(before)) if before else 0)
+                if grown > 0 and total + grown > self._max_team_bytes:
+                    raise TeamLimitReached(
+                        f"A team's webhook subscriptions may take at most {self._max_team_bytes} bytes stored"
+                        f" (their configuration as JSON); they take {total}, and this write adds {grown}:"
+                        " delete or shrink one first."
+                    )
+                expression += ", subscription_bytes = :bytes"
+                values[":bytes"] = total + grown
             team_update = {
                 "Key": {"team_id": team_id, "subscription_id": TEAM_ITEM},
-                "UpdateExpression": "SET version = :next, subscription_count = subscription_count + :added",
+                "UpdateExpression": expression,
                 "ConditionExpression": "version = :read",
-                "ExpressionAttributeValues": {":read": version, ":next": version + 1, ":added": added},
+                "ExpressionAttributeValues": values,
             }
             change = {
                 "Item": {
@@ -373,6 +419,19 @@ class DynamoSubscriptionStore:
                 return False
             return True
         raise Unavailable("DynamoDB kept cancelling the write (conflicts, throttling); nothing was written")
+
+    def _team_and_subscription(
+        self, team_id: str, subscription_id: str | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The team's item and, if named, the subscription's, in one strongly consistent read; None when absent."""
+        ids = [TEAM_ITEM] + ([subscription_id] if subscription_id else [])
+        keys = [{"team_id": team_id, "subscription_id": each} for each in ids]
+        found = {str(item["subscription_id"]): item for item in get_items(self._table, keys, consistent=True)}
+        return found.get(TEAM_ITEM), found.get(subscription_id) if subscription_id else None
+
+    def _team_bytes(self, team_id: str) -> int:
+        """The stored size of a team counted before its item kept it (teams stored before this release)."""
+        return sum(stored_bytes(subscription) for subscription in self.all_of_team(team_id))
 
     def _start_team(self, team_id: str) -> None:
         """Create the team's item if it is missing (teams stored before it existed), counting what the team has."""
