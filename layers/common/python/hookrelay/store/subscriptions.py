@@ -179,6 +179,8 @@ class DynamoSubscriptionStore:
     def create(self, subscription: Subscription, limit: int) -> Subscription:
         stored = next_revision(subscription)
         put = {"Put": {"Item": _item(stored), "ConditionExpression": "attribute_not_exists(subscription_id)"}}
+        # Ids are random UUIDs: the put's condition fails only when an earlier try of this very transaction
+        # was made and its answer lost (botocore tried it again), so the subscription is stored either way.
         self._write(subscription.team_id, subscription.id, put, added=1, limit=limit, size=stored_bytes(stored))
         return stored
 
@@ -245,12 +247,11 @@ class DynamoSubscriptionStore:
     def changed_between(self, team_id: str, after: int, upto: int) -> set[str] | None:
         if upto - after > CHANGE_LOG_SLOTS:
             return None
-        keys = [
-            {"team_id": team_id, "subscription_id": _change_slot(version)} for version in range(after + 1, upto + 1)
-        ]
+        versions = range(after + 1, upto + 1)
+        keys = [{"team_id": team_id, "subscription_id": _change_slot(version)} for version in versions]
         logged = get_items(self._table, keys, fields=("version", "changed"), consistent=True)
-        # A slot overwritten by a later version (or never written: a team logged only since this release).
-        if {int(item["version"]) for item in logged} != set(range(after + 1, upto + 1)):
+        # A slot overwritten by a later version (or never written: a version moved by hand, or before this release).
+        if {int(item["version"]) for item in logged} != set(versions):
             return None
         return {str(item["changed"]) for item in logged}
 
