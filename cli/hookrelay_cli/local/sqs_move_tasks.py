@@ -192,8 +192,8 @@ def _runs(task: MoveTask, tasks: _Tasks, backend: SQSBackend, source: Queue) -> 
                 return
         try:
             outcome = _move_one(backend, source, task.destination_arn)
-        except QueueDoesNotExist:
-            outcome = NON_EXISTENT_QUEUE
+        except SQSException as error:  # a queue deleted meanwhile (NON_EXISTENT_QUEUE), a message refused
+            outcome = error.code
         with tasks.lock:
             if outcome is None:
                 empty_looks += 1
