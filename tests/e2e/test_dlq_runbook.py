@@ -19,10 +19,18 @@ import requests
 from receivers import Receiver, receiver
 
 from api_client import ApiClient
-from e2e.conftest import RunningStack, eventually, http_transport, publish, running_stack, subscribe
-from hookrelay.events_queue import FanOutRequest
-from hookrelay.records import Event, delivery_id
-from hookrelay.store.subscriptions import TEAM_ITEM
+from e2e.conftest import (
+    OPERATOR_STACK,
+    RunningStack,
+    bump_team_version,
+    eventually,
+    http_transport,
+    park_in_eventbridge_dlq,
+    publish,
+    running_stack,
+    subscribe,
+)
+from hookrelay.records import delivery_id
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
 from paths import REPO
 
@@ -36,15 +44,7 @@ PARKED_EVENTS = 10
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningStack]:
-    # Receivers on 127.0.0.1; a failed message is received again at once (so the five receives that
-    # park it take moments); subscription changes are seen at once.
-    with running_stack(
-        {
-            "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
-            "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
-            "HOOKRELAY_API_KEY_CACHE_SECONDS": "0",
-        }
-    ) as stack:
+    with running_stack(OPERATOR_STACK) as stack:
         yield stack
 
 
@@ -134,14 +134,6 @@ def test_events_dlq_redrive_with_the_aws_cli(stack: RunningStack, aws: AwsCli) -
     api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(team))
     subscriptions = stack.table("SubscriptionsTable")
 
-    def bump_team_version() -> None:
-        # As README says to after a repair: warm containers read the team's subscriptions again.
-        subscriptions.update_item(
-            Key={"team_id": team, "subscription_id": TEAM_ITEM},
-            UpdateExpression="ADD version :one",
-            ExpressionAttributeValues={":one": 1},
-        )
-
     with receiver() as healthy:
         subscription = subscribe(api, f"http://127.0.0.1:{healthy.port}/hook")
         key = {"team_id": team, "subscription_id": subscription["id"]}
@@ -150,7 +142,7 @@ def test_events_dlq_redrive_with_the_aws_cli(stack: RunningStack, aws: AwsCli) -
         subscriptions.update_item(
             Key=key, UpdateExpression="SET revision = :bad", ExpressionAttributeValues={":bad": "not a number"}
         )
-        bump_team_version()
+        bump_team_version(stack, team)
         events = {publish(api) for _ in range(PARKED_EVENTS)}
         deliveries = {delivery_id(event, str(subscription["id"])) for event in events}
 
@@ -183,7 +175,7 @@ def test_events_dlq_redrive_with_the_aws_cli(stack: RunningStack, aws: AwsCli) -
         subscriptions.update_item(
             Key=key, UpdateExpression="SET revision = :good", ExpressionAttributeValues={":good": 1}
         )
-        bump_team_version()
+        bump_team_version(stack, team)
         slow = aws(
             "start-message-move-task", "--source-arn", events_dlq["arn"], "--max-number-of-messages-per-second", "1"
         )
@@ -221,13 +213,6 @@ def test_eventbridge_dlq_redrive_is_refused_a_move_task_and_goes_back_with_the_h
 ) -> None:
     team = f"team-{uuid.uuid4().hex[:8]}"
     api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(team))
-    event = Event(
-        event_id=str(uuid.uuid4()),
-        event_name="signer.done",
-        event_time="2026-03-02T10:15:30.000Z",
-        team_id=team,
-        data={"signer": {"id": "s-1"}},
-    )
     with receiver() as healthy:
         subscription = subscribe(api, f"http://127.0.0.1:{healthy.port}/hook")
         queues = dead_letter_queues(aws)
@@ -235,25 +220,8 @@ def test_eventbridge_dlq_redrive_is_refused_a_move_task_and_goes_back_with_the_h
         # No queue's redrive policy names it: EventBridge, not SQS, puts messages there.
         assert eventbridge_dlq["arn"] not in {queue["dead_letter_queue"] for queue in queues.values()}
         assert aws("list-dead-letter-source-queues", "--queue-url", eventbridge_dlq["url"]).get("queueUrls", []) == []
-        # What EventBridge parks when the rule cannot put an event on the events queue: the event as the
-        # rule sends it, and why as message attributes.
-        envelope = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": event.event_name,
-            "source": "hookrelay",
-            "account": "123456789012",
-            "time": "2026-03-02T10:15:30Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": FanOutRequest(event).detail(),
-        }
         reasons = {"ERROR_CODE": "NO_PERMISSIONS", "ERROR_MESSAGE": "Access denied.", "RETRY_ATTEMPTS": "0"}
-        stack.sqs().send_message(
-            QueueUrl=eventbridge_dlq["url"],
-            MessageBody=json.dumps(envelope),
-            MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in reasons.items()},
-        )
+        event, envelope = park_in_eventbridge_dlq(stack, team, reasons)
 
         (parked,) = aws(
             "receive-message",
