@@ -206,7 +206,7 @@ def _redrive_by_copy(target: Target, queue: "DeadLetterQueue") -> "RedriveResult
 
     sqs = target.client("sqs")
     dlq_url, source_url = target.queue_url(queue.logical_id), target.queue_url(queue.source_logical_id)
-    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note), keep_attributes=queue.filled_by_sqs)
+    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note))
 
 
 def _dlq_redrive(arguments: argparse.Namespace) -> int:
@@ -214,7 +214,7 @@ def _dlq_redrive(arguments: argparse.Namespace) -> int:
 
     target = target_of(arguments)
     queue = DEAD_LETTER_QUEUES[arguments.queue]
-    redrive = _redrive_with_move_task if queue.filled_by_sqs and not target.is_local else _redrive_by_copy
+    redrive = _redrive_with_move_task if queue.filled_by_sqs else _redrive_by_copy
     result = redrive(target, queue)
     print_json({"status": result.status, "moved": result.moved, "failed": result.failed})
     if result.reason:
@@ -404,12 +404,12 @@ def _add_dlq(commands: Any) -> None:
         "Move every message of a dead-letter queue back to the queue it came from, to be processed again\n"
         "(once whatever made them fail is fixed). Deliveries are idempotent: a message for an attempt\n"
         "already made sends nothing.\n\n"
-        "On AWS: an SQS message move task (StartMessageMoveTask), followed until it ends; Ctrl-C stops\n"
-        "watching, not the task. SQS has no move task for the eventbridge DLQ (EventBridge, not an SQS\n"
-        "queue, put its messages there), nor has --local: then each message is sent to its queue (an\n"
-        "event of the eventbridge DLQ to the events queue, as the rule sends it: its body, without\n"
-        "EventBridge's attributes), and deleted from the DLQ once sent. Progress on stderr; the final\n"
-        "count on stdout (exit code 1 unless all moved).",
+        'An SQS message move task (StartMessageMoveTask, as the console\'s "Start DLQ redrive"; the\n'
+        "local stack runs them too), followed until it ends; Ctrl-C stops watching, not the task. SQS\n"
+        "refuses a move task from the eventbridge DLQ (no queue's redrive policy names it: EventBridge,\n"
+        "not an SQS queue, put its messages there): each of its events is sent to the events queue as\n"
+        "the rule sends it (its body, without EventBridge's attributes), and deleted from the DLQ once\n"
+        "sent. Progress on stderr; the final count on stdout (exit code 1 unless all moved).",
         run=_dlq_redrive,
     )
     redrive.add_argument("--queue", choices=DLQ_NAMES, default="delivery", help=queue_help)

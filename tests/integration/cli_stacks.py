@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from hookrelay.aws import Table, python_values
 from hookrelay_cli.local.resources import LocalResources, default_name
+from hookrelay_cli.local.sqs_move_tasks import enable_message_move_tasks
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
 from hookrelay_cli.template import Template
 from paths import TEMPLATE
@@ -54,8 +55,10 @@ def deployed_stack() -> Iterator["StackResources"]:
 def local_stack() -> Iterator["StackResources"]:
     """The local stack's resources in a moto server; its endpoint is `.endpoint_url`.
 
-    mock_aws around it gives the server a fresh state and resets it afterwards.
+    mock_aws around it gives the server a fresh state and resets it afterwards. Its SQS runs message
+    move tasks, as `local up`'s does.
     """
+    enable_message_move_tasks()
     with mock_aws():
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()

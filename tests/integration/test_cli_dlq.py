@@ -1,6 +1,6 @@
 """`hookrelay dlq list|show|redrive` and `hookrelay deliveries show` against a deployed stack (moto's
-CloudFormation) and the local stack (a moto server), with SQS message move tasks answered by a
-botocore event hook, as moto has none."""
+CloudFormation, its SQS message move tasks answered by a botocore event hook, to script what SQS
+answers) and the local stack (a moto server, which runs move tasks: local.sqs_move_tasks)."""
 
 import json
 import uuid
@@ -258,7 +258,8 @@ def test_dlq_redrive_on_aws_reports_a_failed_task(
     assert err.splitlines()[-2:] == ["failed: moved 1 of 4", "error: AWS.SimpleQueueService.NonExistentQueue"]
 
 
-def test_dlq_redrive_local_moves_every_message_back(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("no_wait")
+def test_dlq_redrive_local_runs_a_message_move_task_as_on_aws(capsys: pytest.CaptureFixture[str]) -> None:
     with local_stack() as local:
         bodies = [delivery_message(str(uuid.uuid4()), 2).body for _ in range(23)]
         local.send(DLQ, *bodies)
@@ -268,7 +269,10 @@ def test_dlq_redrive_local_moves_every_message_back(capsys: pytest.CaptureFixtur
 
         assert code == 0, err
         assert json.loads(out) == {"status": "COMPLETED", "moved": 23, "failed": 0}
-        assert err.splitlines()[-1] == "moved 23 of 23"
+        assert err.splitlines()[0].startswith("message move task started: ")
+        assert err.splitlines()[-1] == "completed: moved 23 of 23"
+        (task,) = local.client("sqs").list_message_move_tasks(SourceArn=local.queue_arn(DLQ))["Results"]
+        assert (task["Status"], task["DestinationArn"]) == ("COMPLETED", local.queue_arn("DeliveryQueue"))
         assert local.counts(DLQ) == (0, 0)
         assert sorted(local.drain("DeliveryQueue")) == sorted(bodies)
         assert local.counts("EventsDeadLetterQueue") == (1, 0)

@@ -33,6 +33,7 @@ from hookrelay_cli.local.moto_servers import (
     moto_app,
 )
 from hookrelay_cli.local.resources import LocalResources
+from hookrelay_cli.local.sqs_move_tasks import enable_message_move_tasks
 from hookrelay_cli.local.tracing import (
     DAEMON_ADDRESS_VARIABLE,
     TRACES_FILE_VARIABLE,
@@ -169,6 +170,7 @@ class LocalStack:
         )
         enforce_dynamodb_rules(DynamoDBRules.from_environment())
         keep_moto_costs_flat()
+        enable_message_move_tasks()
         traces_file = os.environ.get(TRACES_FILE_VARIABLE)
         collector = TraceCollector(Path(traces_file) if traces_file else None) if containers or traces_file else None
         if collector and not containers:
