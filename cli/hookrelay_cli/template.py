@@ -84,6 +84,9 @@ class RouteSpec:
     method: str
     path: str
     authorizer_function: str | None
+    # The authorizer's identity sources that are request headers (lower case): a request without one of
+    # them is answered 401 by API Gateway, the authorizer not invoked.
+    identity_headers: tuple[str, ...] = ()
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -119,6 +122,7 @@ _RATE_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _ANY_METHOD = "x-amazon-apigateway-any-method"
 _INTEGRATION = "x-amazon-apigateway-integration"
 _AUTHORIZER = "x-amazon-apigateway-authorizer"
+_IDENTITY_HEADER = "$request.header."
 _INVOKED_FUNCTION = re.compile(r"/functions/([A-Za-z0-9]+)/invocations$")
 
 
@@ -203,8 +207,13 @@ class Template:
                 for method, operation in operations.items():
                     where = f"{api_id} {method} {path}"
                     function_id = _invoked_function(operation[_INTEGRATION]["uri"], where)
-                    authorizer = self._authorizer_function(schemes, operation.get("security") or [], where)
-                    route = RouteSpec("ANY" if method == _ANY_METHOD else method.upper(), path, authorizer)
+                    authorizer = self._authorizer(schemes, operation.get("security") or [], where)
+                    route = RouteSpec(
+                        "ANY" if method == _ANY_METHOD else method.upper(),
+                        path,
+                        _invoked_function(authorizer["authorizerUri"], f"{where} authorizer") if authorizer else None,
+                        _identity_headers(authorizer or {}, where),
+                    )
                     routes.append((route, function_id))
         return sorted(routes, key=lambda entry: (entry[0].is_greedy, entry[0].method == "ANY", -len(entry[0].path)))
 
@@ -233,15 +242,43 @@ class Template:
                 schedules.append(ScheduleSource(function_id=function_id, interval_seconds=seconds))
         return schedules
 
-    def _authorizer_function(self, schemes: dict[str, Any], security: list[dict[str, Any]], where: str) -> str | None:
+    def stage_throttling(self) -> tuple[Any, Any] | None:
+        """(rate, burst) of the HTTP API stage's default route settings, unresolved; None when unset."""
+        for _, properties in self.of_type("AWS::ApiGatewayV2::Stage"):
+            settings = properties.get("DefaultRouteSettings") or {}
+            if "ThrottlingRateLimit" in settings:
+                return settings["ThrottlingRateLimit"], settings.get("ThrottlingBurstLimit")
+        return None
+
+    def reserved_concurrency(self, function_id: str) -> Any:
+        """A function's ReservedConcurrentExecutions, unresolved; None when it has none."""
+        return (self.resource(function_id).get("Properties") or {}).get("ReservedConcurrentExecutions")
+
+    def maximum_concurrency(self, function_id: str) -> Any:
+        """The MaximumConcurrency of the function's SQS event source, unresolved; None when unset."""
+        for _, properties in self.of_type("AWS::Lambda::EventSourceMapping"):
+            if _ref_target(properties.get("FunctionName"), "EventSourceMapping.FunctionName") == function_id:
+                return (properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        return None
+
+    def _authorizer(self, schemes: dict[str, Any], security: list[dict[str, Any]], where: str) -> dict[str, Any] | None:
         names = [name for requirement in security for name in requirement]
         if not names or names == [NO_AUTHORIZER]:
             return None
         (name,) = names
-        authorizer = (schemes.get(name) or {}).get(_AUTHORIZER)
+        authorizer: dict[str, Any] | None = (schemes.get(name) or {}).get(_AUTHORIZER)
         if not authorizer:
             raise TemplateError(f"{where}: HttpApi authorizer {name} is not declared")
-        return _invoked_function(authorizer["authorizerUri"], f"{where} authorizer {name}")
+        return authorizer
+
+
+def _identity_headers(authorizer: dict[str, Any], where: str) -> tuple[str, ...]:
+    headers = []
+    for source in authorizer.get("identitySource") or []:
+        if not str(source).startswith(_IDENTITY_HEADER):
+            raise TemplateError(f"{where}: the local gateway knows identity sources of headers only, not {source}")
+        headers.append(str(source).removeprefix(_IDENTITY_HEADER).lower())
+    return tuple(headers)
 
 
 def _ref_target(value: Any, where: str) -> str:

@@ -1,9 +1,10 @@
 """An HTTP API Gateway on 127.0.0.1: each request becomes a payload 2.0 event for the real handlers.
 
-Routes and authorizers come from template.yaml. What API Gateway itself answers is reproduced:
-no route 404 `{"message":"Not Found"}`, authorizer denial 403, handler failure 500, bodies over
-10 MB 413. Any method reaches an `ANY` route (the API function answers 405 for one it does not
-serve), and chunked bodies are read whole: werkzeug serves the HTTP.
+Routes, authorizers and the stage's throttling come from template.yaml. What API Gateway itself
+answers is reproduced: no route 404 `{"message":"Not Found"}`, over the stage's rate 429
+`{"message":"Too Many Requests"}`, an identity source missing 401, authorizer denial 403, handler
+failure or throttling 500, bodies over 10 MB 413. Any method reaches an `ANY` route (the API function
+answers 405 for one it does not serve), and chunked bodies are read whole: werkzeug serves the HTTP.
 """
 
 import base64
@@ -12,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,29 @@ def _gateway_message(status: int, message: str) -> GatewayResponse:
     return GatewayResponse(status, [("Content-Type", "application/json")], body)
 
 
+class StageThrottle:
+    """API Gateway's stage throttling: a token bucket of `burst` tokens refilled at `rate` a second, one
+    taken by every request, whichever its route or caller."""
+
+    def __init__(self, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic):
+        self._rate = rate
+        self._burst = burst
+        self._monotonic = monotonic
+        self._tokens = float(burst)
+        self._updated = monotonic()
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        with self._lock:
+            now = self._monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+            self._updated = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
 @dataclass(frozen=True)
 class HttpRequest:
     method: str
@@ -58,11 +83,19 @@ class HttpRequest:
 class Gateway:
     """Matches a request to a template route, runs its authorizer, then its function."""
 
-    def __init__(self, routes: list[tuple[RouteSpec, Function]], authorizers: dict[str, Function]):
+    def __init__(
+        self,
+        routes: list[tuple[RouteSpec, Function]],
+        authorizers: dict[str, Function],
+        throttle: StageThrottle | None = None,
+    ):
         self._routes = routes
         self._authorizers = authorizers
+        self._throttle = throttle
 
     def handle(self, request: HttpRequest) -> GatewayResponse:
+        if self._throttle and not self._throttle.admit():
+            return _gateway_message(429, "Too Many Requests")
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return _gateway_message(413, "Request Entity Too Large")
         path = urlsplit(request.target).path
@@ -71,9 +104,12 @@ class Gateway:
             return _gateway_message(404, "Not Found")
         route, function, path_parameters = matched
         event = _request_event(request, route, path_parameters)
+        identity = [str(event["headers"].get(name) or "") for name in route.identity_headers]
+        if not all(identity):
+            return _gateway_message(401, "Unauthorized")
         if route.authorizer_function:
             try:
-                verdict = self._authorizers[route.authorizer_function].invoke(_authorizer_event(event))
+                verdict = self._authorizers[route.authorizer_function].invoke(_authorizer_event(event, identity))
             except Exception:
                 _log.exception("authorizer %s failed", route.authorizer_function)
                 return _gateway_message(500, "Internal Server Error")
@@ -153,14 +189,14 @@ def _request_event(request: HttpRequest, route: RouteSpec, path_parameters: dict
     return event
 
 
-def _authorizer_event(request_event: dict[str, Any]) -> dict[str, Any]:
+def _authorizer_event(request_event: dict[str, Any], identity: list[str]) -> dict[str, Any]:
     event = {key: value for key, value in request_event.items() if key not in ("body", "isBase64Encoded", "version")}
     return {
         **event,
         "version": "2.0",
         "type": "REQUEST",
         "routeArn": f"arn:aws:execute-api:local:local:{_API_ID}/$default/{request_event['routeKey'].replace(' ', '')}",
-        "identitySource": [],
+        "identitySource": identity,
     }
 
 
