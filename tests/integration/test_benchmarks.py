@@ -60,3 +60,13 @@ def test_cold_start_benchmark_smoke() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     for handler in ("api", "authorizer", "ingest", "delivery", "sweeper"):
         assert f"P5 cold start of the {handler} handler (import + first invocation): " in result.stdout, result.stdout
+
+
+def test_flood_benchmark_smoke() -> None:
+    # Two local stacks, 3 s of flood: every event of the other team arrives, and no flooding request gets a
+    # 5xx (the latency ratio of so short a run says nothing, so it is not checked).
+    result = run_smoke("benchmarks/flood.py")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "10/10 delivered vs without the flood" in result.stdout, result.stdout
+    assert "P8 the flooding team's PATCHes" in result.stdout and "= 0 5xx" in result.stdout, result.stdout
+    assert result.stdout.count("= 0 5xx (goal") == 2, result.stdout
