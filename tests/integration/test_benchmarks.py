@@ -1,5 +1,6 @@
 """The benchmarks still run (at tiny sizes) and still meet their goals there."""
 
+import re
 import subprocess
 import sys
 
@@ -67,6 +68,7 @@ def test_flood_benchmark_smoke() -> None:
     # 5xx (the latency ratio of so short a run says nothing, so it is not checked).
     result = run_smoke("benchmarks/flood.py")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "10/10 delivered vs without the flood" in result.stdout, result.stdout
+    every_event = r"[\d.]+ s, 5/5 delivered vs without the flood [\d.]+ s, 5/5 delivered"
+    assert re.search(every_event, result.stdout), result.stdout
     assert "P8 the flooding team's PATCHes" in result.stdout and "= 0 5xx" in result.stdout, result.stdout
     assert result.stdout.count("= 0 5xx (goal") == 2, result.stdout

@@ -4,6 +4,7 @@ request) up to HOOKRELAY_LOCAL_GATEWAY_CONTAINERS, instead of waiting for the on
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,6 +49,13 @@ def blocking_functions(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> tu
     return release, started
 
 
+def wait_until_started(started: list[int], count: int) -> None:
+    """Until `count` invocations have started (at most WAIT_SECONDS)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while len(started) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def request() -> HttpRequest:
     return HttpRequest("GET", "/v3/webhooks", [("Authorization", "Bearer k")], b"", "127.0.0.1")
 
@@ -60,11 +68,7 @@ def test_concurrent_requests_each_get_a_container(
     with ThreadPoolExecutor(3) as clients:
         answers = [clients.submit(gateway.handle, request()) for _ in range(3)]
         try:
-            deadline = threading.Event()
-            for _ in range(WAIT_SECONDS * 10):
-                if len(started) == 3:
-                    break
-                deadline.wait(0.1)
+            wait_until_started(started, 3)
             assert sorted(started) == [0, 1, 2]  # all three at once, each in a container of its own
         finally:
             release.set()
@@ -124,10 +128,7 @@ def test_a_function_busy_at_its_reserved_concurrency_is_throttled_as_a_500(
     with ThreadPoolExecutor(2) as clients:
         answers = [clients.submit(gateway.handle, request()) for _ in range(2)]
         try:
-            for _ in range(WAIT_SECONDS * 10):
-                if len(started) == 2:
-                    break
-                threading.Event().wait(0.1)
+            wait_until_started(started, 2)
             # Lambda refuses a third execution; API Gateway answers that as any invocation error.
             throttled = gateway.handle(request())
         finally:
