@@ -275,7 +275,7 @@ class LocalStack:
             )
             for source in self.template.queue_sources()
             if source.function_id not in paused
-            for container in range(min(pollers, *self._concurrency_caps(source.function_id)))
+            for container in range(min([pollers, *self._concurrency_caps(source.function_id)]))
         ]
 
     def _concurrency_caps(self, function_id: str) -> list[int]:
