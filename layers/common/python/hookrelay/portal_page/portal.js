@@ -51,7 +51,6 @@
   // A 429 (the team's request limit, or the API's own throttling) is tried again after its Retry-After
   // (1 s when it has none, as API Gateway's own 429 has not), a few times before it is shown.
   const MAX_RETRIES_AFTER_429 = 5;
-  const sleep = (milliseconds) => new Promise((resolve) => setTimeout(resolve, milliseconds));
 
   function retryAfterMilliseconds(response) {
     const seconds = Number.parseInt(response.headers.get("Retry-After") || "1", 10);
