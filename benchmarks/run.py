@@ -77,7 +77,9 @@ METHODS = {
     "requests); the sweeper starts without the records.",
     "P6": "`benchmarks/end_to_end.py`: `hookrelay local up` in its own process (moto, one poller per queue), "
     "1 000 events x 3 subscriptions published by 4 threads to receivers on 127.0.0.1; every delivery id must "
-    "arrive, and duplicates are counted. The rates are the local stack's (moto-bound), not AWS's.",
+    "arrive, and duplicates are counted; the figure is the median of three runs, each on a fresh stack, with "
+    "the machine's CPU time (busy, idle, stolen) during each. The rates are the local stack's (moto-bound), not "
+    "AWS's.",
     "P7": "[docs/capacity.md](docs/capacity.md): what 10 000 deliveries/s needs on AWS, from these figures.",
     "P8": "`benchmarks/flood.py`: two runs of `hookrelay local up`, each on a fresh stack, one while 50 threads "
     "flood the API for 60 s (`--flood-seconds`): half with a new bogus key at every request, half PATCHing one "

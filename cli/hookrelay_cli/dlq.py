@@ -27,16 +27,32 @@ _MAX_REPEATED_BATCHES = 3
 
 @dataclass(frozen=True)
 class DeadLetterQueue:
-    """A DLQ of template.yaml and the queue whose failed messages it keeps."""
+    """A DLQ of template.yaml and the queue its messages go back to.
+
+    `filled_by_sqs`: SQS moved its messages there (the source queue's redrive policy), so an SQS message
+    move task, the console's "Start DLQ redrive", can move them back. Otherwise EventBridge sent them
+    (the events rule target's DeadLetterConfig), and SQS refuses a move task from such a queue: its
+    messages are copied back instead (see redrive_by_copy).
+    """
 
     logical_id: str
     source_logical_id: str
+    filled_by_sqs: bool = True
 
 
 DEAD_LETTER_QUEUES = {
     "delivery": DeadLetterQueue("DeliveryDeadLetterQueue", "DeliveryQueue"),
     "events": DeadLetterQueue("EventsDeadLetterQueue", "EventsQueue"),
+    # Back to where the rule would have put them: its one target, the events queue. The rule sends the
+    # whole event (no Input, InputPath or InputTransformer; tests/unit/test_template.py keeps it so), which
+    # is the body EventBridge parks, so the body goes back as it is. Its message attributes say why the
+    # rule failed (RULE_ARN, ERROR_CODE, ...) and are left behind: the rule's messages have none. Not
+    # PutEvents on the bus: that would give the event a new EventBridge id and time, run every rule of the
+    # bus again, and retry for a day against a target that may still be broken.
+    "eventbridge": DeadLetterQueue("EventBridgeDeadLetterQueue", "EventsQueue", filled_by_sqs=False),
 }
+# EventBridge's reason for parking a message, among its message attributes.
+_EVENTBRIDGE_ERROR_CODE = "ERROR_CODE"
 
 
 class Progress:
@@ -96,6 +112,9 @@ class DeadLetter:
             "sent_at": self.sent_at,
             "receive_count": self.receive_count,
         }
+        error_code = self.message_attributes.get(_EVENTBRIDGE_ERROR_CODE, {}).get("StringValue")
+        if error_code:
+            line["error_code"] = error_code
         job = self.job
         if job:
             return {**line, "delivery_id": job.delivery_id, "attempt": job.attempt}
@@ -225,11 +244,15 @@ def redrive_with_move_task(
             return RedriveResult(status, moved, reason=task.get("FailureReason"))
 
 
-def redrive_by_copy(sqs: Any, dlq_url: str, source_url: str, progress: Progress) -> RedriveResult:
-    """Locally (moto has no move tasks): receive each message, send its body and attributes to the source
-    queue, and delete it from the DLQ once the send succeeded. Moves what the DLQ held when asked.
+def redrive_by_copy(
+    sqs: Any, dlq_url: str, source_url: str, progress: Progress, *, keep_attributes: bool = True
+) -> RedriveResult:
+    """Receive each message, send its body (and its message attributes, if `keep_attributes`) to the
+    source queue, and delete it from the DLQ once the send succeeded. Moves what the DLQ held when asked.
 
-    A message SQS refuses to take stays on the DLQ (visible again after MOVE_VISIBILITY_SECONDS).
+    For what a message move task cannot do: locally (moto has no move tasks), and from a DLQ that
+    EventBridge fills. A message SQS refuses to take stays on the DLQ (visible again after
+    MOVE_VISIBILITY_SECONDS).
     """
     to_move = visible_count(sqs, dlq_url)
     moved = failed = 0
@@ -245,7 +268,11 @@ def redrive_by_copy(sqs: Any, dlq_url: str, source_url: str, progress: Progress)
             break
         entries = [
             {"Id": str(i), "MessageBody": message["Body"]}
-            | ({"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {})
+            | (
+                {"MessageAttributes": message["MessageAttributes"]}
+                if keep_attributes and message.get("MessageAttributes")
+                else {}
+            )
             for i, message in enumerate(messages)
         ]
         sent = {

@@ -30,6 +30,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_AWS_PORT = 3001
 DEFAULT_DLQ_LIST_MAX = 50
+# The names of hookrelay_cli.dlq.DEAD_LETTER_QUEUES (which imports the hookrelay package: only when run).
+DLQ_NAMES = ("delivery", "events", "eventbridge")
 EXIT_INTERRUPTED = 130
 # A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
 STOP_REPORT_SECONDS = 20
@@ -37,7 +39,8 @@ STOP_REPORT_SECONDS = 20
 
 def _local_up(arguments: argparse.Namespace) -> int:
     from hookrelay_cli.local.console import WholeLines  # noqa: PLC0415 - local commands only
-    from hookrelay_cli.local.gateway import GatewayServer  # noqa: PLC0415 - moto loads only for local commands
+    from hookrelay_cli.local.dynamodb import AS_ON_AWS  # noqa: PLC0415 - moto loads only for local commands
+    from hookrelay_cli.local.gateway import GatewayServer  # noqa: PLC0415
     from hookrelay_cli.local.stack import DEV_TEAM, LocalStack, local_aws  # noqa: PLC0415
 
     sys.stdout = WholeLines(sys.stdout)  # type: ignore[assignment]
@@ -47,7 +50,7 @@ def _local_up(arguments: argparse.Namespace) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    with local_aws(arguments.host, arguments.aws_port) as aws_endpoint:
+    with local_aws(arguments.host, arguments.aws_port, AS_ON_AWS) as aws_endpoint:
         stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
         key = stack.register_api_key(os.environ.get("HOOKRELAY_DEV_API_KEY"))
         server = GatewayServer(arguments.host, arguments.port, stack.gateway())
@@ -70,10 +73,11 @@ def _local_up(arguments: argparse.Namespace) -> int:
 
 
 def _local_invoke(arguments: argparse.Namespace) -> int:
-    from hookrelay_cli.local.stack import LocalStack, local_aws  # noqa: PLC0415 - moto loads only for local commands
+    from hookrelay_cli.local.dynamodb import AS_ON_AWS  # noqa: PLC0415 - moto loads only for local commands
+    from hookrelay_cli.local.stack import LocalStack, local_aws  # noqa: PLC0415
 
     event = json.loads(Path(arguments.event).read_text(encoding="utf-8")) if arguments.event else {}
-    with local_aws() as aws_endpoint:
+    with local_aws(dynamodb_defaults=AS_ON_AWS) as aws_endpoint:
         stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
         # As with `sam local invoke`, the function's logs go to stderr and its result to stdout.
         with contextlib.redirect_stdout(sys.stderr):
@@ -182,7 +186,7 @@ def _dlq_show(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _redrive_on_aws(target: Target, queue: "DeadLetterQueue") -> "RedriveResult":
+def _redrive_with_move_task(target: Target, queue: "DeadLetterQueue") -> "RedriveResult":
     from hookrelay_cli.dlq import Progress, redrive_with_move_task  # noqa: PLC0415
 
     try:
@@ -197,20 +201,21 @@ def _redrive_on_aws(target: Target, queue: "DeadLetterQueue") -> "RedriveResult"
         raise
 
 
-def _redrive_locally(target: Target, queue: "DeadLetterQueue") -> "RedriveResult":
+def _redrive_by_copy(target: Target, queue: "DeadLetterQueue") -> "RedriveResult":
     from hookrelay_cli.dlq import Progress, redrive_by_copy  # noqa: PLC0415
 
     sqs = target.client("sqs")
     dlq_url, source_url = target.queue_url(queue.logical_id), target.queue_url(queue.source_logical_id)
-    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note))
+    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note), keep_attributes=queue.filled_by_sqs)
 
 
 def _dlq_redrive(arguments: argparse.Namespace) -> int:
     from hookrelay_cli.dlq import DEAD_LETTER_QUEUES  # noqa: PLC0415
 
     target = target_of(arguments)
-    redrive = _redrive_locally if target.is_local else _redrive_on_aws
-    result = redrive(target, DEAD_LETTER_QUEUES[arguments.queue])
+    queue = DEAD_LETTER_QUEUES[arguments.queue]
+    redrive = _redrive_with_move_task if queue.filled_by_sqs and not target.is_local else _redrive_by_copy
+    result = redrive(target, queue)
     print_json({"status": result.status, "moved": result.moved, "failed": result.failed})
     if result.reason:
         note(f"error: {result.reason}")
@@ -349,14 +354,19 @@ def _add_portal(commands: Any) -> None:
 
 
 def _add_dlq(commands: Any) -> None:
-    queue_help = "which dead-letter queue: delivery (failed delivery messages) or events (default %(default)s)"
+    queue_help = (
+        "which dead-letter queue: delivery (failed delivery messages), events (events that ingest failed on"
+        " five times) or eventbridge (events EventBridge could not put on the events queue)"
+        " (default %(default)s)"
+    )
     dlq_commands = _group(
         commands,
         "dlq",
         "inspect and redrive the dead-letter queues",
-        "Inspect and redrive the dead-letter queues. A message lands there when its handling raised on\n"
-        "every receive (maxReceiveCount, 5): a bug or bad data, not a failed HTTP delivery, which the\n"
-        "retry schedule handles.",
+        "Inspect and redrive the dead-letter queues. A message lands in the delivery or events DLQ when its\n"
+        "handling raised on every receive (maxReceiveCount, 5): a bug or bad data, not a failed HTTP\n"
+        "delivery, which the retry schedule handles. An event lands in the eventbridge DLQ when EventBridge\n"
+        "could not put it on the events queue (its ERROR_CODE and ERROR_MESSAGE attributes say why).",
     )
     listing = _command(
         dlq_commands,
@@ -367,7 +377,7 @@ def _add_dlq(commands: Any) -> None:
         "attempt; for anything else: the start of its body. The receive count includes these peeks.",
         run=_dlq_list,
     )
-    listing.add_argument("--queue", choices=("delivery", "events"), default="delivery", help=queue_help)
+    listing.add_argument("--queue", choices=DLQ_NAMES, default="delivery", help=queue_help)
     listing.add_argument(
         "--max",
         metavar="N",
@@ -386,7 +396,7 @@ def _add_dlq(commands: Any) -> None:
         run=_dlq_show,
     )
     show.add_argument("message_id", help="the SQS message id, as `dlq list` shows it")
-    show.add_argument("--queue", choices=("delivery", "events"), default="delivery", help=queue_help)
+    show.add_argument("--queue", choices=DLQ_NAMES, default="delivery", help=queue_help)
     redrive = _command(
         dlq_commands,
         "redrive",
@@ -395,11 +405,14 @@ def _add_dlq(commands: Any) -> None:
         "(once whatever made them fail is fixed). Deliveries are idempotent: a message for an attempt\n"
         "already made sends nothing.\n\n"
         "On AWS: an SQS message move task (StartMessageMoveTask), followed until it ends; Ctrl-C stops\n"
-        "watching, not the task. With --local: each message is sent to the source queue, then deleted\n"
-        "from the DLQ. Progress on stderr; the final count on stdout (exit code 1 unless all moved).",
+        "watching, not the task. SQS has no move task for the eventbridge DLQ (EventBridge, not an SQS\n"
+        "queue, put its messages there), nor has --local: then each message is sent to its queue (an\n"
+        "event of the eventbridge DLQ to the events queue, as the rule sends it: its body, without\n"
+        "EventBridge's attributes), and deleted from the DLQ once sent. Progress on stderr; the final\n"
+        "count on stdout (exit code 1 unless all moved).",
         run=_dlq_redrive,
     )
-    redrive.add_argument("--queue", choices=("delivery", "events"), default="delivery", help=queue_help)
+    redrive.add_argument("--queue", choices=DLQ_NAMES, default="delivery", help=queue_help)
 
 
 def _add_deliveries(commands: Any) -> None:

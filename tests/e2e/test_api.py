@@ -95,3 +95,12 @@ def test_a_chunked_body_over_10_mb_is_api_gateways_413(local_stack: RunningStack
     response = raw_http(local_stack, "POST", "/v3/events", body=[piece] * 11)
     assert response.status == 413
     assert response.json() == {"message": "Request Entity Too Large"}
+
+
+def test_a_body_lambda_cannot_take_is_api_gateways_500_not_the_apis_413(local_stack: RunningStack) -> None:
+    # Over Lambda's 6 MB invocation payload, with the event around it: the function never runs.
+    response = raw_http(local_stack, "POST", "/v3/events", body=b"x" * (7 * 1024 * 1024))
+    assert response.status == 500
+    assert response.json() == {"message": "Internal Server Error"}
+    # Under it, the API refuses the body itself.
+    assert_problem(raw_http(local_stack, "POST", "/v3/events", body=b"x" * (5 * 1024 * 1024)), 413)

@@ -20,7 +20,8 @@ from e2e.conftest import (
     subscribe,
     verify_all_signatures,
 )
-from hookrelay.records import delivery_id
+from hookrelay.events_queue import FanOutRequest
+from hookrelay.records import Event, delivery_id
 from hookrelay.store.subscriptions import TEAM_ITEM
 
 pytestmark = pytest.mark.e2e
@@ -92,6 +93,52 @@ def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningSt
     shown = json.loads(stack.local_cli("deliveries", "show", delivery))
     assert shown["status"] == "delivered" and shown["attempt_count"] == 1
     assert [attempt["status_code"] for attempt in shown["attempts"]] == [200]
+
+
+def test_an_event_eventbridge_parked_is_redriven_to_ingest_and_delivered(stack: RunningStack) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(team))
+    sqs, parked = stack.sqs(), stack.queue_url("eventbridge-dlq")
+    event = Event(
+        event_id=str(uuid.uuid4()),
+        event_name="signer.done",
+        event_time="2026-03-02T10:15:30.000Z",
+        team_id=team,
+        data={"signer": {"id": "s-1"}},
+    )
+    with receiver() as healthy:
+        subscription = subscribe(api, f"http://127.0.0.1:{healthy.port}/hook")
+        # What EventBridge parks when the rule cannot put an event on the events queue: the event as the
+        # rule sends it, and why as message attributes.
+        envelope = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": event.event_name,
+            "source": "hookrelay",
+            "account": "123456789012",
+            "time": "2026-03-02T10:15:30Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": FanOutRequest(event).detail(),
+        }
+        reasons = {"ERROR_CODE": "NO_PERMISSIONS", "ERROR_MESSAGE": "Access denied.", "RETRY_ATTEMPTS": "0"}
+        sqs.send_message(
+            QueueUrl=parked,
+            MessageBody=json.dumps(envelope),
+            MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in reasons.items()},
+        )
+        (listed,) = [
+            json.loads(line) for line in stack.local_cli("dlq", "list", "--queue", "eventbridge", "--json").splitlines()
+        ]
+        assert listed["error_code"] == "NO_PERMISSIONS"
+
+        redriven = json.loads(stack.local_cli("dlq", "redrive", "--queue", "eventbridge"))
+
+        assert redriven == {"status": "COMPLETED", "moved": 1, "failed": 0}
+        delivery = delivery_id(event.event_id, str(subscription["id"]))
+        eventually(lambda: record(stack, delivery).get("status") == "delivered", "the parked event delivered")
+    (request,) = healthy.received
+    assert request.headers["webhook-id"] == delivery
 
 
 def test_a_revoked_key_is_refused(stack: RunningStack) -> None:

@@ -27,6 +27,7 @@ LOCAL_QUEUE_NAMES = {
     "DeliveryDeadLetterQueue": f"{LOCAL_STACK_NAME}-delivery-dlq",
     "EventsQueue": f"{LOCAL_STACK_NAME}-events",
     "EventsDeadLetterQueue": f"{LOCAL_STACK_NAME}-events-dlq",
+    "EventBridgeDeadLetterQueue": f"{LOCAL_STACK_NAME}-eventbridge-dlq",
 }
 OPERATED = (
     "ApiKeysTable",
@@ -35,6 +36,7 @@ OPERATED = (
     "DeliveryDeadLetterQueue",
     "EventsQueue",
     "EventsDeadLetterQueue",
+    "EventBridgeDeadLetterQueue",
 )
 
 
@@ -113,18 +115,33 @@ class StackResources:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def send(self, logical_id: str, *bodies: str) -> list[str]:
+    def send(self, logical_id: str, *bodies: str, attributes: dict[str, str] | None = None) -> list[str]:
+        """Messages with these bodies, each with these string message attributes."""
         url = self.queue_url(logical_id)
-        return [self.client("sqs").send_message(QueueUrl=url, MessageBody=body)["MessageId"] for body in bodies]
+        message_attributes = {
+            name: {"DataType": "String", "StringValue": value} for name, value in (attributes or {}).items()
+        }
+        return [
+            self.client("sqs").send_message(QueueUrl=url, MessageBody=body, MessageAttributes=message_attributes)[
+                "MessageId"
+            ]
+            for body in bodies
+        ]
 
-    def drain(self, logical_id: str) -> list[str]:
-        """Every body on a queue, consumed."""
+    def receive_all(self, logical_id: str) -> list[dict[str, Any]]:
+        """Every message on a queue (body and message attributes), consumed."""
         sqs, url = self.client("sqs"), self.queue_url(logical_id)
-        bodies: list[str] = []
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            bodies.extend(message["Body"] for message in messages)
+        received: list[dict[str, Any]] = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+            "Messages", []
+        ):
+            received.extend(messages)
             sqs.delete_message_batch(
                 QueueUrl=url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
-        return bodies
+        return received
+
+    def drain(self, logical_id: str) -> list[str]:
+        """Every body on a queue, consumed."""
+        return [message["Body"] for message in self.receive_all(logical_id)]

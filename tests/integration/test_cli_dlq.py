@@ -22,6 +22,7 @@ from hookrelay.store.deliveries import (
     DynamoDeliveryStore,
 )
 from hookrelay.store.events import DynamoEventStore, event_key
+from hookrelay_cli.local.stack import LOCAL_STACK_NAME
 from hookrelay_cli.main import main
 from integration.cli_stacks import STACK, StackResources, deployed_stack, local_stack
 
@@ -275,6 +276,91 @@ def test_dlq_redrive_local_moves_every_message_back(capsys: pytest.CaptureFixtur
         code, out, _ = run(capsys, "dlq", "redrive", "--queue", "events", *local.target_arguments())
         assert code == 0 and json.loads(out)["moved"] == 1
         assert local.drain("EventsQueue") == ['{"detail": "stays"}']
+
+
+def parked_by_eventbridge(stack: StackResources) -> dict[str, str]:
+    """The message attributes EventBridge gives an event it parks in the rule target's DLQ once its retry
+    policy ran out (RETRY_ATTEMPTS counts the retries; EXHAUSTED_RETRY_CONDITION names the limit reached)."""
+    return {
+        "RULE_ARN": f"arn:aws:events:us-east-1:123456789012:rule/{STACK}-events/{STACK}-EventsRule",
+        "TARGET_ARN": stack.queue_arn("EventsQueue"),
+        "ERROR_CODE": "THROTTLING",
+        "ERROR_MESSAGE": "The queue throttled the request.",
+        "RETRY_ATTEMPTS": "185",
+        "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+    }
+
+
+def an_event_as_the_rule_sends_it(event_id: str) -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "signer.done",
+            "source": "hookrelay",
+            "account": "123456789012",
+            "time": "2026-03-02T10:15:30Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {"event": {"event_id": event_id, "event_name": "signer.done", "team_id": "acme"}},
+        }
+    )
+
+
+@pytest.mark.usefixtures("no_wait")
+def test_dlq_redrive_of_the_eventbridge_dlq_on_aws_sends_its_events_to_the_events_queue(
+    stack: StackResources, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQS refuses a message move task from a DLQ that no SQS queue redrives into: none may be started.
+    tasks = MoveTasks([])
+    monkeypatch.setattr(hookrelay_cli.target, "aws_session", tasks.session)
+    events = [an_event_as_the_rule_sends_it(str(uuid.uuid4())) for _ in range(12)]
+    stack.send("EventBridgeDeadLetterQueue", *events, attributes=parked_by_eventbridge(stack))
+
+    code, out, err = run(capsys, "dlq", "list", "--queue", "eventbridge", "--stack", STACK, "--json")
+    assert code == 0, err
+    assert {json.loads(line)["error_code"] for line in out.splitlines()} == {"THROTTLING"}
+
+    code, out, err = run(capsys, "dlq", "redrive", "--queue", "eventbridge", "--stack", STACK)
+
+    assert code == 0, err
+    assert json.loads(out) == {"status": "COMPLETED", "moved": 12, "failed": 0}
+    assert tasks.started == []
+    assert stack.counts("EventBridgeDeadLetterQueue") == (0, 0)
+    redriven = stack.receive_all("EventsQueue")
+    # As the rule sends them: the whole event as the body, no message attributes.
+    assert sorted(message["Body"] for message in redriven) == sorted(events)
+    assert [message.get("MessageAttributes") for message in redriven] == [None] * 12
+
+
+def test_an_event_eventbridge_parked_is_redriven_locally_as_the_rule_sends_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with local_stack() as local:
+        local.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "hookrelay",
+                    "DetailType": "signer.done",
+                    "Detail": json.dumps({"event": {"event_id": str(uuid.uuid4()), "event_name": "signer.done"}}),
+                    "EventBusName": f"{LOCAL_STACK_NAME}-events",
+                }
+            ]
+        )
+        # What the rule put on the events queue is what EventBridge would have parked, had the send failed.
+        (sent,) = local.receive_all("EventsQueue")
+        assert "MessageAttributes" not in sent
+        local.send("EventBridgeDeadLetterQueue", sent["Body"], attributes=parked_by_eventbridge(local))
+        local.send("EventsDeadLetterQueue", '{"detail": "stays"}')
+
+        code, out, err = run(capsys, "dlq", "redrive", "--queue", "eventbridge", *local.target_arguments())
+
+        assert code == 0, err
+        assert json.loads(out) == {"status": "COMPLETED", "moved": 1, "failed": 0}
+        (redriven,) = local.receive_all("EventsQueue")
+        assert redriven["Body"] == sent["Body"] and "MessageAttributes" not in redriven
+        assert local.counts("EventBridgeDeadLetterQueue") == (0, 0)
+        assert local.counts("EventsDeadLetterQueue") == (1, 0)
 
 
 def test_dlq_list_and_show_on_the_local_stack(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,8 @@ import pytest
 
 from api_client import ApiClient, ApiResponse
 from api_contract import assert_problem, assert_refused_by_gateway, webhook
+from hookrelay.aws import client
+from hookrelay.settings import get_settings
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_event_batches import put_events_calls  # noqa: F401 - a fixture
 
@@ -81,3 +83,24 @@ def test_a_bogus_key_never_invokes_the_api_function(
     assert invoked == []
     assert api.get("/v3/webhooks").status == 200
     assert len(invoked) == 1
+
+
+def test_a_repeated_bogus_key_costs_one_dynamodb_read_a_second(api: ApiClient) -> None:
+    # With the authorizer's miss cache (at most 1 s, issue 22): the flood's cost is the stage's and the
+    # authorizer's invocations, not a read each.
+    reads: list[dict[str, Any]] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        if params["TableName"] == get_settings().api_keys_table:
+            reads.append(params)
+
+    dynamodb = client("dynamodb")
+    dynamodb.meta.events.register("before-parameter-build.dynamodb.GetItem", count)
+    try:
+        started = time.monotonic()
+        for _ in range(20):
+            assert_refused_by_gateway(api.get("/v3/webhooks", key="hr_bogus_again"), 403)
+        elapsed = time.monotonic() - started
+    finally:
+        dynamodb.meta.events.unregister("before-parameter-build.dynamodb.GetItem", count)
+    assert 1 <= len(reads) <= 1 + int(elapsed)

@@ -9,6 +9,8 @@ import pytest
 from hookrelay.delivery import SEND_CONCURRENCY
 from hookrelay.settings import Settings
 from hookrelay.team_limits import limits
+from hookrelay_cli.dlq import DEAD_LETTER_QUEUES
+from hookrelay_cli.main import DLQ_NAMES
 from hookrelay_cli.template import Intrinsics, Template, TemplateError
 from paths import TEMPLATE
 
@@ -265,12 +267,27 @@ def of_type(template: Template, resource_type: str) -> dict[str, dict[str, Any]]
     }
 
 
-def dead_letter_queues(template: Template) -> set[str]:
+def redrive_dead_letter_queues(template: Template) -> dict[str, str]:
+    """The queues SQS moves messages to (a queue's RedrivePolicy), with the queue it moves them from."""
     return {
-        properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        for properties in of_type(template, "AWS::SQS::Queue").values()
+        properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]: queue_id
+        for queue_id, properties in of_type(template, "AWS::SQS::Queue").items()
         if "RedrivePolicy" in properties
     }
+
+
+def rule_dead_letter_queues(template: Template) -> dict[str, str]:
+    """The queues EventBridge parks events in (a rule target's DeadLetterConfig), with that target."""
+    return {
+        target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]: target["Arn"]["Fn::GetAtt"][0]
+        for properties in of_type(template, "AWS::Events::Rule").values()
+        for target in properties.get("Targets") or []
+        if "DeadLetterConfig" in target
+    }
+
+
+def dead_letter_queues(template: Template) -> set[str]:
+    return set(redrive_dead_letter_queues(template)) | set(rule_dead_letter_queues(template))
 
 
 def queue_alarms(template: Template, metric_name: str) -> dict[str, dict[str, Any]]:
@@ -292,7 +309,7 @@ def emitted_metrics(template: Template) -> tuple[str, dict[str, str]]:
 
 def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message(template: Template) -> None:
     dlqs = dead_letter_queues(template)
-    assert dlqs == {"DeliveryDeadLetterQueue", "EventsDeadLetterQueue"}
+    assert dlqs == {"DeliveryDeadLetterQueue", "EventsDeadLetterQueue", "EventBridgeDeadLetterQueue"}
     alarms = queue_alarms(template, "ApproximateNumberOfMessagesVisible")
     for dlq in dlqs:
         alarm = alarms[dlq]
@@ -310,6 +327,7 @@ def test_every_alarm_notifies_the_topic_when_one_is_given(template: Template) ->
     assert set(alarms) >= {
         "DeliveryDeadLetterAlarm",
         "EventsDeadLetterAlarm",
+        "EventBridgeDeadLetterAlarm",
         "DeliveryFailureRateAlarm",
         "SweeperErrorsAlarm",
         "IngestBacklogAlarm",
@@ -453,3 +471,76 @@ def test_outputs_name_the_api_every_queue_and_every_table(template: Template) ->
     for queue in of_type(template, "AWS::SQS::Queue"):
         assert outputs[f"{queue}Url"]["Value"] == {"Ref": queue}
         assert outputs[f"{queue}Arn"]["Value"] == {"Fn::GetAtt": [queue, "Arn"]}
+
+
+# Dead-letter queues: what fills each decides how it is redriven (README "Dead-letter queues").
+
+
+def test_eventbridge_parks_events_in_a_queue_of_its_own(template: Template) -> None:
+    """SQS's message move tasks (the console's "Start DLQ redrive") refuse a DLQ that no SQS queue
+    redrives into: the rule's DLQ must not be the events queue's, whose move task would carry the
+    rule's failures back with it, nor any other queue's."""
+    rule_dlqs = rule_dead_letter_queues(template)
+    assert rule_dlqs == {"EventBridgeDeadLetterQueue": "EventsQueue"}
+    assert not set(rule_dlqs) & set(redrive_dead_letter_queues(template))
+    queues = of_type(template, "AWS::SQS::Queue")
+    for dlq in dead_letter_queues(template):
+        # Kept as long as SQS keeps anything (14 days), encrypted as the other queues.
+        assert (queues[dlq]["MessageRetentionPeriod"], queues[dlq]["SqsManagedSseEnabled"]) == (1209600, True)
+    # Only a DLQ SQS moves messages to names its source for the console's redrive.
+    assert "RedriveAllowPolicy" not in queues["EventBridgeDeadLetterQueue"]
+    assert {dlq for dlq in queues if "RedriveAllowPolicy" in queues[dlq]} == set(redrive_dead_letter_queues(template))
+
+
+def test_the_rule_may_send_to_its_target_and_to_its_dead_letter_queue(template: Template) -> None:
+    rule = of_type(template, "AWS::Events::Rule")["EventsRule"]
+    (target,) = rule["Targets"]
+    sendable: set[str] = set()
+    for policy in of_type(template, "AWS::SQS::QueuePolicy").values():
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if (
+                statement["Effect"] == "Allow"
+                and statement["Principal"] == {"Service": "events.amazonaws.com"}
+                and statement["Action"] == "sqs:SendMessage"
+                and statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["EventsRule", "Arn"]}}}
+            ):
+                granted = {resource["Fn::GetAtt"][0] for resource in statement["Resource"]}
+                sendable |= granted & {queue["Ref"] for queue in policy["Queues"]}
+    assert sendable == {target["Arn"]["Fn::GetAtt"][0], target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]}
+
+
+def test_the_rule_sends_whole_events_which_is_what_its_dlq_holds(template: Template) -> None:
+    # `hookrelay dlq redrive --queue eventbridge` sends a parked event's body to the events queue as it
+    # is: right only while the rule's target transforms nothing.
+    (target,) = of_type(template, "AWS::Events::Rule")["EventsRule"]["Targets"]
+    assert not {"Input", "InputPath", "InputTransformer"} & set(target)
+
+
+def test_the_cli_redrives_every_dead_letter_queue_to_its_source(template: Template) -> None:
+    redriven_by_sqs = redrive_dead_letter_queues(template)
+    sources = {**redriven_by_sqs, **rule_dead_letter_queues(template)}
+    assert tuple(DEAD_LETTER_QUEUES) == DLQ_NAMES
+    assert {queue.logical_id: queue.source_logical_id for queue in DEAD_LETTER_QUEUES.values()} == sources
+    for queue in DEAD_LETTER_QUEUES.values():
+        assert queue.filled_by_sqs == (queue.logical_id in redriven_by_sqs), queue.logical_id
+
+
+# Logs: each function's, kept LogRetentionInDays and deleted with the stack.
+
+
+def test_every_function_logs_to_a_log_group_of_the_stack(template: Template) -> None:
+    parameter = template.document["Parameters"]["LogRetentionInDays"]
+    assert (parameter["Type"], parameter["Default"]) == ("Number", 30)
+    groups = of_type(template, "AWS::Logs::LogGroup")
+    functions = of_type(template, "AWS::Lambda::Function")
+    assert functions
+    used = set()
+    for function_id, properties in functions.items():
+        # Named by LoggingConfig, the group exists before its function (CloudFormation orders them by the
+        # reference), so no invocation creates an unowned /aws/lambda/<function> group first.
+        group_id = properties["LoggingConfig"]["LogGroup"]["Ref"]
+        assert group_id not in used, function_id
+        used.add(group_id)
+        assert groups[group_id]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+        assert "DeletionPolicy" not in template.resource(group_id)  # deleted with the stack
+    assert used == set(groups)

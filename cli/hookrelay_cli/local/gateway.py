@@ -3,8 +3,9 @@
 Routes, authorizers and the stage's throttling come from template.yaml. What API Gateway itself
 answers is reproduced: no route 404 `{"message":"Not Found"}`, over the stage's rate 429
 `{"message":"Too Many Requests"}`, an identity source missing 401, authorizer denial 403, handler
-failure or throttling 500, bodies over 10 MB 413. Any method reaches an `ANY` route (the API function
-answers 405 for one it does not serve), and chunked bodies are read whole: werkzeug serves the HTTP.
+failure or throttling 500, bodies over 10 MB 413, and 500 for a request whose event Lambda would
+refuse (over 6 MB). Any method reaches an `ANY` route (the API function answers 405 for one it does
+not serve), and chunked bodies are read whole: werkzeug serves the HTTP.
 """
 
 import base64
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# Lambda refuses a synchronous Invoke whose payload, here the payload 2.0 event with the body in it
+# (base64 when it is not UTF-8, a third larger), is over 6 MB: RequestEntityTooLargeException, "Request
+# must be smaller than 6291456 bytes for the InvokeFunction operation". The function never runs, and
+# an HTTP API answers a failed Lambda integration with its bare 500 {"message":"Internal Server Error"},
+# the reason only in its access log's $context.integrationErrorMessage (API Gateway developer guide,
+# "Troubleshooting issues with HTTP API Lambda integrations"). So a body between about 6 MB and
+# MAX_PAYLOAD_BYTES gets that 500, not the API's own 413 problem.
+LAMBDA_SYNC_PAYLOAD_BYTES = 6_291_456
 _API_ID = "local"
 # Not named after the module: powertools filters root-handler records whose logger name contains its
 # service name (hookrelay) out of the root handler.
@@ -116,6 +125,15 @@ class Gateway:
             if not (isinstance(verdict, dict) and verdict.get("isAuthorized") is True):
                 return _gateway_message(403, "Forbidden")
             event["requestContext"]["authorizer"] = {"lambda": verdict.get("context") or {}}
+        payload_bytes = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        if payload_bytes > LAMBDA_SYNC_PAYLOAD_BYTES:
+            _log.warning(
+                "function %s not invoked: its event is %d bytes, Lambda takes at most %d",
+                function.spec.logical_id,
+                payload_bytes,
+                LAMBDA_SYNC_PAYLOAD_BYTES,
+            )
+            return _gateway_message(500, "Internal Server Error")
         try:
             result = function.invoke(event)
         except Exception:

@@ -1,4 +1,5 @@
-"""Creates the template's tables, queues, event bus and rules in moto, as the translated template declares them.
+"""Creates the template's tables, queues and their policies, event bus and rules, and log groups in moto, as the
+translated template declares them.
 
 Resources are created on first reference, so declaration order does not matter; each is named as
 CloudFormation would leave it: its declared name, else `<stack>-<LogicalId>`. Functions and their
@@ -65,8 +66,10 @@ class LocalResources:
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self._create_table,
             "AWS::SQS::Queue": self._create_queue,
+            "AWS::SQS::QueuePolicy": self._create_queue_policy,
             "AWS::Events::EventBus": self._create_event_bus,
             "AWS::Events::Rule": self._create_rule,
+            "AWS::Logs::LogGroup": self._create_log_group,
         }
 
     def provision(self) -> None:
@@ -130,6 +133,13 @@ class LocalResources:
             {(logical_id, "Arn"): arn, (logical_id, "QueueName"): name, (logical_id, "QueueUrl"): url}
         )
 
+    def _create_queue_policy(self, logical_id: str, properties: dict[str, Any]) -> None:
+        # One policy document for each of the queues (by URL), as CloudFormation sets it.
+        policy = json.dumps(properties["PolicyDocument"])
+        for queue_url in properties["Queues"]:
+            self._client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+        self._physical[logical_id] = default_name(self._stack_name, logical_id)
+
     def _create_event_bus(self, logical_id: str, properties: dict[str, Any]) -> None:
         name = self._name(logical_id, properties, "Name")
         arn = self._client("events").create_event_bus(Name=name)["EventBusArn"]
@@ -151,6 +161,15 @@ class LocalResources:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         self._physical[logical_id] = name
         self._attributes[(logical_id, "Arn")] = arn
+
+    def _create_log_group(self, logical_id: str, properties: dict[str, Any]) -> None:
+        logs = self._client("logs")
+        name = self._name(logical_id, properties, "LogGroupName")
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in properties:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
+        self._physical[logical_id] = name
+        self._attributes[(logical_id, "Arn")] = f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{name}:*"
 
     def _name_only(self, logical_id: str, resource: dict[str, Any]) -> None:
         name_property, arn_format = _NAMED_ONLY[resource["Type"]]
