@@ -42,8 +42,10 @@ from hookrelay.ingest import new_delivery  # noqa: E402
 from hookrelay.queues import Message  # noqa: E402
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
 from hookrelay.retry import RetryPolicy, parse_schedule  # noqa: E402
+from hookrelay.settings import AwsCallLimits  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
 from hookrelay.store.subscriptions import CachedTeamSubscriptions  # noqa: E402
+from hookrelay.time_budget import UNLIMITED  # noqa: E402
 from hookrelay.transport import Transport  # noqa: E402
 
 P1_GOAL = 1.1
@@ -137,6 +139,7 @@ def world(port: int, count: int) -> tuple[Deliverer, list[str]]:
         delivery_queue=NoQueue(),  # type: ignore[arg-type]
         due_shards=8,
         rate_limiter=Unlimited(),
+        aws_call_seconds=AwsCallLimits.from_environment({}).worst_call_seconds,
     )
     return deliverer, [delivery.id for delivery in created]
 
@@ -147,13 +150,13 @@ def p1_concurrency(repeat: int) -> Figure:
         for _ in range(repeat):
             deliverer, ids = world(slow.port, 1)
             start = time.perf_counter()
-            (report,) = deliverer.deliver_batch([("m0", f'{{"delivery_id": "{ids[0]}", "attempt": 1}}')])
+            (report,) = deliverer.deliver_batch([("m0", f'{{"delivery_id": "{ids[0]}", "attempt": 1}}')], UNLIMITED)
             assert report.outcome == "delivered"
             one.append(time.perf_counter() - start)
             deliverer, ids = world(slow.port, 10)
             messages = [(f"m{i}", f'{{"delivery_id": "{d}", "attempt": 1}}') for i, d in enumerate(ids)]
             start = time.perf_counter()
-            assert {report.outcome for report in deliverer.deliver_batch(messages)} == {"delivered"}
+            assert {report.outcome for report in deliverer.deliver_batch(messages, UNLIMITED)} == {"delivered"}
             batch.append(time.perf_counter() - start)
     ratio = statistics.median(batch) / statistics.median(one)
     return Figure(

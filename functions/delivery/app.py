@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.aws import client, table
-from hookrelay.delivery import UNEXPECTED, Deliverer, delivery_metrics
+from hookrelay.delivery import Deliverer, delivery_metrics
 from hookrelay.observability import logger, metrics, tracer
 from hookrelay.queues import Queue
 from hookrelay.retry import RetryPolicy, parse_schedule
@@ -13,6 +13,7 @@ from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+from hookrelay.time_budget import TimeBudget
 from hookrelay.transport import Transport
 
 settings = get_settings()
@@ -31,6 +32,7 @@ deliverer = Deliverer(
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     due_shards=settings.due_shards,
     rate_limiter=DynamoRateLimiter(deliveries_table),
+    aws_call_seconds=settings.aws_calls.worst_call_seconds,
 )
 
 
@@ -41,11 +43,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # The records of a batch are sent concurrently (powertools' batch processor runs them one by one);
     # the answer has the same partial-batch shape. The SQS event is read as a plain dict: powertools'
     # data classes package imports every event class it has, at each cold start, for two fields.
-    reports = deliverer.deliver_batch([(record["messageId"], record["body"]) for record in event["Records"]])
+    messages = [(record["messageId"], record["body"]) for record in event["Records"]]
+    reports = deliverer.deliver_batch(messages, TimeBudget.of(context))
     for name, value, unit in delivery_metrics(reports):
         metrics.add_metric(name=name, unit=unit, value=value)
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": report.message_id} for report in reports if report.outcome == UNEXPECTED
-        ]
-    }
+    return {"batchItemFailures": [{"itemIdentifier": report.message_id} for report in reports if report.comes_back]}

@@ -15,10 +15,11 @@ from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+from hookrelay.time_budget import TimeBudget
 
 # A record, and each further chunk of its fan-out, starts only with more than this left: enough for
 # one chunk, the continuation it may enqueue, the batch's last send of held messages and the answer.
-RESERVED_MILLIS = 10_000
+RESERVED_SECONDS = 10
 
 settings = get_settings()
 ingest = Ingest(
@@ -38,8 +39,10 @@ class NotStarted(Exception):
 
 
 def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    budget = TimeBudget.of(lambda_context)
+
     def has_time() -> bool:
-        return lambda_context.get_remaining_time_in_millis() > RESERVED_MILLIS
+        return budget.allows(RESERVED_SECONDS)
 
     if not has_time():
         # Failed before it starts, the record comes back whole; started, the timeout could cut it off.

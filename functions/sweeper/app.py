@@ -12,12 +12,14 @@ from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.store.due_retries import DynamoDueRetries
 from hookrelay.sweeper import Sweeper
+from hookrelay.time_budget import TimeBudget
 
 settings = get_settings()
 sweeper = Sweeper(
     due_retries=DynamoDueRetries(table(settings.deliveries_table)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     shards=settings.due_shards,
+    aws_call_seconds=settings.aws_calls.worst_call_seconds,
 )
 
 
@@ -25,7 +27,7 @@ sweeper = Sweeper(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    enqueued = sweeper.sweep(clock.utc_now())
+    enqueued = sweeper.sweep(clock.utc_now(), TimeBudget.of(context))
     metrics.add_metric(name="RetriesEnqueued", unit=MetricUnit.Count, value=enqueued)
     logger.info("swept", extra={"enqueued": enqueued})
     return {"enqueued": enqueued}

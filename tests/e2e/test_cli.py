@@ -26,9 +26,10 @@ from hookrelay.store.subscriptions import TEAM_ITEM
 
 pytestmark = pytest.mark.e2e
 # Ctrl-C ends `local up` within this, a delivery in flight or not (its batch returns to its queue);
-# without the stop's grace it waits for the send's timeout, made longer here to tell the two apart.
-STOP_SECONDS = 15
-SEND_TIMEOUT_SECONDS = 25
+# without the stop's grace it waits for the send's timeout, longer than this to tell the two apart (and
+# the longest with which an attempt still fits in the delivery function's Timeout: it starts none else).
+STOP_SECONDS = 12
+SEND_TIMEOUT_SECONDS = 15
 
 
 @pytest.fixture(scope="module")

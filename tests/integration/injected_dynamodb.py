@@ -3,8 +3,9 @@
 
 - a TransactWriteItems may be cancelled with TransactionCanceledException and a `TransactionConflict`
   reason, in DynamoDB's words (at `conflict_rate`, or the next `conflicts` ones), as when another
-  transaction holds one of its items; and another write can be made to land just before the next
-  transaction (`interleave`), as a concurrent request's would;
+  transaction holds one of its items, and a single-item write (UpdateItem) to a table that transactions
+  write refused with TransactionConflictException at the same rate; and another write can be made to
+  land just before the next transaction (`interleave`), as a concurrent request's would;
 - a read without ConsistentRead (GetItem, a table's Query, BatchGetItem) does not see an item written
   less than `read_lag_seconds` ago (stricter than DynamoDB, which may show its previous version).
 
@@ -62,6 +63,7 @@ class InjectedDynamoDB:
         self._between: Callable[[], object] | None = None
         self._written: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._key_names: dict[str, list[str]] = {}
+        self._transacted_tables: set[str] = set()
 
     def interleave(self, write: Callable[[], object]) -> None:
         """Make `write` (another request's, through the same clients) just before the next transaction."""
@@ -74,6 +76,7 @@ class InjectedDynamoDB:
         handlers = [
             ("before-call.dynamodb.TransactWriteItems", self._before_transaction),
             ("before-call.dynamodb.GetItem", self._before_get),
+            ("before-call.dynamodb.UpdateItem", self._before_update),
             ("before-call.dynamodb", self._before_call),
             ("after-call.dynamodb.Query", self._after_read),
             ("after-call.dynamodb.BatchGetItem", self._after_read),
@@ -126,13 +129,24 @@ class InjectedDynamoDB:
         between, self._between = self._between, None
         if between is not None:
             between()
-        with self._lock:
-            cancel = self.conflicts > 0 or self._random.random() < self.conflict_rate
-            self.conflicts = max(0, self.conflicts - 1)
-            self.cancelled += cancel
-        if not cancel:
+        items = json.loads(params["body"])["TransactItems"]
+        self._transacted_tables.update(action["TableName"] for item in items for action in item.values())
+        if not self._conflicts():
             return None  # made, and recorded by _before_call
-        return cancelled_for_a_conflict(len(json.loads(params["body"])["TransactItems"]))
+        return cancelled_for_a_conflict(len(items))
+
+    def _before_update(self, params: dict[str, Any], **_: Any) -> Any:
+        if json.loads(params["body"])["TableName"] not in self._transacted_tables or not self._conflicts():
+            return None
+        error = {"Code": "TransactionConflictException", "Message": "Transaction is ongoing for the item"}
+        return _answer(400, {"Error": error, "Message": error["Message"]})
+
+    def _conflicts(self) -> bool:
+        with self._lock:
+            conflict = self.conflicts > 0 or self._random.random() < self.conflict_rate
+            self.conflicts = max(0, self.conflicts - 1)
+            self.cancelled += conflict
+        return conflict
 
     def _before_get(self, params: dict[str, Any], **_: Any) -> Any:
         body = json.loads(params["body"])

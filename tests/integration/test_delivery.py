@@ -15,25 +15,27 @@ from typing import Any
 import pytest
 import records
 import svix
+from botocore.exceptions import ReadTimeoutError
 from receivers import Answer, receiver, trickling_receiver
 from records import receiver_endpoint, subscription_id
 
 from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.delivery import Deliverer, Job, Report, read_job
+from hookrelay.delivery import NOT_STARTED, UNEXPECTED, Deliverer, Job, Report, attempt_seconds, read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.records import DeliveryOrigin, Event, Subscription
+from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
-from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
+from hookrelay.time_budget import UNLIMITED, TimeBudget
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
 from unit.test_signing import ed25519_verifies
@@ -71,6 +73,7 @@ class World:
             delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
             due_shards=settings.due_shards,
             rate_limiter=DynamoRateLimiter(table(settings.deliveries_table)),
+            aws_call_seconds=settings.aws_calls.worst_call_seconds,
         )
         self.origins: dict[str, DeliveryOrigin] = {}
 
@@ -154,7 +157,9 @@ def test_the_first_attempt_creates_the_record_in_one_read_of_its_batch(world: Wo
         assert [world.deliveries.get(delivery) for delivery in deliveries] == [None] * 5
         dynamodb.meta.events.register("before-parameter-build.dynamodb.BatchGetItem", count)
         try:
-            reports = world.deliverer.deliver_batch([(f"m{n}", world.message(d, 1)) for n, d in enumerate(deliveries)])
+            reports = world.deliverer.deliver_batch(
+                [(f"m{n}", world.message(d, 1)) for n, d in enumerate(deliveries)], UNLIMITED
+            )
         finally:
             dynamodb.meta.events.unregister("before-parameter-build.dynamodb.BatchGetItem", count)
     assert {report.outcome for report in reports} == {"delivered"} and len(server.received) == 5
@@ -187,7 +192,7 @@ def test_a_record_holding_its_event_from_an_earlier_release_is_delivered(world: 
     with receiver() as server:
         delivery = new_delivery(EVENT, world.subscribe(server.port))
         records.store_as_before_events_were_kept_apart(table(get_settings().deliveries_table), delivery)
-        (report,) = world.deliverer.deliver_batch([("m", delivery_message(delivery.id, 1).body)])
+        (report,) = world.deliverer.deliver_batch([("m", delivery_message(delivery.id, 1).body)], UNLIMITED)
     assert report.outcome == "delivered"
     assert [json.loads(request.body)["data"] for request in server.received] == [EVENT.data]
     record = world.deliveries.get(delivery.id)
@@ -366,10 +371,10 @@ def test_a_batch_reads_its_teams_versions_once(stack: LocalStack) -> None:
         dynamodb = table(get_settings().subscriptions_table).client
         dynamodb.meta.events.register("before-call.dynamodb", count)
         try:
-            first = world.deliverer.deliver_batch(messages[:6])
+            first = world.deliverer.deliver_batch(messages[:6], UNLIMITED)
             reads_of_first = {name: calls[name] for name in ("BatchGetItem", "Query")}
             calls.clear()
-            second = world.deliverer.deliver_batch(messages[6:])
+            second = world.deliverer.deliver_batch(messages[6:], UNLIMITED)
         finally:
             dynamodb.meta.events.unregister("before-call.dynamodb", count)
     assert {report.outcome for report in first + second} == {"delivered"}
@@ -409,7 +414,7 @@ def test_receivers_that_never_finish_answering_are_recorded_as_timeouts_and_hold
             messages = [(name, world.message(delivery, 1)) for name, delivery in deliveries.items()]
             started = time.monotonic()
             # In a thread of its own, so that a batch that never ends fails the test instead of hanging it.
-            batch = ThreadPoolExecutor(max_workers=1).submit(world.deliverer.deliver_batch, messages)
+            batch = ThreadPoolExecutor(max_workers=1).submit(world.deliverer.deliver_batch, messages, UNLIMITED)
             reports = batch.result(timeout=deadline_seconds + 10)
             elapsed = time.monotonic() - started
     finally:
@@ -463,7 +468,7 @@ def test_over_its_rate_limit_a_delivery_waits_on_the_queue_without_an_attempt(wo
         subscription = world.subscribe(target.port, rate_limit=2)
         deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(6)]
         reports = world.deliverer.deliver_batch(
-            [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)]
+            [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)], UNLIMITED
         )
     # Sent together, within the same half second: one goes, the others wait for their turn.
     assert Counter(report.outcome for report in reports) == {"delivered": 1, "rate limited": 5}
@@ -486,7 +491,8 @@ def test_a_subscription_without_rate_limit_writes_no_rate_state(world: World) ->
     with receiver() as target:
         subscription = world.subscribe(target.port)
         reports = world.deliverer.deliver_batch(
-            [(f"m{n}", world.message(world.pending(subscription, event_of(subscription, n)), 1)) for n in range(4)]
+            [(f"m{n}", world.message(world.pending(subscription, event_of(subscription, n)), 1)) for n in range(4)],
+            UNLIMITED,
         )
     assert {report.outcome for report in reports} == {"delivered"}
     assert rate_limit_items(subscription) == []
@@ -502,7 +508,9 @@ def test_only_attempts_that_did_not_deliver_are_logged(world: World, monkeypatch
         failing = records.subscription(1, endpoint=receiver_endpoint(server.port) + "/down")
         world.subscriptions.create(failing, records.TEAM_LIMIT)
         down = world.pending(failing)
-        reports = world.deliverer.deliver_batch([("up", world.message(up, 1)), ("down", world.message(down, 1))])
+        reports = world.deliverer.deliver_batch(
+            [("up", world.message(up, 1)), ("down", world.message(down, 1))], UNLIMITED
+        )
     assert sorted(report.outcome for report in reports) == ["delivered", "pending"]
     lines = [json.loads(line) for line in logged.getvalue().splitlines()]
     attempts = [line for line in lines if line["message"] == "delivery attempt"]
@@ -510,3 +518,118 @@ def test_only_attempts_that_did_not_deliver_are_logged(world: World, monkeypatch
         (down, "pending", 500)
     ]
     assert attempts[0]["event_id"] == EVENT.event_id and attempts[0]["subscription_id"] == failing.id
+
+
+def test_an_attempt_starts_only_while_its_worst_case_fits_in_the_invocations_time(world: World) -> None:
+    # The world's sends end at 1 s; an attempt's AWS calls each take at worst the settings' worst call.
+    needed = attempt_seconds(1.0, get_settings().aws_calls.worst_call_seconds)
+    with receiver() as target:
+        subscription = world.subscribe(target.port)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(3)]
+        messages = [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)]
+        short = world.deliverer.deliver_batch(messages, TimeBudget(lambda: needed))
+        # Untouched: nothing sent, nothing recorded, every message back on the queue through the answer.
+        assert [(report.outcome, report.comes_back) for report in short] == [(NOT_STARTED, True)] * 3
+        assert target.received == []
+        assert [world.deliveries.get(delivery) for delivery in deliveries] == [None] * 3
+        enough = world.deliverer.deliver_batch(messages, TimeBudget(lambda: needed + 0.1))
+    assert [(report.outcome, report.comes_back) for report in enough] == [("delivered", False)] * 3
+    assert len(target.received) == 3
+
+
+def attempt_to_record(world: World) -> tuple[Delivery, Attempt, AttemptOutcome]:
+    """A first attempt to record, and its delivery as read before it."""
+    with receiver() as server:
+        delivery_id = world.pending(world.subscribe(server.port))
+    delivery = world.deliveries.get_many([delivery_id], world.origins)[delivery_id]
+    attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12)
+    return delivery, attempt, AttemptOutcome("pending", clock.now_iso(), clock.now_iso(), "due#0")
+
+
+def another_moment(attempt: Attempt) -> Attempt:
+    """Another message's attempt, made at another moment (a duplicate's)."""
+    return dataclasses.replace(attempt, at=clock.iso(clock.parse_moment(attempt.at) + timedelta(milliseconds=5)))
+
+
+def test_an_attempt_written_again_after_its_answer_was_lost_is_recognised_as_recorded(world: World) -> None:
+    # botocore sends a write again when its answer did not come within the read timeout; when the first
+    # was made, the second finds its condition false. Taken for "already done", the attempt's retry
+    # would never be enqueued (it would wait out the sweeper's 15-minute lease).
+    delivery, attempt, outcome = attempt_to_record(world)
+    assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
+    assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
+    assert not world.deliveries.record_attempt(delivery, 1, another_moment(attempt), outcome)
+
+
+def test_an_attempt_whose_every_answer_was_lost_is_recognised_as_recorded(world: World) -> None:
+    # Every attempt's answer lost: the call fails, and the message would come back "already done".
+    delivery, attempt, outcome = attempt_to_record(world)
+    dynamodb = table(get_settings().deliveries_table).client
+
+    def lose_the_answer(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="http://dynamodb.local")
+
+    dynamodb.meta.events.register("after-call.dynamodb.UpdateItem", lose_the_answer)
+    try:
+        assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
+        # A write that was not made still fails: its message comes back.
+        with pytest.raises(ReadTimeoutError):
+            world.deliveries.record_attempt(delivery, 1, another_moment(attempt), outcome)
+    finally:
+        dynamodb.meta.events.unregister("after-call.dynamodb.UpdateItem", lose_the_answer)
+    assert world.deliveries.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
+
+
+def test_an_attempt_whose_lost_write_lands_after_the_check_is_recognised_as_recorded(world: World) -> None:
+    # The write's answer is lost while the write itself is still on its way: the check's read overtakes it,
+    # and it lands just after. Raising then, the message came back "already done" and its retry was never
+    # enqueued (R1 left a delivery pending so); writing again finds the landed write and its own attempt.
+    delivery, attempt, outcome = attempt_to_record(world)
+    dynamodb = table(get_settings().deliveries_table).client
+    landing: list[dict[str, Any]] = []
+
+    def lose_the_first_answer(params: dict[str, Any], **_: Any) -> None:
+        if not landing:
+            landing.append(json.loads(params["body"]))
+            raise ReadTimeoutError(endpoint_url="http://dynamodb.local")
+
+    def land_it_after_the_check(**_: Any) -> None:
+        if len(landing) == 1:
+            landing.append({})
+            client("dynamodb").update_item(**landing[0])
+
+    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", lose_the_first_answer)
+    dynamodb.meta.events.register("after-call.dynamodb.GetItem", land_it_after_the_check)
+    try:
+        assert world.deliveries.record_attempt(delivery, 1, attempt, outcome)
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", lose_the_first_answer)
+        dynamodb.meta.events.unregister("after-call.dynamodb.GetItem", land_it_after_the_check)
+    assert world.deliveries.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
+
+
+def test_an_aws_call_that_does_not_answer_in_time_is_logged_as_an_outage_and_the_message_comes_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read timeout is AWS's, not a bug: one error line saying so, no traceback (R1 counts tracebacks as
+    # crashes), and the message is received again.
+    logged = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logged)
+    dynamodb = table(get_settings().deliveries_table).client
+
+    def no_answer(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="http://dynamodb.local")
+
+    with receiver() as target:
+        delivery = world.pending(world.subscribe(target.port))
+        dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", no_answer)
+        try:
+            (report,) = world.deliverer.deliver_batch([("m", world.message(delivery, 1))], UNLIMITED)
+        finally:
+            dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", no_answer)
+    assert (report.outcome, report.comes_back) == (UNEXPECTED, True)
+    lines = [json.loads(line) for line in logged.getvalue().splitlines()]
+    (error,) = [line for line in lines if line["level"] == "ERROR"]
+    assert error["message"].startswith("AWS did not answer a call of this delivery in time")
+    assert error["error"].startswith("ReadTimeoutError") and error["delivery_id"] == delivery
+    assert "Traceback" not in logged.getvalue()

@@ -23,6 +23,7 @@ from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
+from hookrelay.time_budget import UNLIMITED
 from integration.injected_dynamodb import InjectedDynamoDB
 from integration.test_delivery import World
 
@@ -235,12 +236,12 @@ def test_a_health_write_cancelled_at_every_try_is_made_when_the_message_comes_ba
         delivery = world.pending(subscription)
         message = ("message-1", world.message(delivery, 1))
         injected_dynamodb.conflict_rate = 1.0
-        (first,) = world.deliverer.deliver_batch([message])
+        (first,) = world.deliverer.deliver_batch([message], UNLIMITED)
         assert first.outcome == UNEXPECTED  # SQS receives the message again
         unchanged = world.subscriptions.get(subscription.team_id, subscription.id)
         assert unchanged and unchanged.enabled and unchanged.failing_since is None
         injected_dynamodb.conflict_rate = 0.0
-        (again,) = world.deliverer.deliver_batch([message])
+        (again,) = world.deliverer.deliver_batch([message], UNLIMITED)
         assert again.outcome == "already done"
     assert len(endpoint.received) == 1  # sent once: the attempt was recorded before the health write
     stored = world.subscriptions.get(subscription.team_id, subscription.id)

@@ -90,3 +90,12 @@ def test_a_stopped_stack_starts_no_container_for_a_late_invocation(slow_stack: L
     with pytest.raises(FunctionError, match="stopped"):
         slow_stack.invoke("SlowFunction", {"Records": []})
     assert time.monotonic() - started < SLOW_SECONDS
+
+
+def test_a_pollers_long_poll_outlasts_the_functions_read_timeout(slow_stack: LocalStack) -> None:
+    # The functions' AWS calls give up reading after 1 s (HOOKRELAY_AWS_READ_TIMEOUT_SECONDS); a long
+    # poll of an empty queue is answered only at its end, and the stack's pollers have clients of their own.
+    (poller,) = slow_stack.queue_pollers()
+    started = time.monotonic()
+    assert poller.poll_once(wait_seconds=3) == 0
+    assert time.monotonic() - started >= 3

@@ -17,6 +17,7 @@ from hookrelay.records import Event
 from hookrelay.settings import get_settings
 from hookrelay.store.due_retries import DueSlice, DynamoDueRetries, due_shard, due_shard_name
 from hookrelay.sweeper import Sweeper
+from hookrelay.time_budget import UNLIMITED
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_ingest import drain
 
@@ -92,6 +93,7 @@ def test_two_sweepers_at_once_never_enqueue_a_retry_twice(stack: LocalStack) -> 
             due_retries=due_retries,
             delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
             shards=settings.due_shards,
+            aws_call_seconds=settings.aws_calls.worst_call_seconds,
         )
 
     sweeper_b = new_sweeper(DynamoDueRetries(table(settings.deliveries_table)))
@@ -108,10 +110,10 @@ def test_two_sweepers_at_once_never_enqueue_a_retry_twice(stack: LocalStack) -> 
                     for index in range(settings.due_shards):
                         name = due_shard_name(index)
                         snapshot[name] = super().due(name, now, limit, after)
-                    swept_by_b.append(sweeper_b.sweep(clock.parse_moment(now)))
+                    swept_by_b.append(sweeper_b.sweep(clock.parse_moment(now), UNLIMITED))
             return snapshot.pop(shard, DueSlice([], None))
 
-    swept_by_a = new_sweeper(StaleView(table(settings.deliveries_table))).sweep(now)
+    swept_by_a = new_sweeper(StaleView(table(settings.deliveries_table))).sweep(now, UNLIMITED)
     assert swept_by_b == [40] and swept_by_a == 0
     sent = [m["delivery_id"] for m in messages()]
     assert sorted(sent) == sorted(due)

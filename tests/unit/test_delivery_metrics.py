@@ -1,6 +1,6 @@
 from aws_lambda_powertools.metrics import MetricUnit
 
-from hookrelay.delivery import RATE_LIMITED, UNEXPECTED, Report, delivery_metrics
+from hookrelay.delivery import NOT_STARTED, RATE_LIMITED, UNEXPECTED, Report, delivery_metrics
 from hookrelay.transport import SendResult
 
 
@@ -14,11 +14,12 @@ def test_a_batch_counts_each_outcome_and_the_latency_of_each_attempt() -> None:
         Report("m6", "already done"),
         Report("m7", UNEXPECTED),
         Report("m8", RATE_LIMITED),
+        Report("m9", NOT_STARTED),
     ]
     metrics = delivery_metrics(reports)
     counts = {name: value for name, value, unit in metrics if unit == MetricUnit.Count}
     assert counts == {
-        "DeliveryMessagesReceived": 8,
+        "DeliveryMessagesReceived": 9,
         "DeliveryAttempts": 4,
         "DeliveryAttemptsFailed": 3,
         "DeliveriesDelivered": 1,
@@ -27,6 +28,7 @@ def test_a_batch_counts_each_outcome_and_the_latency_of_each_attempt() -> None:
         "DeliveriesNotSent": 1,
         "DeliveryErrors": 1,
         "DeliveriesRateLimited": 1,
+        "DeliveriesNotStarted": 1,
     }
     latencies = [value for name, value, unit in metrics if name == "DeliveryLatency"]
     assert latencies == [120, 80, 5000, 30]

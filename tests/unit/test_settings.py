@@ -1,7 +1,9 @@
 import pytest
 
-from hookrelay.settings import Settings, SettingsError
+from hookrelay.settings import AwsCallLimits, Settings, SettingsError
 from hookrelay.transport import CONNECT_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS
+from hookrelay_cli.template import Template
+from paths import TEMPLATE
 
 RESOURCES = {
     name: "x"
@@ -66,3 +68,26 @@ def test_the_portal_cannot_be_framed_unless_configured() -> None:
 def test_frame_ancestors_that_would_change_the_policy_fail_at_start(ancestors: str) -> None:
     with pytest.raises(SettingsError, match="HOOKRELAY_PORTAL_FRAME_ANCESTORS"):
         Settings.from_environment({**RESOURCES, "HOOKRELAY_PORTAL_FRAME_ANCESTORS": ancestors})
+
+
+def test_aws_calls_default_to_the_templates_limits() -> None:
+    globals_ = Template.read(TEMPLATE).document["Globals"]["Function"]["Environment"]["Variables"]
+    declared = {name: value for name, value in globals_.items() if name.startswith("HOOKRELAY_AWS_")}
+    assert Settings.from_environment(RESOURCES).aws_calls == AwsCallLimits.from_environment(declared)
+    # Two attempts of 0.5 s to connect and 1 s to read, and the throttled attempt's backoff (1 s).
+    assert Settings.from_environment(RESOURCES).aws_calls.worst_call_seconds == 4.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("HOOKRELAY_AWS_CONNECT_TIMEOUT_SECONDS", "0", "greater than 0"),
+        ("HOOKRELAY_AWS_READ_TIMEOUT_SECONDS", "never", "a valid number"),
+        ("HOOKRELAY_AWS_MAX_ATTEMPTS", "0", "greater than or equal to 1"),
+    ],
+)
+def test_wrong_aws_call_limits_fail_at_start(name: str, value: str, complaint: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name}: should be {complaint}"):
+        Settings.from_environment({**RESOURCES, name: value})
+    with pytest.raises(SettingsError, match=name):
+        AwsCallLimits.from_environment({name: value})

@@ -55,17 +55,44 @@ def test_a_create_and_a_delete_cancelled_for_a_conflict_are_made_on_the_next_try
     assert store.delete(SUBSCRIPTION.team_id, SUBSCRIPTION.id) is True
 
 
-@pytest.mark.parametrize("reason", ["ThrottlingError", "ProvisionedThroughputExceeded"])
-def test_health_writes_cancelled_for_throttling_are_made_on_the_next_try(
-    stubbed: tuple[DynamoSubscriptionStore, Stubber], reason: str
+def refused_for_now(stubber: Stubber, code: str) -> None:
+    """A single-item write refused as DynamoDB refuses one for now: a transaction holds the item, or throttling
+    that outlasted botocore's own tries."""
+    stubber.add_client_error("update_item", service_error_code=code, service_message="refused for now")
+
+
+@pytest.mark.parametrize(
+    "code", ["TransactionConflictException", "ThrottlingException", "ProvisionedThroughputExceededException"]
+)
+def test_health_writes_refused_for_now_are_made_on_the_next_try(
+    stubbed: tuple[DynamoSubscriptionStore, Stubber], code: str
+) -> None:
+    # Single-item writes, the subscription's then the team's version: delivery makes them from many
+    # containers at once, and as transactions on the one team item they cancelled each other (R1).
+    store, stubber = stubbed
+    for _ in ("failing since", "disabled"):
+        refused_for_now(stubber, code)
+        stubber.add_response("update_item", {})  # the subscription
+        refused_for_now(stubber, code)
+        stubber.add_response("update_item", {})  # its team's version
+    store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "2026-03-02T10:15:30.000Z")
+    store.disable(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "the endpoint answered 410 Gone", "2026-03-02T10:15:30.000Z")
+
+
+def test_a_health_write_refused_at_every_try_is_unavailable(stubbed: tuple[DynamoSubscriptionStore, Stubber]) -> None:
+    store, stubber = stubbed
+    for _ in range(ATTEMPTS):
+        refused_for_now(stubber, "TransactionConflictException")
+    with pytest.raises(Unavailable):
+        store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, None)
+
+
+def test_a_health_write_whose_condition_fails_moves_no_version(
+    stubbed: tuple[DynamoSubscriptionStore, Stubber],
 ) -> None:
     store, stubber = stubbed
-    cancelled(stubber, reason, "None")
-    made(stubber)
-    store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "2026-03-02T10:15:30.000Z")
-    cancelled(stubber, "None", reason)
-    made(stubber)
-    store.disable(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "the endpoint answered 410 Gone", "2026-03-02T10:15:30.000Z")
+    stubber.add_client_error("update_item", "ConditionalCheckFailedException", "The conditional request failed")
+    store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, None)  # nothing to end: no second write
 
 
 def test_a_team_item_that_another_transaction_holds_while_it_is_started_is_waited_for(

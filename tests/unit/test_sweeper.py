@@ -1,14 +1,19 @@
 """The sweeper over a due index that lags behind its table, as DynamoDB's global secondary indexes do."""
 
 import json
+import math
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from records import subscription_id
 
 from hookrelay import clock
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.sweeper import PAGE, Sweeper
-from unit.fakes import FakeQueue, LaggingDueIndex
+from hookrelay.store.due_retries import DueSlice
+from hookrelay.sweeper import PAGE, Sweeper, stop_seconds
+from hookrelay.time_budget import UNLIMITED, TimeBudget
+from unit.fakes import Crash, FakeQueue, LaggingDueIndex
 
 NOW = clock.parse_moment("2026-03-02T10:00:00.000Z")
 
@@ -18,10 +23,44 @@ def due_retries(count: int) -> dict[str, str]:
     return {subscription_id(index): clock.iso(NOW - timedelta(seconds=index + 1)) for index in range(count)}
 
 
-def sweep(index: LaggingDueIndex) -> tuple[int, list[str]]:
-    queue = FakeQueue()
-    enqueued = Sweeper(due_retries=index, delivery_queue=queue, shards=1).sweep(NOW)  # type: ignore[arg-type]
+# The worst of one AWS call (AwsCallLimits.worst_call_seconds with the template's settings).
+AWS_CALL_SECONDS = 4.0
+
+
+def sweep(
+    index: LaggingDueIndex, budget: TimeBudget = UNLIMITED, queue: FakeQueue | None = None
+) -> tuple[int, list[str]]:
+    queue = queue or FakeQueue()
+    sweeper = Sweeper(due_retries=index, delivery_queue=queue, shards=1, aws_call_seconds=AWS_CALL_SECONDS)  # type: ignore[arg-type]
+    enqueued = sweeper.sweep(NOW, budget)
     return enqueued, [json.loads(message.body)["delivery_id"] for message in queue.messages]
+
+
+class TimedIndex(LaggingDueIndex):
+    """Each call takes a second of the sweeper's invocation, which has `seconds` left at the start;
+    `crash_on_claim` makes that claim (1-based) raise, as an AWS call that fails does."""
+
+    def __init__(self, due_at: dict[str, str], seconds: float, crash_on_claim: int | None = None) -> None:
+        super().__init__(due_at)
+        self.seconds_left = seconds
+        self.claimed: list[str] = []
+        self._crash_on_claim = crash_on_claim
+
+    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        self.seconds_left -= 1
+        return super().due(shard, now, limit, after)
+
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+        self.seconds_left -= 1
+        if len(self.claimed) + 1 == self._crash_on_claim:
+            raise Crash
+        attempt = super().claim(delivery_id, due_at, lease_until)
+        if attempt is not None:
+            self.claimed.append(delivery_id)
+        return attempt
+
+    def budget(self) -> TimeBudget:
+        return TimeBudget(lambda: self.seconds_left)
 
 
 def test_every_page_of_due_retries_is_enqueued_once() -> None:
@@ -39,3 +78,29 @@ def test_retries_already_claimed_but_still_shown_by_the_index_end_the_sweep() ->
     index.due_at = {delivery_id: clock.iso(NOW + SWEEPER_LEASE) for delivery_id in index.due_at}
     assert sweep(index) == (0, [])
     assert index.reads == 1
+
+
+def test_the_sweep_stops_claiming_when_its_time_runs_short_and_enqueues_every_claim() -> None:
+    # 30 s left, a second a call: a page's read, then claims until no more than stop_seconds is left.
+    due = due_retries(PAGE)
+    index = TimedIndex(due, seconds=30)
+    enqueued, sent = sweep(index, index.budget())
+    keeps = stop_seconds(AWS_CALL_SECONDS)
+    assert enqueued == len(index.claimed) == math.ceil(30 - 1 - keeps) < len(due)
+    # Nothing claimed waits out its lease: every claim is on the queue.
+    assert sorted(sent) == sorted(index.claimed)
+
+
+def test_a_sweep_with_too_little_time_claims_nothing() -> None:
+    index = TimedIndex(due_retries(PAGE), seconds=stop_seconds(AWS_CALL_SECONDS))
+    assert sweep(index, index.budget()) == (0, [])
+    assert index.reads == 0
+
+
+def test_what_a_sweep_claimed_before_a_call_failed_is_enqueued() -> None:
+    index = TimedIndex(due_retries(PAGE), seconds=60, crash_on_claim=15)
+    queue = FakeQueue()
+    with pytest.raises(Crash):
+        sweep(index, index.budget(), queue)
+    assert len(index.claimed) == 14
+    assert sorted(json.loads(message.body)["delivery_id"] for message in queue.messages) == sorted(index.claimed)

@@ -1,13 +1,13 @@
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hookrelay.delivery import SEND_CONCURRENCY
-from hookrelay.settings import Settings
+from hookrelay.delivery import SEND_CONCURRENCY, attempt_seconds
+from hookrelay.settings import AwsCallLimits, Settings
+from hookrelay.sweeper import stop_seconds
 from hookrelay.team_limits import limits
 from hookrelay_cli.dlq import DEAD_LETTER_QUEUES
 from hookrelay_cli.main import DLQ_NAMES
@@ -157,21 +157,41 @@ def test_no_function_puts_its_answers_or_errors_in_traces(template: Template) ->
         assert {name: environment.get(name) for name in switches} == switches, function_id
 
 
-# The DynamoDB and SQS calls of a delivery before and after its send (read the delivery and the subscription,
-# record the attempt, enqueue the retry): tens of milliseconds, with room for botocore's retries when throttled.
-AWS_CALLS_AROUND_THE_SENDS_SECONDS = 15
+def aws_call_limits(template: Template, function_id: str) -> AwsCallLimits:
+    environment = template.function(function_id).environment
+    return AwsCallLimits.from_environment({name: str(value) for name, value in environment.items()})
 
 
-def test_the_delivery_function_outlasts_its_worst_batch(template: Template) -> None:
-    # A batch still running at the function's timeout fails whole: every record comes back, sends already
-    # made are repeated, and no attempt is recorded.
+def test_every_aws_call_ends_well_within_its_functions_timeout(template: Template) -> None:
+    # botocore's own timeouts (60 s to connect, 60 s to read, per attempt) would let one call outlast
+    # every function: the invocation would be killed with its work half made.
+    for function_id in template.function_ids():
+        function = template.function(function_id)
+        # The authorizer's one read of a key, with room for the rest of its invocation.
+        assert aws_call_limits(template, function_id).worst_call_seconds <= 0.8 * function.timeout_seconds, function_id
+
+
+def test_the_delivery_function_outlasts_an_attempt_and_its_batchs_reads(template: Template) -> None:
+    # An attempt starts only while the rest of its worst case fits: one still running at the function's
+    # timeout would be killed between its send and its record, and sent again.
     timeout = template.resource("DeliveryFunction")["Properties"]["Timeout"]
     send_deadline = float(template.function("DeliveryFunction").environment["HOOKRELAY_SEND_TIMEOUT_SECONDS"])
+    aws_call = aws_call_limits(template, "DeliveryFunction").worst_call_seconds
+    # The batch's reads before its attempts (its deliveries, its teams' subscriptions) may take one call's
+    # worst and leave every attempt room to start.
+    assert aws_call + attempt_seconds(send_deadline, aws_call) <= timeout
     (source,) = [source for source in template.queue_sources() if source.function_id == "DeliveryFunction"]
-    rounds_of_sends = math.ceil(source.batch_size / SEND_CONCURRENCY)
-    assert rounds_of_sends * send_deadline + AWS_CALLS_AROUND_THE_SENDS_SECONDS <= timeout
+    # Every message of a batch is attempted at once, none waits for another's send.
+    assert source.batch_size <= SEND_CONCURRENCY
     # AWS requires it of a queue that feeds a function, or a record could come back while it is handled.
     assert template.resource(source.queue_id)["Properties"]["VisibilityTimeout"] >= timeout
+
+
+def test_the_sweeper_has_time_to_claim_before_it_stops(template: Template) -> None:
+    timeout = template.resource("SweeperFunction")["Properties"]["Timeout"]
+    aws_call = aws_call_limits(template, "SweeperFunction").worst_call_seconds
+    # It stops claiming with stop_seconds left; most of its minute goes to claims.
+    assert stop_seconds(aws_call) <= timeout / 4
 
 
 def test_routes_come_from_the_template(template: Template) -> None:

@@ -22,8 +22,6 @@ from typing import IO, Any, Protocol
 from hookrelay_cli.local.tracing import invocation_segment
 from hookrelay_cli.template import FunctionSpec
 
-# In-process invocations only: how long the context says is left (a container's is its Timeout).
-_TIMEOUT_MILLIS = 30_000
 # Past the Timeout, what a container's answer may take to cross the pipe before it is killed.
 _IPC_GRACE_SECONDS = 0.5
 # Lambda's init phase limit (10 s), made generous: the stack shares a small machine with its tests.
@@ -37,13 +35,14 @@ class LocalContext:
     """The parts of the Lambda context object that handlers and powertools read."""
 
     function_name: str
+    # The function's Timeout: what the context says is left at the start.
+    timeout_millis: int
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = ""
     log_group_name: str = ""
     log_stream_name: str = ""
-    timeout_millis: int = field(default_factory=lambda: _TIMEOUT_MILLIS)
     _deadline: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,13 +69,10 @@ class LocalFunction:
     A `traced` function's invocations each run in an X-Ray segment (see local.tracing).
     """
 
-    def __init__(
-        self, spec: FunctionSpec, container: int = 0, *, traced: bool = False, timeout_millis: int | None = None
-    ):
+    def __init__(self, spec: FunctionSpec, container: int = 0, *, traced: bool = False):
         self.spec = spec
         self.container = container
         self.traced = traced
-        self._timeout_millis = timeout_millis
         self._module: ModuleType | None = None
         self._lock = threading.Lock()
 
@@ -108,8 +104,8 @@ class LocalFunction:
             handler = getattr(self._load(), self.spec.handler)
             context = LocalContext(
                 function_name=self.spec.logical_id,
+                timeout_millis=int(self.spec.timeout_seconds * 1000),
                 aws_request_id=request_id or str(uuid.uuid4()),
-                timeout_millis=self._timeout_millis if self._timeout_millis is not None else _TIMEOUT_MILLIS,
             )
             with invocation_segment(self.spec.logical_id) if self.traced else nullcontext():
                 return handler(event, context)

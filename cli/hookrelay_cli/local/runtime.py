@@ -53,7 +53,7 @@ def main() -> None:
     spec = ContainerSpec(**json.loads(sys.argv[1]))
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    function = LocalFunction(spec.function_spec(), traced=spec.traced, timeout_millis=int(spec.timeout_seconds * 1000))
+    function = LocalFunction(spec.function_spec(), traced=spec.traced)
     try:
         start_container(spec)
         function.load()

@@ -4,16 +4,17 @@
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+from hookrelay import aws
 from hookrelay.api_keys import issue_key
-from hookrelay.aws import client, table
+from hookrelay.aws import Table, python_values
 from hookrelay.models import PORTAL_SESSION_MAX_SECONDS, PortalSession, PortalSessionRequest
 from hookrelay.portal import open_session
 from hookrelay.settings import get_settings
@@ -119,6 +120,15 @@ def parameter_overrides(text: str) -> dict[str, str]:
     return overrides
 
 
+def own_clients() -> Callable[[str], Any]:
+    """Clients, one per service, for the stack's own calls to moto (creating the resources, polling the
+    queues, the development key): with botocore's own timeouts, not the functions' (hookrelay.aws), which
+    a moto server busy on a small machine can outlast, and a read timeout (60 s) longer than any long
+    poll (SQS waits 20 s at most). From hookrelay.aws's session, so that the hooks installed on it
+    (local.faults) see these calls too."""
+    return cache(lambda service: aws.session().client(service))
+
+
 def at_least_one(variable: str, text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ValueError(f"{variable} must be a whole number of at least 1, not {text!r}")
@@ -130,6 +140,8 @@ class LocalStack:
     template: Template
     resources: LocalResources
     aws_endpoint: str
+    # The stack's own clients (own_clients), not its functions'.
+    clients: Callable[[str], Any]
     # Whether the functions' invocations are traced (always in containers; in-process with
     # HOOKRELAY_LOCAL_TRACES_FILE).
     traced: bool = False
@@ -151,7 +163,8 @@ class LocalStack:
         if unknown := overrides.keys() - template.parameter_defaults().keys():
             names = ", ".join(sorted(unknown))
             raise TemplateError(f"{PARAMETER_OVERRIDES_VARIABLE}: template.yaml has no parameter {names}")
-        resources = LocalResources(template, LOCAL_STACK_NAME, client, overrides)
+        clients = own_clients()
+        resources = LocalResources(template, LOCAL_STACK_NAME, clients, overrides)
         resources.provision()
         function_ids = template.function_ids()
         for name, value in LOCAL_DEFAULTS.items():
@@ -183,6 +196,7 @@ class LocalStack:
             template=template,
             resources=resources,
             aws_endpoint=aws_endpoint,
+            clients=clients,
             traced=collector is not None,
             containers=containers,
             trace_collector=collector,
@@ -249,7 +263,7 @@ class LocalStack:
     def schedule_timers(self) -> list[ScheduleTimer]:
         """One timer per schedule of the template; HOOKRELAY_LOCAL_SCHEDULE_SECONDS runs them faster."""
         faster = os.environ.get(SCHEDULE_SECONDS_VARIABLE)
-        region = client("sqs").meta.region_name
+        region = self.resources.region
         return [
             ScheduleTimer(self.functions[source.function_id], float(faster or source.interval_seconds), region)
             for source in self.template.schedules()
@@ -269,7 +283,7 @@ class LocalStack:
         pollers = at_least_one(POLLERS_PER_QUEUE_VARIABLE, os.environ.get(POLLERS_PER_QUEUE_VARIABLE, "1"))
         return [
             QueuePoller(
-                client("sqs"),
+                self.clients("sqs"),
                 queue_url=self.resources.ref(source.queue_id),
                 queue_arn=self.resources.get_att(source.queue_id, "Arn"),
                 function=self.functions[source.function_id]
@@ -321,14 +335,18 @@ class LocalStack:
         return Gateway(routes, authorizers, throttle)
 
     def register_api_key(self, key: str | None) -> str:
-        store = DynamoApiKeyStore(table(get_settings().api_keys_table))
-        return issue_key(store, DEV_TEAM, key or f"hr_dev_{secrets.token_urlsafe(24)}").key
+        return issue_key(self._api_keys(), DEV_TEAM, key or f"hr_dev_{secrets.token_urlsafe(24)}").key
 
     def open_portal_session(self, api_base_url: str) -> PortalSession:
         """A portal link for the development team, for the longest a session may last."""
-        store = DynamoApiKeyStore(table(get_settings().api_keys_table))
+        store = self._api_keys()
         request = PortalSessionRequest(expires_in=PORTAL_SESSION_MAX_SECONDS)
         return open_session(store, DEV_TEAM, request, api_base_url)
 
     def invoke(self, function_id: str, event: Any) -> Any:
         return self.functions[function_id].invoke(event)
+
+    def _api_keys(self) -> DynamoApiKeyStore:
+        # A client of its own: python_values would change the plain one the resources were made with.
+        dynamodb = python_values(aws.session().client("dynamodb"))
+        return DynamoApiKeyStore(Table(get_settings().api_keys_table, dynamodb))

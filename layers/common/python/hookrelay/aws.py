@@ -1,6 +1,7 @@
 """boto3 clients and tables, created once per process and shared by its threads."""
 
 import functools
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -10,12 +11,14 @@ from boto3.dynamodb.table import BatchWriter
 from boto3.dynamodb.transform import TransformationInjector, copy_dynamodb_params
 from botocore.config import Config
 
+from hookrelay.settings import AwsCallLimits
+
 # Every thread of the largest pool that shares a client gets a connection of its own: the store's
 # conditional writes (WRITE_CONCURRENCY, 16), above delivery's sends (SEND_CONCURRENCY, 10) and the
 # sweeper's shards (SHARD_CONCURRENCY, 8); tests/unit/test_aws.py holds it to them. (Importing them
-# here would cost the authorizer's cold start the delivery module's imports.) Adaptive retries also
-# slow a client down while DynamoDB or SQS throttle it, with botocore's attempts per service.
-CLIENT_CONFIG = Config(max_pool_connections=16, retries={"mode": "adaptive"})
+# here would cost the authorizer's cold start the delivery module's imports.)
+MAX_POOL_CONNECTIONS = 16
+
 
 _lock = threading.Lock()
 
@@ -90,10 +93,31 @@ def table(name: str) -> Table:
 
 @functools.cache
 def _client(service: str) -> Any:
-    return session().client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    return _shared(session().client(service, config=_config()))  # type: ignore[call-overload]
 
 
 @functools.cache
 def _tables_client() -> Any:
     # A client of its own: the transformations would break the plain client's typed AttributeValues.
-    return python_values(session().client("dynamodb", config=CLIENT_CONFIG))
+    return python_values(_shared(session().client("dynamodb", config=_config())))
+
+
+def _shared(aws_client: Any) -> Any:
+    """`aws_client` ready for threads: botocore makes a client's exception classes at their first use,
+    unguarded, so two threads failing at once could each make their own, and an `except
+    client.exceptions.X` of one would miss the other's X (a TransactionCanceledException escaped the
+    subscriptions store that way, in a delivery container with ten sends)."""
+    aws_client.exceptions  # noqa: B018 - made here, once
+    return aws_client
+
+
+def _config() -> Config:
+    """Every call ends within AwsCallLimits.worst_call_seconds, not botocore's 60 s connect and read
+    timeouts times its attempts; adaptive retries slow a client down while DynamoDB or SQS throttle it."""
+    limits = AwsCallLimits.from_environment(os.environ)
+    return Config(
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+        connect_timeout=limits.connect_timeout_seconds,
+        read_timeout=limits.read_timeout_seconds,
+        retries={"mode": "adaptive", "total_max_attempts": limits.attempts},
+    )

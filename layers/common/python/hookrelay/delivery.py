@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from hookrelay import clock
+from hookrelay.errors import Unavailable
 from hookrelay.observability import logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
@@ -22,23 +24,45 @@ from hookrelay.signing import signature_headers
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
 from hookrelay.store.due_retries import due_shard
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
+from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 from hookrelay.transport import SendResult, Transport
 
 # A batch's sends run together, so one slow receiver does not hold up the other nine.
 SEND_CONCURRENCY = 10
 GONE = 410
+# The AWS calls an attempt makes besides its send, one after the other at worst: its rate limit's slot
+# before it; after it, recording it, freeing a test event's slot, enqueueing its retry and writing its
+# endpoint's health.
+AWS_CALLS_PER_ATTEMPT = 5
+
+
+def attempt_seconds(send_deadline_seconds: float, aws_call_seconds: float) -> float:
+    """The longest an attempt can take, from its start to the batch's answer: its send's deadline, each of
+    its AWS calls at its worst (`aws_call_seconds`, AwsCallLimits.worst_call_seconds), and the answer.
+
+    An attempt starts only with more than this left: the function's Timeout must never come between a
+    send and its record, or the message would come back and be sent again.
+    """
+    return send_deadline_seconds + AWS_CALLS_PER_ATTEMPT * aws_call_seconds + ANSWER_SECONDS
 
 
 class InvalidDeliveryMessage(ValueError):
     """A delivery-queue message that does not name a delivery and attempt."""
 
 
+# AWS calls that did not answer in time or were refused for now (botocore's timeouts, the stores'
+# Unavailable): nothing is wrong with the message or the code, so they are logged as an outage, without
+# a traceback, and the message is received again.
+AWS_NOT_NOW = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, Unavailable)
 # The outcome of a message whose handling raised: it fails alone and SQS receives it again.
 UNEXPECTED = "error"
 # The outcome of a message whose subscription's rate limit had no free slot: it waits on the queue.
 RATE_LIMITED = "rate limited"
 # How the error of an attempt recorded without a send begins (its subscription was deleted or disabled).
 NOT_SENT = "not sent: "
+# The outcome of a message left untouched (nothing sent, nothing recorded) because too little of the
+# invocation's time was left for its attempt: like UNEXPECTED, it comes back through the batch's answer.
+NOT_STARTED = "not started: too little time left"
 
 
 @dataclass(frozen=True)
@@ -46,7 +70,8 @@ class Report:
     """What handling one delivery-queue message did: an outcome, and the attempt's result if one was made.
 
     Outcomes: delivered, pending (retry queued), scheduled (retry in the sweeper's index), failed...
-    (for good), dropped... (not sent), already done, unknown delivery, RATE_LIMITED, or UNEXPECTED.
+    (for good), dropped... (not sent), already done, unknown delivery, RATE_LIMITED, NOT_STARTED or
+    UNEXPECTED.
     """
 
     message_id: str
@@ -54,6 +79,11 @@ class Report:
     result: SendResult | None = None
     subscription_id: str | None = None
     event_id: str | None = None
+
+    @property
+    def comes_back(self) -> bool:
+        """Whether SQS must receive the message again (the batch's answer names it)."""
+        return self.outcome in (UNEXPECTED, NOT_STARTED)
 
 
 @dataclass(frozen=True)
@@ -135,7 +165,9 @@ class Deliverer:
         delivery_queue: Queue,
         due_shards: int,
         rate_limiter: RateLimiter,
+        aws_call_seconds: float,
     ):
+        """`aws_call_seconds`: the longest one AWS call can take (AwsCallLimits.worst_call_seconds)."""
         self._deliveries = deliveries
         self._subscriptions = subscriptions
         self._subscription_store = subscription_store
@@ -144,12 +176,14 @@ class Deliverer:
         self._queue = delivery_queue
         self._due_shards = due_shards
         self._rate_limiter = rate_limiter
+        self._attempt_seconds = attempt_seconds(transport.deadline_seconds, aws_call_seconds)
 
-    def deliver_batch(self, messages: Sequence[tuple[str, str]]) -> list[Report]:
+    def deliver_batch(self, messages: Sequence[tuple[str, str]], budget: TimeBudget) -> list[Report]:
         """Deliver (message id, body) pairs concurrently; a report for each, in order.
 
         The batch's records are read first, so that the subscriptions of all their teams are checked
-        against the teams' versions in one read before any is sent.
+        against the teams' versions in one read before any is sent. An attempt starts only while
+        `budget` allows it (attempt_seconds): the others are NOT_STARTED, left for a later invocation.
         """
         if not messages:
             return []
@@ -161,7 +195,7 @@ class Deliverer:
             except Exception:
                 logger.exception("reading the batch's subscriptions failed; its messages will be received again")
                 return [each if isinstance(each, Report) else Report(each.message_id, UNEXPECTED) for each in read]
-            attempted = iter(pool.map(self._attempt_safely, ready))
+            attempted = iter(pool.map(functools.partial(self._attempt_in_time, budget), ready))
             return [each if isinstance(each, Report) else next(attempted) for each in read]
 
     def deliver(self, job: Job, message_id: str = "") -> Report:
@@ -204,12 +238,20 @@ class Deliverer:
                 seen.add((job.delivery_id, job.attempt))
         return read
 
-    def _attempt_safely(self, ready: _Ready) -> Report:
+    def _attempt_in_time(self, budget: TimeBudget, ready: _Ready) -> Report:
         job = ready.job
+        if not budget.allows(self._attempt_seconds):
+            return _logged(job, Report(ready.message_id, NOT_STARTED))
+        correlation = {"message_id": ready.message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
         try:
             report = self._attempt(ready)
+        except AWS_NOT_NOW as error:
+            logger.error(
+                "AWS did not answer a call of this delivery in time; the message will be received again",
+                extra={**correlation, "error": f"{type(error).__name__}: {error}"},
+            )
+            return Report(ready.message_id, UNEXPECTED)
         except Exception:
-            correlation = {"message_id": ready.message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
             logger.exception("delivery failed unexpectedly; the message will be received again", extra=correlation)
             return Report(ready.message_id, UNEXPECTED)
         return _logged(job, report)
@@ -372,6 +414,7 @@ def delivery_metrics(reports: Sequence[Report]) -> list[tuple[str, float, Metric
         "DeliveriesFailed": sum(report.outcome.startswith("failed") for report in reports),
         "DeliveriesNotSent": sum(report.outcome.startswith("dropped") for report in reports),
         "DeliveriesRateLimited": sum(report.outcome == RATE_LIMITED for report in reports),
+        "DeliveriesNotStarted": sum(report.outcome == NOT_STARTED for report in reports),
         "DeliveryErrors": sum(report.outcome == UNEXPECTED for report in reports),
     }
     latencies = [("DeliveryLatency", float(result.latency_ms), MetricUnit.Milliseconds) for result in attempts]

@@ -28,6 +28,41 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class AwsCallLimits:
+    """How long one AWS call may take (SDK clients, hookrelay.aws): each attempt is ended at its connect
+    timeout and at its read timeout (each wait for the answer's bytes), and botocore's adaptive mode makes
+    at most `attempts` of them, slowing the client down while AWS throttles it."""
+
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    attempts: int
+
+    @classmethod
+    def from_environment(cls, environment: Mapping[str, str]) -> "AwsCallLimits":
+        """Read the three limits alone (hookrelay.aws makes clients where the rest is not set), or raise
+        SettingsError."""
+        read = _Reader(environment)
+        limits = cls.from_reader(read)
+        read.raise_problems()
+        return limits
+
+    @classmethod
+    def from_reader(cls, read: "_Reader") -> "AwsCallLimits":
+        return cls(
+            connect_timeout_seconds=read.number("HOOKRELAY_AWS_CONNECT_TIMEOUT_SECONDS", 0.5, above=0),
+            read_timeout_seconds=read.number("HOOKRELAY_AWS_READ_TIMEOUT_SECONDS", 1.0, above=0),
+            attempts=read.whole("HOOKRELAY_AWS_MAX_ATTEMPTS", 2, least=1, most=10),
+        )
+
+    @property
+    def worst_call_seconds(self) -> float:
+        """The longest one call can take: every attempt ended at both its timeouts, and before each retry
+        the longest backoff botocore waits after a throttled attempt (up to 1 s, then 2 s, 4 s ...)."""
+        per_attempt = self.connect_timeout_seconds + self.read_timeout_seconds
+        return self.attempts * per_attempt + sum(2.0**retry for retry in range(self.attempts - 1))
+
+
+@dataclass(frozen=True)
 class Settings:
     subscriptions_table: str
     api_keys_table: str
@@ -45,6 +80,7 @@ class Settings:
     # defaults, not imported from there so that reading settings does not import the transport).
     send_connect_timeout_seconds: float
     send_timeout_seconds: float
+    aws_calls: AwsCallLimits
     # How long a rotated-out secret keeps signing beside the new one.
     secret_rotation_overlap: timedelta
     # Off by default: producers written before the catalog had schemas keep being accepted.
@@ -74,6 +110,7 @@ class Settings:
             due_shards=read.whole("HOOKRELAY_DUE_SHARDS", 8, least=1, most=64),
             send_connect_timeout_seconds=read.number("HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS", 5.0, above=0),
             send_timeout_seconds=read.number("HOOKRELAY_SEND_TIMEOUT_SECONDS", 15.0, above=0),
+            aws_calls=AwsCallLimits.from_reader(read),
             secret_rotation_overlap=read.parsed("HOOKRELAY_SECRET_ROTATION_OVERLAP", "24h", parse_duration),
             validate_event_data=read.flag("HOOKRELAY_VALIDATE_EVENT_DATA", False),
             portal_frame_ancestors=read.parsed("HOOKRELAY_PORTAL_FRAME_ANCESTORS", "'none'", _frame_ancestors),
@@ -91,8 +128,7 @@ class Settings:
                 f"HOOKRELAY_TEAM_REQUEST_BURST ({settings.team_request_burst}) is less than "
                 f"HOOKRELAY_TEAM_REQUESTS_PER_SECOND ({settings.team_requests_per_second:g})"
             )
-        if read.problems:
-            raise SettingsError("invalid settings:\n  " + "\n  ".join(read.problems))
+        read.raise_problems()
         return settings
 
 
@@ -134,6 +170,10 @@ class _Reader:
         except ValueError as error:
             self.problems.append(f"{name}: {error}")
             return parse(default)
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(self.problems))
 
     def _wrong[T](self, name: str, complaint: str, default: T) -> T:
         self.problems.append(f"{name}: {complaint}")

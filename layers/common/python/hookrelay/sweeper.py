@@ -1,35 +1,67 @@
 """The sweeper: hands due retries from the deliveries table's due index back to the delivery queue."""
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from hookrelay import clock
-from hookrelay.queues import Queue, delivery_message
+from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.due_retries import DueRetries, due_shard_name
+from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 
 PAGE = 100
 # Shards read at once (each its own thread).
 SHARD_CONCURRENCY = 8
 
 
+def stop_seconds(aws_call_seconds: float) -> float:
+    """What a shard keeps in hand when it makes its next call (a page's read or a claim): that call, the
+    send of the retries it has claimed and not yet sent (fewer than ten, one SendMessageBatch), each at its
+    worst (`aws_call_seconds`), and the answer. With less left, it sends what it holds and stops."""
+    return 2 * aws_call_seconds + ANSWER_SECONDS
+
+
 class Sweeper:
-    def __init__(self, *, due_retries: DueRetries, delivery_queue: Queue, shards: int):
+    def __init__(self, *, due_retries: DueRetries, delivery_queue: Queue, shards: int, aws_call_seconds: float):
+        """`aws_call_seconds`: the longest one AWS call can take (AwsCallLimits.worst_call_seconds)."""
         self._due_retries = due_retries
         self._queue = delivery_queue
         self._shards = shards
+        self._stop_seconds = stop_seconds(aws_call_seconds)
 
-    def sweep(self, now: datetime) -> int:
+    def sweep(self, now: datetime, budget: TimeBudget) -> int:
         """Enqueue every retry due by `now`, reading the index's shards in parallel; returns how many.
 
         Each one is claimed first with a conditional write that moves it a lease into the future, so
         two sweepers never enqueue it twice, and one whose message is lost is swept again later.
+        Claims stop when `budget` runs short (stop_seconds), and what was claimed is enqueued before:
+        none is left to wait out its lease.
         """
         with ThreadPoolExecutor(max_workers=min(self._shards, SHARD_CONCURRENCY)) as pool:
-            return sum(pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now), range(self._shards)))
+            return sum(
+                pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now, budget), range(self._shards))
+            )
 
-    def _sweep_shard(self, shard: str, now: datetime) -> int:
-        """Read the shard's due retries page after page, claiming each.
+    def _sweep_shard(self, shard: str, now: datetime, budget: TimeBudget) -> int:
+        """Claim the shard's due retries and send them ten at a time; what is claimed is sent even when
+        a later call fails."""
+        held: list[Message] = []
+        enqueued = 0
+        try:
+            for delivery_id, attempt in self._claims(shard, now, budget):
+                held.append(delivery_message(delivery_id, attempt))
+                if len(held) == SQS_BATCH_LIMIT:
+                    batch, held = held, []
+                    self._queue.send(batch)
+                    enqueued += len(batch)
+        finally:
+            self._queue.send(held)
+        return enqueued + len(held)
+
+    def _claims(self, shard: str, now: datetime, budget: TimeBudget) -> Iterator[tuple[str, int]]:
+        """(delivery id, attempt to enqueue) of the shard's due retries claimed, page after page, while
+        `budget` allows the next call.
 
         The index is eventually consistent: it may still show retries already claimed (by this sweep
         or an earlier one) with their old due_at. Reading on from the last page, never again from the
@@ -37,17 +69,17 @@ class Sweeper:
         whatever is left is swept a minute later.
         """
         lease_until = clock.iso(now + SWEEPER_LEASE)
-        enqueued = 0
         after = None
-        while True:
+        while budget.allows(self._stop_seconds):
             page = self._due_retries.due(shard, clock.iso(now), PAGE, after)
-            messages = []
+            claimed_any = False
             for delivery_id, due_at in page.items:
+                if not budget.allows(self._stop_seconds):
+                    return
                 attempt = self._due_retries.claim(delivery_id, due_at, lease_until)
                 if attempt is not None:
-                    messages.append(delivery_message(delivery_id, attempt))
-            self._queue.send(messages)
-            enqueued += len(messages)
-            if not messages or page.next_position is None:
-                return enqueued
+                    claimed_any = True
+                    yield delivery_id, attempt
+            if not claimed_any or page.next_position is None:
+                return
             after = page.next_position

@@ -357,6 +357,11 @@ class Transport:
         self._pools = PoolManager(num_pools=KEPT_ALIVE_RECEIVERS, maxsize=KEPT_ALIVE_PER_RECEIVER)
         self._pools.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
 
+    @property
+    def deadline_seconds(self) -> float:
+        """The longest a send takes: it is ended at this deadline, whatever it is doing."""
+        return self._total_timeout
+
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
         with _Deadline(self._total_timeout) as deadline:
             try:

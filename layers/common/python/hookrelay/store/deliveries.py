@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ReadTimeoutError
 
 from hookrelay import clock
 from hookrelay.records import (
@@ -55,6 +56,10 @@ TEST_SLOT_KEPT_SECONDS = 86_400
 
 # Conditional writes cannot be batched; a pool keeps a large fan-out's writes in flight together.
 WRITE_CONCURRENCY = 16
+# Writes of an attempt whose every answer was lost: the check's read can overtake a write still on its
+# way (R1 left a delivery pending so: its message came back "already done", its retry never enqueued),
+# and writing again settles it, since the condition lets only one of the two be made.
+RECORD_TRIES = 2
 
 
 @dataclass(frozen=True)
@@ -332,17 +337,40 @@ class DynamoDeliveryStore:
             values.update({":next": outcome.next_attempt_at, ":due": outcome.due_at, ":shard": outcome.due_shard})
         else:
             update += " REMOVE next_attempt_at, due_at, due_shard"
-        try:
-            self._table.update_item(
-                Key={"delivery_id": delivery.id},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except self._table.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        tries_left = RECORD_TRIES
+        while True:
+            tries_left -= 1
+            try:
+                self._table.update_item(
+                    Key={"delivery_id": delivery.id},
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=values,
+                )
+            except self._table.client.exceptions.ConditionalCheckFailedException:
+                return self._recorded_by_this_call(delivery.id, number, attempt)
+            except ReadTimeoutError:
+                if self._recorded_by_this_call(delivery.id, number, attempt):
+                    return True
+                if not tries_left:
+                    raise
+                continue
+            return True
+
+    def _recorded_by_this_call(self, delivery_id: str, number: int, attempt: Attempt) -> bool:
+        """Whether attempt `number` is recorded as `attempt`, this call's own, after the write's answer
+        said otherwise or was lost.
+
+        An answer that does not come within the read timeout (HOOKRELAY_AWS_READ_TIMEOUT_SECONDS) says
+        nothing of the write: botocore sends it again, and if the first was made, the second finds its
+        condition false; when every attempt's answer is lost, the call fails. Either taken for "not
+        recorded", the message would come back "already done" and the attempt's retry would never be
+        enqueued: it would wait out the sweeper's lease.
+        """
+        item = self._table.get_item(Key={"delivery_id": delivery_id}, ConsistentRead=True).get("Item") or {}
+        attempts = item.get("attempts") or []
+        return item.get("attempt_count") == number and bool(attempts) and attempts[-1].get("at") == attempt.at
 
     def hold_test_slot(self, subscription_id: str, delivery_id: str, now: str, until: str) -> bool:
         try:

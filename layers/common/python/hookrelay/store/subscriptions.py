@@ -3,11 +3,12 @@
 import dataclasses
 import functools
 from collections import OrderedDict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
+from botocore.exceptions import ClientError
 
 from hookrelay.errors import Unavailable
 from hookrelay.matching import SubscriptionIndex
@@ -16,6 +17,7 @@ from hookrelay.records import Event, Subscription, fields_in, with_values
 from hookrelay.store.batch import get_items
 from hookrelay.store.retries import (
     CONDITION_FAILED,
+    THROTTLED,
     TRANSACTION_RETRIES,
     Retries,
     cancellation_codes,
@@ -222,15 +224,54 @@ class DynamoSubscriptionStore:
     def _update(
         self, team_id: str, subscription_id: str, expression: str, condition: str, values: dict[str, Any] | None = None
     ) -> None:
-        """A change made only while `condition` holds (when it does not, there is nothing to do), which
-        moves the subscription's revision on: a PATCH read before it must not write over it."""
+        """A health change (delivery's failing run, auto-disable) made only while `condition` holds (when it
+        does not, there is nothing to do), which moves the subscription's revision on, so that a PATCH read
+        before it does not write over it, then the team's version, so that every cache sees it.
+
+        Two single-item writes, not a transaction: delivery makes these from many containers at once, and
+        transactions on the one team item would cancel each other (TransactionConflict) where plain writes
+        queue up. The version moves after the change, so a reader that sees the new version sees the change.
+        """
         update: dict[str, Any] = {
             "Key": {"team_id": team_id, "subscription_id": subscription_id},
             "UpdateExpression": f"{expression} ADD revision :one",
             "ConditionExpression": condition,
             "ExpressionAttributeValues": {**(values or {}), ":one": 1},
         }
-        self._write(team_id, {"Update": update})
+        try:
+            self._single_write(lambda: self._table.update_item(**update))
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return
+        bump = {
+            "Key": {"team_id": team_id, "subscription_id": TEAM_ITEM},
+            "UpdateExpression": "SET version = version + :one",
+            "ConditionExpression": "attribute_exists(version)",
+            "ExpressionAttributeValues": {":one": 1},
+        }
+        try:
+            self._single_write(lambda: self._table.update_item(**bump))
+        except self._client.exceptions.ConditionalCheckFailedException:
+            # A team stored before its item existed: counted now, then moved on from its first version.
+            self._start_team(team_id)
+            self._single_write(lambda: self._table.update_item(**bump))
+
+    def _single_write(self, write: Callable[[], Any]) -> None:
+        """One item's write, tried again while it meets a transaction on its item (a conflict no SDK
+        retries) or stays throttled after botocore's own tries; then Unavailable."""
+        for _ in self._retries:
+            try:
+                write()
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code not in THROTTLED:
+                    raise
+                logger.info(
+                    "subscription write refused for now; trying again",
+                    extra={"operation": "UpdateItem", "error_code": code, "error_message": str(error)},
+                )
+                continue
+            return
+        raise Unavailable("DynamoDB kept refusing the write (conflicts, throttling)")
 
     def _write(self, team_id: str, write: dict[str, Any], *, added: int = 0, limit: int | None = None) -> bool:
         """Apply one conditional write of a subscription and move its team's version on, together.

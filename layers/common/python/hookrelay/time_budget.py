@@ -1,0 +1,32 @@
+"""An invocation's time budget: what is left of it, and whether a step fits in that.
+
+A step still running at the function's Timeout is killed with the rest of the invocation: its batch
+comes back whole, with its effects half made. So a step starts only if its worst case fits.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# What an invocation's answer takes once its work is done (its metrics, the answer; no AWS call).
+ANSWER_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    # Seconds left, read anew at each question.
+    seconds_left: Callable[[], float]
+
+    @classmethod
+    def of(cls, context: Any) -> "TimeBudget":
+        """The budget of a Lambda invocation, from its context."""
+        return cls(lambda: context.get_remaining_time_in_millis() / 1000)
+
+    def allows(self, seconds: float) -> bool:
+        """Whether more than `seconds` are left."""
+        return self.seconds_left() > seconds
+
+
+# Work done outside an invocation (the API's manual retries, tests, benchmarks) has no Timeout to fit.
+UNLIMITED = TimeBudget(lambda: math.inf)
