@@ -84,9 +84,6 @@ class RouteSpec:
     method: str
     path: str
     authorizer_function: str | None
-    # The authorizer's identity sources that are request headers (lower case): a request without one of
-    # them is answered 401 by API Gateway, the authorizer not invoked.
-    identity_headers: tuple[str, ...] = ()
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -122,7 +119,6 @@ _RATE_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _ANY_METHOD = "x-amazon-apigateway-any-method"
 _INTEGRATION = "x-amazon-apigateway-integration"
 _AUTHORIZER = "x-amazon-apigateway-authorizer"
-_IDENTITY_HEADER = "$request.header."
 _INVOKED_FUNCTION = re.compile(r"/functions/([A-Za-z0-9]+)/invocations$")
 
 
@@ -207,13 +203,8 @@ class Template:
                 for method, operation in operations.items():
                     where = f"{api_id} {method} {path}"
                     function_id = _invoked_function(operation[_INTEGRATION]["uri"], where)
-                    authorizer = self._authorizer(schemes, operation.get("security") or [], where)
-                    route = RouteSpec(
-                        "ANY" if method == _ANY_METHOD else method.upper(),
-                        path,
-                        _invoked_function(authorizer["authorizerUri"], f"{where} authorizer") if authorizer else None,
-                        _identity_headers(authorizer or {}, where),
-                    )
+                    authorizer = self._authorizer_function(schemes, operation.get("security") or [], where)
+                    route = RouteSpec("ANY" if method == _ANY_METHOD else method.upper(), path, authorizer)
                     routes.append((route, function_id))
         return sorted(routes, key=lambda entry: (entry[0].is_greedy, entry[0].method == "ANY", -len(entry[0].path)))
 
@@ -261,24 +252,15 @@ class Template:
                 return (properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
         return None
 
-    def _authorizer(self, schemes: dict[str, Any], security: list[dict[str, Any]], where: str) -> dict[str, Any] | None:
+    def _authorizer_function(self, schemes: dict[str, Any], security: list[dict[str, Any]], where: str) -> str | None:
         names = [name for requirement in security for name in requirement]
         if not names or names == [NO_AUTHORIZER]:
             return None
         (name,) = names
-        authorizer: dict[str, Any] | None = (schemes.get(name) or {}).get(_AUTHORIZER)
+        authorizer = (schemes.get(name) or {}).get(_AUTHORIZER)
         if not authorizer:
             raise TemplateError(f"{where}: HttpApi authorizer {name} is not declared")
-        return authorizer
-
-
-def _identity_headers(authorizer: dict[str, Any], where: str) -> tuple[str, ...]:
-    headers = []
-    for source in authorizer.get("identitySource") or []:
-        if not str(source).startswith(_IDENTITY_HEADER):
-            raise TemplateError(f"{where}: the local gateway knows identity sources of headers only, not {source}")
-        headers.append(str(source).removeprefix(_IDENTITY_HEADER).lower())
-    return tuple(headers)
+        return _invoked_function(authorizer["authorizerUri"], f"{where} authorizer {name}")
 
 
 def _ref_target(value: Any, where: str) -> str:

@@ -1,9 +1,8 @@
 """HTTP API Lambda authorizer (payload 2.0, simple responses): resolves the bearer key or portal token to its team.
 
-It refuses a request whose key or token names no team, so that API Gateway answers it 403 without invoking
-the API function (a request without the Authorization header never gets here: the gateway answers it 401).
-Otherwise it says in its context which team the credential belongs to and, for a portal token, whether it
-is read-only, so that the API answers a portal token's writes out of its scope with a 403 (SPEC §2, §6).
+It lets every request through and says in its context which team the credential belongs to (empty when
+none) and, for a portal token, whether it is read-only, so that the API answers a missing or bad key with a
+problem+json 401 and a portal token's writes out of its scope with a 403 (SPEC §2, §6).
 
 The event and the answer are read and written as plain dicts: powertools' data classes package
 imports every event class it has, a tenth of an `import boto3` at each cold start, for one header
@@ -14,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay.api_keys import Authenticator, authorizer_response
+from hookrelay.api_keys import Authenticator, authorizer_context
 from hookrelay.aws import client
 from hookrelay.observability import logger
 from hookrelay.settings import get_settings
@@ -33,4 +32,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "authorized" if credential else "no valid API key or portal token",
         extra={"team_id": credential.team_id if credential else None, "portal": bool(credential and credential.portal)},
     )
-    return authorizer_response(credential)
+    return {"isAuthorized": True, "context": authorizer_context(credential)}

@@ -65,7 +65,7 @@ def drive_every_secret_path(stack: RunningStack, seen: SecretsSeen) -> None:
 
     bad_key = "hr_" + secrets.token_urlsafe(24)
     seen.add(API_KEY, bad_key)
-    assert api.get("/v3/webhooks", key=bad_key).status == 403
+    assert api.get("/v3/webhooks", key=bad_key).status == 401
 
     cli_key = stack.create_key_with_cli(f"cli-{uuid.uuid4().hex[:8]}")
     seen.add(API_KEY, cli_key)

@@ -70,5 +70,5 @@ def test_flood_benchmark_smoke() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     every_event = r"[\d.]+ s, 5/5 delivered vs without the flood [\d.]+ s, 5/5 delivered"
     assert re.search(every_event, result.stdout), result.stdout
-    assert "P8 the flooding team's PATCHes" in result.stdout and "= 0 5xx" in result.stdout, result.stdout
+    assert "P8 (flood) the flooding team's PATCHes" in result.stdout and "= 0 5xx" in result.stdout, result.stdout
     assert result.stdout.count("= 0 5xx (goal") == 2, result.stdout

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from api_client import ApiClient
-from api_contract import assert_problem, assert_refused_by_gateway, nested_arrays
+from api_contract import assert_problem, nested_arrays
 from hookrelay import catalog
 from hookrelay.aws import client
 from hookrelay.http_api import MAX_BODY_BYTES
@@ -148,7 +148,7 @@ def test_data_against_its_schema_is_named_with_its_event_index(
 
 
 def test_a_batch_needs_a_key(api: ApiClient, put_events_calls: list[list[dict[str, Any]]]) -> None:
-    assert_refused_by_gateway(api.post(BATCH, {"events": [event(0)]}, key="not-a-key"), 403)
+    assert_problem(api.post(BATCH, {"events": [event(0)]}, key="not-a-key"), 401)
     assert put_events_calls == []
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from api_client import ApiClient, ApiResponse
-from api_contract import assert_problem, assert_refused_by_gateway, webhook
+from api_contract import assert_problem, webhook
 from hookrelay.api_keys import hash_key
 from hookrelay.aws import table
 from hookrelay.settings import get_settings
@@ -104,7 +104,7 @@ def test_tokens_are_stored_hashed_and_refused_once_expired(stack: LocalStack, ap
     expired = "hrp_expired_" + "x" * 40
     store = DynamoApiKeyStore(table(get_settings().api_keys_table))
     store.add_portal_token(hash_key(expired), "team-a", read_only=False, expires_at=int(time.time()) - 1)
-    assert_refused_by_gateway(api.get("/v3/webhooks", key=expired), 403)
+    assert_problem(api.get("/v3/webhooks", key=expired), 401)
 
 
 def page(transport: Callable[..., ApiResponse], path: str) -> ApiResponse:

@@ -207,12 +207,6 @@ def test_routes_come_from_the_template(template: Template) -> None:
     assert ordered[-1] == "ANY /{proxy+}"
 
 
-def test_a_request_without_a_key_never_reaches_a_function(template: Template) -> None:
-    # Issue 24: API Gateway answers it 401 itself; one with a key the authorizer refuses, 403.
-    (route,) = [route for route, _ in template.http_routes() if route.authorizer_function]
-    assert route.identity_headers == ("authorization",)
-
-
 # Concurrency isolation (issue 24): the API cannot starve delivery.
 
 ACCOUNT_CONCURRENCY = 1_000  # Lambda's default quota per region

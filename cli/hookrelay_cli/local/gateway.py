@@ -2,10 +2,10 @@
 
 Routes, authorizers and the stage's throttling come from template.yaml. What API Gateway itself
 answers is reproduced: no route 404 `{"message":"Not Found"}`, over the stage's rate 429
-`{"message":"Too Many Requests"}`, an identity source missing 401, authorizer denial 403, handler
-failure or throttling 500, bodies over 10 MB 413, and 500 for a request whose event Lambda would
-refuse (over 6 MB). Any method reaches an `ANY` route (the API function answers 405 for one it does
-not serve), and chunked bodies are read whole: werkzeug serves the HTTP.
+`{"message":"Too Many Requests"}`, authorizer denial 403, handler failure or throttling 500, bodies
+over 10 MB 413, and 500 for a request whose event Lambda would refuse (over 6 MB). Any method reaches
+an `ANY` route (the API function answers 405 for one it does not serve), and chunked bodies are read
+whole: werkzeug serves the HTTP.
 """
 
 import base64
@@ -113,12 +113,9 @@ class Gateway:
             return _gateway_message(404, "Not Found")
         route, function, path_parameters = matched
         event = _request_event(request, route, path_parameters)
-        identity = [str(event["headers"].get(name) or "") for name in route.identity_headers]
-        if not all(identity):
-            return _gateway_message(401, "Unauthorized")
         if route.authorizer_function:
             try:
-                verdict = self._authorizers[route.authorizer_function].invoke(_authorizer_event(event, identity))
+                verdict = self._authorizers[route.authorizer_function].invoke(_authorizer_event(event))
             except Exception:
                 _log.exception("authorizer %s failed", route.authorizer_function)
                 return _gateway_message(500, "Internal Server Error")
@@ -207,14 +204,14 @@ def _request_event(request: HttpRequest, route: RouteSpec, path_parameters: dict
     return event
 
 
-def _authorizer_event(request_event: dict[str, Any], identity: list[str]) -> dict[str, Any]:
+def _authorizer_event(request_event: dict[str, Any]) -> dict[str, Any]:
     event = {key: value for key, value in request_event.items() if key not in ("body", "isBase64Encoded", "version")}
     return {
         **event,
         "version": "2.0",
         "type": "REQUEST",
         "routeArn": f"arn:aws:execute-api:local:local:{_API_ID}/$default/{request_event['routeKey'].replace(' ', '')}",
-        "identitySource": identity,
+        "identitySource": [],
     }
 
 

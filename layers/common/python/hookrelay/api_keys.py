@@ -74,22 +74,20 @@ def issue_portal_token(
     return IssuedPortalToken(token=token, expires_at=expires_at)
 
 
-def authorizer_response(credential: Credential | None) -> dict[str, Any]:
-    """The authorizer's simple response: a request without a credential is refused, so that API Gateway
-    answers it (403) without invoking the API function; one with a credential carries it in the context."""
+def authorizer_context(credential: Credential | None) -> dict[str, Any]:
+    """What the authorizer tells the API function about a request's credential (an empty team: none)."""
     if credential is None:
-        return {"isAuthorized": False}
-    context = {
+        return {TEAM_CONTEXT_KEY: ""}
+    return {
         TEAM_CONTEXT_KEY: credential.team_id,
         PORTAL_CONTEXT_KEY: credential.portal,
         READ_ONLY_CONTEXT_KEY: credential.read_only,
         EXPIRES_CONTEXT_KEY: credential.expires_at or 0,
     }
-    return {"isAuthorized": True, "context": context}
 
 
 def credential_from_context(context: dict[str, Any]) -> Credential | None:
-    """The credential `authorizer_response` described; None when there is none (fail closed)."""
+    """The credential `authorizer_context` described; None when the request had none."""
     team_id = context.get(TEAM_CONTEXT_KEY)
     if not team_id:
         return None

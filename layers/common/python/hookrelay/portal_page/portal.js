@@ -74,11 +74,7 @@
       if (response.status !== 429 || attempt >= MAX_RETRIES_AFTER_429) break;
       await sleep(retryAfterMilliseconds(response));
     }
-    // API Gateway refuses a token the authorizer does not know (expired, or not a token) with its own
-    // 403 {"message": "Forbidden"}; the API's own 403s are problem+json.
-    const refusedByGateway =
-      response.status === 403 && !(response.headers.get("Content-Type") || "").includes("problem+json");
-    if (response.status === 401 || refusedByGateway) {
+    if (response.status === 401) {
       showExpired();
       throw new LinkExpired();
     }
