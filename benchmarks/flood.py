@@ -1,8 +1,8 @@
-"""API flood benchmark (P8 (flood), issue 24): the API cannot starve delivery.
+"""API flood benchmark, P8 (flood) of issue 24: the API cannot starve delivery.
 
     .venv/bin/python benchmarks/flood.py                      # 60 s of flood, and a run without it
     .venv/bin/python benchmarks/flood.py --flood-seconds 10   # shorter, on a loaded machine
-    .venv/bin/python benchmarks/flood.py --smoke              # 3 s, 10 events, as the test suite runs it
+    .venv/bin/python benchmarks/flood.py --smoke              # 3 s, 5 events, as the test suite runs it
 
 Two runs of `hookrelay local up`, each on a fresh stack: one while FLOOD_THREADS threads flood the API
 (half with a new bogus key at every request, half with one team's PATCHes of its subscription, each
@@ -20,7 +20,10 @@ authorizer and the API function, whose reserved concurrency caps what it can hol
 delivery's left untouched) or the stage's 429, never a 5xx.
 
 The stack runs as a scaled-down deployment (GATEWAY_CONTAINERS, TEAM_LIMITS): the API and the
-authorizer run 2 containers each, a team may write 10 times a second (burst 20). The stage keeps its
+authorizer run 2 containers each, a team may write 10 times a second (burst 20). A request that finds
+both busy waits for one here (the local gateway throttles only at a reserved concurrency below its
+containers), so the flood is paced by the cap; on AWS the stage's burst (100) at most the API's
+reservation (150) keeps a flood's excess a 429 rather than Lambda's throttle, a 500. The stage keeps its
 default throttling (1 000/s, burst 100), which a flood this size reaches only now and then here: with
 a stage's rate below the flood's, every caller gets the same share of it, the other team too, and its
 events would wait for the stage, not for delivery (tests/e2e/test_api_limits.py shows the stage's 429s).
