@@ -22,8 +22,9 @@ delivery's left untouched) or the stage's 429, never a 5xx.
 The stack runs as a scaled-down deployment (GATEWAY_CONTAINERS, TEAM_LIMITS): the API and the
 authorizer run 2 containers each, a team may write 10 times a second (burst 20). A request that finds
 both busy waits for one here (the local gateway throttles only at a reserved concurrency below its
-containers), so the flood is paced by the cap; on AWS the stage's burst (100) at most the API's
-reservation (150) keeps a flood's excess a 429 rather than Lambda's throttle, a 500. The stage keeps its
+containers), so the flood is paced by the cap; on AWS the stage keeps a flood's excess a 429 rather
+than Lambda's throttle, a 500, while its burst (100) and its rate times the API's slowest answers
+(1 000/s x 150 ms) stay within the API's reservation (150). The stage keeps its
 default throttling (1 000/s, burst 100), which a flood this size reaches only now and then here: with
 a stage's rate below the flood's, every caller gets the same share of it, the other team too, and its
 events would wait for the stage, not for delivery (tests/e2e/test_api_limits.py shows the stage's 429s).
