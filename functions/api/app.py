@@ -43,8 +43,10 @@ from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
+from hookrelay.store.request_counts import DynamoRequestCounts
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
+from hookrelay.team_limits import TeamLimiter, limits
 
 settings = get_settings()
 publisher = EventPublisher(client("events"), settings.event_bus, validate_data=settings.validate_event_data)
@@ -64,6 +66,10 @@ delivery_log = DeliveryLog(
     due_shards=settings.due_shards,
 )
 portal_tokens = DynamoApiKeyStore(table(settings.api_keys_table))
+team_limiter = TeamLimiter(
+    DynamoRequestCounts(table(settings.deliveries_table)),
+    limits(settings.team_requests_per_second, settings.team_request_burst),
+)
 
 # The OpenAPI document and Swagger UI are set up by their first request (hookrelay.api_docs says why).
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -83,7 +89,13 @@ def _responses(model: Any, errors: dict[int, Any], status: HTTPStatus = HTTPStat
 _ERRORS: dict[int, Any] = {
     **{
         status: _problem(status.phrase)
-        for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.UNPROCESSABLE_ENTITY)
+        for status in (
+            HTTPStatus.BAD_REQUEST,
+            HTTPStatus.UNAUTHORIZED,
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            # The team's limit (hookrelay.team_limits), with Retry-After.
+            HTTPStatus.TOO_MANY_REQUESTS,
+        )
     },
     HTTPStatus.SERVICE_UNAVAILABLE: _problem(
         "DynamoDB kept refusing the request (conflicting writes, throttling) after hookrelay's retries:"
@@ -421,4 +433,6 @@ def answer_outage(error: Exception) -> Response[str]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http_api.early_refusal(event) or app.resolve(event, context)
+    return (
+        http_api.early_refusal(event) or http_api.team_limit_refusal(event, team_limiter) or app.resolve(event, context)
+    )

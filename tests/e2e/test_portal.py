@@ -1,7 +1,9 @@
 """The webhook portal in a real browser (headless Debian chromium driven by Playwright) over the local stack,
 delivering to real receivers on 127.0.0.1. `make screenshots` writes the main views to docs/portal/."""
 
+import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -335,3 +337,27 @@ def test_local_up_prints_a_portal_link_for_the_dev_team(page: Page, portal_stack
     page.goto(banner.group(0).rsplit(": ", 1)[1])
     heading(page, "Webhook endpoints")
     expect(page.locator("#session")).to_contain_text("Link valid until")
+
+
+def test_a_429_is_tried_again_after_its_retry_after(page: Page, api: ApiClient) -> None:
+    # Issue 24: the team's request limit (or the API's throttling) answers 429; the page waits it out.
+    with receiver() as endpoint:
+        subscribe(api, f"http://127.0.0.1:{endpoint.port}/limited", description="Behind a 429")
+        refused: list[float] = []
+
+        def limited(route: Any) -> None:
+            if len(refused) < 2:
+                refused.append(time.monotonic())
+                problem = {"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": "over"}
+                route.fulfill(
+                    status=429,
+                    headers={"Retry-After": "1", "Content-Type": "application/problem+json"},
+                    body=json.dumps(problem),
+                )
+            else:
+                route.continue_()
+
+        page.route(re.compile(r"/v3/webhooks(\?[^/]*)?$"), limited)
+        page.goto(portal_url(api))
+        expect(page.locator("tbody tr", has_text="Behind a 429")).to_be_visible()
+        assert len(refused) == 2 and refused[1] - refused[0] >= 0.9

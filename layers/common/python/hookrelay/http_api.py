@@ -14,6 +14,7 @@ from hookrelay.errors import Unavailable
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 from hookrelay.store.api_keys import Credential
 from hookrelay.store.retries import THROTTLED
+from hookrelay.team_limits import RequestKind, TeamLimiter
 
 MAX_BODY_BYTES = 256 * 1024
 # What a portal token may reach: the routes of the portal page (a subscription's own routes sit under
@@ -127,6 +128,26 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
             )
         )
     return None
+
+
+def team_limit_refusal(event: dict[str, Any], limiter: TeamLimiter) -> dict[str, Any] | None:
+    """The 429 for a team's request over its limit (hookrelay.team_limits); requests without a team are not counted."""
+    context = _authorizer_context(event)
+    credential = credential_from_context(context) if context is not None else None
+    if credential is None:
+        return None
+    kind = RequestKind.READ if _method(event) in _READ_METHODS else RequestKind.WRITE
+    retry_after = limiter.admit(credential.team_id, kind)
+    if retry_after is None:
+        return None
+    limit = limiter.limit(kind)
+    return _proxy_response(
+        problems.too_many_requests(
+            f"The team has made more {kind} requests than its limit of {limit.burst} every "
+            f"{limit.window_seconds:g} s; retry after {retry_after} s.",
+            retry_after,
+        )
+    )
 
 
 def _method(event: dict[str, Any]) -> str:

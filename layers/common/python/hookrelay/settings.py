@@ -92,6 +92,9 @@ class Settings:
     validate_event_data: bool
     # Who may frame the portal page: CSP frame-ancestors sources ('none', 'self', https://app.example.com ...).
     portal_frame_ancestors: str
+    # Each team's writes and publishing through the API: on average, and at once (hookrelay.team_limits).
+    team_requests_per_second: float
+    team_request_burst: int
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> "Settings":
@@ -119,11 +122,19 @@ class Settings:
             secret_rotation_overlap=read.parsed("HOOKRELAY_SECRET_ROTATION_OVERLAP", "24h", parse_duration),
             validate_event_data=read.flag("HOOKRELAY_VALIDATE_EVENT_DATA", False),
             portal_frame_ancestors=read.parsed("HOOKRELAY_PORTAL_FRAME_ANCESTORS", "'none'", _frame_ancestors),
+            team_requests_per_second=read.number("HOOKRELAY_TEAM_REQUESTS_PER_SECOND", 100.0, above=0),
+            team_request_burst=read.whole("HOOKRELAY_TEAM_REQUEST_BURST", 200, least=1),
         )
         if settings.send_connect_timeout_seconds > settings.send_timeout_seconds:
             read.problems.append(
                 f"HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS ({settings.send_connect_timeout_seconds:g}) is longer than "
                 f"HOOKRELAY_SEND_TIMEOUT_SECONDS ({settings.send_timeout_seconds:g}), the whole exchange's"
+            )
+        if settings.team_request_burst < settings.team_requests_per_second:
+            # A window lasts burst/rate seconds; shorter ones would have each container's refusals write more often.
+            read.problems.append(
+                f"HOOKRELAY_TEAM_REQUEST_BURST ({settings.team_request_burst}) is less than "
+                f"HOOKRELAY_TEAM_REQUESTS_PER_SECOND ({settings.team_requests_per_second:g})"
             )
         read.raise_problems()
         return settings

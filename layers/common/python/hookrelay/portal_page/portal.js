@@ -48,18 +48,32 @@
     }
   }
 
+  // A 429 (the team's request limit, or the API's own throttling) is tried again after its Retry-After
+  // (1 s when it has none, as API Gateway's own 429 has not), a few times before it is shown.
+  const MAX_RETRIES_AFTER_429 = 5;
+
+  function retryAfterMilliseconds(response) {
+    const seconds = Number.parseInt(response.headers.get("Retry-After") || "1", 10);
+    return 1000 * Math.min(Math.max(Number.isFinite(seconds) ? seconds : 1, 1), 60);
+  }
+
   async function api(method, path, body) {
     if (!state.token) throw new LinkExpired();
     const headers = { Authorization: `Bearer ${state.token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-      credentials: "omit",
-      referrerPolicy: "no-referrer",
-    });
+    let response;
+    for (let attempt = 0; ; attempt += 1) {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+        credentials: "omit",
+        referrerPolicy: "no-referrer",
+      });
+      if (response.status !== 429 || attempt >= MAX_RETRIES_AFTER_429) break;
+      await sleep(retryAfterMilliseconds(response));
+    }
     if (response.status === 401) {
       showExpired();
       throw new LinkExpired();
