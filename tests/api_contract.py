@@ -192,6 +192,16 @@ def test_custom_authorization_and_endpoint_credentials_are_422(api: ApiClient) -
     assert_problem(api.patch(path, {"endpoint": with_credentials}), 422, "headers.Authorization")
 
 
+def test_a_portal_session_signs_out_once(api: ApiClient) -> None:
+    opened = api.post("/v3/portal-sessions", {"read_only": True})
+    assert opened.status == 201, opened.body
+    token = str(opened.json()["url"]).split("#token=", 1)[1]
+    assert api.delete("/v3/portal-sessions/current", key=token).status == 204
+    # Ended: refused by an authorizer that looks the token up, else no longer a session to end.
+    assert api.delete("/v3/portal-sessions/current", key=token).status in (401, 404)
+    assert_problem(api.delete("/v3/portal-sessions/current"), 404)
+
+
 def test_event_types_catalog(api: ApiClient) -> None:
     response = api.get("/v3/webhook-event-types")
     assert response.status == 200
@@ -222,6 +232,9 @@ def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"/v3/webhooks", "/v3/webhooks/{webhook_id}", "/v3/webhook-event-types"} <= set(spec["paths"])
     assert set(spec["paths"]["/v3/webhooks/{webhook_id}"]) == {"get", "patch", "delete"}
+    assert set(spec["paths"]["/v3/portal-sessions"]) == {"post"}
+    assert set(spec["paths"]["/v3/portal-sessions/current"]) == {"get", "delete"}
+    assert set(spec["paths"]["/v3/portal-sessions/current"]["delete"]["responses"]) >= {"204", "401", "404"}
     schemas = spec["components"]["schemas"]
     listed = {name.removeprefix("EventData.") for name in schemas if name.startswith("EventData.")}
     assert len(listed) == 34 and {"signer.done", "ENVELOPE_SIGNED"} <= listed

@@ -207,9 +207,14 @@
 
   // ---- views ----
 
-  function showExpired() {
+  function endSessionView() {
     forgetToken();
     document.getElementById("session").textContent = "";
+    document.getElementById("sign-out").hidden = true;
+  }
+
+  function showExpired() {
+    endSessionView();
     announce("");
     showView(
       "This link has expired",
@@ -753,6 +758,22 @@
     cancel.focus();
   }
 
+  // The link ends here for everyone who has it, not just in this tab.
+  async function signOut() {
+    await api("DELETE", "v3/portal-sessions/current");
+    endSessionView();
+    announce("");
+    showView(
+      "Signed out",
+      el(
+        "div",
+        { className: "panel expired" },
+        el("p", { text: "You have signed out: this webhook portal link no longer works." }),
+        el("p", { text: "Go back to the application that sent you here to open a new one." }),
+      ),
+    );
+  }
+
   async function start() {
     state.token = takeToken();
     if (!state.token) {
@@ -764,6 +785,9 @@
       state.readOnly = session.read_only;
       document.getElementById("session").textContent =
         `${session.read_only ? "Read-only link" : "Link"} valid until ${new Date(session.expires_at).toLocaleString()}`;
+      const signOutButton = document.getElementById("sign-out");
+      signOutButton.onclick = action(signOut);
+      signOutButton.hidden = false;
       state.catalog = (await api("GET", "v3/webhook-event-types")).data;
       await showSubscriptions(null);
     } catch (error) {
