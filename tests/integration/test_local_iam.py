@@ -98,6 +98,9 @@ def test_every_function_is_allowed_every_call_it_makes(
             api.post(f"{base}/test", {"event_name": "signer.done"}),
         ):
             assert response.status < 300, response.body
+        portal_token = str(api.post("/v3/portal-sessions").json()["url"]).split("#token=", 1)[1]
+        signed_out = api.delete("/v3/portal-sessions/current", key=portal_token)
+        assert signed_out.status == 204, signed_out.body
         while ingest.poll_once():
             pass
         (deliverer,) = delivery_pollers(stack)
@@ -116,9 +119,13 @@ def test_every_function_is_allowed_every_call_it_makes(
         assert api.delete(base).status == 204
 
     assert denied(stack, attempts) == {}
-    assert {"dynamodb:PutItem", "dynamodb:Query", "events:PutEvents", "sqs:SendMessage"} <= actions(
-        attempts, "ApiFunction"
-    )
+    assert {
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "events:PutEvents",
+        "sqs:SendMessage",
+    } <= actions(attempts, "ApiFunction")
     assert {"dynamodb:GetItem"} <= actions(attempts, "AuthorizerFunction")
     assert {"dynamodb:Query", "sqs:SendMessage"} <= actions(attempts, "IngestFunction")
     assert {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"} <= actions(attempts, "DeliveryFunction")
