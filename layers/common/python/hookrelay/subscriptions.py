@@ -11,7 +11,7 @@ from typing import TypedDict
 
 from pydantic import ValidationError
 
-from hookrelay import clock, pagination, problems, signing
+from hookrelay import clock, custom_headers, pagination, problems, signing
 from hookrelay.addresses import (
     EndpointRefused,
     Resolver,
@@ -164,6 +164,8 @@ class Subscriptions:
             if applied.get("endpoint") == masked(current.endpoint):
                 # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
                 applied["endpoint"] = current.endpoint
+            if "headers" in applied:
+                applied["headers"] = custom_headers.kept(applied["headers"], current.headers, current.sensitive_headers)
             try:
                 settings = SubscriptionSettings.model_validate(
                     {**SubscriptionSettings.of(current).model_dump(), **applied}
