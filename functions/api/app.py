@@ -35,7 +35,7 @@ from hookrelay.models import (
     SubscriptionView,
     SubscriptionWithSecret,
 )
-from hookrelay.observability import logger, tracer
+from hookrelay.observability import log_failure, logger, tracer
 from hookrelay.publishing import EventPublisher, NotPublished, new_event
 from hookrelay.queues import Queue
 from hookrelay.records import DeliveryStatus, DeliverySummary
@@ -440,7 +440,7 @@ def answer_unknown_route(_: NotFoundError) -> Response[str]:
 
 @app.exception_handler(Exception)
 def answer_outage(error: Exception) -> Response[str]:
-    logger.exception("request failed")
+    log_failure("request failed", error)
     return http_api.problem_response(http_api.outage(error))
 
 
