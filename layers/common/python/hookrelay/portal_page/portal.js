@@ -207,24 +207,25 @@
 
   // ---- views ----
 
-  function endSessionView() {
+  // The link is over (expired, refused, signed out): the page forgets it and shows no data.
+  function showEnded(title, reason) {
     forgetToken();
     document.getElementById("session").textContent = "";
     document.getElementById("sign-out").hidden = true;
-  }
-
-  function showExpired() {
-    endSessionView();
     announce("");
     showView(
-      "This link has expired",
+      title,
       el(
         "div",
         { className: "panel expired" },
-        el("p", { text: "This webhook portal link has expired or is not valid." }),
+        el("p", { text: reason }),
         el("p", { text: "Go back to the application that sent you here to open a new one." }),
       ),
     );
+  }
+
+  function showExpired() {
+    showEnded("This link has expired", "This webhook portal link has expired or is not valid.");
   }
 
   async function showSubscriptions(after) {
@@ -761,17 +762,7 @@
   // The link ends here for everyone who has it, not just in this tab.
   async function signOut() {
     await api("DELETE", "v3/portal-sessions/current");
-    endSessionView();
-    announce("");
-    showView(
-      "Signed out",
-      el(
-        "div",
-        { className: "panel expired" },
-        el("p", { text: "You have signed out: this webhook portal link no longer works." }),
-        el("p", { text: "Go back to the application that sent you here to open a new one." }),
-      ),
-    );
+    showEnded("Signed out", "You have signed out: this webhook portal link no longer works.");
   }
 
   async function start() {
