@@ -128,6 +128,23 @@ def _keys_revoke(arguments: argparse.Namespace) -> int:
 
 
 def _portal(arguments: argparse.Namespace) -> int:
+    return _portal_revoke(arguments) if arguments.action == "revoke" else _portal_open(arguments)
+
+
+def _portal_revoke(arguments: argparse.Namespace) -> int:
+    from hookrelay.api_keys import revoke_portal_sessions  # noqa: PLC0415
+
+    ended = revoke_portal_sessions(_keys_store(target_of(arguments)), arguments.team)
+    print_json({"revoked_sessions": ended, "team_id": arguments.team})
+    note(
+        f"{ended} portal session(s) of team {arguments.team} ended. Warm authorizers may still accept one for"
+        " HOOKRELAY_API_KEY_CACHE_SECONDS (60 s by default); a session opened in the last second may be missed"
+        " (the team index lags its table): run this again to be sure."
+    )
+    return 0
+
+
+def _portal_open(arguments: argparse.Namespace) -> int:
     from hookrelay.models import PortalSessionRequest  # noqa: PLC0415
     from hookrelay.portal import open_session  # noqa: PLC0415
 
@@ -331,11 +348,21 @@ def _add_portal(commands: Any) -> None:
     portal = _command(
         commands,
         "portal",
-        "print a link to a team's webhook portal",
+        "print a link to a team's webhook portal, or end its portal sessions",
         "Open a portal session for a team and print its link (/portal#token=...): the page where the\n"
         "team's customers manage their webhooks and read every delivery. Anyone with the link acts for\n"
-        "the team on its webhooks until it expires; only the token's hash is stored.",
+        "the team on its webhooks until it expires or signs out; only the token's hash is stored.\n\n"
+        "`hookrelay portal revoke --team T` ends every portal session of the team instead (those opened\n"
+        "with the API and with this command), within HOOKRELAY_API_KEY_CACHE_SECONDS (60 s by default).\n"
+        "A session opened with POST /v3/portal-sessions also ends when the API key that opened it is revoked.",
         run=_portal,
+    )
+    portal.add_argument(
+        "action",
+        nargs="?",
+        choices=("open", "revoke"),
+        default="open",
+        help="open a session and print its link (the default), or revoke every session of the team",
     )
     portal.add_argument("--team", required=True, type=_team_id, help="the team whose webhooks the portal shows")
     portal.add_argument("--read-only", action="store_true", help="the link shows everything and changes nothing")

@@ -13,7 +13,7 @@ from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, Re
 
 from hookrelay import clock
 from hookrelay.errors import Unavailable
-from hookrelay.observability import logger
+from hookrelay.observability import log_failure, logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.rate_limit import RateLimiter, wait_seconds
@@ -215,8 +215,8 @@ class Deliverer:
         wanted = [job for _, job in jobs if isinstance(job, Job)]
         try:
             found = self._deliveries.get_many([job.delivery_id for job in wanted], first_attempt_origins(wanted))
-        except Exception:
-            logger.exception("reading the batch's deliveries failed; its messages will be received again")
+        except Exception as error:
+            log_failure("reading the batch's deliveries failed; its messages will be received again", error)
             return [Report(message_id, UNEXPECTED) for message_id, _ in messages]
         read: list[_Ready | Report] = []
         # Two messages for one attempt in a batch (a repeated fan-out, an SQS duplicate) would both send.
@@ -242,13 +242,15 @@ class Deliverer:
         try:
             report = self._attempt(ready)
         except AWS_NOT_NOW as error:
-            logger.error(
+            log_failure(
                 "AWS did not answer a call of this delivery in time; the message will be received again",
-                extra={**correlation, "error": f"{type(error).__name__}: {error}"},
+                error,
+                **correlation,
+                error=f"{type(error).__name__}: {error}",
             )
             return Report(ready.message_id, UNEXPECTED)
-        except Exception:
-            logger.exception("delivery failed unexpectedly; the message will be received again", extra=correlation)
+        except Exception as error:
+            log_failure("delivery failed unexpectedly; the message will be received again", error, **correlation)
             return Report(ready.message_id, UNEXPECTED)
         return _logged(job, report)
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from hookrelay import catalog, clock, pagination, problems
+from hookrelay import catalog, clock, custom_headers, pagination, problems
 from hookrelay.addresses import masked
 from hookrelay.ingest import EVENT_RETENTION, new_delivery
 from hookrelay.models import DeliveryDetail, Page, PageMeta, Recovery, RenderedRequest
@@ -78,7 +78,11 @@ class DeliveryLog:
         rendered = render_delivery(delivery, subscription)
         request = RenderedRequest(
             url=masked(subscription.endpoint),
-            headers=unsigned_headers(delivery, subscription, rendered),
+            # Custom headers masked as the subscription shows them (hookrelay's own never collide with them).
+            headers={
+                **unsigned_headers(delivery, subscription, rendered),
+                **custom_headers.shown(subscription.headers, subscription.sensitive_headers),
+            },
             body=rendered.body.decode("utf-8"),
         )
         return DeliveryDetail(**vars(delivery.summary()), request=request, attempts=delivery.attempts)

@@ -122,11 +122,24 @@ CustomHeaders = Annotated[
         description="Request headers sent with every delivery of the subscription, besides hookrelay's own:"
         f" at most {custom_headers.MAX_HEADERS}; names are HTTP tokens, values visible ASCII (spaces inside)"
         f" of at most {custom_headers.MAX_VALUE_BYTES} bytes, {MAX_HEADERS_BYTES} bytes in all;"
-        f" {custom_headers.RESERVED_DESCRIPTION} are refused.",
+        f" {custom_headers.RESERVED_DESCRIPTION} are refused."
+        f" Write-only when sensitive ({custom_headers.SENSITIVE_DESCRIPTION}): every read shows `***` and the"
+        " value's last 4 characters (`***` alone under 12 characters), and a PATCH that writes that back keeps"
+        " the stored value.",
         examples=[{"Authorization": "Bearer receiver-token", "X-Tenant": "acme"}],
     ),
     AfterValidator(custom_headers.checked),
     AfterValidator(_headers_within_total),
+]
+SensitiveHeaders = Annotated[
+    list[str],
+    Field(
+        max_length=custom_headers.MAX_HEADERS,
+        description="Names of custom headers whose values are write-only as credentials' are (case-insensitive),"
+        " e.g. ['X-Api-Client']; credentials by their name (Authorization, ...) need not be listed.",
+        examples=[["X-Api-Client"]],
+    ),
+    AfterValidator(custom_headers.checked_names),
 ]
 RateLimit = Annotated[
     int,
@@ -165,6 +178,7 @@ class _SubscriptionFields(BaseModel):
     payload_format: payloads.PayloadFormat = "yousign"
     content_type: ContentType = JSON_CONTENT_TYPE
     headers: CustomHeaders = Field(default_factory=dict)
+    sensitive_headers: SensitiveHeaders = Field(default_factory=list)
     signature_scheme: SignatureScheme = Field("hmac", description=SIGNATURE_SCHEME_DESCRIPTION)
     rate_limit: RateLimit | None = None
 
@@ -209,6 +223,7 @@ class SubscriptionPatch(BaseModel):
     payload_format: payloads.PayloadFormat | None = None
     content_type: ContentType | None = None
     headers: CustomHeaders | None = Field(None, description="Replaces every custom header; {} removes them all.")
+    sensitive_headers: SensitiveHeaders | None = None
     signature_scheme: SignatureScheme | None = Field(None, description=SIGNATURE_SCHEME_DESCRIPTION)
     rate_limit: RateLimit | None = None
 
@@ -233,9 +248,11 @@ class SubscriptionView(_SubscriptionFields):
 
     @classmethod
     def of(cls, subscription: Subscription) -> Self:
-        """The subscription as a client may see it: these fields, the endpoint without its credentials."""
+        """The subscription as a client may see it: these fields, the endpoint without its credentials and
+        sensitive header values masked."""
         shown = {name: getattr(subscription, name) for name in cls.model_fields}
-        return cls.model_validate({**shown, "endpoint": masked(subscription.endpoint)})
+        headers = custom_headers.shown(subscription.headers, subscription.sensitive_headers)
+        return cls.model_validate({**shown, "endpoint": masked(subscription.endpoint), "headers": headers})
 
 
 class SubscriptionWithSecret(SubscriptionView):

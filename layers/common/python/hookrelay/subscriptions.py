@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -10,8 +11,16 @@ from typing import TypedDict
 
 from pydantic import ValidationError
 
-from hookrelay import clock, pagination, problems, signing
-from hookrelay.addresses import EndpointRefused, Resolver, masked, parse_endpoint, resolve, vet_addresses
+from hookrelay import clock, custom_headers, pagination, problems, signing
+from hookrelay.addresses import (
+    EndpointRefused,
+    Resolver,
+    ResolvesToNonPublic,
+    masked,
+    parse_endpoint,
+    resolve,
+    vet_addresses,
+)
 from hookrelay.errors import TeamLimitReached, Unavailable
 from hookrelay.models import (
     Page,
@@ -24,26 +33,49 @@ from hookrelay.models import (
 from hookrelay.records import SignatureScheme, Subscription, is_uuid
 from hookrelay.store.retries import Retries
 from hookrelay.store.subscriptions import SubscriptionStore
+from hookrelay.transport import BoundedLookups, LookupTimedOut
 
 _CURSOR_KEYS = frozenset({"id"})
 # A PATCH or rotation whose write finds the subscription written since its read reads it again and
 # re-applies itself: each such miss means another write succeeded, so a few tries are enough.
 REWRITE_RETRIES = Retries(attempts=5, first_pause=0.01, max_pause=0.1)
+# How long the endpoint check at create and update waits for a name's addresses (well within the API
+# function's Timeout).
+ENDPOINT_LOOKUP_SECONDS = 2.0
 
 
-def vet_endpoint(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> None:
+def vet_endpoint(
+    url: str, *, allow_private: bool, resolver: Resolver = resolve, lookup_seconds: float = ENDPOINT_LOOKUP_SECONDS
+) -> None:
     """Refuse, with a 422 on `endpoint`, an endpoint hookrelay must not call (SPEC §5).
 
-    A name that does not resolve yet is accepted: it is checked again at every send.
+    A name that does not resolve yet is accepted: it is checked again at every send. A name whose lookup
+    takes longer than `lookup_seconds` is refused (a name server that never answers would otherwise hold
+    the request until the function's Timeout). Neither answer names the address a name resolved to.
     """
     try:
         endpoint = parse_endpoint(url, allow_plain_http=allow_private)
         if not allow_private:
-            vet_addresses(endpoint, resolver)
+            until = time.monotonic() + lookup_seconds
+            vet_addresses(endpoint, bounded(resolver).resolver_within(lambda: max(0.0, until - time.monotonic())))
+    except ResolvesToNonPublic as refusal:
+        raise problems.invalid("endpoint", refusal.public_reason) from None
     except EndpointRefused as refusal:
         raise problems.invalid("endpoint", str(refusal)) from None
+    except LookupTimedOut:
+        raise problems.invalid(
+            "endpoint",
+            f"its host name did not resolve within {lookup_seconds:g} s; check the name, or send the request again",
+        ) from None
     except (socket.gaierror, UnicodeError):
         pass
+
+
+@functools.cache
+def bounded(resolver: Resolver) -> BoundedLookups:
+    """One set of bounded lookups per resolver and container, so that lookups that hang hold at most
+    MAX_LOOKUPS_IN_FLIGHT threads; each check asks afresh (a subscription is not created often)."""
+    return BoundedLookups(resolver, reuse_seconds=0)
 
 
 class _KeyPair(TypedDict, total=False):
@@ -129,6 +161,8 @@ class Subscriptions:
             if applied.get("endpoint") == masked(current.endpoint):
                 # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
                 applied["endpoint"] = current.endpoint
+            if "headers" in applied:
+                applied["headers"] = custom_headers.kept(applied["headers"], current.headers, current.sensitive_headers)
             try:
                 settings = SubscriptionSettings.model_validate(
                     {**SubscriptionSettings.of(current).model_dump(), **applied}

@@ -221,19 +221,25 @@
 
   // ---- views ----
 
-  function showExpired() {
+  // The link is over (expired, refused, signed out): the page forgets it and shows no data.
+  function showEnded(title, reason) {
     forgetToken();
     document.getElementById("session").textContent = "";
+    document.getElementById("sign-out").hidden = true;
     announce("");
     showView(
-      "This link has expired",
+      title,
       el(
         "div",
         { className: "panel expired" },
-        el("p", { text: "This webhook portal link has expired or is not valid." }),
+        el("p", { text: reason }),
         el("p", { text: "Go back to the application that sent you here to open a new one." }),
       ),
     );
+  }
+
+  function showExpired() {
+    showEnded("This link has expired", "This webhook portal link has expired or is not valid.");
   }
 
   async function showSubscriptions(after) {
@@ -767,6 +773,12 @@
     cancel.focus();
   }
 
+  // The link ends here for everyone who has it, not just in this tab.
+  async function signOut() {
+    await api("DELETE", "v3/portal-sessions/current");
+    showEnded("Signed out", "You have signed out: this webhook portal link no longer works.");
+  }
+
   async function start() {
     state.token = takeToken();
     if (!state.token) {
@@ -778,6 +790,9 @@
       state.readOnly = session.read_only;
       document.getElementById("session").textContent =
         `${session.read_only ? "Read-only link" : "Link"} valid until ${new Date(session.expires_at).toLocaleString()}`;
+      const signOutButton = document.getElementById("sign-out");
+      signOutButton.onclick = action(signOut);
+      signOutButton.hidden = false;
       state.catalog = (await api("GET", "v3/webhook-event-types")).data;
       await showSubscriptions(null);
     } catch (error) {
