@@ -127,6 +127,10 @@ class RunningStack(local_up.LocalUp):
             self.drain.join(timeout=5)
         return "".join(self.output)
 
+    def tail(self, lines: int = 40) -> str:
+        """The last `lines` the stack printed: why a request it answered 5xx failed."""
+        return "\n".join(self.text().splitlines()[-lines:])
+
     def traces(self) -> list[dict[str, Any]]:
         """The trace segments and subsegments the stack's functions sent so far."""
         return [json.loads(line) for line in self.traces_text().splitlines()]

@@ -155,7 +155,9 @@ def test_a_large_event_is_stored_once_whatever_its_fan_out(
     written: list[int] = []
 
     def count(params: dict[str, Any], **_: Any) -> None:
-        written.append(len(params["body"]))
+        # The team's request count (hookrelay.team_limits) shares the table: one small write per request.
+        if b'"limit#' not in params["body"]:
+            written.append(len(params["body"]))
 
     dynamodb = table(get_settings().deliveries_table).client
     for operation in ("PutItem", "UpdateItem"):
