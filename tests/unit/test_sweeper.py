@@ -39,3 +39,9 @@ def test_retries_already_claimed_but_still_shown_by_the_index_end_the_sweep() ->
     index.due_at = {delivery_id: clock.iso(NOW + SWEEPER_LEASE) for delivery_id in index.due_at}
     assert sweep(index) == (0, [])
     assert index.reads == 1
+
+
+def test_each_due_retry_is_enqueued_in_its_teams_message_group() -> None:
+    queue = FakeQueue()
+    Sweeper(due_retries=LaggingDueIndex(due_retries(3)), delivery_queue=queue, shards=1).sweep(NOW)  # type: ignore[arg-type]
+    assert [message.team_id for message in queue.messages] == ["acme"] * 3

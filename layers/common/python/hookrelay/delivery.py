@@ -235,6 +235,7 @@ class Deliverer:
                     delivery_message(
                         delivery.id,
                         job.attempt,
+                        team_id=delivery.team_id,
                         waits=waits,
                         delay_seconds=wait_seconds(job.waits),
                         origin=job.origin,
@@ -260,7 +261,14 @@ class Deliverer:
             return report("failed: subscription disabled (410 Gone)", result)
         if delay is not None and delay <= MAX_QUEUE_DELAY:
             self._queue.send(
-                [delivery_message(delivery.id, job.attempt + 1, delay_seconds=math.ceil(delay.total_seconds()))]
+                [
+                    delivery_message(
+                        delivery.id,
+                        job.attempt + 1,
+                        team_id=delivery.team_id,
+                        delay_seconds=math.ceil(delay.total_seconds()),
+                    )
+                ]
             )
         self._track_failing(subscription, result.delivered, now)
         return report(outcome.status, result)

@@ -43,9 +43,9 @@ class Sweeper:
             page = self._due_retries.due(shard, clock.iso(now), PAGE, after)
             messages = []
             for delivery_id, due_at in page.items:
-                attempt = self._due_retries.claim(delivery_id, due_at, lease_until)
-                if attempt is not None:
-                    messages.append(delivery_message(delivery_id, attempt))
+                claim = self._due_retries.claim(delivery_id, due_at, lease_until)
+                if claim is not None:
+                    messages.append(delivery_message(delivery_id, claim.attempt, team_id=claim.team_id))
             self._queue.send(messages)
             enqueued += len(messages)
             if not messages or page.next_position is None:
