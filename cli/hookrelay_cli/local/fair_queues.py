@@ -7,8 +7,8 @@ consumers' recent processing time. While any quiet tenant's message waits, a rec
 first; among noisy tenants, the one with the fewest in flight first. A noisy tenant recovers when its
 backlog drains or after 5 minutes without a send. AWS calls its thresholds approximate; here they are
 exact, "recent" is the last RECENT_SECONDS, a message's processing time is from its receive to its
-delete (counted once deleted), and a recovered tenant's processing time is forgotten, so that it
-starts again as quiet as a new one.
+delete (counted once deleted), and a recovered tenant's earlier processing time no longer counts
+towards its own share (it still counts in the total), so that it starts again as quiet as a new one.
 
 moto stores a standard queue's MessageGroupId and returns it, but receives in arrival order. An
 EventBridge rule's SQS target passes SqsParameters.MessageGroupId as written: a dynamic path
@@ -49,6 +49,8 @@ class _Tenant:
     last_sent: float = 0.0
     # (when processing ended, how long it took) of recent messages, oldest first.
     processed: deque[tuple[float, float]] = field(default_factory=deque)
+    # When it last recovered: processing that ended before no longer makes it noisy.
+    counted_since: float = 0.0
 
 
 @dataclass
@@ -158,20 +160,23 @@ def _noisy_tenants(
     waiting: set[str],
     in_flight: dict[str, int],
 ) -> set[str]:
-    processing: dict[str, float] = {}
+    processing: dict[str, float] = {}  # each tenant's own, since it last recovered
+    total_processing = 0.0  # everyone's
     with queue.lock:
         for tenant_id, tenant in list(queue.tenants.items()):
-            recovered = tenant_id not in waiting or now - tenant.last_sent > QUIET_AFTER_SECONDS
-            while tenant.processed and (recovered or tenant.processed[0][0] < now - RECENT_SECONDS):
+            while tenant.processed and tenant.processed[0][0] < now - RECENT_SECONDS:
                 tenant.processed.popleft()
-            if not tenant.processed and tenant_id not in waiting and tenant_id not in in_flight:
+            sent_long_ago = now - tenant.last_sent > QUIET_AFTER_SECONDS
+            if tenant_id not in waiting or sent_long_ago:
+                tenant.counted_since = now
+            if sent_long_ago and not tenant.processed and tenant_id not in waiting and tenant_id not in in_flight:
                 del queue.tenants[tenant_id]
                 continue
-            if recovered:
-                continue
-            processing[tenant_id] = sum(min(took, ended - (now - RECENT_SECONDS)) for ended, took in tenant.processed)
+            recent = [(ended, min(took, ended - (now - RECENT_SECONDS))) for ended, took in tenant.processed]
+            total_processing += sum(took for _, took in recent)
+            processing[tenant_id] = sum(took for ended, took in recent if ended > tenant.counted_since)
         last_sent = {tenant_id: tenant.last_sent for tenant_id, tenant in queue.tenants.items()}
-    total_in_flight, total_processing = sum(in_flight.values()), sum(processing.values())
+    total_in_flight = sum(in_flight.values())
     return {
         tenant
         for tenant in waiting
