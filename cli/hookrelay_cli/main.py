@@ -39,7 +39,8 @@ STOP_REPORT_SECONDS = 20
 
 def _local_up(arguments: argparse.Namespace) -> int:
     from hookrelay_cli.local.console import WholeLines  # noqa: PLC0415 - local commands only
-    from hookrelay_cli.local.gateway import GatewayServer  # noqa: PLC0415 - moto loads only for local commands
+    from hookrelay_cli.local.dynamodb import AS_ON_AWS  # noqa: PLC0415 - moto loads only for local commands
+    from hookrelay_cli.local.gateway import GatewayServer  # noqa: PLC0415
     from hookrelay_cli.local.stack import DEV_TEAM, LocalStack, local_aws  # noqa: PLC0415
 
     sys.stdout = WholeLines(sys.stdout)  # type: ignore[assignment]
@@ -49,7 +50,7 @@ def _local_up(arguments: argparse.Namespace) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    with local_aws(arguments.host, arguments.aws_port) as aws_endpoint:
+    with local_aws(arguments.host, arguments.aws_port, AS_ON_AWS) as aws_endpoint:
         stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
         key = stack.register_api_key(os.environ.get("HOOKRELAY_DEV_API_KEY"))
         server = GatewayServer(arguments.host, arguments.port, stack.gateway())
@@ -72,10 +73,11 @@ def _local_up(arguments: argparse.Namespace) -> int:
 
 
 def _local_invoke(arguments: argparse.Namespace) -> int:
-    from hookrelay_cli.local.stack import LocalStack, local_aws  # noqa: PLC0415 - moto loads only for local commands
+    from hookrelay_cli.local.dynamodb import AS_ON_AWS  # noqa: PLC0415 - moto loads only for local commands
+    from hookrelay_cli.local.stack import LocalStack, local_aws  # noqa: PLC0415
 
     event = json.loads(Path(arguments.event).read_text(encoding="utf-8")) if arguments.event else {}
-    with local_aws() as aws_endpoint:
+    with local_aws(dynamodb_defaults=AS_ON_AWS) as aws_endpoint:
         stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
         # As with `sam local invoke`, the function's logs go to stderr and its result to stdout.
         with contextlib.redirect_stdout(sys.stderr):

@@ -79,8 +79,14 @@ def _responses(model: Any, errors: dict[int, Any], status: HTTPStatus = HTTPStat
 
 
 _ERRORS: dict[int, Any] = {
-    status: _problem(status.phrase)
-    for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.UNPROCESSABLE_ENTITY)
+    **{
+        status: _problem(status.phrase)
+        for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.UNPROCESSABLE_ENTITY)
+    },
+    HTTPStatus.SERVICE_UNAVAILABLE: _problem(
+        "DynamoDB kept refusing the request (conflicting writes, throttling) after hookrelay's retries:"
+        " send it again after Retry-After seconds."
+    ),
 }
 _ERRORS_BY_ID = {**_ERRORS, HTTPStatus.NOT_FOUND: _problem("No subscription with this id in the caller's team.")}
 WebhookId = Annotated[str, Path(description="The subscription id.")]
@@ -405,10 +411,9 @@ def answer_unknown_route(_: NotFoundError) -> Response[str]:
 
 
 @app.exception_handler(Exception)
-def answer_outage(_: Exception) -> Response[str]:
+def answer_outage(error: Exception) -> Response[str]:
     logger.exception("request failed")
-    error = problems.ProblemError(HTTPStatus.INTERNAL_SERVER_ERROR, "hookrelay could not complete the request.")
-    return http_api.problem_response(error)
+    return http_api.problem_response(http_api.outage(error))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -16,6 +16,7 @@ from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.gateway import HttpRequest
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
+from integration.injected_dynamodb import InjectedDynamoDB
 from paths import EVENTS, TEMPLATE
 
 
@@ -81,3 +82,10 @@ def ingest(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> QueuePoller:
     monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", "0")
     (poller,) = [p for p in stack.queue_pollers() if p.function_id == "IngestFunction"]
     return poller
+
+
+@pytest.fixture
+def injected_dynamodb(stack: LocalStack) -> Iterator[InjectedDynamoDB]:
+    """Transaction conflicts and eventually consistent reads, off until the test sets them."""
+    with InjectedDynamoDB().installed() as injected:
+        yield injected

@@ -1,9 +1,11 @@
 """The local stack's DynamoDB in a moto server of its own, a child process (local.moto_servers): as strict
-as before, reached through the one endpoint the stack prints, and never outliving the stack."""
+as before, under the rules `local up` applies, reached through the one endpoint the stack prints, and
+never outliving the stack."""
 
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -17,7 +19,9 @@ from hookrelay.api_keys import issue_key
 from hookrelay.aws import client, table
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
-from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.dynamodb import AS_ON_AWS, READ_LAG_VARIABLE, DynamoDBRules
+from hookrelay_cli.local.resources import default_name
+from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME, LocalStack
 from integration.test_crash_safety import container_stack
 from paths import TEMPLATE
 
@@ -80,6 +84,28 @@ def dynamodb_server_of(pid: int) -> int:
     ]
     assert len(servers) == 1, f"local up's children: {children}"
     return servers[0]
+
+
+def rules_of(server: int) -> DynamoDBRules:
+    """The rules the DynamoDB server was started with (its last argument)."""
+    return DynamoDBRules.from_json(Path(f"/proc/{server}/cmdline").read_text().split("\0")[-2])
+
+
+def test_local_up_gives_its_dynamodb_server_the_rules_of_aws_and_of_the_environment() -> None:
+    with local_up.running({READ_LAG_VARIABLE: str(LAG_MS)}) as started:
+        assert rules_of(dynamodb_server_of(started.process.pid)) == replace(AS_ON_AWS, read_lag_ms=LAG_MS)
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=started.aws_endpoint,
+            region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        subscriptions = default_name(LOCAL_STACK_NAME, "SubscriptionsTable")
+        key = {"team_id": {"S": "team-a"}, "subscription_id": {"S": "s-1"}}
+        dynamodb.put_item(TableName=subscriptions, Item=key)
+        assert "Item" not in dynamodb.get_item(TableName=subscriptions, Key=key)
+        assert dynamodb.get_item(TableName=subscriptions, Key=key, ConsistentRead=True)["Item"] == key
 
 
 def ends_soon(pid: int) -> bool:

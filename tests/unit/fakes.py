@@ -8,7 +8,7 @@ from typing import Any
 from hookrelay.queues import Message
 from hookrelay.records import Event, Subscription
 from hookrelay.store.due_retries import Claim, DueSlice
-from hookrelay.store.subscriptions import SubscriptionSlice
+from hookrelay.store.subscriptions import SubscriptionSlice, next_revision
 
 
 class FakeSubscriptionStore:
@@ -16,12 +16,10 @@ class FakeSubscriptionStore:
         self.items: dict[tuple[str, str], Subscription] = {}
         self.team_versions: Counter[str] = Counter()
 
-    def create(self, subscription: Subscription, limit: int) -> bool:
+    def create(self, subscription: Subscription, limit: int) -> Subscription | None:
         if sum(team == subscription.team_id for team, _ in self.items) >= limit:
-            return False
-        self.items[(subscription.team_id, subscription.id)] = subscription
-        self.team_versions[subscription.team_id] += 1
-        return True
+            return None
+        return self._store(next_revision(subscription))
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None:
         return self.items.get((team_id, subscription_id))
@@ -30,12 +28,11 @@ class FakeSubscriptionStore:
         ids = sorted(id_ for team, id_ in self.items if team == team_id and (after_id is None or id_ > after_id))
         return SubscriptionSlice([self.items[(team_id, id_)] for id_ in ids[:limit]], has_more=len(ids) > limit)
 
-    def replace(self, subscription: Subscription) -> bool:
-        if (subscription.team_id, subscription.id) not in self.items:
-            return False
-        self.items[(subscription.team_id, subscription.id)] = subscription
-        self.team_versions[subscription.team_id] += 1
-        return True
+    def replace(self, subscription: Subscription) -> Subscription | None:
+        stored = self.items.get((subscription.team_id, subscription.id))
+        if stored is None or stored.revision != subscription.revision:
+            return None
+        return self._store(next_revision(subscription))
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
         self.team_versions[team_id] += 1
@@ -48,18 +45,22 @@ class FakeSubscriptionStore:
         return [self.items[key] for key in sorted(self.items) if key[0] == team_id]
 
     def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
-        key = (team_id, subscription_id)
-        if key in self.items and (since is None or self.items[key].failing_since is None):
-            self.items[key] = dataclasses.replace(self.items[key], failing_since=since)
-            self.team_versions[team_id] += 1
+        stored = self.items.get((team_id, subscription_id))
+        if stored and (stored.failing_since is None) != (since is None):
+            self._store(next_revision(dataclasses.replace(stored, failing_since=since)))
 
     def disable(
         self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
     ) -> None:
-        key = (team_id, subscription_id)
-        if key in self.items and (failing_since is None or self.items[key].failing_since == failing_since):
-            self.items[key] = dataclasses.replace(self.items[key], enabled=False, disabled_reason=reason, updated_at=at)
-            self.team_versions[team_id] += 1
+        stored = self.items.get((team_id, subscription_id))
+        if stored and (failing_since is None or stored.failing_since == failing_since):
+            disabled = dataclasses.replace(stored, enabled=False, disabled_reason=reason, updated_at=at)
+            self._store(next_revision(disabled))
+
+    def _store(self, subscription: Subscription) -> Subscription:
+        self.items[(subscription.team_id, subscription.id)] = subscription
+        self.team_versions[subscription.team_id] += 1
+        return subscription
 
 
 class FakeEvents:

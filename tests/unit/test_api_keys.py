@@ -1,6 +1,8 @@
 import pytest
 
 from hookrelay.api_keys import (
+    KEY_PREFIX,
+    MISS_CACHE_SECONDS,
     PORTAL_TOKEN_PREFIX,
     Authenticator,
     UnknownKey,
@@ -88,6 +90,17 @@ def test_answers_are_cached_for_the_ttl() -> None:
     clock.now = 61
     assert authenticator.credential_of(f"Bearer {key}") is None
     assert store.lookups == 3
+
+
+def test_an_unknown_key_is_remembered_for_a_second_at_most() -> None:
+    store, clock = FakeKeyStore(), Clock()
+    authenticator = Authenticator(store, ttl_seconds=60, monotonic=clock)
+    key = KEY_PREFIX + "made-right-after-its-first-use"
+    assert authenticator.credential_of(f"Bearer {key}") is None
+    issue_key(store, "acme", key)
+    clock.now = MISS_CACHE_SECONDS
+    assert authenticator.credential_of(f"Bearer {key}") == Credential("acme")
+    assert store.lookups == 2
 
 
 def test_a_portal_token_is_stored_hashed_with_its_scope_and_expiry() -> None:

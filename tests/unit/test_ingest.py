@@ -226,8 +226,9 @@ def test_a_changed_subscription_meets_the_next_event_with_its_new_selection() ->
     )
     first = dataclasses.replace(EVENT, workspace_id="ws-1")
     world.run(FanOutRequest(event=first))
-    world.store.replace(subscription(1, subscribed_events=["signer.done"]))
-    world.store.replace(subscription(2, subscribed_events=["signer.done"], workspaces=["ws-2"]))
+    # Each a change of the copy read at the revision its create wrote.
+    world.store.replace(subscription(1, subscribed_events=["signer.done"], revision=1))
+    world.store.replace(subscription(2, subscribed_events=["signer.done"], workspaces=["ws-2"], revision=1))
     second = dataclasses.replace(first, event_id="11111111-2222-4333-8444-666666666666")
     world.run(FanOutRequest(event=second))
     assert world.enqueued_ids() == [

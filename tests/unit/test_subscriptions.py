@@ -5,6 +5,7 @@ from pydantic import ValidationError
 from records import TEAM_LIMIT
 
 from hookrelay import clock
+from hookrelay.errors import Unavailable
 from hookrelay.models import (
     SecretRotation,
     SubscriptionPatch,
@@ -13,6 +14,9 @@ from hookrelay.models import (
     SubscriptionWithSecret,
 )
 from hookrelay.problems import ProblemError
+from hookrelay.records import Subscription
+from hookrelay.store.retries import Retries
+from hookrelay.store.subscriptions import next_revision
 from hookrelay.subscriptions import Subscriptions
 from unit.fakes import FakeSubscriptionStore
 
@@ -123,3 +127,44 @@ def test_switching_signature_scheme_generates_or_drops_the_key_pair(subscription
 def test_unknown_signature_scheme_is_refused(scheme: object) -> None:
     with pytest.raises(ValidationError):
         settings(signature_scheme=scheme)
+
+
+class WrittenAfterEveryRead(FakeSubscriptionStore):
+    """Another writer changes the subscription between every read of it and the write that follows."""
+
+    def get(self, team_id: str, subscription_id: str) -> Subscription | None:
+        read = super().get(team_id, subscription_id)
+        if read is not None:
+            self.items[(team_id, subscription_id)] = next_revision(read)
+        return read
+
+
+class DeletedBeforeTheWrite(FakeSubscriptionStore):
+    def replace(self, subscription: Subscription) -> Subscription | None:
+        self.delete(subscription.team_id, subscription.id)
+        return super().replace(subscription)
+
+
+def test_a_patch_that_finds_its_subscription_written_at_every_try_is_unavailable_and_writes_nothing() -> None:
+    store = WrittenAfterEveryRead()
+    no_pause = Retries(attempts=3, first_pause=0, max_pause=0, sleep=lambda _: None)
+    subscriptions = Subscriptions(
+        store, allow_private=False, max_per_team=TEAM_LIMIT, resolver=resolver, rewrites=no_pause
+    )
+    created = subscriptions.create("acme", settings())
+    with pytest.raises(Unavailable):
+        subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"description": "lost race"}))
+    with pytest.raises(Unavailable):
+        subscriptions.rotate_secret("acme", created.id, SecretRotation())
+    stored = store.items[("acme", created.id)]
+    assert stored.description is None and stored.secret_key == created.secret_key
+
+
+def test_a_patch_of_a_subscription_deleted_between_its_read_and_its_write_is_404() -> None:
+    subscriptions = Subscriptions(
+        DeletedBeforeTheWrite(), allow_private=False, max_per_team=TEAM_LIMIT, resolver=resolver
+    )
+    created = subscriptions.create("acme", settings())
+    with pytest.raises(ProblemError) as raised:
+        subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"description": "too late"}))
+    assert raised.value.problem.status == 404

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import LISTEN_QUEUE, BaseWSGIServer, make_server
 
-from hookrelay_cli.local.dynamodb import enforce_dynamodb_rules
+from hookrelay_cli.local.dynamodb import DynamoDBRules, enforce_dynamodb_rules
 
 DYNAMODB_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
@@ -95,18 +95,18 @@ class DynamoDBForwarding:
 
 
 class DynamoDBProcess:
-    """A moto server for DynamoDB in a child process, as strict as local.dynamodb makes it.
+    """A moto server for DynamoDB in a child process, under `rules` (local.dynamodb).
 
     Its socket is opened here and handed to the child, so that its endpoint is known at once and
     the requests made while the child still imports moto wait in the socket's queue; a child that
     has died refuses them.
     """
 
-    def __init__(self, index_lag_ms: int) -> None:
+    def __init__(self, rules: DynamoDBRules) -> None:
         with socket.create_server(("127.0.0.1", 0), backlog=LISTEN_QUEUE) as listening:
             self.endpoint = f"http://127.0.0.1:{listening.getsockname()[1]}"
             self._process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-                [sys.executable, "-m", __name__, str(listening.fileno()), str(index_lag_ms)],
+                [sys.executable, "-m", __name__, str(listening.fileno()), rules.to_json()],
                 stdin=subprocess.PIPE,
                 pass_fds=[listening.fileno()],
             )
@@ -125,8 +125,8 @@ def main() -> None:
     """The child: serve DynamoDB on the socket it was handed until its stdin ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    listening_fd, index_lag_ms = map(int, sys.argv[1:3])
-    enforce_dynamodb_rules(index_lag_ms)
+    listening_fd, rules = int(sys.argv[1]), DynamoDBRules.from_json(sys.argv[2])
+    enforce_dynamodb_rules(rules)
     server = MotoServer("127.0.0.1", 0, moto_app(), fd=listening_fd)
     server.start()
     sys.stdin.read()

@@ -18,7 +18,7 @@ from hookrelay.models import PORTAL_SESSION_MAX_SECONDS, PortalSession, PortalSe
 from hookrelay.portal import open_session
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
-from hookrelay_cli.local.dynamodb import INDEX_LAG_VARIABLE, enforce_dynamodb_rules, index_lag_millis
+from hookrelay_cli.local.dynamodb import DynamoDBRules, enforce_dynamodb_rules
 from hookrelay_cli.local.fair_queues import keep_queues_fair
 from hookrelay_cli.local.functions import ContainerFunction, Function, LocalFunction, ScalingFunction
 from hookrelay_cli.local.gateway import Gateway
@@ -80,11 +80,18 @@ def use_local_credentials() -> None:
 
 
 @contextmanager
-def local_aws(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def local_aws(host: str = "127.0.0.1", port: int = 0, dynamodb_defaults: DynamoDBRules | None = None) -> Iterator[str]:
     """Run moto (DynamoDB in a child process, see local.moto_servers) and point every boto3 client of
     this process, and of the processes it starts, at it (never at real AWS); yield the one endpoint
-    that serves every service."""
-    dynamodb = DynamoDBProcess(index_lag_millis(os.environ.get(INDEX_LAG_VARIABLE, "0")))
+    that serves every service.
+
+    DynamoDB follows the rules of the HOOKRELAY_LOCAL_* variables, `dynamodb_defaults` (else none)
+    where they are unset; the effective values are set in the environment, for LocalStack.create and
+    the containers to see the same.
+    """
+    rules = DynamoDBRules.from_environment(dynamodb_defaults)
+    os.environ.update(rules.environment())
+    dynamodb = DynamoDBProcess(rules)
     try:
         server = MotoServer(host, port, DynamoDBForwarding(moto_app(), dynamodb.endpoint))
         server.start()
@@ -148,7 +155,7 @@ class LocalStack:
         os.environ.update(
             {name: os.environ.get(name, value) if name in knobs else value for name, value in environment.items()}
         )
-        enforce_dynamodb_rules(index_lag_millis(os.environ.get(INDEX_LAG_VARIABLE, "0")))
+        enforce_dynamodb_rules(DynamoDBRules.from_environment())
         keep_moto_costs_flat()
         keep_queues_fair()
         traces_file = os.environ.get(TRACES_FILE_VARIABLE)

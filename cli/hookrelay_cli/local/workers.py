@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from hookrelay_cli.local.functions import Function
+from hookrelay_cli.local.knobs import share
 
 # Named apart from "hookrelay": powertools filters records of loggers whose name contains it.
 _log = logging.getLogger("local.workers")
@@ -19,13 +20,7 @@ DUPLICATE_RATE_VARIABLE = "HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE"
 
 
 def duplicate_rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0 <= rate <= 1:
-        raise ValueError(f"{DUPLICATE_RATE_VARIABLE} must be a number from 0 to 1, not {text!r}")
-    return rate
+    return share(DUPLICATE_RATE_VARIABLE, text)
 
 
 class Worker(Protocol):

@@ -20,6 +20,10 @@ READ_ONLY_CONTEXT_KEY = "read_only"
 EXPIRES_CONTEXT_KEY = "expires_at"
 TEAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _MAX_CACHED_KEYS = 10_000
+# How long a warm container remembers that a key is unknown: a key used before its create was answered
+# (a client's retry racing it) works a moment later, and a caller sending random keys still costs at most
+# one read per key and second.
+MISS_CACHE_SECONDS = 1.0
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -115,8 +119,8 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class Authenticator:
-    """Resolves keys and portal tokens to credentials, remembering answers (found or not) for a short time per
-    container.
+    """Resolves keys and portal tokens to credentials, remembering answers for a short time per container:
+    a credential found for `ttl_seconds`, an unknown key for at most MISS_CACHE_SECONDS.
 
     A revoked key therefore keeps working for at most `ttl_seconds` in a warm container; a portal token stops
     at its expiry, cached or not.
@@ -154,5 +158,6 @@ class Authenticator:
         if len(self._cache) >= _MAX_CACHED_KEYS:
             # Random keys sent by a caller must not grow a warm container without bound.
             self._cache.clear()
-        self._cache[key_hash] = (now + self._ttl, credential)
+        ttl = self._ttl if credential else min(self._ttl, MISS_CACHE_SECONDS)
+        self._cache[key_hash] = (now + ttl, credential)
         return credential

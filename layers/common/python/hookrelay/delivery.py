@@ -37,6 +37,8 @@ class InvalidDeliveryMessage(ValueError):
 UNEXPECTED = "error"
 # The outcome of a message whose subscription's rate limit had no free slot: it waits on the queue.
 RATE_LIMITED = "rate limited"
+# How the error of an attempt recorded without a send begins (its subscription was deleted or disabled).
+NOT_SENT = "not sent: "
 
 
 @dataclass(frozen=True)
@@ -219,12 +221,14 @@ class Deliverer:
             Report, ready.message_id, subscription_id=delivery.subscription_id, event_id=delivery.event_id
         )
         if delivery.status in ("delivered", "failed") or delivery.attempt_count >= job.attempt:
+            if delivery.attempt_count == job.attempt:
+                self._keep_health_after_recorded(delivery)
             return report("already done")
         now = clock.utc_now()
         subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
         if subscription is None or not subscription.enabled:
             reason = "deleted" if subscription is None else "disabled"
-            attempt = Attempt(at=clock.iso(now), latency_ms=0, error=f"not sent: the subscription is {reason}")
+            attempt = Attempt(at=clock.iso(now), latency_ms=0, error=f"{NOT_SENT}the subscription is {reason}")
             self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
             self._end_test(delivery)
             return report(f"dropped: subscription {reason}")
@@ -255,10 +259,6 @@ class Deliverer:
         if not self._deliveries.record_attempt(delivery, job.attempt, attempt, outcome):
             return report("already done")
         self._end_test(delivery)
-        if result.status_code == GONE:
-            reason = f"the endpoint answered 410 Gone to delivery {delivery.id} on {attempt.at}"
-            self._subscription_store.disable(subscription.team_id, subscription.id, reason, attempt.at)
-            return report("failed: subscription disabled (410 Gone)", result)
         if delay is not None and delay <= MAX_QUEUE_DELAY:
             self._queue.send(
                 [
@@ -270,14 +270,43 @@ class Deliverer:
                     )
                 ]
             )
-        self._track_failing(subscription, result.delivered, now)
+        self._keep_health(delivery.id, subscription, attempt, result.delivered)
+        if result.status_code == GONE:
+            return report("failed: subscription disabled (410 Gone)", result)
         return report(outcome.status, result)
 
     def _end_test(self, delivery: Delivery) -> None:
         if delivery.test:
             self._deliveries.release_test_slot(delivery.subscription_id, delivery.id)
 
-    def _track_failing(self, subscription: Subscription, delivered: bool, now: datetime) -> None:
+    def _keep_health(self, delivery_id: str, subscription: Subscription, attempt: Attempt, delivered: bool) -> None:
+        """The subscription's health writes an attempt calls for: disabled on 410 Gone, else its run of failures.
+
+        Made after the attempt is recorded, so that a send is never repeated for their sake. One that
+        DynamoDB still refuses after the store's retries raises: the message fails and comes back, and
+        its attempt, found recorded, makes them then (`_keep_health_after_recorded`).
+        """
+        if attempt.status_code == GONE:
+            reason = f"the endpoint answered 410 Gone to delivery {delivery_id} on {attempt.at}"
+            self._subscription_store.disable(subscription.team_id, subscription.id, reason, attempt.at)
+        else:
+            self._track_failing(subscription, delivered, clock.parse_moment(attempt.at))
+
+    def _keep_health_after_recorded(self, delivery: Delivery) -> None:
+        """A message for the attempt the record ends with: its first handling may have failed after
+        recording it (a health write DynamoDB kept refusing), so make the attempt's health writes now.
+
+        Decided from the cache, refreshed for this batch: a write that was made (or made moot by a later
+        attempt's) leaves nothing to do, so SQS's duplicates cost no write.
+        """
+        subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
+        if subscription is None or not subscription.enabled or not delivery.attempts:
+            return
+        attempt = delivery.attempts[-1]
+        if not (attempt.error or "").startswith(NOT_SENT):
+            self._keep_health(delivery.id, subscription, attempt, delivery.status == "delivered")
+
+    def _track_failing(self, subscription: Subscription, delivered: bool, at: datetime) -> None:
         """Disable an endpoint that has failed every attempt for DISABLE_AFTER_FAILING_FOR (5 days).
 
         The run's start is written once when it begins and removed on the next success, so a
@@ -287,11 +316,11 @@ class Deliverer:
             if subscription.failing_since:
                 self._set_failing_since(subscription, None)
         elif subscription.failing_since is None:
-            self._set_failing_since(subscription, clock.iso(now))
-        elif now - clock.parse_moment(subscription.failing_since) >= DISABLE_AFTER_FAILING_FOR:
+            self._set_failing_since(subscription, clock.iso(at))
+        elif at - clock.parse_moment(subscription.failing_since) >= DISABLE_AFTER_FAILING_FOR:
             reason = f"every delivery attempt has failed since {subscription.failing_since}"
             self._subscription_store.disable(
-                subscription.team_id, subscription.id, reason, clock.iso(now), failing_since=subscription.failing_since
+                subscription.team_id, subscription.id, reason, clock.iso(at), failing_since=subscription.failing_since
             )
 
     def _set_failing_since(self, subscription: Subscription, since: str | None) -> None:

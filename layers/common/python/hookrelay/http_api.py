@@ -6,11 +6,14 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from botocore.exceptions import ClientError
 
 from hookrelay import problems
 from hookrelay.api_keys import credential_from_context
+from hookrelay.errors import Unavailable
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 from hookrelay.store.api_keys import Credential
+from hookrelay.store.retries import THROTTLED
 
 MAX_BODY_BYTES = 256 * 1024
 # What a portal token may reach: the routes of the portal page (a subscription's own routes sit under
@@ -30,6 +33,20 @@ def problem_response(error: problems.ProblemError) -> Response[str]:
         body=error.problem.model_dump_json(exclude_none=True),
         headers=error.headers,
     )
+
+
+def outage(error: Exception) -> problems.ProblemError:
+    """The answer to a request that raised: 503 with Retry-After when asking again soon will do (the
+    store's retries ran out, or DynamoDB still throttled after botocore's), else 500."""
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in THROTTLED:
+        error = Unavailable("DynamoDB is throttling these requests")
+    if isinstance(error, Unavailable):
+        return problems.ProblemError(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            f"hookrelay could not complete the request now: {error.detail}. Send it again in {error.retry_after} s.",
+            headers={"Retry-After": str(error.retry_after)},
+        )
+    return problems.ProblemError(HTTPStatus.INTERNAL_SERVER_ERROR, "hookrelay could not complete the request.")
 
 
 def _proxy_response(error: problems.ProblemError) -> dict[str, Any]:

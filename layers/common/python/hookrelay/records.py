@@ -147,6 +147,9 @@ class Subscription:
     previous_private_key: str | None = None  # the private key a rotation replaced, still signing
     created_at: str
     updated_at: str
+    # Writes of the stored subscription so far (0: stored before they were counted and not written since).
+    # A write made from this copy is made only while the stored one is still at this revision.
+    revision: int = 0
 
     def signing_secrets(self, now: str) -> list[str]:
         """The current secret, then the previous one while its rotation overlap lasts."""

@@ -1,8 +1,10 @@
 """The subscriptions API's logic: create, read, list, update and delete, always within one team."""
 
 import dataclasses
+import functools
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TypedDict
 
@@ -10,6 +12,7 @@ from pydantic import ValidationError
 
 from hookrelay import clock, pagination, problems, signing
 from hookrelay.addresses import EndpointRefused, Resolver, masked, parse_endpoint, resolve, vet_addresses
+from hookrelay.errors import Unavailable
 from hookrelay.models import (
     Page,
     PageMeta,
@@ -19,9 +22,13 @@ from hookrelay.models import (
     SubscriptionView,
 )
 from hookrelay.records import SignatureScheme, Subscription, is_uuid
+from hookrelay.store.retries import Retries
 from hookrelay.store.subscriptions import SubscriptionStore
 
 _CURSOR_KEYS = frozenset({"id"})
+# A PATCH or rotation whose write finds the subscription written since its read reads it again and
+# re-applies itself: each such miss means another write succeeded, so a few tries are enough.
+REWRITE_RETRIES = Retries(attempts=5, first_pause=0.01, max_pause=0.1)
 
 
 def vet_endpoint(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> None:
@@ -65,12 +72,14 @@ class Subscriptions:
         max_per_team: int,
         rotation_overlap: timedelta = timedelta(hours=24),
         resolver: Resolver = resolve,
+        rewrites: Retries = REWRITE_RETRIES,
     ):
         self._store = store
         self._allow_private = allow_private
         self._max_per_team = max_per_team
         self._rotation_overlap = rotation_overlap
         self._resolver = resolver
+        self._rewrites = rewrites
 
     def create(self, team_id: str, settings: SubscriptionSettings) -> Subscription:
         vet_endpoint(settings.endpoint, allow_private=self._allow_private, resolver=self._resolver)
@@ -86,12 +95,13 @@ class Subscriptions:
                 "updated_at": now,
             }
         )
-        if not self._store.create(subscription, self._max_per_team):
+        created = self._store.create(subscription, self._max_per_team)
+        if created is None:
             raise problems.conflict(
                 f"A team may have at most {self._max_per_team} webhook subscriptions:"
                 " delete one before creating another."
             )
-        return subscription
+        return created
 
     def get(self, team_id: str, subscription_id: str) -> Subscription:
         subscription = self._store.get(team_id, subscription_id) if is_uuid(subscription_id) else None
@@ -111,48 +121,71 @@ class Subscriptions:
         )
 
     def update(self, team_id: str, subscription_id: str, patch: SubscriptionPatch) -> Subscription:
-        current = self.get(team_id, subscription_id)
         changes = patch.model_dump(exclude_unset=True)
-        if changes.get("endpoint") == masked(current.endpoint):
-            # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
-            changes["endpoint"] = current.endpoint
-        try:
-            settings = SubscriptionSettings.model_validate({**SubscriptionSettings.of(current).model_dump(), **changes})
-        except ValidationError as error:
-            raise problems.from_validation_error(error) from None
-        if "endpoint" in changes:
-            vet_endpoint(settings.endpoint, allow_private=self._allow_private, resolver=self._resolver)
-        updated = dataclasses.replace(
-            current,
-            **{
-                **settings.model_dump(),
-                "secret_key": settings.secret_key or current.secret_key,
-                **_key_pair(settings.signature_scheme, current),
-                "disabled_reason": None if settings.enabled else current.disabled_reason,
-                "updated_at": clock.now_iso(),
-            },
+        # Each endpoint once, however often the patch is re-applied.
+        vet = functools.cache(
+            functools.partial(vet_endpoint, allow_private=self._allow_private, resolver=self._resolver)
         )
-        if not self._store.replace(updated):
-            raise problems.not_found("Webhook subscription")
-        return updated
+
+        def patched(current: Subscription) -> Subscription:
+            applied = dict(changes)
+            if applied.get("endpoint") == masked(current.endpoint):
+                # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
+                applied["endpoint"] = current.endpoint
+            try:
+                settings = SubscriptionSettings.model_validate(
+                    {**SubscriptionSettings.of(current).model_dump(), **applied}
+                )
+            except ValidationError as error:
+                raise problems.from_validation_error(error) from None
+            if "endpoint" in applied:
+                vet(settings.endpoint)
+            return dataclasses.replace(
+                current,
+                **{
+                    **settings.model_dump(),
+                    "secret_key": settings.secret_key or current.secret_key,
+                    **_key_pair(settings.signature_scheme, current),
+                    "disabled_reason": None if settings.enabled else current.disabled_reason,
+                    "updated_at": clock.now_iso(),
+                },
+            )
+
+        return self._rewrite(team_id, subscription_id, patched)
 
     def rotate_secret(self, team_id: str, subscription_id: str, rotation: SecretRotation) -> Subscription:
         """Sign with a new secret (and a new key pair, for ed25519) from now on; the replaced ones also
         sign until the overlap ends."""
-        current = self.get(team_id, subscription_id)
-        now = clock.utc_now()
-        key_pair: _KeyPair = {**_key_pair(current.signature_scheme), "previous_private_key": current.private_key}
-        rotated = dataclasses.replace(
-            current,
-            **key_pair,
-            secret_key=rotation.secret_key or signing.generate_secret(),
-            previous_secret_key=current.secret_key,
-            previous_secret_expires_at=clock.iso(now + self._rotation_overlap),
-            updated_at=clock.iso(now),
-        )
-        if not self._store.replace(rotated):
-            raise problems.not_found("Webhook subscription")
-        return rotated
+        secret_key = rotation.secret_key or signing.generate_secret()
+
+        def rotated(current: Subscription) -> Subscription:
+            now = clock.utc_now()
+            key_pair: _KeyPair = {**_key_pair(current.signature_scheme), "previous_private_key": current.private_key}
+            return dataclasses.replace(
+                current,
+                **key_pair,
+                secret_key=secret_key,
+                previous_secret_key=current.secret_key,
+                previous_secret_expires_at=clock.iso(now + self._rotation_overlap),
+                updated_at=clock.iso(now),
+            )
+
+        return self._rewrite(team_id, subscription_id, rotated)
+
+    def _rewrite(
+        self, team_id: str, subscription_id: str, change: Callable[[Subscription], Subscription]
+    ) -> Subscription:
+        """Write `change` of the stored subscription, conditioned on the revision it was made from.
+
+        When another write landed between the read and the write (another PATCH, delivery disabling
+        the endpoint or starting its run of failures), the change is made again from a fresh read, so
+        that it keeps what that write did: fields the change does not set stay as they are stored.
+        """
+        for _ in self._rewrites:
+            stored = self._store.replace(change(self.get(team_id, subscription_id)))
+            if stored is not None:
+                return stored
+        raise Unavailable("the subscription kept being changed by other writes meanwhile; nothing was written")
 
     def delete(self, team_id: str, subscription_id: str) -> None:
         if not (is_uuid(subscription_id) and self._store.delete(team_id, subscription_id)):

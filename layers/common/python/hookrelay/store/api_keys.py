@@ -49,7 +49,8 @@ class ApiKeyStore(Protocol):
 
 class Credentials(Protocol):
     def credential_of(self, key_hash: str) -> Credential | None:
-        """The credential a key or token hashes to, expired or not (DynamoDB's TTL removes items late)."""
+        """The credential a key or token hashes to, expired or not (DynamoDB's TTL removes items late), as of
+        the latest write: a key or portal link works from its first use."""
         ...
 
 
@@ -68,6 +69,8 @@ class DynamoCredentials:
             TableName=self._table_name,
             Key={"key_hash": {"S": key_hash}},
             ProjectionExpression="team_id, kind, read_only, expires_at",
+            # A key or portal link is used right after it is made: an eventually consistent read may miss it.
+            ConsistentRead=True,
         ).get("Item")
         if not item:
             return None

@@ -1,5 +1,6 @@
 """Subscriptions, stored per team: partition key team_id, sort key subscription_id."""
 
+import dataclasses
 import functools
 from collections import OrderedDict
 from collections.abc import Collection, Iterable
@@ -8,9 +9,19 @@ from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
+from hookrelay.errors import Unavailable
 from hookrelay.matching import SubscriptionIndex
+from hookrelay.observability import logger
 from hookrelay.records import Event, Subscription, fields_in, with_values
 from hookrelay.store.batch import get_items
+from hookrelay.store.retries import (
+    CONDITION_FAILED,
+    TRANSACTION_RETRIES,
+    Retries,
+    cancellation_codes,
+    lost_a_race,
+    only_conditions_failed,
+)
 
 
 @dataclass(frozen=True)
@@ -21,18 +32,34 @@ class SubscriptionSlice:
 
 class SubscriptionStore(Protocol):
     """Every write also moves the team's version on, in the same transaction, so that a reader that
-    saw the version after a write answered also sees the write (CachedTeamSubscriptions)."""
+    saw the version after a write answered also sees the write (CachedTeamSubscriptions); and moves
+    the subscription's own `revision` on, so that a write made from a copy read earlier can be made
+    only while nothing else was written since.
 
-    def create(self, subscription: Subscription, limit: int) -> bool:
-        """False, writing nothing, when the team already has `limit` subscriptions."""
+    A write that keeps losing races (transaction conflicts, throttling) raises Unavailable, having
+    written nothing; None or False always means that a condition did not hold.
+    """
+
+    def create(self, subscription: Subscription, limit: int) -> Subscription | None:
+        """The subscription as stored (at its first revision); None, writing nothing, when the team
+        already has `limit` subscriptions."""
         ...
 
-    def get(self, team_id: str, subscription_id: str) -> Subscription | None: ...
+    def get(self, team_id: str, subscription_id: str) -> Subscription | None:
+        """The subscription as of the latest write (a strongly consistent read)."""
+        ...
 
-    def page(self, team_id: str, limit: int, after_id: str | None) -> SubscriptionSlice: ...
+    def page(self, team_id: str, limit: int, after_id: str | None) -> SubscriptionSlice:
+        """A page of the team's subscriptions as of the latest write (a strongly consistent read)."""
+        ...
 
-    def replace(self, subscription: Subscription) -> bool:
-        """Write over an existing subscription; False when it no longer exists."""
+    def replace(self, subscription: Subscription) -> Subscription | None:
+        """Write `subscription`, a changed copy of one read at its `revision`, over the stored one, and
+        return it as stored (at the next revision).
+
+        None when the stored one is no longer at that revision (written since, by the API or by
+        delivery's health writes) or no longer exists: read it again.
+        """
         ...
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
@@ -77,30 +104,45 @@ def _item(subscription: Subscription) -> dict[str, Any]:
     return item
 
 
+def next_revision(subscription: Subscription) -> Subscription:
+    """What a write made from `subscription` (read at its revision, or new: 0) stores."""
+    return dataclasses.replace(subscription, revision=subscription.revision + 1)
+
+
 def _subscription(item: dict[str, Any]) -> Subscription:
     # DynamoDB gives numbers back as Decimal; the record holds whole numbers.
     fields = fields_in(Subscription, item)
-    numbers = {key: int(item[key]) for key in ("rate_limit",) if key in item}
+    numbers: dict[str, int] = {key: int(item[key]) for key in ("rate_limit", "revision") if key in item}
     return Subscription(**{**fields, **numbers, "id": item["subscription_id"]})
 
 
 class DynamoSubscriptionStore:
-    def __init__(self, table: Any):
+    def __init__(self, table: Any, retries: Retries = TRANSACTION_RETRIES):
         self._table = table
         self._client = table.client
+        self._retries = retries
 
-    def create(self, subscription: Subscription, limit: int) -> bool:
-        put = {"Put": {"Item": _item(subscription), "ConditionExpression": "attribute_not_exists(subscription_id)"}}
-        return self._write(subscription.team_id, put, added=1, limit=limit)
+    def create(self, subscription: Subscription, limit: int) -> Subscription | None:
+        stored = next_revision(subscription)
+        put = {"Put": {"Item": _item(stored), "ConditionExpression": "attribute_not_exists(subscription_id)"}}
+        return stored if self._write(subscription.team_id, put, added=1, limit=limit) else None
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None:
-        response = self._table.get_item(Key={"team_id": team_id, "subscription_id": subscription_id})
+        # Consistent: a GET, PATCH or rotation right after the create (or a PATCH) it follows must see it.
+        response = self._table.get_item(
+            Key={"team_id": team_id, "subscription_id": subscription_id}, ConsistentRead=True
+        )
         item = response.get("Item")
         return _subscription(item) if item else None
 
     def page(self, team_id: str, limit: int, after_id: str | None) -> SubscriptionSlice:
-        # One more than asked tells whether another page exists without a second request.
-        query: dict[str, Any] = {"KeyConditionExpression": _subscriptions_of(team_id), "Limit": limit + 1}
+        # One more than asked tells whether another page exists without a second request. Consistent,
+        # so that a list right after a create or delete shows it (the portal lists right after a delete).
+        query: dict[str, Any] = {
+            "KeyConditionExpression": _subscriptions_of(team_id),
+            "Limit": limit + 1,
+            "ConsistentRead": True,
+        }
         if after_id:
             query["ExclusiveStartKey"] = {"team_id": team_id, "subscription_id": after_id}
         items: list[dict[str, Any]] = []
@@ -112,9 +154,18 @@ class DynamoSubscriptionStore:
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return SubscriptionSlice(items=[_subscription(item) for item in items[:limit]], has_more=len(items) > limit)
 
-    def replace(self, subscription: Subscription) -> bool:
-        put = {"Put": {"Item": _item(subscription), "ConditionExpression": "attribute_exists(subscription_id)"}}
-        return self._write(subscription.team_id, put)
+    def replace(self, subscription: Subscription) -> Subscription | None:
+        stored = next_revision(subscription)
+        condition = "revision = :read"
+        if not subscription.revision:
+            # Stored before revisions were kept (or by hand, with 0), and not written since.
+            condition = f"attribute_exists(subscription_id) AND ({condition} OR attribute_not_exists(revision))"
+        put = {
+            "Item": _item(stored),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": {":read": subscription.revision},
+        }
+        return stored if self._write(subscription.team_id, {"Put": put}) else None
 
     def all_of_team(self, team_id: str) -> list[Subscription]:
         query: dict[str, Any] = {"KeyConditionExpression": _subscriptions_of(team_id), "ConsistentRead": True}
@@ -171,20 +222,22 @@ class DynamoSubscriptionStore:
     def _update(
         self, team_id: str, subscription_id: str, expression: str, condition: str, values: dict[str, Any] | None = None
     ) -> None:
-        """A change made only while `condition` holds; when it does not, there is nothing to do."""
+        """A change made only while `condition` holds (when it does not, there is nothing to do), which
+        moves the subscription's revision on: a PATCH read before it must not write over it."""
         update: dict[str, Any] = {
             "Key": {"team_id": team_id, "subscription_id": subscription_id},
-            "UpdateExpression": expression,
+            "UpdateExpression": f"{expression} ADD revision :one",
             "ConditionExpression": condition,
+            "ExpressionAttributeValues": {**(values or {}), ":one": 1},
         }
-        if values:
-            update["ExpressionAttributeValues"] = values
         self._write(team_id, {"Update": update})
 
     def _write(self, team_id: str, write: dict[str, Any], *, added: int = 0, limit: int | None = None) -> bool:
         """Apply one conditional write of a subscription and move its team's version on, together.
 
-        False when the write's condition (or, with `limit`, the team's count) did not hold.
+        False when the write's condition (or, with `limit`, the team's count) did not hold. A transaction
+        cancelled for another reason (a conflict with another one on the team's item, throttling) is
+        tried again, a bounded number of times; then Unavailable.
         """
         condition = "attribute_exists(version)"
         values: dict[str, Any] = {":one": 1, ":added": added}
@@ -200,21 +253,34 @@ class DynamoSubscriptionStore:
         ((operation, fields),) = write.items()
         name = self._table.name
         items = [{operation: {**fields, "TableName": name}}, {"Update": {**team_update, "TableName": name}}]
-        for _ in range(2):
+        for _ in self._retries:
             try:
                 self._client.transact_write_items(TransactItems=items)
             except self._client.exceptions.TransactionCanceledException as error:
-                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+                codes = cancellation_codes(error)
+                if lost_a_race(codes):
+                    logger.info(
+                        "subscription write cancelled; trying again",
+                        extra={
+                            "operation": "TransactWriteItems",
+                            "error_code": "TransactionCanceledException",
+                            "reasons": codes,
+                            "error_message": str(error),
+                        },
+                    )
+                    continue
+                if not only_conditions_failed(codes):
+                    raise
                 # The team's condition fails for a team stored before its item existed, or one at its limit.
-                if reasons[1:] == ["ConditionalCheckFailed"] and self._start_team(team_id):
+                if codes[1:] == [CONDITION_FAILED] and self._start_team(team_id):
                     continue
                 return False
             return True
-        return False
+        raise Unavailable("DynamoDB kept cancelling the write (conflicts, throttling); nothing was written")
 
     def _start_team(self, team_id: str) -> bool:
         """Create the team's item if it is missing (teams stored before it existed), counting what the
-        team has; False when it already existed."""
+        team has; False when it already existed (True: try the write again)."""
         counted = 0
         query: dict[str, Any] = {
             "KeyConditionExpression": _subscriptions_of(team_id),
@@ -234,6 +300,8 @@ class DynamoSubscriptionStore:
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
+        except self._client.exceptions.TransactionConflictException:
+            return True  # a transaction on the item is in progress: try the write again once it has settled
         return True
 
 
