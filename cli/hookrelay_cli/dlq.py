@@ -202,6 +202,20 @@ def _make_visible(sqs: Any, queue_url: str, receipt_handles: list[str]) -> None:
         )
 
 
+def message_group(message: dict[str, Any], filled_by_sqs: bool) -> str | None:
+    """The team a redriven message goes back in (its fair-queue tenant): the group it had, or for an
+    event EventBridge parked (sent without one, as far as AWS documents), the group the rule gives it:
+    the event's team, at the path of template.yaml's SqsParameters ($.detail.event.team_id)."""
+    group = message.get("Attributes", {}).get("MessageGroupId")
+    if group or filled_by_sqs:
+        return str(group) if group else None
+    try:
+        team = json.loads(message["Body"])["detail"]["event"]["team_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return team if isinstance(team, str) else None
+
+
 @dataclass(frozen=True)
 class RedriveResult:
     status: str
@@ -245,10 +259,12 @@ def redrive_with_move_task(
 
 
 def redrive_by_copy(
-    sqs: Any, dlq_url: str, source_url: str, progress: Progress, *, keep_attributes: bool = True
+    sqs: Any, dlq_url: str, source_url: str, progress: Progress, *, filled_by_sqs: bool = True
 ) -> RedriveResult:
-    """Receive each message, send its body (and its message attributes, if `keep_attributes`) to the
-    source queue, and delete it from the DLQ once the send succeeded. Moves what the DLQ held when asked.
+    """Receive each message, send its body to the source queue in its team's message group (see
+    message_group), and delete it from the DLQ once the send succeeded. Moves what the DLQ held when asked.
+    A message SQS moved there keeps its message attributes (EventBridge's are left behind, see
+    DEAD_LETTER_QUEUES).
 
     For what a message move task cannot do: locally (moto has no move tasks), and from a DLQ that
     EventBridge fills. A message SQS refuses to take stays on the DLQ (visible again after
@@ -263,18 +279,18 @@ def redrive_by_copy(
             VisibilityTimeout=MOVE_VISIBILITY_SECONDS,
             WaitTimeSeconds=1,
             MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["MessageGroupId"],
         ).get("Messages", [])
         if not messages:
             break
-        entries = [
-            {"Id": str(i), "MessageBody": message["Body"]}
-            | (
-                {"MessageAttributes": message["MessageAttributes"]}
-                if keep_attributes and message.get("MessageAttributes")
-                else {}
-            )
-            for i, message in enumerate(messages)
-        ]
+        entries = []
+        for i, message in enumerate(messages):
+            entry = {"Id": str(i), "MessageBody": message["Body"]}
+            if filled_by_sqs and message.get("MessageAttributes"):
+                entry["MessageAttributes"] = message["MessageAttributes"]
+            if group := message_group(message, filled_by_sqs):
+                entry["MessageGroupId"] = group
+            entries.append(entry)
         sent = {
             entry["Id"] for entry in sqs.send_message_batch(QueueUrl=source_url, Entries=entries).get("Successful", [])
         }

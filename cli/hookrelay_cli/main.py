@@ -206,7 +206,7 @@ def _redrive_by_copy(target: Target, queue: "DeadLetterQueue") -> "RedriveResult
 
     sqs = target.client("sqs")
     dlq_url, source_url = target.queue_url(queue.logical_id), target.queue_url(queue.source_logical_id)
-    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note), keep_attributes=queue.filled_by_sqs)
+    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note), filled_by_sqs=queue.filled_by_sqs)
 
 
 def _dlq_redrive(arguments: argparse.Namespace) -> int:
