@@ -21,7 +21,7 @@ from records import receiver_endpoint, subscription_id
 
 from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.delivery import NOT_STARTED, Deliverer, Job, Report, attempt_seconds, read_job
+from hookrelay.delivery import NOT_STARTED, UNEXPECTED, Deliverer, Job, Report, attempt_seconds, read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
@@ -608,3 +608,30 @@ def test_an_attempt_whose_lost_write_lands_after_the_check_is_recognised_as_reco
         dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", lose_the_first_answer)
         dynamodb.meta.events.unregister("after-call.dynamodb.GetItem", land_it_after_the_check)
     assert world.deliveries.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
+
+
+def test_an_aws_call_that_does_not_answer_in_time_is_logged_as_an_outage_and_the_message_comes_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read timeout is AWS's, not a bug: one error line saying so, no traceback (R1 counts tracebacks as
+    # crashes), and the message is received again.
+    logged = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logged)
+    dynamodb = table(get_settings().deliveries_table).client
+
+    def no_answer(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="http://dynamodb.local")
+
+    with receiver() as target:
+        delivery = world.pending(world.subscribe(target.port))
+        dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", no_answer)
+        try:
+            (report,) = world.deliverer.deliver_batch([("m", world.message(delivery, 1))], UNLIMITED)
+        finally:
+            dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", no_answer)
+    assert (report.outcome, report.comes_back) == (UNEXPECTED, True)
+    lines = [json.loads(line) for line in logged.getvalue().splitlines()]
+    (error,) = [line for line in lines if line["level"] == "ERROR"]
+    assert error["message"].startswith("AWS did not answer a call of this delivery in time")
+    assert error["error"].startswith("ReadTimeoutError") and error["delivery_id"] == delivery
+    assert "Traceback" not in logged.getvalue()

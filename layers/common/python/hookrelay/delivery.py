@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from hookrelay import clock
+from hookrelay.errors import Unavailable
 from hookrelay.observability import logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
@@ -48,6 +50,10 @@ class InvalidDeliveryMessage(ValueError):
     """A delivery-queue message that does not name a delivery and attempt."""
 
 
+# AWS calls that did not answer in time or were refused for now (botocore's timeouts, the stores'
+# Unavailable): nothing is wrong with the message or the code, so they are logged as an outage, without
+# a traceback, and the message is received again.
+AWS_NOT_NOW = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, Unavailable)
 # The outcome of a message whose handling raised: it fails alone and SQS receives it again.
 UNEXPECTED = "error"
 # The outcome of a message whose subscription's rate limit had no free slot: it waits on the queue.
@@ -236,10 +242,16 @@ class Deliverer:
         job = ready.job
         if not budget.allows(self._attempt_seconds):
             return _logged(job, Report(ready.message_id, NOT_STARTED))
+        correlation = {"message_id": ready.message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
         try:
             report = self._attempt(ready)
+        except AWS_NOT_NOW as error:
+            logger.error(
+                "AWS did not answer a call of this delivery in time; the message will be received again",
+                extra={**correlation, "error": f"{type(error).__name__}: {error}"},
+            )
+            return Report(ready.message_id, UNEXPECTED)
         except Exception:
-            correlation = {"message_id": ready.message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
             logger.exception("delivery failed unexpectedly; the message will be received again", extra=correlation)
             return Report(ready.message_id, UNEXPECTED)
         return _logged(job, report)
