@@ -3,8 +3,12 @@
 time) waits while other teams' messages are waiting; it recovers when its backlog drains or after 5
 minutes without a send. Without a MessageGroupId each message is a tenant of its own."""
 
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -127,3 +131,105 @@ def test_among_noisy_teams_the_one_with_fewest_in_flight_comes_first(sqs: Any, q
     send(sqs, queue, "team-c", 100)
     hold_in_flight(sqs, queue, 40)  # team A: 60 in flight, team C: 40, both noisy
     assert bodies(receive(sqs, queue, 2)) == ["team-c-40", "team-c-41"]
+
+
+@dataclass
+class Consumers:
+    """What many consumers did with a queue's messages, to check SQS's promise on it: every message
+    sent is received until it is deleted, and while one consumer holds it no other receives it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    held: set[str] = field(default_factory=set)
+    deleted: Counter[str] = field(default_factory=Counter)
+    received_while_held: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def receiving(self, body: str) -> None:
+        with self.lock:
+            if body in self.held or body in self.deleted:
+                self.received_while_held.append(body)
+            self.held.add(body)
+
+    def releasing(self, body: str) -> None:
+        with self.lock:
+            self.held.discard(body)
+
+    def deleted_one(self, body: str) -> None:
+        with self.lock:
+            self.deleted[body] += 1
+            self.held.discard(body)
+
+
+def test_many_consumers_and_producers_at_once_lose_no_message_and_never_share_one_in_flight(
+    sqs: Any, queue: str
+) -> None:
+    teams, senders, per_sender = ["team-a", "team-b", "team-c", None], 4, 150
+    sent = {f"{sender}-{i}" for sender in range(senders) for i in range(per_sender)}
+    consumers, done = Consumers(), threading.Event()
+
+    def produce(sender: int) -> None:
+        for start in range(0, per_sender, 10):
+            entries = [
+                {"Id": str(i), "MessageBody": f"{sender}-{start + i}", "DelaySeconds": (start + i) % 3 // 2}
+                | ({"MessageGroupId": team} if (team := teams[(start + i) % len(teams)]) else {})
+                for i in range(10)
+            ]
+            if start % 20:
+                sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+            else:
+                for entry in entries:
+                    sqs.send_message(QueueUrl=queue, **{k: v for k, v in entry.items() if k != "Id"})
+
+    def consume(consumer: int) -> None:
+        turn = 0
+        while not done.is_set():
+            for message in receive(sqs, queue):
+                body, handle, turn = message["Body"], message["ReceiptHandle"], turn + 1
+                consumers.receiving(body)
+                if turn % 7 == consumer % 7:  # handed back: received again later, maybe by another
+                    consumers.releasing(body)
+                    sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=handle, VisibilityTimeout=0)
+                    continue
+                if turn % 5 == 0:  # a consumer that needs longer
+                    sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=handle, VisibilityTimeout=HOLD)
+                if turn % 2:
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=handle)
+                else:
+                    sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": "0", "ReceiptHandle": handle}])
+                consumers.deleted_one(body)
+            if set(consumers.deleted) >= sent:
+                done.set()
+
+    def recording_errors(work: Callable[[int], None]) -> Callable[[int], None]:
+        def run(index: int) -> None:
+            try:
+                work(index)
+            except BaseException as error:
+                consumers.errors.append(f"{type(error).__name__}: {error}")
+                done.set()
+
+        return run
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns often, as a busy server's do
+    try:
+        threads = [threading.Thread(target=recording_errors(produce), args=(i,)) for i in range(senders)]
+        threads += [threading.Thread(target=recording_errors(consume), args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        done.wait(timeout=120)
+        done.set()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch_interval)
+
+    assert consumers.errors == []
+    assert consumers.received_while_held == []
+    assert sorted(sent - set(consumers.deleted)) == []
+    assert [body for body, times in consumers.deleted.items() if times > 1] == []
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
+        "0",
+        "0",
+    )
