@@ -39,6 +39,7 @@ SCRIPTS = (
     Script("benchmarks/ingest.py", "P4 matching scale, fan-out calls", ("--fan-out-sizes", "100", "1000")),
     Script("benchmarks/cold_start.py", "P5 cold start"),
     Script("benchmarks/end_to_end.py", "P6 end to end over the local stack"),
+    Script("benchmarks/noisy_neighbour.py", "P8 noisy neighbour: one team's backlog against another team's latency"),
 )
 
 
@@ -80,6 +81,14 @@ METHODS = {
     "the machine's CPU time (busy, idle, stolen) during each. The rates are the local stack's (moto-bound), not "
     "AWS's.",
     "P7": "[docs/capacity.md](docs/capacity.md): what 10 000 deliveries/s needs on AWS, from these figures.",
+    "P8 noisy neighbour": "`benchmarks/noisy_neighbour.py`: `hookrelay local up` as strict as the e2e stacks, 4 "
+    "pollers per queue, a fresh stack per scenario. Team B publishes 100 events, 10 a second, to a receiver that "
+    "answers at once, first alone, then once team A's events (3 000 to a receiver answering after 2 s) are all "
+    "accepted; each of B's events is timed from its POST to its delivery's first request, and the goal is B's p95 "
+    "with A's backlog at most 2x B's p95 alone, with A's backlog still there when B's last delivery arrives. A's "
+    "requests per second are reported alone and while B publishes. Two more scenarios: A's receiver answers 500 "
+    "after 2 s (a fast retry schedule, 1 s to 60 s, so that retries compete), and A publishes 10 000 events "
+    "through POST /v3/events/batch. See [docs/capacity.md](docs/capacity.md) for what the figures mean on AWS.",
 }
 
 
