@@ -164,6 +164,11 @@ class Arrivals:
 
         return record
 
+    def of(self, delivery_ids: set[str]) -> dict[str, float]:
+        """When each of `delivery_ids` that arrived first did."""
+        with self.lock:
+            return {each: self.first[each] for each in delivery_ids if each in self.first}
+
     def rate(self, start: float, end: float) -> float:
         with self.lock:
             return sum(start <= moment < end for moment in self.every) / max(end - start, 1e-9)
@@ -262,7 +267,7 @@ class Publisher:
 def wait_for(arrivals: Arrivals, delivery_ids: set[str]) -> None:
     """Until every one of `delivery_ids` arrived, or none has for STALL_SECONDS."""
     last_count, last_change = -1, time.monotonic()
-    while (count := len(delivery_ids & arrivals.first.keys())) < len(delivery_ids):
+    while (count := len(arrivals.of(delivery_ids))) < len(delivery_ids):
         if count != last_count:
             last_count, last_change = count, time.monotonic()
         if time.monotonic() - last_change > STALL_SECONDS:
@@ -273,8 +278,8 @@ def wait_for(arrivals: Arrivals, delivery_ids: set[str]) -> None:
 
 def latencies(sent: dict[str, float], subscription: str, arrivals: Arrivals) -> list[float]:
     """Seconds from each event's publish to its delivery's first request (those that arrived)."""
-    first = {event_id: arrivals.first.get(delivery_id(event_id, subscription)) for event_id in sent}
-    return [arrived - sent[event_id] for event_id, arrived in first.items() if arrived is not None]
+    ids = {delivery_id(event_id, subscription): event_id for event_id in sent}
+    return [arrived - sent[ids[each]] for each, arrived in arrivals.of(set(ids)).items()]
 
 
 def b_phase(publisher: Publisher, b_events: int, subscription: str, arrivals: Arrivals) -> list[float]:
@@ -306,7 +311,7 @@ def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
         print(f"{scenario.name}: A published in {b_started - a_started:.1f} s; B publishes", flush=True)
         b_with_a = b_phase(team_b, b_events, b_subscription, b_arrivals)
         b_ended = time.perf_counter()
-        a_arrived = {delivery_id(event_id, a_subscription) for event_id in a_ids} & a_arrivals.first.keys()
+        a_arrived = a_arrivals.of({delivery_id(event_id, a_subscription) for event_id in a_ids})
         machine = MachineTime.now().share_since(cpu_before)
     return Outcome(
         scenario=scenario,

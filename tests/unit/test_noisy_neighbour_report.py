@@ -6,7 +6,9 @@ from paths import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from noisy_neighbour import SCENARIOS, Arrivals, Outcome, p95
+from noisy_neighbour import SCENARIOS, Arrivals, Outcome, latencies, p95
+
+from hookrelay.records import delivery_id
 
 
 def outcome(b_alone: list[float], b_with_a: list[float], a_backlog_at_b_end: int = 500) -> Outcome:
@@ -64,3 +66,9 @@ def test_a_throughput_counts_the_requests_in_a_window() -> None:
     arrivals = Arrivals(every=[0.5, 1.0, 1.5, 2.0, 2.5, 9.0])
     assert arrivals.rate(0.0, 2.0) == 1.5  # 0.5, 1.0, 1.5: the window's end is not in it
     assert arrivals.rate(2.0, 4.0) == 1.0
+
+
+def test_b_is_timed_from_each_events_publish_to_its_deliverys_first_request() -> None:
+    sent = {"event-1": 10.0, "event-2": 11.0, "event-3": 12.0}
+    arrivals = Arrivals(first={delivery_id("event-1", "sub"): 10.5, delivery_id("event-2", "sub"): 14.0})
+    assert sorted(latencies(sent, "sub", arrivals)) == [0.5, 3.0]  # event-3 never arrived
