@@ -1,6 +1,6 @@
 """Every benchmark, one after another, and BENCHMARKS.md from their figures.
 
-    .venv/bin/python benchmarks/run.py                 # full sizes (under 10 minutes on 2 cores); writes BENCHMARKS.md
+    .venv/bin/python benchmarks/run.py                 # full sizes (over 10 minutes on 2 cores); writes BENCHMARKS.md
     .venv/bin/python benchmarks/run.py --smoke --output /tmp/b.md   # tiny sizes, as the test suite runs it
 
 Each script runs in its own process (a fresh interpreter, as each measures cold or warm state of
