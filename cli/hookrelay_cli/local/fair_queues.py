@@ -62,8 +62,8 @@ class _Tenant:
 @dataclass
 class _QueueState:
     tenants: defaultdict[str, _Tenant] = field(default_factory=lambda: defaultdict(_Tenant))
-    # Held by every call on the queue's messages, and for its tenants (re-entered: a receive that
-    # moves a message to its dead-letter queue sends it there).
+    # Held by every call on the queue's messages, and for its tenants (re-entrant: moto's own event
+    # source mappings receive from a queue within a send to it).
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
