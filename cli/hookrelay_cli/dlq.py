@@ -203,6 +203,19 @@ def _make_visible(sqs: Any, queue_url: str, receipt_handles: list[str]) -> None:
         )
 
 
+def message_group(message: dict[str, Any]) -> str | None:
+    """The team a copied message goes back in (its fair-queue tenant): the group it had, or for an
+    event EventBridge parked (sent without one, as far as AWS documents), the group the rule gives it:
+    the event's team, at the path of template.yaml's SqsParameters ($.detail.event.team_id)."""
+    if group := message.get("Attributes", {}).get("MessageGroupId"):
+        return str(group)
+    try:
+        team = json.loads(message["Body"])["detail"]["event"]["team_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return team if isinstance(team, str) else None
+
+
 @dataclass(frozen=True)
 class RedriveResult:
     status: str
@@ -250,9 +263,9 @@ def redrive_with_move_task(
 
 
 def redrive_by_copy(sqs: Any, dlq_url: str, source_url: str, progress: Progress) -> RedriveResult:
-    """Receive each message, send its body to the source queue as the rule sends it (EventBridge's
-    reasons, its message attributes, stay behind), and delete it from the DLQ once the send succeeded.
-    Moves what the DLQ held when asked.
+    """Receive each message, send its body to the source queue in its team's message group (see
+    message_group) as the rule sends it (EventBridge's reasons, its message attributes, stay behind),
+    and delete it from the DLQ once the send succeeded. Moves what the DLQ held when asked.
 
     Only for the DLQ that EventBridge fills, from which SQS refuses a message move task. A message SQS
     refuses to take stays on the DLQ (visible again after MOVE_VISIBILITY_SECONDS).
@@ -265,10 +278,16 @@ def redrive_by_copy(sqs: Any, dlq_url: str, source_url: str, progress: Progress)
             MaxNumberOfMessages=min(SQS_BATCH_LIMIT, to_move - moved - failed),
             VisibilityTimeout=MOVE_VISIBILITY_SECONDS,
             WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["MessageGroupId"],
         ).get("Messages", [])
         if not messages:
             break
-        entries = [{"Id": str(i), "MessageBody": message["Body"]} for i, message in enumerate(messages)]
+        entries = []
+        for i, message in enumerate(messages):
+            entry = {"Id": str(i), "MessageBody": message["Body"]}
+            if group := message_group(message):
+                entry["MessageGroupId"] = group
+            entries.append(entry)
         sent = {
             entry["Id"] for entry in sqs.send_message_batch(QueueUrl=source_url, Entries=entries).get("Successful", [])
         }

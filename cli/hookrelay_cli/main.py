@@ -35,6 +35,10 @@ DLQ_NAMES = ("delivery", "events", "eventbridge")
 EXIT_INTERRUPTED = 130
 # A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
 STOP_REPORT_SECONDS = 20
+# How often `local up`'s main thread wakes while it waits for Ctrl-C. The kernel may hand the signal to
+# any thread, and Python runs its handler on the main thread only, once that thread runs again: a wait
+# without end would sleep through it.
+SIGNAL_CHECK_SECONDS = 0.5
 
 
 def _local_up(arguments: argparse.Namespace) -> int:
@@ -63,7 +67,8 @@ def _local_up(arguments: argparse.Namespace) -> int:
         session = stack.open_portal_session(api_base_url)
         print(f"Webhook portal (team {DEV_TEAM}, until {session.expires_at}): {session.url}")
         print(f"hookrelay local stack ready on {api_base_url}", flush=True)
-        stopping.wait()
+        while not stopping.wait(SIGNAL_CHECK_SECONDS):
+            pass
         print("stopping", flush=True)
         # Should the stop hang, where every thread is goes to stderr (the process goes on stopping).
         faulthandler.dump_traceback_later(STOP_REPORT_SECONDS)

@@ -52,11 +52,6 @@ LOCAL_SESSION = {
     "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     "region_name": LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
 }
-# DynamoDB as AWS runs it, in every e2e stack (a test's own environment may go further, as R1 does):
-# besides `local up`'s own defaults (reads without ConsistentRead 200 ms stale, transactions holding
-# their items, hot partition keys throttled), a fifth of transactions cancelled for TransactionConflict
-# and indexes 200 ms behind their table.
-AS_STRICT_AS_AWS = {"HOOKRELAY_LOCAL_TRANSACTION_CONFLICT_RATE": "0.2", "HOOKRELAY_LOCAL_INDEX_LAG_MS": "200"}
 # Generous: with two test workers, one of them running the load test, a stack can be starved for seconds.
 WAIT_SECONDS = 60
 # The operator's stacks (the CLIs' tests): receivers on 127.0.0.1; a failed message is received again at
@@ -296,11 +291,13 @@ def eventually(check: Callable[[], bool], what: str, within: float = WAIT_SECOND
 @contextmanager
 def running_stack(environment: dict[str, str]) -> Iterator[RunningStack]:
     """`hookrelay local up` with `environment` for the `with` block (local_up.running), as a test
-    failure; as strict as AWS (AS_STRICT_AS_AWS), its functions traced, their segments written to a
+    failure; as strict as AWS (local_up.AS_STRICT_AS_AWS), its functions traced, their segments written to a
     file of their own."""
     traces_file = Path(tempfile.mkstemp(prefix="stack-", suffix=".jsonl", dir=TRACES_DIR)[1])
     try:
-        with local_up.running({TRACES_FILE_VARIABLE: str(traces_file), **AS_STRICT_AS_AWS, **environment}) as started:
+        with local_up.running(
+            {TRACES_FILE_VARIABLE: str(traces_file), **local_up.AS_STRICT_AS_AWS, **environment}
+        ) as started:
             yield _watched(started, traces_file)
     except local_up.LocalUpFailed as failure:
         raise AssertionError(str(failure)) from None

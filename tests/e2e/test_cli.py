@@ -1,10 +1,14 @@
 """The operator CLI against a running local stack, as an operator uses it: `hookrelay ... --local`."""
 
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import local_up
 import pytest
 import requests
 from receivers import Answer, receiver
@@ -137,3 +141,20 @@ def test_ctrl_c_ends_local_up_within_seconds_while_a_delivery_is_in_flight() -> 
 
     assert stopped_in < STOP_SECONDS
     assert "stopped during a batch" in "".join(stack.output)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the stack's threads in /proc (Linux)")
+def test_ctrl_c_ends_local_up_whichever_of_its_threads_takes_the_signal() -> None:
+    # The kernel may hand a Ctrl-C to any thread of a busy process; kill(2) with a thread's id hands it
+    # to that thread. (The portal e2e's stack once sat through a Ctrl-C so, for good.)
+    started = local_up.start({})
+    try:
+        pid = started.process.pid
+        other_threads = [int(thread) for thread in os.listdir(f"/proc/{pid}/task") if int(thread) != pid]
+        os.kill(other_threads[-1], signal.SIGINT)
+        assert started.process.wait(timeout=STOP_SECONDS) == 0
+    finally:
+        if started.process.poll() is None:
+            started.process.kill()
+            started.process.wait()
+    assert "stopping" in "".join(started.output)

@@ -106,7 +106,7 @@ class World:
 
     def message(self, delivery_id: str, attempt: int) -> str:
         job = self.job(delivery_id, attempt)
-        return delivery_message(delivery_id, attempt, origin=job.origin).body
+        return delivery_message(delivery_id, attempt, team_id=EVENT.team_id, origin=job.origin).body
 
     def queued(self) -> dict[str, str]:
         attributes = client("sqs").get_queue_attributes(
@@ -192,7 +192,9 @@ def test_a_record_holding_its_event_from_an_earlier_release_is_delivered(world: 
     with receiver() as server:
         delivery = new_delivery(EVENT, world.subscribe(server.port))
         records.store_as_before_events_were_kept_apart(table(get_settings().deliveries_table), delivery)
-        (report,) = world.deliverer.deliver_batch([("m", delivery_message(delivery.id, 1).body)], UNLIMITED)
+        (report,) = world.deliverer.deliver_batch(
+            [("m", delivery_message(delivery.id, 1, team_id=delivery.team_id).body)], UNLIMITED
+        )
     assert report.outcome == "delivered"
     assert [json.loads(request.body)["data"] for request in server.received] == [EVENT.data]
     record = world.deliveries.get(delivery.id)

@@ -228,17 +228,19 @@ def test_fan_out_progress_is_kept_per_team(stack: LocalStack) -> None:
 
 
 class DeliveryQueueSends:
-    """The delivery queue's SendMessageBatch calls (the bodies of each, in order); the calls
-    `failing` picks (1-based) raise, as a crash would."""
+    """The delivery queue's SendMessageBatch calls (the bodies of each, in order) and the message group
+    of each entry; the calls `failing` picks (1-based) raise, as a crash would."""
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
+        self.groups: list[str | None] = []
         self.failing: Callable[[int], bool] = lambda call: False
 
     def sending(self, params: dict[str, Any], **_: Any) -> None:
         if params.get("QueueUrl") != get_settings().delivery_queue_url:
             return
         self.calls.append([entry["MessageBody"] for entry in params["Entries"]])
+        self.groups.extend(entry.get("MessageGroupId") for entry in params["Entries"])
         if self.failing(len(self.calls)):
             raise ClientError(
                 {"Error": {"Code": "ServiceUnavailable", "Message": "simulated crash"}}, "SendMessageBatch"

@@ -8,7 +8,7 @@ from typing import Any
 from hookrelay.errors import TeamLimitReached
 from hookrelay.queues import Message
 from hookrelay.records import Event, Subscription
-from hookrelay.store.due_retries import DueSlice
+from hookrelay.store.due_retries import Claim, DueSlice
 from hookrelay.store.subscriptions import SubscriptionSlice, next_revision
 
 
@@ -148,4 +148,4 @@ class LaggingDueIndex:
         if self.due_at.get(delivery_id) != due_at:
             return None
         self.due_at[delivery_id] = lease_until
-        return 2
+        return Claim(attempt=2, team_id="acme")

@@ -182,8 +182,10 @@ def test_a_large_fan_out_continues_through_the_events_queue() -> None:
         world.run(request, has_time=False)  # time for one chunk per invocation
         if not world.events_queue.messages:
             break
-        request = read_queue_message(world.events_queue.messages.pop().body)
+        continuation = world.events_queue.messages.pop()
+        request = read_queue_message(continuation.body)
         assert request.continue_after
+        assert continuation.team_id == EVENT.team_id  # its message group: the team's fair-queue tenant
     assert runs == 5
     assert len(set(world.enqueued_ids())) == len(world.enqueued_ids()) == 120
 

@@ -13,9 +13,9 @@ def test_a_waiting_delivery_comes_back_after_a_second_then_spread_ever_wider() -
 
 
 def test_a_message_carries_how_often_it_waited() -> None:
-    assert read_job(delivery_message("d-1", 3, waits=2).body) == Job("d-1", 3, waits=2)
-    assert read_job(delivery_message("d-1", 3).body) == Job("d-1", 3, waits=0)
-    assert "waits" not in delivery_message("d-1", 3).body
+    assert read_job(delivery_message("d-1", 3, team_id="acme", waits=2).body) == Job("d-1", 3, waits=2)
+    assert read_job(delivery_message("d-1", 3, team_id="acme").body) == Job("d-1", 3, waits=0)
+    assert "waits" not in delivery_message("d-1", 3, team_id="acme").body
 
 
 @pytest.mark.parametrize(

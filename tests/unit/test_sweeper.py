@@ -104,3 +104,9 @@ def test_what_a_sweep_claimed_before_a_call_failed_is_enqueued() -> None:
         sweep(index, index.budget(), queue)
     assert len(index.claimed) == 14
     assert sorted(json.loads(message.body)["delivery_id"] for message in queue.messages) == sorted(index.claimed)
+
+
+def test_each_due_retry_is_enqueued_in_its_teams_message_group() -> None:
+    queue = FakeQueue()
+    sweep(LaggingDueIndex(due_retries(3)), UNLIMITED, queue)
+    assert [message.team_id for message in queue.messages] == ["acme"] * 3

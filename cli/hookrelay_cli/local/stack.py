@@ -20,6 +20,7 @@ from hookrelay.portal import open_session
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.dynamodb import DynamoDBRules, enforce_dynamodb_rules
+from hookrelay_cli.local.fair_queues import keep_queues_fair
 from hookrelay_cli.local.functions import ContainerFunction, Function, LocalFunction, ScalingFunction
 from hookrelay_cli.local.gateway import Gateway, StageThrottle
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
@@ -189,6 +190,7 @@ class LocalStack:
         enforce_dynamodb_rules(DynamoDBRules.from_environment())
         keep_moto_costs_flat()
         enable_message_move_tasks()
+        keep_queues_fair()
         traces_file = os.environ.get(TRACES_FILE_VARIABLE)
         collector = TraceCollector(Path(traces_file) if traces_file else None) if containers or traces_file else None
         if collector and not containers:

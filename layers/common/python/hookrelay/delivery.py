@@ -279,6 +279,7 @@ class Deliverer:
                     delivery_message(
                         delivery.id,
                         job.attempt,
+                        team_id=delivery.team_id,
                         waits=waits,
                         delay_seconds=wait_seconds(job.waits),
                         origin=job.origin,
@@ -300,7 +301,14 @@ class Deliverer:
         self._end_test(delivery)
         if delay is not None and delay <= MAX_QUEUE_DELAY:
             self._queue.send(
-                [delivery_message(delivery.id, job.attempt + 1, delay_seconds=math.ceil(delay.total_seconds()))]
+                [
+                    delivery_message(
+                        delivery.id,
+                        job.attempt + 1,
+                        team_id=delivery.team_id,
+                        delay_seconds=math.ceil(delay.total_seconds()),
+                    )
+                ]
             )
         self._keep_health(delivery.id, subscription, attempt, result.delivered)
         if result.status_code == GONE:

@@ -91,7 +91,7 @@ class DeliveryLog:
         """A fresh attempt now, whatever the delivery's status."""
         subscription = self._sendable(team_id, subscription_id)
         delivery = self._delivery(subscription, delivery_id)
-        if not self._send_again([delivery]):
+        if not self._send_again(team_id, [delivery]):
             raise problems.conflict("A retry of this delivery is already queued: ask again once it has been attempted.")
         return self._delivery(subscription, delivery_id).summary()
 
@@ -108,7 +108,7 @@ class DeliveryLog:
         found = self._deliveries.of_subscription(
             subscription.id, limit=RECOVER_BATCH, after=position, status="failed", since=since
         )
-        return Recovery(recovered=self._send_again(found.items), next_cursor=_cursor(found.next_position))
+        return Recovery(recovered=self._send_again(team_id, found.items), next_cursor=_cursor(found.next_position))
 
     def send_test(self, team_id: str, subscription_id: str, event_name: str | None) -> DeliverySummary:
         """The catalog sample of an event, through the normal delivery path, marked as a test."""
@@ -136,7 +136,7 @@ class DeliveryLog:
             )
         self._events.keep(event, int((now + EVENT_RETENTION).timestamp()))
         self._deliveries.create_pending([delivery])
-        self._queue.send([delivery_message(delivery.id, 1)])
+        self._queue.send([delivery_message(delivery.id, 1, team_id=team_id)])
         return delivery.summary()
 
     def _sendable(self, team_id: str, subscription_id: str) -> Subscription:
@@ -153,7 +153,7 @@ class DeliveryLog:
             raise problems.not_found("Delivery")
         return delivery
 
-    def _send_again(self, deliveries: Sequence[DeliverySummary]) -> int:
+    def _send_again(self, team_id: str, deliveries: Sequence[DeliverySummary]) -> int:
         now = clock.utc_now()
         reopened = [
             delivery
@@ -166,7 +166,9 @@ class DeliveryLog:
                 due_shard=due_shard(delivery.id, self._due_shards),
             )
         ]
-        self._queue.send([delivery_message(delivery.id, delivery.attempt_count + 1) for delivery in reopened])
+        self._queue.send(
+            [delivery_message(delivery.id, delivery.attempt_count + 1, team_id=team_id) for delivery in reopened]
+        )
         return len(reopened)
 
 

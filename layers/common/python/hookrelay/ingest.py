@@ -126,7 +126,7 @@ class Ingest:
         result = self.fan_out(record_id, request, has_time)
         if result.continue_after:
             continuation = FanOutRequest(event=request.event, continue_after=result.continue_after)
-            self._events_queue.send([Message(queue_message(continuation))])
+            self._events_queue.send([Message(queue_message(continuation), request.event.team_id)])
         logger.info("fanned out", extra=asdict(result))
         if request.continue_after is None:
             metrics.add_metric(name="EventsIngested", unit=MetricUnit.Count, value=1)
@@ -190,4 +190,4 @@ class Ingest:
 
 
 def first_attempt(delivery: Delivery) -> Message:
-    return delivery_message(delivery.id, FIRST_ATTEMPT, origin=delivery.origin())
+    return delivery_message(delivery.id, FIRST_ATTEMPT, team_id=delivery.team_id, origin=delivery.origin())

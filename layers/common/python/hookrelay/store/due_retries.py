@@ -29,15 +29,23 @@ class DueSlice:
     next_position: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A due retry the sweeper took: the attempt to enqueue, and the team whose message it is."""
+
+    attempt: int
+    team_id: str
+
+
 class DueRetries(Protocol):
     def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
         """Up to `limit` deliveries of one shard of the retry index due by `now`, after `after` if given."""
         ...
 
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> Claim | None:
         """Take a due delivery for the sweeper: move its due_at to `lease_until` if still `due_at`.
 
-        Returns the number of the attempt to enqueue, or None when another sweeper (or the
+        Returns the attempt to enqueue and its team, or None when another sweeper (or the
         attempt itself) got there first.
         """
         ...
@@ -59,7 +67,7 @@ class DynamoDueRetries:
         items = [(str(item["delivery_id"]), str(item["due_at"])) for item in response.get("Items", [])]
         return DueSlice(items, response.get("LastEvaluatedKey"))
 
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> Claim | None:
         try:
             response = self._table.update_item(
                 Key={"delivery_id": delivery_id},
@@ -71,4 +79,5 @@ class DynamoDueRetries:
             )
         except self._table.client.exceptions.ConditionalCheckFailedException:
             return None
-        return int(response["Attributes"]["attempt_count"]) + 1
+        claimed = response["Attributes"]
+        return Claim(attempt=int(claimed["attempt_count"]) + 1, team_id=str(claimed["team_id"]))
