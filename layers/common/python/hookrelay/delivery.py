@@ -262,6 +262,7 @@ class Deliverer:
         )
         if delivery.status in ("delivered", "failed") or delivery.attempt_count >= job.attempt:
             if delivery.attempt_count == job.attempt:
+                self._enqueue_retry_after_recorded(delivery)
                 self._keep_health_after_recorded(delivery)
             return report("already done")
         now = clock.utc_now()
@@ -300,20 +301,31 @@ class Deliverer:
             return report("already done")
         self._end_test(delivery)
         if delay is not None and delay <= MAX_QUEUE_DELAY:
-            self._queue.send(
-                [
-                    delivery_message(
-                        delivery.id,
-                        job.attempt + 1,
-                        team_id=delivery.team_id,
-                        delay_seconds=math.ceil(delay.total_seconds()),
-                    )
-                ]
-            )
+            self._enqueue_retry(delivery, job.attempt + 1, delay)
         self._keep_health(delivery.id, subscription, attempt, result.delivered)
         if result.status_code == GONE:
             return report("failed: subscription disabled (410 Gone)", result)
         return report(outcome.status, result)
+
+    def _enqueue_retry(self, delivery: Delivery, attempt: int, delay: timedelta) -> None:
+        self._queue.send(
+            [
+                delivery_message(
+                    delivery.id, attempt, team_id=delivery.team_id, delay_seconds=math.ceil(delay.total_seconds())
+                )
+            ]
+        )
+
+    def _enqueue_retry_after_recorded(self, delivery: Delivery) -> None:
+        """A message for the attempt the record ends with, which left a retry for the queue: its first
+        handling may have stopped between recording the attempt and sending the retry's message (an SQS
+        call that did not answer in time), which would leave the delivery pending until the sweeper's
+        lease runs out (15 minutes). Sent again; a second message for that retry is answered
+        "already done", so an SQS duplicate of a failing delivery's message costs one more send."""
+        if delivery.status != "pending" or delivery.next_attempt_at is None:
+            return
+        delay = max(clock.parse_moment(delivery.next_attempt_at) - clock.utc_now(), timedelta(0))
+        self._enqueue_retry(delivery, delivery.attempt_count + 1, delay)
 
     def _end_test(self, delivery: Delivery) -> None:
         if delivery.test:
