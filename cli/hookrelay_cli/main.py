@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoRegionError
 
 from hookrelay_cli.output import note, print_json, print_rows
 from hookrelay_cli.target import Target, TargetError, add_target_arguments, default_template, target_of
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from hookrelay.delivery import Job
+    from hookrelay.delivery_log import DeliveryLog
     from hookrelay.records import Delivery
     from hookrelay_cli.dlq import DeadLetterQueue, RedriveResult
 
@@ -32,6 +33,9 @@ DEFAULT_AWS_PORT = 3001
 DEFAULT_DLQ_LIST_MAX = 50
 # The names of hookrelay_cli.dlq.DEAD_LETTER_QUEUES (which imports the hookrelay package: only when run).
 DLQ_NAMES = ("delivery", "events", "eventbridge")
+# The delivery statuses of hookrelay.records.DeliveryStatus (which imports pydantic: only when run).
+DELIVERY_STATUSES = ("pending", "scheduled", "delivered", "failed")
+HIDDEN_FIELDS = ("event", "requested_attempt")
 EXIT_INTERRUPTED = 130
 # A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
 STOP_REPORT_SECONDS = 20
@@ -113,7 +117,8 @@ def _keys_list(arguments: argparse.Namespace) -> int:
     from hookrelay.api_keys import keys_of  # noqa: PLC0415
 
     keys = keys_of(_keys_store(target_of(arguments)), arguments.team)
-    print_rows([{"key_id": key.key_id, "created_at": key.created_at} for key in keys], KEY_COLUMNS, arguments.json)
+    rows = [{"key_id": key.key_id, "created_at": key.created_at} for key in keys]
+    print_rows(rows, KEY_COLUMNS, arguments.json, "keys")
     note(f"{len(keys)} key(s) of team {arguments.team}")
     return 0
 
@@ -176,7 +181,7 @@ def _dlq_list(arguments: argparse.Namespace) -> int:
 
     _, sqs, queue_url = _dead_letter_queue(arguments)
     letters = peek(sqs, queue_url, limit=arguments.max)
-    print_rows([letter.summary() for letter in letters], DLQ_COLUMNS, arguments.json)
+    print_rows([letter.summary() for letter in letters], DLQ_COLUMNS, arguments.json, "messages")
     note(f"{len(letters)} message(s) on the {arguments.queue} DLQ shown, none removed")
     return 0
 
@@ -258,12 +263,56 @@ def _delivery(target: Target, delivery_id: str, jobs: "Sequence[Job]" = ()) -> "
 
 
 def _deliveries_show(arguments: argparse.Namespace) -> int:
+    from hookrelay import clock  # noqa: PLC0415
+
     target = target_of(arguments)
     delivery = _delivery(target, arguments.delivery_id)
     if delivery is None:
         note(f"error: no delivery {arguments.delivery_id} in {target.description}")
         return 1
-    print_json({name: value for name, value in dataclasses.asdict(delivery).items() if name != "event"})
+    # The event's data stays out of an operator's terminal; requested_attempt is bookkeeping of retries
+    # (attempt_count + 1 while one is asked for), which the attempts and next_attempt_at already show.
+    shown = {name: value for name, value in dataclasses.asdict(delivery).items() if name not in HIDDEN_FIELDS}
+    print_json({**shown, "expires_at": clock.iso(clock.parse_moment(delivery.expires_at))})
+    return 0
+
+
+def _delivery_log(target: Target) -> "DeliveryLog":
+    """The API's delivery log, wired to the target's resources as its ApiFunction is."""
+    from hookrelay import wiring  # noqa: PLC0415
+    from hookrelay.settings import Settings  # noqa: PLC0415
+
+    settings = Settings.from_environment(target.function_environment("ApiFunction"))
+    return wiring.delivery_log(
+        settings, wiring.subscriptions(settings, target.table_named), target.table_named, target.client
+    )
+
+
+def _deliveries_list(arguments: argparse.Namespace) -> int:
+    from hookrelay.pagination import DEFAULT_LIMIT  # noqa: PLC0415
+
+    page = _delivery_log(target_of(arguments)).page(
+        arguments.team, arguments.subscription, arguments.limit or DEFAULT_LIMIT, arguments.after, arguments.status
+    )
+    listed = page.model_dump(mode="json")
+    if arguments.json:
+        print_json(listed)
+    else:
+        print_rows(listed["data"], DELIVERY_COLUMNS, False, "data")
+    cursor = page.meta.next_cursor
+    note(f"{len(page.data)} delivery(ies), newest first" + (f"; more with --after {cursor}" if cursor else ""))
+    return 0
+
+
+def _deliveries_retry(arguments: argparse.Namespace) -> int:
+    target = target_of(arguments)
+    delivery = _delivery(target, arguments.delivery_id)
+    if delivery is None:
+        note(f"error: no delivery {arguments.delivery_id} in {target.description}")
+        return 1
+    retried = _delivery_log(target).retry(delivery.team_id, delivery.subscription_id, delivery.id)
+    print_json(dataclasses.asdict(retried))
+    note(f"Attempt {retried.attempt_count + 1} is on the delivery queue.")
     return 0
 
 
@@ -276,6 +325,14 @@ def _team_id(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _page_size(text: str) -> int:
+    from hookrelay.pagination import MAX_LIMIT  # noqa: PLC0415
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -284,6 +341,8 @@ def _positive(text: str) -> int:
 
 KEY_COLUMNS = ("key_id", "created_at")
 DLQ_COLUMNS = ("message_id", "sent_at", "receive_count", "delivery_id", "attempt", "body")
+DELIVERY_COLUMNS = ("id", "created_at", "event_name", "status", "attempt_count", "next_attempt_at")
+JSON_HELP = "one JSON document instead of a table"
 _TEXT = argparse.RawDescriptionHelpFormatter
 
 
@@ -324,7 +383,7 @@ def _add_keys(commands: Any) -> None:
         run=_keys_list,
     )
     listing.add_argument("--team", required=True, type=_team_id, help="the team whose keys to list")
-    listing.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     revoke = _command(
         key_commands,
         "revoke",
@@ -417,7 +476,7 @@ def _add_dlq(commands: Any) -> None:
         default=DEFAULT_DLQ_LIST_MAX,
         help="show at most this many (default %(default)s)",
     )
-    listing.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     show = _command(
         dlq_commands,
         "show",
@@ -448,16 +507,44 @@ def _add_dlq(commands: Any) -> None:
 
 
 def _add_deliveries(commands: Any) -> None:
-    delivery_commands = _group(commands, "deliveries", "inspect deliveries", "Inspect delivery records.")
+    delivery_commands = _group(
+        commands, "deliveries", "inspect and retry deliveries", "List, inspect and retry deliveries."
+    )
+    listing = _command(
+        delivery_commands,
+        "list",
+        "a subscription's deliveries, newest first",
+        "List a subscription's deliveries as GET /v3/webhooks/{id}/deliveries does: newest first, a page at\n"
+        "a time (the next page's cursor on stderr, for --after), optionally only those in one status.\n"
+        "The listing reads an index that lags its table by a moment, as DynamoDB's indexes do.",
+        run=_deliveries_list,
+    )
+    listing.add_argument("--team", required=True, type=_team_id, help="the team that owns the subscription")
+    listing.add_argument("--subscription", required=True, metavar="ID", help="the subscription's id")
+    listing.add_argument("--status", choices=DELIVERY_STATUSES, help="only deliveries in this status")
+    listing.add_argument("--limit", metavar="N", type=_page_size, help="at most N (default 20, as the API)")
+    listing.add_argument("--after", metavar="CURSOR", help="the page after this cursor (a previous page's next_cursor)")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP + ' ({"data": [...], "meta": {"next_cursor"}})')
     show = _command(
         delivery_commands,
         "show",
         "one delivery and its attempts",
-        "Print a delivery record as JSON: status, attempts (time, status code, latency, error, response\n"
-        "excerpt), event name and id, subscription id, next_attempt_at. Unknown id: exit code 1.",
+        "Print a delivery record as JSON: status, attempts (time, URL, status code, latency, error,\n"
+        "response excerpt), event name and id, subscription id, next_attempt_at, expires_at (when the\n"
+        "record is deleted). Unknown id: exit code 1.",
         run=_deliveries_show,
     )
     show.add_argument("delivery_id", help="the delivery's id (the webhook-id header receivers get)")
+    retry = _command(
+        delivery_commands,
+        "retry",
+        "send a delivery again now",
+        "Send a delivery again now, whatever its status, as POST .../deliveries/{id}/retry does: the next\n"
+        "attempt goes on the delivery queue, with the same webhook-id. Prints the delivery (JSON).\n"
+        "Exit code 1 for an unknown delivery, a disabled subscription, or a retry already queued.",
+        run=_deliveries_retry,
+    )
+    retry.add_argument("delivery_id", help="the delivery's id (the webhook-id header receivers get)")
 
 
 def _add_local(commands: Any) -> None:
@@ -502,6 +589,11 @@ def _one_line(error: Exception, arguments: argparse.Namespace) -> str:
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         text = f"{error.operation_name}: {details.get('Message') or details.get('Code') or error}"
+    elif isinstance(error, NoRegionError):
+        text = (
+            "no AWS region for a deployed stack: pass --region REGION (or set AWS_REGION), or --local for the"
+            " local stack (`hookrelay local up`)"
+        )
     else:
         text = str(error)
     if isinstance(error, EndpointConnectionError) and getattr(arguments, "local", False):
@@ -510,11 +602,17 @@ def _one_line(error: Exception, arguments: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hookrelay.problems import ProblemError  # noqa: PLC0415
+    from hookrelay.settings import SettingsError  # noqa: PLC0415
+
     arguments = build_parser().parse_args(argv)
     try:
         return int(arguments.run(arguments))
-    except (BotoCoreError, ClientError, TargetError) as error:
+    except (BotoCoreError, ClientError, TargetError, SettingsError) as error:
         note(f"error: {_one_line(error, arguments)}")
+        return 1
+    except ProblemError as error:  # the API's logic refusing, as the API would answer
+        note(f"error: {error.problem.detail}")
         return 1
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

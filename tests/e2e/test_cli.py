@@ -65,7 +65,7 @@ def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningSt
         assert healthy.received == []
         assert record(stack, delivery) == {}  # its first attempt, not made, creates its record
 
-        (listed,) = [json.loads(line) for line in stack.local_cli("dlq", "list", "--json").splitlines()]
+        (listed,) = json.loads(stack.local_cli("dlq", "list", "--json"))["messages"]
         assert (listed["delivery_id"], listed["attempt"]) == (delivery, 1)
         shown = json.loads(stack.local_cli("dlq", "show", listed["message_id"]))
         assert shown["delivery"]["status"] == "pending" and shown["delivery"]["attempt_count"] == 0
@@ -96,9 +96,7 @@ def test_an_event_eventbridge_parked_is_redriven_to_ingest_and_delivered(stack: 
         subscription = subscribe(api, f"http://127.0.0.1:{healthy.port}/hook")
         reasons = {"ERROR_CODE": "NO_PERMISSIONS", "ERROR_MESSAGE": "Access denied.", "RETRY_ATTEMPTS": "0"}
         event, _ = park_in_eventbridge_dlq(stack, team, reasons)
-        (listed,) = [
-            json.loads(line) for line in stack.local_cli("dlq", "list", "--queue", "eventbridge", "--json").splitlines()
-        ]
+        (listed,) = json.loads(stack.local_cli("dlq", "list", "--queue", "eventbridge", "--json"))["messages"]
         assert listed["error_code"] == "NO_PERMISSIONS"
 
         redriven = json.loads(stack.local_cli("dlq", "redrive", "--queue", "eventbridge"))
@@ -116,11 +114,11 @@ def test_a_revoked_key_is_refused(stack: RunningStack) -> None:
     api = ApiClient(http_transport(stack, requests.Session()), key)
     assert api.get("/v3/webhooks").status == 200
 
-    (listed,) = [json.loads(line) for line in stack.local_cli("keys", "list", "--team", team, "--json").splitlines()]
+    (listed,) = json.loads(stack.local_cli("keys", "list", "--team", team, "--json"))["keys"]
     stack.local_cli("keys", "revoke", "--team", team, listed["key_id"])
 
     assert api.get("/v3/webhooks").status == 401
-    assert stack.local_cli("keys", "list", "--team", team, "--json") == ""
+    assert json.loads(stack.local_cli("keys", "list", "--team", team, "--json")) == {"keys": []}
 
 
 def test_ctrl_c_ends_local_up_within_seconds_while_a_delivery_is_in_flight() -> None:
