@@ -19,7 +19,7 @@ from hookrelay.records import Attempt, Delivery, Event
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.main import main
-from integration.cli_stacks import StackResources, local_stack
+from integration.cli_stacks import StackResources, deployed_stack, local_stack
 from paths import REPO
 
 TEAM = "acme"
@@ -139,6 +139,25 @@ def test_deliveries_retry_queues_the_next_attempt_once_as_the_api_does(
     code, out, err = run(capsys, stack, "deliveries", "retry", delivery.id)
     assert (code, out) == (1, "") and err.startswith("error: A retry of this delivery is already queued")
     assert stack.drain("DeliveryQueue") == []
+
+
+def test_deliveries_list_and_retry_on_a_deployed_stack_use_its_api_functions_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with deployed_stack() as deployed:
+        subscription_id = a_subscription(deployed)
+        delivery = a_delivery(deployed, subscription_id, 3, 500)
+
+        code, out, err = run(capsys, deployed, "deliveries", "list", "--team", TEAM, "--subscription", subscription_id)
+        assert code == 0, err
+        assert [row.split()[:4] for row in out.splitlines()[1:]] == [
+            [delivery.id, delivery.created_at, "signer.done", "failed"]
+        ]
+        code, out, err = run(capsys, deployed, "deliveries", "retry", delivery.id)
+        assert code == 0, err
+        assert [json.loads(body) for body in deployed.drain("DeliveryQueue")] == [
+            json.loads(delivery_message(delivery.id, 2, team_id=TEAM).body)
+        ]
 
 
 def test_deliveries_retry_of_a_disabled_subscription_or_an_unknown_delivery_is_refused(
