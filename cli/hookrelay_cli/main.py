@@ -53,8 +53,7 @@ def _local_up(arguments: argparse.Namespace) -> int:
 
     sys.stdout = WholeLines(sys.stdout)  # type: ignore[assignment]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for chatty in ("werkzeug", "botocore", "urllib3"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    _quiet_libraries()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
@@ -81,10 +80,18 @@ def _local_up(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_libraries() -> None:
+    """Only the warnings of the libraries the local stack runs on: not moto's server's access log (werkzeug
+    logs a line per AWS call), nor botocore's and urllib3's news."""
+    for chatty in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def _local_invoke(arguments: argparse.Namespace) -> int:
     from hookrelay_cli.local.dynamodb import AS_ON_AWS  # noqa: PLC0415 - moto loads only for local commands
     from hookrelay_cli.local.stack import LocalStack, local_aws  # noqa: PLC0415
 
+    _quiet_libraries()
     event = json.loads(Path(arguments.event).read_text(encoding="utf-8")) if arguments.event else {}
     with local_aws(dynamodb_defaults=AS_ON_AWS) as aws_endpoint:
         stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
@@ -262,13 +269,20 @@ def _delivery(target: Target, delivery_id: str, jobs: "Sequence[Job]" = ()) -> "
     return store.get_many([delivery_id], first_attempt_origins(jobs)).get(delivery_id)
 
 
-def _deliveries_show(arguments: argparse.Namespace) -> int:
-    from hookrelay import clock  # noqa: PLC0415
-
+def _named_delivery(arguments: argparse.Namespace) -> "tuple[Target, Delivery | None]":
+    """The target, and the delivery its `delivery_id` names (None, said on stderr, when it has none)."""
     target = target_of(arguments)
     delivery = _delivery(target, arguments.delivery_id)
     if delivery is None:
         note(f"error: no delivery {arguments.delivery_id} in {target.description}")
+    return target, delivery
+
+
+def _deliveries_show(arguments: argparse.Namespace) -> int:
+    from hookrelay import clock  # noqa: PLC0415
+
+    _, delivery = _named_delivery(arguments)
+    if delivery is None:
         return 1
     # The event's data stays out of an operator's terminal; requested_attempt is bookkeeping of retries
     # (attempt_count + 1 while one is asked for), which the attempts and next_attempt_at already show.
@@ -305,10 +319,8 @@ def _deliveries_list(arguments: argparse.Namespace) -> int:
 
 
 def _deliveries_retry(arguments: argparse.Namespace) -> int:
-    target = target_of(arguments)
-    delivery = _delivery(target, arguments.delivery_id)
+    target, delivery = _named_delivery(arguments)
     if delivery is None:
-        note(f"error: no delivery {arguments.delivery_id} in {target.description}")
         return 1
     retried = _delivery_log(target).retry(delivery.team_id, delivery.subscription_id, delivery.id)
     print_json(dataclasses.asdict(retried))
