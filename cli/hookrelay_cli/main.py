@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hookrelay.delivery import Job
     from hookrelay.delivery_log import DeliveryLog
     from hookrelay.records import Delivery
+    from hookrelay.subscriptions import Subscriptions
     from hookrelay_cli.dlq import DeadLetterQueue, RedriveResult
 
 DEFAULT_HOST = "127.0.0.1"
@@ -291,38 +292,67 @@ def _deliveries_show(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _delivery_log(target: Target) -> "DeliveryLog":
-    """The API's delivery log, wired to the target's resources as its ApiFunction is."""
+def _api_logic(target: Target) -> "tuple[Subscriptions, DeliveryLog]":
+    """The API's subscriptions and delivery log, wired to the target's resources as its ApiFunction is."""
     from hookrelay import wiring  # noqa: PLC0415
     from hookrelay.settings import Settings  # noqa: PLC0415
 
     settings = Settings.from_environment(target.function_environment("ApiFunction"))
-    return wiring.delivery_log(
-        settings, wiring.subscriptions(settings, target.table_named), target.table_named, target.client
-    )
+    subscriptions = wiring.subscriptions(settings, target.table_named)
+    return subscriptions, wiring.delivery_log(settings, subscriptions, target.table_named, target.client)
 
 
 def _deliveries_list(arguments: argparse.Namespace) -> int:
     from hookrelay.pagination import DEFAULT_LIMIT  # noqa: PLC0415
 
-    page = _delivery_log(target_of(arguments)).page(
-        arguments.team, arguments.subscription, arguments.limit or DEFAULT_LIMIT, arguments.after, arguments.status
-    )
-    listed = page.model_dump(mode="json")
+    if arguments.after and not arguments.subscription:
+        note("error: --after pages one subscription's deliveries: give its --subscription")
+        return 2
+    subscriptions, log = _api_logic(target_of(arguments))
+    limit = arguments.limit or DEFAULT_LIMIT
+    if arguments.subscription:
+        page = log.page(arguments.team, arguments.subscription, limit, arguments.after, arguments.status)
+        listed = page.model_dump(mode="json")
+        cursor = page.meta.next_cursor
+        more = f"; more with --after {cursor}" if cursor else ""
+    else:
+        # The team's newest: each subscription's own newest, merged (the API lists one subscription at a time).
+        subscription_ids = _subscription_ids(subscriptions, arguments.team)
+        newest = [
+            item
+            for subscription_id in subscription_ids
+            for item in log.page(arguments.team, subscription_id, limit, None, arguments.status).model_dump(
+                mode="json"
+            )["data"]
+        ]
+        listed = {"data": sorted(newest, key=lambda item: item["created_at"], reverse=True)[:limit]}
+        more = f" of {len(subscription_ids)} subscription(s); page one of them with --subscription"
     if arguments.json:
         print_json(listed)
     else:
         print_rows(listed["data"], DELIVERY_COLUMNS, False, "data")
-    cursor = page.meta.next_cursor
-    note(f"{len(page.data)} delivery(ies), newest first" + (f"; more with --after {cursor}" if cursor else ""))
+    note(f"{len(listed['data'])} delivery(ies), newest first{more}")
     return 0
+
+
+def _subscription_ids(subscriptions: "Subscriptions", team_id: str) -> list[str]:
+    from hookrelay.pagination import MAX_LIMIT  # noqa: PLC0415
+
+    ids: list[str] = []
+    after = None
+    while True:
+        page = subscriptions.page(team_id, MAX_LIMIT, after)
+        ids.extend(subscription.id for subscription in page.data)
+        after = page.meta.next_cursor
+        if not after:
+            return ids
 
 
 def _deliveries_retry(arguments: argparse.Namespace) -> int:
     target, delivery = _named_delivery(arguments)
     if delivery is None:
         return 1
-    retried = _delivery_log(target).retry(delivery.team_id, delivery.subscription_id, delivery.id)
+    retried = _api_logic(target)[1].retry(delivery.team_id, delivery.subscription_id, delivery.id)
     print_json(dataclasses.asdict(retried))
     note(f"Attempt {retried.attempt_count + 1} is on the delivery queue.")
     return 0
@@ -525,14 +555,15 @@ def _add_deliveries(commands: Any) -> None:
     listing = _command(
         delivery_commands,
         "list",
-        "a subscription's deliveries, newest first",
+        "a subscription's or a team's deliveries, newest first",
         "List a subscription's deliveries as GET /v3/webhooks/{id}/deliveries does: newest first, a page at\n"
         "a time (the next page's cursor on stderr, for --after), optionally only those in one status.\n"
+        "Without --subscription, the team's newest across its subscriptions (one page, no cursor).\n"
         "The listing reads an index that lags its table by a moment, as DynamoDB's indexes do.",
         run=_deliveries_list,
     )
     listing.add_argument("--team", required=True, type=_team_id, help="the team that owns the subscription")
-    listing.add_argument("--subscription", required=True, metavar="ID", help="the subscription's id")
+    listing.add_argument("--subscription", metavar="ID", help="the subscription's id (default: all of the team's)")
     listing.add_argument("--status", choices=DELIVERY_STATUSES, help="only deliveries in this status")
     listing.add_argument("--limit", metavar="N", type=_page_size, help="at most N (default 20, as the API)")
     listing.add_argument("--after", metavar="CURSOR", help="the page after this cursor (a previous page's next_cursor)")

@@ -37,24 +37,24 @@ def run(capsys: pytest.CaptureFixture[str], stack: StackResources, *arguments: s
     return code, out, err
 
 
-def a_subscription(stack: StackResources, **fields: object) -> str:
-    subscription = records.subscription(id=str(uuid.uuid4()), team_id=TEAM, **fields)
+def a_subscription(stack: StackResources, team: str = TEAM, **fields: object) -> str:
+    subscription = records.subscription(id=str(uuid.uuid4()), team_id=team, **fields)
     DynamoSubscriptionStore(stack.table("SubscriptionsTable")).create(subscription, records.TEAM_LIMIT)
     return subscription.id
 
 
 def a_delivery(
-    stack: StackResources, subscription_id: str, age_minutes: int, status_code: int | None = None
+    stack: StackResources, subscription_id: str, age_minutes: int, status_code: int | None = None, team: str = TEAM
 ) -> Delivery:
     """A delivery created `age_minutes` ago; with `status_code`, one attempt that answered it."""
     created = clock.utc_now() - timedelta(minutes=age_minutes)
-    subscription = DynamoSubscriptionStore(stack.table("SubscriptionsTable")).get(TEAM, subscription_id)
+    subscription = DynamoSubscriptionStore(stack.table("SubscriptionsTable")).get(team, subscription_id)
     assert subscription is not None
     event = Event(
         event_id=str(uuid.uuid4()),
         event_name="signer.done",
         event_time=clock.iso(created),
-        team_id=TEAM,
+        team_id=team,
         data={"signer": {"id": "s-1"}},
     )
     delivery = dataclasses.replace(
@@ -108,6 +108,27 @@ def test_deliveries_list_pages_a_subscriptions_deliveries_newest_first_with_the_
     header, *rows = out.splitlines()
     assert header.split() == ["ID", "CREATED_AT", "EVENT_NAME", "STATUS", "ATTEMPT_COUNT", "NEXT_ATTEMPT_AT"]
     assert sorted(row.split()[0] for row in rows) == sorted([made[1].id, made[3].id])
+
+
+def test_deliveries_list_without_a_subscription_merges_the_teams_newest(
+    stack: StackResources, capsys: pytest.CaptureFixture[str]
+) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    first, second = a_subscription(stack, team), a_subscription(stack, team)
+    made = [
+        a_delivery(stack, subscription_id, age, team=team)
+        for subscription_id, age in ((first, 40), (second, 30), (first, 20), (second, 10))
+    ]
+    a_delivery(stack, a_subscription(stack), 5)  # another team's
+
+    code, out, err = run(capsys, stack, "deliveries", "list", "--team", team, "--limit", "3", "--json")
+
+    assert code == 0, err
+    listed = json.loads(out)
+    assert [item["id"] for item in listed["data"]] == [made[3].id, made[2].id, made[1].id] and set(listed) == {"data"}
+    assert "3 delivery(ies), newest first of 2 subscription(s)" in err
+    code, _, err = run(capsys, stack, "deliveries", "list", "--team", team, "--after", "x")
+    assert code == 2 and err == "error: --after pages one subscription's deliveries: give its --subscription\n"
 
 
 def test_deliveries_list_of_another_teams_subscription_is_not_found(
