@@ -1,7 +1,7 @@
 """The docs' signature-checking snippets (docs/receiving/snippets), run against requests signed by hookrelay's
 own signing code: each accepts what hookrelay sends and refuses a tampered body, another key or a stale
-timestamp. The Python snippets are imported; the Node ones run under node. The Go ones are not run here
-(no Go toolchain on these machines)."""
+timestamp. The Python snippets are imported; the Node ones run under node; the Go ones are built into one
+program with `go build` where a Go toolchain is installed (make test does not install one)."""
 
 import base64
 import dataclasses
@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -21,6 +22,45 @@ from paths import REPO
 SNIPPETS = REPO / "docs" / "receiving" / "snippets"
 SCHEMES = ("hmac", "ed25519", "yousign", "subnoto")
 BODY = b'{"event_id":"7c1c5a5e-8f4e-4a5e-9d2b-3f1f0b9c2d11","event_name":"signer.done","data":{"signer":{"id":"s-1"}}}'
+GO_FUNCTIONS = {
+    "hmac": "VerifyHMAC",
+    "ed25519": "VerifyEd25519",
+    "yousign": "VerifyYousign",
+    "subnoto": "VerifySubnoto",
+}
+GO_RUNNER = """package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+)
+
+type testCase struct {
+	Key     string            `json:"key"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+func main() {
+	verify := map[string]func(string, http.Header, []byte) error{VERIFIERS}[os.Args[1]]
+	var cases []testCase
+	if err := json.NewDecoder(os.Stdin).Decode(&cases); err != nil {
+		panic(err)
+	}
+	verdicts := []bool{}
+	for _, each := range cases {
+		headers := http.Header{}
+		for name, value := range each.Headers {
+			headers.Set(name, value)
+		}
+		body, _ := base64.StdEncoding.DecodeString(each.Body)
+		verdicts = append(verdicts, verify(each.Key, headers, body) == nil)
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(verdicts)
+}
+""".replace("VERIFIERS", ", ".join(f'"{scheme}": {function}' for scheme, function in GO_FUNCTIONS.items()))
 NODE_RUNNER = """
 const snippet = require(process.argv[1]);
 const cases = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
@@ -107,12 +147,9 @@ def test_the_python_snippet_accepts_what_hookrelay_signs_and_nothing_else(scheme
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_the_node_snippet_accepts_what_hookrelay_signs_and_nothing_else(scheme: str) -> None:
     listed = cases(scheme)
-    given = [
-        {"key": case.key, "headers": case.headers, "body": base64.b64encode(case.body).decode()} for case in listed
-    ]
     run = subprocess.run(
         ["node", "-e", NODE_RUNNER, str(SNIPPETS / f"verify_{scheme}.js")],
-        input=json.dumps(given),
+        input=as_json(listed),
         capture_output=True,
         text=True,
         timeout=30,
@@ -120,6 +157,36 @@ def test_the_node_snippet_accepts_what_hookrelay_signs_and_nothing_else(scheme: 
     )
     verdicts = dict(zip([case.name for case in listed], json.loads(run.stdout), strict=True))
     assert verdicts == {case.name: case.accepted for case in listed}
+
+
+@pytest.fixture(scope="module")
+def go_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Go snippets and a main that runs one of them on each case, built; skipped without a Go toolchain."""
+    if shutil.which("go") is None:
+        pytest.skip("no Go toolchain")
+    folder = tmp_path_factory.mktemp("go-snippets")
+    for source in SNIPPETS.glob("verify_*.go"):
+        (folder / source.name).write_text(source.read_text().replace("package webhooks", "package main", 1))
+    (folder / "main.go").write_text(GO_RUNNER)
+    (folder / "go.mod").write_text("module snippets\n\ngo 1.19\n")
+    subprocess.run(["go", "build", "-o", "verify", "."], cwd=folder, check=True, timeout=240, capture_output=True)
+    return folder / "verify"
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_the_go_snippet_accepts_what_hookrelay_signs_and_nothing_else(scheme: str, go_program: Path) -> None:
+    listed = cases(scheme)
+    run = subprocess.run(
+        [str(go_program), scheme], input=as_json(listed), capture_output=True, text=True, timeout=30, check=True
+    )
+    verdicts = dict(zip([case.name for case in listed], json.loads(run.stdout), strict=True))
+    assert verdicts == {case.name: case.accepted for case in listed}
+
+
+def as_json(listed: list[Case]) -> str:
+    return json.dumps(
+        [{"key": case.key, "headers": case.headers, "body": base64.b64encode(case.body).decode()} for case in listed]
+    )
 
 
 def test_every_scheme_has_a_snippet_in_each_language_and_its_page_includes_them() -> None:
