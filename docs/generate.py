@@ -35,6 +35,7 @@ from hookrelay_cli.template import load  # noqa: E402 - after the path is set
 TEMPLATE = REPO / "template.yaml"
 SETTINGS = REPO / "layers" / "common" / "python" / "hookrelay" / "settings.py"
 MEANINGS = DOCS / "configuration.yaml"
+REQUIRED = "required"
 
 
 # The architecture picture: boxes on a grid (column, row) and the arrows between them.
@@ -173,7 +174,7 @@ def _setting_defaults() -> dict[str, str]:
         ):
             default = node.args[1] if len(node.args) > 1 else None
             if default is None:
-                defaults[node.args[0].value] = "(required)"
+                defaults[node.args[0].value] = REQUIRED
             elif isinstance(default, ast.Constant):
                 defaults[node.args[0].value] = _shown(default.value)
             else:
@@ -235,8 +236,10 @@ def configuration_md() -> str:
         "|---|---|---|---|",
     ]
     for name, value in variables.items():
-        unset = defaults.get(name, "(powertools' own)")
-        lines.append(f"| `{name}` | `{_cell(_deployed(value))}` | `{_cell(unset)}` | {_cell(meanings[name])} |")
+        unset = f"`{_cell(defaults[name])}`" if name in defaults else "powertools' own default"
+        if defaults.get(name) == REQUIRED:
+            unset = "required (a function fails to start without it)"
+        lines.append(f"| `{name}` | `{_cell(_deployed(value))}` | {unset} | {_cell(meanings[name])} |")
     lines += [
         "",
         "## Template parameters",
