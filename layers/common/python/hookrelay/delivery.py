@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
@@ -238,7 +239,11 @@ class Deliverer:
         job = ready.job
         if not budget.allows(self._attempt_seconds):
             return _logged(job, Report(ready.message_id, NOT_STARTED))
-        correlation = {"message_id": ready.message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
+        correlation: dict[str, Any] = {
+            "message_id": ready.message_id,
+            "delivery_id": job.delivery_id,
+            "attempt": job.attempt,
+        }
         try:
             report = self._attempt(ready)
         except AWS_NOT_NOW as error:
