@@ -26,6 +26,7 @@ from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.queues import Queue, delivery_message
+from hookrelay.rate_limit import BACKLOG_LIMIT
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
@@ -62,6 +63,8 @@ class CountingSubscriptionStore(DynamoSubscriptionStore):
 class World:
     def __init__(self, schedule: str = "1s,2s,20m", transport: Transport | None = None) -> None:
         settings = get_settings()
+        # How long each attempt waited in the container for its rate limit's slot (not slept here).
+        self.held: list[float] = []
         self.subscriptions = CountingSubscriptionStore(table(settings.subscriptions_table))
         self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
         self.deliverer = Deliverer(
@@ -72,8 +75,9 @@ class World:
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
             delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
             due_shards=settings.due_shards,
-            rate_limiter=DynamoRateLimiter(table(settings.deliveries_table)),
+            rate_limiter=DynamoRateLimiter(table(settings.deliveries_table), spacing_seconds=0),
             aws_call_seconds=settings.aws_calls.worst_call_seconds,
+            sleep=self.held.append,
         )
         self.origins: dict[str, DeliveryOrigin] = {}
 
@@ -463,28 +467,112 @@ def rate_limit_items(subscription: Subscription) -> list[dict[str, Any]]:
     ]
 
 
-def test_over_its_rate_limit_a_delivery_waits_on_the_queue_without_an_attempt(world: World) -> None:
+class CountedWrites:
+    """The DynamoDB writes made while it is open, by the key they write."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def __enter__(self) -> "CountedWrites":
+        table(get_settings().deliveries_table).client.meta.events.register("provide-client-params.dynamodb.*", self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        table(get_settings().deliveries_table).client.meta.events.unregister("provide-client-params.dynamodb.*", self)
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("UpdateItem", "PutItem", "DeleteItem"):
+            self.keys.append(str(params["Key" if "Key" in params else "Item"]["delivery_id"]))
+
+
+def deliver_together(world: World, deliveries: list[str]) -> list[Report]:
+    return world.deliverer.deliver_batch(
+        [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)], UNLIMITED
+    )
+
+
+def test_a_batch_takes_its_slots_in_one_write_and_waits_for_them_on_the_queue(world: World) -> None:
     with receiver() as target:
-        subscription = world.subscribe(target.port, rate_limit=2)
+        subscription = world.subscribe(target.port, rate_limit=1)
         deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(6)]
-        reports = world.deliverer.deliver_batch(
-            [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)], UNLIMITED
+        started = clock.utc_now()
+        with CountedWrites() as writes:
+            reports = deliver_together(world, deliveries)
+    # Slots 0, 1, 2 s ahead are waited for in the container; 3, 4, 5 s ahead on the queue.
+    assert [report.outcome for report in reports] == ["delivered"] * 3 + ["waiting"] * 3
+    assert [round(seconds) for seconds in sorted(world.held)] == [0, 1, 2]
+    assert len(target.received) == 3
+    assert [key for key in writes.keys if key.startswith("rate#")] == [f"rate#{subscription.id}"]
+    assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "3"}
+    listed = [world.deliveries.get(delivery) for delivery in deliveries[3:]]
+    assert [(record.status, record.attempt_count) for record in listed if record] == [("waiting", 0)] * 3
+    slots = [seconds_between(clock.iso(started), record.next_attempt_at or "") for record in listed if record]
+    assert [round(seconds) for seconds in slots] == [3, 4, 5]
+    received = client("sqs").receive_message(QueueUrl=get_settings().delivery_queue_url, WaitTimeSeconds=3)
+    assert read_job(received["Messages"][0]["Body"]).delivery_id == deliveries[3]
+
+
+def test_a_message_that_comes_back_for_its_slot_takes_no_other(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(4)]
+        deliver_together(world, deliveries)
+        waiting = world.deliveries.get(deliveries[3])
+        assert waiting and waiting.status == "waiting"
+        with CountedWrites() as writes:
+            # SQS delivers it twice, or its delay ended early: it waits again for the slot it holds.
+            assert world.deliver(deliveries[3], 1).outcome == "waiting"
+            time.sleep(1.5)
+            assert world.deliver(deliveries[3], 1).outcome == "delivered"
+    assert writes.keys == [deliveries[3]]  # the attempt's own write, no other slot
+    assert len(target.received) == 4
+    assert 0 < world.held[-1] <= 2  # the last stretch to its slot, in the container
+
+
+def test_a_subscription_deleted_or_disabled_while_a_delivery_waits_drops_it(world: World) -> None:
+    with receiver() as target:
+        kept, removed = (world.subscribe(target.port, rate_limit=1, id=subscription_id(n)) for n in (1, 2))
+        for subscription in (kept, removed):
+            deliver_together(world, [world.pending(subscription, event_of(subscription, n)) for n in range(4)])
+        waiting_kept = world.pending(kept, event_of(kept, 3))
+        waiting_removed = world.pending(removed, event_of(removed, 3))
+        world.subscriptions.disable(kept.team_id, kept.id, "for the test", clock.now_iso())
+        world.subscriptions.delete(removed.team_id, removed.id)
+        fresh = World()
+        assert fresh.deliver(waiting_kept, 1).outcome == "dropped: subscription disabled"
+        assert fresh.deliver(waiting_removed, 1).outcome == "dropped: subscription deleted"
+    assert len(target.received) == 6
+    for delivery in (waiting_kept, waiting_removed):
+        record = fresh.deliveries.get(delivery)
+        assert record and record.status == "failed" and (record.attempts[0].error or "").startswith("not sent: ")
+
+
+def test_a_rate_limit_removed_by_patch_lets_a_waiting_delivery_go_at_once(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(5)]
+        deliver_together(world, deliveries)
+        stored = world.subscriptions.get(subscription.team_id, subscription.id)
+        assert stored and world.subscriptions.replace(dataclasses.replace(stored, rate_limit=None))
+        fresh = World()
+        assert fresh.deliver(deliveries[4], 1).outcome == "delivered"
+    assert fresh.held == []
+    assert len(target.received) == 4
+
+
+def test_past_its_backlog_limit_a_delivery_is_recorded_not_sent(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        far = clock.utc_now() + BACKLOG_LIMIT
+        table(get_settings().deliveries_table).put_item(
+            Item={"delivery_id": f"rate#{subscription.id}", "next_send_at": int(far.timestamp() * 1_000_000)}
         )
-    # Sent together, within the same half second: one goes, the others wait for their turn.
-    assert Counter(report.outcome for report in reports) == {"delivered": 1, "rate limited": 5}
-    assert len(target.received) == 1
-    waiting = [delivery for delivery, report in zip(deliveries, reports, strict=True) if report.outcome != "delivered"]
-    for delivery in waiting:
-        assert world.deliveries.get(delivery) is None  # in the delivery log from its first attempt on
-    sqs = client("sqs")
-    queue_url = get_settings().delivery_queue_url
-    assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "5"}
-    time.sleep(1.1)  # the first wait is one second
-    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
-    jobs = sorted((read_job(message["Body"]) for message in received), key=lambda job: job.delivery_id)
-    # Each waits with its origin, which its first attempt will record it with.
-    expected = [Job(delivery, 1, waits=1, origin=world.origins[delivery]) for delivery in waiting]
-    assert jobs == sorted(expected, key=lambda job: job.delivery_id)
+        delivery = world.pending(subscription)
+        assert world.deliver(delivery, 1).outcome == "dropped: rate limit backlog full"
+    assert target.received == []
+    record = world.deliveries.get(delivery)
+    assert record and record.status == "failed"
+    assert record.attempts[0].error == "not sent: the rate limit's slots are taken 24 h ahead"
 
 
 def test_a_subscription_without_rate_limit_writes_no_rate_state(world: World) -> None:

@@ -4,7 +4,8 @@ import dataclasses
 import functools
 import json
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from hookrelay.errors import Unavailable
 from hookrelay.observability import logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.rate_limit import RateLimiter, wait_seconds
+from hookrelay.rate_limit import BACKLOG_LIMIT, HOLD, BacklogFull, RateLimiter, group_counts, slot_text, wait_for
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, Subscription, delivery_id
 from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
@@ -56,8 +57,8 @@ class InvalidDeliveryMessage(ValueError):
 AWS_NOT_NOW = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, Unavailable)
 # The outcome of a message whose handling raised: it fails alone and SQS receives it again.
 UNEXPECTED = "error"
-# The outcome of a message whose subscription's rate limit had no free slot: it waits on the queue.
-RATE_LIMITED = "rate limited"
+# The outcome of a message waiting on the queue for its subscription's rate-limit slot.
+RATE_LIMITED = "waiting"
 # How the error of an attempt recorded without a send begins (its subscription was deleted or disabled).
 NOT_SENT = "not sent: "
 # The outcome of a message left untouched (nothing sent, nothing recorded) because too little of the
@@ -90,8 +91,6 @@ class Report:
 class Job:
     delivery_id: str
     attempt: int
-    # How often this attempt has already waited for its subscription's rate limit.
-    waits: int = 0
     # What the first attempt records the delivery with (its messages carry it: fan-out writes no record).
     origin: DeliveryOrigin | None = None
 
@@ -108,6 +107,10 @@ class _Ready:
     message_id: str
     job: Job
     delivery: Delivery
+    # Its rate limit's slot: held by the record, or taken for this batch; None for a subscription without
+    # a rate limit, or past its backlog limit (`backlog_full`).
+    slot: datetime | None = None
+    backlog_full: bool = False
 
 
 def _logged(job: Job, report: Report) -> Report:
@@ -132,6 +135,11 @@ def _logged(job: Job, report: Report) -> Report:
     return report
 
 
+def _holds_slot(ready: _Ready) -> bool:
+    """Whether the record holds a rate-limit slot for the message's attempt (status waiting)."""
+    return ready.delivery.status == "waiting" and ready.delivery.attempt_count == ready.job.attempt - 1
+
+
 def read_job(body: str) -> Job:
     try:
         message = json.loads(body)
@@ -139,7 +147,6 @@ def read_job(body: str) -> Job:
         job = Job(
             delivery_id=str(message["delivery_id"]),
             attempt=int(message["attempt"]),
-            waits=int(message.get("waits", 0)),
             origin=DeliveryOrigin.parse(origin) if origin is not None else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -148,8 +155,6 @@ def read_job(body: str) -> Job:
         raise InvalidDeliveryMessage("its origin names another delivery")
     if job.attempt < 1:
         raise InvalidDeliveryMessage(f"attempt {job.attempt} is not a positive number")
-    if job.waits < 0:
-        raise InvalidDeliveryMessage(f"waits {job.waits} is negative")
     return job
 
 
@@ -166,6 +171,7 @@ class Deliverer:
         due_shards: int,
         rate_limiter: RateLimiter,
         aws_call_seconds: float,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         """`aws_call_seconds`: the longest one AWS call can take (AwsCallLimits.worst_call_seconds)."""
         self._deliveries = deliveries
@@ -176,6 +182,7 @@ class Deliverer:
         self._queue = delivery_queue
         self._due_shards = due_shards
         self._rate_limiter = rate_limiter
+        self._sleep = sleep
         self._attempt_seconds = attempt_seconds(transport.deadline_seconds, aws_call_seconds)
 
     def deliver_batch(self, messages: Sequence[tuple[str, str]], budget: TimeBudget) -> list[Report]:
@@ -195,6 +202,9 @@ class Deliverer:
             except Exception:
                 logger.exception("reading the batch's subscriptions failed; its messages will be received again")
                 return [each if isinstance(each, Report) else Report(each.message_id, UNEXPECTED) for each in read]
+            slotted = iter(self._with_slots(ready))
+            read = [each if isinstance(each, Report) else next(slotted) for each in read]
+            ready = [each for each in read if isinstance(each, _Ready)]
             attempted = iter(pool.map(functools.partial(self._attempt_in_time, budget), ready))
             return [each if isinstance(each, Report) else next(attempted) for each in read]
 
@@ -204,7 +214,8 @@ class Deliverer:
         if delivery is None:
             return Report(message_id, "unknown delivery")
         self._subscriptions.refresh([delivery.team_id])
-        return self._attempt(_Ready(message_id, job, delivery))
+        ready = self._with_slots([_Ready(message_id, job, delivery)])[0]
+        return ready if isinstance(ready, Report) else self._attempt(ready)
 
     def _read_batch(self, messages: Sequence[tuple[str, str]]) -> list[_Ready | Report]:
         """Each message's job and delivery (with its event): one read for the whole batch when every message
@@ -240,7 +251,7 @@ class Deliverer:
 
     def _attempt_in_time(self, budget: TimeBudget, ready: _Ready) -> Report:
         job = ready.job
-        if not budget.allows(self._attempt_seconds):
+        if not budget.allows(self._attempt_seconds + (HOLD.total_seconds() if ready.slot else 0)):
             return _logged(job, Report(ready.message_id, NOT_STARTED))
         correlation = {"message_id": ready.message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
         try:
@@ -274,20 +285,9 @@ class Deliverer:
             self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
             self._end_test(delivery)
             return report(f"dropped: subscription {reason}")
-        if subscription.rate_limit and not self._rate_limiter.admit(subscription.id, subscription.rate_limit, now):
-            waits = job.waits + 1
-            self._queue.send(
-                [
-                    delivery_message(
-                        delivery.id,
-                        job.attempt,
-                        waits=waits,
-                        delay_seconds=wait_seconds(job.waits),
-                        origin=job.origin,
-                    )
-                ]
-            )
-            return report(RATE_LIMITED)
+        if subscription.rate_limit and (waiting := self._wait_for_slot(ready, now)):
+            return report(waiting)
+        now = clock.utc_now()
         result = self._send(delivery, subscription, job.attempt, now)
         attempt = Attempt(
             at=clock.iso(now),
@@ -308,6 +308,77 @@ class Deliverer:
         if result.status_code == GONE:
             return report("failed: subscription disabled (410 Gone)", result)
         return report(outcome.status, result)
+
+    def _with_slots(self, ready: Sequence[_Ready]) -> list[_Ready | Report]:
+        """The batch's messages with their rate limit's slots: the one a record holds for its attempt, or
+        the next ones of its subscription, taken for the batch's messages together (one write each
+        subscription). A subscription's whose slots could not be taken come back (UNEXPECTED)."""
+        now = clock.utc_now()
+        rate_limits = {each.delivery.subscription_id: rate for each in ready if (rate := self._needs_slot(each))}
+        counts = group_counts([each.delivery.subscription_id for each in ready if self._needs_slot(each)])
+        slots: dict[str, list[datetime]] = {}
+        for subscription_id, count in counts.items():
+            try:
+                slots[subscription_id] = self._rate_limiter.reserve(
+                    subscription_id, rate_limits[subscription_id], count, now
+                )
+            except BacklogFull:
+                slots[subscription_id] = []
+            except Exception:
+                logger.exception("taking rate-limit slots failed", extra={"subscription_id": subscription_id})
+        answered: list[_Ready | Report] = []
+        for each in ready:
+            subscription_id = each.delivery.subscription_id
+            if _holds_slot(each):
+                held = clock.parse_moment(each.delivery.next_attempt_at or clock.iso(now))
+                answered.append(dataclasses.replace(each, slot=held))
+            elif not self._needs_slot(each):
+                answered.append(each)
+            elif subscription_id not in slots:
+                answered.append(Report(each.message_id, UNEXPECTED))
+            elif slots[subscription_id]:
+                answered.append(dataclasses.replace(each, slot=slots[subscription_id].pop(0)))
+            else:
+                answered.append(dataclasses.replace(each, backlog_full=True))
+        return answered
+
+    def _needs_slot(self, ready: _Ready) -> int | None:
+        """The rate limit of a message that needs a new slot: its attempt is to be made, to a rate-limited
+        subscription, and its record holds none for it."""
+        delivery = ready.delivery
+        if delivery.status in ("delivered", "failed") or delivery.attempt_count >= ready.job.attempt:
+            return None
+        if _holds_slot(ready):
+            return None
+        subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
+        return subscription.rate_limit if subscription is not None and subscription.enabled else None
+
+    def _wait_for_slot(self, ready: _Ready, now: datetime) -> str | None:
+        """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
+        else on the delivery queue, the slot kept on the record (returns the outcome). Past the backlog
+        limit, the attempt is recorded failed, not sent."""
+        job, delivery = ready.job, ready.delivery
+        if ready.backlog_full or ready.slot is None:  # None: only past the backlog limit (_with_slots)
+            error = f"{NOT_SENT}the rate limit's slots are taken {BACKLOG_LIMIT // timedelta(hours=1)} h ahead"
+            attempt = Attempt(at=clock.iso(now), latency_ms=0, error=error)
+            self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
+            self._end_test(delivery)
+            return "dropped: rate limit backlog full"
+        slot = ready.slot
+        wait = wait_for(slot, now)
+        if wait.delay_seconds and not _holds_slot(ready):
+            guard = clock.iso(slot + SWEEPER_LEASE) if job.attempt > 1 else None
+            held = self._deliveries.hold_slot(delivery, job.attempt, slot_text(slot), guard)
+            if held is None:
+                return "already done"
+            slot = clock.parse_moment(held)
+            wait = wait_for(slot, now)
+        if wait.delay_seconds:
+            message = delivery_message(delivery.id, job.attempt, delay_seconds=wait.delay_seconds, origin=job.origin)
+            self._queue.send([message])
+            return RATE_LIMITED
+        self._sleep(wait.hold_seconds)
+        return None
 
     def _end_test(self, delivery: Delivery) -> None:
         if delivery.test:

@@ -25,14 +25,11 @@ class Message:
 
 
 def delivery_message(
-    delivery_id: str, attempt: int, *, waits: int = 0, delay_seconds: int = 0, origin: "DeliveryOrigin | None" = None
+    delivery_id: str, attempt: int, *, delay_seconds: int = 0, origin: "DeliveryOrigin | None" = None
 ) -> Message:
-    """A message asking for attempt `attempt` of a delivery; `waits`: how often it has already waited
-    for its subscription's rate limit (it waits longer each time); `origin`: what the first attempt
-    records the delivery with, given while no record exists yet."""
+    """A message asking for attempt `attempt` of a delivery; `origin`: what the first attempt records the
+    delivery with, given while no record exists yet."""
     body: dict[str, object] = {"delivery_id": delivery_id, "attempt": attempt}
-    if waits:
-        body["waits"] = waits
     if origin:
         body["origin"] = dataclasses.asdict(origin)
     return Message(json.dumps(body), delay_seconds)
