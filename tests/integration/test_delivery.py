@@ -32,10 +32,12 @@ from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
+from hookrelay.store.due_retries import DynamoDueRetries
 from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
+from hookrelay.sweeper import Sweeper
 from hookrelay.time_budget import UNLIMITED, TimeBudget
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
@@ -558,6 +560,47 @@ def test_a_rate_limit_removed_by_patch_lets_a_waiting_delivery_go_at_once(world:
         assert fresh.deliver(deliveries[4], 1).outcome == "delivered"
     assert fresh.held == []
     assert len(target.received) == 4
+
+
+def test_a_slot_further_than_a_queue_delay_waits_for_the_sweeper_which_hands_it_over_once(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        now = clock.utc_now()
+        table(get_settings().deliveries_table).put_item(
+            Item={
+                "delivery_id": f"rate#{subscription.id}",
+                "next_send_at": int(now.timestamp() * 1_000_000) + 1000 * 10**6,
+            }
+        )
+        delivery = world.pending(subscription)
+        with CountedWrites() as writes:
+            assert world.deliver(delivery, 1).outcome == "waiting"
+        # A container new to the backlog guesses it free (one failed write), then takes the slot after it.
+        assert writes.keys == [f"rate#{subscription.id}", f"rate#{subscription.id}", delivery]
+        assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "0"}
+        record = world.deliveries.get(delivery)
+        assert record and record.status == "waiting" and record.next_attempt_at
+        assert 999 < seconds_between(clock.iso(now), record.next_attempt_at) < 1001
+        time.sleep(0.3)  # the index's lag
+        settings = get_settings()
+        sweeper = Sweeper(
+            due_retries=DynamoDueRetries(table(settings.deliveries_table)),
+            delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
+            shards=settings.due_shards,
+            aws_call_seconds=settings.aws_calls.worst_call_seconds,
+        )
+        assert sweeper.sweep(now, UNLIMITED) == 0  # 1 000 s away: not yet
+        with CountedWrites() as writes:
+            assert sweeper.sweep(now + timedelta(minutes=4), UNLIMITED) == 1
+            assert sweeper.sweep(now + timedelta(minutes=5), UNLIMITED) == 0
+        assert all(key.startswith("sweep#wait#") for key in writes.keys)  # no write per delivery
+        # Attempted, it leaves the index; the next sweep goes on from where the last stopped.
+        table(settings.deliveries_table).update_item(
+            Key={"delivery_id": delivery}, UpdateExpression="REMOVE due_at, due_shard"
+        )
+        assert sweeper.sweep(now + timedelta(minutes=6), UNLIMITED) == 0
+        assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "1"}
+    assert target.received == []
 
 
 def test_past_its_backlog_limit_a_delivery_is_recorded_not_sent(world: World) -> None:

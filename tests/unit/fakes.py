@@ -111,6 +111,9 @@ class LaggingDueIndex:
 
     def __init__(self, due_at: dict[str, str]) -> None:
         self.due_at = dict(due_at)
+        # Deliveries waiting for a rate-limit slot in the wait partition: (attempt, slot) by id.
+        self.waiting_slots: dict[str, tuple[int, str]] = {}
+        self.positions: dict[str, dict[str, Any]] = {}
         self._index = sorted((at, delivery_id) for delivery_id, at in due_at.items())
         self.reads = 0
 
@@ -131,3 +134,22 @@ class LaggingDueIndex:
             return None
         self.due_at[delivery_id] = lease_until
         return 2
+
+    def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
+        start = (after["due_at"], after["delivery_id"]) if after else ("", "")
+        rows = sorted((slot, delivery_id) for delivery_id, (_, slot) in self.waiting_slots.items())
+        page = [(delivery_id, slot) for slot, delivery_id in rows if start < (slot, delivery_id) and slot <= until]
+        page = page[:limit]
+        if not page:
+            return DueSlice([], None)
+        last_id, last_at = page[-1]
+        return DueSlice(page, {"due_shard": shard, "due_at": last_at, "delivery_id": last_id})
+
+    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        return {key: self.waiting_slots[key] for key in delivery_ids if key in self.waiting_slots}
+
+    def sweep_position(self, shard: str) -> dict[str, Any] | None:
+        return self.positions.get(shard)
+
+    def keep_sweep_position(self, shard: str, position: dict[str, Any]) -> None:
+        self.positions[shard] = position

@@ -66,8 +66,9 @@ def test_a_near_slot_is_waited_for_in_the_container_a_far_one_on_the_queue_a_sec
     assert wait_for(NOW + timedelta(seconds=1.5), NOW) == Wait(hold_seconds=1.5)
     assert wait_for(NOW + HOLD, NOW) == Wait(hold_seconds=HOLD.total_seconds())
     assert wait_for(NOW + timedelta(seconds=10.4), NOW) == Wait(delay_seconds=9)
-    # Further than a queue delay: the longest delay, then looked at again (no write).
-    assert wait_for(NOW + timedelta(hours=3), NOW) == Wait(delay_seconds=int(LONGEST_DELAY.total_seconds()))
+    assert wait_for(NOW + LONGEST_DELAY, NOW) == Wait(delay_seconds=int(LONGEST_DELAY.total_seconds()) - 1)
+    # Further than a queue delay: in the wait index, for the sweeper.
+    assert wait_for(NOW + LONGEST_DELAY + timedelta(seconds=1), NOW) == Wait(in_wait_index=True)
 
 
 def test_a_message_of_an_earlier_release_that_counted_its_waits_is_read() -> None:

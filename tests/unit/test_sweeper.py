@@ -104,3 +104,27 @@ def test_what_a_sweep_claimed_before_a_call_failed_is_enqueued() -> None:
         sweep(index, index.budget(), queue)
     assert len(index.claimed) == 14
     assert sorted(json.loads(message.body)["delivery_id"] for message in queue.messages) == sorted(index.claimed)
+
+
+def test_a_rate_limited_delivery_is_handed_to_the_queue_once_within_a_queue_delay_of_its_slot() -> None:
+    index = LaggingDueIndex({})
+    index.waiting_slots = {
+        subscription_id(1): (1, clock.iso(NOW + timedelta(minutes=10))),
+        subscription_id(2): (3, clock.iso(NOW + timedelta(minutes=14))),  # past what this sweep hands over
+    }
+    queue = FakeQueue()
+    assert sweep(index, queue=queue) == (1, [subscription_id(1)])
+    (message,) = queue.messages
+    assert (json.loads(message.body)["attempt"], message.delay_seconds) == (1, 599)  # a second before its slot
+    assert sweep(index) == (0, [])  # handed over once: the next sweep starts after it
+    later = Sweeper(due_retries=index, delivery_queue=queue, shards=1, aws_call_seconds=AWS_CALL_SECONDS)  # type: ignore[arg-type]
+    assert later.sweep(NOW + timedelta(minutes=2), UNLIMITED) == 1
+    assert (json.loads(queue.messages[-1].body)["attempt"], queue.messages[-1].delay_seconds) == (3, 719)
+
+
+def test_a_delivery_no_longer_waiting_is_not_handed_over() -> None:
+    index = LaggingDueIndex({})
+    index.waiting_slots = {subscription_id(1): (1, clock.iso(NOW + timedelta(minutes=5)))}
+    index.waiting_attempts = lambda delivery_ids: {}  # type: ignore[method-assign]  # attempted meanwhile
+    assert sweep(index) == (0, [])
+    assert index.positions  # and the sweep moved past it

@@ -18,12 +18,12 @@ from hookrelay.errors import Unavailable
 from hookrelay.observability import logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.rate_limit import BACKLOG_LIMIT, HOLD, BacklogFull, RateLimiter, group_counts, slot_text, wait_for
+from hookrelay.rate_limit import BACKLOG_LIMIT, HOLD, BacklogFull, RateLimiter, Wait, group_counts, slot_text, wait_for
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, Subscription, delivery_id
 from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
-from hookrelay.store.due_retries import due_shard
+from hookrelay.store.due_retries import due_shard, wait_shard
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 from hookrelay.transport import SendResult, Transport
@@ -366,19 +366,30 @@ class Deliverer:
             return "dropped: rate limit backlog full"
         slot = ready.slot
         wait = wait_for(slot, now)
-        if wait.delay_seconds and not _holds_slot(ready):
-            guard = clock.iso(slot + SWEEPER_LEASE) if job.attempt > 1 else None
-            held = self._deliveries.hold_slot(delivery, job.attempt, slot_text(slot), guard)
+        if (wait.delay_seconds or wait.in_wait_index) and not _holds_slot(ready):
+            held = self._hold_slot(delivery, job.attempt, slot, wait)
             if held is None:
                 return "already done"
             slot = clock.parse_moment(held)
             wait = wait_for(slot, now)
+        if wait.in_wait_index:
+            return RATE_LIMITED  # the sweeper hands it to the queue within a queue delay of its slot
         if wait.delay_seconds:
             message = delivery_message(delivery.id, job.attempt, delay_seconds=wait.delay_seconds, origin=job.origin)
             self._queue.send([message])
             return RATE_LIMITED
         self._sleep(wait.hold_seconds)
         return None
+
+    def _hold_slot(self, delivery: Delivery, attempt: int, slot: datetime, wait: Wait) -> str | None:
+        """Keep the slot on the record: in the wait index when it is further than a queue delay; a retry's
+        otherwise, due a sweeper's lease after it (should its message be lost), as its retry was."""
+        if wait.in_wait_index:
+            return self._deliveries.hold_slot(
+                delivery, attempt, slot_text(slot), slot_text(slot), wait_shard(delivery.id, self._due_shards)
+            )
+        guard = clock.iso(slot + SWEEPER_LEASE) if attempt > 1 else None
+        return self._deliveries.hold_slot(delivery, attempt, slot_text(slot), guard, None)
 
     def _end_test(self, delivery: Delivery) -> None:
         if delivery.test:

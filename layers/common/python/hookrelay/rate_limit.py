@@ -4,9 +4,10 @@ Requests to a rate-limited endpoint go at slot times spaced 1/rate_limit s apart
 container, so that no one-second window holds more than rate_limit of them. A batch's deliveries to one
 subscription take their slots together, `next = max(now, next) + count/rate`, in one conditional write
 of the subscription's `rate#` item (store/rate_limits.py); each delivery then waits for its slot on the
-delivery queue, in delays of at most 15 minutes, and the last two seconds in its container. Waiting costs no
+delivery queue (a delay of at most 15 minutes; a later slot in the retry index's `wait#<n>` partitions,
+which the sweeper hands over), and the last two seconds in its container. Waiting costs no
 further write: the slot is kept on the delivery record, and a message that comes back for it (SQS's
-duplicates, a wait longer than one queue delay) takes no other.
+duplicates, the sweeper's hand-over) takes no other.
 """
 
 from collections.abc import Sequence
@@ -34,9 +35,13 @@ RESERVE_SPACING_SECONDS = DELIVERY_CONTAINERS / RATE_KEY_WRITES_PER_SECOND
 # a queue delay is whole seconds and its message may come a second late, so a message is put back on the
 # queue to come this much before its slot, and sends on time, never bunched with later slots.
 HOLD = timedelta(seconds=2)
-# The longest a delivery waits on the queue at a time; a later slot is waited for in several such delays
-# (each a SendMessage and a receive, no DynamoDB write), its record showing `waiting` until the slot.
+# The longest a delivery waits on the queue; one whose slot is further waits in the retry index's
+# `wait#<n>` partitions (its record's own write, no other) until the sweeper hands it to the queue.
 LONGEST_DELAY = MAX_QUEUE_DELAY
+# The sweeper hands over the slots up to LONGEST_DELAY - SWEEP_MARGIN ahead: a delivery goes to the wait
+# index only with a slot further than LONGEST_DELAY, so the index's lag cannot hide it from the sweep
+# that must hand it over (that sweep comes at least SWEEP_MARGIN after its write).
+SWEEP_MARGIN = timedelta(minutes=2)
 
 
 class BacklogFull(Exception):
@@ -82,10 +87,11 @@ def next_free(held_next_us: int | None, now_us: int, rate_limit: int, count: int
 @dataclass(frozen=True)
 class Wait:
     """How a delivery waits for its slot: `hold_seconds` in the container, then sent; or `delay_seconds`
-    on the delivery queue, then looked at again."""
+    on the delivery queue; or in the wait index for the sweeper (`in_wait_index`)."""
 
     hold_seconds: float = 0.0
     delay_seconds: int = 0
+    in_wait_index: bool = False
 
 
 def wait_for(slot: datetime, now: datetime) -> Wait:
@@ -93,7 +99,9 @@ def wait_for(slot: datetime, now: datetime) -> Wait:
     ahead = slot - now
     if ahead <= HOLD:
         return Wait(hold_seconds=max(0.0, ahead.total_seconds()))
-    return Wait(delay_seconds=int(min(ahead - HOLD / 2, LONGEST_DELAY).total_seconds()))
+    if ahead > LONGEST_DELAY:
+        return Wait(in_wait_index=True)
+    return Wait(delay_seconds=int((ahead - HOLD / 2).total_seconds()))
 
 
 def group_counts(subscription_ids: Sequence[str]) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""The sweeper: hands due retries from the deliveries table's due index back to the delivery queue."""
+"""The sweeper: hands due retries from the deliveries table's due index back to the delivery queue, and
+rate-limited deliveries whose slots come within a queue delay from its wait partitions."""
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -6,8 +7,9 @@ from datetime import datetime
 
 from hookrelay import clock
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
+from hookrelay.rate_limit import LONGEST_DELAY, SWEEP_MARGIN, wait_for
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.store.due_retries import DueRetries, due_shard_name
+from hookrelay.store.due_retries import DueRetries, due_shard_name, wait_shard_name
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 
 PAGE = 100
@@ -39,9 +41,39 @@ class Sweeper:
         none is left to wait out its lease.
         """
         with ThreadPoolExecutor(max_workers=min(self._shards, SHARD_CONCURRENCY)) as pool:
-            return sum(
-                pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now, budget), range(self._shards))
-            )
+            retries = pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now, budget), range(self._shards))
+            waiting = pool.map(lambda shard: self._hand_over(wait_shard_name(shard), now, budget), range(self._shards))
+            return sum(retries) + sum(waiting)
+
+    def _hand_over(self, shard: str, now: datetime, budget: TimeBudget) -> int:
+        """Put on the queue, each delayed until its slot, the deliveries of a `wait#<n>` partition whose
+        rate-limit slots are at most LONGEST_DELAY - SWEEP_MARGIN away; returns how many.
+
+        No write per delivery: the partition is read in slot order from where the last sweep stopped
+        (one item, `sweep#wait#<n>`, moved after the sends), so each is handed over once; a sweep that
+        fails before moving it hands them over again, and the record's slot keeps them from taking others.
+        """
+        position = start = self._due_retries.sweep_position(shard)
+        until = clock.iso(now + LONGEST_DELAY - SWEEP_MARGIN)
+        handed = 0
+        try:
+            while budget.allows(self._stop_seconds):
+                page = self._due_retries.waiting(shard, until, position, PAGE)
+                if not page.items:
+                    break
+                waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
+                self._queue.send(
+                    [
+                        delivery_message(delivery_id, attempt, delay_seconds=_delay_until(slot, now))
+                        for delivery_id, (attempt, slot) in waiting.items()
+                    ]
+                )
+                handed += len(waiting)
+                position = page.next_position
+        finally:
+            if position and position != start:
+                self._due_retries.keep_sweep_position(shard, position)
+        return handed
 
     def _sweep_shard(self, shard: str, now: datetime, budget: TimeBudget) -> int:
         """Claim the shard's due retries and send them ten at a time; what is claimed is sent even when
@@ -83,3 +115,7 @@ class Sweeper:
             if not claimed_any or page.next_position is None:
                 return
             after = page.next_position
+
+
+def _delay_until(slot: str, now: datetime) -> int:
+    return wait_for(clock.parse_moment(slot), now).delay_seconds

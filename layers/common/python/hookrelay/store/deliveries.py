@@ -92,10 +92,12 @@ class DeliveryStore(Protocol):
         """The test event `delivery_id` has been sent: the subscription may have another."""
         ...
 
-    def hold_slot(self, delivery: Delivery, number: int, slot_at: str, due_at: str | None) -> str | None:
+    def hold_slot(
+        self, delivery: Delivery, number: int, slot_at: str, due_at: str | None, due_shard: str | None
+    ) -> str | None:
         """Keep on the record that attempt `number` of `delivery` waits for its rate limit's slot `slot_at`
         (status waiting, next_attempt_at); the first attempt's creates the record. `due_at`: when the
-        sweeper must act should its message be lost (a retry's, already in the retry index).
+        sweeper must act, in the retry index's partition `due_shard` (None: the one the record has).
 
         Returns the slot the attempt holds: `slot_at`, or the one an earlier message for the same attempt
         took (the caller waits for that one); None when the attempt was recorded meanwhile.
@@ -397,12 +399,17 @@ class DynamoDeliveryStore:
             return False
         return True
 
-    def hold_slot(self, delivery: Delivery, number: int, slot_at: str, due_at: str | None) -> str | None:
+    def hold_slot(
+        self, delivery: Delivery, number: int, slot_at: str, due_at: str | None, due_shard: str | None
+    ) -> str | None:
         values: dict[str, Any] = {":waiting": "waiting", ":slot": slot_at, ":previous": number - 1}
         update = "SET #status = :waiting, next_attempt_at = :slot, attempt_count = :previous"
         if due_at:
             update += ", due_at = :due"
             values[":due"] = due_at
+        if due_shard:
+            update += ", due_shard = :shard"
+            values[":shard"] = due_shard
         if number == 1:
             origin = vars(delivery.origin())
             update += ", " + ", ".join(f"{field} = :{field}" for field in origin)

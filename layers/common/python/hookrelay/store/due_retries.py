@@ -5,10 +5,13 @@ times, does not import the models (pydantic) at its cold start.
 """
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Key
+
+from hookrelay.store.batch import get_items
 
 
 def due_shard_name(index: int) -> str:
@@ -18,6 +21,21 @@ def due_shard_name(index: int) -> str:
 def due_shard(delivery_id: str, shards: int) -> str:
     """Which `due#<n>` partition of the retry index a delivery waits in (spread evenly, stable)."""
     return due_shard_name(zlib.crc32(delivery_id.encode()) % shards)
+
+
+def wait_shard_name(index: int) -> str:
+    return f"wait#{index}"
+
+
+def wait_shard(delivery_id: str, shards: int) -> str:
+    """Which `wait#<n>` partition of the retry index a delivery waits in for a rate-limit slot further
+    than a queue delay (its due_at: the slot)."""
+    return wait_shard_name(zlib.crc32(delivery_id.encode()) % shards)
+
+
+# Where the sweeper has handed over a `wait#<n>` partition up to: `sweep#wait#<n>`, beside the deliveries
+# (in neither index: no subscription_id or due_shard attribute).
+_SWEEP_POSITION_PREFIX = "sweep#"
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,21 @@ class DueRetries(Protocol):
         attempt itself) got there first.
         """
         ...
+
+    def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
+        """Up to `limit` deliveries of one `wait#<n>` partition with slots up to `until`, after position
+        `after`; `next_position`: the last one's (None when there are none)."""
+        ...
+
+    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """(attempt, slot) of these deliveries still waiting for their rate limit's slot."""
+        ...
+
+    def sweep_position(self, shard: str) -> dict[str, Any] | None:
+        """Where the sweeper has handed over the `wait#<n>` partition up to (None: from its start)."""
+        ...
+
+    def keep_sweep_position(self, shard: str, position: dict[str, Any]) -> None: ...
 
 
 class DynamoDueRetries:
@@ -72,3 +105,34 @@ class DynamoDueRetries:
         except self._table.client.exceptions.ConditionalCheckFailedException:
             return None
         return int(response["Attributes"]["attempt_count"]) + 1
+
+    def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
+        query: dict[str, Any] = {
+            "IndexName": "due_retries",
+            "KeyConditionExpression": Key("due_shard").eq(shard) & Key("due_at").lte(until),
+            "Limit": limit,
+        }
+        if after:
+            query["ExclusiveStartKey"] = after
+        found = self._table.query(**query).get("Items", [])
+        items = [(str(item["delivery_id"]), str(item["due_at"])) for item in found]
+        last = found[-1] if found else None
+        position = {key: str(last[key]) for key in ("due_shard", "due_at", "delivery_id")} if last else None
+        return DueSlice(items, position)
+
+    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        keys = [{"delivery_id": delivery_id} for delivery_id in delivery_ids]
+        found = get_items(self._table, keys, fields=("delivery_id", "status", "attempt_count", "next_attempt_at"))
+        return {
+            str(item["delivery_id"]): (int(item.get("attempt_count", 0)) + 1, str(item["next_attempt_at"]))
+            for item in found
+            if item.get("status") == "waiting" and "next_attempt_at" in item
+        }
+
+    def sweep_position(self, shard: str) -> dict[str, Any] | None:
+        key = {"delivery_id": _SWEEP_POSITION_PREFIX + shard}
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        return dict(item["position"]) if item else None
+
+    def keep_sweep_position(self, shard: str, position: dict[str, Any]) -> None:
+        self._table.put_item(Item={"delivery_id": _SWEEP_POSITION_PREFIX + shard, "position": position})

@@ -8,6 +8,7 @@ from typing import Any
 from hookrelay.rate_limit import (
     BACKLOG_LIMIT,
     RESERVE_SPACING_SECONDS,
+    SECOND_US,
     BacklogFull,
     next_free,
     slot_moment,
@@ -55,6 +56,8 @@ class DynamoRateLimiter:
         now_us = to_slot_us(now)
         held = self._seen_next.get(subscription_id)
         while True:
+            # `now` moves on by the container's wait for its turn: slots are never taken in the past.
+            now_us += self._paced(subscription_id)
             first, taken_to = next_free(held, now_us, rate_limit, count)
             if taken_to - now_us > _BACKLOG_LIMIT_US:
                 raise BacklogFull(subscription_id)
@@ -87,16 +90,18 @@ class DynamoRateLimiter:
                 return [slot_moment(slot) for slot in slots_from(taken_to - span, rate_limit, count)]
             held = answer
 
-    def _paced(self, subscription_id: str) -> None:
+    def _paced(self, subscription_id: str) -> int:
+        """Wait for the container's turn to write the subscription's item; returns the µs waited."""
         last = self._last_write.get(subscription_id)
-        if last is not None:
-            self._sleep(max(0.0, last + self._spacing - self._monotonic()))
+        wait = 0.0 if last is None else max(0.0, last + self._spacing - self._monotonic())
+        if wait:
+            self._sleep(wait)
         self._last_write[subscription_id] = self._monotonic()
+        return int(wait * SECOND_US)
 
     def _update(self, subscription_id: str, **update: Any) -> dict[str, Any] | int | None:
         """The write's new attributes when made; when its condition failed, the `next_send_at` the item
         held (None: no item)."""
-        self._paced(subscription_id)
         try:
             response = self._table.update_item(
                 Key={"delivery_id": _RATE_PREFIX + subscription_id},
