@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from hookrelay.aws import table
-from hookrelay.rate_limit import BACKLOG_LIMIT, BacklogFull, to_slot_us
+from hookrelay.rate_limit import BACKLOG_LIMIT, BacklogFull, slot_spacing_us, to_slot_us
 from hookrelay.settings import get_settings
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay_cli.local.stack import LocalStack
@@ -38,7 +38,8 @@ def limiter(**options: Any) -> DynamoRateLimiter:
 
 
 def seconds_after(slots: list[datetime], start: datetime = NOW) -> list[float]:
-    return [(slot - start).total_seconds() for slot in slots]
+    """Each slot's time after `start`, in spacings of a rate of 1 (1.05 s: slot_spacing_us)."""
+    return [round((slot - start) / timedelta(microseconds=slot_spacing_us(1)), 6) for slot in slots]
 
 
 def test_a_batch_takes_its_slots_in_one_write_and_the_next_batch_follows_them(stack: LocalStack) -> None:
@@ -47,10 +48,10 @@ def test_a_batch_takes_its_slots_in_one_write_and_the_next_batch_follows_them(st
         assert seconds_after(one.reserve(SUBSCRIPTION, 2, 3, NOW)) == [0, 0.5, 1.0]
         assert seconds_after(one.reserve(SUBSCRIPTION, 2, 2, NOW)) == [1.5, 2.0]
     assert writes.count == 2
-    # Another container, which has not seen the backlog: its guess costs one more write.
+    # Another container, new to the item, reads it first: one write all the same.
     with Writes() as writes:
         assert seconds_after(other.reserve(SUBSCRIPTION, 2, 1, NOW)) == [2.5]
-    assert writes.count == 2
+    assert writes.count == 1
 
 
 def test_after_an_idle_spell_slots_start_from_now(stack: LocalStack) -> None:
@@ -66,7 +67,7 @@ def test_clocks_that_disagree_never_take_slots_closer_than_the_spacing(stack: Lo
     right, behind, ahead = limiter(), limiter(), limiter()
     right.reserve(SUBSCRIPTION, 1, 3, NOW)  # now, +1 s, +2 s
     assert seconds_after(behind.reserve(SUBSCRIPTION, 1, 1, NOW - timedelta(seconds=30))) == [3]
-    assert seconds_after(ahead.reserve(SUBSCRIPTION, 1, 1, NOW + timedelta(seconds=30))) == [30]
+    assert seconds_after(ahead.reserve(SUBSCRIPTION, 1, 1, NOW + timedelta(seconds=31.5))) == [30]
     assert seconds_after(right.reserve(SUBSCRIPTION, 1, 1, NOW)) == [31]
 
 
@@ -78,15 +79,16 @@ def test_a_rate_change_spaces_the_slots_taken_after_it(stack: LocalStack) -> Non
 
 def test_slots_are_not_taken_past_the_backlog_limit(stack: LocalStack) -> None:
     container = limiter()
-    limit = int(BACKLOG_LIMIT.total_seconds())
+    limit = BACKLOG_LIMIT // timedelta(microseconds=slot_spacing_us(1))  # slots within the limit
     container.reserve(SUBSCRIPTION, 1, limit - 2, NOW)
     assert seconds_after(container.reserve(SUBSCRIPTION, 1, 2, NOW)) == [limit - 2, limit - 1]
     with pytest.raises(BacklogFull):
         container.reserve(SUBSCRIPTION, 1, 1, NOW)
-    with pytest.raises(BacklogFull):  # learnt by a container that had not seen it: one failed write
+    with Writes() as writes, pytest.raises(BacklogFull):  # a container new to it reads it: no write
         limiter().reserve(SUBSCRIPTION, 1, 1, NOW)
+    assert writes.count == 0
     item = table(get_settings().deliveries_table).get_item(Key={"delivery_id": f"rate#{SUBSCRIPTION}"})["Item"]
-    assert item["next_send_at"] == to_slot_us(NOW + BACKLOG_LIMIT)
+    assert item["next_send_at"] == to_slot_us(NOW) + limit * slot_spacing_us(1)
 
 
 def test_containers_racing_never_share_a_slot(stack: LocalStack) -> None:
@@ -94,7 +96,7 @@ def test_containers_racing_never_share_a_slot(stack: LocalStack) -> None:
     with ThreadPoolExecutor(8) as pool:
         taken = list(pool.map(lambda container: container.reserve(SUBSCRIPTION, 10, 5, NOW), containers))
     slots = sorted(slot for batch in taken for slot in batch)
-    assert seconds_after(slots) == pytest.approx([n / 10 for n in range(40)])
+    assert [(slot - NOW) // timedelta(microseconds=1) for slot in slots] == [n * 105_000 for n in range(40)]
 
 
 def test_a_container_writes_one_subscriptions_item_at_most_every_spacing(stack: LocalStack) -> None:
@@ -105,9 +107,11 @@ def test_a_container_writes_one_subscriptions_item_at_most_every_spacing(stack: 
         slept.append(seconds)
         clock[0] += seconds
 
-    container = limiter(spacing_seconds=2.0, monotonic=lambda: clock[0], sleep=sleep)
-    container.reserve(SUBSCRIPTION, 1, 1, NOW)
+    # Its first write to an item comes at a random point of its first 2 s (here 1.5 s in), and its slot
+    # is taken from then, not from the `now` it was asked at.
+    container = limiter(spacing_seconds=2.0, monotonic=lambda: clock[0], sleep=sleep, random=lambda: 0.25)
+    assert [(slot - NOW).total_seconds() for slot in container.reserve(SUBSCRIPTION, 1, 1, NOW)] == [1.5]
     clock[0] += 0.5
-    container.reserve(SUBSCRIPTION, 1, 1, NOW)
-    container.reserve("00000000-0000-4000-8000-00000000000b", 1, 1, NOW)  # another item: its own turn
-    assert slept == [1.5]
+    assert [(slot - NOW).total_seconds() for slot in container.reserve(SUBSCRIPTION, 1, 1, NOW)] == [2.55]
+    container.reserve("00000000-0000-4000-8000-00000000000b", 1, 1, NOW)  # another item: its own turns
+    assert slept == [1.5, 1.5, 1.5]

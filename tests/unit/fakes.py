@@ -148,8 +148,8 @@ class LaggingDueIndex:
     def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
         return {key: self.waiting_slots[key] for key in delivery_ids if key in self.waiting_slots}
 
-    def sweep_position(self, shard: str) -> dict[str, Any] | None:
-        return self.positions.get(shard)
+    def sweep_positions(self) -> dict[str, dict[str, Any]]:
+        return dict(self.positions)
 
-    def keep_sweep_position(self, shard: str, position: dict[str, Any]) -> None:
-        self.positions[shard] = position
+    def keep_sweep_positions(self, positions: dict[str, dict[str, Any]]) -> None:
+        self.positions = dict(positions)

@@ -5,6 +5,7 @@ import pytest
 from hookrelay.delivery import Job, read_job
 from hookrelay.rate_limit import (
     HOLD,
+    LATE,
     LONGEST_DELAY,
     Wait,
     next_free,
@@ -20,22 +21,25 @@ NOW = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 SECOND_US = 1_000_000
 
 
-def test_slots_are_spaced_one_rate_th_of_a_second_rounded_up() -> None:
-    assert [slot_spacing_us(rate) for rate in (1, 3, 7, 1000)] == [1_000_000, 333_334, 142_858, 1_000]
-    assert slots_from(0, 5, 3) == [0, 200_000, 400_000]
+def test_slots_are_spaced_a_rate_th_of_a_second_and_the_lateness_allowed_rounded_up() -> None:
+    assert [slot_spacing_us(rate) for rate in (1, 3, 7, 1000)] == [1_050_000, 350_000, 150_000, 1_050]
+    assert slots_from(0, 5, 3) == [0, 210_000, 420_000]
 
 
 @pytest.mark.parametrize("rate", [1, 3, 7, 999, 1000])
-def test_no_second_holds_more_slots_than_the_rate(rate: int) -> None:
+def test_no_second_holds_more_requests_than_the_rate_each_sent_up_to_late_after_its_slot(rate: int) -> None:
     slots = slots_from(to_slot_us(NOW), rate, 3 * rate)
-    assert all(later - earlier >= SECOND_US for earlier, later in zip(slots, slots[rate:], strict=False))
+    late_us = LATE // timedelta(microseconds=1)
+    # The earliest a request can go against the latest the rate-th after it can.
+    assert all(later - (earlier + late_us) >= SECOND_US for earlier, later in zip(slots, slots[rate:], strict=False))
 
 
 def test_the_next_slot_is_the_later_of_now_and_the_next_free_one() -> None:
     now = to_slot_us(NOW)
-    assert next_free(None, now, 2, 4) == (now, now + 2 * SECOND_US)
-    assert next_free(now - 5 * SECOND_US, now, 2, 1) == (now, now + SECOND_US // 2)  # idle: from now
-    assert next_free(now + 5 * SECOND_US, now, 2, 1) == (now + 5 * SECOND_US, now + 5 * SECOND_US + SECOND_US // 2)
+    half = slot_spacing_us(2)
+    assert next_free(None, now, 2, 4) == (now, now + 4 * half)
+    assert next_free(now - 5 * SECOND_US, now, 2, 1) == (now, now + half)  # idle: from now
+    assert next_free(now + 5 * SECOND_US, now, 2, 1) == (now + 5 * SECOND_US, now + 5 * SECOND_US + half)
 
 
 def test_a_container_whose_clock_is_off_never_takes_a_slot_closer_than_the_spacing() -> None:
@@ -43,7 +47,7 @@ def test_a_container_whose_clock_is_off_never_takes_a_slot_closer_than_the_spaci
     _, taken_to = next_free(None, now, 1, 3)  # a correct clock takes now, +1 s, +2 s
     behind, _ = next_free(taken_to, now - 10 * SECOND_US, 1, 1)  # a clock 10 s behind follows them
     ahead, _ = next_free(taken_to, now + 10 * SECOND_US, 1, 1)  # one 10 s ahead starts from its now
-    assert behind == now + 3 * SECOND_US
+    assert behind == now + 3 * slot_spacing_us(1)
     assert ahead == now + 10 * SECOND_US
 
 
@@ -51,7 +55,8 @@ def test_a_rate_change_spaces_the_slots_after_those_already_taken() -> None:
     now = to_slot_us(NOW)
     _, taken_to = next_free(None, now, 1, 3)
     first, _ = next_free(taken_to, now, 4, 2)
-    assert slots_from(first, 4, 2) == [now + 3 * SECOND_US, now + 3 * SECOND_US + SECOND_US // 4]
+    after = now + 3 * slot_spacing_us(1)
+    assert slots_from(first, 4, 2) == [after, after + slot_spacing_us(4)]
 
 
 def test_a_slot_is_kept_to_the_millisecond_rounded_up() -> None:

@@ -18,7 +18,16 @@ from hookrelay.errors import Unavailable
 from hookrelay.observability import logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.rate_limit import BACKLOG_LIMIT, HOLD, BacklogFull, RateLimiter, Wait, group_counts, slot_text, wait_for
+from hookrelay.rate_limit import (
+    BACKLOG_LIMIT,
+    HOLD,
+    LATE,
+    BacklogFull,
+    RateLimiter,
+    group_counts,
+    slot_text,
+    wait_for,
+)
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, Subscription, delivery_id
 from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
@@ -91,6 +100,8 @@ class Report:
 class Job:
     delivery_id: str
     attempt: int
+    # The rate-limit slot an earlier handling of this message took (it waited on the queue for it).
+    slot_at: str | None = None
     # What the first attempt records the delivery with (its messages carry it: fan-out writes no record).
     origin: DeliveryOrigin | None = None
 
@@ -135,18 +146,31 @@ def _logged(job: Job, report: Report) -> Report:
     return report
 
 
-def _holds_slot(ready: _Ready) -> bool:
-    """Whether the record holds a rate-limit slot for the message's attempt (status waiting)."""
-    return ready.delivery.status == "waiting" and ready.delivery.attempt_count == ready.job.attempt - 1
+def _held_slot(ready: _Ready) -> datetime | None:
+    """The rate-limit slot the message's attempt holds, if any: the record's (status waiting, a slot
+    further than a queue delay when taken), else the message's own (one that waited on the queue)."""
+    delivery = ready.delivery
+    if delivery.status == "waiting" and delivery.attempt_count == ready.job.attempt - 1 and delivery.next_attempt_at:
+        return clock.parse_moment(delivery.next_attempt_at)
+    return clock.parse_moment(ready.job.slot_at) if ready.job.slot_at else None
+
+
+def _usable_slot(ready: _Ready, now: datetime) -> datetime | None:
+    """The held slot, unless it has passed by more than LATE (the message came late: sent now, it could
+    meet the next slots' requests in one second; it takes a new slot instead)."""
+    held = _held_slot(ready)
+    return held if held is not None and now - held <= LATE else None
 
 
 def read_job(body: str) -> Job:
     try:
         message = json.loads(body)
         origin = message.get("origin")
+        slot_at = message.get("slot_at")
         job = Job(
             delivery_id=str(message["delivery_id"]),
             attempt=int(message["attempt"]),
+            slot_at=clock.iso(clock.parse_moment(str(slot_at))) if slot_at is not None else None,
             origin=DeliveryOrigin.parse(origin) if origin is not None else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -329,8 +353,7 @@ class Deliverer:
         answered: list[_Ready | Report] = []
         for each in ready:
             subscription_id = each.delivery.subscription_id
-            if _holds_slot(each):
-                held = clock.parse_moment(each.delivery.next_attempt_at or clock.iso(now))
+            if held := _usable_slot(each, now):
                 answered.append(dataclasses.replace(each, slot=held))
             elif not self._needs_slot(each):
                 answered.append(each)
@@ -348,15 +371,16 @@ class Deliverer:
         delivery = ready.delivery
         if delivery.status in ("delivered", "failed") or delivery.attempt_count >= ready.job.attempt:
             return None
-        if _holds_slot(ready):
+        if _usable_slot(ready, clock.utc_now()):
             return None
         subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
         return subscription.rate_limit if subscription is not None and subscription.enabled else None
 
     def _wait_for_slot(self, ready: _Ready, now: datetime) -> str | None:
         """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
-        else on the delivery queue, the slot kept on the record (returns the outcome). Past the backlog
-        limit, the attempt is recorded failed, not sent."""
+        else on the delivery queue, the slot in its message, or, further than a queue delay, in the wait
+        index, the slot on its record (returns the outcome). Past the backlog limit, the attempt is
+        recorded failed, not sent."""
         job, delivery = ready.job, ready.delivery
         if ready.backlog_full or ready.slot is None:  # None: only past the backlog limit (_with_slots)
             error = f"{NOT_SENT}the rate limit's slots are taken {BACKLOG_LIMIT // timedelta(hours=1)} h ahead"
@@ -366,8 +390,8 @@ class Deliverer:
             return "dropped: rate limit backlog full"
         slot = ready.slot
         wait = wait_for(slot, now)
-        if (wait.delay_seconds or wait.in_wait_index) and not _holds_slot(ready):
-            held = self._hold_slot(delivery, job.attempt, slot, wait)
+        if wait.in_wait_index and _held_slot(ready) != slot:
+            held = self._hold_slot(ready, slot)
             if held is None:
                 return "already done"
             slot = clock.parse_moment(held)
@@ -375,21 +399,23 @@ class Deliverer:
         if wait.in_wait_index:
             return RATE_LIMITED  # the sweeper hands it to the queue within a queue delay of its slot
         if wait.delay_seconds:
-            message = delivery_message(delivery.id, job.attempt, delay_seconds=wait.delay_seconds, origin=job.origin)
+            message = delivery_message(
+                delivery.id, job.attempt, delay_seconds=wait.delay_seconds, origin=job.origin, slot_at=slot_text(slot)
+            )
             self._queue.send([message])
             return RATE_LIMITED
         self._sleep(wait.hold_seconds)
         return None
 
-    def _hold_slot(self, delivery: Delivery, attempt: int, slot: datetime, wait: Wait) -> str | None:
-        """Keep the slot on the record: in the wait index when it is further than a queue delay; a retry's
-        otherwise, due a sweeper's lease after it (should its message be lost), as its retry was."""
-        if wait.in_wait_index:
-            return self._deliveries.hold_slot(
-                delivery, attempt, slot_text(slot), slot_text(slot), wait_shard(delivery.id, self._due_shards)
-            )
-        guard = clock.iso(slot + SWEEPER_LEASE) if attempt > 1 else None
-        return self._deliveries.hold_slot(delivery, attempt, slot_text(slot), guard, None)
+    def _hold_slot(self, ready: _Ready, slot: datetime) -> str | None:
+        """Keep a slot further than a queue delay on the record, in the wait index (in place of one the
+        message came too late for); the slot the attempt holds, None when it was recorded meanwhile."""
+        delivery, attempt = ready.delivery, ready.job.attempt
+        late = delivery.next_attempt_at if delivery.status == "waiting" else None
+        shard = wait_shard(delivery.id, self._due_shards)
+        return self._deliveries.hold_slot(
+            delivery, attempt, slot_text(slot), due_at=slot_text(slot), due_shard=shard, replacing=late
+        )
 
     def _end_test(self, delivery: Delivery) -> None:
         if delivery.test:

@@ -25,11 +25,18 @@ class Message:
 
 
 def delivery_message(
-    delivery_id: str, attempt: int, *, delay_seconds: int = 0, origin: "DeliveryOrigin | None" = None
+    delivery_id: str,
+    attempt: int,
+    *,
+    delay_seconds: int = 0,
+    origin: "DeliveryOrigin | None" = None,
+    slot_at: str | None = None,
 ) -> Message:
     """A message asking for attempt `attempt` of a delivery; `origin`: what the first attempt records the
-    delivery with, given while no record exists yet."""
+    delivery with, given while no record exists yet; `slot_at`: the rate-limit slot it waits for."""
     body: dict[str, object] = {"delivery_id": delivery_id, "attempt": attempt}
+    if slot_at:
+        body["slot_at"] = slot_at
     if origin:
         body["origin"] = dataclasses.asdict(origin)
     return Message(json.dumps(body), delay_seconds)

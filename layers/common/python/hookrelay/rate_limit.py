@@ -35,6 +35,10 @@ RESERVE_SPACING_SECONDS = DELIVERY_CONTAINERS / RATE_KEY_WRITES_PER_SECOND
 # a queue delay is whole seconds and its message may come a second late, so a message is put back on the
 # queue to come this much before its slot, and sends on time, never bunched with later slots.
 HOLD = timedelta(seconds=2)
+# A message that comes later than this after its slot takes a new one: sent later, its request could meet
+# the next slots' in one second. Slots are spaced (1 s + LATE) / rate_limit apart for the same reason: an
+# endpoint gets at most rate_limit requests in any second, and about 5 % fewer than that at full load.
+LATE = timedelta(milliseconds=50)
 # The longest a delivery waits on the queue; one whose slot is further waits in the retry index's
 # `wait#<n>` partitions (its record's own write, no other) until the sweeper hands it to the queue.
 LONGEST_DELAY = MAX_QUEUE_DELAY
@@ -55,8 +59,9 @@ class RateLimiter(Protocol):
 
 
 def slot_spacing_us(rate_limit: int) -> int:
-    """The µs between two slots, rounded up: never more than rate_limit slots in a second."""
-    return -(-SECOND_US // rate_limit)
+    """The µs between two slots: (1 s + LATE) / rate_limit, rounded up. A request goes at most LATE after
+    its slot, so rate_limit + 1 of them span at least 1 s: never more than rate_limit in one second."""
+    return -(-(SECOND_US + LATE // timedelta(microseconds=1)) // rate_limit)
 
 
 def to_slot_us(moment: datetime) -> int:

@@ -4,6 +4,7 @@ rate-limited deliveries whose slots come within a queue delay from its wait part
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from hookrelay import clock
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
@@ -40,39 +41,41 @@ class Sweeper:
         Claims stop when `budget` runs short (stop_seconds), and what was claimed is enqueued before:
         none is left to wait out its lease.
         """
+        positions = self._due_retries.sweep_positions()
+        moved = dict(positions)
         with ThreadPoolExecutor(max_workers=min(self._shards, SHARD_CONCURRENCY)) as pool:
             retries = pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now, budget), range(self._shards))
-            waiting = pool.map(lambda shard: self._hand_over(wait_shard_name(shard), now, budget), range(self._shards))
-            return sum(retries) + sum(waiting)
+            shards = [wait_shard_name(index) for index in range(self._shards)]
+            handed = sum(pool.map(lambda shard: self._hand_over(shard, now, budget, moved), shards))
+            swept = sum(retries)
+        if moved != positions:
+            self._due_retries.keep_sweep_positions(moved)
+        return swept + handed
 
-    def _hand_over(self, shard: str, now: datetime, budget: TimeBudget) -> int:
+    def _hand_over(self, shard: str, now: datetime, budget: TimeBudget, positions: dict[str, Any]) -> int:
         """Put on the queue, each delayed until its slot, the deliveries of a `wait#<n>` partition whose
         rate-limit slots are at most LONGEST_DELAY - SWEEP_MARGIN away; returns how many.
 
         No write per delivery: the partition is read in slot order from where the last sweep stopped
-        (one item, `sweep#wait#<n>`, moved after the sends), so each is handed over once; a sweep that
-        fails before moving it hands them over again, and the record's slot keeps them from taking others.
+        (`positions`, moved here and written once by the sweep after every send), so each is handed over
+        once; a sweep that fails before writing them hands them over again, and each record's slot keeps
+        them from taking others.
         """
-        position = start = self._due_retries.sweep_position(shard)
         until = clock.iso(now + LONGEST_DELAY - SWEEP_MARGIN)
         handed = 0
-        try:
-            while budget.allows(self._stop_seconds):
-                page = self._due_retries.waiting(shard, until, position, PAGE)
-                if not page.items:
-                    break
-                waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
-                self._queue.send(
-                    [
-                        delivery_message(delivery_id, attempt, delay_seconds=_delay_until(slot, now))
-                        for delivery_id, (attempt, slot) in waiting.items()
-                    ]
-                )
-                handed += len(waiting)
-                position = page.next_position
-        finally:
-            if position and position != start:
-                self._due_retries.keep_sweep_position(shard, position)
+        while budget.allows(self._stop_seconds):
+            page = self._due_retries.waiting(shard, until, positions.get(shard), PAGE)
+            if not page.items or page.next_position is None:
+                break
+            waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
+            self._queue.send(
+                [
+                    delivery_message(delivery_id, attempt, delay_seconds=_delay_until(slot, now))
+                    for delivery_id, (attempt, slot) in waiting.items()
+                ]
+            )
+            handed += len(waiting)
+            positions[shard] = page.next_position
         return handed
 
     def _sweep_shard(self, shard: str, now: datetime, budget: TimeBudget) -> int:

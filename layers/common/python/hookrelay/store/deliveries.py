@@ -93,11 +93,19 @@ class DeliveryStore(Protocol):
         ...
 
     def hold_slot(
-        self, delivery: Delivery, number: int, slot_at: str, due_at: str | None, due_shard: str | None
+        self,
+        delivery: Delivery,
+        number: int,
+        slot_at: str,
+        *,
+        due_at: str | None,
+        due_shard: str | None,
+        replacing: str | None = None,
     ) -> str | None:
         """Keep on the record that attempt `number` of `delivery` waits for its rate limit's slot `slot_at`
-        (status waiting, next_attempt_at); the first attempt's creates the record. `due_at`: when the
-        sweeper must act, in the retry index's partition `due_shard` (None: the one the record has).
+        (status waiting, next_attempt_at), in place of slot `replacing` if given (one its message came too
+        late for); the first attempt's creates the record. `due_at`: when the sweeper must act, in the
+        retry index's partition `due_shard` (None: the one the record has).
 
         Returns the slot the attempt holds: `slot_at`, or the one an earlier message for the same attempt
         took (the caller waits for that one); None when the attempt was recorded meanwhile.
@@ -400,9 +408,20 @@ class DynamoDeliveryStore:
         return True
 
     def hold_slot(
-        self, delivery: Delivery, number: int, slot_at: str, due_at: str | None, due_shard: str | None
+        self,
+        delivery: Delivery,
+        number: int,
+        slot_at: str,
+        *,
+        due_at: str | None,
+        due_shard: str | None,
+        replacing: str | None = None,
     ) -> str | None:
         values: dict[str, Any] = {":waiting": "waiting", ":slot": slot_at, ":previous": number - 1}
+        free = "NOT #status = :waiting"
+        if replacing:
+            free += " OR next_attempt_at = :replacing"
+            values[":replacing"] = replacing
         update = "SET #status = :waiting, next_attempt_at = :slot, attempt_count = :previous"
         if due_at:
             update += ", due_at = :due"
@@ -419,9 +438,7 @@ class DynamoDeliveryStore:
             self._table.update_item(
                 Key={"delivery_id": delivery.id},
                 UpdateExpression=update,
-                ConditionExpression=(
-                    "(attribute_not_exists(delivery_id) OR attempt_count = :previous) AND NOT #status = :waiting"
-                ),
+                ConditionExpression=f"(attribute_not_exists(delivery_id) OR attempt_count = :previous) AND ({free})",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",

@@ -33,9 +33,9 @@ def wait_shard(delivery_id: str, shards: int) -> str:
     return wait_shard_name(zlib.crc32(delivery_id.encode()) % shards)
 
 
-# Where the sweeper has handed over a `wait#<n>` partition up to: `sweep#wait#<n>`, beside the deliveries
-# (in neither index: no subscription_id or due_shard attribute).
-_SWEEP_POSITION_PREFIX = "sweep#"
+# Where the sweeper has handed over each `wait#<n>` partition up to: one item beside the deliveries (in
+# neither index: no subscription_id or due_shard attribute), written once a sweep.
+_SWEEP_POSITIONS_KEY = {"delivery_id": "sweep#wait"}
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,11 @@ class DueRetries(Protocol):
         """(attempt, slot) of these deliveries still waiting for their rate limit's slot."""
         ...
 
-    def sweep_position(self, shard: str) -> dict[str, Any] | None:
-        """Where the sweeper has handed over the `wait#<n>` partition up to (None: from its start)."""
+    def sweep_positions(self) -> dict[str, dict[str, Any]]:
+        """Where the sweeper has handed over each `wait#<n>` partition up to (one missing: from its start)."""
         ...
 
-    def keep_sweep_position(self, shard: str, position: dict[str, Any]) -> None: ...
+    def keep_sweep_positions(self, positions: dict[str, dict[str, Any]]) -> None: ...
 
 
 class DynamoDueRetries:
@@ -129,10 +129,9 @@ class DynamoDueRetries:
             if item.get("status") == "waiting" and "next_attempt_at" in item
         }
 
-    def sweep_position(self, shard: str) -> dict[str, Any] | None:
-        key = {"delivery_id": _SWEEP_POSITION_PREFIX + shard}
-        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
-        return dict(item["position"]) if item else None
+    def sweep_positions(self) -> dict[str, dict[str, Any]]:
+        item = self._table.get_item(Key=_SWEEP_POSITIONS_KEY, ConsistentRead=True).get("Item") or {}
+        return {str(shard): dict(position) for shard, position in item.get("positions", {}).items()}
 
-    def keep_sweep_position(self, shard: str, position: dict[str, Any]) -> None:
-        self._table.put_item(Item={"delivery_id": _SWEEP_POSITION_PREFIX + shard, "position": position})
+    def keep_sweep_positions(self, positions: dict[str, dict[str, Any]]) -> None:
+        self._table.put_item(Item={**_SWEEP_POSITIONS_KEY, "positions": positions})

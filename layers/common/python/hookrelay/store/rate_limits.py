@@ -1,5 +1,6 @@
 """The sending slots of rate-limited subscriptions, kept beside the deliveries (deliveries table)."""
 
+import random
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,8 +34,11 @@ class DynamoRateLimiter:
     ordered by DynamoDB's conditions: no slot is given twice.
 
     The container writes one subscription's item at most every `spacing_seconds` (a batch waits for its
-    turn): with DELIVERY_CONTAINERS containers the item takes at most RATE_KEY_WRITES_PER_SECOND writes a
-    second, whatever the backlog and the publish rate. One batch at a time per container, as Lambda runs it.
+    turn), its first write at a random point of its first spacing (containers started together, as Lambda
+    starts five at once and up to five more a second, do not write together): with DELIVERY_CONTAINERS
+    containers the item takes at most RATE_KEY_WRITES_PER_SECOND writes a second, whatever the backlog and
+    the publish rate. A container new to the item reads it first (consistent GetItem), so that it guesses
+    right. One batch at a time per container, as Lambda runs it.
     """
 
     def __init__(
@@ -44,17 +48,24 @@ class DynamoRateLimiter:
         spacing_seconds: float = RESERVE_SPACING_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random.random,
     ):
         self._table = table
         self._spacing = spacing_seconds
         self._monotonic = monotonic
         self._sleep = sleep
-        self._seen_next: dict[str, int] = {}
+        self._random = random
+        self._seen_next: dict[str, int | None] = {}
         self._last_write: dict[str, float] = {}
 
     def reserve(self, subscription_id: str, rate_limit: int, count: int, now: datetime) -> list[datetime]:
         now_us = to_slot_us(now)
-        held = self._seen_next.get(subscription_id)
+        if subscription_id in self._seen_next:
+            held = self._seen_next[subscription_id]
+        else:
+            # A read, not a write, tells a container new to the item which update to make.
+            held = self._held_next(subscription_id)
+            self._last_write[subscription_id] = self._monotonic() - self._random() * self._spacing
         while True:
             # `now` moves on by the container's wait for its turn: slots are never taken in the past.
             now_us += self._paced(subscription_id)
@@ -89,6 +100,11 @@ class DynamoRateLimiter:
                 self._seen_next[subscription_id] = taken_to
                 return [slot_moment(slot) for slot in slots_from(taken_to - span, rate_limit, count)]
             held = answer
+
+    def _held_next(self, subscription_id: str) -> int | None:
+        key = {"delivery_id": _RATE_PREFIX + subscription_id}
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
+        return int(item["next_send_at"]) if "next_send_at" in item else None
 
     def _paced(self, subscription_id: str) -> int:
         """Wait for the container's turn to write the subscription's item; returns the µs waited."""
