@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from hookrelay.delivery import SEND_CONCURRENCY, attempt_seconds
+from hookrelay.rate_limit import DELIVERY_CONTAINERS
 from hookrelay.settings import AwsCallLimits, Settings
 from hookrelay.sweeper import stop_seconds
 from hookrelay_cli.dlq import DEAD_LETTER_QUEUES
@@ -503,3 +504,14 @@ def test_every_function_logs_to_a_log_group_of_the_stack(template: Template) -> 
         assert groups[group_id]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
         assert "DeletionPolicy" not in template.resource(group_id)  # deleted with the stack
     assert used == set(groups)
+
+
+def test_the_rate_keys_write_pacing_counts_every_delivery_container(template: Template) -> None:
+    # Each container writes a rate# item at most every RESERVE_SPACING_SECONDS: the item's writes a
+    # second stay within RATE_KEY_WRITES_PER_SECOND only while no more containers than this deliver.
+    (scaling,) = [
+        properties["ScalingConfig"]
+        for _, properties in template.of_type("AWS::Lambda::EventSourceMapping")
+        if properties["FunctionName"] == {"Ref": "DeliveryFunction"}
+    ]
+    assert scaling["MaximumConcurrency"] == DELIVERY_CONTAINERS

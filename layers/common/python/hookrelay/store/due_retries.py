@@ -81,16 +81,19 @@ class DynamoDueRetries:
         self._table = table
 
     def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        response = self._page(shard, now, limit, after)
+        return DueSlice(_delivery_times(response.get("Items", [])), response.get("LastEvaluatedKey"))
+
+    def _page(self, shard: str, until: str, limit: int, after: dict[str, Any] | None) -> dict[str, Any]:
+        """A page of the shard's index rows due by `until`, after position `after`."""
         query: dict[str, Any] = {
             "IndexName": "due_retries",
-            "KeyConditionExpression": Key("due_shard").eq(shard) & Key("due_at").lte(now),
+            "KeyConditionExpression": Key("due_shard").eq(shard) & Key("due_at").lte(until),
             "Limit": limit,
         }
         if after:
             query["ExclusiveStartKey"] = after
-        response = self._table.query(**query)
-        items = [(str(item["delivery_id"]), str(item["due_at"])) for item in response.get("Items", [])]
-        return DueSlice(items, response.get("LastEvaluatedKey"))
+        return dict(self._table.query(**query))
 
     def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
         try:
@@ -107,15 +110,8 @@ class DynamoDueRetries:
         return int(response["Attributes"]["attempt_count"]) + 1
 
     def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
-        query: dict[str, Any] = {
-            "IndexName": "due_retries",
-            "KeyConditionExpression": Key("due_shard").eq(shard) & Key("due_at").lte(until),
-            "Limit": limit,
-        }
-        if after:
-            query["ExclusiveStartKey"] = after
-        found = self._table.query(**query).get("Items", [])
-        items = [(str(item["delivery_id"]), str(item["due_at"])) for item in found]
+        found = self._page(shard, until, limit, after).get("Items", [])
+        items = _delivery_times(found)
         last = found[-1] if found else None
         position = {key: str(last[key]) for key in ("due_shard", "due_at", "delivery_id")} if last else None
         return DueSlice(items, position)
@@ -135,3 +131,7 @@ class DynamoDueRetries:
 
     def keep_sweep_positions(self, positions: dict[str, dict[str, Any]]) -> None:
         self._table.put_item(Item={**_SWEEP_POSITIONS_KEY, "positions": positions})
+
+
+def _delivery_times(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(str(row["delivery_id"]), str(row["due_at"])) for row in rows]
