@@ -6,7 +6,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -162,6 +162,10 @@ def _usable_slot(ready: _Ready, now: datetime) -> datetime | None:
     return held if held is not None and now - held <= LATE else None
 
 
+def _outcome(started: "Future[Report] | Report") -> Report:
+    return started if isinstance(started, Report) else started.result()
+
+
 def read_job(body: str) -> Job:
     try:
         message = json.loads(body)
@@ -226,11 +230,16 @@ class Deliverer:
             except Exception:
                 logger.exception("reading the batch's subscriptions failed; its messages will be received again")
                 return [each if isinstance(each, Report) else Report(each.message_id, UNEXPECTED) for each in read]
-            slotted = iter(self._with_slots(ready))
-            read = [each if isinstance(each, Report) else next(slotted) for each in read]
-            ready = [each for each in read if isinstance(each, _Ready)]
-            attempted = iter(pool.map(functools.partial(self._attempt_in_time, budget), ready))
-            return [each if isinstance(each, Report) else next(attempted) for each in read]
+            # Those holding their slots (or needing none) start at once; the others once their slots are
+            # taken, which may wait for the container's turn to write the rate# item.
+            started: dict[int, Future[Report] | Report] = {}
+            for group in ([each for each in ready if not self._needs_slot(each)], ready):
+                unstarted = [each for each in group if id(each) not in started]
+                for each, slotted in zip(unstarted, self._with_slots(unstarted), strict=True):
+                    started[id(each)] = (
+                        slotted if isinstance(slotted, Report) else pool.submit(self._attempt_in_time, budget, slotted)
+                    )
+            return [each if isinstance(each, Report) else _outcome(started[id(each)]) for each in read]
 
     def deliver(self, job: Job, message_id: str = "") -> Report:
         """Make attempt `job.attempt` of a delivery, as a batch of one; report what happened."""
@@ -309,7 +318,7 @@ class Deliverer:
             self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
             self._end_test(delivery)
             return report(f"dropped: subscription {reason}")
-        if subscription.rate_limit and (waiting := self._wait_for_slot(ready, now)):
+        if subscription.rate_limit and (waiting := self._wait_for_slot(ready, subscription.rate_limit, now)):
             return report(waiting)
         now = clock.utc_now()
         result = self._send(delivery, subscription, job.attempt, now)
@@ -376,12 +385,19 @@ class Deliverer:
         subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
         return subscription.rate_limit if subscription is not None and subscription.enabled else None
 
-    def _wait_for_slot(self, ready: _Ready, now: datetime) -> str | None:
+    def _wait_for_slot(self, ready: _Ready, rate_limit: int, now: datetime) -> str | None:
         """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
         else on the delivery queue, the slot in its message, or, further than a queue delay, in the wait
-        index, the slot on its record (returns the outcome). Past the backlog limit, the attempt is
-        recorded failed, not sent."""
+        index, the slot on its record (returns the outcome). A slot passed by more than LATE when the
+        attempt starts (its batch waited for its container's turn to take slots) is replaced by the next
+        free one. Past the backlog limit, the attempt is recorded failed, not sent."""
         job, delivery = ready.job, ready.delivery
+        if ready.slot is not None and now - ready.slot > LATE:
+            try:
+                (slot,) = self._rate_limiter.reserve(delivery.subscription_id, rate_limit, 1, now)
+                ready, now = dataclasses.replace(ready, slot=slot), clock.utc_now()
+            except BacklogFull:
+                ready = dataclasses.replace(ready, backlog_full=True)
         if ready.backlog_full or ready.slot is None:  # None: only past the backlog limit (_with_slots)
             error = f"{NOT_SENT}the rate limit's slots are taken {BACKLOG_LIMIT // timedelta(hours=1)} h ahead"
             attempt = Attempt(at=clock.iso(now), latency_ms=0, error=error)

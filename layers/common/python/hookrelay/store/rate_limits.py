@@ -1,6 +1,7 @@
 """The sending slots of rate-limited subscriptions, kept beside the deliveries (deliveries table)."""
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -38,7 +39,7 @@ class DynamoRateLimiter:
     starts five at once and up to five more a second, do not write together): with DELIVERY_CONTAINERS
     containers the item takes at most RATE_KEY_WRITES_PER_SECOND writes a second, whatever the backlog and
     the publish rate. A container new to the item reads it first (consistent GetItem), so that it guesses
-    right. One batch at a time per container, as Lambda runs it.
+    right.
     """
 
     def __init__(
@@ -56,9 +57,15 @@ class DynamoRateLimiter:
         self._sleep = sleep
         self._random = random
         self._seen_next: dict[str, int | None] = {}
+        self._lock = threading.Lock()
         self._last_write: dict[str, float] = {}
 
     def reserve(self, subscription_id: str, rate_limit: int, count: int, now: datetime) -> list[datetime]:
+        # A batch's late attempts take their slots from its threads: one at a time keeps the spacing.
+        with self._lock:
+            return self._reserve(subscription_id, rate_limit, count, now)
+
+    def _reserve(self, subscription_id: str, rate_limit: int, count: int, now: datetime) -> list[datetime]:
         now_us = to_slot_us(now)
         if subscription_id in self._seen_next:
             held = self._seen_next[subscription_id]
