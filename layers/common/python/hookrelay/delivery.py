@@ -318,7 +318,7 @@ class Deliverer:
             self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
             self._end_test(delivery)
             return report(f"dropped: subscription {reason}")
-        if subscription.rate_limit and (waiting := self._wait_for_slot(ready, subscription.rate_limit, now)):
+        if subscription.rate_limit and (waiting := self._wait_for_slot(ready, now)):
             return report(waiting)
         now = clock.utc_now()
         result = self._send(delivery, subscription, job.attempt, now)
@@ -385,19 +385,17 @@ class Deliverer:
         subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
         return subscription.rate_limit if subscription is not None and subscription.enabled else None
 
-    def _wait_for_slot(self, ready: _Ready, rate_limit: int, now: datetime) -> str | None:
+    def _wait_for_slot(self, ready: _Ready, now: datetime) -> str | None:
         """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
         else on the delivery queue, the slot in its message, or, further than a queue delay, in the wait
-        index, the slot on its record (returns the outcome). A slot passed by more than LATE when the
-        attempt starts (its batch waited for its container's turn to take slots) is replaced by the next
-        free one. Past the backlog limit, the attempt is recorded failed, not sent."""
+        index, the slot on its record (returns the outcome). A message whose attempt starts more than LATE
+        after its slot goes back on the queue to take a new one. Past the backlog limit, the attempt is
+        recorded failed, not sent."""
         job, delivery = ready.job, ready.delivery
         if ready.slot is not None and now - ready.slot > LATE:
-            try:
-                (slot,) = self._rate_limiter.reserve(delivery.subscription_id, rate_limit, 1, now)
-                ready, now = dataclasses.replace(ready, slot=slot), clock.utc_now()
-            except BacklogFull:
-                ready = dataclasses.replace(ready, backlog_full=True)
+            # Back on the queue at once, without its slot: its next batch takes a new one with the others'.
+            self._queue.send([delivery_message(delivery.id, job.attempt, origin=job.origin)])
+            return RATE_LIMITED
         if ready.backlog_full or ready.slot is None:  # None: only past the backlog limit (_with_slots)
             error = f"{NOT_SENT}the rate limit's slots are taken {BACKLOG_LIMIT // timedelta(hours=1)} h ahead"
             attempt = Attempt(at=clock.iso(now), latency_ms=0, error=error)

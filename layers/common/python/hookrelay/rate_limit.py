@@ -30,9 +30,7 @@ RATE_KEY_WRITES_PER_SECOND = 100
 DELIVERY_CONTAINERS = 200
 # Each container writes one `rate#` item at most this often, so that all of them together stay within
 # RATE_KEY_WRITES_PER_SECOND; a batch (up to ten slots a write) waits for its turn in the container.
-# Containers write at random phases, so a second can hold more than the average: 1.5x the spacing that
-# would average RATE_KEY_WRITES_PER_SECOND keeps the busiest second under it (benchmarks/rate_limits.py).
-RESERVE_SPACING_SECONDS = 1.5 * DELIVERY_CONTAINERS / RATE_KEY_WRITES_PER_SECOND
+RESERVE_SPACING_SECONDS = DELIVERY_CONTAINERS / RATE_KEY_WRITES_PER_SECOND
 # A slot at most this far ahead is waited for in the container (the delivery's thread sleeps until it):
 # a queue delay is whole seconds and its message may come a second late, so a message is put back on the
 # queue to come this much before its slot, and sends on time, never bunched with later slots.
