@@ -413,7 +413,7 @@ def figures(smoke: bool) -> list[Figure]:
     )
     heavy = [burst]
     heavy.append(simulate(1, 3_000 if smoke else 100_000, until_seconds=150))
-    heavy.append(simulate(1000, 1_000 if smoke else 20_000))
+    heavy.append(simulate(1000, 300 if smoke else 20_000))
     for run, rate in zip(heavy, (1, 1, 1000), strict=True):
         print(json.dumps(dataclasses.asdict(run)), flush=True)
         results.append(
