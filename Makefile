@@ -59,7 +59,7 @@ validate: $(VENV)/.installed $(SAM_VENV)/.installed ## sam validate --lint and c
 	$(SAM) validate --lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 
-bench: $(VENV)/.installed ## every benchmark (about 8 minutes); writes BENCHMARKS.md
+bench: $(VENV)/.installed ## every benchmark (about 13 minutes, and a few more for P8 noisy neighbour); writes BENCHMARKS.md
 	$(VENV)/bin/python benchmarks/run.py
 
 build: $(VENV)/.installed $(SAM_VENV)/.installed ## sam build (arm64 layer)

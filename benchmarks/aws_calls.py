@@ -42,6 +42,7 @@ from cost_model import (  # noqa: E402
     LAMBDA_SAMPLING,
     PROVISIONED_TARGET_UTILIZATION,
     SQS_REQUEST,
+    TEAM_LIMIT_WRITE_UNITS_PER_REQUEST,
     UNIT_PRICES,
     BillingMode,
     Measured,
@@ -260,7 +261,8 @@ def run(fan_out: int, events: int, counter: CallCounter, logs: ByteCounter) -> R
                 f"{len(delivered)} of {expected} deliveries arrived, counts {Counter(delivered.values())}"
             )
         tables = _tables()
-        write_units = sum(_write_units(write, tables) for write in counter.writes)
+        # The API's writes are the team limits' counters, which the model prices per request.
+        write_units = sum(_write_units(write, tables) for write in counter.writes if write.stage != "api")
         read_units = sum(
             count if consistent else count / 2
             for (stage, consistent), count in counter.consistent_reads.items()
@@ -475,7 +477,18 @@ def call_figures(result: Run) -> list[Figure]:
     rate_limited_writes, rate_limited_calls, rate_limited_usd = rate_limit_cost_per_million(
         RATE_LIMITED_BURST["on the queue"], RATE_LIMITED_BURST["in the wait index"]
     )
+    api_requests = math.ceil(result.events / BATCH_PUBLISHING.events_per_request)
+    team_limit_writes = sum(write.stage == "api" for write in counter.writes)
     return [
+        Figure(
+            "P3",
+            "team-limit counter writes per API request (hookrelay.team_limits; priced per request by the model)",
+            f"{team_limit_writes} UpdateItem for {api_requests} requests",
+            "",
+            f"{team_limit_writes / api_requests:.2f}",
+            f"{TEAM_LIMIT_WRITE_UNITS_PER_REQUEST} (the model's)",
+            team_limit_writes == api_requests * TEAM_LIMIT_WRITE_UNITS_PER_REQUEST,
+        ),
         Figure(
             "P3",
             f"delivery-queue sends per delivery, {result.fan_out} subscriptions per event",

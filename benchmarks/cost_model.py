@@ -103,6 +103,9 @@ class Measured:
 
 
 AUTHORIZER_SECONDS = 0.003  # a warm container's cached key lookup
+# hookrelay.team_limits: each API request of a team is counted with one conditional UpdateItem of a
+# counter item well under 1 KB (1 write unit; a request refused from a container's memory costs none).
+TEAM_LIMIT_WRITE_UNITS_PER_REQUEST = 1
 DELIVERY_BATCH_SECONDS = 0.230  # a batch of 10 sent concurrently, bound by its slowest (200 ms) receiver
 
 
@@ -161,6 +164,7 @@ def cost_per_million(
         "Lambda duration": gb_seconds * LAMBDA_GB_SECOND.usd,
         "SQS": sqs_requests * SQS_REQUEST.usd,
         "DynamoDB writes": measured.write_units * write_price,
+        "DynamoDB team limits": invocations["api"] * TEAM_LIMIT_WRITE_UNITS_PER_REQUEST * write_price,
         "DynamoDB reads": measured.read_units * read_price,
         "X-Ray": traces * (XRAY_TRACE_RECORDED.usd + SCANS_PER_TRACE * XRAY_TRACE_SCANNED.usd),
         "CloudWatch Logs": measured.log_bytes / 1e9 * LOGS_INGESTED.usd,

@@ -85,12 +85,18 @@ class MemorySubscriptions:
     def versions(self, team_ids: Collection[str]) -> dict[str, int]:
         return {}
 
+    def changed_between(self, team_id: str, after: int, upto: int) -> set[str] | None:
+        raise AssertionError("the benchmark's team never changes")
+
+    def some_of_team(self, team_id: str, subscription_ids: Collection[str]) -> list[Subscription]:
+        raise AssertionError("the benchmark's team never changes")
+
     def disable(
         self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
-    ) -> None:
+    ) -> Subscription | None:
         raise AssertionError("not expected in the benchmark")
 
-    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> Subscription | None:
         raise AssertionError("not expected in the benchmark")
 
 

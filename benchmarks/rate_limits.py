@@ -42,11 +42,11 @@ from hookrelay import clock  # noqa: E402
 from hookrelay.delivery import Deliverer  # noqa: E402
 from hookrelay.ingest import new_delivery  # noqa: E402
 from hookrelay.queues import Message, delivery_message  # noqa: E402
-from hookrelay.rate_limit import DELIVERY_CONTAINERS, RATE_KEY_WRITES_PER_SECOND  # noqa: E402
+from hookrelay.rate_limit import RATE_KEY_WRITES_PER_SECOND, reserve_spacing_seconds  # noqa: E402
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
 from hookrelay.retry import RetryPolicy, parse_schedule  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
-from hookrelay.store.due_retries import DueSlice  # noqa: E402
+from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt  # noqa: E402
 from hookrelay.store.rate_limits import DynamoRateLimiter  # noqa: E402
 from hookrelay.store.subscriptions import CachedTeamSubscriptions  # noqa: E402
 from hookrelay.sweeper import Sweeper  # noqa: E402
@@ -61,6 +61,9 @@ BATCH = 10
 BATCH_SECONDS = 0.05
 SWEEP_EVERY = timedelta(minutes=1)
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-00000000000a"
+# The delivery containers simulated (BENCHMARKS.md's figures): each writes a rate# item at most every 2 s.
+# The template's default reserves 400 (4 s each); the rate# key's writes a second are the same by design.
+CONTAINERS = 200
 
 
 class FakeClock:
@@ -193,7 +196,7 @@ class Deliveries:
     def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
         return DueSlice([], None)
 
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> Claim | None:
         raise AssertionError("no retry here")
 
     def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
@@ -204,9 +207,11 @@ class Deliveries:
             return DueSlice([], None)
         return DueSlice(page, {"due_shard": shard, "due_at": page[-1][1], "delivery_id": page[-1][0]})
 
-    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, WaitingAttempt]:
         return {
-            key: (self.items[key].attempt_count + 1, self.items[key].next_attempt_at or "")
+            key: WaitingAttempt(
+                self.items[key].attempt_count + 1, self.items[key].next_attempt_at or "", self.items[key].team_id
+            )
             for key in delivery_ids
             if key in self.items and self.items[key].status == "waiting"
         }
@@ -335,13 +340,16 @@ def simulate(rate_limit: int, events: int, *, until_seconds: float | None = None
             delivery_queue=queue,  # type: ignore[arg-type]
             due_shards=8,
             rate_limiter=DynamoRateLimiter(
-                rate_table, monotonic=lambda: fake_clock.monotonic() + Holding.offset(), sleep=Holding.hold
+                rate_table,
+                spacing_seconds=reserve_spacing_seconds(CONTAINERS),
+                monotonic=lambda: fake_clock.monotonic() + Holding.offset(),
+                sleep=Holding.hold,
             ),
             aws_call_seconds=1.0,
             sleep=Holding.hold,
         )
 
-    containers = [container() for _ in range(DELIVERY_CONTAINERS)]
+    containers = [container() for _ in range(CONTAINERS)]
     # Lambda starts five containers on a queue with messages, and up to 300 more a minute.
     free_at = [float(index // 5) for index in range(len(containers))]
     sweeper = Sweeper(due_retries=deliveries, delivery_queue=queue, shards=8, aws_call_seconds=1.0)  # type: ignore[arg-type]
@@ -349,7 +357,7 @@ def simulate(rate_limit: int, events: int, *, until_seconds: float | None = None
     for number in range(events):
         published = dataclasses.replace(event, event_id=f"0f29a0a2-3a6f-44a4-b2a2-{number:012d}")
         origins.append(new_delivery(published, subscription))
-    queue.send([delivery_message(each.id, 1, origin=each.origin()) for each in origins])
+    queue.send([delivery_message(each.id, 1, team_id=each.team_id, origin=each.origin()) for each in origins])
     outcomes: Counter[str] = Counter()
     next_sweep = SWEEP_EVERY.total_seconds()
     with mock.patch.object(clock, "utc_now", fake_clock.utc_now):

@@ -1,6 +1,6 @@
 """Every benchmark, one after another, and BENCHMARKS.md from their figures.
 
-    .venv/bin/python benchmarks/run.py                 # full sizes (under 10 minutes on 2 cores); writes BENCHMARKS.md
+    .venv/bin/python benchmarks/run.py                 # full sizes (over 10 minutes on 2 cores); writes BENCHMARKS.md
     .venv/bin/python benchmarks/run.py --smoke --output /tmp/b.md   # tiny sizes, as the test suite runs it
 
 Each script runs in its own process (a fresh interpreter, as each measures cold or warm state of
@@ -40,6 +40,8 @@ SCRIPTS = (
     Script("benchmarks/ingest.py", "P4 matching scale, fan-out calls", ("--fan-out-sizes", "100", "1000")),
     Script("benchmarks/cold_start.py", "P5 cold start"),
     Script("benchmarks/end_to_end.py", "P6 end to end over the local stack"),
+    Script("benchmarks/flood.py", "P8 (flood) delivery while the API is flooded"),
+    Script("benchmarks/noisy_neighbour.py", "P8 noisy neighbour: one team's backlog against another team's latency"),
 )
 
 
@@ -87,6 +89,24 @@ METHODS = {
     "the machine's CPU time (busy, idle, stolen) during each. The rates are the local stack's (moto-bound), not "
     "AWS's.",
     "P7": "[docs/capacity.md](docs/capacity.md): what 10 000 deliveries/s needs on AWS, from these figures.",
+    "P8 (flood)": "`benchmarks/flood.py`: two runs of `hookrelay local up`, each on a fresh stack, one while 50 "
+    "threads flood the API for 60 s (`--flood-seconds`): half with a new bogus key at every request (each invokes "
+    "the authorizer and the API function, which answers 401 problem+json as SPEC §2 says), half PATCHing one "
+    "team's subscription, each sending its next request as soon as it has an answer; another team publishes 100 "
+    "events, 2 a second in both runs (those that fit 80 % of a shorter flood), retrying after a 429, to a "
+    "receiver on 127.0.0.1. The figure is that team's p95 from an event's 202 to its delivery's arrival, against "
+    "the run without the flood; and every answer of the flood by status. The stack runs scaled down (2 containers "
+    "for the API and the authorizer, as their reserved concurrency caps them, ingest and delivery polled by "
+    "containers of their own; a team 10 writes/s, burst 20; the stage at its default 1 000/s): the local "
+    "gateway, moto and the functions share the machine's cores with the flood's own clients, which AWS would not.",
+    "P8 noisy neighbour": "`benchmarks/noisy_neighbour.py`: `hookrelay local up` as strict as the e2e stacks, 4 "
+    "pollers per queue, a fresh stack per scenario. Team B publishes 100 events, 10 a second, to a receiver that "
+    "answers at once, first alone, then once team A's events (3 000 to a receiver answering after 2 s) are all "
+    "accepted; each of B's events is timed from its POST to its delivery's first request, and the goal is B's p95 "
+    "with A's backlog at most 2x B's p95 alone, with A's backlog still there when B's last delivery arrives. A's "
+    "requests per second are reported alone and while B publishes. Two more scenarios: A's receiver answers 500 "
+    "after 2 s (a fast retry schedule, 1 s to 60 s, so that retries compete), and A publishes 10 000 events "
+    "through POST /v3/events/batch. See [docs/capacity.md](docs/capacity.md) for what the figures mean on AWS.",
 }
 
 

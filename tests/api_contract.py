@@ -60,6 +60,7 @@ def test_create_then_read_update_list_delete(api: ApiClient) -> None:
         "payload_format": "yousign",
         "content_type": "application/json",
         "headers": {},
+        "sensitive_headers": [],
         "delivery_format": "yousign",
         "disabled_reason": None,
         "failing_since": None,
@@ -141,17 +142,59 @@ def test_list_pages_with_cursor(api: ApiClient) -> None:
 
 def test_custom_headers_are_kept_shown_and_replaced_by_patch(api: ApiClient) -> None:
     headers = {"Authorization": "Bearer receiver-token-for-tests", "X-Tenant": "acme"}
+    # A credential's value is write-only: `***` and its last 4 characters on every read.
+    shown = {"Authorization": "***ests", "X-Tenant": "acme"}
     created = api.post("/v3/webhooks", webhook(headers=headers))
     assert created.status == 201, created.body
-    assert created.json()["headers"] == headers
+    assert created.json()["headers"] == shown
     path = f"/v3/webhooks/{created.json()['id']}"
-    assert api.get(path).json()["headers"] == headers
-    assert api.get("/v3/webhooks").json()["data"][0]["headers"] == headers
+    assert api.get(path).json()["headers"] == shown
+    assert api.get("/v3/webhooks").json()["data"][0]["headers"] == shown
 
-    assert api.patch(path, {"description": "unchanged headers"}).json()["headers"] == headers
+    assert api.patch(path, {"description": "unchanged headers"}).json()["headers"] == shown
+    # Written back as shown (read, edit, write), the stored value stays: still shown as it was.
+    edited = {**shown, "X-Tenant": "initech"}
+    assert api.patch(path, {"headers": edited}).json()["headers"] == edited
+    assert api.get(path).json()["headers"] == edited
     assert api.patch(path, {"headers": {"X-Tenant": "globex"}}).json()["headers"] == {"X-Tenant": "globex"}
     assert api.get(path).json()["headers"] == {"X-Tenant": "globex"}
     assert api.patch(path, {"headers": {}}).json()["headers"] == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("Authorization", "Bearer rcv_live_0123456789abcdef", "***cdef"),
+        ("cookie", "session=0123456789abcdef", "***cdef"),
+        ("X-Api-Key", "k-0123456789abcdef", "***cdef"),
+        ("X-Auth-Token", "short", "***"),
+        ("X-Client-SECRET", "0123456789abcdef", "***cdef"),
+        ("X-Body-Signature", "sig-0123456789abcdef", "***cdef"),
+        ("X-Password", "hunter2-hunter2", "***ter2"),
+        ("X-Tenant", "acme-0123456789", "acme-0123456789"),
+    ],
+)
+def test_credentials_in_custom_headers_are_write_only_by_their_name(
+    api: ApiClient, name: str, value: str, shown: str
+) -> None:
+    created = api.post("/v3/webhooks", webhook(headers={name: value}))
+    assert created.status == 201, created.body
+    assert created.json()["headers"] == {name: shown}
+    assert api.get(f"/v3/webhooks/{created.json()['id']}").json()["headers"] == {name: shown}
+    if shown != value:
+        assert value not in created.body.decode()
+
+
+def test_a_header_the_tenant_marks_sensitive_is_write_only(api: ApiClient) -> None:
+    headers = {"X-Client-Id": "client-0123456789abcdef", "X-Tenant": "acme"}
+    created = api.post("/v3/webhooks", webhook(headers=headers, sensitive_headers=["x-client-id"]))
+    assert created.status == 201, created.body
+    assert created.json()["headers"] == {"X-Client-Id": "***cdef", "X-Tenant": "acme"}
+    assert created.json()["sensitive_headers"] == ["x-client-id"]
+    path = f"/v3/webhooks/{created.json()['id']}"
+    unmarked = api.patch(path, {"sensitive_headers": []})
+    assert unmarked.json()["headers"] == headers  # the tenant's own choice: shown again
+    assert_problem(api.patch(path, {"sensitive_headers": ["Bad Name"]}), 422, "sensitive_headers.Bad Name")
 
 
 @pytest.mark.parametrize(
@@ -192,6 +235,16 @@ def test_custom_authorization_and_endpoint_credentials_are_422(api: ApiClient) -
     assert_problem(api.patch(path, {"endpoint": with_credentials}), 422, "headers.Authorization")
 
 
+def test_a_portal_session_signs_out_once(api: ApiClient) -> None:
+    opened = api.post("/v3/portal-sessions", {"read_only": True})
+    assert opened.status == 201, opened.body
+    token = str(opened.json()["url"]).split("#token=", 1)[1]
+    assert api.delete("/v3/portal-sessions/current", key=token).status == 204
+    # Ended: refused by an authorizer that looks the token up, else no longer a session to end.
+    assert api.delete("/v3/portal-sessions/current", key=token).status in (401, 404)
+    assert_problem(api.delete("/v3/portal-sessions/current"), 404)
+
+
 def test_event_types_catalog(api: ApiClient) -> None:
     response = api.get("/v3/webhook-event-types")
     assert response.status == 200
@@ -222,6 +275,9 @@ def test_openapi_document_and_swagger_ui_are_public(api: ApiClient) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"/v3/webhooks", "/v3/webhooks/{webhook_id}", "/v3/webhook-event-types"} <= set(spec["paths"])
     assert set(spec["paths"]["/v3/webhooks/{webhook_id}"]) == {"get", "patch", "delete"}
+    assert set(spec["paths"]["/v3/portal-sessions"]) == {"post"}
+    assert set(spec["paths"]["/v3/portal-sessions/current"]) == {"get", "delete"}
+    assert set(spec["paths"]["/v3/portal-sessions/current"]["delete"]["responses"]) >= {"204", "401", "404"}
     schemas = spec["components"]["schemas"]
     listed = {name.removeprefix("EventData.") for name in schemas if name.startswith("EventData.")}
     assert len(listed) == 34 and {"signer.done", "ENVELOPE_SIGNED"} <= listed

@@ -30,9 +30,10 @@ class DeadLetterQueue:
     """A DLQ of template.yaml and the queue its messages go back to.
 
     `filled_by_sqs`: SQS moved its messages there (the source queue's redrive policy), so an SQS message
-    move task, the console's "Start DLQ redrive", can move them back. Otherwise EventBridge sent them
-    (the events rule target's DeadLetterConfig), and SQS refuses a move task from such a queue: its
-    messages are copied back instead (see redrive_by_copy).
+    move task, the console's "Start DLQ redrive", moves them back, on AWS and in the local stack alike.
+    Otherwise EventBridge sent them (the events rule target's DeadLetterConfig) to a queue that no
+    queue's RedrivePolicy names, and SQS refuses a move task from it ("Source queue must be configured
+    as a Dead Letter Queue."), with or without a DestinationArn: the one case left to redrive_by_copy.
     """
 
     logical_id: str
@@ -202,6 +203,19 @@ def _make_visible(sqs: Any, queue_url: str, receipt_handles: list[str]) -> None:
         )
 
 
+def message_group(message: dict[str, Any]) -> str | None:
+    """The team a copied message goes back in (its fair-queue tenant): the group it had, or for an
+    event EventBridge parked (sent without one, as far as AWS documents), the group the rule gives it:
+    the event's team, at the path of template.yaml's SqsParameters ($.detail.event.team_id)."""
+    if group := message.get("Attributes", {}).get("MessageGroupId"):
+        return str(group)
+    try:
+        team = json.loads(message["Body"])["detail"]["event"]["team_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return team if isinstance(team, str) else None
+
+
 @dataclass(frozen=True)
 class RedriveResult:
     status: str
@@ -223,7 +237,11 @@ def redrive_with_move_task(
     poll_seconds: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RedriveResult:
-    """On AWS: an SQS message move task from the DLQ to its source queue, followed until it ends."""
+    """An SQS message move task from the DLQ to its source queue, followed until it ends.
+
+    The destination is always given: a message sent to the DLQ directly (a test, a producer) has no
+    source queue to go back to, and SQS fails a task without a DestinationArn on it.
+    """
     poll_seconds = MOVE_TASK_POLL_SECONDS if poll_seconds is None else poll_seconds
     handle = sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=source_arn)["TaskHandle"]
     progress(f"message move task started: {handle}")
@@ -244,15 +262,13 @@ def redrive_with_move_task(
             return RedriveResult(status, moved, reason=task.get("FailureReason"))
 
 
-def redrive_by_copy(
-    sqs: Any, dlq_url: str, source_url: str, progress: Progress, *, keep_attributes: bool = True
-) -> RedriveResult:
-    """Receive each message, send its body (and its message attributes, if `keep_attributes`) to the
-    source queue, and delete it from the DLQ once the send succeeded. Moves what the DLQ held when asked.
+def redrive_by_copy(sqs: Any, dlq_url: str, source_url: str, progress: Progress) -> RedriveResult:
+    """Receive each message, send its body to the source queue in its team's message group (see
+    message_group) as the rule sends it (EventBridge's reasons, its message attributes, stay behind),
+    and delete it from the DLQ once the send succeeded. Moves what the DLQ held when asked.
 
-    For what a message move task cannot do: locally (moto has no move tasks), and from a DLQ that
-    EventBridge fills. A message SQS refuses to take stays on the DLQ (visible again after
-    MOVE_VISIBILITY_SECONDS).
+    Only for the DLQ that EventBridge fills, from which SQS refuses a message move task. A message SQS
+    refuses to take stays on the DLQ (visible again after MOVE_VISIBILITY_SECONDS).
     """
     to_move = visible_count(sqs, dlq_url)
     moved = failed = 0
@@ -262,19 +278,16 @@ def redrive_by_copy(
             MaxNumberOfMessages=min(SQS_BATCH_LIMIT, to_move - moved - failed),
             VisibilityTimeout=MOVE_VISIBILITY_SECONDS,
             WaitTimeSeconds=1,
-            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["MessageGroupId"],
         ).get("Messages", [])
         if not messages:
             break
-        entries = [
-            {"Id": str(i), "MessageBody": message["Body"]}
-            | (
-                {"MessageAttributes": message["MessageAttributes"]}
-                if keep_attributes and message.get("MessageAttributes")
-                else {}
-            )
-            for i, message in enumerate(messages)
-        ]
+        entries = []
+        for i, message in enumerate(messages):
+            entry = {"Id": str(i), "MessageBody": message["Body"]}
+            if group := message_group(message):
+                entry["MessageGroupId"] = group
+            entries.append(entry)
         sent = {
             entry["Id"] for entry in sqs.send_message_batch(QueueUrl=source_url, Entries=entries).get("Successful", [])
         }

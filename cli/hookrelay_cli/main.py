@@ -35,6 +35,10 @@ DLQ_NAMES = ("delivery", "events", "eventbridge")
 EXIT_INTERRUPTED = 130
 # A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
 STOP_REPORT_SECONDS = 20
+# How often `local up`'s main thread wakes while it waits for Ctrl-C. The kernel may hand the signal to
+# any thread, and Python runs its handler on the main thread only, once that thread runs again: a wait
+# without end would sleep through it.
+SIGNAL_CHECK_SECONDS = 0.5
 
 
 def _local_up(arguments: argparse.Namespace) -> int:
@@ -63,7 +67,8 @@ def _local_up(arguments: argparse.Namespace) -> int:
         session = stack.open_portal_session(api_base_url)
         print(f"Webhook portal (team {DEV_TEAM}, until {session.expires_at}): {session.url}")
         print(f"hookrelay local stack ready on {api_base_url}", flush=True)
-        stopping.wait()
+        while not stopping.wait(SIGNAL_CHECK_SECONDS):
+            pass
         print("stopping", flush=True)
         # Should the stop hang, where every thread is goes to stderr (the process goes on stopping).
         faulthandler.dump_traceback_later(STOP_REPORT_SECONDS)
@@ -128,6 +133,23 @@ def _keys_revoke(arguments: argparse.Namespace) -> int:
 
 
 def _portal(arguments: argparse.Namespace) -> int:
+    return _portal_revoke(arguments) if arguments.action == "revoke" else _portal_open(arguments)
+
+
+def _portal_revoke(arguments: argparse.Namespace) -> int:
+    from hookrelay.api_keys import revoke_portal_sessions  # noqa: PLC0415
+
+    ended = revoke_portal_sessions(_keys_store(target_of(arguments)), arguments.team)
+    print_json({"revoked_sessions": ended, "team_id": arguments.team})
+    note(
+        f"{ended} portal session(s) of team {arguments.team} ended. Warm authorizers may still accept one for"
+        " HOOKRELAY_API_KEY_CACHE_SECONDS (60 s by default); a session opened in the last second may be missed"
+        " (the team index lags its table): run this again to be sure."
+    )
+    return 0
+
+
+def _portal_open(arguments: argparse.Namespace) -> int:
     from hookrelay.models import PortalSessionRequest  # noqa: PLC0415
     from hookrelay.portal import open_session  # noqa: PLC0415
 
@@ -206,7 +228,7 @@ def _redrive_by_copy(target: Target, queue: "DeadLetterQueue") -> "RedriveResult
 
     sqs = target.client("sqs")
     dlq_url, source_url = target.queue_url(queue.logical_id), target.queue_url(queue.source_logical_id)
-    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note), keep_attributes=queue.filled_by_sqs)
+    return redrive_by_copy(sqs, dlq_url, source_url, Progress(note))
 
 
 def _dlq_redrive(arguments: argparse.Namespace) -> int:
@@ -214,7 +236,7 @@ def _dlq_redrive(arguments: argparse.Namespace) -> int:
 
     target = target_of(arguments)
     queue = DEAD_LETTER_QUEUES[arguments.queue]
-    redrive = _redrive_with_move_task if queue.filled_by_sqs and not target.is_local else _redrive_by_copy
+    redrive = _redrive_with_move_task if queue.filled_by_sqs else _redrive_by_copy
     result = redrive(target, queue)
     print_json({"status": result.status, "moved": result.moved, "failed": result.failed})
     if result.reason:
@@ -331,11 +353,21 @@ def _add_portal(commands: Any) -> None:
     portal = _command(
         commands,
         "portal",
-        "print a link to a team's webhook portal",
+        "print a link to a team's webhook portal, or end its portal sessions",
         "Open a portal session for a team and print its link (/portal#token=...): the page where the\n"
         "team's customers manage their webhooks and read every delivery. Anyone with the link acts for\n"
-        "the team on its webhooks until it expires; only the token's hash is stored.",
+        "the team on its webhooks until it expires or signs out; only the token's hash is stored.\n\n"
+        "`hookrelay portal revoke --team T` ends every portal session of the team instead (those opened\n"
+        "with the API and with this command), within HOOKRELAY_API_KEY_CACHE_SECONDS (60 s by default).\n"
+        "A session opened with POST /v3/portal-sessions also ends when the API key that opened it is revoked.",
         run=_portal,
+    )
+    portal.add_argument(
+        "action",
+        nargs="?",
+        choices=("open", "revoke"),
+        default="open",
+        help="open a session and print its link (the default), or revoke every session of the team",
     )
     portal.add_argument("--team", required=True, type=_team_id, help="the team whose webhooks the portal shows")
     portal.add_argument("--read-only", action="store_true", help="the link shows everything and changes nothing")
@@ -404,12 +436,12 @@ def _add_dlq(commands: Any) -> None:
         "Move every message of a dead-letter queue back to the queue it came from, to be processed again\n"
         "(once whatever made them fail is fixed). Deliveries are idempotent: a message for an attempt\n"
         "already made sends nothing.\n\n"
-        "On AWS: an SQS message move task (StartMessageMoveTask), followed until it ends; Ctrl-C stops\n"
-        "watching, not the task. SQS has no move task for the eventbridge DLQ (EventBridge, not an SQS\n"
-        "queue, put its messages there), nor has --local: then each message is sent to its queue (an\n"
-        "event of the eventbridge DLQ to the events queue, as the rule sends it: its body, without\n"
-        "EventBridge's attributes), and deleted from the DLQ once sent. Progress on stderr; the final\n"
-        "count on stdout (exit code 1 unless all moved).",
+        'An SQS message move task (StartMessageMoveTask, as the console\'s "Start DLQ redrive"; the\n'
+        "local stack runs them too), followed until it ends; Ctrl-C stops watching, not the task. SQS\n"
+        "refuses a move task from the eventbridge DLQ (no queue's redrive policy names it: EventBridge,\n"
+        "not an SQS queue, put its messages there): each of its events is sent to the events queue as\n"
+        "the rule sends it (its body, without EventBridge's attributes), and deleted from the DLQ once\n"
+        "sent. Progress on stderr; the final count on stdout (exit code 1 unless all moved).",
         run=_dlq_redrive,
     )
     redrive.add_argument("--queue", choices=DLQ_NAMES, default="delivery", help=queue_help)

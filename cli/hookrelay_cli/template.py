@@ -233,6 +233,25 @@ class Template:
                 schedules.append(ScheduleSource(function_id=function_id, interval_seconds=seconds))
         return schedules
 
+    def stage_throttling(self) -> tuple[Any, Any] | None:
+        """(rate, burst) of the HTTP API stage's default route settings, unresolved; None when unset."""
+        for _, properties in self.of_type("AWS::ApiGatewayV2::Stage"):
+            settings = properties.get("DefaultRouteSettings") or {}
+            if "ThrottlingRateLimit" in settings:
+                return settings["ThrottlingRateLimit"], settings.get("ThrottlingBurstLimit")
+        return None
+
+    def reserved_concurrency(self, function_id: str) -> Any:
+        """A function's ReservedConcurrentExecutions, unresolved; None when it has none."""
+        return (self.resource(function_id).get("Properties") or {}).get("ReservedConcurrentExecutions")
+
+    def maximum_concurrency(self, function_id: str) -> Any:
+        """The MaximumConcurrency of the function's SQS event source, unresolved; None when unset."""
+        for _, properties in self.of_type("AWS::Lambda::EventSourceMapping"):
+            if _ref_target(properties.get("FunctionName"), "EventSourceMapping.FunctionName") == function_id:
+                return (properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        return None
+
     def _authorizer_function(self, schemes: dict[str, Any], security: list[dict[str, Any]], where: str) -> str | None:
         names = [name for requirement in security for name in requirement]
         if not names or names == [NO_AUTHORIZER]:

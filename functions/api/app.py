@@ -35,7 +35,7 @@ from hookrelay.models import (
     SubscriptionView,
     SubscriptionWithSecret,
 )
-from hookrelay.observability import logger, tracer
+from hookrelay.observability import log_failure, logger, tracer
 from hookrelay.publishing import EventPublisher, NotPublished, new_event
 from hookrelay.queues import Queue
 from hookrelay.records import DeliveryStatus, DeliverySummary
@@ -43,13 +43,17 @@ from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay.store.deliveries import DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
+from hookrelay.store.request_counts import DynamoRequestCounts
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
+from hookrelay.team_limits import TeamLimiter, limits
 
 settings = get_settings()
 publisher = EventPublisher(client("events"), settings.event_bus, validate_data=settings.validate_event_data)
 subscriptions = Subscriptions(
-    DynamoSubscriptionStore(table(settings.subscriptions_table)),
+    DynamoSubscriptionStore(
+        table(settings.subscriptions_table), max_team_bytes=settings.max_subscription_bytes_per_team
+    ),
     allow_private=settings.allow_private_endpoints,
     max_per_team=settings.max_subscriptions_per_team,
     rotation_overlap=settings.secret_rotation_overlap,
@@ -62,6 +66,10 @@ delivery_log = DeliveryLog(
     due_shards=settings.due_shards,
 )
 portal_tokens = DynamoApiKeyStore(table(settings.api_keys_table))
+team_limiter = TeamLimiter(
+    DynamoRequestCounts(table(settings.deliveries_table)),
+    limits(settings.team_requests_per_second, settings.team_request_burst),
+)
 
 # The OpenAPI document and Swagger UI are set up by their first request (hookrelay.api_docs says why).
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -81,7 +89,13 @@ def _responses(model: Any, errors: dict[int, Any], status: HTTPStatus = HTTPStat
 _ERRORS: dict[int, Any] = {
     **{
         status: _problem(status.phrase)
-        for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.UNPROCESSABLE_ENTITY)
+        for status in (
+            HTTPStatus.BAD_REQUEST,
+            HTTPStatus.UNAUTHORIZED,
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            # The team's limit (hookrelay.team_limits), with Retry-After.
+            HTTPStatus.TOO_MANY_REQUESTS,
+        )
     },
     HTTPStatus.SERVICE_UNAVAILABLE: _problem(
         "DynamoDB kept refusing the request (conflicting writes, throttling) after hookrelay's retries:"
@@ -336,7 +350,9 @@ def _count_published(count: int) -> None:
     description=(
         "A short-lived link to the webhook portal for the caller's team, to hand to the team's customer"
         " (e.g. as an iframe's src). The token is in the URL's fragment, so it never reaches a server log;"
-        " a `read_only` link can change nothing. Portal links cannot open portal sessions."
+        " a `read_only` link can change nothing. Portal links cannot open portal sessions. A session ends at"
+        " its expiry, when it signs out (DELETE /v3/portal-sessions/current), with `hookrelay portal revoke`,"
+        " and when the API key that opened it is revoked."
     ),
     tags=["Portal"],
     responses=_responses(
@@ -345,11 +361,37 @@ def _count_published(count: int) -> None:
 )
 def open_portal_session(body: Annotated[PortalSessionRequest | None, Body()] = None) -> PortalSession:
     request = body or PortalSessionRequest()
-    return portal.open_session(portal_tokens, http_api.caller_team(app), request, http_api.api_base_url(app))
+    return portal.open_session(
+        portal_tokens,
+        http_api.caller_team(app),
+        request,
+        http_api.api_base_url(app),
+        opened_by=http_api.caller_key_hash(app),
+    )
+
+
+@app.delete(
+    http_api.CURRENT_PORTAL_SESSION_PATH,
+    status_code=204,
+    summary="End the portal session of the request's token (sign out)",
+    description=(
+        "The portal page's sign-out: its link works no more (warm authorizers may accept it for up to"
+        " HOOKRELAY_API_KEY_CACHE_SECONDS, as a revoked key). Read-only links may sign out too; 404 for an API key."
+    ),
+    tags=["Portal"],
+    responses={
+        HTTPStatus.NO_CONTENT: {"description": "Signed out.", "content": {}},
+        **_ERRORS,
+        HTTPStatus.NOT_FOUND: _problem("The credential is an API key, or the session has ended."),
+    },
+)
+def end_portal_session() -> Response[None]:
+    portal.end_session(portal_tokens, http_api.caller_credential(app), http_api.caller_key_hash(app))
+    return Response(status_code=204)
 
 
 @app.get(
-    "/v3/portal-sessions/current",
+    http_api.CURRENT_PORTAL_SESSION_PATH,
     summary="The portal session of the request's token",
     description="What the portal page shows of the link it was opened with; 404 for an API key.",
     tags=["Portal"],
@@ -412,11 +454,13 @@ def answer_unknown_route(_: NotFoundError) -> Response[str]:
 
 @app.exception_handler(Exception)
 def answer_outage(error: Exception) -> Response[str]:
-    logger.exception("request failed")
+    log_failure("request failed", error)
     return http_api.problem_response(http_api.outage(error))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http_api.early_refusal(event) or app.resolve(event, context)
+    return (
+        http_api.early_refusal(event) or http_api.team_limit_refusal(event, team_limiter) or app.resolve(event, context)
+    )

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.api_keys import Authenticator, authorizer_context
 from hookrelay.aws import client
-from hookrelay.observability import logger
+from hookrelay.observability import log_failure, logger
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoCredentials
 
@@ -27,7 +27,11 @@ authenticator = Authenticator(
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    credential = authenticator.credential_of((event.get("headers") or {}).get("authorization"))
+    try:
+        credential = authenticator.credential_of((event.get("headers") or {}).get("authorization"))
+    except Exception as error:
+        log_failure("the credential could not be looked up; API Gateway answers 500", error)
+        raise
     logger.info(
         "authorized" if credential else "no valid API key or portal token",
         extra={"team_id": credential.team_id if credential else None, "portal": bool(credential and credential.portal)},

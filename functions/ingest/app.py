@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hookrelay.aws import client, table
 from hookrelay.events_queue import InvalidEventMessage
 from hookrelay.ingest import Ingest
-from hookrelay.observability import logger, metrics, tracer
+from hookrelay.observability import log_failure, logger, metrics, tracer
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.store.events import DynamoEventStore
@@ -53,6 +53,9 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
     except InvalidEventMessage as error:
         # Failing the record leaves it on the queue; after maxReceiveCount receives SQS moves it to the DLQ.
         logger.error("not a hookrelay event", extra={"reason": str(error), "message_id": record.message_id})
+        raise
+    except Exception as error:
+        log_failure("fan-out failed; the record comes back", error, message_id=record.message_id)
         raise
     finally:
         logger.remove_keys(["event_id", "team_id"])

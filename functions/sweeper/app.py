@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.observability import logger, metrics, tracer
+from hookrelay.observability import log_failure, logger, metrics, tracer
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.store.due_retries import DynamoDueRetries
@@ -27,7 +27,11 @@ sweeper = Sweeper(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    enqueued = sweeper.sweep(clock.utc_now(), TimeBudget.of(context))
+    try:
+        enqueued = sweeper.sweep(clock.utc_now(), TimeBudget.of(context))
+    except Exception as error:
+        log_failure("sweep failed; the next run sweeps again", error)
+        raise
     metrics.add_metric(name="RetriesEnqueued", unit=MetricUnit.Count, value=enqueued)
     logger.info("swept", extra={"enqueued": enqueued})
     return {"enqueued": enqueued}

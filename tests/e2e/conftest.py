@@ -34,7 +34,10 @@ from receivers import Received
 from api_client import ApiClient, ApiResponse, Transport
 from hookrelay.api_keys import PORTAL_TOKEN_PREFIX, issue_key
 from hookrelay.aws import Table, python_values
+from hookrelay.events_queue import FanOutRequest
+from hookrelay.records import Event
 from hookrelay.store.api_keys import DynamoApiKeyStore
+from hookrelay.store.subscriptions import TEAM_ITEM
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
 from hookrelay_cli.local.tracing import TRACES_FILE_VARIABLE
@@ -49,13 +52,16 @@ LOCAL_SESSION = {
     "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     "region_name": LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
 }
-# DynamoDB as AWS runs it, in every e2e stack (a test's own environment may go further, as R1 does):
-# besides `local up`'s own defaults (reads without ConsistentRead 200 ms stale, transactions holding
-# their items, hot partition keys throttled), a fifth of transactions cancelled for TransactionConflict
-# and indexes 200 ms behind their table.
-AS_STRICT_AS_AWS = {"HOOKRELAY_LOCAL_TRANSACTION_CONFLICT_RATE": "0.2", "HOOKRELAY_LOCAL_INDEX_LAG_MS": "200"}
 # Generous: with two test workers, one of them running the load test, a stack can be starved for seconds.
 WAIT_SECONDS = 60
+# The operator's stacks (the CLIs' tests): receivers on 127.0.0.1; a failed message is received again at
+# once (so the five failures that park it in a DLQ take moments, not 15 minutes); subscription and key
+# changes are seen at once.
+OPERATOR_STACK = {
+    "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
+    "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
+    "HOOKRELAY_API_KEY_CACHE_SECONDS": "0",
+}
 
 
 @dataclass
@@ -115,6 +121,10 @@ class RunningStack(local_up.LocalUp):
         if self.process.poll() is not None:
             self.drain.join(timeout=5)
         return "".join(self.output)
+
+    def tail(self, lines: int = 40) -> str:
+        """The last `lines` the stack printed: why a request it answered 5xx failed."""
+        return "\n".join(self.text().splitlines()[-lines:])
 
     def traces(self) -> list[dict[str, Any]]:
         """The trace segments and subsegments the stack's functions sent so far."""
@@ -281,11 +291,13 @@ def eventually(check: Callable[[], bool], what: str, within: float = WAIT_SECOND
 @contextmanager
 def running_stack(environment: dict[str, str]) -> Iterator[RunningStack]:
     """`hookrelay local up` with `environment` for the `with` block (local_up.running), as a test
-    failure; as strict as AWS (AS_STRICT_AS_AWS), its functions traced, their segments written to a
+    failure; as strict as AWS (local_up.AS_STRICT_AS_AWS), its functions traced, their segments written to a
     file of their own."""
     traces_file = Path(tempfile.mkstemp(prefix="stack-", suffix=".jsonl", dir=TRACES_DIR)[1])
     try:
-        with local_up.running({TRACES_FILE_VARIABLE: str(traces_file), **AS_STRICT_AS_AWS, **environment}) as started:
+        with local_up.running(
+            {TRACES_FILE_VARIABLE: str(traces_file), **local_up.AS_STRICT_AS_AWS, **environment}
+        ) as started:
             yield _watched(started, traces_file)
     except local_up.LocalUpFailed as failure:
         raise AssertionError(str(failure)) from None
@@ -440,3 +452,41 @@ def verify_all_signatures(request: Received, secret: str, subscription_id: str) 
     assert hmac.compare_digest(parts["v1"], hmac.new(key, signed, hashlib.sha256).hexdigest())
     assert abs(int(parts["t"]) // 1000 - int(headers["webhook-timestamp"])) <= 1
     assert headers["user-agent"].startswith("hookrelay/")
+
+
+def bump_team_version(stack: RunningStack, team_id: str) -> None:
+    """What README says to do after repairing a team's subscription items: warm containers read them again."""
+    stack.table("SubscriptionsTable").update_item(
+        Key={"team_id": team_id, "subscription_id": TEAM_ITEM},
+        UpdateExpression="ADD version :one",
+        ExpressionAttributeValues={":one": 1},
+    )
+
+
+def park_in_eventbridge_dlq(stack: RunningStack, team_id: str, reasons: dict[str, str]) -> tuple[Event, dict[str, Any]]:
+    """What EventBridge parks when the rule cannot put an event on the events queue: the event as the rule
+    sends it (returned with it), and why as message attributes."""
+    event = Event(
+        event_id=str(uuid.uuid4()),
+        event_name="signer.done",
+        event_time="2026-03-02T10:15:30.000Z",
+        team_id=team_id,
+        data={"signer": {"id": "s-1"}},
+    )
+    envelope = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": event.event_name,
+        "source": "hookrelay",
+        "account": "123456789012",
+        "time": "2026-03-02T10:15:30Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": FanOutRequest(event).detail(),
+    }
+    stack.sqs().send_message(
+        QueueUrl=stack.queue_url("eventbridge-dlq"),
+        MessageBody=json.dumps(envelope),
+        MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in reasons.items()},
+    )
+    return event, envelope

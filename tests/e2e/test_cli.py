@@ -1,28 +1,33 @@
 """The operator CLI against a running local stack, as an operator uses it: `hookrelay ... --local`."""
 
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import local_up
 import pytest
 import requests
 from receivers import Answer, receiver
 
 from api_client import ApiClient
 from e2e.conftest import (
+    OPERATOR_STACK,
     RunningStack,
+    bump_team_version,
     eventually,
     http_transport,
+    park_in_eventbridge_dlq,
     publish,
     record,
     running_stack,
     subscribe,
     verify_all_signatures,
 )
-from hookrelay.events_queue import FanOutRequest
-from hookrelay.records import Event, delivery_id
-from hookrelay.store.subscriptions import TEAM_ITEM
+from hookrelay.records import delivery_id
 
 pytestmark = pytest.mark.e2e
 # Ctrl-C ends `local up` within this, a delivery in flight or not (its batch returns to its queue);
@@ -34,15 +39,7 @@ SEND_TIMEOUT_SECONDS = 15
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningStack]:
-    # Receivers on 127.0.0.1; a failed message is received again at once (so five failures take
-    # moments, not 15 minutes); subscription and key changes are seen at once.
-    with running_stack(
-        {
-            "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
-            "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
-            "HOOKRELAY_API_KEY_CACHE_SECONDS": "0",
-        }
-    ) as stack:
+    with running_stack(OPERATOR_STACK) as stack:
         yield stack
 
 
@@ -79,11 +76,7 @@ def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningSt
         subscriptions.update_item(
             Key=key, UpdateExpression="SET secret_key = :good", ExpressionAttributeValues={":good": secret}
         )
-        subscriptions.update_item(
-            Key={"team_id": team, "subscription_id": TEAM_ITEM},
-            UpdateExpression="ADD version :one",
-            ExpressionAttributeValues={":one": 1},
-        )
+        bump_team_version(stack, team)
         assert json.loads(stack.local_cli("dlq", "redrive")) == {"status": "COMPLETED", "moved": 1, "failed": 0}
         assert dlq_depth() == 0
         eventually(lambda: record(stack, delivery).get("status") == "delivered", "the redriven delivery delivered")
@@ -99,35 +92,10 @@ def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningSt
 def test_an_event_eventbridge_parked_is_redriven_to_ingest_and_delivered(stack: RunningStack) -> None:
     team = f"team-{uuid.uuid4().hex[:8]}"
     api = ApiClient(http_transport(stack, requests.Session()), stack.create_key(team))
-    sqs, parked = stack.sqs(), stack.queue_url("eventbridge-dlq")
-    event = Event(
-        event_id=str(uuid.uuid4()),
-        event_name="signer.done",
-        event_time="2026-03-02T10:15:30.000Z",
-        team_id=team,
-        data={"signer": {"id": "s-1"}},
-    )
     with receiver() as healthy:
         subscription = subscribe(api, f"http://127.0.0.1:{healthy.port}/hook")
-        # What EventBridge parks when the rule cannot put an event on the events queue: the event as the
-        # rule sends it, and why as message attributes.
-        envelope = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": event.event_name,
-            "source": "hookrelay",
-            "account": "123456789012",
-            "time": "2026-03-02T10:15:30Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": FanOutRequest(event).detail(),
-        }
         reasons = {"ERROR_CODE": "NO_PERMISSIONS", "ERROR_MESSAGE": "Access denied.", "RETRY_ATTEMPTS": "0"}
-        sqs.send_message(
-            QueueUrl=parked,
-            MessageBody=json.dumps(envelope),
-            MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in reasons.items()},
-        )
+        event, _ = park_in_eventbridge_dlq(stack, team, reasons)
         (listed,) = [
             json.loads(line) for line in stack.local_cli("dlq", "list", "--queue", "eventbridge", "--json").splitlines()
         ]
@@ -173,3 +141,20 @@ def test_ctrl_c_ends_local_up_within_seconds_while_a_delivery_is_in_flight() -> 
 
     assert stopped_in < STOP_SECONDS
     assert "stopped during a batch" in "".join(stack.output)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the stack's threads in /proc (Linux)")
+def test_ctrl_c_ends_local_up_whichever_of_its_threads_takes_the_signal() -> None:
+    # The kernel may hand a Ctrl-C to any thread of a busy process; kill(2) with a thread's id hands it
+    # to that thread. (The portal e2e's stack once sat through a Ctrl-C so, for good.)
+    started = local_up.start({})
+    try:
+        pid = started.process.pid
+        other_threads = [int(thread) for thread in os.listdir(f"/proc/{pid}/task") if int(thread) != pid]
+        os.kill(other_threads[-1], signal.SIGINT)
+        assert started.process.wait(timeout=STOP_SECONDS) == 0
+    finally:
+        if started.process.poll() is None:
+            started.process.kill()
+            started.process.wait()
+    assert "stopping" in "".join(started.output)

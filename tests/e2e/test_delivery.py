@@ -117,9 +117,10 @@ def test_slack_and_discord_get_readable_messages_signed_like_the_rest(api: ApiCl
         assert (slack_subscription["delivery_format"], discord_subscription["delivery_format"]) == ("slack", "discord")
         event_id = publish(api)
         eventually(lambda: bool(slack.received and discord.received), "Slack and Discord receivers called")
-    # Slack's and Discord's markup for the text "Signer: Jérôme Durand <j@example.com>".
-    slack_line = "Signer: Jérôme Durand &lt;j@example.com&gt;"
-    discord_line = "Signer: Jérôme Durand \\<j\\@example.com\\>"
+    # Slack's and Discord's markup for the text "Signer: Jérôme Durand <j@example.com>", the address broken
+    # by a zero-width space after its @ (no mailto: link, no mention).
+    slack_line = "Signer: Jérôme Durand &lt;j@\u200bexample.com&gt;"
+    discord_line = "Signer: Jérôme Durand \\<j\\@\u200bexample.com\\>"
 
     (request,) = slack.received
     assert request.path == "/services/T0/B0/xyz" and request.headers["Content-Type"] == "application/json"
@@ -128,7 +129,10 @@ def test_slack_and_discord_get_readable_messages_signed_like_the_rest(api: ApiCl
     message = json.loads(request.body)
     assert set(message) == {"text", "blocks"}
     assert message["text"].startswith("signer.done: ") and slack_line in message["text"]
-    assert message["blocks"][0] == {"type": "section", "text": {"type": "mrkdwn", "text": message["text"]}}
+    assert message["blocks"][0] == {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": message["text"], "verbatim": True},
+    }
     assert event_id in message["blocks"][1]["elements"][0]["text"]
 
     (request,) = discord.received

@@ -62,7 +62,8 @@ def test_ingest_sample() -> None:
 
 
 def test_delivery_sample() -> None:
-    # The sample names a delivery a fresh stack does not have: nothing to send, nothing failed.
+    # The sample's first attempt names its event (the ingest sample's), which a fresh stack does not hold:
+    # nothing to send, nothing failed. tests/integration/test_sample_events.py sends it where it is held.
     assert invoke("DeliveryFunction", "delivery-sqs-batch") == {"batchItemFailures": []}
 
 

@@ -138,7 +138,7 @@ def publish_in_waves(stack: RunningStack, key: str, event_ids: list[str], receiv
         data = {"signer": {"id": event_id[:8], "info": {"first_name": "Jérôme", "email": "j@example.com"}}}
         body = {"event_id": event_id, "event_name": "signer.done", "data": data}
         response = clients.api.post("/v3/events", body)
-        assert response.status == 202, response.body
+        assert response.status == 202, f"{response.body!r}; the stack's last lines:\n{stack.tail()}"
 
     with ThreadPoolExecutor(PRODUCERS) as producers:
         for start in range(0, len(event_ids), WAVE):

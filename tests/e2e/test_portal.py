@@ -1,7 +1,9 @@
 """The webhook portal in a real browser (headless Debian chromium driven by Playwright) over the local stack,
 delivering to real receivers on 127.0.0.1. `make screenshots` writes the main views to docs/portal/."""
 
+import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -51,6 +53,9 @@ def portal_stack() -> Iterator[RunningStack]:
             "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true",
             "HOOKRELAY_RETRY_SCHEDULE": "1h",
             "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
+            # How long a revoked key, and the sessions it opened, may still work: short, so that the
+            # tests of sign-out and revocation see it pass.
+            "HOOKRELAY_API_KEY_CACHE_SECONDS": "1",
         }
     ) as stack:
         yield stack
@@ -292,7 +297,7 @@ def test_an_expired_or_bad_link_shows_no_data(page: Page, api: ApiClient, portal
     store = DynamoApiKeyStore(portal_stack.table("ApiKeysTable"))
     team = api.get("/v3/portal-sessions/current").status  # an API key: no session (404)
     assert team == 404
-    store.add_portal_token(hash_key(expired), "dev", read_only=False, expires_at=int(time.time()) - 1)
+    store.add_portal_token(hash_key(expired), "dev", read_only=False, expires_at=int(time.time()) - 1, opened_by=None)
     for url in (f"{portal_stack.url}/portal#token={expired}", f"{portal_stack.url}/portal#token=hrp_bogus"):
         page.goto(url)
         heading(page, "This link has expired")
@@ -300,6 +305,50 @@ def test_an_expired_or_bad_link_shows_no_data(page: Page, api: ApiClient, portal
     screenshot(page, "expired")
     page.goto(f"{portal_stack.url}/portal")
     heading(page, "This link has expired")
+
+
+def open_until_ended(page: Page, url: str) -> None:
+    """Open the link until the page says it has ended: warm authorizers may accept it for
+    HOOKRELAY_API_KEY_CACHE_SECONDS more."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        page.goto("about:blank")
+        page.goto(url)
+        try:
+            expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired", timeout=2_000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def test_signing_out_ends_the_link(page: Page, api: ApiClient) -> None:
+    subscribe(api, "https://mine.example/hooks", description="Mine")
+    url = portal_url(api)
+    page.goto(url)
+    heading(page, "Webhook endpoints")
+    button(page, "Sign out").click()
+    heading(page, "Signed out")
+    expect(button(page, "Sign out")).to_be_hidden()
+    assert page.locator("table").count() == 0
+    # The link itself no longer opens the portal, in this tab or any other.
+    open_until_ended(page, url)
+    assert "Mine" not in page.content()
+
+
+def test_a_session_ends_when_the_key_that_opened_it_is_revoked(page: Page, portal_stack: RunningStack) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    leaked_key = portal_stack.create_key(team)
+    leaked = ApiClient(portal_stack.new_team().transport, leaked_key)
+    subscribe(leaked, "https://mine.example/hooks", description="Opened with a leaked key")
+    url = portal_url(leaked)
+    page.goto(url)
+    heading(page, "Webhook endpoints")
+    expect(page.locator("tbody tr")).to_have_count(1)
+
+    assert DynamoApiKeyStore(portal_stack.table("ApiKeysTable")).remove(team, hash_key(leaked_key)[:12])
+    open_until_ended(page, url)
+    assert page.locator("table").count() == 0
 
 
 def test_keyboard_only(page: Page, api: ApiClient) -> None:
@@ -335,3 +384,27 @@ def test_local_up_prints_a_portal_link_for_the_dev_team(page: Page, portal_stack
     page.goto(banner.group(0).rsplit(": ", 1)[1])
     heading(page, "Webhook endpoints")
     expect(page.locator("#session")).to_contain_text("Link valid until")
+
+
+def test_a_429_is_tried_again_after_its_retry_after(page: Page, api: ApiClient) -> None:
+    # Issue 24: the team's request limit (or the API's throttling) answers 429; the page waits it out.
+    with receiver() as endpoint:
+        subscribe(api, f"http://127.0.0.1:{endpoint.port}/limited", description="Behind a 429")
+        refused: list[float] = []
+
+        def limited(route: Any) -> None:
+            if len(refused) < 2:
+                refused.append(time.monotonic())
+                problem = {"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": "over"}
+                route.fulfill(
+                    status=429,
+                    headers={"Retry-After": "1", "Content-Type": "application/problem+json"},
+                    body=json.dumps(problem),
+                )
+            else:
+                route.continue_()
+
+        page.route(re.compile(r"/v3/webhooks(\?[^/]*)?$"), limited)
+        page.goto(portal_url(api))
+        expect(page.locator("tbody tr", has_text="Behind a 429")).to_be_visible()
+        assert len(refused) == 2 and refused[1] - refused[0] >= 0.9

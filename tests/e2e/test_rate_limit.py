@@ -83,5 +83,7 @@ def test_a_burst_reaches_the_receiver_no_faster_than_its_rate_limit(stack: Runni
         f" all arrived in {elapsed:.1f} s, at most {most} in a second"
     )
     assert most <= MOST_IN_ANY_SECOND
-    listed = api.get(f"/v3/webhooks/{subscription['id']}/deliveries?limit=100").json()["data"]
+    answer = api.get(f"/v3/webhooks/{subscription['id']}/deliveries?limit=100")
+    assert answer.status == 200, answer.body
+    listed = answer.json()["data"]
     assert {(item["status"], item["attempt_count"]) for item in listed} == {("delivered", 1)}

@@ -15,7 +15,9 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from hookrelay.aws import Table, python_values
+from hookrelay_cli.local.fair_queues import keep_queues_fair
 from hookrelay_cli.local.resources import LocalResources, default_name
+from hookrelay_cli.local.sqs_move_tasks import enable_message_move_tasks
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
 from hookrelay_cli.template import Template
 from paths import TEMPLATE
@@ -54,8 +56,11 @@ def deployed_stack() -> Iterator["StackResources"]:
 def local_stack() -> Iterator["StackResources"]:
     """The local stack's resources in a moto server; its endpoint is `.endpoint_url`.
 
-    mock_aws around it gives the server a fresh state and resets it afterwards.
+    mock_aws around it gives the server a fresh state and resets it afterwards. Its SQS runs message
+    move tasks and is fair, as `local up`'s is (an EventBridge rule target's message group is the event's team).
     """
+    enable_message_move_tasks()
+    keep_queues_fair()
     with mock_aws():
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()

@@ -7,7 +7,11 @@
   write refused with TransactionConflictException at the same rate; and another write can be made to
   land just before the next transaction (`interleave`), as a concurrent request's would;
 - a read without ConsistentRead (GetItem, a table's Query, BatchGetItem) does not see an item written
-  less than `read_lag_seconds` ago (stricter than DynamoDB, which may show its previous version).
+  less than `read_lag_seconds` ago (stricter than DynamoDB, which may show its previous version);
+- reads of a partition over its throughput (`throttled_partitions`, partition key values) are refused
+  with ProvisionedThroughputExceededException, as botocore raises it once its own tries are spent: a
+  GetItem or Query of the partition, a BatchGetItem whose every key is in one (DynamoDB answers one
+  with only some such keys by returning them unprocessed).
 
 The answers are given before the request is made (botocore's before-call: moto never sees it), as
 botocore would have parsed DynamoDB's. The local stack's own rules (issue 22) replace these once they
@@ -57,6 +61,7 @@ class InjectedDynamoDB:
         self.conflict_rate = 0.0
         self.conflicts = 0
         self.read_lag_seconds = 0.0
+        self.throttled_partitions: set[str] = set()
         self.cancelled = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -78,18 +83,19 @@ class InjectedDynamoDB:
             ("before-call.dynamodb.GetItem", self._before_get),
             ("before-call.dynamodb.UpdateItem", self._before_update),
             ("before-call.dynamodb", self._before_call),
+            ("before-call.dynamodb", self._before_read),
             ("after-call.dynamodb.Query", self._after_read),
             ("after-call.dynamodb.BatchGetItem", self._after_read),
         ]
         for client in clients:
             for event, handler in handlers:
-                client.meta.events.register(event, handler, unique_id=f"injected-{event}")
+                client.meta.events.register(event, handler, unique_id=f"injected-{event}-{handler.__name__}")
         try:
             yield self
         finally:
             for client in clients:
                 for event, handler in handlers:
-                    client.meta.events.unregister(event, handler, unique_id=f"injected-{event}")
+                    client.meta.events.unregister(event, handler, unique_id=f"injected-{event}-{handler.__name__}")
 
     def _key(self, table: str, attributes: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
         if table not in self._key_names:
@@ -153,6 +159,28 @@ class InjectedDynamoDB:
         if body.get("ConsistentRead") or not self._lagging(body["TableName"], body["Key"]):
             return None
         return _answer(200, {})
+
+    def _before_read(self, params: dict[str, Any], model: Any, **_: Any) -> Any:
+        if not self.throttled_partitions or model.name not in ("GetItem", "Query", "BatchGetItem"):
+            return None
+        body = json.loads(params["body"])
+        throttled = [{"S": value} for value in self.throttled_partitions]
+        if model.name == "Query":
+            refused = any(value in throttled for value in body.get("ExpressionAttributeValues", {}).values())
+        else:
+            keys = (
+                [body["Key"]]
+                if model.name == "GetItem"
+                else [key for asked in body["RequestItems"].values() for key in asked["Keys"]]
+            )
+            refused = all(any(value in throttled for value in key.values()) for key in keys)
+        if not refused:
+            return None
+        error = {
+            "Code": "ProvisionedThroughputExceededException",
+            "Message": "The level of configured provisioned throughput for the table was exceeded.",
+        }
+        return _answer(400, {"Error": error, "Message": error["Message"]})
 
     def _after_read(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         tables = context.get("lagged_tables", set())

@@ -1,5 +1,6 @@
 """The benchmarks still run (at tiny sizes) and still meet their goals there."""
 
+import re
 import subprocess
 import sys
 
@@ -68,3 +69,14 @@ def test_rate_limits_benchmark_smoke() -> None:
     assert "P3 rate_limit 1, 300 events at once: DynamoDB writes per delivery for its rate limit" in result.stdout
     assert result.stdout.count("P3 most writes the rate# key takes in a second") == 3
     assert "GOAL MISSED" not in result.stdout, result.stdout
+
+
+def test_flood_benchmark_smoke() -> None:
+    # Two local stacks, 3 s of flood: every event of the other team arrives, and no flooding request gets a
+    # 5xx (the latency ratio of so short a run says nothing, so it is not checked).
+    result = run_smoke("benchmarks/flood.py")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    every_event = r"[\d.]+ s, 5/5 delivered vs without the flood [\d.]+ s, 5/5 delivered"
+    assert re.search(every_event, result.stdout), result.stdout
+    assert "P8 (flood) the flooding team's PATCHes" in result.stdout and "= 0 5xx" in result.stdout, result.stdout
+    assert result.stdout.count("= 0 5xx (goal") == 2, result.stdout

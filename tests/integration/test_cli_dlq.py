@@ -1,6 +1,6 @@
 """`hookrelay dlq list|show|redrive` and `hookrelay deliveries show` against a deployed stack (moto's
-CloudFormation) and the local stack (a moto server), with SQS message move tasks answered by a
-botocore event hook, as moto has none."""
+CloudFormation, its SQS message move tasks answered by a botocore event hook, to script what SQS
+answers) and the local stack (a moto server, which runs move tasks: local.sqs_move_tasks)."""
 
 import json
 import uuid
@@ -76,7 +76,9 @@ def test_dlq_list_shows_messages_without_removing_them(
     stack: StackResources, capsys: pytest.CaptureFixture[str]
 ) -> None:
     deliveries = [str(uuid.uuid4()) for _ in range(12)]
-    sent = stack.send(DLQ, *(delivery_message(d, 3).body for d in deliveries), "not a delivery\n" + "x" * 200)
+    sent = stack.send(
+        DLQ, *(delivery_message(d, 3, team_id="acme").body for d in deliveries), "not a delivery\n" + "x" * 200
+    )
 
     code, out, err = run(capsys, "dlq", "list", "--stack", STACK, "--json")
 
@@ -97,7 +99,7 @@ def test_dlq_list_shows_messages_without_removing_them(
 
 
 def test_dlq_list_as_a_table_and_at_most_max(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
-    stack.send(DLQ, *(delivery_message(str(uuid.uuid4()), 1).body for _ in range(7)))
+    stack.send(DLQ, *(delivery_message(str(uuid.uuid4()), 1, team_id="acme").body for _ in range(7)))
 
     code, out, _ = run(capsys, "dlq", "list", "--max", "5", "--stack", STACK)
 
@@ -120,8 +122,8 @@ def test_dlq_list_of_the_events_queue(stack: StackResources, capsys: pytest.Capt
 
 def test_dlq_show_gives_the_message_and_its_delivery(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> None:
     delivery = a_delivery(stack, attempts=2)
-    stack.send(DLQ, *(delivery_message(str(uuid.uuid4()), 1).body for _ in range(15)))
-    (message_id,) = stack.send(DLQ, delivery_message(delivery.id, 3).body)
+    stack.send(DLQ, *(delivery_message(str(uuid.uuid4()), 1, team_id="acme").body for _ in range(15)))
+    (message_id,) = stack.send(DLQ, delivery_message(delivery.id, 3, team_id="acme").body)
 
     code, out, err = run(capsys, "dlq", "show", message_id, "--stack", STACK)
 
@@ -258,9 +260,10 @@ def test_dlq_redrive_on_aws_reports_a_failed_task(
     assert err.splitlines()[-2:] == ["failed: moved 1 of 4", "error: AWS.SimpleQueueService.NonExistentQueue"]
 
 
-def test_dlq_redrive_local_moves_every_message_back(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("no_wait")
+def test_dlq_redrive_local_runs_a_message_move_task_as_on_aws(capsys: pytest.CaptureFixture[str]) -> None:
     with local_stack() as local:
-        bodies = [delivery_message(str(uuid.uuid4()), 2).body for _ in range(23)]
+        bodies = [delivery_message(str(uuid.uuid4()), 2, team_id="acme").body for _ in range(23)]
         local.send(DLQ, *bodies)
         local.send("EventsDeadLetterQueue", '{"detail": "stays"}')
 
@@ -268,7 +271,10 @@ def test_dlq_redrive_local_moves_every_message_back(capsys: pytest.CaptureFixtur
 
         assert code == 0, err
         assert json.loads(out) == {"status": "COMPLETED", "moved": 23, "failed": 0}
-        assert err.splitlines()[-1] == "moved 23 of 23"
+        assert err.splitlines()[0].startswith("message move task started: ")
+        assert err.splitlines()[-1] == "completed: moved 23 of 23"
+        (task,) = local.client("sqs").list_message_move_tasks(SourceArn=local.queue_arn(DLQ))["Results"]
+        assert (task["Status"], task["DestinationArn"]) == ("COMPLETED", local.queue_arn("DeliveryQueue"))
         assert local.counts(DLQ) == (0, 0)
         assert sorted(local.drain("DeliveryQueue")) == sorted(bodies)
         assert local.counts("EventsDeadLetterQueue") == (1, 0)
@@ -365,7 +371,7 @@ def test_an_event_eventbridge_parked_is_redriven_locally_as_the_rule_sends_it(
 
 def test_dlq_list_and_show_on_the_local_stack(capsys: pytest.CaptureFixture[str]) -> None:
     with local_stack() as local:
-        (message_id,) = local.send(DLQ, delivery_message("d-1", 1).body)
+        (message_id,) = local.send(DLQ, delivery_message("d-1", 1, team_id="acme").body)
 
         code, out, _ = run(capsys, "dlq", "list", "--json", *local.target_arguments())
         assert code == 0 and json.loads(out)["message_id"] == message_id
@@ -382,3 +388,24 @@ def test_an_unreachable_local_stack_is_a_one_line_error(capsys: pytest.CaptureFi
     assert err == (
         'error: Could not connect to the endpoint URL: "http://127.0.0.1:9/" (is `hookrelay local up` running there?)\n'
     )
+
+
+def test_a_redriven_message_goes_back_in_its_teams_message_group(capsys: pytest.CaptureFixture[str]) -> None:
+    with local_stack() as local:
+        sqs = local.client("sqs")
+        body = delivery_message(str(uuid.uuid4()), 2, team_id="acme").body
+        sqs.send_message(QueueUrl=local.queue_url(DLQ), MessageBody=body, MessageGroupId="acme")
+        # EventBridge parks an event without a group: it goes back in the group the rule gives it.
+        event = an_event_as_the_rule_sends_it(str(uuid.uuid4()))
+        local.send("EventBridgeDeadLetterQueue", event, attributes=parked_by_eventbridge(local))
+
+        for queue in ("delivery", "eventbridge"):
+            code, _, err = run(capsys, "dlq", "redrive", "--queue", queue, *local.target_arguments())
+            assert code == 0, err
+
+        for source, sent in (("DeliveryQueue", body), ("EventsQueue", event)):
+            (redriven,) = sqs.receive_message(
+                QueueUrl=local.queue_url(source), MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+            )["Messages"]
+            assert redriven["Body"] == sent
+            assert redriven["Attributes"].get("MessageGroupId") == "acme", source

@@ -163,3 +163,27 @@ def test_portal_refuses_a_lifetime_out_of_bounds(lifetime: str, capsys: pytest.C
     with pytest.raises(SystemExit):
         main(["portal", "--team", "acme", "--expires-in", lifetime, "--local"])
     assert "60 to 86400" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["deployed", "local"])
+def test_portal_revoke_ends_every_session_of_the_team_and_no_key(
+    where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with deployed_stack() if where == "deployed" else local_stack() as stack:
+        key = create(stack, "acme", capsys)
+        opened = []
+        for team in ("acme", "acme", "globex"):
+            assert (
+                main(["portal", "--team", team, "--api-url", "https://api.example.com", *stack.target_arguments()]) == 0
+            )
+            opened.append(capsys.readouterr().out.strip().split("#token=", 1)[1])
+        # A session's item is in the team index for `portal revoke`, never listed or revoked as a key.
+        assert [listed_key["key_id"] for listed_key in listed(stack, "acme", capsys)] == [key["key_id"]]
+
+        assert main(["portal", "revoke", "--team", "acme", *stack.target_arguments()]) == 0
+        out, err = capsys.readouterr()
+        assert json.loads(out) == {"revoked_sessions": 2, "team_id": "acme"}
+        assert "HOOKRELAY_API_KEY_CACHE_SECONDS" in err
+
+        assert [authenticates_as(stack, token) for token in opened] == [None, None, "globex"]
+        assert authenticates_as(stack, key["api_key"]) == "acme"

@@ -168,7 +168,9 @@ def pending_deliveries(port: int, events: int, subscriptions: int) -> list[str]:
         store.create(each, records.TEAM_LIMIT)
     deliveries = [new_delivery(event(index), each) for index in range(events) for each in subscribed]
     records.store_pending(table(settings.deliveries_table), deliveries)
-    Queue(client("sqs"), settings.delivery_queue_url).send([delivery_message(d.id, 1) for d in deliveries])
+    Queue(client("sqs"), settings.delivery_queue_url).send(
+        [delivery_message(d.id, 1, team_id=d.team_id) for d in deliveries]
+    )
     return [delivery.id for delivery in deliveries]
 
 
@@ -275,7 +277,7 @@ def test_a_poison_message_in_a_full_batch_reaches_the_dlq_and_the_nine_others_ar
     poison = "not a delivery message"
     with receiver() as server:
         expected = set(pending_deliveries(server.port, events=9, subscriptions=1))
-        Queue(client("sqs"), settings.delivery_queue_url).send([Message(poison)])
+        Queue(client("sqs"), settings.delivery_queue_url).send([Message(poison, "acme")])
         poller = delivery_poller(stack)
         assert poller.poll_once() == 10  # one batch: the nine and the poison together
         assert set(delivered(expected)) == expected

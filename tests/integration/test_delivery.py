@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.rate_limit import BACKLOG_LIMIT
+from hookrelay.rate_limit import BACKLOG_LIMIT, RateLimiter, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
@@ -57,13 +57,15 @@ class CountingSubscriptionStore(DynamoSubscriptionStore):
         super().__init__(table)
         self.failing_since_writes: list[str | None] = []
 
-    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> Subscription | None:
         self.failing_since_writes.append(since)
-        super().set_failing_since(team_id, subscription_id, since)
+        return super().set_failing_since(team_id, subscription_id, since)
 
 
 class World:
-    def __init__(self, schedule: str = "1s,2s,20m", transport: Transport | None = None) -> None:
+    def __init__(
+        self, schedule: str = "1s,2s,20m", transport: Transport | None = None, rate_limiter: RateLimiter | None = None
+    ) -> None:
         settings = get_settings()
         # How long each attempt waited in the container for its rate limit's slot (not slept here).
         self.held: list[float] = []
@@ -77,7 +79,7 @@ class World:
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
             delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
             due_shards=settings.due_shards,
-            rate_limiter=DynamoRateLimiter(table(settings.deliveries_table), spacing_seconds=0),
+            rate_limiter=rate_limiter or DynamoRateLimiter(table(settings.deliveries_table), spacing_seconds=0),
             aws_call_seconds=settings.aws_calls.worst_call_seconds,
             sleep=self.held.append,
         )
@@ -112,7 +114,7 @@ class World:
 
     def message(self, delivery_id: str, attempt: int) -> str:
         job = self.job(delivery_id, attempt)
-        return delivery_message(delivery_id, attempt, origin=job.origin).body
+        return delivery_message(delivery_id, attempt, team_id=EVENT.team_id, origin=job.origin).body
 
     def queued(self) -> dict[str, str]:
         attributes = client("sqs").get_queue_attributes(
@@ -198,7 +200,9 @@ def test_a_record_holding_its_event_from_an_earlier_release_is_delivered(world: 
     with receiver() as server:
         delivery = new_delivery(EVENT, world.subscribe(server.port))
         records.store_as_before_events_were_kept_apart(table(get_settings().deliveries_table), delivery)
-        (report,) = world.deliverer.deliver_batch([("m", delivery_message(delivery.id, 1).body)], UNLIMITED)
+        (report,) = world.deliverer.deliver_batch(
+            [("m", delivery_message(delivery.id, 1, team_id=delivery.team_id).body)], UNLIMITED
+        )
     assert report.outcome == "delivered"
     assert [json.loads(request.body)["data"] for request in server.received] == [EVENT.data]
     record = world.deliveries.get(delivery.id)
@@ -272,7 +276,10 @@ def test_an_endpoint_failing_for_five_days_is_disabled(world: World) -> None:
         six_days_ago = clock.iso(clock.utc_now() - timedelta(days=6))
         world.set_failing_since(subscription, six_days_ago)
         another_event = dataclasses.replace(EVENT, event_id="7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c47")
-        world.deliver(world.pending(subscription, another_event), 1)
+        # A container that reads the team six days into the run: moving the run's start moves no version,
+        # so the container that started it goes on deciding from the start it wrote.
+        later = World()
+        later.deliver(later.pending(subscription, another_event), 1)
     disabled = world.subscriptions.get("acme", subscription.id)
     assert disabled and not disabled.enabled
     assert disabled.disabled_reason == f"every delivery attempt has failed since {six_days_ago}"
@@ -552,7 +559,7 @@ def test_a_message_that_comes_too_late_for_its_slot_takes_another(world: World) 
         subscription = world.subscribe(target.port, rate_limit=1)
         delivery = world.pending(subscription)
         late = clock.iso(clock.utc_now() - timedelta(seconds=5))
-        body = delivery_message(delivery, 1, origin=world.origins[delivery], slot_at=late).body
+        body = delivery_message(delivery, 1, team_id=EVENT.team_id, origin=world.origins[delivery], slot_at=late).body
         with CountedWrites() as writes:
             (report,) = world.deliverer.deliver_batch([("late", body)], UNLIMITED)
     assert report.outcome == "delivered"
@@ -598,16 +605,28 @@ def test_a_rate_limit_removed_by_patch_lets_a_waiting_delivery_go_at_once(world:
     assert len(target.received) == 3
 
 
+def slots_taken_until(subscription: Subscription, moment: datetime) -> None:
+    """The subscription's rate-limit slots as taken up to `moment` (its rate# item, as the slot store keeps it)."""
+    table(get_settings().deliveries_table).put_item(
+        Item={"delivery_id": f"rate#{subscription.id}", "next_send_at": to_slot_us(moment)}
+    )
+
+
+def local_sweeper() -> Sweeper:
+    settings = get_settings()
+    return Sweeper(
+        due_retries=DynamoDueRetries(table(settings.deliveries_table)),
+        delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
+        shards=settings.due_shards,
+        aws_call_seconds=settings.aws_calls.worst_call_seconds,
+    )
+
+
 def test_a_slot_further_than_a_queue_delay_waits_for_the_sweeper_which_hands_it_over_once(world: World) -> None:
     with receiver() as target:
         subscription = world.subscribe(target.port, rate_limit=1)
         now = clock.utc_now()
-        table(get_settings().deliveries_table).put_item(
-            Item={
-                "delivery_id": f"rate#{subscription.id}",
-                "next_send_at": int(now.timestamp() * 1_000_000) + 1000 * 10**6,
-            }
-        )
+        slots_taken_until(subscription, now + timedelta(seconds=1000))
         delivery = world.pending(subscription)
         with CountedWrites() as writes:
             assert world.deliver(delivery, 1).outcome == "waiting"
@@ -617,20 +636,14 @@ def test_a_slot_further_than_a_queue_delay_waits_for_the_sweeper_which_hands_it_
         assert record and record.status == "waiting" and record.next_attempt_at
         assert 999 < seconds_between(clock.iso(now), record.next_attempt_at) < 1001
         time.sleep(0.3)  # the index's lag
-        settings = get_settings()
-        sweeper = Sweeper(
-            due_retries=DynamoDueRetries(table(settings.deliveries_table)),
-            delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-            shards=settings.due_shards,
-            aws_call_seconds=settings.aws_calls.worst_call_seconds,
-        )
+        sweeper = local_sweeper()
         assert sweeper.sweep(now, UNLIMITED) == 0  # 1 000 s away: not yet
         with CountedWrites() as writes:
             assert sweeper.sweep(now + timedelta(minutes=4), UNLIMITED) == 1
             assert sweeper.sweep(now + timedelta(minutes=5), UNLIMITED) == 0
         assert writes.keys == ["sweep#wait"]  # the positions, once: no write per delivery
         # Attempted, it leaves the index; the next sweep goes on from where the last stopped.
-        table(settings.deliveries_table).update_item(
+        table(get_settings().deliveries_table).update_item(
             Key={"delivery_id": delivery}, UpdateExpression="REMOVE due_at, due_shard"
         )
         assert sweeper.sweep(now + timedelta(minutes=6), UNLIMITED) == 0
@@ -642,9 +655,7 @@ def test_past_its_backlog_limit_a_delivery_is_recorded_not_sent(world: World) ->
     with receiver() as target:
         subscription = world.subscribe(target.port, rate_limit=1)
         far = clock.utc_now() + BACKLOG_LIMIT
-        table(get_settings().deliveries_table).put_item(
-            Item={"delivery_id": f"rate#{subscription.id}", "next_send_at": int(far.timestamp() * 1_000_000)}
-        )
+        slots_taken_until(subscription, far)
         delivery = world.pending(subscription)
         assert world.deliver(delivery, 1).outcome == "dropped: rate limit backlog full"
     assert target.received == []
@@ -799,3 +810,31 @@ def test_an_aws_call_that_does_not_answer_in_time_is_logged_as_an_outage_and_the
     assert error["message"].startswith("AWS did not answer a call of this delivery in time")
     assert error["error"].startswith("ReadTimeoutError") and error["delivery_id"] == delivery
     assert "Traceback" not in logged.getvalue()
+
+
+def test_a_retry_whose_message_was_not_sent_is_sent_when_the_attempt_s_message_comes_back(world: World) -> None:
+    # The attempt is recorded, then SQS does not answer the retry's send in time: the message comes back,
+    # finds its attempt recorded, and sends the retry then, instead of leaving the delivery pending until
+    # the sweeper's 15-minute lease runs out (R1 left 39 deliveries so).
+    sqs = client("sqs")
+
+    def no_answer(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="http://sqs.local")
+
+    with receiver(lambda _: Answer(500)) as target:
+        delivery = world.pending(world.subscribe(target.port))
+        message = world.message(delivery, 1)
+        for operation in ("SendMessage", "SendMessageBatch"):
+            sqs.meta.events.register(f"before-call.sqs.{operation}", no_answer)
+        try:
+            (report,) = world.deliverer.deliver_batch([("m", message)], UNLIMITED)
+        finally:
+            for operation in ("SendMessage", "SendMessageBatch"):
+                sqs.meta.events.unregister(f"before-call.sqs.{operation}", no_answer)
+        assert (report.outcome, report.comes_back) == (UNEXPECTED, True)
+        assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "0"}
+        (again,) = world.deliverer.deliver_batch([("m", message)], UNLIMITED)
+        assert again.outcome == "already done" and len(target.received) == 1
+    record = world.deliveries.get(delivery)
+    assert record and record.status == "pending" and record.attempt_count == 1
+    assert sum(map(int, world.queued().values())) == 1

@@ -302,3 +302,36 @@ def test_credentials_in_the_endpoint_are_sent_but_never_shown(
     assert detail["request"]["url"] == shown
     output = capfd.readouterr()
     assert "s3cr" not in output.out + output.err
+
+
+def test_sensitive_custom_headers_are_sent_but_shown_masked_in_the_delivery_detail(
+    to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
+) -> None:
+    """Before, a read-only portal link showed `Authorization: Bearer rcv_live_...` in a delivery's request."""
+    (delivery,) = [poller for poller in to_localhost.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    token = "Bearer rcv_live_0123456789abcdef"
+    headers = {"Authorization": token, "X-Client-Id": "client-0123456789", "X-Tenant": "acme"}
+    shown = {"Authorization": "***cdef", "X-Client-Id": "***6789", "X-Tenant": "acme"}
+    with receiver() as server:
+        created = api.post(
+            "/v3/webhooks",
+            {
+                "endpoint": f"http://127.0.0.1:{server.port}/hook",
+                "subscribed_events": ["*"],
+                "headers": headers,
+                "sensitive_headers": ["X-Client-Id"],
+            },
+        )
+        assert created.status == 201, created.body
+        path = f"/v3/webhooks/{created.json()['id']}"
+        # A client that writes back what it read keeps the values it cannot see.
+        assert api.patch(path, {"headers": {**shown, "X-Tenant": "globex"}}).status == 200
+        assert stored_subscription("team-a", created.json()["id"]).headers == {**headers, "X-Tenant": "globex"}
+        event_id = publish(api)
+        poll_until_empty(ingest)
+        poll_until_empty(delivery)
+        (request,) = server.received
+    assert request.headers["Authorization"] == token and request.headers["X-Client-Id"] == "client-0123456789"
+    detail = api.get(f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}")
+    assert {name: detail.json()["request"]["headers"][name] for name in headers} == {**shown, "X-Tenant": "globex"}
+    assert "rcv_live" not in detail.body.decode() and "client-0123" not in detail.body.decode()

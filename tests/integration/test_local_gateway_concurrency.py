@@ -2,14 +2,16 @@
 container of the function is busy gets a container of its own (Lambda scales out per concurrent
 request) up to HOOKRELAY_LOCAL_GATEWAY_CONTAINERS, instead of waiting for the one container."""
 
+import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from hookrelay_cli.local.gateway import GatewayResponse, HttpRequest
-from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.stack import PARAMETER_OVERRIDES_VARIABLE, LocalStack
 from hookrelay_cli.template import FunctionSpec
 
 WAIT_SECONDS = 10
@@ -47,6 +49,13 @@ def blocking_functions(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> tu
     return release, started
 
 
+def wait_until_started(started: list[int], count: int) -> None:
+    """Until `count` invocations have started (at most WAIT_SECONDS)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while len(started) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def request() -> HttpRequest:
     return HttpRequest("GET", "/v3/webhooks", [("Authorization", "Bearer k")], b"", "127.0.0.1")
 
@@ -59,11 +68,7 @@ def test_concurrent_requests_each_get_a_container(
     with ThreadPoolExecutor(3) as clients:
         answers = [clients.submit(gateway.handle, request()) for _ in range(3)]
         try:
-            deadline = threading.Event()
-            for _ in range(WAIT_SECONDS * 10):
-                if len(started) == 3:
-                    break
-                deadline.wait(0.1)
+            wait_until_started(started, 3)
             assert sorted(started) == [0, 1, 2]  # all three at once, each in a container of its own
         finally:
             release.set()
@@ -104,3 +109,35 @@ def test_a_wrong_number_of_gateway_containers_is_refused(
     monkeypatch.setenv("HOOKRELAY_LOCAL_GATEWAY_CONTAINERS", value)
     with pytest.raises(ValueError, match="HOOKRELAY_LOCAL_GATEWAY_CONTAINERS"):
         stack.gateway()
+
+
+@pytest.fixture
+def scaled_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's reserved concurrency and its stage's throttling scaled down (read when the stack starts)."""
+    monkeypatch.setenv(
+        PARAMETER_OVERRIDES_VARIABLE,
+        "ApiReservedConcurrency=2 ApiThrottlingRateLimit=1 ApiThrottlingBurstLimit=3",
+    )
+
+
+def test_a_function_busy_at_its_reserved_concurrency_is_throttled_as_a_500(
+    scaled_down: None, stack: LocalStack, blocking_functions: tuple[threading.Event, list[int]]
+) -> None:
+    release, started = blocking_functions
+    gateway = stack.gateway()
+    with ThreadPoolExecutor(2) as clients:
+        answers = [clients.submit(gateway.handle, request()) for _ in range(2)]
+        try:
+            wait_until_started(started, 2)
+            # Lambda refuses a third execution; API Gateway answers that as any invocation error.
+            throttled = gateway.handle(request())
+        finally:
+            release.set()
+        assert [answer.result().status for answer in answers] == [200, 200]
+    assert (throttled.status, json.loads(throttled.body)) == (500, {"message": "Internal Server Error"})
+    # Over its burst, the stage answers without invoking anything.
+    stage = stack.gateway()
+    answered = [stage.handle(request()) for _ in range(4)]
+    assert [response.status for response in answered] == [200, 200, 200, 429]
+    assert json.loads(answered[-1].body) == {"message": "Too Many Requests"}
+    assert len(started) == 2 + 3

@@ -5,6 +5,8 @@ container process of the local stack does), so each AWS call is checked against 
 in the translated template before it reaches moto.
 """
 
+import io
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,8 +22,12 @@ from records import receiver_endpoint
 
 import hookrelay.aws
 from api_client import ApiClient
+from hookrelay.api_keys import issue_key
+from hookrelay.observability import logger
 from hookrelay.settings import get_settings
+from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.functions import LocalFunction
+from hookrelay_cli.local.gateway import HttpRequest
 from hookrelay_cli.local.iam import Access, enforce_iam, function_permissions, iam_enforced, required_access
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_local_pollers import delivery_pollers, queued_delivery
@@ -98,6 +104,9 @@ def test_every_function_is_allowed_every_call_it_makes(
             api.post(f"{base}/test", {"event_name": "signer.done"}),
         ):
             assert response.status < 300, response.body
+        portal_token = str(api.post("/v3/portal-sessions").json()["url"]).split("#token=", 1)[1]
+        signed_out = api.delete("/v3/portal-sessions/current", key=portal_token)
+        assert signed_out.status == 204, signed_out.body
         while ingest.poll_once():
             pass
         (deliverer,) = delivery_pollers(stack)
@@ -116,9 +125,13 @@ def test_every_function_is_allowed_every_call_it_makes(
         assert api.delete(base).status == 204
 
     assert denied(stack, attempts) == {}
-    assert {"dynamodb:PutItem", "dynamodb:Query", "events:PutEvents", "sqs:SendMessage"} <= actions(
-        attempts, "ApiFunction"
-    )
+    assert {
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "events:PutEvents",
+        "sqs:SendMessage",
+    } <= actions(attempts, "ApiFunction")
     assert {"dynamodb:GetItem"} <= actions(attempts, "AuthorizerFunction")
     assert {"dynamodb:Query", "sqs:SendMessage"} <= actions(attempts, "IngestFunction")
     assert {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"} <= actions(attempts, "DeliveryFunction")
@@ -224,3 +237,53 @@ def test_the_switch_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HOOKRELAY_LOCAL_IAM", "maybe")
     with pytest.raises(ValueError, match="HOOKRELAY_LOCAL_IAM"):
         iam_enforced()
+
+
+API_PUT_EVENTS_POLICY = """\
+        - EventBridgePutEventsPolicy:
+            EventBusName: !Ref EventBus
+"""
+
+
+@pytest.fixture
+def stack_without_api_put_events(
+    tmp_path: Path, restore_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalStack]:
+    """The local stack of a copy of template.yaml whose API function may not put events on the bus."""
+    text = TEMPLATE.read_text()
+    assert text.count(API_PUT_EVENTS_POLICY) == 1
+    (tmp_path / "template.yaml").write_text(text.replace(API_PUT_EVENTS_POLICY, ""))
+    (tmp_path / "functions").symlink_to(REPO / "functions")
+    with mock_aws():
+        get_settings.cache_clear()
+        yield LocalStack.create(tmp_path / "template.yaml", aws_endpoint="moto")
+    get_settings.cache_clear()
+
+
+def test_an_aws_error_is_logged_once_with_its_operation_code_and_message_and_counted(
+    stack_without_api_put_events: LocalStack, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the publish answered 503 "could not be published (ClientError)" and nothing logged why."""
+    stack = stack_without_api_put_events
+    attempts: Attempts = defaultdict(list)
+    stack.functions["ApiFunction"] = enforced(stack, "ApiFunction", attempts)
+    key = issue_key(DynamoApiKeyStore(hookrelay.aws.table(get_settings().api_keys_table)), "team-a").key
+    gateway = stack.gateway()
+    data = {"signer": {"info": {"first_name": "Event-data-never-logged"}}}
+    body = json.dumps({"event_name": "signer.done", "data": data}).encode()
+    headers = [("Authorization", f"Bearer {key}"), ("Content-Type", "application/json")]
+    logged = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logged)
+    capfd.readouterr()
+    response = gateway.handle(HttpRequest("POST", "/v3/events", headers, body, "127.0.0.1"))
+    assert response.status == 503, response.body
+
+    output = logged.getvalue() + capfd.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    (error,) = [line for line in lines if line.get("level") == "ERROR"]
+    assert error["message"] == "events not published"
+    assert (error["aws_operation"], error["aws_error_code"]) == ("PutEvents", "AccessDeniedException")
+    assert "is not authorized to perform: events:PutEvents" in error["aws_error_message"]
+    assert "Traceback" not in output and "Event-data-never-logged" not in output and key not in output
+    (counted,) = [line for line in lines if "AwsErrors" in line]
+    assert counted["AwsErrors"] == [1.0] and counted["error_code"] == "AccessDeniedException"

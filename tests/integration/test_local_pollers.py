@@ -33,7 +33,7 @@ def queued_delivery(port: int, event_id: str) -> str:
     event = Event(event_id=event_id, event_name="signer.done", event_time=now, team_id="acme", data={})
     delivery = new_delivery(event, subscription)
     records.store_pending(table(settings.deliveries_table), [delivery])
-    Queue(client("sqs"), settings.delivery_queue_url).send([delivery_message(delivery.id, 1)])
+    Queue(client("sqs"), settings.delivery_queue_url).send([delivery_message(delivery.id, 1, team_id=delivery.team_id)])
     return delivery.id
 
 
@@ -136,7 +136,7 @@ def recording_poller(stack: LocalStack, function: RecordingFunction, duplicate_r
 
 def send_messages(stack: LocalStack, count: int) -> list[str]:
     queue = Queue(client("sqs"), get_settings().delivery_queue_url)
-    queue.send([delivery_message(f"d-{index}", 1) for index in range(count)])
+    queue.send([delivery_message(f"d-{index}", 1, team_id="acme") for index in range(count)])
     messages = client("sqs").receive_message(QueueUrl=get_settings().delivery_queue_url, MaxNumberOfMessages=10)
     ids = [message["MessageId"] for message in messages["Messages"]]
     client("sqs").change_message_visibility_batch(
@@ -152,7 +152,9 @@ def send_messages(stack: LocalStack, count: int) -> list[str]:
 def test_with_duplicates_on_every_message_reaches_two_invocations_then_is_deleted(stack: LocalStack) -> None:
     function = RecordingFunction(stack)
     poller = recording_poller(stack, function, duplicate_rate=1.0)
-    Queue(client("sqs"), get_settings().delivery_queue_url).send([delivery_message(f"d-{i}", 1) for i in range(5)])
+    Queue(client("sqs"), get_settings().delivery_queue_url).send(
+        [delivery_message(f"d-{i}", 1, team_id="acme") for i in range(5)]
+    )
     while poller.poll_once():
         pass
     seen = Counter(message_id for batch in function.batches for message_id in batch)

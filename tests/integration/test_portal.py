@@ -14,6 +14,7 @@ from hookrelay.aws import table
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.stack import LocalStack
+from integration.conftest import sample_event
 
 TOKEN_IN_URL = re.compile(r"^http://127\.0\.0\.1/portal#token=(hrp_[A-Za-z0-9_-]{40,})$")
 
@@ -103,7 +104,9 @@ def test_tokens_are_stored_hashed_and_refused_once_expired(stack: LocalStack, ap
 
     expired = "hrp_expired_" + "x" * 40
     store = DynamoApiKeyStore(table(get_settings().api_keys_table))
-    store.add_portal_token(hash_key(expired), "team-a", read_only=False, expires_at=int(time.time()) - 1)
+    store.add_portal_token(
+        hash_key(expired), "team-a", read_only=False, expires_at=int(time.time()) - 1, opened_by=None
+    )
     assert_problem(api.get("/v3/webhooks", key=expired), 401)
 
 
@@ -140,3 +143,84 @@ def test_platforms_may_allow_framing(monkeypatch: pytest.MonkeyPatch, request: p
     policy = framed.headers["content-security-policy"]
     assert "frame-ancestors https://app.example.com https://*.example.org;" in policy
     assert "x-frame-options" not in framed.headers
+
+
+def api_event_with_context(context: dict[str, object]) -> dict[str, object]:
+    """POST /v3/events as API Gateway hands it over after the authorizer said `context`."""
+    event = sample_event("api-publish-event")
+    event["requestContext"]["authorizer"]["lambda"] = context
+    return event
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        # The shape before scopes, as a gateway passing context values as strings hands it over: it read
+        # as a full API key ("true" is not True), and the event was published (202).
+        {"team_id": "acme", "portal": "true", "read_only": "false", "expires_at": "4102444800"},
+        {"team_id": "acme", "portal": True, "read_only": False, "expires_at": 4102444800},
+        {"team_id": "acme", "scope": "everything", "expires_at": 0},
+    ],
+)
+def test_an_authorizer_context_that_does_not_parse_is_refused(stack: LocalStack, context: dict[str, object]) -> None:
+    answer = stack.invoke("ApiFunction", api_event_with_context(context))
+    assert answer["statusCode"] == 401, answer
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"team_id": "acme", "scope": "portal", "expires_at": 4102444800},
+        {"team_id": "acme", "scope": "portal", "expires_at": "4102444800"},
+    ],
+)
+def test_a_portal_scope_cannot_publish_whichever_way_its_values_come(
+    stack: LocalStack, context: dict[str, object]
+) -> None:
+    answer = stack.invoke("ApiFunction", api_event_with_context(context))
+    assert answer["statusCode"] == 403, answer
+
+
+@pytest.fixture
+def uncached_api(stack: LocalStack, api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> ApiClient:
+    """`api` with an authorizer that remembers no lookup (read when the handler loads, at its first request)."""
+    monkeypatch.setenv("HOOKRELAY_API_KEY_CACHE_SECONDS", "0")
+    get_settings.cache_clear()
+    return api
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_signing_out_ends_the_session(uncached_api: ApiClient, read_only: bool) -> None:
+    api = uncached_api
+    token, _ = open_session(api, read_only=read_only)
+    other, _ = open_session(api)
+    assert api.get("/v3/webhooks", key=token).status == 200
+    signed_out = api.delete("/v3/portal-sessions/current", key=token)
+    assert signed_out.status == 204, signed_out.body
+    assert_problem(api.get("/v3/webhooks", key=token), 401)
+    assert_problem(api.delete("/v3/portal-sessions/current", key=token), 401)
+    assert api.get("/v3/webhooks", key=other).status == 200
+    assert api.get("/v3/webhooks").status == 200
+
+
+def test_an_api_key_cannot_sign_out(uncached_api: ApiClient) -> None:
+    assert_problem(uncached_api.delete("/v3/portal-sessions/current"), 404)
+    assert uncached_api.get("/v3/webhooks").status == 200
+
+
+def test_a_portal_session_ends_with_the_key_that_opened_it(
+    uncached_api: ApiClient, api_key: Callable[[str], str]
+) -> None:
+    api = uncached_api
+    issuing_key = api_key("team-a")
+    token, _ = open_session(ApiClient(api.transport, issuing_key))
+    kept, _ = open_session(api)
+    store = DynamoApiKeyStore(table(get_settings().api_keys_table))
+    assert api.post("/v3/webhooks", webhook(), key=token).status == 201
+
+    assert store.remove("team-a", hash_key(issuing_key)[:12])
+    assert_problem(api.get("/v3/webhooks", key=issuing_key), 401)
+    # Before, the session went on reading, rotating secrets and creating subscriptions for its 24 h.
+    assert_problem(api.get("/v3/webhooks", key=token), 401)
+    assert_problem(api.post("/v3/webhooks", webhook(), key=token), 401)
+    assert api.get("/v3/webhooks", key=kept).status == 200

@@ -120,3 +120,48 @@ def test_two_hundred_manual_retries_keep_the_first_and_the_last_49_attempts(
     assert shown["attempt_count"] == 201 and shown["status"] == "failed"
     excerpts = [attempt["response_excerpt"] for attempt in shown["attempts"]]
     assert excerpts == ["answer 1"] + [f"answer {number}" for number in range(153, 202)]
+
+
+def test_lists_and_headers_past_their_total_size_are_422_naming_the_limit(api: ApiClient) -> None:
+    long_entries = [f"{index:03d}" + "s" * 252 for index in range(100)]  # within the entries' own limits
+    for field in ("scopes", "workspaces"):
+        refused = assert_problem(api.post("/v3/webhooks", webhook(**{field: long_entries})), 422, field)
+        assert "4096 characters" in str(refused["invalid_params"])
+    headers = {f"X-Custom-{index:02d}": "v" * 1000 for index in range(20)}
+    refused = assert_problem(api.post("/v3/webhooks", webhook(headers=headers)), 422, "headers")
+    assert "8192 bytes" in str(refused["invalid_params"])
+    created = api.post("/v3/webhooks", webhook(scopes=long_entries[:16], headers=dict(list(headers.items())[:8])))
+    assert created.status == 201
+    refused = assert_problem(api.patch(f"/v3/webhooks/{created.json()['id']}", {"scopes": long_entries}), 422, "scopes")
+
+
+def test_past_the_team_s_stored_size_create_and_a_growing_patch_are_409_naming_the_limit(
+    settings_from: Callable[..., None], api: ApiClient, other_api: ApiClient
+) -> None:
+    settings_from(HOOKRELAY_MAX_SUBSCRIPTION_BYTES_PER_TEAM="6000")
+    large = {"description": "d" * 255, "headers": {"X-Tenant": "t" * 1000}}
+    created = [api.post("/v3/webhooks", webhook(**large)) for _ in range(3)]
+    assert [response.status for response in created] == [201, 201, 201]
+    refused = assert_problem(api.post("/v3/webhooks", webhook(**large)), 409)
+    assert "at most 6000 bytes stored" in str(refused["detail"])
+    assert other_api.post("/v3/webhooks", webhook(**large)).status == 201  # another team has its own
+    first = created[0].json()["id"]
+    grown = {"X-Tenant": "t" * 1000, "X-Other": "o" * 1000}
+    assert_problem(api.patch(f"/v3/webhooks/{first}", {"headers": grown}), 409)
+    assert api.patch(f"/v3/webhooks/{first}", {"headers": {}}).status == 200  # shrinking is always allowed
+    assert api.delete(f"/v3/webhooks/{created[1].json()['id']}").status == 204
+    assert api.post("/v3/webhooks", webhook(**large)).status == 201  # a delete frees its bytes
+
+
+def test_the_stored_size_counts_subscriptions_stored_before_it_was_kept(
+    settings_from: Callable[..., None], api: ApiClient
+) -> None:
+    settings_from(HOOKRELAY_MAX_SUBSCRIPTION_BYTES_PER_TEAM="4000")
+    large = {"description": "d" * 255, "headers": {"X-Tenant": "t" * 1000}}
+    assert [api.post("/v3/webhooks", webhook(**large)).status for _ in range(2)] == [201, 201]
+    subscriptions = table(get_settings().subscriptions_table)
+    for item in subscriptions.scan()["Items"]:  # as a team's item written before it kept the size
+        if item["subscription_id"] == "#team":
+            del item["subscription_bytes"]
+            subscriptions.put_item(Item=item)
+    assert_problem(api.post("/v3/webhooks", webhook(**large)), 409)

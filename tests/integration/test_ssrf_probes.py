@@ -9,6 +9,8 @@ One probe table drives every test. Names are resolved by a table of test names, 
 
 import ipaddress
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +23,7 @@ from api_client import ApiClient
 from api_contract import PUBLIC_ENDPOINT, assert_problem, webhook
 from hookrelay import problems
 from hookrelay.addresses import resolve
-from hookrelay.subscriptions import vet_endpoint
+from hookrelay.subscriptions import ENDPOINT_LOOKUP_SECONDS, vet_endpoint
 from hookrelay.transport import Transport
 
 PUBLIC_ADDRESS = "93.184.215.14"
@@ -256,3 +258,48 @@ def test_refusal_rate_is_100_percent(live_receiver: Receiver, outbound: list[tup
 
 def test_probe_ids_are_unique() -> None:
     assert len(set(PROBE_IDS)) == len(PROBES)
+
+
+@pytest.mark.usefixtures("create_time_names")
+@pytest.mark.parametrize("host", ["internal.test", "metadata.test", "mixed.test"])
+def test_a_refusal_never_says_where_a_name_resolved(api: ApiClient, host: str) -> None:
+    """Else creating and updating subscriptions is a lookup tool for the names of the network the API runs in."""
+    endpoint = f"https://{host}/hooks"
+    path = f"/v3/webhooks/{api.post('/v3/webhooks', webhook()).json()['id']}"
+    for response in (api.post("/v3/webhooks", webhook(endpoint=endpoint)), api.patch(path, {"endpoint": endpoint})):
+        problem = assert_problem(response, 422, "endpoint")
+        assert problem["invalid_params"] == [
+            {"name": "endpoint", "reason": f"host {host} does not resolve to a public address"}
+        ]
+        assert "10.0.0.5" not in response.body.decode() and "169.254" not in response.body.decode()
+
+
+@pytest.fixture
+def unanswering_name_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A name whose lookup never ends (until the test does), as with a name server that never answers."""
+    system, unanswered = socket.getaddrinfo, threading.Event()
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        if host == "silent.test":
+            unanswered.wait()
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return system(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield "silent.test"
+    unanswered.set()
+
+
+def test_a_name_server_that_never_answers_gets_a_prompt_422(api: ApiClient, unanswering_name_server: str) -> None:
+    endpoint = f"https://{unanswering_name_server}/hooks"
+    path = f"/v3/webhooks/{api.post('/v3/webhooks', webhook()).json()['id']}"
+    for send in (
+        lambda: api.post("/v3/webhooks", webhook(endpoint=endpoint)),
+        lambda: api.patch(path, {"endpoint": endpoint}),
+    ):
+        started = time.monotonic()
+        problem = assert_problem(send(), 422, "endpoint")
+        # Before, the request waited for the lookup without end (on AWS: until the function's Timeout, a 5xx).
+        assert time.monotonic() - started < ENDPOINT_LOOKUP_SECONDS + 2
+        assert "did not resolve within" in str(problem["invalid_params"])
+    assert api.get(path).json()["endpoint"] == PUBLIC_ENDPOINT

@@ -5,9 +5,10 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from hookrelay.errors import TeamLimitReached
 from hookrelay.queues import Message
 from hookrelay.records import Event, Subscription
-from hookrelay.store.due_retries import DueSlice
+from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt
 from hookrelay.store.subscriptions import SubscriptionSlice, next_revision
 
 
@@ -15,10 +16,11 @@ class FakeSubscriptionStore:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Subscription] = {}
         self.team_versions: Counter[str] = Counter()
+        self.changes: dict[tuple[str, int], str] = {}  # (team, version) -> the subscription it changed
 
-    def create(self, subscription: Subscription, limit: int) -> Subscription | None:
+    def create(self, subscription: Subscription, limit: int) -> Subscription:
         if sum(team == subscription.team_id for team, _ in self.items) >= limit:
-            return None
+            raise TeamLimitReached(f"A team may have at most {limit} webhook subscriptions")
         return self._store(next_revision(subscription))
 
     def get(self, team_id: str, subscription_id: str) -> Subscription | None:
@@ -35,32 +37,48 @@ class FakeSubscriptionStore:
         return self._store(next_revision(subscription))
 
     def delete(self, team_id: str, subscription_id: str) -> bool:
-        self.team_versions[team_id] += 1
+        self._log(team_id, subscription_id)
         return self.items.pop((team_id, subscription_id), None) is not None
 
     def versions(self, team_ids: Collection[str]) -> dict[str, int]:
         return {team_id: self.team_versions[team_id] for team_id in team_ids if team_id in self.team_versions}
 
+    def changed_between(self, team_id: str, after: int, upto: int) -> set[str] | None:
+        return {self.changes[(team_id, version)] for version in range(after + 1, upto + 1)}
+
     def all_of_team(self, team_id: str) -> list[Subscription]:
         return [self.items[key] for key in sorted(self.items) if key[0] == team_id]
 
-    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> None:
+    def some_of_team(self, team_id: str, subscription_ids: Collection[str]) -> list[Subscription]:
+        return [self.items[(team_id, id_)] for id_ in subscription_ids if (team_id, id_) in self.items]
+
+    def set_failing_since(self, team_id: str, subscription_id: str, since: str | None) -> Subscription | None:
         stored = self.items.get((team_id, subscription_id))
         if stored and (stored.failing_since is None) != (since is None):
-            self._store(next_revision(dataclasses.replace(stored, failing_since=since)))
+            # A health write: no version moves.
+            stored = next_revision(dataclasses.replace(stored, failing_since=since))
+            self.items[(team_id, subscription_id)] = stored
+        return stored
 
     def disable(
         self, team_id: str, subscription_id: str, reason: str, at: str, *, failing_since: str | None = None
-    ) -> None:
+    ) -> Subscription | None:
         stored = self.items.get((team_id, subscription_id))
-        if stored and (failing_since is None or stored.failing_since == failing_since):
-            disabled = dataclasses.replace(stored, enabled=False, disabled_reason=reason, updated_at=at)
-            self._store(next_revision(disabled))
+        if stored and stored.enabled and (failing_since is None or stored.failing_since == failing_since):
+            self._store(
+                next_revision(dataclasses.replace(stored, enabled=False, disabled_reason=reason, updated_at=at))
+            )
+            return None
+        return stored
 
     def _store(self, subscription: Subscription) -> Subscription:
         self.items[(subscription.team_id, subscription.id)] = subscription
-        self.team_versions[subscription.team_id] += 1
+        self._log(subscription.team_id, subscription.id)
         return subscription
+
+    def _log(self, team_id: str, subscription_id: str) -> None:
+        self.team_versions[team_id] += 1
+        self.changes[(team_id, self.team_versions[team_id])] = subscription_id
 
 
 class FakeEvents:
@@ -111,8 +129,8 @@ class LaggingDueIndex:
 
     def __init__(self, due_at: dict[str, str]) -> None:
         self.due_at = dict(due_at)
-        # Deliveries waiting for a rate-limit slot in the wait partition: (attempt, slot) by id.
-        self.waiting_slots: dict[str, tuple[int, str]] = {}
+        # Deliveries waiting for a rate-limit slot in the wait partition, by id.
+        self.waiting_slots: dict[str, WaitingAttempt] = {}
         self.positions: dict[str, dict[str, Any]] = {}
         self._index = sorted((at, delivery_id) for delivery_id, at in due_at.items())
         self.reads = 0
@@ -129,15 +147,15 @@ class LaggingDueIndex:
         last_id, last_at = page[-1]
         return DueSlice(page, {"due_shard": shard, "due_at": last_at, "delivery_id": last_id})
 
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> Claim | None:
         if self.due_at.get(delivery_id) != due_at:
             return None
         self.due_at[delivery_id] = lease_until
-        return 2
+        return Claim(attempt=2, team_id="acme")
 
     def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
         start = (after["due_at"], after["delivery_id"]) if after else ("", "")
-        rows = sorted((slot, delivery_id) for delivery_id, (_, slot) in self.waiting_slots.items())
+        rows = sorted((waiting.slot_at, delivery_id) for delivery_id, waiting in self.waiting_slots.items())
         page = [(delivery_id, slot) for slot, delivery_id in rows if start < (slot, delivery_id) and slot <= until]
         page = page[:limit]
         if not page:
@@ -145,7 +163,7 @@ class LaggingDueIndex:
         last_id, last_at = page[-1]
         return DueSlice(page, {"due_shard": shard, "due_at": last_at, "delivery_id": last_id})
 
-    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, WaitingAttempt]:
         return {key: self.waiting_slots[key] for key in delivery_ids if key in self.waiting_slots}
 
     def sweep_positions(self) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ from hookrelay.api_keys import (
     issue_portal_token,
     keys_of,
     revoke_key,
+    revoke_portal_sessions,
 )
 from hookrelay.store.api_keys import ApiKeyInfo, Credential
 
@@ -29,8 +30,21 @@ class FakeKeyStore:
         self.items[key_hash] = team_id
         self.infos[key_hash] = ApiKeyInfo(key_id=key_id, team_id=team_id, created_at=created_at)
 
-    def add_portal_token(self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int) -> None:
-        self.portal_tokens[token_hash] = Credential(team_id, portal=True, read_only=read_only, expires_at=expires_at)
+    def add_portal_token(
+        self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int, opened_by: str | None
+    ) -> None:
+        self.portal_tokens[token_hash] = Credential(
+            team_id, portal=True, read_only=read_only, expires_at=expires_at, opened_by=opened_by
+        )
+
+    def remove_portal_token(self, token_hash: str) -> bool:
+        return self.portal_tokens.pop(token_hash, None) is not None
+
+    def remove_portal_tokens(self, team_id: str) -> int:
+        ended = [token for token, credential in self.portal_tokens.items() if credential.team_id == team_id]
+        for token in ended:
+            del self.portal_tokens[token]
+        return len(ended)
 
     def credential_of(self, key_hash: str) -> Credential | None:
         self.lookups += 1
@@ -125,6 +139,31 @@ def test_a_portal_token_stops_at_its_expiry_even_while_cached() -> None:
     assert store.lookups == 1
 
 
+def test_a_portal_session_ends_with_the_key_that_opened_it_within_the_keys_cache_time() -> None:
+    store, monotonic, wall = FakeKeyStore(), Clock(), Clock()
+    key = issue_key(store, "acme").key
+    token = issue_portal_token(
+        store, "acme", read_only=False, lifetime_seconds=3600, now=wall.now, opened_by=hash_key(key)
+    ).token
+    authenticator = Authenticator(store, ttl_seconds=60, monotonic=monotonic, wall_clock=wall)
+    assert authenticator.credential_of(f"Bearer {token}") is not None
+    store.items.clear()  # the key revoked
+    assert authenticator.credential_of(f"Bearer {token}") is not None  # both cached: as the key itself
+    monotonic.now = 61
+    assert authenticator.credential_of(f"Bearer {key}") is None
+    assert authenticator.credential_of(f"Bearer {token}") is None
+
+
+def test_a_session_opened_by_an_operator_ends_at_its_expiry_or_when_revoked() -> None:
+    store, wall = FakeKeyStore(), Clock()
+    token = issue_portal_token(store, "acme", read_only=False, lifetime_seconds=3600, now=wall.now).token
+    issue_portal_token(store, "globex", read_only=False, lifetime_seconds=3600, now=wall.now)
+    assert Authenticator(store, ttl_seconds=0, wall_clock=wall).credential_of(f"Bearer {token}") is not None
+    assert revoke_portal_sessions(store, "acme") == 1
+    assert Authenticator(store, ttl_seconds=0, wall_clock=wall).credential_of(f"Bearer {token}") is None
+    assert [credential.team_id for credential in store.portal_tokens.values()] == ["globex"]
+
+
 @pytest.mark.parametrize(
     "credential",
     [
@@ -133,12 +172,40 @@ def test_a_portal_token_stops_at_its_expiry_even_while_cached() -> None:
         Credential("acme", portal=True, read_only=False, expires_at=1_600),
     ],
 )
-def test_the_authorizer_context_carries_the_credential(credential: Credential) -> None:
-    assert credential_from_context(authorizer_context(credential)) == credential
+# A REST API (and an HTTP API, for some authorizers) passes every context value as a string.
+@pytest.mark.parametrize("as_strings", [False, True])
+def test_the_authorizer_context_carries_the_credential(credential: Credential, as_strings: bool) -> None:
+    context = authorizer_context(credential)
+    if as_strings:
+        context = {name: str(value) for name, value in context.items()}
+    assert credential_from_context(context) == credential
 
 
 def test_no_credential_is_an_empty_team() -> None:
     assert credential_from_context(authorizer_context(None)) is None
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        # What the authorizer said before scopes: a portal token's context, its values as strings.
+        {"team_id": "acme", "portal": "true", "read_only": "true", "expires_at": "1600"},
+        {"team_id": "acme", "portal": True, "read_only": True, "expires_at": 1600},
+        {"team_id": "acme"},
+        {"team_id": "acme", "scope": "admin", "expires_at": 0},
+        {"team_id": "acme", "scope": "Portal", "expires_at": "1600"},
+        {"team_id": "acme", "scope": True, "expires_at": 0},
+        {"team_id": "acme", "scope": "team", "expires_at": "soon"},
+        {"team_id": "acme", "scope": "team", "expires_at": 1600},
+        {"team_id": "acme", "scope": "portal", "expires_at": 0},
+        {"team_id": "acme", "scope": "portal-read-only", "expires_at": "0"},
+        {"team_id": ["acme"], "scope": "team", "expires_at": 0},
+        {"team_id": "", "scope": "team", "expires_at": 0},
+        {"scope": "team", "expires_at": 0},
+    ],
+)
+def test_a_context_that_does_not_parse_is_no_credential(context: dict[str, object]) -> None:
+    assert credential_from_context(context) is None
 
 
 def test_a_team_lists_its_own_keys_oldest_first() -> None:

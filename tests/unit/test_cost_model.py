@@ -57,6 +57,9 @@ def test_batch_publishing_divides_the_per_request_costs_but_not_eventbridge_entr
     assert batch["API Gateway"] == pytest.approx(single["API Gateway"] / 10)
     assert batch["EventBridge"] == single["EventBridge"] == pytest.approx(EVENTBRIDGE_EVENT.usd * 1e6 / 3)
     assert batch["Lambda requests"] < single["Lambda requests"]
+    # Issue 24: a team's requests are counted, one write each, so the batch route divides that too.
+    assert single["DynamoDB team limits"] == pytest.approx(DYNAMODB_WRITE_REQUEST_UNIT.usd * 1e6 / 3)
+    assert batch["DynamoDB team limits"] == pytest.approx(single["DynamoDB team limits"] / 10)
 
 
 def test_lines_follow_the_measured_units_and_bytes() -> None:

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 from records import subscription
 
-from hookrelay import catalog, clock
+from hookrelay import catalog, clock, custom_headers
 from hookrelay.models import SubscriptionPatch, SubscriptionSettings
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.problems import from_validation_error
@@ -167,3 +167,41 @@ def test_custom_headers_are_sent_beside_every_header_of_hookrelay() -> None:
     assert headers["Content-Type"] == "application/json"
     assert headers["webhook-id"] == delivery.id
     assert headers["User-Agent"].startswith("hookrelay/")
+
+
+@pytest.mark.parametrize(
+    ("name", "sensitive"),
+    [
+        ("Authorization", True),
+        ("proxy-authorization", True),
+        ("COOKIE", True),
+        ("X-Access-Token", True),
+        ("x-webhook-secret", True),
+        ("Api-Key", True),
+        ("X-Signature-Extra", True),
+        ("X-DB-Password", True),
+        ("X-Client-Id", False),
+        ("X-Tenant", False),
+    ],
+)
+def test_credentials_are_sensitive_by_their_name(name: str, sensitive: bool) -> None:
+    assert custom_headers.is_sensitive(name, []) is sensitive
+    assert custom_headers.is_sensitive(name, [name.upper()])
+
+
+def test_a_masked_value_shows_its_last_four_characters_only_when_long() -> None:
+    assert custom_headers.masked_value("Bearer rcv_live_abcd1234") == "***1234"
+    assert custom_headers.masked_value("0123456789a") == "***"
+    assert custom_headers.masked_value("") == "***"
+
+
+def test_a_sensitive_value_written_back_as_shown_keeps_the_stored_one() -> None:
+    stored = {"Authorization": "Bearer rcv_live_abcd1234", "X-Client-Id": "client-0123456789", "X-Tenant": "acme"}
+    shown = custom_headers.shown(stored, ["x-client-id"])
+    assert shown == {"Authorization": "***1234", "X-Client-Id": "***6789", "X-Tenant": "acme"}
+    written = {"authorization": "***1234", "X-Client-Id": "new-client-id", "X-Tenant": "***"}
+    assert custom_headers.kept(written, stored, ["x-client-id"]) == {
+        "authorization": "Bearer rcv_live_abcd1234",
+        "X-Client-Id": "new-client-id",
+        "X-Tenant": "***",  # not sensitive: a value like any other
+    }

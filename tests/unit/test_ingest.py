@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from records import TEAM_LIMIT, subscription, subscription_id
 
+from hookrelay.errors import Unavailable
 from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.ingest import Ingest
 from hookrelay.records import Event, Subscription, delivery_id
@@ -51,7 +52,7 @@ class World:
         for index, body in enumerate(bodies):
             try:
                 self.ingest.process_message(str(index), body, has_time=lambda: has_time)
-            except Crash:
+            except (Crash, Unavailable):  # any record's exception fails that record alone (powertools)
                 failed.add(index)
         return failed | {int(record_id) for record_id in self.ingest.finish_batch()}
 
@@ -181,8 +182,10 @@ def test_a_large_fan_out_continues_through_the_events_queue() -> None:
         world.run(request, has_time=False)  # time for one chunk per invocation
         if not world.events_queue.messages:
             break
-        request = read_queue_message(world.events_queue.messages.pop().body)
+        continuation = world.events_queue.messages.pop()
+        request = read_queue_message(continuation.body)
         assert request.continue_after
+        assert continuation.team_id == EVENT.team_id  # its message group: the team's fair-queue tenant
     assert runs == 5
     assert len(set(world.enqueued_ids())) == len(world.enqueued_ids()) == 120
 
@@ -243,3 +246,21 @@ def test_a_change_the_container_remembers_is_matched_at_once() -> None:
     assert [s.id for s in cache.matching(EVENT)] == [subscription_id(1)]
     cache.remember(subscription(1, enabled=False))
     assert cache.matching(EVENT) == []
+
+
+def test_a_team_whose_subscriptions_cannot_be_read_fails_only_its_own_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World([subscription(1), subscription(2, team_id="globex")])
+    readable = world.store.all_of_team
+
+    def throttled(team_id: str) -> list[Subscription]:
+        if team_id == "acme":
+            raise Unavailable("ProvisionedThroughputExceededException")
+        return readable(team_id)
+
+    monkeypatch.setattr(world.store, "all_of_team", throttled)
+    other_team = dataclasses.replace(EVENT, team_id="globex")
+    assert world.run_batch([FanOutRequest(event=EVENT), FanOutRequest(event=other_team)]) == {0}
+    assert world.enqueued_ids() == [delivery_id(other_team.event_id, subscription_id(2))]
+    monkeypatch.setattr(world.store, "all_of_team", readable)
+    assert not world.run(FanOutRequest(event=EVENT))  # received again once the team can be read
+    assert world.enqueued_ids()[1:] == [delivery_id(EVENT.event_id, subscription_id(1))]

@@ -8,6 +8,8 @@ import pytest
 from hookrelay.catalog import event_types
 from hookrelay.payloads import EventFacts, delivery_format, render, summary
 
+ZWSP = "\u200b"
+
 FACTS = EventFacts(
     event_id="0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b",
     event_name="ENVELOPE_SIGNED",
@@ -59,7 +61,8 @@ def test_subnoto_form_carries_the_json_in_one_field() -> None:
 def test_chat_formats_summarise_for_people() -> None:
     slack = json.loads(render(FACTS, "slack").body)
     assert slack["text"].startswith("ENVELOPE_SIGNED: A recipient has signed the envelope.")
-    assert "Recipient: Jé Doe &lt;j@example.com&gt;" in slack["text"]  # what Slack shows as <j@example.com>
+    # What Slack shows as <j@example.com>, not a mailto: link.
+    assert f"Recipient: Jé Doe &lt;j@{ZWSP}example.com&gt;" in slack["text"]
     assert slack["blocks"][0]["text"]["text"] == slack["text"]
     discord = json.loads(render(FACTS, "discord").body)
     assert discord["content"] == "ENVELOPE\\_SIGNED: A recipient has signed the envelope."
@@ -109,10 +112,10 @@ def test_slack_escapes_every_value_so_nothing_pings_or_links() -> None:
         assert "<" not in text and ">" not in text, text
         assert "&" not in text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", ""), text
     text = message["text"]
-    assert "Signature request: &lt;https://evil|app.yousign.com&gt; [link](https://evil) (done)" in text
-    assert "Signer: &lt;!channel&gt; **bold** @everyone &lt;a&amp;b@x.io&gt;" in text
+    assert f"Signature request: &lt;https:{ZWSP}//evil|app.yousign.com&gt; [link](https:{ZWSP}//evil) (done)" in text
+    assert f"Signer: &lt;!channel&gt; **bold** @{ZWSP}everyone &lt;a&amp;b@{ZWSP}x.io&gt;" in text
     # A value's line breaks cannot start lines of their own.
-    assert "Reason: line one # heading &gt; quote &lt;@123&gt;" in text
+    assert f"Reason: line one # heading &gt; quote &lt;@{ZWSP}123&gt;" in text
     assert f"event `{HOSTILE.event_id}`" in texts[2]
 
 
@@ -127,7 +130,7 @@ def test_discord_escapes_markdown_and_allows_no_mentions() -> None:
     description = embed["description"]
     # Every markdown character from the data is preceded by a backslash, so it shows as itself.
     assert re.search(r"(?<!\\)[*_~`|>#\[\]()<@]", re.sub(r"\\.", "", description)) is None, description
-    assert unescape_discord(description).split("\n") == [
+    assert unescape_discord(description).replace(ZWSP, "").split("\n") == [
         "Signature request: <https://evil|app.yousign.com> [link](https://evil) (done)",
         "Signer: <!channel> **bold** @everyone <a&b@x.io>",
         "Reason: line one # heading > quote <@123> `code` ~~gone~~ ||spoiler|| _it_ \\",
@@ -154,3 +157,91 @@ def test_escaping_never_pushes_a_message_past_the_chat_limits(delivery: str) -> 
         description = message["embeds"][0]["description"]
         assert len(description) <= 4096 and len(message["content"]) <= 2000
         assert not description.endswith("\\") or description.endswith("\\\\")
+
+
+# A signer's name as in issue 25: on main, Slack and Discord posted its URL as a live link.
+PHISHING = EventFacts(
+    **{
+        **FACTS.__dict__,
+        "event_name": "signer.done",
+        "description": "A signer has signed.",
+        "data": {"signer": {"info": {"first_name": "Pay invoice at https://evil.example/login @here"}}},
+    }
+)
+
+# The services' documented parsing of plain text. Slack ("Formatting text for app surfaces"): a mrkdwn text
+# object without `"verbatim": true` auto-links URLs (and bare www. names and e-mail addresses), link-ifies
+# channel names and parses mentions (@here, @channel, @everyone); with it, only `<...>` manual strings
+# are parsed. Discord ("Markdown text 101", message formatting): any http(s):// URL is a link, `[text](url)`
+# a masked link in embeds, and @everyone, @here, <@id>, <@!id>, <@&role>, <#channel> mentions (pinging
+# only those `allowed_mentions` allows).
+SLACK_AUTOMATIC = re.compile(r"[a-z][a-z0-9+.-]*://|\bwww\.|@(here|channel|everyone)\b|[\w.+-]@[\w-]+\.\w|#\w", re.I)
+DISCORD_LINKS_AND_MENTIONS = re.compile(r"https?://|\[[^\]]*\]\(|@(everyone|here)\b|<(@[!&]?|#)\d+>", re.I)
+
+
+def slack_links_or_mentions(message: dict[str, object]) -> list[str]:
+    """What Slack would make a link or mention of in the message, by those rules."""
+    found: list[str] = []
+    blocks = message["blocks"]
+    assert isinstance(blocks, list)
+    texts = [block["text"] for block in blocks if "text" in block]
+    texts += [element for block in blocks for element in block.get("elements", [])]
+    for text in texts:
+        assert text["type"] == "plain_text" or text.get("verbatim") is True, text
+        found += re.findall(r"<[^>]*>", text["text"])  # manual parsing strings, parsed even when verbatim
+    # The top-level text (notifications, and clients without blocks) is parsed as mrkdwn, not verbatim.
+    fallback = str(message["text"])
+    found += re.findall(r"<[^>]*>", fallback) + [match.group(0) for match in SLACK_AUTOMATIC.finditer(fallback)]
+    return found
+
+
+def discord_links_or_mentions(message: dict[str, object]) -> list[str]:
+    embeds = message["embeds"]
+    assert isinstance(embeds, list)
+    texts = [str(message["content"])] + [str(embed["description"]) for embed in embeds]
+    # A backslashed punctuation character shows as itself and takes no part in markup or mentions.
+    unmarked = [re.sub(r"\\.", "", text) for text in texts]
+    return [match.group(0) for text in unmarked for match in DISCORD_LINKS_AND_MENTIONS.finditer(text)]
+
+
+def test_slack_makes_no_link_or_mention_of_event_data() -> None:
+    rendered = render(PHISHING, "slack").body.decode()
+    headline = "signer.done: A signer has signed."
+    signer = f"Signer: Pay invoice at https:{ZWSP}//evil.example/login @{ZWSP}here"
+    context = f"event `{PHISHING.event_id}` at 2024-01-01T00:00:00.123000+00:00"
+    assert json.loads(rendered) == {
+        "text": f"{headline}\n{signer}",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{headline}\n{signer}", "verbatim": True}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context, "verbatim": True}]},
+        ],
+    }
+    assert slack_links_or_mentions(json.loads(rendered)) == []
+    # Read by people, the value is unchanged: the zero-width space shows as nothing.
+    assert "Pay invoice at https://evil.example/login @here" in rendered.replace(ZWSP, "")
+
+
+def test_discord_makes_no_link_or_mention_of_event_data() -> None:
+    rendered = render(PHISHING, "discord").body.decode()
+    description = f"Signer: Pay invoice at https:{ZWSP}//evil.example/login \\@{ZWSP}here"
+    assert json.loads(rendered) == {
+        "content": "signer.done: A signer has signed.",
+        "embeds": [
+            {
+                "title": "signer.done",
+                "description": description,
+                "timestamp": "2024-01-01T00:00:00.123000+00:00",
+                "footer": {"text": f"event {PHISHING.event_id}"},
+            }
+        ],
+        "allowed_mentions": {"parse": []},
+    }
+    assert discord_links_or_mentions(json.loads(rendered)) == []
+    shown = unescape_discord(json.loads(rendered)["embeds"][0]["description"])
+    assert shown.replace(ZWSP, "") == "Signer: Pay invoice at https://evil.example/login @here"
+
+
+@pytest.mark.parametrize("facts", [PHISHING, HOSTILE, FACTS], ids=["phishing", "hostile", "plain"])
+def test_no_event_data_becomes_a_link_or_mention_by_either_services_rules(facts: EventFacts) -> None:
+    assert slack_links_or_mentions(json.loads(render(facts, "slack").body)) == []
+    assert discord_links_or_mentions(json.loads(render(facts, "discord").body)) == []

@@ -26,14 +26,14 @@ class FlakySqs:
 
 def test_sends_ten_per_call_and_resends_refused_entries() -> None:
     sqs = FlakySqs(refuse_once={"3", "7"})
-    Queue(sqs, "url", sleep=lambda _: None).send([delivery_message(f"d{i}", 1) for i in range(25)])
+    Queue(sqs, "url", sleep=lambda _: None).send([delivery_message(f"d{i}", 1, team_id="acme") for i in range(25)])
     assert [len(call) for call in sqs.calls] == [10, 2, 10, 5]
     assert [json.loads(str(entry["MessageBody"]))["delivery_id"] for entry in sqs.calls[1]] == ["d3", "d7"]
 
 
 def test_a_message_sqs_will_never_take_is_an_error_not_a_loss() -> None:
     with pytest.raises(QueueSendError, match="refused"):
-        Queue(FlakySqs(refuse_once={"0"}, sender_fault=True), "url").send([Message("x")])
+        Queue(FlakySqs(refuse_once={"0"}, sender_fault=True), "url").send([Message("x", "acme")])
 
 
 def test_gives_up_loudly_after_every_attempt() -> None:
@@ -42,4 +42,10 @@ def test_gives_up_loudly_after_every_attempt() -> None:
             return {"Failed": [{"Id": e["Id"], "SenderFault": False} for e in Entries]}
 
     with pytest.raises(QueueSendError, match="after 5 attempts"):
-        Queue(AlwaysRefuses(), "url", sleep=lambda _: None).send([Message("x")])
+        Queue(AlwaysRefuses(), "url", sleep=lambda _: None).send([Message("x", "acme")])
+
+
+def test_each_message_is_sent_in_its_teams_message_group() -> None:
+    sqs = FlakySqs()
+    Queue(sqs, "url").send([delivery_message("d1", 1, team_id="acme"), Message("x", "team-b", delay_seconds=5)])
+    assert [(entry["MessageGroupId"], entry["DelaySeconds"]) for entry in sqs.calls[0]] == [("acme", 0), ("team-b", 5)]

@@ -2,22 +2,44 @@
 
 from collections.abc import Iterator
 from http import HTTPStatus
+from typing import Any
 
 import boto3
 import pytest
 import records
+from boto3.dynamodb.types import TypeSerializer
+from botocore import stub
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from hookrelay.aws import Table, python_values
 from hookrelay.errors import Unavailable
 from hookrelay.http_api import outage
+from hookrelay.records import Subscription, with_values
 from hookrelay.store.retries import Retries
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
+from hookrelay.store.subscriptions import DynamoSubscriptionStore, next_revision, stored_bytes
 
 ATTEMPTS = 4
 NO_PAUSE = Retries(attempts=ATTEMPTS, first_pause=0, max_pause=0, sleep=lambda _: None)
 SUBSCRIPTION = records.subscription()
+TEAM_UPDATE = {
+    "TableName": "subscriptions",
+    "Key": {"team_id": SUBSCRIPTION.team_id, "subscription_id": "#team"},
+    "UpdateExpression": "SET version = :next, subscription_count = :count, subscription_bytes = :bytes",
+    "ConditionExpression": "version = :read",
+}
+
+
+def typed(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as DynamoDB sends and answers them."""
+    return dict(TypeSerializer().serialize(values)["M"])
+
+
+def item_of(subscription: Subscription, **changes: object) -> dict[str, Any]:
+    """The subscription's item as DynamoDB answers it."""
+    item = {**with_values(subscription), **changes}
+    item["subscription_id"] = item.pop("id")
+    return typed(item)
 
 
 @pytest.fixture
@@ -43,16 +65,73 @@ def made(stubber: Stubber) -> None:
     stubber.add_response("transact_write_items", {})
 
 
+def team_read(stubber: Stubber, version: int = 3) -> None:
+    """The consistent read of the team's item (and the subscription's) that a logged write starts from."""
+    team = {
+        "team_id": SUBSCRIPTION.team_id,
+        "subscription_id": "#team",
+        "version": version,
+        "subscription_count": 1,
+        "subscription_bytes": 1000,
+    }
+    stubber.add_response("batch_get_item", {"Responses": {"subscriptions": [typed(team)]}})
+
+
 def test_a_create_and_a_delete_cancelled_for_a_conflict_are_made_on_the_next_try_not_refused(
     stubbed: tuple[DynamoSubscriptionStore, Stubber],
 ) -> None:
     store, stubber = stubbed
-    cancelled(stubber, "None", "TransactionConflict")
+    team_read(stubber)
+    cancelled(stubber, "None", "TransactionConflict", "None")
+    team_read(stubber)
     made(stubber)
     assert store.create(SUBSCRIPTION, limit=1000) is not None
-    cancelled(stubber, "TransactionConflict", "None")
+    team_read(stubber)
+    cancelled(stubber, "TransactionConflict", "None", "None")
+    team_read(stubber)
     made(stubber)
     assert store.delete(SUBSCRIPTION.team_id, SUBSCRIPTION.id) is True
+
+
+def test_a_write_that_finds_the_version_moved_since_its_read_is_logged_under_the_next_one(
+    stubbed: tuple[DynamoSubscriptionStore, Stubber],
+) -> None:
+    store, stubber = stubbed
+    team_read(stubber, version=3)
+    cancelled(stubber, "None", "ConditionalCheckFailed", "None")  # another write made version 4 meanwhile
+    team_read(stubber, version=4)
+    stubber.add_response(
+        "transact_write_items",
+        {},
+        {
+            "TransactItems": [
+                stub.ANY,
+                {
+                    "Update": {
+                        **TEAM_UPDATE,
+                        "ExpressionAttributeValues": {
+                            ":read": 4,
+                            ":next": 5,
+                            ":count": 2,
+                            ":bytes": 1000 + stored_bytes(next_revision(SUBSCRIPTION)),
+                        },
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": "subscriptions",
+                        "Item": {
+                            "team_id": SUBSCRIPTION.team_id,
+                            "subscription_id": "#change#0005",
+                            "version": 5,
+                            "changed": SUBSCRIPTION.id,
+                        },
+                    }
+                },
+            ]
+        },
+    )
+    assert store.create(SUBSCRIPTION, limit=1000) is not None
 
 
 def refused_for_now(stubber: Stubber, code: str) -> None:
@@ -64,19 +143,17 @@ def refused_for_now(stubber: Stubber, code: str) -> None:
 @pytest.mark.parametrize(
     "code", ["TransactionConflictException", "ThrottlingException", "ProvisionedThroughputExceededException"]
 )
-def test_health_writes_refused_for_now_are_made_on_the_next_try(
+def test_a_failing_run_s_start_refused_for_now_is_made_on_the_next_try_and_moves_no_version(
     stubbed: tuple[DynamoSubscriptionStore, Stubber], code: str
 ) -> None:
-    # Single-item writes, the subscription's then the team's version: delivery makes them from many
-    # containers at once, and as transactions on the one team item they cancelled each other (R1).
+    # One single-item write (the Stubber refuses any other call): delivery makes it from many containers
+    # at once, and a version moved by it made every container re-read the team (issue 23).
     store, stubber = stubbed
-    for _ in ("failing since", "disabled"):
-        refused_for_now(stubber, code)
-        stubber.add_response("update_item", {})  # the subscription
-        refused_for_now(stubber, code)
-        stubber.add_response("update_item", {})  # its team's version
-    store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "2026-03-02T10:15:30.000Z")
-    store.disable(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "the endpoint answered 410 Gone", "2026-03-02T10:15:30.000Z")
+    refused_for_now(stubber, code)
+    stored = item_of(SUBSCRIPTION, failing_since="2026-03-02T10:15:30.000Z", revision=2)
+    stubber.add_response("update_item", {"Attributes": stored})
+    written = store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "2026-03-02T10:15:30.000Z")
+    assert written is not None and written.failing_since == "2026-03-02T10:15:30.000Z"
 
 
 def test_a_health_write_refused_at_every_try_is_unavailable(stubbed: tuple[DynamoSubscriptionStore, Stubber]) -> None:
@@ -87,30 +164,39 @@ def test_a_health_write_refused_at_every_try_is_unavailable(stubbed: tuple[Dynam
         store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, None)
 
 
-def test_a_health_write_whose_condition_fails_moves_no_version(
+def test_a_failing_run_s_start_another_container_wrote_first_answers_with_the_stored_one(
     stubbed: tuple[DynamoSubscriptionStore, Stubber],
 ) -> None:
     store, stubber = stubbed
-    stubber.add_client_error("update_item", "ConditionalCheckFailedException", "The conditional request failed")
-    store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, None)  # nothing to end: no second write
+    stubber.add_client_error(
+        "update_item",
+        "ConditionalCheckFailedException",
+        "The conditional request failed",
+        modeled_fields={"Item": item_of(SUBSCRIPTION, failing_since="2026-03-01T00:00:00.000Z")},
+    )
+    found = store.set_failing_since(SUBSCRIPTION.team_id, SUBSCRIPTION.id, "2026-03-02T10:15:30.000Z")
+    assert found is not None and found.failing_since == "2026-03-01T00:00:00.000Z"
 
 
 def test_a_team_item_that_another_transaction_holds_while_it_is_started_is_waited_for(
     stubbed: tuple[DynamoSubscriptionStore, Stubber],
 ) -> None:
     store, stubber = stubbed
-    cancelled(stubber, "None", "ConditionalCheckFailed")  # a team stored before its #team item existed
+    stubber.add_response("batch_get_item", {"Responses": {"subscriptions": []}})  # stored before #team items
     stubber.add_response("query", {"Count": 0, "ScannedCount": 0, "Items": []})
     stubber.add_client_error("put_item", "TransactionConflictException", "Transaction is ongoing for the item")
+    team_read(stubber)
     made(stubber)
     assert store.create(SUBSCRIPTION, limit=1000) is not None
 
 
 def test_only_a_failed_condition_means_not_there(stubbed: tuple[DynamoSubscriptionStore, Stubber]) -> None:
     store, stubber = stubbed
-    cancelled(stubber, "ConditionalCheckFailed", "None")
+    team_read(stubber)
+    cancelled(stubber, "ConditionalCheckFailed", "None", "None")
     assert store.delete(SUBSCRIPTION.team_id, SUBSCRIPTION.id) is False
-    cancelled(stubber, "ConditionalCheckFailed", "None")
+    team_read(stubber)
+    cancelled(stubber, "ConditionalCheckFailed", "None", "None")
     assert store.replace(SUBSCRIPTION) is None
 
 
@@ -119,7 +205,8 @@ def test_a_write_cancelled_at_every_try_raises_unavailable_after_the_last(
 ) -> None:
     store, stubber = stubbed
     for _ in range(ATTEMPTS):
-        cancelled(stubber, "None", "TransactionConflict")
+        team_read(stubber)
+        cancelled(stubber, "None", "TransactionConflict", "None")
     with pytest.raises(Unavailable):
         store.create(SUBSCRIPTION, limit=1000)
 
@@ -128,7 +215,8 @@ def test_a_cancellation_for_a_fault_is_raised_not_read_as_an_answer(
     stubbed: tuple[DynamoSubscriptionStore, Stubber],
 ) -> None:
     store, stubber = stubbed
-    cancelled(stubber, "ValidationError", "None")
+    team_read(stubber)
+    cancelled(stubber, "ValidationError", "None", "None")
     with pytest.raises(ClientError, match="TransactionCanceledException"):
         store.delete(SUBSCRIPTION.team_id, SUBSCRIPTION.id)
 

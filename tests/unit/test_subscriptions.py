@@ -1,4 +1,6 @@
 import dataclasses
+import threading
+import time
 
 import pytest
 from pydantic import ValidationError
@@ -17,7 +19,7 @@ from hookrelay.problems import ProblemError
 from hookrelay.records import Subscription
 from hookrelay.store.retries import Retries
 from hookrelay.store.subscriptions import next_revision
-from hookrelay.subscriptions import Subscriptions
+from hookrelay.subscriptions import Subscriptions, vet_endpoint
 from unit.fakes import FakeSubscriptionStore
 
 RESOLVED = {"hooks.example.com": ["93.184.215.14"], "rebound.example.com": ["10.0.0.7"]}
@@ -60,7 +62,29 @@ def test_endpoint_resolving_to_private_address_is_refused(subscriptions: Subscri
     problem = raised.value.problem
     assert problem.status == 422
     assert problem.invalid_params and problem.invalid_params[0].name == "endpoint"
-    assert "10.0.0.7" in problem.invalid_params[0].reason
+    # Nothing of where the name resolved: creating subscriptions is no way to look up internal names.
+    assert problem.invalid_params[0].reason == "host rebound.example.com does not resolve to a public address"
+    assert "10.0.0.7" not in problem.model_dump_json()
+
+
+def test_a_name_server_that_never_answers_is_a_prompt_422() -> None:
+    unanswered = threading.Event()
+
+    def hanging(host: str, port: int) -> list[str]:
+        unanswered.wait()
+        return ["93.184.215.14"]
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProblemError) as raised:
+            vet_endpoint("https://hangs.example.com/x", allow_private=False, resolver=hanging, lookup_seconds=0.2)
+    finally:
+        unanswered.set()
+    assert time.monotonic() - started < 1.5
+    problem = raised.value.problem
+    assert problem.status == 422 and problem.invalid_params
+    assert problem.invalid_params[0].name == "endpoint"
+    assert "did not resolve within 0.2 s" in problem.invalid_params[0].reason
 
 
 def test_update_merges_and_revalidates(subscriptions: Subscriptions) -> None:

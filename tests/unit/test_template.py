@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from hookrelay.delivery import SEND_CONCURRENCY, attempt_seconds
-from hookrelay.rate_limit import DELIVERY_CONTAINERS
 from hookrelay.settings import AwsCallLimits, Settings
 from hookrelay.sweeper import stop_seconds
+from hookrelay.team_limits import limits
 from hookrelay_cli.dlq import DEAD_LETTER_QUEUES
 from hookrelay_cli.main import DLQ_NAMES
 from hookrelay_cli.template import Intrinsics, Template, TemplateError
@@ -115,9 +115,14 @@ def test_a_template_the_sam_transform_refuses_fails_with_its_reason(tmp_path: Pa
 
 def test_every_setting_is_declared_in_globals_and_nothing_else(template: Template) -> None:
     # One settings module reads exactly the variables template.yaml declares for every function.
-    # The template's values, resource names made up.
+    # The template's values, parameters at their defaults, resource names made up.
+    parameters = template.parameter_defaults()
     declared = {
-        name: "physical-name" if isinstance(value, dict) else str(value)
+        name: str(parameters[value["Ref"]])
+        if isinstance(value, dict) and value.get("Ref") in parameters
+        else "physical-name"
+        if isinstance(value, dict)
+        else str(value)
         for name, value in template.function("ApiFunction").environment.items()
         if name.startswith("HOOKRELAY_")
     }
@@ -205,6 +210,60 @@ def test_routes_come_from_the_template(template: Template) -> None:
     }
     ordered = [route.route_key for route, _ in template.http_routes()]
     assert ordered[-1] == "ANY /{proxy+}"
+
+
+# Concurrency isolation (issue 24): the API cannot starve delivery.
+
+ACCOUNT_CONCURRENCY = 1_000  # Lambda's default quota per region
+UNRESERVED_MINIMUM = 100  # what Lambda keeps unreserved for every other function of the account
+PARTITION_WRITES_PER_SECOND = 1_000
+
+
+def default(template: Template, value: Any) -> float:
+    """A property's value with the template's parameter defaults."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return float(template.parameter_defaults()[value["Ref"]])
+    return float(value)
+
+
+def test_every_function_reserves_concurrency_within_the_accounts_default(template: Template) -> None:
+    reserved = {
+        function_id: default(template, template.reserved_concurrency(function_id))
+        for function_id in template.function_ids()
+    }
+    assert all(value >= 1 for value in reserved.values()), reserved
+    assert sum(reserved.values()) + UNRESERVED_MINIMUM <= ACCOUNT_CONCURRENCY
+
+
+@pytest.mark.parametrize("function_id", ["IngestFunction", "DeliveryFunction"])
+def test_each_event_source_runs_at_most_its_functions_reserved_concurrency(
+    template: Template, function_id: str
+) -> None:
+    maximum = default(template, template.maximum_concurrency(function_id))
+    assert 2 <= maximum <= default(template, template.reserved_concurrency(function_id))
+
+
+def test_the_stage_throttles_below_what_the_api_and_authorizer_may_run(template: Template) -> None:
+    # A burst the stage lets through must find a free execution, or Lambda's throttle becomes a 500.
+    throttling = template.stage_throttling()
+    assert throttling is not None
+    rate, burst = (default(template, value) for value in throttling)
+    assert rate >= 1 and burst >= 1
+    for function_id in ("ApiFunction", "AuthorizerFunction"):
+        assert burst <= default(template, template.reserved_concurrency(function_id))
+
+
+def test_no_team_limit_counter_takes_more_than_a_tenth_of_a_partitions_writes(template: Template) -> None:
+    # SPEC §8: a counter takes its share of a window's burst plus one refused write per API container
+    # (at most the API's reserved concurrency) each window (hookrelay.team_limits).
+    environment = template.function("ApiFunction").environment
+    containers = default(template, template.reserved_concurrency("ApiFunction"))
+    for limit in limits(
+        float(environment["HOOKRELAY_TEAM_REQUESTS_PER_SECOND"]), int(environment["HOOKRELAY_TEAM_REQUEST_BURST"])
+    ).values():
+        largest_share = max(limit.share(shard) for shard in range(limit.shards))
+        writes_per_second = (largest_share + containers) / limit.window_seconds
+        assert writes_per_second <= PARTITION_WRITES_PER_SECOND / 10, limit
 
 
 def test_greedy_route_pattern() -> None:
@@ -507,11 +566,14 @@ def test_every_function_logs_to_a_log_group_of_the_stack(template: Template) -> 
 
 
 def test_the_rate_keys_write_pacing_counts_every_delivery_container(template: Template) -> None:
-    # Each container writes a rate# item at most every RESERVE_SPACING_SECONDS: the item's writes a
-    # second stay within RATE_KEY_WRITES_PER_SECOND only while no more containers than this deliver.
+    # Each container writes a rate# item at most every reserve_spacing_seconds(HOOKRELAY_DELIVERY_CONTAINERS):
+    # the item's writes a second stay within RATE_KEY_WRITES_PER_SECOND only while no more containers than
+    # that deliver.
     (scaling,) = [
         properties["ScalingConfig"]
         for _, properties in template.of_type("AWS::Lambda::EventSourceMapping")
         if properties["FunctionName"] == {"Ref": "DeliveryFunction"}
     ]
-    assert scaling["MaximumConcurrency"] == DELIVERY_CONTAINERS
+    reserved = template.resource("DeliveryFunction")["Properties"]["ReservedConcurrentExecutions"]
+    containers = template.function("DeliveryFunction").environment["HOOKRELAY_DELIVERY_CONTAINERS"]
+    assert scaling["MaximumConcurrency"] == reserved == containers == {"Ref": "DeliveryReservedConcurrency"}

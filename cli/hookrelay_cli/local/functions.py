@@ -115,17 +115,26 @@ class ScalingFunction:
     """A function as API Gateway invokes it: a request that arrives while every container of the
     function is busy gets a new container (Lambda scales out per concurrent request), up to
     `max_containers`, beyond which it waits for one to be free; an idle container is used again.
+    With `reserved` (its ReservedConcurrentExecutions) at most `max_containers`, a request that finds
+    that many busy is throttled as Lambda throttles it (FunctionThrottled) rather than waiting.
 
     `first` is the function's container 0; `new_container(n)` makes container n at need.
     """
 
-    def __init__(self, first: Function, new_container: Callable[[int], Function], max_containers: int):
+    def __init__(
+        self,
+        first: Function,
+        new_container: Callable[[int], Function],
+        max_containers: int,
+        reserved: int | None = None,
+    ):
         self.spec = first.spec
         self.container = first.container
         self._idle = [first]
         self._containers = 1
         self._new_container = new_container
-        self._max_containers = max_containers
+        self._throttles = reserved is not None and reserved <= max_containers
+        self._max_containers = min(max_containers, reserved) if reserved is not None else max_containers
         self._freed = threading.Condition()
 
     def invoke(self, event: Any) -> Any:
@@ -140,6 +149,10 @@ class ScalingFunction:
     def _take(self) -> Function:
         with self._freed:
             while not self._idle and self._containers >= self._max_containers:
+                if self._throttles:
+                    raise FunctionThrottled(
+                        f"{self.spec.logical_id}: Rate Exceeded (its reserved concurrency, {self._max_containers})"
+                    )
                 self._freed.wait()
             if self._idle:
                 # The one used last: its caches and connections are the warmest, as Lambda prefers.
@@ -155,6 +168,10 @@ class FunctionError(Exception):
 
 class FunctionTimedOut(FunctionError):
     pass
+
+
+class FunctionThrottled(FunctionError):
+    """Lambda's TooManyRequestsException: every execution the function's reserved concurrency allows is busy."""
 
 
 @dataclass(frozen=True)

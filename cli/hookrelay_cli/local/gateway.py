@@ -1,9 +1,10 @@
 """An HTTP API Gateway on 127.0.0.1: each request becomes a payload 2.0 event for the real handlers.
 
-Routes and authorizers come from template.yaml. What API Gateway itself answers is reproduced:
-no route 404 `{"message":"Not Found"}`, authorizer denial 403, handler failure 500, bodies over
-10 MB 413, and 500 for a request whose event Lambda would refuse (over 6 MB). Any method reaches an
-`ANY` route (the API function answers 405 for one it does not serve), and chunked bodies are read
+Routes, authorizers and the stage's throttling come from template.yaml. What API Gateway itself
+answers is reproduced: no route 404 `{"message":"Not Found"}`, over the stage's rate 429
+`{"message":"Too Many Requests"}`, authorizer denial 403, handler failure or throttling 500, bodies
+over 10 MB 413, and 500 for a request whose event Lambda would refuse (over 6 MB). Any method reaches
+an `ANY` route (the API function answers 405 for one it does not serve), and chunked bodies are read
 whole: werkzeug serves the HTTP.
 """
 
@@ -13,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,29 @@ def _gateway_message(status: int, message: str) -> GatewayResponse:
     return GatewayResponse(status, [("Content-Type", "application/json")], body)
 
 
+class StageThrottle:
+    """API Gateway's stage throttling: a token bucket of `burst` tokens refilled at `rate` a second, one
+    taken by every request, whichever its route or caller."""
+
+    def __init__(self, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic):
+        self._rate = rate
+        self._burst = burst
+        self._monotonic = monotonic
+        self._tokens = float(burst)
+        self._updated = monotonic()
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        with self._lock:
+            now = self._monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+            self._updated = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
 @dataclass(frozen=True)
 class HttpRequest:
     method: str
@@ -67,11 +92,19 @@ class HttpRequest:
 class Gateway:
     """Matches a request to a template route, runs its authorizer, then its function."""
 
-    def __init__(self, routes: list[tuple[RouteSpec, Function]], authorizers: dict[str, Function]):
+    def __init__(
+        self,
+        routes: list[tuple[RouteSpec, Function]],
+        authorizers: dict[str, Function],
+        throttle: StageThrottle | None = None,
+    ):
         self._routes = routes
         self._authorizers = authorizers
+        self._throttle = throttle
 
     def handle(self, request: HttpRequest) -> GatewayResponse:
+        if self._throttle and not self._throttle.admit():
+            return _gateway_message(429, "Too Many Requests")
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return _gateway_message(413, "Request Entity Too Large")
         path = urlsplit(request.target).path

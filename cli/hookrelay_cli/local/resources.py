@@ -8,7 +8,7 @@ their names and ARNs, so that what refers to them resolves.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hookrelay_cli.template import Intrinsics, Template, TemplateError
@@ -36,7 +36,13 @@ def default_name(stack_name: str, logical_id: str) -> str:
 class LocalResources:
     """The physical resources of one stack in the AWS endpoint the given session points at."""
 
-    def __init__(self, template: Template, stack_name: str, client: Callable[[str], Any]):
+    def __init__(
+        self,
+        template: Template,
+        stack_name: str,
+        client: Callable[[str], Any],
+        parameter_overrides: Mapping[str, str] | None = None,
+    ):
         self._template = template
         self._stack_name = stack_name
         self._client = client
@@ -54,7 +60,7 @@ class LocalResources:
                 "AWS::Partition": "aws",
                 "AWS::URLSuffix": "amazonaws.com",
             },
-            parameters=template.parameter_defaults(),
+            parameters={**template.parameter_defaults(), **(parameter_overrides or {})},
             conditions=template.conditions,
         )
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {

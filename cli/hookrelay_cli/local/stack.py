@@ -20,8 +20,9 @@ from hookrelay.portal import open_session
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.dynamodb import DynamoDBRules, enforce_dynamodb_rules
+from hookrelay_cli.local.fair_queues import keep_queues_fair
 from hookrelay_cli.local.functions import ContainerFunction, Function, LocalFunction, ScalingFunction
-from hookrelay_cli.local.gateway import Gateway
+from hookrelay_cli.local.gateway import Gateway, StageThrottle
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
 from hookrelay_cli.local.iam import function_permissions, iam_enforced
 from hookrelay_cli.local.moto_costs import keep_moto_costs_flat
@@ -33,6 +34,7 @@ from hookrelay_cli.local.moto_servers import (
     moto_app,
 )
 from hookrelay_cli.local.resources import LocalResources
+from hookrelay_cli.local.sqs_move_tasks import enable_message_move_tasks
 from hookrelay_cli.local.tracing import (
     DAEMON_ADDRESS_VARIABLE,
     TRACES_FILE_VARIABLE,
@@ -40,7 +42,7 @@ from hookrelay_cli.local.tracing import (
     trace_functions,
 )
 from hookrelay_cli.local.workers import DUPLICATE_RATE_VARIABLE, QueuePoller, ScheduleTimer, Worker, duplicate_rate
-from hookrelay_cli.template import Template
+from hookrelay_cli.template import Template, TemplateError
 
 LOCAL_STACK_NAME = "hookrelay-local"
 # Local only: how long a failed SQS record stays invisible before it is received again (default: the
@@ -57,6 +59,10 @@ POLLERS_PER_QUEUE_VARIABLE = "HOOKRELAY_LOCAL_POLLERS_PER_QUEUE"
 # starts one per concurrent request, up to the account's concurrency).
 GATEWAY_CONTAINERS_VARIABLE = "HOOKRELAY_LOCAL_GATEWAY_CONTAINERS"
 DEFAULT_GATEWAY_CONTAINERS = "4"
+# Local only: template parameters other than their defaults, as `sam deploy --parameter-overrides` takes
+# them ("ApiThrottlingRateLimit=20 ApiReservedConcurrency=2"): e.g. the stage's throttling and the
+# functions' reserved concurrency scaled down to what this machine serves.
+PARAMETER_OVERRIDES_VARIABLE = "HOOKRELAY_LOCAL_PARAMETER_OVERRIDES"
 DEV_TEAM = "dev"
 # On stop, what an invocation in flight is given to finish before its container is killed.
 STOP_GRACE_SECONDS = 2.0
@@ -106,6 +112,16 @@ def local_aws(host: str = "127.0.0.1", port: int = 0, dynamodb_defaults: DynamoD
         dynamodb.stop()
 
 
+def parameter_overrides(text: str) -> dict[str, str]:
+    overrides = {}
+    for pair in text.split():
+        name, equals, value = pair.partition("=")
+        if not (name and equals):
+            raise ValueError(f"{PARAMETER_OVERRIDES_VARIABLE} takes Name=value pairs separated by spaces, not {pair!r}")
+        overrides[name] = value
+    return overrides
+
+
 def own_clients() -> Callable[[str], Any]:
     """Clients, one per service, for the stack's own calls to moto (creating the resources, polling the
     queues, the development key): with botocore's own timeouts, not the functions' (hookrelay.aws), which
@@ -145,8 +161,12 @@ class LocalStack:
         With `containers`, `aws_endpoint` must be a server the containers' processes can reach.
         """
         template = Template.read(template_path)
+        overrides = parameter_overrides(os.environ.get(PARAMETER_OVERRIDES_VARIABLE, ""))
+        if unknown := overrides.keys() - template.parameter_defaults().keys():
+            names = ", ".join(sorted(unknown))
+            raise TemplateError(f"{PARAMETER_OVERRIDES_VARIABLE}: template.yaml has no parameter {names}")
         clients = own_clients()
-        resources = LocalResources(template, LOCAL_STACK_NAME, clients)
+        resources = LocalResources(template, LOCAL_STACK_NAME, clients, overrides)
         resources.provision()
         function_ids = template.function_ids()
         for name, value in LOCAL_DEFAULTS.items():
@@ -169,6 +189,8 @@ class LocalStack:
         )
         enforce_dynamodb_rules(DynamoDBRules.from_environment())
         keep_moto_costs_flat()
+        enable_message_move_tasks()
+        keep_queues_fair()
         traces_file = os.environ.get(TRACES_FILE_VARIABLE)
         collector = TraceCollector(Path(traces_file) if traces_file else None) if containers or traces_file else None
         if collector and not containers:
@@ -254,8 +276,9 @@ class LocalStack:
     def queue_pollers(self) -> list[QueuePoller]:
         """Pollers for every SQS event source of the template, but for the functions paused locally.
 
-        HOOKRELAY_LOCAL_POLLERS_PER_QUEUE (default 1) of each: the first invokes the stack's own
-        instance of the function, every other one a container of its own. With
+        HOOKRELAY_LOCAL_POLLERS_PER_QUEUE (default 1) of each, at most the function's reserved concurrency
+        and its event source's MaximumConcurrency: the first invokes the stack's own instance of the
+        function, every other one a container of its own. With
         HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE, each hands that share of messages to a second invocation.
         """
         failed_visibility = os.environ.get(FAILED_VISIBILITY_VARIABLE)
@@ -277,12 +300,19 @@ class LocalStack:
             )
             for source in self.template.queue_sources()
             if source.function_id not in paused
-            for container in range(pollers)
+            for container in range(min([pollers, *self._concurrency_caps(source.function_id)]))
         ]
 
+    def _concurrency_caps(self, function_id: str) -> list[int]:
+        """What bounds the function's invocations at once: its reserved concurrency and its event source's
+        MaximumConcurrency, as the stack's parameters resolve them (none when the template sets neither)."""
+        caps = (self.template.reserved_concurrency(function_id), self.template.maximum_concurrency(function_id))
+        return [int(self.resources.intrinsics.resolve(cap)) for cap in caps if cap is not None]
+
     def gateway(self) -> Gateway:
-        """The HTTP API: each function behind it scales to HOOKRELAY_LOCAL_GATEWAY_CONTAINERS (default 4)
-        containers for requests that arrive together, the first being the stack's own instance."""
+        """The HTTP API, throttled as its stage is: each function behind it scales to
+        HOOKRELAY_LOCAL_GATEWAY_CONTAINERS (default 4) containers for requests that arrive together, the
+        first being the stack's own instance; one whose reserved concurrency is lower is throttled at it."""
         limit = at_least_one(
             GATEWAY_CONTAINERS_VARIABLE, os.environ.get(GATEWAY_CONTAINERS_VARIABLE, DEFAULT_GATEWAY_CONTAINERS)
         )
@@ -290,13 +320,23 @@ class LocalStack:
         function_ids = {function_id for _, function_id in http_routes} | {
             route.authorizer_function for route, _ in http_routes if route.authorizer_function
         }
-        scaling: dict[str, Function] = {
-            function_id: ScalingFunction(self.functions[function_id], partial(self.function, function_id), limit)
-            for function_id in function_ids
-        }
+        scaling: dict[str, Function] = {}
+        for function_id in function_ids:
+            reserved = self._concurrency_caps(function_id)
+            scaling[function_id] = ScalingFunction(
+                self.functions[function_id],
+                partial(self.function, function_id),
+                limit,
+                reserved=min(reserved) if reserved else None,
+            )
         routes = [(route, scaling[function_id]) for route, function_id in http_routes]
         authorizers = {name: scaling[name] for route, _ in http_routes if (name := route.authorizer_function)}
-        return Gateway(routes, authorizers)
+        throttling = self.template.stage_throttling()
+        throttle = None
+        if throttling:
+            rate, burst = (self.resources.intrinsics.resolve(value) for value in throttling)
+            throttle = StageThrottle(float(rate), int(burst))
+        return Gateway(routes, authorizers, throttle)
 
     def register_api_key(self, key: str | None) -> str:
         return issue_key(self._api_keys(), DEV_TEAM, key or f"hr_dev_{secrets.token_urlsafe(24)}").key

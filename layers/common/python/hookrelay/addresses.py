@@ -31,6 +31,16 @@ class EndpointRefused(ValueError):
     """The endpoint may not be called; the message says why, in words fit for an API error."""
 
 
+class ResolvesToNonPublic(EndpointRefused):
+    """The endpoint's host name resolves to an address that may not be called. The message names that
+    address, for the delivery log of the tenant's own endpoint; the API says only `public_reason`, so
+    that creating subscriptions is no way to look up what names resolve to where hookrelay runs."""
+
+    def __init__(self, host: str, reason: str):
+        super().__init__(reason)
+        self.public_reason = f"host {host} does not resolve to a public address"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     url: str
@@ -142,8 +152,9 @@ def vet_addresses(endpoint: Endpoint, resolver: Resolver = resolve) -> list[str]
         address = ipaddress.ip_address(text.split("%", 1)[0])
         reason = refusal_reason(address)
         if reason:
-            shown = endpoint.host if endpoint.host == text else f"{endpoint.host} resolves to {text}, which"
-            raise EndpointRefused(f"host {shown} {reason}")
+            if endpoint.host == text:
+                raise EndpointRefused(f"host {endpoint.host} {reason}")
+            raise ResolvesToNonPublic(endpoint.host, f"host {endpoint.host} resolves to {text}, which {reason}")
     return addresses
 
 

@@ -18,7 +18,10 @@ TITLE = "hookrelay"
 # components/schemas/EventData.<event name>: the schema of each catalog event's `data`.
 EVENT_DATA_SCHEMA_PREFIX = "EventData."
 DESCRIPTION = "Webhook subscriptions and signed, retried delivery of e-signature events."
-BEARER = "An API key: `Authorization: Bearer <key>`."
+BEARER = (
+    "An API key: `Authorization: Bearer <key>`; on the portal's routes, a portal session's token (hrp_...),"
+    " which ends at its expiry, on DELETE /v3/portal-sessions/current, and with the API key that opened it."
+)
 
 
 @functools.cache

@@ -15,9 +15,14 @@ KEY_PREFIX = "hr_"
 PORTAL_TOKEN_PREFIX = "hrp_"  # noqa: S105 - a prefix, not a secret
 # Where the authorizer puts the credential of a request for the API function to read.
 TEAM_CONTEXT_KEY = "team_id"
-PORTAL_CONTEXT_KEY = "portal"
-READ_ONLY_CONTEXT_KEY = "read_only"
+SCOPE_CONTEXT_KEY = "scope"
 EXPIRES_CONTEXT_KEY = "expires_at"
+# What a credential may do, as one string: API Gateway may hand the context's values over as strings
+# (a REST API always does), where a boolean "false" would read as true.
+TEAM_SCOPE = "team"
+PORTAL_SCOPE = "portal"
+PORTAL_READ_ONLY_SCOPE = "portal-read-only"
+_SCOPES = {TEAM_SCOPE: (False, False), PORTAL_SCOPE: (True, False), PORTAL_READ_ONLY_SCOPE: (True, True)}
 TEAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _MAX_CACHED_KEYS = 10_000
 # How long a warm container remembers that a key is unknown: a key used before its create was answered
@@ -64,14 +69,33 @@ class IssuedPortalToken:
 
 
 def issue_portal_token(
-    store: ApiKeyStore, team_id: str, *, read_only: bool, lifetime_seconds: int, now: float
+    store: ApiKeyStore,
+    team_id: str,
+    *,
+    read_only: bool,
+    lifetime_seconds: int,
+    now: float,
+    opened_by: str | None = None,
 ) -> IssuedPortalToken:
-    """A bearer token for the team's portal: only its hash is kept, with its expiry (unix seconds)."""
+    """A bearer token for the team's portal: only its hash is kept, with its expiry (unix seconds) and the
+    hash of the API key that asked for it (`opened_by`; None for an operator's CLI), whose revocation ends it."""
     check_team_id(team_id)
     token = PORTAL_TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = int(now) + lifetime_seconds
-    store.add_portal_token(hash_key(token), team_id, read_only=read_only, expires_at=expires_at)
+    store.add_portal_token(hash_key(token), team_id, read_only=read_only, expires_at=expires_at, opened_by=opened_by)
     return IssuedPortalToken(token=token, expires_at=expires_at)
+
+
+def revoke_portal_sessions(store: ApiKeyStore, team_id: str) -> int:
+    """End every portal session of a team; how many there were. Warm authorizers may still accept a
+    session for their cache time, as a revoked key."""
+    return store.remove_portal_tokens(check_team_id(team_id))
+
+
+def scope_of(credential: Credential) -> str:
+    if not credential.portal:
+        return TEAM_SCOPE
+    return PORTAL_READ_ONLY_SCOPE if credential.read_only else PORTAL_SCOPE
 
 
 def authorizer_context(credential: Credential | None) -> dict[str, Any]:
@@ -80,23 +104,23 @@ def authorizer_context(credential: Credential | None) -> dict[str, Any]:
         return {TEAM_CONTEXT_KEY: ""}
     return {
         TEAM_CONTEXT_KEY: credential.team_id,
-        PORTAL_CONTEXT_KEY: credential.portal,
-        READ_ONLY_CONTEXT_KEY: credential.read_only,
+        SCOPE_CONTEXT_KEY: scope_of(credential),
         EXPIRES_CONTEXT_KEY: credential.expires_at or 0,
     }
 
 
 def credential_from_context(context: dict[str, Any]) -> Credential | None:
-    """The credential `authorizer_context` described; None when the request had none."""
+    """The credential `authorizer_context` described, its values as they were or as strings; None when the
+    request had none, and for any context that does not say exactly that (fail closed)."""
     team_id = context.get(TEAM_CONTEXT_KEY)
-    if not team_id:
+    scope = _SCOPES.get(str(context.get(SCOPE_CONTEXT_KEY)))
+    expires_at = str(context.get(EXPIRES_CONTEXT_KEY))
+    if not isinstance(team_id, str) or not TEAM_ID_PATTERN.match(team_id) or scope is None or not expires_at.isdigit():
         return None
-    return Credential(
-        team_id=str(team_id),
-        portal=context.get(PORTAL_CONTEXT_KEY) is True,
-        read_only=context.get(READ_ONLY_CONTEXT_KEY) is True,
-        expires_at=int(context.get(EXPIRES_CONTEXT_KEY) or 0) or None,
-    )
+    portal, read_only = scope
+    if portal != (int(expires_at) > 0):
+        return None
+    return Credential(team_id=team_id, portal=portal, read_only=read_only, expires_at=int(expires_at) or None)
 
 
 def keys_of(store: ApiKeyStore, team_id: str) -> list[ApiKeyInfo]:
@@ -123,7 +147,8 @@ class Authenticator:
     a credential found for `ttl_seconds`, an unknown key for at most MISS_CACHE_SECONDS.
 
     A revoked key therefore keeps working for at most `ttl_seconds` in a warm container; a portal token stops
-    at its expiry, cached or not.
+    at its expiry, cached or not, and with the API key that opened it: that key is looked up through the
+    same cache, so a session outlives its revoked key no longer than the key itself is accepted.
     """
 
     def __init__(
@@ -140,16 +165,17 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Credential | None]] = {}
 
     def credential_of(self, authorization: str | None) -> Credential | None:
-        credential = self._lookup(authorization)
-        if credential and credential.expires_at is not None and credential.expires_at <= self._wall_clock():
+        key = bearer_token(authorization)
+        credential = self._lookup(hash_key(key)) if key is not None else None
+        if credential is None:
+            return None
+        if credential.expires_at is not None and credential.expires_at <= self._wall_clock():
+            return None
+        if credential.opened_by is not None and self._lookup(credential.opened_by) is None:
             return None
         return credential
 
-    def _lookup(self, authorization: str | None) -> Credential | None:
-        key = bearer_token(authorization)
-        if key is None:
-            return None
-        key_hash = hash_key(key)
+    def _lookup(self, key_hash: str) -> Credential | None:
         now = self._monotonic()
         cached = self._cache.get(key_hash)
         if cached and cached[0] > now:

@@ -1,11 +1,13 @@
 """A subscription's custom request headers: which a tenant may set, and how they join hookrelay's own.
 
-Values are tenant secrets as often as not (`Authorization: Bearer ...`): they are stored, shown to the
-tenant (the subscription and the delivery detail) and sent, never logged, and no refusal quotes them.
+Values are tenant secrets as often as not (`Authorization: Bearer ...`): they are stored and sent, never
+logged, and no refusal quotes them. A sensitive one (a credential by its name, or one the tenant lists in
+the subscription's `sensitive_headers`) is write-only: every read shows it masked (`shown`), and a write
+of the masked value back keeps the stored one (`kept`).
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Final
 
 from pydantic import ValidationError
@@ -41,6 +43,18 @@ _RESERVED_NAMES: Final = frozenset(
         "accept-encoding",
         "user-agent",
     }
+)
+# Headers whose values are credentials by their name (case-insensitive), as Svix masks them.
+_CREDENTIAL_NAMES: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
+_CREDENTIAL_WORDS: Final = ("token", "secret", "key", "signature", "password")
+MASK: Final = "***"
+# A masked value ends with the value's last characters only when they are a small part of it.
+_SHOWN_TAIL = 4
+_LEAST_LENGTH_WITH_TAIL = 12
+SENSITIVE_DESCRIPTION: Final = (
+    "Authorization, Proxy-Authorization, Cookie, names containing "
+    + ", ".join(_CREDENTIAL_WORDS[:-1])
+    + f" or {_CREDENTIAL_WORDS[-1]} (case-insensitive), and those named in sensitive_headers"
 )
 RESERVED_DESCRIPTION: Final = (
     ", ".join(f"{prefix}*" for prefix in _RESERVED_PREFIXES) + " and " + ", ".join(sorted(_RESERVED_NAMES))
@@ -96,3 +110,47 @@ def _error(name: str, reason: str, location: tuple[str, ...] | None = None) -> I
         loc=location or (name,),
         input=None,
     )
+
+
+def is_sensitive(name: str, marked: Collection[str]) -> bool:
+    """Whether a header's value is write-only: a credential by its name, or marked so by the tenant."""
+    lowered = name.lower()
+    return (
+        lowered in _CREDENTIAL_NAMES
+        or any(word in lowered for word in _CREDENTIAL_WORDS)
+        or lowered in {each.lower() for each in marked}
+    )
+
+
+def masked_value(value: str) -> str:
+    """`***` and the value's last 4 characters (`***` alone for a value shorter than 12)."""
+    return MASK + (value[-_SHOWN_TAIL:] if len(value) >= _LEAST_LENGTH_WITH_TAIL else "")
+
+
+def shown(headers: Mapping[str, str], marked: Collection[str]) -> dict[str, str]:
+    """The headers as every read shows them: sensitive values masked."""
+    return {name: masked_value(value) if is_sensitive(name, marked) else value for name, value in headers.items()}
+
+
+def kept(written: Mapping[str, str], stored: Mapping[str, str], marked: Collection[str]) -> dict[str, str]:
+    """The headers a write stores: a sensitive header written back as it was shown (read, edit, write)
+    keeps its stored value, which the client never saw."""
+    stored_by_name = {name.lower(): value for name, value in stored.items()}
+    result = dict(written)
+    for name, value in written.items():
+        before = stored_by_name.get(name.lower())
+        if before is not None and is_sensitive(name, marked) and value == masked_value(before):
+            result[name] = before
+    return result
+
+
+def checked_names(names: list[str]) -> list[str]:
+    """Header names a tenant marks sensitive: HTTP tokens, at most MAX_HEADERS."""
+    errors = [
+        _error(name, "is not a header name: use letters, digits and !#$%&'*+-.^_`|~ only")
+        for name in names
+        if not _TOKEN.fullmatch(name)
+    ]
+    if errors:
+        raise ValidationError.from_exception_data("sensitive_headers", errors)
+    return names

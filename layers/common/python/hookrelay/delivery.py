@@ -15,7 +15,7 @@ from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, Re
 
 from hookrelay import clock
 from hookrelay.errors import Unavailable
-from hookrelay.observability import logger
+from hookrelay.observability import log_failure, logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.rate_limit import (
@@ -225,15 +225,18 @@ class Deliverer:
         read = self._read_batch(messages)
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
             ready = [each for each in read if isinstance(each, _Ready)]
-            try:
-                self._subscriptions.refresh({each.delivery.team_id for each in ready})
-            except Exception:
-                logger.exception("reading the batch's subscriptions failed; its messages will be received again")
-                return [each if isinstance(each, Report) else Report(each.message_id, UNEXPECTED) for each in read]
+            # A team whose subscriptions cannot be read fails its own messages (find raises Unavailable in
+            # their attempts), without taking slots.
+            unreadable = self._subscriptions.refresh({each.delivery.team_id for each in ready})
+            started: dict[int, Future[Report] | Report] = {
+                id(each): pool.submit(self._attempt_in_time, budget, each)
+                for each in ready
+                if each.delivery.team_id in unreadable
+            }
+            readable = [each for each in ready if each.delivery.team_id not in unreadable]
             # Those holding their slots (or needing none) start at once; the others once their slots are
             # taken, which may wait for the container's turn to write the rate# item.
-            started: dict[int, Future[Report] | Report] = {}
-            for group in ([each for each in ready if not self._needs_slot(each)], ready):
+            for group in ([each for each in readable if not self._needs_slot(each)], readable):
                 unstarted = [each for each in group if id(each) not in started]
                 for each, slotted in zip(unstarted, self._with_slots(unstarted), strict=True):
                     started[id(each)] = (
@@ -263,8 +266,8 @@ class Deliverer:
         wanted = [job for _, job in jobs if isinstance(job, Job)]
         try:
             found = self._deliveries.get_many([job.delivery_id for job in wanted], first_attempt_origins(wanted))
-        except Exception:
-            logger.exception("reading the batch's deliveries failed; its messages will be received again")
+        except Exception as error:
+            log_failure("reading the batch's deliveries failed; its messages will be received again", error)
             return [Report(message_id, UNEXPECTED) for message_id, _ in messages]
         read: list[_Ready | Report] = []
         # Two messages for one attempt in a batch (a repeated fan-out, an SQS duplicate) would both send.
@@ -290,13 +293,15 @@ class Deliverer:
         try:
             report = self._attempt(ready)
         except AWS_NOT_NOW as error:
-            logger.error(
+            log_failure(
                 "AWS did not answer a call of this delivery in time; the message will be received again",
-                extra={**correlation, "error": f"{type(error).__name__}: {error}"},
+                error,
+                **correlation,
+                error=f"{type(error).__name__}: {error}",
             )
             return Report(ready.message_id, UNEXPECTED)
-        except Exception:
-            logger.exception("delivery failed unexpectedly; the message will be received again", extra=correlation)
+        except Exception as error:
+            log_failure("delivery failed unexpectedly; the message will be received again", error, **correlation)
             return Report(ready.message_id, UNEXPECTED)
         return _logged(job, report)
 
@@ -308,6 +313,7 @@ class Deliverer:
         )
         if delivery.status in ("delivered", "failed") or delivery.attempt_count >= job.attempt:
             if delivery.attempt_count == job.attempt:
+                self._enqueue_retry_after_recorded(delivery)
                 self._keep_health_after_recorded(delivery)
             return report("already done")
         now = clock.utc_now()
@@ -334,9 +340,7 @@ class Deliverer:
             return report("already done")
         self._end_test(delivery)
         if delay is not None and delay <= MAX_QUEUE_DELAY:
-            self._queue.send(
-                [delivery_message(delivery.id, job.attempt + 1, delay_seconds=math.ceil(delay.total_seconds()))]
-            )
+            self._enqueue_retry(delivery, job.attempt + 1, delay)
         self._keep_health(delivery.id, subscription, attempt, result.delivered)
         if result.status_code == GONE:
             return report("failed: subscription disabled (410 Gone)", result)
@@ -357,8 +361,12 @@ class Deliverer:
                 )
             except BacklogFull:
                 slots[subscription_id] = []
-            except Exception:
-                logger.exception("taking rate-limit slots failed", extra={"subscription_id": subscription_id})
+            except Exception as error:
+                log_failure(
+                    "taking rate-limit slots failed; their messages will be received again",
+                    error,
+                    subscription_id=subscription_id,
+                )
         answered: list[_Ready | Report] = []
         for each in ready:
             subscription_id = each.delivery.subscription_id
@@ -394,7 +402,7 @@ class Deliverer:
         job, delivery = ready.job, ready.delivery
         if ready.slot is not None and now - ready.slot > LATE:
             # Back on the queue at once, without its slot: its next batch takes a new one with the others'.
-            self._queue.send([delivery_message(delivery.id, job.attempt, origin=job.origin)])
+            self._queue.send([delivery_message(delivery.id, job.attempt, team_id=delivery.team_id, origin=job.origin)])
             return RATE_LIMITED
         if ready.backlog_full or ready.slot is None:  # None: only past the backlog limit (_with_slots)
             error = f"{NOT_SENT}the rate limit's slots are taken {BACKLOG_LIMIT // timedelta(hours=1)} h ahead"
@@ -414,7 +422,12 @@ class Deliverer:
             return RATE_LIMITED  # the sweeper hands it to the queue within a queue delay of its slot
         if wait.delay_seconds:
             message = delivery_message(
-                delivery.id, job.attempt, delay_seconds=wait.delay_seconds, origin=job.origin, slot_at=slot_text(slot)
+                delivery.id,
+                job.attempt,
+                team_id=delivery.team_id,
+                delay_seconds=wait.delay_seconds,
+                origin=job.origin,
+                slot_at=slot_text(slot),
             )
             self._queue.send([message])
             return RATE_LIMITED
@@ -431,6 +444,26 @@ class Deliverer:
             delivery, attempt, slot_text(slot), due_at=slot_text(slot), due_shard=shard, replacing=late
         )
 
+    def _enqueue_retry(self, delivery: Delivery, attempt: int, delay: timedelta) -> None:
+        self._queue.send(
+            [
+                delivery_message(
+                    delivery.id, attempt, team_id=delivery.team_id, delay_seconds=math.ceil(delay.total_seconds())
+                )
+            ]
+        )
+
+    def _enqueue_retry_after_recorded(self, delivery: Delivery) -> None:
+        """A message for the attempt the record ends with, which left a retry for the queue: its first
+        handling may have stopped between recording the attempt and sending the retry's message (an SQS
+        call that did not answer in time), which would leave the delivery pending until the sweeper's
+        lease runs out (15 minutes). Sent again; a second message for that retry is answered
+        "already done", so an SQS duplicate of a failing delivery's message costs one more send."""
+        if delivery.status != "pending" or delivery.next_attempt_at is None:
+            return
+        delay = max(clock.parse_moment(delivery.next_attempt_at) - clock.utc_now(), timedelta(0))
+        self._enqueue_retry(delivery, delivery.attempt_count + 1, delay)
+
     def _end_test(self, delivery: Delivery) -> None:
         if delivery.test:
             self._deliveries.release_test_slot(delivery.subscription_id, delivery.id)
@@ -444,7 +477,7 @@ class Deliverer:
         """
         if attempt.status_code == GONE:
             reason = f"the endpoint answered 410 Gone to delivery {delivery_id} on {attempt.at}"
-            self._subscription_store.disable(subscription.team_id, subscription.id, reason, attempt.at)
+            self._disable(subscription, reason, attempt.at)
         else:
             self._track_failing(subscription, delivered, clock.parse_moment(attempt.at))
 
@@ -475,13 +508,21 @@ class Deliverer:
             self._set_failing_since(subscription, clock.iso(at))
         elif at - clock.parse_moment(subscription.failing_since) >= DISABLE_AFTER_FAILING_FOR:
             reason = f"every delivery attempt has failed since {subscription.failing_since}"
-            self._subscription_store.disable(
-                subscription.team_id, subscription.id, reason, clock.iso(at), failing_since=subscription.failing_since
-            )
+            self._disable(subscription, reason, clock.iso(at), failing_since=subscription.failing_since)
+
+    # Health writes answer with the stored subscription when the cached copy they were decided from is out
+    # of date (another container wrote first): kept, so that this container decides from it next time.
+    def _disable(self, subscription: Subscription, reason: str, at: str, failing_since: str | None = None) -> None:
+        stored = self._subscription_store.disable(
+            subscription.team_id, subscription.id, reason, at, failing_since=failing_since
+        )
+        if stored is not None:
+            self._subscriptions.remember(stored)
 
     def _set_failing_since(self, subscription: Subscription, since: str | None) -> None:
-        self._subscription_store.set_failing_since(subscription.team_id, subscription.id, since)
-        self._subscriptions.remember(dataclasses.replace(subscription, failing_since=since))
+        stored = self._subscription_store.set_failing_since(subscription.team_id, subscription.id, since)
+        if stored is not None:
+            self._subscriptions.remember(stored)
 
     def _send(self, delivery: Delivery, subscription: Subscription, attempt: int, now: datetime) -> SendResult:
         rendered = render_delivery(delivery, subscription)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from hookrelay import catalog, clock, pagination, problems
+from hookrelay import catalog, clock, custom_headers, pagination, problems
 from hookrelay.addresses import masked
 from hookrelay.ingest import EVENT_RETENTION, new_delivery
 from hookrelay.models import DeliveryDetail, Page, PageMeta, Recovery, RenderedRequest
@@ -78,7 +78,11 @@ class DeliveryLog:
         rendered = render_delivery(delivery, subscription)
         request = RenderedRequest(
             url=masked(subscription.endpoint),
-            headers=unsigned_headers(delivery, subscription, rendered),
+            # Custom headers masked as the subscription shows them (hookrelay's own never collide with them).
+            headers={
+                **unsigned_headers(delivery, subscription, rendered),
+                **custom_headers.shown(subscription.headers, subscription.sensitive_headers),
+            },
             body=rendered.body.decode("utf-8"),
         )
         return DeliveryDetail(**vars(delivery.summary()), request=request, attempts=delivery.attempts)
@@ -87,7 +91,7 @@ class DeliveryLog:
         """A fresh attempt now, whatever the delivery's status."""
         subscription = self._sendable(team_id, subscription_id)
         delivery = self._delivery(subscription, delivery_id)
-        if not self._send_again([delivery]):
+        if not self._send_again(team_id, [delivery]):
             raise problems.conflict("A retry of this delivery is already queued: ask again once it has been attempted.")
         return self._delivery(subscription, delivery_id).summary()
 
@@ -104,7 +108,7 @@ class DeliveryLog:
         found = self._deliveries.of_subscription(
             subscription.id, limit=RECOVER_BATCH, after=position, status="failed", since=since
         )
-        return Recovery(recovered=self._send_again(found.items), next_cursor=_cursor(found.next_position))
+        return Recovery(recovered=self._send_again(team_id, found.items), next_cursor=_cursor(found.next_position))
 
     def send_test(self, team_id: str, subscription_id: str, event_name: str | None) -> DeliverySummary:
         """The catalog sample of an event, through the normal delivery path, marked as a test."""
@@ -132,7 +136,7 @@ class DeliveryLog:
             )
         self._events.keep(event, int((now + EVENT_RETENTION).timestamp()))
         self._deliveries.create_pending([delivery])
-        self._queue.send([delivery_message(delivery.id, 1)])
+        self._queue.send([delivery_message(delivery.id, 1, team_id=team_id)])
         return delivery.summary()
 
     def _sendable(self, team_id: str, subscription_id: str) -> Subscription:
@@ -149,7 +153,7 @@ class DeliveryLog:
             raise problems.not_found("Delivery")
         return delivery
 
-    def _send_again(self, deliveries: Sequence[DeliverySummary]) -> int:
+    def _send_again(self, team_id: str, deliveries: Sequence[DeliverySummary]) -> int:
         now = clock.utc_now()
         reopened = [
             delivery
@@ -162,7 +166,9 @@ class DeliveryLog:
                 due_shard=due_shard(delivery.id, self._due_shards),
             )
         ]
-        self._queue.send([delivery_message(delivery.id, delivery.attempt_count + 1) for delivery in reopened])
+        self._queue.send(
+            [delivery_message(delivery.id, delivery.attempt_count + 1, team_id=team_id) for delivery in reopened]
+        )
         return len(reopened)
 
 

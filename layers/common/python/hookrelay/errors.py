@@ -10,3 +10,8 @@ class Unavailable(Exception):
         super().__init__(detail)
         self.detail = detail
         self.retry_after = retry_after
+
+
+class TeamLimitReached(Exception):
+    """A write that would take a team past one of its limits (its number of subscriptions, their stored
+    size): nothing was written. The text names the limit and what to do."""

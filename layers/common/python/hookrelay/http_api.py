@@ -9,16 +9,18 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from botocore.exceptions import ClientError
 
 from hookrelay import problems
-from hookrelay.api_keys import credential_from_context
+from hookrelay.api_keys import bearer_token, credential_from_context, hash_key
 from hookrelay.errors import Unavailable
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 from hookrelay.store.api_keys import Credential
 from hookrelay.store.retries import THROTTLED
+from hookrelay.team_limits import RequestKind, TeamLimiter
 
 MAX_BODY_BYTES = 256 * 1024
 # What a portal token may reach: the routes of the portal page (a subscription's own routes sit under
 # /v3/webhooks/), never publishing events, opening portal sessions or anything added later.
 _PORTAL_PATHS = re.compile(r"^/v3/(webhooks(/.*)?|webhook-event-types|portal-sessions/current)$")
+CURRENT_PORTAL_SESSION_PATH = "/v3/portal-sessions/current"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A batch holds each event two levels down (its list, then the event), and gives each event the depth
 # a POST /v3/events body has.
@@ -129,6 +131,26 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def team_limit_refusal(event: dict[str, Any], limiter: TeamLimiter) -> dict[str, Any] | None:
+    """The 429 for a team's request over its limit (hookrelay.team_limits); requests without a team are not counted."""
+    context = _authorizer_context(event)
+    credential = credential_from_context(context) if context is not None else None
+    if credential is None:
+        return None
+    kind = RequestKind.READ if _method(event) in _READ_METHODS else RequestKind.WRITE
+    retry_after = limiter.admit(credential.team_id, kind)
+    if retry_after is None:
+        return None
+    limit = limiter.limit(kind)
+    return _proxy_response(
+        problems.too_many_requests(
+            f"The team has made more {kind} requests than its limit of {limit.burst} every "
+            f"{limit.window_seconds:g} s; retry after {retry_after} s.",
+            retry_after,
+        )
+    )
+
+
 def _method(event: dict[str, Any]) -> str:
     return str(((event.get("requestContext") or {}).get("http") or {}).get("method") or "").upper()
 
@@ -139,7 +161,8 @@ def portal_refusal(credential: Credential, method: str, path: str) -> problems.P
         return None
     if not _PORTAL_PATHS.match(path):
         return problems.forbidden("A portal link can only read and manage its team's webhooks; use an API key.")
-    if credential.read_only and method not in _READ_METHODS:
+    signing_out = method == "DELETE" and path == CURRENT_PORTAL_SESSION_PATH
+    if credential.read_only and method not in _READ_METHODS and not signing_out:
         return problems.forbidden("This portal link is read-only: it can show everything and change nothing.")
     return None
 
@@ -150,6 +173,14 @@ def caller_credential(app: APIGatewayHttpResolver) -> Credential:
     if credential is None:
         raise problems.unauthenticated()
     return credential
+
+
+def caller_key_hash(app: APIGatewayHttpResolver) -> str:
+    """The hash of the request's bearer API key or portal token, as stored (the authorizer accepted it)."""
+    token = bearer_token(app.current_event.headers.get("authorization"))
+    if token is None:
+        raise problems.unauthenticated()
+    return hash_key(token)
 
 
 def caller_team(app: APIGatewayHttpResolver) -> str:

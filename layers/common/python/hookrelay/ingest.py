@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from hookrelay import clock
 from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
-from hookrelay.observability import logger, metrics
+from hookrelay.observability import log_failure, logger, metrics
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.records import Delivery, Event, Subscription, delivery_id
 from hookrelay.store.events import EventStore
@@ -59,10 +59,10 @@ class HeldMessages:
         group, self._held = self._held[:count], self._held[count:]
         try:
             self._send([message for _, message in group])
-        except Exception:
+        except Exception as error:
             # Whatever failed, these records have a message SQS may not hold: they come back whole.
             failed = {record_id for record_id, _ in group}
-            logger.exception("delivery messages not sent; their records come back", extra={"records": sorted(failed)})
+            log_failure("delivery messages not sent; their records come back", error, records=sorted(failed))
             self._unsent |= failed
             self._held = [(record_id, message) for record_id, message in self._held if record_id not in failed]
         else:
@@ -126,7 +126,7 @@ class Ingest:
         result = self.fan_out(record_id, request, has_time)
         if result.continue_after:
             continuation = FanOutRequest(event=request.event, continue_after=result.continue_after)
-            self._events_queue.send([Message(queue_message(continuation))])
+            self._events_queue.send([Message(queue_message(continuation), request.event.team_id)])
         logger.info("fanned out", extra=asdict(result))
         if request.continue_after is None:
             metrics.add_metric(name="EventsIngested", unit=MetricUnit.Count, value=1)
@@ -190,4 +190,4 @@ class Ingest:
 
 
 def first_attempt(delivery: Delivery) -> Message:
-    return delivery_message(delivery.id, FIRST_ATTEMPT, origin=delivery.origin())
+    return delivery_message(delivery.id, FIRST_ATTEMPT, team_id=delivery.team_id, origin=delivery.origin())

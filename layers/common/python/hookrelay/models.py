@@ -86,7 +86,34 @@ EventNames = Annotated[
     AfterValidator(_wildcard_alone),
     AfterValidator(_known_events),
 ]
-Selector = Annotated[list[Name], Field(min_length=1, max_length=100), AfterValidator(_wildcard_alone)]
+# Totals no real tenant meets, that bound a subscription's stored size (and so a team's, with its count)
+# far below what the entries' own limits allow (100 x 255 characters per list, 20 x 1 KiB of headers).
+MAX_SELECTOR_CHARACTERS = 4096
+MAX_HEADERS_BYTES = 8192
+
+
+def _selector_within_total(entries: list[str]) -> list[str]:
+    if sum(len(entry) for entry in entries) > MAX_SELECTOR_CHARACTERS:
+        raise PydanticCustomError(
+            "total_length", "its entries total more than {limit} characters", {"limit": MAX_SELECTOR_CHARACTERS}
+        )
+    return entries
+
+
+def _headers_within_total(headers: dict[str, str]) -> dict[str, str]:
+    if sum(len(name.encode()) + len(value.encode()) for name, value in headers.items()) > MAX_HEADERS_BYTES:
+        raise PydanticCustomError(
+            "total_length", "names and values total more than {limit} bytes", {"limit": MAX_HEADERS_BYTES}
+        )
+    return headers
+
+
+Selector = Annotated[
+    list[Name],
+    Field(min_length=1, max_length=100),
+    AfterValidator(_wildcard_alone),
+    AfterValidator(_selector_within_total),
+]
 ContentType = Literal["application/json", "application/x-www-form-urlencoded"]
 CustomHeaders = Annotated[
     dict[str, str],
@@ -94,10 +121,25 @@ CustomHeaders = Annotated[
         max_length=custom_headers.MAX_HEADERS,
         description="Request headers sent with every delivery of the subscription, besides hookrelay's own:"
         f" at most {custom_headers.MAX_HEADERS}; names are HTTP tokens, values visible ASCII (spaces inside)"
-        f" of at most {custom_headers.MAX_VALUE_BYTES} bytes; {custom_headers.RESERVED_DESCRIPTION} are refused.",
+        f" of at most {custom_headers.MAX_VALUE_BYTES} bytes, {MAX_HEADERS_BYTES} bytes in all;"
+        f" {custom_headers.RESERVED_DESCRIPTION} are refused."
+        f" Write-only when sensitive ({custom_headers.SENSITIVE_DESCRIPTION}): every read shows `***` and the"
+        " value's last 4 characters (`***` alone under 12 characters), and a PATCH that writes that back keeps"
+        " the stored value.",
         examples=[{"Authorization": "Bearer receiver-token", "X-Tenant": "acme"}],
     ),
     AfterValidator(custom_headers.checked),
+    AfterValidator(_headers_within_total),
+]
+SensitiveHeaders = Annotated[
+    list[str],
+    Field(
+        max_length=custom_headers.MAX_HEADERS,
+        description="Names of custom headers whose values are write-only as credentials' are (case-insensitive),"
+        " e.g. ['X-Api-Client']; credentials by their name (Authorization, ...) need not be listed.",
+        examples=[["X-Api-Client"]],
+    ),
+    AfterValidator(custom_headers.checked_names),
 ]
 RateLimit = Annotated[
     int,
@@ -136,6 +178,7 @@ class _SubscriptionFields(BaseModel):
     payload_format: payloads.PayloadFormat = "yousign"
     content_type: ContentType = JSON_CONTENT_TYPE
     headers: CustomHeaders = Field(default_factory=dict)
+    sensitive_headers: SensitiveHeaders = Field(default_factory=list)
     signature_scheme: SignatureScheme = Field("hmac", description=SIGNATURE_SCHEME_DESCRIPTION)
     rate_limit: RateLimit | None = None
 
@@ -180,6 +223,7 @@ class SubscriptionPatch(BaseModel):
     payload_format: payloads.PayloadFormat | None = None
     content_type: ContentType | None = None
     headers: CustomHeaders | None = Field(None, description="Replaces every custom header; {} removes them all.")
+    sensitive_headers: SensitiveHeaders | None = None
     signature_scheme: SignatureScheme | None = Field(None, description=SIGNATURE_SCHEME_DESCRIPTION)
     rate_limit: RateLimit | None = None
 
@@ -204,9 +248,11 @@ class SubscriptionView(_SubscriptionFields):
 
     @classmethod
     def of(cls, subscription: Subscription) -> Self:
-        """The subscription as a client may see it: these fields, the endpoint without its credentials."""
+        """The subscription as a client may see it: these fields, the endpoint without its credentials and
+        sensitive header values masked."""
         shown = {name: getattr(subscription, name) for name in cls.model_fields}
-        return cls.model_validate({**shown, "endpoint": masked(subscription.endpoint)})
+        headers = custom_headers.shown(subscription.headers, subscription.sensitive_headers)
+        return cls.model_validate({**shown, "endpoint": masked(subscription.endpoint), "headers": headers})
 
 
 class SubscriptionWithSecret(SubscriptionView):

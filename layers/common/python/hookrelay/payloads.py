@@ -1,6 +1,7 @@
 """How a delivery is rendered for its endpoint (SPEC §4): the bytes sent, rendered once, and signed."""
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -88,9 +89,18 @@ def subnoto_payload(facts: EventFacts) -> dict[str, Any]:
     }
 
 
+# Where Slack or Discord would start a link or a mention in plain text: a URL's `scheme:` before `//`, a
+# `www.` (Slack links bare www names), and `@` (@here, @everyone, @channel, e-mail addresses, which Slack
+# links as mailto:). A zero-width space put there shows as nothing, so a value reads as sent, and neither
+# service's parser reads a URL, address or mention across it.
+_LINK_OR_MENTION_STARTS = re.compile(r"(?<=[a-z0-9+.-]:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)", re.IGNORECASE)
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
 def _text(value: Any) -> str:
-    """A value from event data on one line: crafted line breaks cannot start lines of their own."""
-    return " ".join(str(value).split())
+    """A value from event data on one line (crafted line breaks cannot start lines of their own), with
+    every start of a link or mention broken by a zero-width space."""
+    return _LINK_OR_MENTION_STARTS.sub(_ZERO_WIDTH_SPACE, " ".join(str(value).split()))
 
 
 def _person(name: str, email: str) -> str:
@@ -151,11 +161,12 @@ def _escaped(text: str, escapes: dict[str, str], limit: int) -> str:
 def slack_payload(facts: EventFacts) -> dict[str, Any]:
     text = _escaped(summary(facts), _SLACK_ESCAPES, _SLACK_SECTION_LIMIT)
     context = _escaped(f"event `{facts.event_id}` at {facts.event_time.isoformat()}", _SLACK_ESCAPES, 500)
+    # verbatim: Slack makes no link, channel name or mention of plain text in it (only of `<...>`, escaped).
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context, "verbatim": True}]},
         ],
     }
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hookrelay import clock
+from hookrelay import clock, problems
 from hookrelay.api_keys import issue_portal_token
 from hookrelay.models import PortalSession, PortalSessionInfo, PortalSessionRequest
 from hookrelay.store.api_keys import ApiKeyStore, Credential
@@ -33,13 +33,22 @@ def _iso_from_epoch(seconds: int) -> str:
     return clock.iso(datetime.fromtimestamp(seconds, UTC))
 
 
-def open_session(store: ApiKeyStore, team_id: str, request: PortalSessionRequest, api_base_url: str) -> PortalSession:
+def open_session(
+    store: ApiKeyStore,
+    team_id: str,
+    request: PortalSessionRequest,
+    api_base_url: str,
+    opened_by: str | None = None,
+) -> PortalSession:
+    """A session for the team's portal, ended by its expiry, its sign-out, `hookrelay portal revoke`, or the
+    revocation of the API key whose hash is `opened_by` (None: opened by an operator, with the CLI)."""
     issued = issue_portal_token(
         store,
         team_id,
         read_only=request.read_only,
         lifetime_seconds=request.expires_in,
         now=clock.utc_now().timestamp(),
+        opened_by=opened_by,
     )
     return PortalSession(
         url=f"{api_base_url.rstrip('/')}{PAGE_PATH}#token={issued.token}",
@@ -54,6 +63,14 @@ def session_info(credential: Credential) -> PortalSessionInfo | None:
     return PortalSessionInfo(
         team_id=credential.team_id, read_only=credential.read_only, expires_at=_iso_from_epoch(credential.expires_at)
     )
+
+
+def end_session(store: ApiKeyStore, credential: Credential, token_hash: str) -> None:
+    """Sign out: the portal token with that hash works no more (after warm authorizers' cache time).
+
+    A 404 for an API key, which is no portal session, and for a session ended meanwhile."""
+    if not (credential.portal and store.remove_portal_token(token_hash)):
+        raise problems.not_found("Portal session")
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,10 @@ def forbidden(detail: str) -> ProblemError:
     return ProblemError(HTTPStatus.FORBIDDEN, detail)
 
 
+def too_many_requests(detail: str, retry_after_seconds: int) -> ProblemError:
+    return ProblemError(HTTPStatus.TOO_MANY_REQUESTS, detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
 def invalid(name: str, reason: str) -> ProblemError:
     return ProblemError(
         HTTPStatus.UNPROCESSABLE_ENTITY,

@@ -13,6 +13,7 @@ from pydantic import Field
 from hookrelay import clock, event_schemas, problems
 from hookrelay.events_queue import SOURCE, FanOutRequest
 from hookrelay.models import EventIn
+from hookrelay.observability import AwsError, log_aws_error, log_failure
 from hookrelay.records import Event
 
 # EventBridge's limit for one PutEvents entry: source, detail-type and detail together.
@@ -125,6 +126,7 @@ class EventPublisher:
                 response = self._events.put_events(Entries=[entries[index] for index in pending])
             except (BotoCoreError, ClientError) as error:
                 # botocore has retried the call itself: it is unavailable, with nothing put (or unknown).
+                log_failure("events not published", error, event_ids=[events[index].event_id for index in pending])
                 raise _not_published(events, pending, type(error).__name__) from error
             results = response.get("Entries") or []
             failed = [
@@ -135,7 +137,13 @@ class EventPublisher:
             pending = [index for index, _ in failed]
             if backoff is None:
                 _, result = failed[0]
-                raise _not_published(events, pending, f"{result.get('ErrorCode')}: {result.get('ErrorMessage')}")
+                code, message = str(result.get("ErrorCode")), str(result.get("ErrorMessage") or "")
+                log_aws_error(
+                    "events not published",
+                    AwsError("PutEvents", code, message),
+                    event_ids=[events[index].event_id for index in pending],
+                )
+                raise _not_published(events, pending, f"{code}: {message}")
             self._sleep(backoff)
 
 

@@ -1,4 +1,9 @@
-"""Messages to SQS, ten per SendMessageBatch call; an entry SQS refuses is sent again, never dropped."""
+"""Messages to SQS, ten per SendMessageBatch call; an entry SQS refuses is sent again, never dropped.
+
+Every message carries its team as MessageGroupId: on a standard queue that makes SQS a fair queue,
+which returns quiet teams' messages first while one team holds a disproportionate share of the
+consumers (README "Fair queues").
+"""
 
 import dataclasses
 import json
@@ -21,6 +26,7 @@ class QueueSendError(RuntimeError):
 @dataclass(frozen=True)
 class Message:
     body: str
+    team_id: str  # the tenant SQS's fair queues measure it against (its MessageGroupId)
     delay_seconds: int = 0
 
 
@@ -28,18 +34,20 @@ def delivery_message(
     delivery_id: str,
     attempt: int,
     *,
+    team_id: str,
     delay_seconds: int = 0,
     origin: "DeliveryOrigin | None" = None,
     slot_at: str | None = None,
 ) -> Message:
-    """A message asking for attempt `attempt` of a delivery; `origin`: what the first attempt records the
-    delivery with, given while no record exists yet; `slot_at`: the rate-limit slot it waits for."""
+    """A message asking for attempt `attempt` of a delivery of team `team_id`; `origin`: what the first
+    attempt records the delivery with, given while no record exists yet; `slot_at`: the rate-limit slot
+    it waits for."""
     body: dict[str, object] = {"delivery_id": delivery_id, "attempt": attempt}
     if slot_at:
         body["slot_at"] = slot_at
     if origin:
         body["origin"] = dataclasses.asdict(origin)
-    return Message(json.dumps(body), delay_seconds)
+    return Message(json.dumps(body), team_id, delay_seconds)
 
 
 class Queue:
@@ -58,7 +66,12 @@ class Queue:
             if attempt:
                 self._sleep(0.05 * 2**attempt)
             entries = [
-                {"Id": entry_id, "MessageBody": message.body, "DelaySeconds": message.delay_seconds}
+                {
+                    "Id": entry_id,
+                    "MessageBody": message.body,
+                    "DelaySeconds": message.delay_seconds,
+                    "MessageGroupId": message.team_id,
+                }
                 for entry_id, message in pending.items()
             ]
             response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)

@@ -26,11 +26,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BACKLOG_LIMIT = timedelta(hours=24)
 # The most writes one `rate#` item takes in a second: a tenth of a partition's 1 000 write units.
 RATE_KEY_WRITES_PER_SECOND = 100
-# The delivery function's containers at most: template.yaml's MaximumConcurrency of the delivery queue.
-DELIVERY_CONTAINERS = 200
-# Each container writes one `rate#` item at most this often, so that all of them together stay within
-# RATE_KEY_WRITES_PER_SECOND; a batch (up to ten slots a write) waits for its turn in the container.
-RESERVE_SPACING_SECONDS = DELIVERY_CONTAINERS / RATE_KEY_WRITES_PER_SECOND
 # A slot at most this far ahead is waited for in the container (the delivery's thread sleeps until it):
 # a queue delay is whole seconds and its message may come a second late, so a message is put back on the
 # queue to come this much before its slot, and sends on time, never bunched with later slots.
@@ -50,6 +45,13 @@ SWEEP_MARGIN = timedelta(minutes=2)
 
 class BacklogFull(Exception):
     """The subscription's slots are taken up to BACKLOG_LIMIT ahead."""
+
+
+def reserve_spacing_seconds(delivery_containers: int) -> float:
+    """How often each container writes one `rate#` item at most, so that all `delivery_containers` of
+    them (the delivery function's concurrency, HOOKRELAY_DELIVERY_CONTAINERS) together stay within
+    RATE_KEY_WRITES_PER_SECOND; a batch (up to ten slots a write) waits for its turn in the container."""
+    return delivery_containers / RATE_KEY_WRITES_PER_SECOND
 
 
 class RateLimiter(Protocol):

@@ -135,6 +135,7 @@ class Subscription:
     payload_format: PayloadFormat = "yousign"
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
+    sensitive_headers: list[str] = field(default_factory=list)  # custom headers shown masked, besides credentials
     signature_scheme: SignatureScheme = "hmac"
     rate_limit: int | None = None
     disabled_reason: str | None = None

@@ -15,6 +15,10 @@ from datetime import timedelta
 from hookrelay.clock import parse_duration
 from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
 
+# The stored size of a team's subscriptions (hookrelay.store.subscriptions.stored_bytes): a full read of
+# the team, a container's first sight of it, reads at most this, about 1 000 read units.
+DEFAULT_MAX_SUBSCRIPTION_BYTES_PER_TEAM = 4 * 1024 * 1024
+
 # A CSP source expression without what would end it or the header: no ';', ',', quotes but keywords' own.
 _FRAME_SOURCE = re.compile(
     r"^('none'|'self'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?(\*\.)?[A-Za-z0-9.-]+(:\d+|:\*)?)$"
@@ -73,9 +77,13 @@ class Settings:
     allow_private_endpoints: bool
     api_key_cache_seconds: float
     max_subscriptions_per_team: int
+    max_subscription_bytes_per_team: int
     fanout_chunk_size: int
     retry_schedule: str
     due_shards: int
+    # The delivery function's containers at most (its reserved concurrency, the delivery queue's
+    # MaximumConcurrency): how often each may write a rate# item (hookrelay.rate_limit).
+    delivery_containers: int
     # A send's timeouts: connecting, and the whole exchange (SPEC §4: 5 s and 15 s; hookrelay.transport's
     # defaults, not imported from there so that reading settings does not import the transport).
     send_connect_timeout_seconds: float
@@ -87,6 +95,9 @@ class Settings:
     validate_event_data: bool
     # Who may frame the portal page: CSP frame-ancestors sources ('none', 'self', https://app.example.com ...).
     portal_frame_ancestors: str
+    # Each team's writes and publishing through the API: on average, and at once (hookrelay.team_limits).
+    team_requests_per_second: float
+    team_request_burst: int
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> "Settings":
@@ -102,20 +113,32 @@ class Settings:
             allow_private_endpoints=read.flag("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", False),
             api_key_cache_seconds=read.number("HOOKRELAY_API_KEY_CACHE_SECONDS", 60.0, least=0),
             max_subscriptions_per_team=read.whole("HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM", 1000, least=1),
+            max_subscription_bytes_per_team=read.whole(
+                "HOOKRELAY_MAX_SUBSCRIPTION_BYTES_PER_TEAM", DEFAULT_MAX_SUBSCRIPTION_BYTES_PER_TEAM, least=1
+            ),
             fanout_chunk_size=read.whole("HOOKRELAY_FANOUT_CHUNK_SIZE", 500, least=1, most=10_000),
             retry_schedule=read.parsed("HOOKRELAY_RETRY_SCHEDULE", DEFAULT_SCHEDULE, _schedule),
             due_shards=read.whole("HOOKRELAY_DUE_SHARDS", 8, least=1, most=64),
+            delivery_containers=read.whole("HOOKRELAY_DELIVERY_CONTAINERS", 400, least=1),
             send_connect_timeout_seconds=read.number("HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS", 5.0, above=0),
             send_timeout_seconds=read.number("HOOKRELAY_SEND_TIMEOUT_SECONDS", 15.0, above=0),
             aws_calls=AwsCallLimits.from_reader(read),
             secret_rotation_overlap=read.parsed("HOOKRELAY_SECRET_ROTATION_OVERLAP", "24h", parse_duration),
             validate_event_data=read.flag("HOOKRELAY_VALIDATE_EVENT_DATA", False),
             portal_frame_ancestors=read.parsed("HOOKRELAY_PORTAL_FRAME_ANCESTORS", "'none'", _frame_ancestors),
+            team_requests_per_second=read.number("HOOKRELAY_TEAM_REQUESTS_PER_SECOND", 100.0, above=0),
+            team_request_burst=read.whole("HOOKRELAY_TEAM_REQUEST_BURST", 200, least=1),
         )
         if settings.send_connect_timeout_seconds > settings.send_timeout_seconds:
             read.problems.append(
                 f"HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS ({settings.send_connect_timeout_seconds:g}) is longer than "
                 f"HOOKRELAY_SEND_TIMEOUT_SECONDS ({settings.send_timeout_seconds:g}), the whole exchange's"
+            )
+        if settings.team_request_burst < settings.team_requests_per_second:
+            # A window lasts burst/rate seconds; shorter ones would have each container's refusals write more often.
+            read.problems.append(
+                f"HOOKRELAY_TEAM_REQUEST_BURST ({settings.team_request_burst}) is less than "
+                f"HOOKRELAY_TEAM_REQUESTS_PER_SECOND ({settings.team_requests_per_second:g})"
             )
         read.raise_problems()
         return settings

@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -10,9 +11,17 @@ from typing import TypedDict
 
 from pydantic import ValidationError
 
-from hookrelay import clock, pagination, problems, signing
-from hookrelay.addresses import EndpointRefused, Resolver, masked, parse_endpoint, resolve, vet_addresses
-from hookrelay.errors import Unavailable
+from hookrelay import clock, custom_headers, pagination, problems, signing
+from hookrelay.addresses import (
+    EndpointRefused,
+    Resolver,
+    ResolvesToNonPublic,
+    masked,
+    parse_endpoint,
+    resolve,
+    vet_addresses,
+)
+from hookrelay.errors import TeamLimitReached, Unavailable
 from hookrelay.models import (
     Page,
     PageMeta,
@@ -24,26 +33,52 @@ from hookrelay.models import (
 from hookrelay.records import SignatureScheme, Subscription, is_uuid
 from hookrelay.store.retries import Retries
 from hookrelay.store.subscriptions import SubscriptionStore
+from hookrelay.transport import BoundedLookups, LookupTimedOut
 
 _CURSOR_KEYS = frozenset({"id"})
 # A PATCH or rotation whose write finds the subscription written since its read reads it again and
-# re-applies itself: each such miss means another write succeeded, so a few tries are enough.
-REWRITE_RETRIES = Retries(attempts=5, first_pause=0.01, max_pause=0.1)
+# re-applies itself: each such miss means another write succeeded. One subscription PATCHed without
+# pause by two clients loses about every other round (a write reads the team's and the subscription's
+# items before its transaction), so 5 tries answered 3 % of such PATCHes 503 (P8 flood smoke); 10, with
+# pauses that put the writers out of step, make it ~0.1 % at most, within ~1.5 s.
+REWRITE_RETRIES = Retries(attempts=10, first_pause=0.02, max_pause=0.25)
+# How long the endpoint check at create and update waits for a name's addresses (well within the API
+# function's Timeout).
+ENDPOINT_LOOKUP_SECONDS = 2.0
 
 
-def vet_endpoint(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> None:
+def vet_endpoint(
+    url: str, *, allow_private: bool, resolver: Resolver = resolve, lookup_seconds: float = ENDPOINT_LOOKUP_SECONDS
+) -> None:
     """Refuse, with a 422 on `endpoint`, an endpoint hookrelay must not call (SPEC §5).
 
-    A name that does not resolve yet is accepted: it is checked again at every send.
+    A name that does not resolve yet is accepted: it is checked again at every send. A name whose lookup
+    takes longer than `lookup_seconds` is refused (a name server that never answers would otherwise hold
+    the request until the function's Timeout). Neither answer names the address a name resolved to.
     """
     try:
         endpoint = parse_endpoint(url, allow_plain_http=allow_private)
         if not allow_private:
-            vet_addresses(endpoint, resolver)
+            until = time.monotonic() + lookup_seconds
+            vet_addresses(endpoint, bounded(resolver).resolver_within(lambda: max(0.0, until - time.monotonic())))
+    except ResolvesToNonPublic as refusal:
+        raise problems.invalid("endpoint", refusal.public_reason) from None
     except EndpointRefused as refusal:
         raise problems.invalid("endpoint", str(refusal)) from None
+    except LookupTimedOut:
+        raise problems.invalid(
+            "endpoint",
+            f"its host name did not resolve within {lookup_seconds:g} s; check the name, or send the request again",
+        ) from None
     except (socket.gaierror, UnicodeError):
         pass
+
+
+@functools.cache
+def bounded(resolver: Resolver) -> BoundedLookups:
+    """One set of bounded lookups per resolver and container, so that lookups that hang hold at most
+    MAX_LOOKUPS_IN_FLIGHT threads; each check asks afresh (a subscription is not created often)."""
+    return BoundedLookups(resolver, reuse_seconds=0)
 
 
 class _KeyPair(TypedDict, total=False):
@@ -95,13 +130,10 @@ class Subscriptions:
                 "updated_at": now,
             }
         )
-        created = self._store.create(subscription, self._max_per_team)
-        if created is None:
-            raise problems.conflict(
-                f"A team may have at most {self._max_per_team} webhook subscriptions:"
-                " delete one before creating another."
-            )
-        return created
+        try:
+            return self._store.create(subscription, self._max_per_team)
+        except TeamLimitReached as reached:
+            raise problems.conflict(str(reached)) from None
 
     def get(self, team_id: str, subscription_id: str) -> Subscription:
         subscription = self._store.get(team_id, subscription_id) if is_uuid(subscription_id) else None
@@ -132,6 +164,8 @@ class Subscriptions:
             if applied.get("endpoint") == masked(current.endpoint):
                 # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
                 applied["endpoint"] = current.endpoint
+            if "headers" in applied:
+                applied["headers"] = custom_headers.kept(applied["headers"], current.headers, current.sensitive_headers)
             try:
                 settings = SubscriptionSettings.model_validate(
                     {**SubscriptionSettings.of(current).model_dump(), **applied}
@@ -182,7 +216,10 @@ class Subscriptions:
         that it keeps what that write did: fields the change does not set stay as they are stored.
         """
         for _ in self._rewrites:
-            stored = self._store.replace(change(self.get(team_id, subscription_id)))
+            try:
+                stored = self._store.replace(change(self.get(team_id, subscription_id)))
+            except TeamLimitReached as reached:
+                raise problems.conflict(str(reached)) from None
             if stored is not None:
                 return stored
         raise Unavailable("the subscription kept being changed by other writes meanwhile; nothing was written")

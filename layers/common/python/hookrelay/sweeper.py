@@ -10,7 +10,7 @@ from hookrelay import clock
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.rate_limit import LONGEST_DELAY, SWEEP_MARGIN, wait_for
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.store.due_retries import DueRetries, due_shard_name, wait_shard_name
+from hookrelay.store.due_retries import Claim, DueRetries, due_shard_name, wait_shard_name
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 
 PAGE = 100
@@ -70,8 +70,13 @@ class Sweeper:
             waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
             self._queue.send(
                 [
-                    delivery_message(delivery_id, attempt, delay_seconds=_delay_until(slot, now))
-                    for delivery_id, (attempt, slot) in waiting.items()
+                    delivery_message(
+                        delivery_id,
+                        waits.attempt,
+                        team_id=waits.team_id,
+                        delay_seconds=_delay_until(waits.slot_at, now),
+                    )
+                    for delivery_id, waits in waiting.items()
                 ]
             )
             handed += len(waiting)
@@ -84,8 +89,8 @@ class Sweeper:
         held: list[Message] = []
         enqueued = 0
         try:
-            for delivery_id, attempt in self._claims(shard, now, budget):
-                held.append(delivery_message(delivery_id, attempt))
+            for delivery_id, claim in self._claims(shard, now, budget):
+                held.append(delivery_message(delivery_id, claim.attempt, team_id=claim.team_id))
                 if len(held) == SQS_BATCH_LIMIT:
                     batch, held = held, []
                     self._queue.send(batch)
@@ -94,9 +99,9 @@ class Sweeper:
             self._queue.send(held)
         return enqueued + len(held)
 
-    def _claims(self, shard: str, now: datetime, budget: TimeBudget) -> Iterator[tuple[str, int]]:
-        """(delivery id, attempt to enqueue) of the shard's due retries claimed, page after page, while
-        `budget` allows the next call.
+    def _claims(self, shard: str, now: datetime, budget: TimeBudget) -> Iterator[tuple[str, Claim]]:
+        """(delivery id, its claim: the attempt to enqueue and its team) of the shard's due retries
+        claimed, page after page, while `budget` allows the next call.
 
         The index is eventually consistent: it may still show retries already claimed (by this sweep
         or an earlier one) with their old due_at. Reading on from the last page, never again from the
@@ -111,10 +116,10 @@ class Sweeper:
             for delivery_id, due_at in page.items:
                 if not budget.allows(self._stop_seconds):
                     return
-                attempt = self._due_retries.claim(delivery_id, due_at, lease_until)
-                if attempt is not None:
+                claim = self._due_retries.claim(delivery_id, due_at, lease_until)
+                if claim is not None:
                     claimed_any = True
-                    yield delivery_id, attempt
+                    yield delivery_id, claim
             if not claimed_any or page.next_position is None:
                 return
             after = page.next_position

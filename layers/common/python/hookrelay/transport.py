@@ -19,7 +19,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
@@ -242,43 +242,46 @@ def _shut_down(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-class _LookupTimedOut(Exception):
-    """The endpoint's host did not resolve before the attempt's deadline."""
+class LookupTimedOut(Exception):
+    """The endpoint's host did not resolve in time (before the attempt's deadline, at a send)."""
 
 
-class _BoundedLookups:
-    """Name lookups that give up at the attempt's deadline.
+class BoundedLookups:
+    """Name lookups that give up at a deadline: an attempt's, or the API's endpoint check's.
 
     getaddrinfo cannot be interrupted, so each lookup runs in a thread of its own that the attempt waits
     on until its deadline; a daemon thread, so that a hung lookup does not keep the process from exiting.
     At most MAX_LOOKUPS_IN_FLIGHT run at once: past that, a lookup waits for a slot within its deadline.
     An address literal asks no name server, so it is resolved in the attempt's thread; a name answered
-    less than LOOKUP_REUSED_FOR_SECONDS ago is not looked up again.
+    less than `reuse_seconds` (LOOKUP_REUSED_FOR_SECONDS) ago is not looked up again.
     """
 
-    def __init__(self, resolver: Resolver):
+    def __init__(self, resolver: Resolver, reuse_seconds: float | None = None):
         self._resolver = resolver
+        self._reuse_seconds = LOOKUP_REUSED_FOR_SECONDS if reuse_seconds is None else reuse_seconds
         self._slots = threading.BoundedSemaphore(MAX_LOOKUPS_IN_FLIGHT)
         self._answers: dict[tuple[str, int], tuple[list[str], float]] = {}
         self._answers_lock = threading.Lock()
 
-    def resolver_within(self, deadline: _Deadline) -> Resolver:
+    def resolver_within(self, remaining: Callable[[], float]) -> Resolver:
+        """A resolver that raises LookupTimedOut when a name is not resolved within `remaining()` seconds."""
+
         def resolve_in_time(host: str, port: int) -> list[str]:
             if ip_literal(host):
                 return self._resolver(host, port)
             remembered = self._remembered(host, port)
             if remembered is not None:
                 return remembered
-            if not self._slots.acquire(timeout=deadline.remaining()):
-                raise _LookupTimedOut
+            if not self._slots.acquire(timeout=remaining()):
+                raise LookupTimedOut
             answer: Future[list[str]] = Future()
             threading.Thread(
                 target=self._look_up, args=(answer, host, port), name="hookrelay-lookup", daemon=True
             ).start()
             try:
-                addresses = answer.result(timeout=deadline.remaining())
+                addresses = answer.result(timeout=remaining())
             except TimeoutError:
-                raise _LookupTimedOut from None
+                raise LookupTimedOut from None
             self._remember(host, port, addresses)
             return addresses
 
@@ -294,7 +297,7 @@ class _BoundedLookups:
             self._answers.pop((host, port), None)  # re-added last: the oldest answers go first
             if len(self._answers) >= MAX_REMEMBERED_LOOKUPS:
                 del self._answers[next(iter(self._answers))]
-            self._answers[host, port] = (addresses, time.monotonic() + LOOKUP_REUSED_FOR_SECONDS)
+            self._answers[host, port] = (addresses, time.monotonic() + self._reuse_seconds)
 
     def _look_up(self, answer: Future[list[str]], host: str, port: int) -> None:
         try:
@@ -347,7 +350,7 @@ class Transport:
     ):
         _WATCHDOG.start()
         self._allow_private = allow_private
-        self._lookups = _BoundedLookups(resolver)
+        self._lookups = BoundedLookups(resolver)
         self._trust = _trust(verify)
         self._connect_timeout = connect_timeout
         self._total_timeout = total_timeout
@@ -368,13 +371,13 @@ class Transport:
                 endpoint = parse_endpoint(url, allow_plain_http=self._allow_private)
             except EndpointRefused as refusal:
                 return SendResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
-            resolver = self._lookups.resolver_within(deadline)
+            resolver = self._lookups.resolver_within(deadline.remaining)
             try:
                 if self._allow_private:
                     addresses = resolver(endpoint.host, endpoint.port)
                 else:
                     addresses = vet_addresses(endpoint, resolver)
-            except _LookupTimedOut:
+            except LookupTimedOut:
                 return SendResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
             except EndpointRefused as refusal:
                 return SendResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")

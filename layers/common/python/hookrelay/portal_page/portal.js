@@ -48,18 +48,32 @@
     }
   }
 
+  // A 429 (the team's request limit, or the API's own throttling) is tried again after its Retry-After
+  // (1 s when it has none, as API Gateway's own 429 has not), a few times before it is shown.
+  const MAX_RETRIES_AFTER_429 = 5;
+
+  function retryAfterMilliseconds(response) {
+    const seconds = Number.parseInt(response.headers.get("Retry-After") || "1", 10);
+    return 1000 * Math.min(Math.max(Number.isFinite(seconds) ? seconds : 1, 1), 60);
+  }
+
   async function api(method, path, body) {
     if (!state.token) throw new LinkExpired();
     const headers = { Authorization: `Bearer ${state.token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-      credentials: "omit",
-      referrerPolicy: "no-referrer",
-    });
+    let response;
+    for (let attempt = 0; ; attempt += 1) {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+        credentials: "omit",
+        referrerPolicy: "no-referrer",
+      });
+      if (response.status !== 429 || attempt >= MAX_RETRIES_AFTER_429) break;
+      await sleep(retryAfterMilliseconds(response));
+    }
     if (response.status === 401) {
       showExpired();
       throw new LinkExpired();
@@ -207,19 +221,25 @@
 
   // ---- views ----
 
-  function showExpired() {
+  // The link is over (expired, refused, signed out): the page forgets it and shows no data.
+  function showEnded(title, reason) {
     forgetToken();
     document.getElementById("session").textContent = "";
+    document.getElementById("sign-out").hidden = true;
     announce("");
     showView(
-      "This link has expired",
+      title,
       el(
         "div",
         { className: "panel expired" },
-        el("p", { text: "This webhook portal link has expired or is not valid." }),
+        el("p", { text: reason }),
         el("p", { text: "Go back to the application that sent you here to open a new one." }),
       ),
     );
+  }
+
+  function showExpired() {
+    showEnded("This link has expired", "This webhook portal link has expired or is not valid.");
   }
 
   async function showSubscriptions(after) {
@@ -753,6 +773,12 @@
     cancel.focus();
   }
 
+  // The link ends here for everyone who has it, not just in this tab.
+  async function signOut() {
+    await api("DELETE", "v3/portal-sessions/current");
+    showEnded("Signed out", "You have signed out: this webhook portal link no longer works.");
+  }
+
   async function start() {
     state.token = takeToken();
     if (!state.token) {
@@ -764,6 +790,9 @@
       state.readOnly = session.read_only;
       document.getElementById("session").textContent =
         `${session.read_only ? "Read-only link" : "Link"} valid until ${new Date(session.expires_at).toLocaleString()}`;
+      const signOutButton = document.getElementById("sign-out");
+      signOutButton.onclick = action(signOut);
+      signOutButton.hidden = false;
       state.catalog = (await api("GET", "v3/webhook-event-types")).data;
       await showSubscriptions(null);
     } catch (error) {

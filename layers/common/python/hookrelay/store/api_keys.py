@@ -1,7 +1,9 @@
 """API keys and portal tokens, stored only as SHA-256 hashes: partition key key_hash; index by_team (team_id, key_id).
 
-A portal token's item has no key_id, so the by_team index (and `hookrelay keys list|revoke`) never sees it,
-and it has `expires_at` (unix seconds), the table's TTL attribute.
+A portal token's item has `kind` "portal", which `hookrelay keys list|revoke` pass over; a key_id of its
+own (PORTAL_SESSION_ID_PREFIX and the start of its hash), for `hookrelay portal revoke` to find the team's
+sessions in the by_team index; `expires_at` (unix seconds), the table's TTL attribute; and `opened_by`, the
+hash of the API key that opened it (none when an operator did, with the CLI).
 """
 
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 TEAM_INDEX = "by_team"
 PORTAL_KIND = "portal"
+PORTAL_SESSION_ID_PREFIX = "portal-"
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,24 @@ class Credential:
     portal: bool = False
     read_only: bool = False
     expires_at: int | None = None
+    # A portal token's: the hash of the API key that opened it, which it does not outlive.
+    opened_by: str | None = None
 
 
 class ApiKeyStore(Protocol):
     def add(self, key_hash: str, team_id: str, key_id: str, created_at: str) -> None: ...
 
-    def add_portal_token(self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int) -> None: ...
+    def add_portal_token(
+        self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int, opened_by: str | None
+    ) -> None: ...
+
+    def remove_portal_token(self, token_hash: str) -> bool:
+        """Delete the portal token with that hash; False when there is none (an API key is no portal token)."""
+        ...
+
+    def remove_portal_tokens(self, team_id: str) -> int:
+        """Delete every portal token of the team; how many there were."""
+        ...
 
     def of_team(self, team_id: str) -> list[ApiKeyInfo]:
         """The team's keys, by key id."""
@@ -68,7 +83,7 @@ class DynamoCredentials:
         item = self._client.get_item(
             TableName=self._table_name,
             Key={"key_hash": {"S": key_hash}},
-            ProjectionExpression="team_id, kind, read_only, expires_at",
+            ProjectionExpression="team_id, kind, read_only, expires_at, opened_by",
             # A key or portal link is used right after it is made: an eventually consistent read may miss it.
             ConsistentRead=True,
         ).get("Item")
@@ -82,6 +97,7 @@ class DynamoCredentials:
             portal=True,
             read_only=bool(values["read_only"]),
             expires_at=int(values["expires_at"]),
+            opened_by=values.get("opened_by"),
         )
 
 
@@ -93,27 +109,53 @@ class DynamoApiKeyStore:
         item = {"key_hash": key_hash, "team_id": team_id, "key_id": key_id, "created_at": created_at}
         self._table.put_item(Item=item, ConditionExpression=Attr("key_hash").not_exists())
 
-    def add_portal_token(self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int) -> None:
-        item = {"key_hash": token_hash, "team_id": team_id, "kind": PORTAL_KIND, "read_only": read_only}
-        self._table.put_item(Item={**item, "expires_at": expires_at}, ConditionExpression=Attr("key_hash").not_exists())
+    def add_portal_token(
+        self, token_hash: str, team_id: str, *, read_only: bool, expires_at: int, opened_by: str | None
+    ) -> None:
+        item = {
+            "key_hash": token_hash,
+            "team_id": team_id,
+            "key_id": PORTAL_SESSION_ID_PREFIX + token_hash[:12],
+            "kind": PORTAL_KIND,
+            "read_only": read_only,
+            "expires_at": expires_at,
+        }
+        if opened_by is not None:
+            item["opened_by"] = opened_by
+        self._table.put_item(Item=item, ConditionExpression=Attr("key_hash").not_exists())
+
+    def remove_portal_token(self, token_hash: str) -> bool:
+        try:
+            self._table.delete_item(Key={"key_hash": token_hash}, ConditionExpression=Attr("kind").eq(PORTAL_KIND))
+        except self._table.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def remove_portal_tokens(self, team_id: str) -> int:
+        sessions = Key("team_id").eq(team_id) & Key("key_id").begins_with(PORTAL_SESSION_ID_PREFIX)
+        return sum(self._remove(team_id, item, PORTAL_KIND) for item in self._team_items(sessions))
 
     def of_team(self, team_id: str) -> list[ApiKeyInfo]:
         return [
             ApiKeyInfo(key_id=str(item["key_id"]), team_id=team_id, created_at=str(item["created_at"]))
             for item in self._team_items(Key("team_id").eq(team_id))
+            if item.get("kind") != PORTAL_KIND
         ]
 
     def remove(self, team_id: str, key_id: str) -> bool:
-        removed = False
-        for item in self._team_items(Key("team_id").eq(team_id) & Key("key_id").eq(key_id)):
-            try:
-                self._table.delete_item(
-                    Key={"key_hash": item["key_hash"]}, ConditionExpression=Attr("team_id").eq(team_id)
-                )
-            except self._table.client.exceptions.ConditionalCheckFailedException:
-                continue  # gone meanwhile (the index lags the table)
-            removed = True
-        return removed
+        items = self._team_items(Key("team_id").eq(team_id) & Key("key_id").eq(key_id))
+        return sum(self._remove(team_id, item, None) for item in items if item.get("kind") != PORTAL_KIND) > 0
+
+    def _remove(self, team_id: str, item: dict[str, Any], kind: str | None) -> bool:
+        """Delete an item the by_team index showed; False when it is gone meanwhile (the index lags the table)."""
+        same_kind = Attr("kind").eq(kind) if kind else Attr("kind").not_exists()
+        try:
+            self._table.delete_item(
+                Key={"key_hash": item["key_hash"]}, ConditionExpression=Attr("team_id").eq(team_id) & same_kind
+            )
+        except self._table.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def _team_items(self, condition: Any) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"IndexName": TEAM_INDEX, "KeyConditionExpression": condition}

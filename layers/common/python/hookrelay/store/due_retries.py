@@ -47,15 +47,32 @@ class DueSlice:
     next_position: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A due retry the sweeper took: the attempt to enqueue, and the team whose message it is."""
+
+    attempt: int
+    team_id: str
+
+
+@dataclass(frozen=True)
+class WaitingAttempt:
+    """A delivery waiting for its rate limit's slot: the attempt to enqueue, its slot and its team."""
+
+    attempt: int
+    slot_at: str
+    team_id: str
+
+
 class DueRetries(Protocol):
     def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
         """Up to `limit` deliveries of one shard of the retry index due by `now`, after `after` if given."""
         ...
 
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> Claim | None:
         """Take a due delivery for the sweeper: move its due_at to `lease_until` if still `due_at`.
 
-        Returns the number of the attempt to enqueue, or None when another sweeper (or the
+        Returns the attempt to enqueue and its team, or None when another sweeper (or the
         attempt itself) got there first.
         """
         ...
@@ -65,8 +82,8 @@ class DueRetries(Protocol):
         `after`; `next_position`: the last one's (None when there are none)."""
         ...
 
-    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-        """(attempt, slot) of these deliveries still waiting for their rate limit's slot."""
+    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, WaitingAttempt]:
+        """The attempts of these deliveries still waiting for their rate limit's slot."""
         ...
 
     def sweep_positions(self) -> dict[str, dict[str, Any]]:
@@ -95,7 +112,7 @@ class DynamoDueRetries:
             query["ExclusiveStartKey"] = after
         return dict(self._table.query(**query))
 
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> Claim | None:
         try:
             response = self._table.update_item(
                 Key={"delivery_id": delivery_id},
@@ -107,7 +124,8 @@ class DynamoDueRetries:
             )
         except self._table.client.exceptions.ConditionalCheckFailedException:
             return None
-        return int(response["Attributes"]["attempt_count"]) + 1
+        claimed = response["Attributes"]
+        return Claim(attempt=int(claimed["attempt_count"]) + 1, team_id=str(claimed["team_id"]))
 
     def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
         found = self._page(shard, until, limit, after).get("Items", [])
@@ -116,12 +134,16 @@ class DynamoDueRetries:
         position = {key: str(last[key]) for key in ("due_shard", "due_at", "delivery_id")} if last else None
         return DueSlice(items, position)
 
-    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, WaitingAttempt]:
         keys = [{"delivery_id": delivery_id} for delivery_id in delivery_ids]
-        found = get_items(self._table, keys, fields=("delivery_id", "status", "attempt_count", "next_attempt_at"))
+        fields = ("delivery_id", "status", "attempt_count", "next_attempt_at", "team_id")
         return {
-            str(item["delivery_id"]): (int(item.get("attempt_count", 0)) + 1, str(item["next_attempt_at"]))
-            for item in found
+            str(item["delivery_id"]): WaitingAttempt(
+                attempt=int(item.get("attempt_count", 0)) + 1,
+                slot_at=str(item["next_attempt_at"]),
+                team_id=str(item["team_id"]),
+            )
+            for item in get_items(self._table, keys, fields=fields)
             if item.get("status") == "waiting" and "next_attempt_at" in item
         }
 

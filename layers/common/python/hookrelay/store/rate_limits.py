@@ -9,7 +9,6 @@ from typing import Any
 
 from hookrelay.rate_limit import (
     BACKLOG_LIMIT,
-    RESERVE_SPACING_SECONDS,
     SECOND_US,
     BacklogFull,
     next_free,
@@ -36,17 +35,17 @@ class DynamoRateLimiter:
 
     The container writes one subscription's item at most every `spacing_seconds` (a batch waits for its
     turn), its first write at a random point of its first spacing (containers started together, as Lambda
-    starts five at once and up to five more a second, do not write together): with DELIVERY_CONTAINERS
-    containers the item takes at most RATE_KEY_WRITES_PER_SECOND writes a second, whatever the backlog and
-    the publish rate. A container new to the item reads it first (consistent GetItem), so that it guesses
-    right.
+    starts five at once and up to five more a second, do not write together): with `spacing_seconds` from
+    reserve_spacing_seconds for the delivery function's containers, the item takes at most
+    RATE_KEY_WRITES_PER_SECOND writes a second, whatever the backlog and the publish rate. A container new
+    to the item reads it first (consistent GetItem), so that it guesses right.
     """
 
     def __init__(
         self,
         table: Any,
         *,
-        spacing_seconds: float = RESERVE_SPACING_SECONDS,
+        spacing_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = random.random,
