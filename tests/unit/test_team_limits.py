@@ -1,10 +1,14 @@
 """Per-team request limits (issue 24): counted in coarse windows over sharded counters."""
 
+import io
+import json
 from collections import Counter
 from collections.abc import Sequence
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
+from hookrelay.observability import logger
 from hookrelay.settings import Settings, SettingsError
 from hookrelay.team_limits import READ_ALLOWANCE, Limit, RequestKind, TeamLimiter, limits
 from unit.test_settings import RESOURCES
@@ -20,7 +24,7 @@ class FakeRequestCounts:
 
     def take(self, key: str, share: int, expires_at: int) -> bool:
         if self.failing:
-            raise ConnectionError("DynamoDB unreachable")
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com/")
         self.writes[key] += 1
         if self.counts[key] >= share:
             return False
@@ -124,10 +128,18 @@ def test_shards_are_chosen_among_those_not_found_full() -> None:
     assert chosen[-2:] == [[0, 1, 2, 3], [1, 2, 3]]
 
 
-def test_a_counter_that_cannot_be_reached_admits_the_request() -> None:
+def test_a_counter_that_cannot_be_reached_admits_the_request_and_says_why_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logged = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logged)
     counts, clock = FakeRequestCounts(), Clock()
     counts.failing = True
     assert limiter(counts, clock).admit("acme", RequestKind.WRITE) is None
+    # An AWS call that did not answer is AWS's, not a bug: no traceback (R1 counts tracebacks as crashes).
+    (line,) = [json.loads(line) for line in logged.getvalue().splitlines()]
+    assert (line["level"], line["team_id"], line["aws_error_code"]) == ("WARNING", "acme", "ReadTimeoutError")
+    assert "Traceback" not in logged.getvalue()
 
 
 def test_the_limits_are_settings() -> None:

@@ -24,6 +24,7 @@ lock; a long poll waits between its passes without it, so that sends and deletes
 Hooks on moto's models, which serve both the stack's in-process server and `mock_aws`.
 """
 
+import functools
 import json
 import threading
 import time
@@ -67,10 +68,6 @@ class _QueueState:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-class _Installed:
-    done = False
-
-
 _queues: "weakref.WeakKeyDictionary[Queue, _QueueState]" = weakref.WeakKeyDictionary()
 # Messages by receipt handle, to find what a delete ends, and when each was last received.
 _by_handle: "weakref.WeakValueDictionary[str, Message]" = weakref.WeakValueDictionary()
@@ -83,12 +80,10 @@ def clock() -> float:
     return time.monotonic()
 
 
+@functools.cache  # installed once per process
 def keep_queues_fair() -> None:
     """Install fair receives on every standard queue, calls on a queue one at a time, and dynamic message
     groups on rule targets (once)."""
-    if _Installed.done:
-        return
-    _Installed.done = True
     add_message, delete_message, mark_received = Queue.add_message, Queue.delete_message, Message.mark_received
     visible_messages = vars(Queue)["messages"].fget
 

@@ -29,15 +29,9 @@ _sqs_models: Any = moto.sqs.models
 _jsonpath: Any = jsonpath_ng.ext
 
 
-class _Installed:
-    done = False
-
-
+@functools.cache  # installed once per process
 def keep_moto_costs_flat() -> None:
     """Install the cheaper paths in this process's moto (once)."""
-    if _Installed.done:
-        return
-    _Installed.done = True
     _sqs_models.unix_time, _sqs_models.unix_time_millis = _unix_time, _unix_time_millis
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention_period  # type: ignore[method-assign]
     # moto's EventTemplateParser imports `parse` from the module at each call, so it finds this one.

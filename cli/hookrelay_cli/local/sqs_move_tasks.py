@@ -312,15 +312,9 @@ def _cancel_message_move_task(self: SQSResponse) -> ActionResult:
 _receiving_from: contextvars.ContextVar[Queue | None] = contextvars.ContextVar("receiving_from", default=None)
 
 
-class _Installed:
-    done = False
-
-
+@functools.cache  # installed once per process
 def enable_message_move_tasks() -> None:
     """Install message move tasks in this process's moto (once)."""
-    if _Installed.done:
-        return
-    _Installed.done = True
     moto_receive, moto_add = SQSBackend.receive_message, Queue.add_message
 
     def receive_message(self: SQSBackend, queue_name: str, *arguments: Any, **keywords: Any) -> list[Message]:

@@ -33,6 +33,9 @@ class AwsError:
     code: str
     message: str
 
+    def log_fields(self) -> dict[str, str | None]:
+        return {"aws_operation": self.operation, "aws_error_code": self.code, "aws_error_message": self.message}
+
 
 def aws_error(error: BaseException) -> AwsError | None:
     """The AWS error that `error` is, or was raised from or while handling; None when there is none."""
@@ -51,8 +54,7 @@ def aws_error(error: BaseException) -> AwsError | None:
 
 def log_aws_error(message: str, cause: AwsError, /, **extra: Any) -> None:
     """Log, once and at ERROR, an AWS error a function turns into a 5xx or a retry, and count it."""
-    fields = {"aws_operation": cause.operation, "aws_error_code": cause.code, "aws_error_message": cause.message}
-    logger.error(message, extra={**extra, **fields})
+    logger.error(message, extra={**extra, **cause.log_fields()})
     with single_metric(name=AWS_ERRORS_METRIC, unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="error_code", value=cause.code)
 
