@@ -492,7 +492,7 @@ def test_outputs_name_the_api_every_queue_and_every_table(template: Template) ->
         assert outputs[f"{queue}Arn"]["Value"] == {"Fn::GetAtt": [queue, "Arn"]}
 
 
-# Dead-letter queues: what fills each decides how it is redriven (README "Dead-letter queues").
+# Dead-letter queues: what fills each decides how it is redriven (docs/operations/dlq.md).
 
 
 def test_eventbridge_parks_events_in_a_queue_of_its_own(template: Template) -> None:
