@@ -108,7 +108,7 @@ class NoQueue:
 class Unlimited:
     """The benchmark's subscriptions have no rate limit: the limiter is never asked."""
 
-    def admit(self, subscription_id: str, rate_limit: int, now: datetime) -> bool:
+    def reserve(self, subscription_id: str, rate_limit: int, count: int, now: datetime) -> list[datetime]:
         raise AssertionError("no rate limit expected")
 
 

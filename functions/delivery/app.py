@@ -8,6 +8,7 @@ from hookrelay.aws import client, table
 from hookrelay.delivery import Deliverer, delivery_metrics
 from hookrelay.observability import logger, metrics, tracer
 from hookrelay.queues import Queue
+from hookrelay.rate_limit import reserve_spacing_seconds
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
@@ -31,7 +32,9 @@ deliverer = Deliverer(
     policy=RetryPolicy(parse_schedule(settings.retry_schedule)),
     delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
     due_shards=settings.due_shards,
-    rate_limiter=DynamoRateLimiter(deliveries_table),
+    rate_limiter=DynamoRateLimiter(
+        deliveries_table, spacing_seconds=reserve_spacing_seconds(settings.delivery_containers)
+    ),
     aws_call_seconds=settings.aws_calls.worst_call_seconds,
 )
 
