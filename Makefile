@@ -17,7 +17,9 @@ SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam
 .PHONY: help run test screenshots lint validate docs bench build clean python313 chromium
 
 help: ## list the commands
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+		'{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1) } \
+		END { for (i = 1; i <= NR; i++) printf "  make %-" width "s  %s\n", name[i], text[i] }'
 
 python313:
 	@test -n "$(PYTHON313)" || { echo "error: Python 3.13 not found (looked on PATH and in pyenv's versions/3.13.*); install it or set HOOKRELAY_PYTHON" >&2; exit 1; }
@@ -68,5 +70,5 @@ bench: $(VENV)/.installed ## every benchmark (about 13 minutes, and a few more f
 build: $(VENV)/.installed $(SAM_VENV)/.installed ## sam build (arm64 layer)
 	$(SAM) build
 
-clean:
+clean: ## delete the virtual environments, the SAM build, the docs site and the tools' caches
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache site

@@ -38,8 +38,9 @@ class LocalUp:
     drain: threading.Thread
 
 
-def start(environment: dict[str, str]) -> LocalUp:
-    """Start the stack on free ports with `environment` added to ours; return once it is ready."""
+def start(environment: dict[str, str], *, own_process_group: bool = False) -> LocalUp:
+    """Start the stack on free ports with `environment` added to ours; return once it is ready. In a
+    process group of its own, as a terminal starts a command, a Ctrl-C can be sent to the whole group."""
     process = subprocess.Popen(
         [sys.executable, "-m", "hookrelay_cli.main", "local", "up", "--port", "0", "--aws-port", "0"],
         cwd=REPO,
@@ -47,6 +48,7 @@ def start(environment: dict[str, str]) -> LocalUp:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        process_group=0 if own_process_group else None,
     )
     assert process.stdout is not None
     output: list[str] = []

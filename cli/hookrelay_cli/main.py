@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoRegionError
 
 from hookrelay_cli.output import note, print_json, print_rows
 from hookrelay_cli.target import Target, TargetError, add_target_arguments, default_template, target_of
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from hookrelay.delivery import Job
+    from hookrelay.delivery_log import DeliveryLog
     from hookrelay.records import Delivery
+    from hookrelay.subscriptions import Subscriptions
     from hookrelay_cli.dlq import DeadLetterQueue, RedriveResult
 
 DEFAULT_HOST = "127.0.0.1"
@@ -32,6 +34,9 @@ DEFAULT_AWS_PORT = 3001
 DEFAULT_DLQ_LIST_MAX = 50
 # The names of hookrelay_cli.dlq.DEAD_LETTER_QUEUES (which imports the hookrelay package: only when run).
 DLQ_NAMES = ("delivery", "events", "eventbridge")
+# The delivery statuses of hookrelay.records.DeliveryStatus (which imports pydantic: only when run).
+DELIVERY_STATUSES = ("pending", "scheduled", "delivered", "failed")
+HIDDEN_FIELDS = ("event", "requested_attempt")
 EXIT_INTERRUPTED = 130
 # A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
 STOP_REPORT_SECONDS = 20
@@ -49,8 +54,7 @@ def _local_up(arguments: argparse.Namespace) -> int:
 
     sys.stdout = WholeLines(sys.stdout)  # type: ignore[assignment]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    for chatty in ("werkzeug", "botocore", "urllib3"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    _quiet_libraries()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
@@ -77,10 +81,18 @@ def _local_up(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_libraries() -> None:
+    """Only the warnings of the libraries the local stack runs on: not moto's server's access log (werkzeug
+    logs a line per AWS call), nor botocore's and urllib3's news."""
+    for chatty in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def _local_invoke(arguments: argparse.Namespace) -> int:
     from hookrelay_cli.local.dynamodb import AS_ON_AWS  # noqa: PLC0415 - moto loads only for local commands
     from hookrelay_cli.local.stack import LocalStack, local_aws  # noqa: PLC0415
 
+    _quiet_libraries()
     event = json.loads(Path(arguments.event).read_text(encoding="utf-8")) if arguments.event else {}
     with local_aws(dynamodb_defaults=AS_ON_AWS) as aws_endpoint:
         stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
@@ -113,7 +125,8 @@ def _keys_list(arguments: argparse.Namespace) -> int:
     from hookrelay.api_keys import keys_of  # noqa: PLC0415
 
     keys = keys_of(_keys_store(target_of(arguments)), arguments.team)
-    print_rows([{"key_id": key.key_id, "created_at": key.created_at} for key in keys], KEY_COLUMNS, arguments.json)
+    rows = [{"key_id": key.key_id, "created_at": key.created_at} for key in keys]
+    print_rows(rows, KEY_COLUMNS, arguments.json, "keys")
     note(f"{len(keys)} key(s) of team {arguments.team}")
     return 0
 
@@ -176,7 +189,7 @@ def _dlq_list(arguments: argparse.Namespace) -> int:
 
     _, sqs, queue_url = _dead_letter_queue(arguments)
     letters = peek(sqs, queue_url, limit=arguments.max)
-    print_rows([letter.summary() for letter in letters], DLQ_COLUMNS, arguments.json)
+    print_rows([letter.summary() for letter in letters], DLQ_COLUMNS, arguments.json, "messages")
     note(f"{len(letters)} message(s) on the {arguments.queue} DLQ shown, none removed")
     return 0
 
@@ -257,13 +270,91 @@ def _delivery(target: Target, delivery_id: str, jobs: "Sequence[Job]" = ()) -> "
     return store.get_many([delivery_id], first_attempt_origins(jobs)).get(delivery_id)
 
 
-def _deliveries_show(arguments: argparse.Namespace) -> int:
+def _named_delivery(arguments: argparse.Namespace) -> "tuple[Target, Delivery | None]":
+    """The target, and the delivery its `delivery_id` names (None, said on stderr, when it has none)."""
     target = target_of(arguments)
     delivery = _delivery(target, arguments.delivery_id)
     if delivery is None:
         note(f"error: no delivery {arguments.delivery_id} in {target.description}")
+    return target, delivery
+
+
+def _deliveries_show(arguments: argparse.Namespace) -> int:
+    from hookrelay import clock  # noqa: PLC0415
+
+    _, delivery = _named_delivery(arguments)
+    if delivery is None:
         return 1
-    print_json({name: value for name, value in dataclasses.asdict(delivery).items() if name != "event"})
+    # The event's data stays out of an operator's terminal; requested_attempt is bookkeeping of retries
+    # (attempt_count + 1 while one is asked for), which the attempts and next_attempt_at already show.
+    shown = {name: value for name, value in dataclasses.asdict(delivery).items() if name not in HIDDEN_FIELDS}
+    print_json({**shown, "expires_at": clock.iso(clock.parse_moment(delivery.expires_at))})
+    return 0
+
+
+def _api_logic(target: Target) -> "tuple[Subscriptions, DeliveryLog]":
+    """The API's subscriptions and delivery log, wired to the target's resources as its ApiFunction is."""
+    from hookrelay import wiring  # noqa: PLC0415
+    from hookrelay.settings import Settings  # noqa: PLC0415
+
+    settings = Settings.from_environment(target.function_environment("ApiFunction"))
+    subscriptions = wiring.subscriptions(settings, target.table_named)
+    return subscriptions, wiring.delivery_log(settings, subscriptions, target.table_named, target.client)
+
+
+def _deliveries_list(arguments: argparse.Namespace) -> int:
+    from hookrelay.pagination import DEFAULT_LIMIT  # noqa: PLC0415
+
+    if arguments.after and not arguments.subscription:
+        note("error: --after pages one subscription's deliveries: give its --subscription")
+        return 2
+    subscriptions, log = _api_logic(target_of(arguments))
+    limit = arguments.limit or DEFAULT_LIMIT
+    if arguments.subscription:
+        page = log.page(arguments.team, arguments.subscription, limit, arguments.after, arguments.status)
+        listed = page.model_dump(mode="json")
+        cursor = page.meta.next_cursor
+        more = f"; more with --after {cursor}" if cursor else ""
+    else:
+        # The team's newest: each subscription's own newest, merged (the API lists one subscription at a time).
+        subscription_ids = _subscription_ids(subscriptions, arguments.team)
+        newest = [
+            item
+            for subscription_id in subscription_ids
+            for item in log.page(arguments.team, subscription_id, limit, None, arguments.status).model_dump(
+                mode="json"
+            )["data"]
+        ]
+        listed = {"data": sorted(newest, key=lambda item: item["created_at"], reverse=True)[:limit]}
+        more = f" of {len(subscription_ids)} subscription(s); page one of them with --subscription"
+    if arguments.json:
+        print_json(listed)
+    else:
+        print_rows(listed["data"], DELIVERY_COLUMNS, False, "data")
+    note(f"{len(listed['data'])} delivery(ies), newest first{more}")
+    return 0
+
+
+def _subscription_ids(subscriptions: "Subscriptions", team_id: str) -> list[str]:
+    from hookrelay.pagination import MAX_LIMIT  # noqa: PLC0415
+
+    ids: list[str] = []
+    after = None
+    while True:
+        page = subscriptions.page(team_id, MAX_LIMIT, after)
+        ids.extend(subscription.id for subscription in page.data)
+        after = page.meta.next_cursor
+        if not after:
+            return ids
+
+
+def _deliveries_retry(arguments: argparse.Namespace) -> int:
+    target, delivery = _named_delivery(arguments)
+    if delivery is None:
+        return 1
+    retried = _api_logic(target)[1].retry(delivery.team_id, delivery.subscription_id, delivery.id)
+    print_json(dataclasses.asdict(retried))
+    note(f"Attempt {retried.attempt_count + 1} is on the delivery queue.")
     return 0
 
 
@@ -276,6 +367,14 @@ def _team_id(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _page_size(text: str) -> int:
+    from hookrelay.pagination import MAX_LIMIT  # noqa: PLC0415
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -284,6 +383,8 @@ def _positive(text: str) -> int:
 
 KEY_COLUMNS = ("key_id", "created_at")
 DLQ_COLUMNS = ("message_id", "sent_at", "receive_count", "delivery_id", "attempt", "body")
+DELIVERY_COLUMNS = ("id", "created_at", "event_name", "status", "attempt_count", "next_attempt_at")
+JSON_HELP = "one JSON document instead of a table"
 _TEXT = argparse.RawDescriptionHelpFormatter
 
 
@@ -324,7 +425,7 @@ def _add_keys(commands: Any) -> None:
         run=_keys_list,
     )
     listing.add_argument("--team", required=True, type=_team_id, help="the team whose keys to list")
-    listing.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     revoke = _command(
         key_commands,
         "revoke",
@@ -417,7 +518,7 @@ def _add_dlq(commands: Any) -> None:
         default=DEFAULT_DLQ_LIST_MAX,
         help="show at most this many (default %(default)s)",
     )
-    listing.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     show = _command(
         dlq_commands,
         "show",
@@ -448,16 +549,45 @@ def _add_dlq(commands: Any) -> None:
 
 
 def _add_deliveries(commands: Any) -> None:
-    delivery_commands = _group(commands, "deliveries", "inspect deliveries", "Inspect delivery records.")
+    delivery_commands = _group(
+        commands, "deliveries", "inspect and retry deliveries", "List, inspect and retry deliveries."
+    )
+    listing = _command(
+        delivery_commands,
+        "list",
+        "a subscription's or a team's deliveries, newest first",
+        "List a subscription's deliveries as GET /v3/webhooks/{id}/deliveries does: newest first, a page at\n"
+        "a time (the next page's cursor on stderr, for --after), optionally only those in one status.\n"
+        "Without --subscription, the team's newest across its subscriptions (one page, no cursor).\n"
+        "The listing reads an index that lags its table by a moment, as DynamoDB's indexes do.",
+        run=_deliveries_list,
+    )
+    listing.add_argument("--team", required=True, type=_team_id, help="the team that owns the subscription")
+    listing.add_argument("--subscription", metavar="ID", help="the subscription's id (default: all of the team's)")
+    listing.add_argument("--status", choices=DELIVERY_STATUSES, help="only deliveries in this status")
+    listing.add_argument("--limit", metavar="N", type=_page_size, help="at most N (default 20, as the API)")
+    listing.add_argument("--after", metavar="CURSOR", help="the page after this cursor (a previous page's next_cursor)")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP + ' ({"data": [...], "meta": {"next_cursor"}})')
     show = _command(
         delivery_commands,
         "show",
         "one delivery and its attempts",
-        "Print a delivery record as JSON: status, attempts (time, status code, latency, error, response\n"
-        "excerpt), event name and id, subscription id, next_attempt_at. Unknown id: exit code 1.",
+        "Print a delivery record as JSON: status, attempts (time, URL, status code, latency, error,\n"
+        "response excerpt), event name and id, subscription id, next_attempt_at, expires_at (when the\n"
+        "record is deleted). Unknown id: exit code 1.",
         run=_deliveries_show,
     )
     show.add_argument("delivery_id", help="the delivery's id (the webhook-id header receivers get)")
+    retry = _command(
+        delivery_commands,
+        "retry",
+        "send a delivery again now",
+        "Send a delivery again now, whatever its status, as POST .../deliveries/{id}/retry does: the next\n"
+        "attempt goes on the delivery queue, with the same webhook-id. Prints the delivery (JSON).\n"
+        "Exit code 1 for an unknown delivery, a disabled subscription, or a retry already queued.",
+        run=_deliveries_retry,
+    )
+    retry.add_argument("delivery_id", help="the delivery's id (the webhook-id header receivers get)")
 
 
 def _add_local(commands: Any) -> None:
@@ -502,6 +632,11 @@ def _one_line(error: Exception, arguments: argparse.Namespace) -> str:
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         text = f"{error.operation_name}: {details.get('Message') or details.get('Code') or error}"
+    elif isinstance(error, NoRegionError):
+        text = (
+            "no AWS region for a deployed stack: pass --region REGION (or set AWS_REGION), or --local for the"
+            " local stack (`hookrelay local up`)"
+        )
     else:
         text = str(error)
     if isinstance(error, EndpointConnectionError) and getattr(arguments, "local", False):
@@ -510,11 +645,17 @@ def _one_line(error: Exception, arguments: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hookrelay.problems import ProblemError  # noqa: PLC0415
+    from hookrelay.settings import SettingsError  # noqa: PLC0415
+
     arguments = build_parser().parse_args(argv)
     try:
         return int(arguments.run(arguments))
-    except (BotoCoreError, ClientError, TargetError) as error:
+    except (BotoCoreError, ClientError, TargetError, SettingsError) as error:
         note(f"error: {_one_line(error, arguments)}")
+        return 1
+    except ProblemError as error:  # the API's logic refusing, as the API would answer
+        note(f"error: {error.problem.detail}")
         return 1
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

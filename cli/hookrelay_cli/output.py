@@ -1,4 +1,4 @@
-"""What commands print: results on stdout (JSON, JSON lines or an aligned table), the rest on stderr."""
+"""What commands print: results on stdout (one JSON document or an aligned table), the rest on stderr."""
 
 import json
 import sys
@@ -10,11 +10,11 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], json_lines: bool) -> None:
-    """One JSON object per line, or a table of `columns` (a missing value shows as -)."""
-    if json_lines:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False, default=str))
+def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, name: str) -> None:
+    """One JSON document, {name: rows} (whole, even without rows), or a table of `columns` (a missing value
+    shows as -)."""
+    if as_json:
+        print_json({name: list(rows)})
         return
     cells = [[column.upper() for column in columns]] + [
         ["-" if row.get(column) is None else str(row[column]) for column in columns] for row in rows

@@ -6,18 +6,26 @@ template's TableName/QueueName with the local stack's name, else `<stack>-<Logic
 """
 
 import argparse
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from hookrelay.aws import Table, python_values
 
+if TYPE_CHECKING:
+    from hookrelay_cli.template import Intrinsics, Template
+
 DEFAULT_STACK = "hookrelay"
 DEFAULT_LOCAL_AWS_ENDPOINT = "http://127.0.0.1:3001"
 DEFAULT_LOCAL_API_URL = "http://127.0.0.1:3000"
-_NAME_PROPERTIES = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName"}
+_NAME_PROPERTIES = {
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::Events::EventBus": "Name",
+}
 
 
 class TargetError(Exception):
@@ -53,7 +61,27 @@ class Target:
         return self._local_physical_id(logical_id) if self.is_local else self._deployed_physical_id(logical_id)
 
     def table(self, logical_id: str) -> Table:
-        return Table(self.physical_id(logical_id), python_values(self.client("dynamodb")))
+        return self.table_named(self.physical_id(logical_id))
+
+    def table_named(self, name: str) -> Table:
+        return Table(name, python_values(self.client("dynamodb")))
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """A function's environment variables: as Lambda has them, or as `hookrelay local up` sets them from
+        the template (without the overrides of the environment it was started in)."""
+        if not self.is_local:
+            configuration = self.client("lambda").get_function_configuration(FunctionName=self.physical_id(logical_id))
+            return dict(configuration.get("Environment", {}).get("Variables", {}))
+        from hookrelay_cli.template import TemplateError  # noqa: PLC0415
+
+        template, intrinsics = self._local_intrinsics(f"the environment of {logical_id}")
+        try:
+            return {
+                name: str(intrinsics.resolve(value, f"{logical_id}.Environment.{name}"))
+                for name, value in template.function(logical_id).environment.items()
+            }
+        except TemplateError as error:
+            raise TargetError(str(error)) from None
 
     def queue_url(self, logical_id: str) -> str:
         return self.physical_id(logical_id)
@@ -81,26 +109,17 @@ class Target:
         return str(detail["PhysicalResourceId"])
 
     def _local_physical_id(self, logical_id: str) -> str:
-        # The local extras (moto, PyYAML) load only for --local.
         from hookrelay_cli.local.resources import default_name  # noqa: PLC0415
-        from hookrelay_cli.template import Intrinsics, Template, TemplateError  # noqa: PLC0415
+        from hookrelay_cli.template import TemplateError  # noqa: PLC0415
 
-        template = Template.read(default_template())
+        template, intrinsics = self._local_intrinsics(f"the name of {logical_id}", refer=False)
         try:
             resource = template.resource(logical_id)
         except TemplateError as error:
             raise TargetError(str(error)) from None
         name_property = _NAME_PROPERTIES.get(str(resource.get("Type")))
         if name_property is None:
-            raise TargetError(f"{logical_id} ({resource.get('Type')}) is not a table or queue")
-
-        def unavailable(name: str, *_: str) -> str:
-            raise TemplateError(f"the name of {logical_id} depends on {name}, which the CLI cannot resolve")
-
-        pseudo = {"AWS::StackName": self.stack_name, "AWS::Region": self.session.region_name, "AWS::Partition": "aws"}
-        intrinsics = Intrinsics(
-            ref=unavailable, get_att=unavailable, pseudo=pseudo, parameters=template.parameter_defaults()
-        )
+            raise TargetError(f"{logical_id} ({resource.get('Type')}) is not a table, queue or event bus")
         declared = (resource.get("Properties") or {}).get(name_property)
         try:
             name = str(intrinsics.resolve(declared) if declared else default_name(self.stack_name, logical_id))
@@ -109,6 +128,32 @@ class Target:
         if name_property == "QueueName":
             return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
         return name
+
+    def _local_intrinsics(self, what: str, *, refer: bool = True) -> tuple["Template", "Intrinsics"]:
+        """The template, and its intrinsics resolved as the local stack resolves them: with `refer`, a Ref
+        is the local physical id of a table, queue or event bus; any other reference is refused."""
+        from hookrelay_cli.template import Intrinsics, TemplateError  # noqa: PLC0415
+
+        def unavailable(name: str, *_: str) -> str:
+            raise TemplateError(f"{what} depends on {name}, which the CLI cannot resolve")
+
+        template = _local_template()
+        pseudo = {"AWS::StackName": self.stack_name, "AWS::Region": self.session.region_name, "AWS::Partition": "aws"}
+        intrinsics = Intrinsics(
+            ref=self.physical_id if refer else unavailable,
+            get_att=unavailable,
+            pseudo=pseudo,
+            parameters=template.parameter_defaults(),
+        )
+        return template, intrinsics
+
+
+@functools.cache
+def _local_template() -> "Template":
+    # The local extras (moto, PyYAML) load only for --local.
+    from hookrelay_cli.template import Template  # noqa: PLC0415
+
+    return Template.read(default_template())
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

@@ -46,6 +46,7 @@ def load(path: Path) -> dict[str, Any]:
 def translate(document: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The SAM transform, offline: no managed policy is looked up (SAM's defaults are plain ARNs)."""
     # samtranslator takes most of a second to import: only a template that is translated pays it.
+    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics  # noqa: PLC0415
     from samtranslator.model.exceptions import InvalidDocumentException  # noqa: PLC0415
     from samtranslator.parser.parser import Parser  # noqa: PLC0415
     from samtranslator.translator.translator import Translator  # noqa: PLC0415
@@ -57,14 +58,22 @@ def translate(document: dict[str, Any], parameters: Mapping[str, Any]) -> dict[s
         if code_property and isinstance(properties.get(code_property), str):
             properties[code_property] = f"s3://{LOCAL_CODE_BUCKET}/{properties[code_property]}"
     # The region only picks the partition of the few ARNs SAM writes out; the rest keep ${AWS::Region}.
+    # The transform times itself into metrics it keeps until published; left so, they are "unpublished
+    # metrics" that it warns of on stderr when they are collected (at the latest when the process exits).
+    metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
     translator = Translator(
-        managed_policy_map={}, sam_parser=Parser(), boto_session=boto3.session.Session(region_name="us-east-1")
+        managed_policy_map={},
+        sam_parser=Parser(),
+        boto_session=boto3.session.Session(region_name="us-east-1"),
+        metrics=metrics,
     )
     try:
         translated: dict[str, Any] = translator.translate(sam_template=source, parameter_values=dict(parameters))
     except InvalidDocumentException as error:
         causes = "; ".join(cause.message for cause in error.causes)
         raise TemplateError(f"the SAM transform refuses the template: {causes}") from None
+    finally:
+        metrics.publish()
     return translated
 
 

@@ -11,9 +11,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay import api_docs, catalog, http_api, pagination, portal, problems
+from hookrelay import api_docs, catalog, http_api, pagination, portal, problems, wiring
 from hookrelay.aws import client, table
-from hookrelay.delivery_log import DeliveryLog
 from hookrelay.models import (
     DeliveryDetail,
     EventBatchIn,
@@ -37,34 +36,16 @@ from hookrelay.models import (
 )
 from hookrelay.observability import log_failure, logger, tracer
 from hookrelay.publishing import EventPublisher, NotPublished, new_event
-from hookrelay.queues import Queue
 from hookrelay.records import DeliveryStatus, DeliverySummary
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
-from hookrelay.store.deliveries import DynamoDeliveryStore
-from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.request_counts import DynamoRequestCounts
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
-from hookrelay.subscriptions import Subscriptions
 from hookrelay.team_limits import TeamLimiter, limits
 
 settings = get_settings()
 publisher = EventPublisher(client("events"), settings.event_bus, validate_data=settings.validate_event_data)
-subscriptions = Subscriptions(
-    DynamoSubscriptionStore(
-        table(settings.subscriptions_table), max_team_bytes=settings.max_subscription_bytes_per_team
-    ),
-    allow_private=settings.allow_private_endpoints,
-    max_per_team=settings.max_subscriptions_per_team,
-    rotation_overlap=settings.secret_rotation_overlap,
-)
-delivery_log = DeliveryLog(
-    subscriptions=subscriptions,
-    deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
-    events=DynamoEventStore(table(settings.deliveries_table)),
-    delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-    due_shards=settings.due_shards,
-)
+subscriptions = wiring.subscriptions(settings, table)
+delivery_log = wiring.delivery_log(settings, subscriptions, table, client)
 portal_tokens = DynamoApiKeyStore(table(settings.api_keys_table))
 team_limiter = TeamLimiter(
     DynamoRequestCounts(table(settings.deliveries_table)),

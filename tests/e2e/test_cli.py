@@ -15,7 +15,10 @@ from receivers import Answer, receiver
 
 from api_client import ApiClient
 from e2e.conftest import (
+    DEV_KEY,
     OPERATOR_STACK,
+    SECRETS,
+    SUBSCRIPTION_SECRET,
     RunningStack,
     bump_team_version,
     eventually,
@@ -65,7 +68,7 @@ def test_dlq_redrive_moves_messages_back_and_they_are_delivered(stack: RunningSt
         assert healthy.received == []
         assert record(stack, delivery) == {}  # its first attempt, not made, creates its record
 
-        (listed,) = [json.loads(line) for line in stack.local_cli("dlq", "list", "--json").splitlines()]
+        (listed,) = json.loads(stack.local_cli("dlq", "list", "--json"))["messages"]
         assert (listed["delivery_id"], listed["attempt"]) == (delivery, 1)
         shown = json.loads(stack.local_cli("dlq", "show", listed["message_id"]))
         assert shown["delivery"]["status"] == "pending" and shown["delivery"]["attempt_count"] == 0
@@ -96,9 +99,7 @@ def test_an_event_eventbridge_parked_is_redriven_to_ingest_and_delivered(stack: 
         subscription = subscribe(api, f"http://127.0.0.1:{healthy.port}/hook")
         reasons = {"ERROR_CODE": "NO_PERMISSIONS", "ERROR_MESSAGE": "Access denied.", "RETRY_ATTEMPTS": "0"}
         event, _ = park_in_eventbridge_dlq(stack, team, reasons)
-        (listed,) = [
-            json.loads(line) for line in stack.local_cli("dlq", "list", "--queue", "eventbridge", "--json").splitlines()
-        ]
+        (listed,) = json.loads(stack.local_cli("dlq", "list", "--queue", "eventbridge", "--json"))["messages"]
         assert listed["error_code"] == "NO_PERMISSIONS"
 
         redriven = json.loads(stack.local_cli("dlq", "redrive", "--queue", "eventbridge"))
@@ -116,11 +117,11 @@ def test_a_revoked_key_is_refused(stack: RunningStack) -> None:
     api = ApiClient(http_transport(stack, requests.Session()), key)
     assert api.get("/v3/webhooks").status == 200
 
-    (listed,) = [json.loads(line) for line in stack.local_cli("keys", "list", "--team", team, "--json").splitlines()]
+    (listed,) = json.loads(stack.local_cli("keys", "list", "--team", team, "--json"))["keys"]
     stack.local_cli("keys", "revoke", "--team", team, listed["key_id"])
 
     assert api.get("/v3/webhooks").status == 401
-    assert stack.local_cli("keys", "list", "--team", team, "--json") == ""
+    assert json.loads(stack.local_cli("keys", "list", "--team", team, "--json")) == {"keys": []}
 
 
 def test_ctrl_c_ends_local_up_within_seconds_while_a_delivery_is_in_flight() -> None:
@@ -158,3 +159,44 @@ def test_ctrl_c_ends_local_up_whichever_of_its_threads_takes_the_signal() -> Non
             started.process.kill()
             started.process.wait()
     assert "stopping" in "".join(started.output)
+
+
+def test_a_ctrl_c_to_the_whole_process_group_after_a_delivery_prints_no_traceback_or_sdk_warning() -> None:
+    # A terminal's Ctrl-C goes to its whole foreground process group: the stack, its moto child and its
+    # containers. Before, two containers each printed a KeyboardInterrupt traceback, and the delivery
+    # function's sender threads an X-Ray SDK "No segment found" warning at each AWS call.
+    started = local_up.start({"HOOKRELAY_DEV_API_KEY": DEV_KEY}, own_process_group=True)
+    try:
+        api = requests.Session()
+        api.headers["Authorization"] = f"Bearer {DEV_KEY}"
+        with receiver() as endpoint:
+            created = api.post(
+                f"{started.url}/v3/webhooks",
+                json={"endpoint": f"http://127.0.0.1:{endpoint.port}/hook", "subscribed_events": ["*"]},
+                timeout=30,
+            )
+            assert created.status_code == 201, created.text
+            SECRETS.add(SUBSCRIPTION_SECRET, created.json()["secret_key"])
+            published = api.post(
+                f"{started.url}/v3/events",
+                json={
+                    "event_name": "signer.done",
+                    "data": {"signer": {"id": "s-1"}},
+                    "event_time": "2026-03-02T10:15:30Z",
+                },
+                timeout=30,
+            )
+            assert published.status_code == 202, published.text
+            eventually(lambda: bool(endpoint.received), "the delivery received")
+        os.killpg(started.process.pid, signal.SIGINT)
+        # How long the stop takes is the other Ctrl-C tests' concern: this one is about what it prints.
+        assert started.process.wait(timeout=local_up.STOP_TIMEOUT_SECONDS) == 0
+    finally:
+        if started.process.poll() is None:
+            started.process.kill()
+            started.process.wait()
+    started.drain.join(timeout=5)
+    output = "".join(started.output)
+    assert "stopping" in output
+    for unwanted in ("Traceback", "KeyboardInterrupt", "No segment found", "unpublished metrics"):
+        assert unwanted not in output, output

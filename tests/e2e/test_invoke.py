@@ -24,6 +24,11 @@ EXPECTED_STATUS = {
 
 
 def invoke(function_id: str, event_name: str) -> dict[str, object]:
+    output: dict[str, object] = json.loads(invoked(function_id, event_name).stdout)
+    return output
+
+
+def invoked(function_id: str, event_name: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "hookrelay_cli.main", "local", "invoke", function_id, "-e", f"events/{event_name}.json"],
         capture_output=True,
@@ -33,8 +38,7 @@ def invoke(function_id: str, event_name: str) -> dict[str, object]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    output: dict[str, object] = json.loads(result.stdout)
-    return output
+    return result
 
 
 def test_every_sample_event_is_covered() -> None:
@@ -50,6 +54,13 @@ def test_every_sample_event_is_covered() -> None:
 @pytest.mark.parametrize(("event_name", "status"), sorted(EXPECTED_STATUS.items()))
 def test_api_samples(event_name: str, status: int) -> None:
     assert invoke("ApiFunction", event_name)["statusCode"] == status
+
+
+def test_invoke_logs_only_what_the_function_logs() -> None:
+    # Before, a dozen lines of moto's access log (werkzeug): `127.0.0.1 - - [...] "POST / HTTP/1.1" 200 -`.
+    logged = invoked("ApiFunction", "api-list-webhooks").stderr
+    assert "HTTP/1.1" not in logged and "werkzeug" not in logged
+    assert "Traceback" not in logged and "unpublished metrics" not in logged and "No segment found" not in logged
 
 
 def test_authorizer_sample() -> None:

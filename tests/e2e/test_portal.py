@@ -408,3 +408,167 @@ def test_a_429_is_tried_again_after_its_retry_after(page: Page, api: ApiClient) 
         page.goto(portal_url(api))
         expect(page.locator("tbody tr", has_text="Behind a 429")).to_be_visible()
         assert len(refused) == 2 and refused[1] - refused[0] >= 0.9
+
+
+# Every word of the page's text (machine text, in code and pre, aside) that the browser laid out over two lines.
+BROKEN_WORDS = """() => {
+    const broken = [];
+    const walker = document.createTreeWalker(document.querySelector("main"), NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest("code, pre, option")) continue;
+      for (const word of node.textContent.matchAll(/[\\p{L}\\p{N}]+/gu)) {
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        const lines = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+        if (lines.size > 1) broken.push(`${word[0]} in ${node.parentElement.tagName}`);
+      }
+    }
+    return broken;
+}"""
+
+
+def a_delivered_test_event(api: ApiClient, port: int, **fields: object) -> tuple[dict[str, object], str]:
+    """A subscription to a receiver on `port` and the id of its test event, delivered and listed."""
+    subscription = subscribe(
+        api, f"http://127.0.0.1:{port}/hooks", description="Signed contracts", subscribed_events=[EVENT], **fields
+    )
+    sent = api.post(f"/v3/webhooks/{subscription['id']}/test")
+    assert sent.status == 202, sent.body
+    delivery: str = sent.json()["id"]
+    eventually(lambda: statuses(api, subscription["id"]).get(delivery) == "delivered", "the test event listed")
+    return subscription, delivery
+
+
+def test_at_390_px_no_word_breaks_in_two_and_the_page_never_scrolls_sideways(browser: Browser, api: ApiClient) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        with receiver() as endpoint:
+            a_delivered_test_event(api, endpoint.port, headers={"X-Tenant": "acme"}, rate_limit=5)
+            page.goto(portal_url(api))
+            # Each view's title, and what shows once it has loaded all it shows.
+            views = {
+                "endpoints": ("Webhook endpoints", page.locator("td", has_text="HTTP 200")),
+                "endpoint": ("Signed contracts", page.locator("tbody tr", has_text="delivered")),
+                "delivery": (f"Delivery of {EVENT}", page.locator("tr.attempt", has_text="200")),
+            }
+            for view, (title, loaded) in views.items():
+                heading(page, title)
+                expect(loaded).to_be_visible()
+                assert page.evaluate(BROKEN_WORDS) == [], view
+                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), view
+                screenshot(page, f"390px-{view}")
+                if view == "endpoints":
+                    page.locator("tbody tr", has_text="Signed contracts").get_by_role("button").click()
+                elif view == "endpoint":
+                    page.locator("tbody tr").first.get_by_role("button").click()
+    finally:
+        context.close()
+
+
+def test_a_delivery_shows_each_attempts_url_and_its_json_body_indented(page: Page, api: ApiClient) -> None:
+    with receiver() as first, receiver() as second:
+        subscription, _ = a_delivered_test_event(api, first.port)
+        moved = f"http://127.0.0.1:{second.port}/moved"
+        assert api.patch(f"/v3/webhooks/{subscription['id']}", {"endpoint": moved}).status == 200
+        page.goto(portal_url(api))
+        page.locator("tbody tr", has_text="Signed contracts").get_by_role("button").click()
+        page.locator("tbody tr").first.get_by_role("button").click()
+        heading(page, f"Delivery of {EVENT}")
+        expect(page.locator("tr.attempt").locator("td").nth(1)).to_have_text(f"http://127.0.0.1:{first.port}/hooks")
+        expect(page.locator("dt", has_text="URL").locator("+ dd")).to_have_text(f"POST {moved}")
+        body = page.locator("section[aria-labelledby=request-title] pre").inner_text()
+        assert body == json.dumps(json.loads(body), indent=2, ensure_ascii=False)  # one line before
+        assert len(body.splitlines()) > 3
+
+
+def test_settings_show_custom_headers_rate_limit_signature_scheme_and_public_key(page: Page, api: ApiClient) -> None:
+    subscription = subscribe(
+        api,
+        "https://mine.example/hooks",
+        description="Every setting",
+        headers={"X-Tenant": "acme", "X-Client-Id": "client-0123456789"},
+        sensitive_headers=["X-Client-Id"],
+        rate_limit=5,
+        signature_scheme="ed25519",
+    )
+    page.goto(portal_url(api))
+    page.locator("tbody tr", has_text="Every setting").get_by_role("button").click()
+    heading(page, "Every setting")
+
+    def setting(name: str) -> Locator:
+        return page.locator("dt", has_text=re.compile(f"^{name}$")).locator("+ dd")
+
+    expect(setting("Custom headers").locator("li")).to_have_text(["X-Tenant: acme", "X-Client-Id: ***6789"])
+    expect(setting("Rate limit")).to_have_text("5 requests per second")
+    expect(setting("Signature scheme")).to_have_text("ed25519")
+    expect(setting("Public key")).to_have_text(str(subscription["public_key"]))
+    assert "client-0123" not in page.content()
+
+
+def test_deep_links_survive_reload_and_back_stays_in_the_portal(page: Page, api: ApiClient) -> None:
+    with receiver() as endpoint:
+        subscription, delivery = a_delivered_test_event(api, endpoint.port)
+        page.goto(portal_url(api))
+        heading(page, "Webhook endpoints")
+        portal = page.url.split("#")[0]
+        assert page.url == f"{portal}#/webhooks"
+        page.locator("tbody tr", has_text="Signed contracts").get_by_role("button").click()
+        heading(page, "Signed contracts")
+        assert page.url == f"{portal}#/webhooks/{subscription['id']}"
+        page.locator("tbody tr").first.get_by_role("button").click()
+        heading(page, f"Delivery of {EVENT}")
+        assert page.url == f"{portal}#/webhooks/{subscription['id']}/deliveries/{delivery}"
+
+        page.reload()
+        heading(page, f"Delivery of {EVENT}")
+        expect(page.locator("dt", has_text="Delivery id").locator("+ dd")).to_have_text(delivery)
+
+        page.go_back()
+        heading(page, "Signed contracts")
+        expect(page.locator("tbody tr")).to_have_count(1)  # its delivery log
+        page.go_back()
+        heading(page, "Webhook endpoints")
+        assert page.url == f"{portal}#/webhooks"
+        # A link to a view opens it in a new tab of the same session, and the token never shows in the address.
+        page.goto(f"{portal}#/webhooks/{subscription['id']}/deliveries/{delivery}")
+        heading(page, f"Delivery of {EVENT}")
+        assert "token" not in page.url
+
+
+def test_no_request_of_the_page_is_refused_and_it_has_an_icon(page: Page, api: ApiClient) -> None:
+    answers: list[tuple[int, str]] = []
+    page.on("response", lambda response: answers.append((response.status, response.url)))
+    page.goto(portal_url(api))
+    heading(page, "Webhook endpoints")
+    page.reload()
+    heading(page, "Webhook endpoints")
+    icon = page.evaluate(
+        """async () => {
+            const response = await fetch(document.querySelector("link[rel=icon]").href);
+            return [response.status, response.headers.get("Content-Type")];
+        }"""
+    )
+    assert icon == [200, "image/svg+xml"]
+    assert [answer for answer in answers if answer[0] >= 400] == []
+
+
+def test_recover_says_its_time_zone_and_sends_that_moment_in_utc(browser: Browser, api: ApiClient) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 800}, timezone_id="America/New_York")
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        subscribe(api, "https://mine.example/hooks", description="Recovered")
+        page.goto(portal_url(api))
+        page.locator("tbody tr", has_text="Recovered").get_by_role("button").click()
+        heading(page, "Recovered")
+        since = page.get_by_label(re.compile(r"^Failed since \(your time zone: America/New_York, UTC-0[45]:00\)$"))
+        since.fill("2024-01-01T00:00")
+        with page.expect_request(re.compile(r"/recover$")) as recover:
+            button(page, "Recover").click()
+        expect(page.get_by_text("0 failed deliveries sent again.")).to_be_visible()
+        assert json.loads(recover.value.post_data or "{}") == {"since": "2024-01-01T05:00:00.000Z"}
+    finally:
+        context.close()

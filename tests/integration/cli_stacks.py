@@ -40,6 +40,8 @@ OPERATED = (
     "EventsDeadLetterQueue",
     "EventBridgeDeadLetterQueue",
 )
+# What the API function's environment names besides, so that the deployed stack can have it.
+API_FUNCTION_RESOURCES = ("SubscriptionsTable",)
 
 
 @contextmanager
@@ -47,9 +49,38 @@ def deployed_stack() -> Iterator["StackResources"]:
     """Within mock_aws: the stack STACK with the template's tables and queues."""
     with mock_aws():
         template = Template.read(TEMPLATE)
-        body = {"Resources": {logical_id: template.resource(logical_id) for logical_id in OPERATED}}
+        resources = {logical_id: template.resource(logical_id) for logical_id in OPERATED + API_FUNCTION_RESOURCES}
+        body = {"Resources": {**resources, **_api_function(template)}}
         boto3.client("cloudformation").create_stack(StackName=STACK, TemplateBody=json.dumps(body))
         yield StackResources(boto3.session.Session())
+
+
+def _api_function(template: Template) -> dict[str, Any]:
+    """The API function as CloudFormation deploys it, with the template's environment (its parameters at
+    their defaults) and a stub for code: the CLI reads its settings from its configuration."""
+    # moto's CloudFormation refers to an event bus by an object it cannot write out: a name instead.
+    plain = {**template.parameter_defaults(), "EventBus": f"{STACK}-events"}
+    variables = {
+        name: plain[value["Ref"]] if isinstance(value, dict) and value.get("Ref") in plain else value
+        for name, value in template.resource("ApiFunction")["Properties"]["Environment"]["Variables"].items()
+    }
+    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    return {
+        "ApiFunctionRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust]}},
+        },
+        "ApiFunction": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Runtime": "python3.13",
+                "Handler": "app.handler",
+                "Role": {"Fn::GetAtt": ["ApiFunctionRole", "Arn"]},
+                "Code": {"ZipFile": "def handler(event, context): pass"},
+                "Environment": {"Variables": variables},
+            },
+        },
+    }
 
 
 @contextmanager

@@ -83,7 +83,7 @@ def test_dlq_list_shows_messages_without_removing_them(
     code, out, err = run(capsys, "dlq", "list", "--stack", STACK, "--json")
 
     assert code == 0, err
-    lines = [json.loads(line) for line in out.splitlines()]
+    lines = json.loads(out)["messages"]
     assert sorted(line["message_id"] for line in lines) == sorted(sent)
     by_delivery = {line["delivery_id"]: line for line in lines if "delivery_id" in line}
     assert set(by_delivery) == set(deliveries) and {line["attempt"] for line in by_delivery.values()} == {3}
@@ -94,7 +94,7 @@ def test_dlq_list_shows_messages_without_removing_them(
     assert "13 message(s)" in err
 
     code, out, _ = run(capsys, "dlq", "list", "--stack", STACK, "--json")
-    assert sorted(json.loads(line)["message_id"] for line in out.splitlines()) == sorted(sent)
+    assert sorted(line["message_id"] for line in json.loads(out)["messages"]) == sorted(sent)
     assert stack.counts(DLQ) == (13, 0)
 
 
@@ -116,7 +116,7 @@ def test_dlq_list_of_the_events_queue(stack: StackResources, capsys: pytest.Capt
     code, out, _ = run(capsys, "dlq", "list", "--queue", "events", "--stack", STACK, "--json")
 
     assert code == 0
-    (line,) = [json.loads(line) for line in out.splitlines()]
+    (line,) = json.loads(out)["messages"]
     assert line["message_id"] == message_id and line["body"].startswith('{"detail-type": "signer.done"')
 
 
@@ -325,7 +325,7 @@ def test_dlq_redrive_of_the_eventbridge_dlq_on_aws_sends_its_events_to_the_event
 
     code, out, err = run(capsys, "dlq", "list", "--queue", "eventbridge", "--stack", STACK, "--json")
     assert code == 0, err
-    assert {json.loads(line)["error_code"] for line in out.splitlines()} == {"THROTTLING"}
+    assert {line["error_code"] for line in json.loads(out)["messages"]} == {"THROTTLING"}
 
     code, out, err = run(capsys, "dlq", "redrive", "--queue", "eventbridge", "--stack", STACK)
 
@@ -374,7 +374,7 @@ def test_dlq_list_and_show_on_the_local_stack(capsys: pytest.CaptureFixture[str]
         (message_id,) = local.send(DLQ, delivery_message("d-1", 1, team_id="acme").body)
 
         code, out, _ = run(capsys, "dlq", "list", "--json", *local.target_arguments())
-        assert code == 0 and json.loads(out)["message_id"] == message_id
+        assert code == 0 and [line["message_id"] for line in json.loads(out)["messages"]] == [message_id]
 
         code, out, err = run(capsys, "dlq", "show", message_id, *local.target_arguments())
         assert code == 0 and json.loads(out)["delivery"] is None

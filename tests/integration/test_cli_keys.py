@@ -27,7 +27,8 @@ def create(stack: StackResources, team: str, capsys: pytest.CaptureFixture[str])
 
 def listed(stack: StackResources, team: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, str]]:
     assert main(["keys", "list", "--team", team, "--json", *stack.target_arguments()]) == 0
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    keys: list[dict[str, str]] = json.loads(capsys.readouterr().out)["keys"]
+    return keys
 
 
 def authenticates_as(stack: StackResources, key: str) -> str | None:

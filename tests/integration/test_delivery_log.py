@@ -132,6 +132,7 @@ def test_a_delivery_shows_its_request_and_attempts(api: ApiClient, subscription:
     assert shown["attempts"] == [
         {
             "at": shown["attempts"][0]["at"],
+            "url": None,  # recorded without one, as attempts before URLs were recorded
             "status_code": 500,
             "latency_ms": 12,
             "error": None,
@@ -335,3 +336,29 @@ def test_sensitive_custom_headers_are_sent_but_shown_masked_in_the_delivery_deta
     detail = api.get(f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}")
     assert {name: detail.json()["request"]["headers"][name] for name in headers} == {**shown, "X-Tenant": "globex"}
     assert "rcv_live" not in detail.body.decode() and "client-0123" not in detail.body.decode()
+
+
+def test_each_attempt_shows_the_url_it_was_sent_to_after_the_endpoint_changed(
+    to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
+) -> None:
+    (delivery,) = [poller for poller in to_localhost.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    with receiver() as first, receiver() as second:
+        before = f"http://hook-user:pass@127.0.0.1:{first.port}/hook"
+        created = api.post("/v3/webhooks", {"endpoint": before, "subscribed_events": ["*"]})
+        assert created.status == 201, created.body
+        path = f"/v3/webhooks/{created.json()['id']}"
+        event_id = publish(api)
+        poll_until_empty(ingest)
+        poll_until_empty(delivery)
+        after = f"http://127.0.0.1:{second.port}/moved"
+        assert api.patch(path, {"endpoint": after}).status == 200
+        deliveries_path = f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}"
+        assert api.post(f"{deliveries_path}/retry").status == 202
+        poll_until_empty(delivery)
+        assert (len(first.received), len(second.received)) == (1, 1)
+    detail = api.get(deliveries_path).json()
+    assert [attempt["url"] for attempt in detail["attempts"]] == [
+        f"http://hook-user:***@127.0.0.1:{first.port}/hook",
+        after,
+    ]
+    assert detail["request"]["url"] == after  # the request as the next attempt would send it

@@ -78,4 +78,4 @@ def test_handler_imports_from_the_build_with_only_the_layer(build_dir: Path, fun
 def test_the_portal_page_ships_in_the_layer(build_dir: Path) -> None:
     # The api function serves /portal from these files (hookrelay.portal): no CDN, no build step.
     page_dir = build_dir / "CommonLayer" / "python" / "hookrelay" / "portal_page"
-    assert sorted(path.name for path in page_dir.iterdir()) == ["index.html", "portal.css", "portal.js"]
+    assert sorted(path.name for path in page_dir.iterdir()) == ["favicon.svg", "index.html", "portal.css", "portal.js"]

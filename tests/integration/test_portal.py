@@ -132,6 +132,10 @@ def test_the_page_is_public_static_and_locked_down(transport: Callable[..., ApiR
     assert script.status == 200 and script.content_type.startswith("text/javascript")
     assert "innerHTML" not in script.body.decode() and "insertAdjacentHTML" not in script.body.decode()
     assert page(transport, "/portal/portal.css").content_type.startswith("text/css")
+    # An icon of its own, public as the page is: the browser asks for no /favicon.ico (a 401 on every load).
+    assert '<link rel="icon" href="portal/favicon.svg" type="image/svg+xml">' in text
+    icon = page(transport, "/portal/favicon.svg")
+    assert icon.status == 200 and icon.content_type == "image/svg+xml" and icon.body.startswith(b"<svg")
     assert_problem(page(transport, "/portal/secrets.txt"), 404)
     assert_problem(page(transport, "/portal/..%2Fcatalog.json"), 404)
 

@@ -30,7 +30,9 @@ def test_the_operator_commands_are_all_there() -> None:
         "dlq list",
         "dlq show",
         "dlq redrive",
+        "deliveries list",
         "deliveries show",
+        "deliveries retry",
         "local up",
         "local invoke",
     }

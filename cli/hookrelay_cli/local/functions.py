@@ -303,6 +303,9 @@ class ContainerFunction:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self._environment,
+            # A group of its own: a Ctrl-C in the terminal goes to the terminal's process group, and the
+            # stack alone ends its containers (closing their stdin, or killing them), as Lambda does.
+            process_group=0,
         )
         assert process.stderr is not None
         self._process, self._answers = process, bytearray()

@@ -8,13 +8,12 @@ the main server forwards every DynamoDB request it gets (X-Amz-Target DynamoDB_2
 child, so that outside tools (the CLI's --local, the tests) keep using the one endpoint it prints.
 
 The child ends when its parent does, however the parent ends: it waits for the end of its stdin,
-the pipe only its parent holds (Ctrl-C reaches the whole process group: the child ignores it, its
-parent's functions still write during the stop).
+the pipe only its parent holds. It runs in a process group of its own, which a Ctrl-C in the terminal
+does not reach (its parent's functions still write during the stop).
 """
 
 import http.client
 import logging
-import signal
 import socket
 import subprocess
 import sys
@@ -109,6 +108,7 @@ class DynamoDBProcess:
                 [sys.executable, "-m", __name__, str(listening.fileno()), rules.to_json()],
                 stdin=subprocess.PIPE,
                 pass_fds=[listening.fileno()],
+                process_group=0,
             )
 
     def stop(self) -> None:
@@ -123,7 +123,6 @@ class DynamoDBProcess:
 
 def main() -> None:
     """The child: serve DynamoDB on the socket it was handed until its stdin ends."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     listening_fd, rules = int(sys.argv[1]), DynamoDBRules.from_json(sys.argv[2])
     enforce_dynamodb_rules(rules)

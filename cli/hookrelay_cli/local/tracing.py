@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 TRACES_FILE_VARIABLE = "HOOKRELAY_LOCAL_TRACES_FILE"
 # Where the X-Ray SDK sends segments (Lambda sets it to its daemon's address).
@@ -73,7 +74,7 @@ def trace_functions(daemon_address: str, task_root: Path) -> None:
     The variables are the ones Lambda sets: powertools' Tracer traces only where LAMBDA_TASK_ROOT is
     set. The recorder keeps each thread's segment (the SDK's Lambda mode reads one trace id from the
     process environment, which the stack's concurrent invocations cannot share). A thread a handler
-    starts (the delivery function's senders) has no segment: its calls are not recorded.
+    starts (the delivery function's senders) has no segment: its calls are not recorded (_thread_context).
     """
     os.environ.update(
         {
@@ -84,9 +85,24 @@ def trace_functions(daemon_address: str, task_root: Path) -> None:
         }
     )
     from aws_xray_sdk.core import xray_recorder  # noqa: PLC0415 - only a traced stack loads the SDK here
-    from aws_xray_sdk.core.context import Context  # noqa: PLC0415
 
-    xray_recorder.configure(context=Context(), sampling=False, daemon_address=daemon_address)
+    xray_recorder.configure(context=_thread_context(), sampling=False, daemon_address=daemon_address)
+
+
+def _thread_context() -> Any:
+    """The X-Ray SDK's context of one segment a thread, in which a thread outside any invocation's segment
+    records into a segment not sampled: nothing is sent, and the SDK does not warn "No segment found"
+    at each of its AWS calls (dozens a run, in the stack's log)."""
+    from aws_xray_sdk.core.context import Context  # noqa: PLC0415
+    from aws_xray_sdk.core.models.dummy_entities import DummySegment  # noqa: PLC0415
+
+    class ThreadContext(Context):  # type: ignore[misc]
+        def get_trace_entity(self) -> Any:
+            if not getattr(self._local, "entities", None):
+                self._local.entities = [DummySegment()]
+            return super().get_trace_entity()
+
+    return ThreadContext()
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from hookrelay import clock
+from hookrelay.addresses import masked
 from hookrelay.errors import Unavailable
 from hookrelay.observability import log_failure, logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
@@ -335,6 +336,7 @@ class Deliverer:
         result = self._send(delivery, subscription, job.attempt, now)
         attempt = Attempt(
             at=clock.iso(now),
+            url=masked(subscription.endpoint),
             status_code=result.status_code,
             latency_ms=result.latency_ms,
             error=result.error,

@@ -24,6 +24,7 @@ _MEDIA_TYPES = {
     _PAGE: "text/html; charset=utf-8",
     "portal.js": "text/javascript; charset=utf-8",
     "portal.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 # Frame-ancestors values that X-Frame-Options can say too, for browsers that read only that header.
 _FRAME_OPTIONS = {"'none'": "DENY", "'self'": "SAMEORIGIN"}

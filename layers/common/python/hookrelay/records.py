@@ -170,7 +170,13 @@ class Subscription:
 class Attempt:
     """One try at sending a delivery, as the delivery log shows it."""
 
+    # The API documents these fields by their docstrings.
+    __pydantic_config__: ClassVar[dict[str, bool]] = {"use_attribute_docstrings": True}
+
     at: str
+    url: str | None = None
+    """Where this attempt was sent (credentials in it masked): the endpoint then, which a later change of the
+    subscription does not rewrite. None when nothing was sent, and for attempts recorded before URLs were."""
     status_code: int | None = None
     latency_ms: int
     error: str | None = None

@@ -101,9 +101,40 @@
     return node;
   }
 
+  // A narrow page (a phone, a small frame) scrolls a wide table sideways rather than break its words.
+  function scrolling(table) {
+    return el("div", { className: "table-scroll" }, table);
+  }
+
   function dataTable(caption, columns, rows) {
     const header = el("tr", {}, columns.map((name) => el("th", { scope: "col", text: name })));
-    return el("table", {}, el("caption", { text: caption }), el("thead", {}, header), el("tbody", {}, rows));
+    return scrolling(
+      el("table", {}, el("caption", { text: caption }), el("thead", {}, header), el("tbody", {}, rows)),
+    );
+  }
+
+  // Machine text (URLs, ids, keys, header values): it may break anywhere, words never do.
+  function code(text) {
+    return el("code", { text });
+  }
+
+  // A JSON body indented as a person reads it; any other body as it is sent.
+  function readableBody(body) {
+    try {
+      return JSON.stringify(JSON.parse(body), null, 2);
+    } catch {
+      return body;
+    }
+  }
+
+  // The browser's time zone, as a datetime-local field is read in it: "Europe/Paris, UTC+01:00".
+  function localZone(moment) {
+    const minutes = -moment.getTimezoneOffset();
+    const sign = minutes < 0 ? "-" : "+";
+    const pad = (value) => String(Math.floor(Math.abs(value))).padStart(2, "0");
+    const offset = `UTC${sign}${pad(minutes / 60)}:${pad(minutes % 60)}`;
+    const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return name ? `${name}, ${offset}` : offset;
   }
 
   let uniqueIds = 0;
@@ -215,6 +246,34 @@
     }
   }
 
+  // ---- routes: the view shown is in the address's fragment (#/webhooks/<id>/deliveries/<id>), so that
+  // a reload shows it again and Back returns to the view before, within the portal. The token is never
+  // there: it is taken out of the address before any route is set.
+
+  const ROUTES = {
+    list: "#/webhooks",
+    new: "#/webhooks/new",
+    subscription: (id) => `#/webhooks/${encodeURIComponent(id)}`,
+    edit: (id) => `#/webhooks/${encodeURIComponent(id)}/edit`,
+    delivery: (id, deliveryId) => `#/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}`,
+  };
+
+  // The address of the view being shown: a new history entry, but for the first view, which takes the
+  // place of the bare /portal, and for a view shown again (a reload, Back), which is already there.
+  function setRoute(hash) {
+    if (!location.hash) history.replaceState(null, "", hash);
+    else if (location.hash !== hash) history.pushState(null, "", hash);
+  }
+
+  async function showRoute() {
+    const [root, id, part, deliveryId] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+    if (root !== "webhooks" || !id) return showSubscriptions(null);
+    if (id === "new" && !part) return showForm(null);
+    if (part === "edit") return showForm(await api("GET", webhookPath(id)));
+    if (part === "deliveries" && deliveryId) return showDelivery({ id }, deliveryId);
+    return showSubscription(id);
+  }
+
   const webhookPath = (id) => `v3/webhooks/${encodeURIComponent(id)}`;
   const deliveryPath = (subscriptionId, deliveryId) =>
     `${webhookPath(subscriptionId)}/deliveries/${encodeURIComponent(deliveryId)}`;
@@ -255,12 +314,11 @@
         el(
           "td",
           {},
-          el("button", {
-            type: "button",
-            className: "link",
-            text: subscription.endpoint,
-            onclick: action(() => showSubscription(subscription.id)),
-          }),
+          el(
+            "button",
+            { type: "button", className: "link", onclick: action(() => showSubscription(subscription.id)) },
+            code(subscription.endpoint),
+          ),
         ),
         el("td", { text: subscription.description || "" }),
         el("td", {}, stateBadge(subscription)),
@@ -273,6 +331,7 @@
       ["Endpoint", "Description", "State", "Last attempt", "Failing since"],
       rows,
     );
+    setRoute(ROUTES.list);
     showView(
       "Webhook endpoints",
       el(
@@ -352,7 +411,7 @@
         { "aria-labelledby": "settings-title" },
         el("h2", { id: "settings-title", text: "Settings" }),
         describeList([
-          ["Endpoint", subscription.endpoint],
+          ["Endpoint", code(subscription.endpoint)],
           ["Description", subscription.description || "—"],
           ["State", stateBadge(subscription)],
           ["Failing since", time(subscription.failing_since)],
@@ -363,6 +422,10 @@
           ["Payload format", subscription.delivery_format],
           ["Content type", subscription.content_type],
           ["Auto retry", subscription.auto_retry ? "yes" : "no"],
+          ["Rate limit", subscription.rate_limit ? `${subscription.rate_limit} requests per second` : "none"],
+          ["Custom headers", headerList(subscription.headers)],
+          ["Signature scheme", subscription.signature_scheme],
+          ["Public key", subscription.public_key ? code(subscription.public_key) : "—"],
           ["Created", time(subscription.created_at)],
           ["Updated", time(subscription.updated_at)],
         ]),
@@ -371,7 +434,19 @@
       !state.readOnly && recoverSection(subscription),
       await deliveryLog(subscription, null, null),
     ];
+    setRoute(ROUTES.subscription(id));
     showView(subscription.description || subscription.endpoint, sections);
+  }
+
+  // Sensitive values come masked from the API, as every read shows them.
+  function headerList(headers) {
+    const entries = Object.entries(headers || {});
+    if (!entries.length) return "none";
+    return el(
+      "ul",
+      { className: "plain" },
+      entries.map(([name, value]) => el("li", {}, code(`${name}: ${value}`))),
+    );
   }
 
   function secretPanel(secret) {
@@ -460,7 +535,7 @@
     return actionSection(
       "recover-title",
       "Recover failed deliveries",
-      "Failed since",
+      `Failed since (your time zone: ${localZone(new Date())})`,
       since,
       "Every delivery that failed for good since then is sent again, once.",
       "Recover",
@@ -553,7 +628,7 @@
         el(
           "tr",
           {},
-          ["Time", "Status code", "Latency (ms)", "Error", "Response excerpt"].map((name) =>
+          ["Time", "URL", "Status code", "Latency (ms)", "Error", "Response excerpt"].map((name) =>
             el("th", { scope: "col", text: name }),
           ),
         ),
@@ -566,6 +641,7 @@
             "tr",
             { className: "attempt" },
             el("td", {}, time(attempt.at)),
+            el("td", {}, attempt.url ? code(attempt.url) : "—"),
             el("td", { text: attempt.status_code ?? "—" }),
             el("td", { text: String(attempt.latency_ms) }),
             el("td", { text: attempt.error || "—" }),
@@ -579,9 +655,10 @@
       {},
       el("caption", { text: "Headers (signatures are added at each send)" }),
       el("tbody", {}, Object.entries(delivery.request.headers).map(([name, value]) =>
-        el("tr", {}, el("th", { scope: "row", text: name }), el("td", { text: value })),
+        el("tr", {}, el("th", { scope: "row", text: name }), el("td", {}, code(value))),
       )),
     );
+    setRoute(ROUTES.delivery(subscription.id, deliveryId));
     showView(
       `Delivery of ${delivery.event_name}`,
       el(
@@ -613,8 +690,8 @@
         el("h2", { id: "delivery-title", text: "Summary" }),
         describeList([
           ["Status", badge(delivery.status, delivery.status)],
-          ["Delivery id", delivery.id],
-          ["Event id", delivery.event_id],
+          ["Delivery id", code(delivery.id)],
+          ["Event id", code(delivery.event_id)],
           ["Event", delivery.event_name + (delivery.test ? " (test)" : "")],
           ["Attempts", String(delivery.attempt_count)],
           ["Next attempt", time(delivery.next_attempt_at)],
@@ -625,16 +702,17 @@
         "section",
         { "aria-labelledby": "request-title" },
         el("h2", { id: "request-title", text: "Request" }),
-        describeList([["URL", `${delivery.request.method} ${delivery.request.url}`]]),
-        headers,
+        el("p", { className: "hint", text: "As the next attempt sends it; each attempt's own URL is under Attempts." }),
+        describeList([["URL", [`${delivery.request.method} `, code(delivery.request.url)]]]),
+        scrolling(headers),
         el("h3", { text: "Body" }),
-        el("pre", { text: delivery.request.body }),
+        el("pre", { text: readableBody(delivery.request.body) }),
       ),
       el(
         "section",
         { "aria-labelledby": "attempts-title" },
         el("h2", { id: "attempts-title", text: "Attempts" }),
-        attempts,
+        scrolling(attempts),
       ),
     );
   }
@@ -746,6 +824,7 @@
         }
       }, errors)();
     });
+    setRoute(existing ? ROUTES.edit(existing.id) : ROUTES.new);
     showView(existing ? "Edit endpoint" : "Add an endpoint", form);
   }
 
@@ -794,7 +873,8 @@
       signOutButton.onclick = action(signOut);
       signOutButton.hidden = false;
       state.catalog = (await api("GET", "v3/webhook-event-types")).data;
-      await showSubscriptions(null);
+      window.addEventListener("popstate", () => action(showRoute)());
+      await showRoute();
     } catch (error) {
       if (!(error instanceof LinkExpired)) showView("Something went wrong", errorBox(error));
     }
