@@ -16,7 +16,8 @@ import trustme
 from receivers import Answer, RawReceiver, Receiver, raw_receiver, receiver, trickling_receiver
 
 import hookrelay.transport as transport_module
-from hookrelay.transport import MAX_LOOKUPS_IN_FLIGHT, SendResult, Transport
+from hookrelay.senders import AttemptResult
+from hookrelay.transport import MAX_LOOKUPS_IN_FLIGHT, Transport
 
 HOST = "hooks.test"
 # local_transport's deadline for a whole attempt; the trickling tests need it short.
@@ -68,7 +69,7 @@ def trickling(part: str) -> AbstractContextManager[Receiver | RawReceiver]:
     return receiver(lambda _: TRICKLED_BODY) if part == "body" else trickling_receiver(part)
 
 
-def assert_timed_out_at_the_deadline(result: SendResult, started: float) -> None:
+def assert_timed_out_at_the_deadline(result: AttemptResult, started: float) -> None:
     elapsed = time.monotonic() - started
     assert result.timed_out and result.status_code is None, result
     assert result.error and result.error.startswith("timeout: "), result
@@ -249,7 +250,7 @@ def test_many_attempts_in_flight_each_end_at_their_own_deadline_without_a_thread
     slow = Transport(allow_private=True, total_timeout=long_deadline)
     quick = Transport(allow_private=True, total_timeout=short_deadline)
 
-    def timed(transport: Transport, url: str) -> tuple[SendResult, float]:
+    def timed(transport: Transport, url: str) -> tuple[AttemptResult, float]:
         started = time.monotonic()
         result = transport.post(url, b"{}", {})
         return result, time.monotonic() - started

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -48,6 +47,7 @@ from hookrelay.addresses import (
     resolve,
     vet_addresses,
 )
+from hookrelay.senders import AttemptResult, Request
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 TOTAL_TIMEOUT_SECONDS = 15.0
@@ -78,22 +78,6 @@ except ImportError:
     DEFAULT_CA_BUNDLE = None
 else:
     DEFAULT_CA_BUNDLE = where()
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What one attempt got: an HTTP status, or the class of error that prevented one."""
-
-    status_code: int | None
-    latency_ms: int
-    response_excerpt: str = ""
-    error: str | None = None
-    timed_out: bool = False
-    retry_after: str | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 class _Deadline:
@@ -365,12 +349,17 @@ class Transport:
         """The longest a send takes: it is ended at this deadline, whatever it is doing."""
         return self._total_timeout
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
-        with _Deadline(self._total_timeout) as deadline:
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> AttemptResult:
+        """Send within this transport's own deadline."""
+        return self.send(Request(url, body, headers), self._total_timeout)
+
+    def send(self, request: Request, deadline_seconds: float) -> AttemptResult:
+        """The web Sender: POST `request` to its http(s) endpoint, whatever it answers within the deadline."""
+        with _Deadline(deadline_seconds) as deadline:
             try:
-                endpoint = parse_endpoint(url, allow_plain_http=self._allow_private)
+                endpoint = parse_endpoint(request.endpoint, allow_plain_http=self._allow_private)
             except EndpointRefused as refusal:
-                return SendResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
+                return AttemptResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
             resolver = self._lookups.resolver_within(deadline.remaining)
             try:
                 if self._allow_private:
@@ -378,12 +367,14 @@ class Transport:
                 else:
                     addresses = vet_addresses(endpoint, resolver)
             except LookupTimedOut:
-                return SendResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
+                return AttemptResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
             except EndpointRefused as refusal:
-                return SendResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
+                return AttemptResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
             except (socket.gaierror, UnicodeError) as error:
-                return SendResult(None, deadline.elapsed_ms(), error=f"dns: {endpoint.host} does not resolve ({error})")
-            return self._send(endpoint, addresses[0], body, headers, deadline)
+                return AttemptResult(
+                    None, deadline.elapsed_ms(), error=f"dns: {endpoint.host} does not resolve ({error})"
+                )
+            return self._send(endpoint, addresses[0], request.body, request.headers, deadline)
 
     def _send(
         self,
@@ -392,7 +383,7 @@ class Transport:
         body: bytes,
         headers: Mapping[str, str],
         deadline: _Deadline,
-    ) -> SendResult:
+    ) -> AttemptResult:
         scheme, host, port = endpoint.scheme, endpoint.host, endpoint.port
         parts = urlsplit(endpoint.url)
         default_port = 443 if scheme == "https" else 80
@@ -410,7 +401,7 @@ class Transport:
             sent_headers["Authorization"] = _basic_authorization(credentials)
         remaining = deadline.remaining()
         if not remaining:  # the lookup took it all
-            return SendResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
+            return AttemptResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
         # The pool connects to the vetted address; TLS sends SNI for, and checks the certificate against, the host.
         tls = {**self._trust, "server_hostname": host, "assert_hostname": host} if scheme == "https" else {}
         # An IPv6 address in brackets, as in a URL: urllib3 refuses a scoped one (fe80::1%eth0) without.
@@ -441,9 +432,9 @@ class Transport:
         response.release_conn()
         excerpt = content[:EXCERPT_BYTES].decode("utf-8", errors="replace")
         if timed_out:
-            return SendResult(None, deadline.elapsed_ms(), excerpt, error="timeout: answer too slow", timed_out=True)
+            return AttemptResult(None, deadline.elapsed_ms(), excerpt, error="timeout: answer too slow", timed_out=True)
         redirect = f"redirect: {response.status} not followed" if 300 <= response.status < 400 else None
-        return SendResult(
+        return AttemptResult(
             response.status,
             deadline.elapsed_ms(),
             excerpt,
@@ -484,16 +475,16 @@ def _trust(verify: bool | str) -> dict[str, Any]:
     return {"cert_reqs": "CERT_REQUIRED", "ca_certs": DEFAULT_CA_BUNDLE if verify is True else verify}
 
 
-def _failure(error: HTTPError, deadline: _Deadline) -> SendResult:
+def _failure(error: HTTPError, deadline: _Deadline) -> AttemptResult:
     """The attempt's error class, from what urllib3 raised before the answer's status came."""
     cause = error.reason if isinstance(error, MaxRetryError) else error
     if isinstance(cause, ConnectTimeoutError) and not isinstance(cause, NewConnectionError):
-        return SendResult(None, deadline.elapsed_ms(), error="timeout: connect", timed_out=True)
+        return AttemptResult(None, deadline.elapsed_ms(), error="timeout: connect", timed_out=True)
     if deadline.passed or isinstance(cause, ReadTimeoutError):
-        return SendResult(None, deadline.elapsed_ms(), error="timeout: no answer", timed_out=True)
+        return AttemptResult(None, deadline.elapsed_ms(), error="timeout: no answer", timed_out=True)
     if isinstance(cause, SSLError):
-        return SendResult(None, deadline.elapsed_ms(), error=f"tls: {_reason(error)}")
-    return SendResult(None, deadline.elapsed_ms(), error=f"connection: {_reason(error)}")
+        return AttemptResult(None, deadline.elapsed_ms(), error=f"tls: {_reason(error)}")
+    return AttemptResult(None, deadline.elapsed_ms(), error=f"connection: {_reason(error)}")
 
 
 def _reason(error: Exception) -> str:
