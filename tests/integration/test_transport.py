@@ -15,9 +15,11 @@ import pytest
 import trustme
 from receivers import Answer, RawReceiver, Receiver, raw_receiver, receiver, trickling_receiver
 
-import hookrelay.transport as transport_module
+import hookrelay.deadlines as deadlines_module
+import hookrelay.lookups as lookups_module
+from hookrelay.lookups import MAX_LOOKUPS_IN_FLIGHT
 from hookrelay.senders import AttemptResult
-from hookrelay.transport import MAX_LOOKUPS_IN_FLIGHT, Transport
+from hookrelay.transport import Transport
 
 HOST = "hooks.test"
 # local_transport's deadline for a whole attempt; the trickling tests need it short.
@@ -287,7 +289,7 @@ def test_an_ended_attempt_leaves_no_deadline_behind(local_transport: Transport) 
         assert local_transport.post(f"http://{HOST}:{trickler.port}/", b"{}", {}).timed_out
     assert len({request.client_port for request in server.received}) == 1
     # Read from the transport's one watchdog: no deadline of an ended attempt stays queued (nor holds a timer).
-    assert transport_module._WATCHDOG.pending == 0
+    assert deadlines_module.WATCHDOG.pending == 0
 
 
 def test_an_address_literal_is_resolved_in_the_attempts_own_thread() -> None:
@@ -304,7 +306,7 @@ def test_an_address_literal_is_resolved_in_the_attempts_own_thread() -> None:
 
 
 def test_a_name_is_looked_up_once_for_the_attempts_of_a_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport_module, "LOOKUP_REUSED_FOR_SECONDS", 1.0)
+    monkeypatch.setattr(lookups_module, "LOOKUP_REUSED_FOR_SECONDS", 1.0)
     answers = iter([["127.0.0.1"], ["127.0.0.2"]])
     lookups: list[str] = []
 

@@ -247,7 +247,7 @@ class Deliverer:
     def _act_on(self, decision: Decision, delivery: Delivery, next_attempt: int, subscription: Subscription) -> None:
         """The writes after an attempt is recorded, so that a send is never repeated for their sake."""
         if decision.frees_test_slot:
-            self._end_test(delivery)
+            self._deliveries.release_test_slot(delivery.subscription_id, delivery.id)
         if decision.retry is not None and decision.retry.queued:
             self._enqueue_retry(delivery, next_attempt, decision.retry.delay)
         self._health.write(subscription, decision.health)
