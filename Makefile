@@ -52,10 +52,11 @@ test: $(VENV)/.installed $(SAM_VENV)/.installed chromium ## run every test (unit
 screenshots: $(VENV)/.installed chromium ## the portal's screenshots in docs/portal/, taken by its browser tests
 	HOOKRELAY_PORTAL_SCREENSHOTS=$(CURDIR)/docs/portal $(VENV)/bin/pytest tests/e2e/test_portal.py
 
-lint: $(VENV)/.installed ## ruff and mypy
+lint: $(VENV)/.installed ## ruff (with its complexity gate), mypy and the layer's module sizes
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest tests/unit/test_layout.py -q -p no:randomly
 
 validate: $(VENV)/.installed $(SAM_VENV)/.installed ## sam validate --lint and cfn-lint
 	$(SAM) validate --lint

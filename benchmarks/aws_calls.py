@@ -119,28 +119,31 @@ class CallCounter:
         self.calls[self.stage, operation] += 1
         target = str(params.get("TableName") or params.get("QueueUrl", "")).rsplit("/", 1)[-1]
         self.targets[self.stage, operation, target] += 1
-        if service != "dynamodb" or self.stage == "setup":
-            return
-        if model.name in DYNAMODB_WRITES:
-            self._wrote(model.name, target, params.get("Key") or params.get("Item") or {}, params)
-        elif model.name == "BatchWriteItem":
+        if service == "dynamodb" and self.stage != "setup":
+            self._count_writes(model.name, target, params)
+            self._count_reads(model.name, params)
+
+    def _count_writes(self, operation: str, target: str, params: dict[str, Any]) -> None:
+        if operation in DYNAMODB_WRITES:
+            self._wrote(operation, target, params.get("Key") or params.get("Item") or {}, params)
+        elif operation == "BatchWriteItem":
             for table, requests in params["RequestItems"].items():
                 for request in requests:
                     put = request.get("PutRequest", {}).get("Item")
                     self._wrote("PutItem" if put else "DeleteItem", table, put or request["DeleteRequest"]["Key"], {})
-        elif model.name == "TransactWriteItems":
+        elif operation == "TransactWriteItems":
             for item in params["TransactItems"]:
                 (kind, action), *_ = item.items()
                 # A transaction bills each of its writes twice.
                 for _twice in range(2):
                     self._wrote(kind + "Item", action["TableName"], action.get("Key") or action.get("Item"), action)
-        elif model.name == "GetItem":
+
+    def _count_reads(self, operation: str, params: dict[str, Any]) -> None:
+        if operation in ("GetItem", "Query"):
             self.consistent_reads[self.stage, bool(params.get("ConsistentRead"))] += 1
-        elif model.name == "BatchGetItem":
+        elif operation == "BatchGetItem":
             for request in params["RequestItems"].values():
                 self.consistent_reads[self.stage, bool(request.get("ConsistentRead"))] += len(request["Keys"])
-        elif model.name == "Query":
-            self.consistent_reads[self.stage, bool(params.get("ConsistentRead"))] += 1
 
     def _wrote(self, operation: str, table: str, item: dict[str, Any], params: dict[str, Any]) -> None:
         key = tuple(sorted((name, _plain(value)) for name, value in item.items()))

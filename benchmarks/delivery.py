@@ -37,7 +37,8 @@ from figures import Figure, arguments, report  # noqa: E402
 from receivers import Answer, receiver  # noqa: E402
 
 from hookrelay import clock  # noqa: E402
-from hookrelay.delivery import Deliverer, Job  # noqa: E402
+from hookrelay.delivery import Deliverer  # noqa: E402
+from hookrelay.delivery_jobs import Job  # noqa: E402
 from hookrelay.ingest import new_delivery  # noqa: E402
 from hookrelay.queues import Message  # noqa: E402
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402

@@ -41,17 +41,18 @@ from figures import Figure, arguments, report  # noqa: E402
 from hookrelay import clock  # noqa: E402
 from hookrelay.delivery import Deliverer  # noqa: E402
 from hookrelay.ingest import new_delivery  # noqa: E402
+from hookrelay.outcomes import Outcome as Handled  # noqa: E402
 from hookrelay.queues import Message, delivery_message  # noqa: E402
 from hookrelay.rate_limit import RATE_KEY_WRITES_PER_SECOND, reserve_spacing_seconds  # noqa: E402
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
 from hookrelay.retry import RetryPolicy, parse_schedule  # noqa: E402
+from hookrelay.senders import AttemptResult, Request  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
 from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt  # noqa: E402
 from hookrelay.store.rate_limits import DynamoRateLimiter  # noqa: E402
 from hookrelay.store.subscriptions import CachedTeamSubscriptions  # noqa: E402
 from hookrelay.sweeper import Sweeper  # noqa: E402
 from hookrelay.time_budget import UNLIMITED  # noqa: E402
-from hookrelay.transport import SendResult  # noqa: E402
 
 START = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
 WRITES_GOAL = 1.1
@@ -245,11 +246,11 @@ class Receiver:
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    def send(self, request: Request, deadline_seconds: float) -> AttemptResult:
         with self._lock:
             self.arrivals.append(self._clock.monotonic() + Holding.offset())
         Holding.reset()
-        return SendResult(200, 1)
+        return AttemptResult(200, 1)
 
 
 class Queue:
@@ -358,7 +359,7 @@ def simulate(rate_limit: int, events: int, *, until_seconds: float | None = None
         published = dataclasses.replace(event, event_id=f"0f29a0a2-3a6f-44a4-b2a2-{number:012d}")
         origins.append(new_delivery(published, subscription))
     queue.send([delivery_message(each.id, 1, team_id=each.team_id, origin=each.origin()) for each in origins])
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[Handled] = Counter()
     next_sweep = SWEEP_EVERY.total_seconds()
     with mock.patch.object(clock, "utc_now", fake_clock.utc_now):
         while queue.visible or deliveries.wait_index:
@@ -390,8 +391,8 @@ def simulate(rate_limit: int, events: int, *, until_seconds: float | None = None
             fake_clock.now = START + timedelta(seconds=step)
     return Outcome(
         deliveries=events,
-        delivered=outcomes["delivered"],
-        dropped=outcomes["dropped: rate limit backlog full"],
+        delivered=outcomes[Handled.DELIVERED],
+        dropped=outcomes[Handled.DROPPED_BACKLOG_FULL],
         rate_writes=len(rate_table.writes_at),
         waiting_writes=deliveries.waiting_writes,
         sweeper_writes=deliveries.position_writes,

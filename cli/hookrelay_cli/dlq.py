@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hookrelay import clock
-from hookrelay.delivery import InvalidDeliveryMessage, Job, read_job
+from hookrelay.delivery_jobs import InvalidDeliveryMessage, Job, read_job
 from hookrelay.queues import SQS_BATCH_LIMIT
 
 # How long a peeked message stays hidden if the CLI dies before making it visible again.

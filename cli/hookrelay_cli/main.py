@@ -22,7 +22,7 @@ from hookrelay_cli.target import Target, TargetError, add_target_arguments, defa
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hookrelay.delivery import Job
+    from hookrelay.delivery_jobs import Job
     from hookrelay.delivery_log import DeliveryLog
     from hookrelay.records import Delivery
     from hookrelay.subscriptions import Subscriptions
@@ -259,7 +259,7 @@ def _dlq_redrive(arguments: argparse.Namespace) -> int:
 
 def _delivery(target: Target, delivery_id: str, jobs: "Sequence[Job]" = ()) -> "Delivery | None":
     """The delivery as recorded, or, not recorded yet, as the first attempt among `jobs` would record it."""
-    from hookrelay.delivery import first_attempt_origins  # noqa: PLC0415
+    from hookrelay.delivery_jobs import first_attempt_origins  # noqa: PLC0415
     from hookrelay.records import is_uuid  # noqa: PLC0415
     from hookrelay.store.deliveries import DynamoDeliveryStore  # noqa: PLC0415
 

@@ -5,8 +5,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay.aws import client, table
-from hookrelay.delivery import Deliverer, delivery_metrics
+from hookrelay.delivery import Deliverer
 from hookrelay.observability import logger, metrics, tracer
+from hookrelay.outcomes import delivery_metrics
 from hookrelay.queues import Queue
 from hookrelay.rate_limit import reserve_spacing_seconds
 from hookrelay.retry import RetryPolicy, parse_schedule

@@ -30,7 +30,7 @@ from records import receiver_endpoint
 from api_client import ApiClient
 from hookrelay import aws
 from hookrelay.aws import client, table
-from hookrelay.delivery import read_job
+from hookrelay.delivery_jobs import read_job
 from hookrelay.events_queue import read_queue_message
 from hookrelay.ingest import new_delivery
 from hookrelay.queues import Message, Queue, delivery_message

@@ -21,10 +21,12 @@ from records import receiver_endpoint, subscription_id
 
 from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.delivery import NOT_STARTED, UNEXPECTED, Deliverer, Job, Report, attempt_seconds, read_job
+from hookrelay.delivery import Deliverer, attempt_seconds
+from hookrelay.delivery_jobs import Job, read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
+from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.rate_limit import BACKLOG_LIMIT, RateLimiter, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
@@ -706,7 +708,7 @@ def test_an_attempt_starts_only_while_its_worst_case_fits_in_the_invocations_tim
         messages = [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)]
         short = world.deliverer.deliver_batch(messages, TimeBudget(lambda: needed))
         # Untouched: nothing sent, nothing recorded, every message back on the queue through the answer.
-        assert [(report.outcome, report.comes_back) for report in short] == [(NOT_STARTED, True)] * 3
+        assert [(report.outcome, report.comes_back) for report in short] == [(Outcome.NOT_STARTED, True)] * 3
         assert target.received == []
         assert [world.deliveries.get(delivery) for delivery in deliveries] == [None] * 3
         enough = world.deliverer.deliver_batch(messages, TimeBudget(lambda: needed + 0.1))
@@ -804,7 +806,7 @@ def test_an_aws_call_that_does_not_answer_in_time_is_logged_as_an_outage_and_the
             (report,) = world.deliverer.deliver_batch([("m", world.message(delivery, 1))], UNLIMITED)
         finally:
             dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", no_answer)
-    assert (report.outcome, report.comes_back) == (UNEXPECTED, True)
+    assert (report.outcome, report.comes_back) == (Outcome.ERROR, True)
     lines = [json.loads(line) for line in logged.getvalue().splitlines()]
     (error,) = [line for line in lines if line["level"] == "ERROR"]
     assert error["message"].startswith("AWS did not answer a call of this delivery in time")
@@ -831,7 +833,7 @@ def test_a_retry_whose_message_was_not_sent_is_sent_when_the_attempt_s_message_c
         finally:
             for operation in ("SendMessage", "SendMessageBatch"):
                 sqs.meta.events.unregister(f"before-call.sqs.{operation}", no_answer)
-        assert (report.outcome, report.comes_back) == (UNEXPECTED, True)
+        assert (report.outcome, report.comes_back) == (Outcome.ERROR, True)
         assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "0"}
         (again,) = world.deliverer.deliver_batch([("m", message)], UNLIMITED)
         assert again.outcome == "already done" and len(target.received) == 1

@@ -17,8 +17,8 @@ from api_contract import assert_problem, webhook
 from hookrelay import clock
 from hookrelay.api_keys import MISS_CACHE_SECONDS, issue_key
 from hookrelay.aws import table
-from hookrelay.delivery import UNEXPECTED
 from hookrelay.models import SubscriptionPatch
+from hookrelay.outcomes import Outcome
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
@@ -237,7 +237,7 @@ def test_a_health_write_cancelled_at_every_try_is_made_when_the_message_comes_ba
         message = ("message-1", world.message(delivery, 1))
         injected_dynamodb.conflict_rate = 1.0
         (first,) = world.deliverer.deliver_batch([message], UNLIMITED)
-        assert first.outcome == UNEXPECTED  # SQS receives the message again
+        assert first.outcome == Outcome.ERROR  # SQS receives the message again
         unchanged = world.subscriptions.get(subscription.team_id, subscription.id)
         assert unchanged and unchanged.enabled and unchanged.failing_since is None
         injected_dynamodb.conflict_rate = 0.0

@@ -17,7 +17,7 @@ from records import receiver_endpoint
 from api_client import ApiClient
 from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.delivery import read_job
+from hookrelay.delivery_jobs import read_job
 from hookrelay.events_queue import FanOutRequest, queue_message
 from hookrelay.ingest import new_delivery
 from hookrelay.records import Attempt, Event, Subscription, delivery_id

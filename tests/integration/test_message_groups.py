@@ -14,7 +14,7 @@ from records import subscription_id
 from api_client import ApiClient
 from hookrelay import clock
 from hookrelay.aws import client, table
-from hookrelay.delivery import RATE_LIMITED
+from hookrelay.outcomes import Outcome
 from hookrelay.settings import get_settings
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.time_budget import UNLIMITED
@@ -76,7 +76,7 @@ def test_a_retry_and_a_wait_for_the_rate_limit_are_requeued_in_the_teams_group(
             [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)], UNLIMITED
         )
     # Slots 1.05 s apart: the first two are waited for in the container, the others on the queue.
-    assert Counter(report.outcome for report in reports) == {"delivered": 2, RATE_LIMITED: 2}
+    assert Counter(report.outcome for report in reports) == {"delivered": 2, Outcome.WAITING: 2}
     assert delivery_queue_sends.groups == ["acme", "team-b", "team-b"]
 
 
@@ -97,7 +97,7 @@ def test_a_message_too_late_for_its_slot_goes_back_on_the_queue_in_its_teams_gro
         limited = world.subscribe(target.port, team_id="team-b", rate_limit=1)
         delivery = world.pending(limited, event_of(limited, 1))
         (report,) = world.deliverer.deliver_batch([("late", world.message(delivery, 1))], UNLIMITED)
-    assert report.outcome == RATE_LIMITED
+    assert report.outcome == Outcome.WAITING
     assert target.received == []
     assert delivery_queue_sends.groups == ["team-b"]
 
@@ -109,7 +109,7 @@ def test_the_sweeper_hands_a_delivery_waiting_for_a_far_slot_to_the_queue_in_its
         limited = world.subscribe(target.port, team_id="team-b", rate_limit=1)
         now = clock.utc_now()
         slots_taken_until(limited, now + timedelta(seconds=1000))
-        assert world.deliver(world.pending(limited, event_of(limited, 1)), 1).outcome == RATE_LIMITED
+        assert world.deliver(world.pending(limited, event_of(limited, 1)), 1).outcome == Outcome.WAITING
         assert delivery_queue_sends.groups == []  # it waits in the wait index, not on the queue
         time.sleep(0.3)  # the index's lag
         assert local_sweeper().sweep(now + timedelta(minutes=4), UNLIMITED) == 1

@@ -15,8 +15,11 @@ import pytest
 import trustme
 from receivers import Answer, RawReceiver, Receiver, raw_receiver, receiver, trickling_receiver
 
-import hookrelay.transport as transport_module
-from hookrelay.transport import MAX_LOOKUPS_IN_FLIGHT, SendResult, Transport
+import hookrelay.deadlines as deadlines_module
+import hookrelay.lookups as lookups_module
+from hookrelay.lookups import MAX_LOOKUPS_IN_FLIGHT
+from hookrelay.senders import AttemptResult
+from hookrelay.transport import Transport
 
 HOST = "hooks.test"
 # local_transport's deadline for a whole attempt; the trickling tests need it short.
@@ -68,7 +71,7 @@ def trickling(part: str) -> AbstractContextManager[Receiver | RawReceiver]:
     return receiver(lambda _: TRICKLED_BODY) if part == "body" else trickling_receiver(part)
 
 
-def assert_timed_out_at_the_deadline(result: SendResult, started: float) -> None:
+def assert_timed_out_at_the_deadline(result: AttemptResult, started: float) -> None:
     elapsed = time.monotonic() - started
     assert result.timed_out and result.status_code is None, result
     assert result.error and result.error.startswith("timeout: "), result
@@ -249,7 +252,7 @@ def test_many_attempts_in_flight_each_end_at_their_own_deadline_without_a_thread
     slow = Transport(allow_private=True, total_timeout=long_deadline)
     quick = Transport(allow_private=True, total_timeout=short_deadline)
 
-    def timed(transport: Transport, url: str) -> tuple[SendResult, float]:
+    def timed(transport: Transport, url: str) -> tuple[AttemptResult, float]:
         started = time.monotonic()
         result = transport.post(url, b"{}", {})
         return result, time.monotonic() - started
@@ -286,7 +289,7 @@ def test_an_ended_attempt_leaves_no_deadline_behind(local_transport: Transport) 
         assert local_transport.post(f"http://{HOST}:{trickler.port}/", b"{}", {}).timed_out
     assert len({request.client_port for request in server.received}) == 1
     # Read from the transport's one watchdog: no deadline of an ended attempt stays queued (nor holds a timer).
-    assert transport_module._WATCHDOG.pending == 0
+    assert deadlines_module.WATCHDOG.pending == 0
 
 
 def test_an_address_literal_is_resolved_in_the_attempts_own_thread() -> None:
@@ -303,7 +306,7 @@ def test_an_address_literal_is_resolved_in_the_attempts_own_thread() -> None:
 
 
 def test_a_name_is_looked_up_once_for_the_attempts_of_a_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport_module, "LOOKUP_REUSED_FOR_SECONDS", 1.0)
+    monkeypatch.setattr(lookups_module, "LOOKUP_REUSED_FOR_SECONDS", 1.0)
     answers = iter([["127.0.0.1"], ["127.0.0.2"]])
     lookups: list[str] = []
 

@@ -1,20 +1,20 @@
 from aws_lambda_powertools.metrics import MetricUnit
 
-from hookrelay.delivery import NOT_STARTED, RATE_LIMITED, UNEXPECTED, Report, delivery_metrics
-from hookrelay.transport import SendResult
+from hookrelay.outcomes import Outcome, Report, delivery_metrics
+from hookrelay.senders import AttemptResult
 
 
 def test_a_batch_counts_each_outcome_and_the_latency_of_each_attempt() -> None:
     reports = [
-        Report("m1", "delivered", SendResult(200, 120)),
-        Report("m2", "pending", SendResult(500, 80)),
-        Report("m3", "scheduled", SendResult(None, 5000, error="timeout: no answer", timed_out=True)),
-        Report("m4", "failed: subscription disabled (410 Gone)", SendResult(410, 30)),
-        Report("m5", "dropped: subscription deleted"),
-        Report("m6", "already done"),
-        Report("m7", UNEXPECTED),
-        Report("m8", RATE_LIMITED),
-        Report("m9", NOT_STARTED),
+        Report("m1", Outcome.DELIVERED, AttemptResult(200, 120)),
+        Report("m2", Outcome.RETRY_QUEUED, AttemptResult(500, 80)),
+        Report("m3", Outcome.RETRY_SCHEDULED, AttemptResult(None, 5000, error="timeout: no answer", timed_out=True)),
+        Report("m4", Outcome.GONE, AttemptResult(410, 30)),
+        Report("m5", Outcome.DROPPED_DELETED),
+        Report("m6", Outcome.ALREADY_DONE),
+        Report("m7", Outcome.ERROR),
+        Report("m8", Outcome.WAITING),
+        Report("m9", Outcome.NOT_STARTED),
     ]
     metrics = delivery_metrics(reports)
     counts = {name: value for name, value, unit in metrics if unit == MetricUnit.Count}
@@ -39,7 +39,10 @@ def test_a_batch_emits_no_zero_valued_count() -> None:
     # Every EMF line is billed as log bytes: a count that stayed 0 is left out (the alarm FILLs a
     # missing DeliveryAttemptsFailed with 0).
     metrics = delivery_metrics(
-        [Report("m1", "delivered", SendResult(200, 120)), Report("m2", "delivered", SendResult(204, 90))]
+        [
+            Report("m1", Outcome.DELIVERED, AttemptResult(200, 120)),
+            Report("m2", Outcome.DELIVERED, AttemptResult(204, 90)),
+        ]
     )
     counts = {name: value for name, value, unit in metrics if unit == MetricUnit.Count}
     assert counts == {"DeliveryMessagesReceived": 2, "DeliveryAttempts": 2, "DeliveriesDelivered": 2}

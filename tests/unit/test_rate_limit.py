@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hookrelay.delivery import Job, read_job
+from hookrelay.delivery_jobs import Job, read_job
 from hookrelay.rate_limit import (
     HOLD,
     LATE,

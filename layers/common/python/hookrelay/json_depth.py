@@ -5,11 +5,12 @@ import re
 
 # Objects and arrays, the body itself being level 1: `{"data": {}}` is two levels deep.
 MAX_JSON_DEPTH = 32
-# The only bytes that can change the nesting: brackets, and what starts, ends or escapes a string.
-_NESTING_BYTES = re.compile(rb'[][{}"\\]')
+# The only bytes that can change the nesting: brackets, and the quote that starts a string.
+_NESTING_BYTES = re.compile(rb'[][{}"]')
+# The rest of a string after its opening quote, to its closing one (possessive: no backtracking).
+_STRING_REST = re.compile(rb'(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _OPENING = frozenset(b"[{")
-_CLOSING = frozenset(b"]}")
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_QUOTE = ord('"')
 _MAX_NAME_CHARACTERS = 100
 
 
@@ -17,26 +18,20 @@ def too_deeply_nested(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | Non
     """The top-level field of a JSON body nested deeper than `max_depth`, or None when it is not.
 
     Read from the raw bytes in one pass, before any parser sees them (a parser recurses once per level),
-    skipping brackets inside strings. A body that crosses the limit outside any field is named "body".
+    skipping strings (their brackets, and quotes they escape). A body that crosses the limit outside any
+    field is named "body"; nothing after a string left open nests.
     """
     depth = 0
-    in_string = False
-    escaped = -1
     last_string = field = (0, 0)
-    for match in _NESTING_BYTES.finditer(body):
-        position = match.start()
-        byte = body[position]
-        if position == escaped:
-            continue
-        if in_string:
-            if byte == _BACKSLASH:
-                escaped = position + 1
-            elif byte == _QUOTE:
-                in_string = False
-                last_string = (last_string[0], position + 1)
-        elif byte == _QUOTE:
-            in_string = True
-            last_string = (position, position)
+    position = 0
+    while match := _NESTING_BYTES.search(body, position):
+        start = position = match.end()
+        byte = body[match.start()]
+        if byte == _QUOTE:
+            string = _STRING_REST.match(body, start)
+            if string is None:
+                return None
+            last_string, position = (match.start(), string.end()), string.end()
         elif byte in _OPENING:
             if depth == 1:
                 # The member this value belongs to: the string just before it is its key.
@@ -44,7 +39,7 @@ def too_deeply_nested(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | Non
             depth += 1
             if depth > max_depth:
                 return _field_name(body[slice(*field)])
-        elif byte in _CLOSING:
+        else:
             depth = max(depth - 1, 0)
     return None
 

@@ -22,6 +22,7 @@ from hookrelay.addresses import (
     vet_addresses,
 )
 from hookrelay.errors import TeamLimitReached, Unavailable
+from hookrelay.lookups import BoundedLookups, LookupTimedOut
 from hookrelay.models import (
     Page,
     PageMeta,
@@ -33,7 +34,6 @@ from hookrelay.models import (
 from hookrelay.records import SignatureScheme, Subscription, is_uuid
 from hookrelay.store.retries import Retries
 from hookrelay.store.subscriptions import SubscriptionStore
-from hookrelay.transport import BoundedLookups, LookupTimedOut
 
 _CURSOR_KEYS = frozenset({"id"})
 # A PATCH or rotation whose write finds the subscription written since its read reads it again and

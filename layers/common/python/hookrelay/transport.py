@@ -13,17 +13,9 @@ would add its own imports to every cold start of the delivery function.
 
 import base64
 import contextlib
-import heapq
-import itertools
-import math
 import socket
-import threading
-import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from urllib3 import BaseHTTPResponse, PoolManager
@@ -43,24 +35,18 @@ from hookrelay.addresses import (
     Endpoint,
     EndpointRefused,
     Resolver,
-    ip_literal,
     parse_endpoint,
     resolve,
     vet_addresses,
 )
+from hookrelay.deadlines import WATCHDOG, Deadline
+from hookrelay.lookups import BoundedLookups, LookupTimedOut
+from hookrelay.senders import AttemptResult, Request
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 TOTAL_TIMEOUT_SECONDS = 15.0
 MAX_RESPONSE_BYTES = 64 * 1024
 EXCERPT_BYTES = 1024
-# Name lookups of a Transport that may be running at once; lookups that hang each hold a thread until
-# the system resolver gives up, so this bounds the threads they can take.
-MAX_LOOKUPS_IN_FLIGHT = 32
-# A name's answer serves the attempts of the next few seconds (a thread and a name server round trip
-# each otherwise). It is vetted at each of them, and they connect to it: a name rebound meanwhile is
-# only seen later, never connected to unvetted. At most MAX_REMEMBERED_LOOKUPS names, the oldest forgotten.
-LOOKUP_REUSED_FOR_SECONDS = 10.0
-MAX_REMEMBERED_LOOKUPS = 1024
 # Connections kept alive: to this many receivers, this many to each (a batch's sends run at once).
 KEPT_ALIVE_RECEIVERS = 32
 KEPT_ALIVE_PER_RECEIVER = 32
@@ -80,238 +66,10 @@ else:
     DEFAULT_CA_BUNDLE = where()
 
 
-@dataclass(frozen=True)
-class SendResult:
-    """What one attempt got: an HTTP status, or the class of error that prevented one."""
-
-    status_code: int | None
-    latency_ms: int
-    response_excerpt: str = ""
-    error: str | None = None
-    timed_out: bool = False
-    retry_after: str | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-class _Deadline:
-    """One attempt's wall-clock deadline, enforced on every socket the attempt uses.
-
-    A socket timeout bounds each read, not the attempt: a receiver sending a byte now and then would
-    hold it for ever. So the attempt's sockets are watched, and when the deadline comes the watchdog
-    shuts them down, which makes a blocked TLS handshake or read return at once. Used as a context
-    manager around the attempt; urllib3's connections find it in a thread-local (the attempt runs in
-    one thread).
-    """
-
-    _current = threading.local()
-
-    def __init__(self, seconds: float):
-        self._started = time.monotonic()
-        self.at = self._started + seconds
-        self._lock = threading.Lock()
-        self._expired = False
-        self._stopped = False
-        # Duplicates of the watched sockets: a TLS handshake takes over (detaches) the socket urllib3
-        # connected, and shutting down any descriptor of a connection shuts the connection down.
-        self._watched: list[socket.socket] = []
-
-    @classmethod
-    def current(cls) -> "_Deadline":
-        deadline: _Deadline = cls._current.deadline
-        return deadline
-
-    @property
-    def passed(self) -> bool:
-        # Also when a socket timeout (never shorter than the time remaining) came before the watchdog.
-        return self._expired or time.monotonic() >= self.at
-
-    def remaining(self) -> float:
-        return max(0.0, self.at - time.monotonic())
-
-    def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self._started) * 1000)
-
-    def watch(self, sock: socket.socket) -> None:
-        duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type)
-        with self._lock:
-            self._watched.append(duplicate)
-            if self._expired:
-                _shut_down(duplicate)
-
-    def stop(self) -> None:
-        """No socket is shut down after this: a connection about to go back to the pool must stay usable."""
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-        _WATCHDOG.forget(self)
-
-    def expire(self) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            self._expired = True
-            for sock in self._watched:
-                _shut_down(sock)
-
-    def __enter__(self) -> Self:
-        self._current.deadline = self
-        _WATCHDOG.watch(self)
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-        self._current.deadline = None
-        with self._lock:
-            for sock in self._watched:
-                sock.close()
-            self._watched.clear()
-
-
-class _Watchdog:
-    """One thread that expires every attempt's deadline when it comes.
-
-    A timer thread per attempt cost more than the rest of the transport's own work; this thread sleeps
-    until the earliest deadline and is woken only when an earlier one is added, which in a steady
-    stream of attempts with the same timeout is never.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        # (at, sequence, deadline): the sequence orders deadlines due at the same moment.
-        self._due: list[tuple[float, int, _Deadline]] = []
-        self._entries: dict[_Deadline, tuple[float, int, _Deadline]] = {}
-        self._sequence = itertools.count()
-        self._wakes_at = math.inf
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        with self._changed:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="hookrelay-deadlines", daemon=True)
-                self._thread.start()
-
-    @property
-    def pending(self) -> int:
-        """How many deadlines are waited for (the attempts in flight)."""
-        with self._changed:
-            return len(self._due)
-
-    def watch(self, deadline: _Deadline) -> None:
-        entry = (deadline.at, next(self._sequence), deadline)
-        with self._changed:
-            heapq.heappush(self._due, entry)
-            self._entries[deadline] = entry
-            if deadline.at < self._wakes_at:
-                self._changed.notify()
-
-    def forget(self, deadline: _Deadline) -> None:
-        with self._changed:
-            entry = self._entries.pop(deadline, None)
-            if entry is not None:
-                # Attempts in flight are few (a batch's sends): rebuilding the heap is cheap.
-                self._due.remove(entry)
-                heapq.heapify(self._due)
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                self._wakes_at = self._due[0][0] if self._due else math.inf
-                self._changed.wait(max(0.0, self._wakes_at - time.monotonic()) if self._due else None)
-                now = time.monotonic()
-                expired = []
-                while self._due and self._due[0][0] <= now:
-                    _, _, deadline = heapq.heappop(self._due)
-                    del self._entries[deadline]
-                    expired.append(deadline)
-            # Outside the lock: shutting sockets down holds up no attempt starting or ending.
-            for deadline in expired:
-                deadline.expire()
-
-
-_WATCHDOG = _Watchdog()
-
-
-def _shut_down(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # the peer may have closed it already
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-class LookupTimedOut(Exception):
-    """The endpoint's host did not resolve in time (before the attempt's deadline, at a send)."""
-
-
-class BoundedLookups:
-    """Name lookups that give up at a deadline: an attempt's, or the API's endpoint check's.
-
-    getaddrinfo cannot be interrupted, so each lookup runs in a thread of its own that the attempt waits
-    on until its deadline; a daemon thread, so that a hung lookup does not keep the process from exiting.
-    At most MAX_LOOKUPS_IN_FLIGHT run at once: past that, a lookup waits for a slot within its deadline.
-    An address literal asks no name server, so it is resolved in the attempt's thread; a name answered
-    less than `reuse_seconds` (LOOKUP_REUSED_FOR_SECONDS) ago is not looked up again.
-    """
-
-    def __init__(self, resolver: Resolver, reuse_seconds: float | None = None):
-        self._resolver = resolver
-        self._reuse_seconds = LOOKUP_REUSED_FOR_SECONDS if reuse_seconds is None else reuse_seconds
-        self._slots = threading.BoundedSemaphore(MAX_LOOKUPS_IN_FLIGHT)
-        self._answers: dict[tuple[str, int], tuple[list[str], float]] = {}
-        self._answers_lock = threading.Lock()
-
-    def resolver_within(self, remaining: Callable[[], float]) -> Resolver:
-        """A resolver that raises LookupTimedOut when a name is not resolved within `remaining()` seconds."""
-
-        def resolve_in_time(host: str, port: int) -> list[str]:
-            if ip_literal(host):
-                return self._resolver(host, port)
-            remembered = self._remembered(host, port)
-            if remembered is not None:
-                return remembered
-            if not self._slots.acquire(timeout=remaining()):
-                raise LookupTimedOut
-            answer: Future[list[str]] = Future()
-            threading.Thread(
-                target=self._look_up, args=(answer, host, port), name="hookrelay-lookup", daemon=True
-            ).start()
-            try:
-                addresses = answer.result(timeout=remaining())
-            except TimeoutError:
-                raise LookupTimedOut from None
-            self._remember(host, port, addresses)
-            return addresses
-
-        return resolve_in_time
-
-    def _remembered(self, host: str, port: int) -> list[str] | None:
-        with self._answers_lock:
-            addresses, until = self._answers.get((host, port), ([], 0.0))
-        return addresses if addresses and time.monotonic() < until else None
-
-    def _remember(self, host: str, port: int, addresses: list[str]) -> None:
-        with self._answers_lock:
-            self._answers.pop((host, port), None)  # re-added last: the oldest answers go first
-            if len(self._answers) >= MAX_REMEMBERED_LOOKUPS:
-                del self._answers[next(iter(self._answers))]
-            self._answers[host, port] = (addresses, time.monotonic() + self._reuse_seconds)
-
-    def _look_up(self, answer: Future[list[str]], host: str, port: int) -> None:
-        try:
-            answer.set_result(self._resolver(host, port))
-        except Exception as error:
-            answer.set_exception(error)
-        finally:
-            self._slots.release()
-
-
 class _WatchedConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
-        _Deadline.current().watch(sock)
+        Deadline.current().watch(sock)
         return sock
 
 
@@ -329,7 +87,7 @@ class _WatchedPool(HTTPConnectionPool):
         # A kept-alive connection is already connected: watch its socket now (a new one is, when it connects).
         sock = getattr(connection, "sock", None)
         if sock is not None:
-            _Deadline.current().watch(sock)
+            Deadline.current().watch(sock)
         return connection
 
 
@@ -348,7 +106,7 @@ class Transport:
         total_timeout: float = TOTAL_TIMEOUT_SECONDS,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
-        _WATCHDOG.start()
+        WATCHDOG.start()
         self._allow_private = allow_private
         self._lookups = BoundedLookups(resolver)
         self._trust = _trust(verify)
@@ -365,12 +123,17 @@ class Transport:
         """The longest a send takes: it is ended at this deadline, whatever it is doing."""
         return self._total_timeout
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
-        with _Deadline(self._total_timeout) as deadline:
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> AttemptResult:
+        """Send within this transport's own deadline."""
+        return self.send(Request(url, body, headers), self._total_timeout)
+
+    def send(self, request: Request, deadline_seconds: float) -> AttemptResult:
+        """The web Sender: POST `request` to its http(s) endpoint, whatever it answers within the deadline."""
+        with Deadline(deadline_seconds) as deadline:
             try:
-                endpoint = parse_endpoint(url, allow_plain_http=self._allow_private)
+                endpoint = parse_endpoint(request.endpoint, allow_plain_http=self._allow_private)
             except EndpointRefused as refusal:
-                return SendResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
+                return AttemptResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
             resolver = self._lookups.resolver_within(deadline.remaining)
             try:
                 if self._allow_private:
@@ -378,12 +141,14 @@ class Transport:
                 else:
                     addresses = vet_addresses(endpoint, resolver)
             except LookupTimedOut:
-                return SendResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
+                return AttemptResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
             except EndpointRefused as refusal:
-                return SendResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
+                return AttemptResult(None, deadline.elapsed_ms(), error=f"refused: endpoint {refusal}")
             except (socket.gaierror, UnicodeError) as error:
-                return SendResult(None, deadline.elapsed_ms(), error=f"dns: {endpoint.host} does not resolve ({error})")
-            return self._send(endpoint, addresses[0], body, headers, deadline)
+                return AttemptResult(
+                    None, deadline.elapsed_ms(), error=f"dns: {endpoint.host} does not resolve ({error})"
+                )
+            return self._send(endpoint, addresses[0], request.body, request.headers, deadline)
 
     def _send(
         self,
@@ -391,8 +156,8 @@ class Transport:
         address: str,
         body: bytes,
         headers: Mapping[str, str],
-        deadline: _Deadline,
-    ) -> SendResult:
+        deadline: Deadline,
+    ) -> AttemptResult:
         scheme, host, port = endpoint.scheme, endpoint.host, endpoint.port
         parts = urlsplit(endpoint.url)
         default_port = 443 if scheme == "https" else 80
@@ -410,7 +175,7 @@ class Transport:
             sent_headers["Authorization"] = _basic_authorization(credentials)
         remaining = deadline.remaining()
         if not remaining:  # the lookup took it all
-            return SendResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
+            return AttemptResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
         # The pool connects to the vetted address; TLS sends SNI for, and checks the certificate against, the host.
         tls = {**self._trust, "server_hostname": host, "assert_hostname": host} if scheme == "https" else {}
         # An IPv6 address in brackets, as in a URL: urllib3 refuses a scoped one (fe80::1%eth0) without.
@@ -441,9 +206,9 @@ class Transport:
         response.release_conn()
         excerpt = content[:EXCERPT_BYTES].decode("utf-8", errors="replace")
         if timed_out:
-            return SendResult(None, deadline.elapsed_ms(), excerpt, error="timeout: answer too slow", timed_out=True)
+            return AttemptResult(None, deadline.elapsed_ms(), excerpt, error="timeout: answer too slow", timed_out=True)
         redirect = f"redirect: {response.status} not followed" if 300 <= response.status < 400 else None
-        return SendResult(
+        return AttemptResult(
             response.status,
             deadline.elapsed_ms(),
             excerpt,
@@ -484,16 +249,16 @@ def _trust(verify: bool | str) -> dict[str, Any]:
     return {"cert_reqs": "CERT_REQUIRED", "ca_certs": DEFAULT_CA_BUNDLE if verify is True else verify}
 
 
-def _failure(error: HTTPError, deadline: _Deadline) -> SendResult:
+def _failure(error: HTTPError, deadline: Deadline) -> AttemptResult:
     """The attempt's error class, from what urllib3 raised before the answer's status came."""
     cause = error.reason if isinstance(error, MaxRetryError) else error
     if isinstance(cause, ConnectTimeoutError) and not isinstance(cause, NewConnectionError):
-        return SendResult(None, deadline.elapsed_ms(), error="timeout: connect", timed_out=True)
+        return AttemptResult(None, deadline.elapsed_ms(), error="timeout: connect", timed_out=True)
     if deadline.passed or isinstance(cause, ReadTimeoutError):
-        return SendResult(None, deadline.elapsed_ms(), error="timeout: no answer", timed_out=True)
+        return AttemptResult(None, deadline.elapsed_ms(), error="timeout: no answer", timed_out=True)
     if isinstance(cause, SSLError):
-        return SendResult(None, deadline.elapsed_ms(), error=f"tls: {_reason(error)}")
-    return SendResult(None, deadline.elapsed_ms(), error=f"connection: {_reason(error)}")
+        return AttemptResult(None, deadline.elapsed_ms(), error=f"tls: {_reason(error)}")
+    return AttemptResult(None, deadline.elapsed_ms(), error=f"connection: {_reason(error)}")
 
 
 def _reason(error: Exception) -> str:

@@ -1,0 +1,162 @@
+"""Admitting an attempt under its subscription's rate limit (SPEC §4): its slot, and the wait for it."""
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from hookrelay import clock
+from hookrelay.delivery_jobs import Job
+from hookrelay.observability import log_failure
+from hookrelay.outcomes import Outcome, Report
+from hookrelay.queues import Queue, delivery_message
+from hookrelay.rate_limit import LATE, BacklogFull, RateLimiter, group_counts, slot_text, wait_for
+from hookrelay.records import Delivery
+from hookrelay.store.deliveries import DeliveryStore
+from hookrelay.store.due_retries import wait_shard
+from hookrelay.store.subscriptions import CachedTeamSubscriptions
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A message whose delivery record has been read: what an attempt starts from."""
+
+    message_id: str
+    job: Job
+    delivery: Delivery
+    # Its rate limit's slot: held by the record, or taken for this batch; None for a subscription without
+    # a rate limit, or past its backlog limit (`backlog_full`).
+    slot: datetime | None = None
+    backlog_full: bool = False
+
+
+def _held_slot(ready: Ready) -> datetime | None:
+    """The rate-limit slot the message's attempt holds, if any: the record's (status waiting, a slot
+    further than a queue delay when taken), else the message's own (one that waited on the queue)."""
+    delivery = ready.delivery
+    if delivery.status == "waiting" and delivery.attempt_count == ready.job.attempt - 1 and delivery.next_attempt_at:
+        return clock.parse_moment(delivery.next_attempt_at)
+    return clock.parse_moment(ready.job.slot_at) if ready.job.slot_at else None
+
+
+def _usable_slot(ready: Ready, now: datetime) -> datetime | None:
+    """The held slot, unless it has passed by more than LATE (the message came late: sent now, it could
+    meet the next slots' requests in one second; it takes a new slot instead)."""
+    held = _held_slot(ready)
+    return held if held is not None and now - held <= LATE else None
+
+
+def is_done(ready: Ready) -> bool:
+    """Whether the message's attempt was recorded already (or its delivery ended)."""
+    delivery = ready.delivery
+    return delivery.status in ("delivered", "failed") or delivery.attempt_count >= ready.job.attempt
+
+
+class Admission:
+    def __init__(
+        self,
+        *,
+        rate_limiter: RateLimiter,
+        subscriptions: CachedTeamSubscriptions,
+        deliveries: DeliveryStore,
+        delivery_queue: Queue,
+        due_shards: int,
+        sleep: Callable[[float], None],
+    ):
+        self._rate_limiter = rate_limiter
+        self._subscriptions = subscriptions
+        self._deliveries = deliveries
+        self._queue = delivery_queue
+        self._due_shards = due_shards
+        self._sleep = sleep
+
+    def with_slots(self, ready: Sequence[Ready]) -> list[Ready | Report]:
+        """The batch's messages with their rate limit's slots: the one a record holds for its attempt, or
+        the next ones of its subscription, taken for the batch's messages together (one write each
+        subscription). A subscription's whose slots could not be taken come back (ERROR)."""
+        now = clock.utc_now()
+        rate_limits = {each.delivery.subscription_id: rate for each in ready if (rate := self.needs_slot(each))}
+        counts = group_counts([each.delivery.subscription_id for each in ready if self.needs_slot(each)])
+        slots: dict[str, list[datetime]] = {}
+        for subscription_id, count in counts.items():
+            try:
+                slots[subscription_id] = self._rate_limiter.reserve(
+                    subscription_id, rate_limits[subscription_id], count, now
+                )
+            except BacklogFull:
+                slots[subscription_id] = []
+            except Exception as error:
+                log_failure(
+                    "taking rate-limit slots failed; their messages will be received again",
+                    error,
+                    subscription_id=subscription_id,
+                )
+        return [self._slotted(each, slots, now) for each in ready]
+
+    def _slotted(self, ready: Ready, slots: dict[str, list[datetime]], now: datetime) -> Ready | Report:
+        subscription_id = ready.delivery.subscription_id
+        if held := _usable_slot(ready, now):
+            return dataclasses.replace(ready, slot=held)
+        if not self.needs_slot(ready):
+            return ready
+        if subscription_id not in slots:
+            return Report(ready.message_id, Outcome.ERROR)
+        if slots[subscription_id]:
+            return dataclasses.replace(ready, slot=slots[subscription_id].pop(0))
+        return dataclasses.replace(ready, backlog_full=True)
+
+    def needs_slot(self, ready: Ready) -> int | None:
+        """The rate limit of a message that needs a new slot: its attempt is to be made, to a rate-limited
+        subscription, and its record holds none for it."""
+        if is_done(ready) or _usable_slot(ready, clock.utc_now()):
+            return None
+        delivery = ready.delivery
+        subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
+        return subscription.rate_limit if subscription is not None and subscription.enabled else None
+
+    def wait_for_slot(self, ready: Ready, now: datetime) -> Outcome | None:
+        """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
+        else on the delivery queue, the slot in its message, or, further than a queue delay, in the wait
+        index, the slot on its record (returns WAITING). A message whose attempt starts more than LATE
+        after its slot goes back on the queue to take a new one. Past the backlog limit, it is not sent
+        (DROPPED_BACKLOG_FULL)."""
+        job, delivery = ready.job, ready.delivery
+        if ready.slot is not None and now - ready.slot > LATE:
+            # Back on the queue at once, without its slot: its next batch takes a new one with the others'.
+            self._queue.send([delivery_message(delivery.id, job.attempt, team_id=delivery.team_id, origin=job.origin)])
+            return Outcome.WAITING
+        if ready.backlog_full or ready.slot is None:  # None: only past the backlog limit (with_slots)
+            return Outcome.DROPPED_BACKLOG_FULL
+        slot = ready.slot
+        wait = wait_for(slot, now)
+        if wait.in_wait_index and _held_slot(ready) != slot:
+            held = self._hold_slot(ready, slot)
+            if held is None:
+                return Outcome.ALREADY_DONE
+            slot = clock.parse_moment(held)
+            wait = wait_for(slot, now)
+        if wait.in_wait_index:
+            return Outcome.WAITING  # the sweeper hands it to the queue within a queue delay of its slot
+        if wait.delay_seconds:
+            message = delivery_message(
+                delivery.id,
+                job.attempt,
+                team_id=delivery.team_id,
+                delay_seconds=wait.delay_seconds,
+                origin=job.origin,
+                slot_at=slot_text(slot),
+            )
+            self._queue.send([message])
+            return Outcome.WAITING
+        self._sleep(wait.hold_seconds)
+        return None
+
+    def _hold_slot(self, ready: Ready, slot: datetime) -> str | None:
+        """Keep a slot further than a queue delay on the record, in the wait index (in place of one the
+        message came too late for); the slot the attempt holds, None when it was recorded meanwhile."""
+        delivery, attempt = ready.delivery, ready.job.attempt
+        late = delivery.next_attempt_at if delivery.status == "waiting" else None
+        shard = wait_shard(delivery.id, self._due_shards)
+        return self._deliveries.hold_slot(
+            delivery, attempt, slot_text(slot), due_at=slot_text(slot), due_shard=shard, replacing=late
+        )
