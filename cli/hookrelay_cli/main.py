@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from hookrelay.errors import DomainError, Unavailable
 from hookrelay_cli.output import note, print_json, print_rows
 from hookrelay_cli.target import Target, TargetError, add_target_arguments, default_template, target_of
 
@@ -33,6 +34,8 @@ DEFAULT_DLQ_LIST_MAX = 50
 # The names of hookrelay_cli.dlq.DEAD_LETTER_QUEUES (which imports the hookrelay package: only when run).
 DLQ_NAMES = ("delivery", "events", "eventbridge")
 EXIT_INTERRUPTED = 130
+# sysexits.h's EX_TEMPFAIL: nothing was done, and the same command again later is expected to work.
+EXIT_TRY_AGAIN = 75
 # A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
 STOP_REPORT_SECONDS = 20
 # How often `local up`'s main thread wakes while it waits for Ctrl-C. The kernel may hand the signal to
@@ -516,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BotoCoreError, ClientError, TargetError) as error:
         note(f"error: {_one_line(error, arguments)}")
         return 1
+    except DomainError as error:
+        # What the API answers with a problem (hookrelay.http_api), the CLI answers with its sentence.
+        note(f"error: {error.explanation}")
+        return EXIT_TRY_AGAIN if isinstance(error, Unavailable) else 1
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 

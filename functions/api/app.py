@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hookrelay import api_docs, catalog, http_api, pagination, portal, problems
 from hookrelay.aws import client, table
 from hookrelay.delivery_log import DeliveryLog
+from hookrelay.errors import DomainError, NotFound, Unavailable
 from hookrelay.models import (
     DeliveryDetail,
     EventBatchIn,
@@ -402,7 +403,7 @@ def end_portal_session() -> Response[None]:
 def current_portal_session() -> PortalSessionInfo:
     info = portal.session_info(http_api.caller_credential(app))
     if info is None:
-        raise problems.not_found("Portal session (the request was made with an API key)")
+        raise NotFound("Portal session (the request was made with an API key)")
     return info
 
 
@@ -418,7 +419,7 @@ def portal_page_file(name: str) -> Response[str]:
 
 def _portal_file(found: portal.PageFile | None) -> Response[str]:
     if found is None:
-        raise problems.not_found("Portal file")
+        raise NotFound("Portal file")
     return Response(
         status_code=200,
         content_type=found.media_type,
@@ -442,9 +443,16 @@ def answer_problem(error: problems.ProblemError) -> Response[str]:
     return http_api.problem_response(error)
 
 
+@app.exception_handler(DomainError)
+def answer_refusal(error: DomainError) -> Response[str]:
+    if isinstance(error, Unavailable):
+        return answer_outage(error)
+    return http_api.problem_response(http_api.problem_of(error))
+
+
 @app.exception_handler(RequestValidationError)
 def answer_invalid_request(error: RequestValidationError) -> Response[str]:
-    return http_api.problem_response(problems.from_validation_errors(error.errors()))
+    return http_api.problem_response(http_api.from_validation_errors(error.errors()))
 
 
 @app.exception_handler(NotFoundError)

@@ -21,8 +21,8 @@ from receivers import Answer, Receiver, receiver
 
 from api_client import ApiClient
 from api_contract import PUBLIC_ENDPOINT, assert_problem, webhook
-from hookrelay import problems
 from hookrelay.addresses import resolve
+from hookrelay.errors import DomainError
 from hookrelay.subscriptions import ENDPOINT_LOOKUP_SECONDS, vet_endpoint
 from hookrelay.transport import Transport
 
@@ -169,7 +169,7 @@ def send(probe: Probe, port: int) -> str | None:
 def refused_at_create(probe: Probe) -> bool:
     try:
         vet_endpoint(probe.at(), allow_private=False, resolver=at_create)
-    except problems.ProblemError:
+    except DomainError:
         return True
     return False
 

@@ -7,9 +7,10 @@ import jsonschema
 import pytest
 
 from hookrelay import catalog
+from hookrelay.errors import DomainError
 from hookrelay.event_schemas import violations
+from hookrelay.http_api import problem_of
 from hookrelay.models import EventIn
-from hookrelay.problems import ProblemError
 from hookrelay.publishing import EventPublisher, new_event
 from unit.test_publishing import FakeEvents
 
@@ -79,9 +80,9 @@ def test_the_publisher_refuses_data_against_the_schema_only_when_validating() ->
     events = FakeEvents()
     EventPublisher(events, "bus").publish(event)
     assert len(events.entries) == 1
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         EventPublisher(events, "bus", validate_data=True).publish(event)
-    problem = raised.value.problem
+    problem = problem_of(raised.value).problem
     assert problem.status == 422
     assert {param.name for param in problem.invalid_params or []} == {"data.signature_request", "data.signer.status"}
     assert len(events.entries) == 1
