@@ -11,9 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay import api_docs, catalog, http_api, pagination, portal, problems
-from hookrelay.aws import client, table
-from hookrelay.delivery_log import DeliveryLog
+from hookrelay import api_docs, catalog, http_api, pagination, portal, problems, wiring
 from hookrelay.errors import DomainError, NotFound, Unavailable
 from hookrelay.models import (
     DeliveryDetail,
@@ -37,40 +35,12 @@ from hookrelay.models import (
     SubscriptionWithSecret,
 )
 from hookrelay.observability import log_failure, logger, tracer
-from hookrelay.publishing import EventPublisher, NotPublished, new_event
-from hookrelay.queues import Queue
+from hookrelay.publishing import NotPublished, new_event
 from hookrelay.records import DeliveryStatus, DeliverySummary
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import DynamoApiKeyStore
-from hookrelay.store.deliveries import DynamoDeliveryStore
-from hookrelay.store.events import DynamoEventStore
-from hookrelay.store.request_counts import DynamoRequestCounts
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
-from hookrelay.subscriptions import Subscriptions
-from hookrelay.team_limits import TeamLimiter, limits
 
 settings = get_settings()
-publisher = EventPublisher(client("events"), settings.event_bus, validate_data=settings.validate_event_data)
-subscriptions = Subscriptions(
-    DynamoSubscriptionStore(
-        table(settings.subscriptions_table), max_team_bytes=settings.max_subscription_bytes_per_team
-    ),
-    allow_private=settings.allow_private_endpoints,
-    max_per_team=settings.max_subscriptions_per_team,
-    rotation_overlap=settings.secret_rotation_overlap,
-)
-delivery_log = DeliveryLog(
-    subscriptions=subscriptions,
-    deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
-    events=DynamoEventStore(table(settings.deliveries_table)),
-    delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-    due_shards=settings.due_shards,
-)
-portal_tokens = DynamoApiKeyStore(table(settings.api_keys_table))
-team_limiter = TeamLimiter(
-    DynamoRequestCounts(table(settings.deliveries_table)),
-    limits(settings.team_requests_per_second, settings.team_request_burst),
-)
+logic = wiring.api(settings)
 
 # The OpenAPI document and Swagger UI are set up by their first request (hookrelay.api_docs says why).
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -119,7 +89,7 @@ WebhookId = Annotated[str, Path(description="The subscription id.")]
     ),
 )
 def create_webhook(body: Annotated[SubscriptionSettings, Body()]) -> SubscriptionWithSecret:
-    return SubscriptionWithSecret.of(subscriptions.create(http_api.caller_team(app), body))
+    return SubscriptionWithSecret.of(logic.subscriptions.create(http_api.caller_team(app), body))
 
 
 @app.get(
@@ -132,7 +102,7 @@ def list_webhooks(
     limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
     after: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
 ) -> Page[SubscriptionView]:
-    return subscriptions.page(http_api.caller_team(app), limit, after)
+    return logic.subscriptions.page(http_api.caller_team(app), limit, after)
 
 
 @app.get(
@@ -142,7 +112,7 @@ def list_webhooks(
     responses=_responses(SubscriptionView, _ERRORS_BY_ID),
 )
 def get_webhook(webhook_id: WebhookId) -> SubscriptionView:
-    return SubscriptionView.of(subscriptions.get(http_api.caller_team(app), webhook_id))
+    return SubscriptionView.of(logic.subscriptions.get(http_api.caller_team(app), webhook_id))
 
 
 @app.patch(
@@ -152,7 +122,7 @@ def get_webhook(webhook_id: WebhookId) -> SubscriptionView:
     responses=_responses(SubscriptionView, _ERRORS_BY_ID),
 )
 def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Body()]) -> SubscriptionView:
-    return SubscriptionView.of(subscriptions.update(http_api.caller_team(app), webhook_id, body))
+    return SubscriptionView.of(logic.subscriptions.update(http_api.caller_team(app), webhook_id, body))
 
 
 @app.delete(
@@ -165,7 +135,7 @@ def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Bod
     responses={HTTPStatus.NO_CONTENT: {"description": "Deleted.", "content": {}}, **_ERRORS_BY_ID},
 )
 def delete_webhook(webhook_id: WebhookId) -> Response[None]:
-    subscriptions.delete(http_api.caller_team(app), webhook_id)
+    logic.subscriptions.delete(http_api.caller_team(app), webhook_id)
     return Response(status_code=204)
 
 
@@ -184,7 +154,7 @@ def rotate_secret(
     webhook_id: WebhookId, body: Annotated[SecretRotation | None, Body()] = None
 ) -> SubscriptionWithSecret:
     rotation = body or SecretRotation()
-    return SubscriptionWithSecret.of(subscriptions.rotate_secret(http_api.caller_team(app), webhook_id, rotation))
+    return SubscriptionWithSecret.of(logic.subscriptions.rotate_secret(http_api.caller_team(app), webhook_id, rotation))
 
 
 _ERRORS_BY_DELIVERY = {
@@ -211,7 +181,7 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
     after: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
 ) -> Page[DeliverySummary]:
-    return delivery_log.page(http_api.caller_team(app), webhook_id, limit, after, status)
+    return logic.delivery_log.page(http_api.caller_team(app), webhook_id, limit, after, status)
 
 
 @app.get(
@@ -221,7 +191,7 @@ def list_deliveries(
     responses=_responses(DeliveryDetail, _ERRORS_BY_DELIVERY),
 )
 def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliveryDetail:
-    return delivery_log.detail(http_api.caller_team(app), webhook_id, delivery_id)
+    return logic.delivery_log.detail(http_api.caller_team(app), webhook_id, delivery_id)
 
 
 @app.post(
@@ -233,7 +203,7 @@ def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliveryDeta
     responses=_responses(DeliverySummary, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )
 def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliverySummary:
-    return delivery_log.retry(http_api.caller_team(app), webhook_id, delivery_id)
+    return logic.delivery_log.retry(http_api.caller_team(app), webhook_id, delivery_id)
 
 
 @app.post(
@@ -248,7 +218,7 @@ def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliverySu
     responses=_responses(Recovery, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )
 def recover_deliveries(webhook_id: WebhookId, body: Annotated[RecoverRequest, Body()]) -> Recovery:
-    return delivery_log.recover(http_api.caller_team(app), webhook_id, str(body.since), body.after)
+    return logic.delivery_log.recover(http_api.caller_team(app), webhook_id, str(body.since), body.after)
 
 
 @app.post(
@@ -266,7 +236,7 @@ def send_test_event(
     webhook_id: WebhookId, body: Annotated[SampleEventRequest | None, Body()] = None
 ) -> DeliverySummary:
     event_name = body.event_name if body else None
-    return delivery_log.send_test(http_api.caller_team(app), webhook_id, event_name)
+    return logic.delivery_log.send_test(http_api.caller_team(app), webhook_id, event_name)
 
 
 @app.get(
@@ -310,7 +280,7 @@ def _publishing_responses(model: Any, too_large: str) -> dict[int, Any]:
 )
 def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
     event = new_event(http_api.caller_team(app), body)
-    publisher.publish(event)
+    logic.publisher.publish(event)
     _count_published(1)
     return PublishedEvent(event_id=event.event_id)
 
@@ -333,7 +303,7 @@ def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
 def publish_events(body: Annotated[EventBatchIn, Body()]) -> PublishedEvents:
     team_id = http_api.caller_team(app)
     events = [new_event(team_id, each) for each in body.events]
-    publisher.publish_batch(events)
+    logic.publisher.publish_batch(events)
     _count_published(len(events))
     return PublishedEvents(data=[PublishedEvent(event_id=event.event_id) for event in events])
 
@@ -363,7 +333,7 @@ def _count_published(count: int) -> None:
 def open_portal_session(body: Annotated[PortalSessionRequest | None, Body()] = None) -> PortalSession:
     request = body or PortalSessionRequest()
     return portal.open_session(
-        portal_tokens,
+        logic.portal_tokens,
         http_api.caller_team(app),
         request,
         http_api.api_base_url(app),
@@ -387,7 +357,7 @@ def open_portal_session(body: Annotated[PortalSessionRequest | None, Body()] = N
     },
 )
 def end_portal_session() -> Response[None]:
-    portal.end_session(portal_tokens, http_api.caller_credential(app), http_api.caller_key_hash(app))
+    portal.end_session(logic.portal_tokens, http_api.caller_credential(app), http_api.caller_key_hash(app))
     return Response(status_code=204)
 
 
@@ -470,5 +440,7 @@ def answer_outage(error: Exception) -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return (
-        http_api.early_refusal(event) or http_api.team_limit_refusal(event, team_limiter) or app.resolve(event, context)
+        http_api.early_refusal(event)
+        or http_api.team_limit_refusal(event, logic.team_limiter)
+        or app.resolve(event, context)
     )

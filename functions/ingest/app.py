@@ -7,28 +7,17 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay.aws import client, table
+from hookrelay import wiring
 from hookrelay.events_queue import InvalidEventMessage
-from hookrelay.ingest import Ingest
 from hookrelay.observability import log_failure, logger, metrics, tracer
-from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.events import DynamoEventStore
-from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 from hookrelay.time_budget import TimeBudget
 
 # A record, and each further chunk of its fan-out, starts only with more than this left: enough for
 # one chunk, the continuation it may enqueue, the batch's last send of held messages and the answer.
 RESERVED_SECONDS = 10
 
-settings = get_settings()
-ingest = Ingest(
-    subscriptions=CachedTeamSubscriptions(DynamoSubscriptionStore(table(settings.subscriptions_table))),
-    events=DynamoEventStore(table(settings.deliveries_table)),
-    delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-    events_queue=Queue(client("sqs"), settings.events_queue_url),
-    chunk_size=settings.fanout_chunk_size,
-)
+ingest = wiring.ingest(get_settings())
 # A batch whose every record failed is answered like any other: its records come back through the
 # answer, and the function's error metric counts real failures only.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -19,21 +19,20 @@ from botocore.exceptions import ReadTimeoutError
 from receivers import Answer, receiver, trickling_receiver
 from records import receiver_endpoint, subscription_id
 
-from hookrelay import clock
+from hookrelay import clock, wiring
 from hookrelay.aws import client, table
-from hookrelay.delivery import NOT_STARTED, UNEXPECTED, Deliverer, Job, Report, attempt_seconds, read_job
+from hookrelay.delivery import NOT_STARTED, UNEXPECTED, Job, Report, attempt_seconds, read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
-from hookrelay.queues import Queue, delivery_message
+from hookrelay.queues import delivery_message
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
-from hookrelay.store.rate_limits import DynamoRateLimiter
-from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 from hookrelay.time_budget import UNLIMITED, TimeBudget
 from hookrelay.transport import Transport
@@ -64,16 +63,11 @@ class World:
         settings = get_settings()
         self.subscriptions = CountingSubscriptionStore(table(settings.subscriptions_table))
         self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
-        self.deliverer = Deliverer(
-            deliveries=self.deliveries,
-            subscriptions=CachedTeamSubscriptions(self.subscriptions),
-            subscription_store=self.subscriptions,
-            transport=transport or Transport(allow_private=True, total_timeout=1.0),
+        self.deliverer = wiring.deliverer(
+            settings,
+            store=self.subscriptions,
+            sender=transport or Transport(allow_private=True, total_timeout=1.0),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
-            delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-            due_shards=settings.due_shards,
-            rate_limiter=DynamoRateLimiter(table(settings.deliveries_table)),
-            aws_call_seconds=settings.aws_calls.worst_call_seconds,
         )
         self.origins: dict[str, DeliveryOrigin] = {}
 

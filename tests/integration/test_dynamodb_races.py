@@ -14,7 +14,7 @@ from receivers import Answer, receiver
 
 from api_client import ApiClient, ApiResponse
 from api_contract import assert_problem, webhook
-from hookrelay import clock
+from hookrelay import clock, wiring
 from hookrelay.api_keys import MISS_CACHE_SECONDS, issue_key
 from hookrelay.aws import table
 from hookrelay.delivery import UNEXPECTED
@@ -31,7 +31,7 @@ TEAM = "team-a"
 
 
 def store() -> DynamoSubscriptionStore:
-    return DynamoSubscriptionStore(table(get_settings().subscriptions_table))
+    return wiring.subscription_store(get_settings())
 
 
 def another_request() -> Subscriptions:

@@ -15,7 +15,7 @@ from receivers import receiver
 from records import receiver_endpoint
 
 from api_client import ApiClient
-from hookrelay import clock
+from hookrelay import clock, wiring
 from hookrelay.aws import client, table
 from hookrelay.delivery import read_job
 from hookrelay.events_queue import FanOutRequest, queue_message
@@ -24,7 +24,6 @@ from hookrelay.records import Attempt, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.functions import LocalContext
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
@@ -57,7 +56,7 @@ def delivery_records() -> dict[str, dict[str, Any]]:
 
 
 def stored_subscriptions(subscription_ids: list[str], team_id: str = "team-a") -> list[Subscription]:
-    store = DynamoSubscriptionStore(table(get_settings().subscriptions_table))
+    store = wiring.subscription_store(get_settings())
     found = [store.get(team_id, subscription_id) for subscription_id in subscription_ids]
     return [subscription for subscription in found if subscription is not None]
 

@@ -9,10 +9,9 @@ import pytest
 import records
 
 import hookrelay.sweeper
-from hookrelay import clock
-from hookrelay.aws import client, table
+from hookrelay import clock, wiring
+from hookrelay.aws import table
 from hookrelay.ingest import new_delivery
-from hookrelay.queues import Queue
 from hookrelay.records import Event
 from hookrelay.settings import get_settings
 from hookrelay.store.due_retries import DueSlice, DynamoDueRetries, due_shard, due_shard_name
@@ -89,12 +88,7 @@ def test_two_sweepers_at_once_never_enqueue_a_retry_twice(stack: LocalStack) -> 
     now = clock.utc_now()
 
     def new_sweeper(due_retries: DynamoDueRetries) -> Sweeper:
-        return Sweeper(
-            due_retries=due_retries,
-            delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-            shards=settings.due_shards,
-            aws_call_seconds=settings.aws_calls.worst_call_seconds,
-        )
+        return wiring.sweeper(settings, due_retries=due_retries)
 
     sweeper_b = new_sweeper(DynamoDueRetries(table(settings.deliveries_table)))
     swept_by_b: list[int] = []

@@ -1,0 +1,179 @@
+"""The one place each function's objects are built from Settings: functions/*/app.py build theirs here at
+their start, and tests and benchmarks build the same objects with settings of their own.
+
+Each builder imports what it builds when it is called, so that a function's cold start imports its own
+objects only (tests/unit/test_function_starts.py). Each call builds new objects: the local stack loads a
+function's module once per container, and each container keeps caches of its own, as on Lambda; the AWS
+clients under them are the process's (hookrelay.aws).
+"""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hookrelay.settings import Settings
+
+if TYPE_CHECKING:
+    from hookrelay.api_keys import Authenticator
+    from hookrelay.delivery import Deliverer
+    from hookrelay.delivery_log import DeliveryLog
+    from hookrelay.ingest import Ingest
+    from hookrelay.publishing import EventPublisher
+    from hookrelay.queues import Queue
+    from hookrelay.retry import RetryPolicy
+    from hookrelay.store.api_keys import DynamoApiKeyStore
+    from hookrelay.store.due_retries import DueRetries
+    from hookrelay.store.subscriptions import DynamoSubscriptionStore
+    from hookrelay.subscriptions import Subscriptions
+    from hookrelay.sweeper import Sweeper
+    from hookrelay.team_limits import TeamLimiter
+    from hookrelay.transport import Transport
+
+
+def subscription_store(settings: Settings) -> "DynamoSubscriptionStore":
+    from hookrelay.aws import table
+    from hookrelay.store.subscriptions import DynamoSubscriptionStore
+
+    return DynamoSubscriptionStore(
+        table(settings.subscriptions_table), max_team_bytes=settings.max_subscription_bytes_per_team
+    )
+
+
+def delivery_queue(settings: Settings) -> "Queue":
+    from hookrelay.aws import client
+    from hookrelay.queues import Queue
+
+    return Queue(client("sqs"), settings.delivery_queue_url)
+
+
+def transport(settings: Settings) -> "Transport":
+    from hookrelay.transport import Transport
+
+    return Transport(
+        allow_private=settings.allow_private_endpoints,
+        connect_timeout=settings.send_connect_timeout_seconds,
+        total_timeout=settings.send_timeout_seconds,
+    )
+
+
+def retry_policy(settings: Settings) -> "RetryPolicy":
+    from hookrelay.retry import RetryPolicy, parse_schedule
+
+    return RetryPolicy(parse_schedule(settings.retry_schedule))
+
+
+def deliverer(
+    settings: Settings,
+    *,
+    store: "DynamoSubscriptionStore | None" = None,
+    sender: "Transport | None" = None,
+    policy: "RetryPolicy | None" = None,
+) -> "Deliverer":
+    """The delivery function's Deliverer; a test may hand it its own store, transport or retry policy."""
+    from hookrelay.aws import table
+    from hookrelay.delivery import Deliverer
+    from hookrelay.store.deliveries import DynamoDeliveryStore
+    from hookrelay.store.rate_limits import DynamoRateLimiter
+    from hookrelay.store.subscriptions import CachedTeamSubscriptions
+
+    store = store or subscription_store(settings)
+    deliveries_table = table(settings.deliveries_table)
+    return Deliverer(
+        deliveries=DynamoDeliveryStore(deliveries_table),
+        subscriptions=CachedTeamSubscriptions(store),
+        subscription_store=store,
+        transport=sender or transport(settings),
+        policy=policy or retry_policy(settings),
+        delivery_queue=delivery_queue(settings),
+        due_shards=settings.due_shards,
+        rate_limiter=DynamoRateLimiter(deliveries_table),
+        aws_call_seconds=settings.aws_calls.worst_call_seconds,
+    )
+
+
+def ingest(settings: Settings) -> "Ingest":
+    from hookrelay.aws import client, table
+    from hookrelay.ingest import Ingest
+    from hookrelay.queues import Queue
+    from hookrelay.store.events import DynamoEventStore
+    from hookrelay.store.subscriptions import CachedTeamSubscriptions
+
+    return Ingest(
+        subscriptions=CachedTeamSubscriptions(subscription_store(settings)),
+        events=DynamoEventStore(table(settings.deliveries_table)),
+        delivery_queue=delivery_queue(settings),
+        events_queue=Queue(client("sqs"), settings.events_queue_url),
+        chunk_size=settings.fanout_chunk_size,
+    )
+
+
+def sweeper(settings: Settings, *, due_retries: "DueRetries | None" = None) -> "Sweeper":
+    """The sweeper function's Sweeper; a test may hand it its own view of the retry index."""
+    from hookrelay.aws import table
+    from hookrelay.store.due_retries import DynamoDueRetries
+    from hookrelay.sweeper import Sweeper
+
+    return Sweeper(
+        due_retries=due_retries or DynamoDueRetries(table(settings.deliveries_table)),
+        delivery_queue=delivery_queue(settings),
+        shards=settings.due_shards,
+        aws_call_seconds=settings.aws_calls.worst_call_seconds,
+    )
+
+
+def authenticator(settings: Settings) -> "Authenticator":
+    from hookrelay.api_keys import Authenticator
+    from hookrelay.aws import client
+    from hookrelay.store.api_keys import DynamoCredentials
+
+    return Authenticator(DynamoCredentials(client("dynamodb"), settings.api_keys_table), settings.api_key_cache_seconds)
+
+
+def subscriptions(settings: Settings) -> "Subscriptions":
+    from hookrelay.subscriptions import Subscriptions
+
+    return Subscriptions(
+        subscription_store(settings),
+        allow_private=settings.allow_private_endpoints,
+        max_per_team=settings.max_subscriptions_per_team,
+        rotation_overlap=settings.secret_rotation_overlap,
+    )
+
+
+@dataclass(frozen=True)
+class Api:
+    """What the API function's routes call."""
+
+    publisher: "EventPublisher"
+    subscriptions: "Subscriptions"
+    delivery_log: "DeliveryLog"
+    portal_tokens: "DynamoApiKeyStore"
+    team_limiter: "TeamLimiter"
+
+
+def api(settings: Settings) -> Api:
+    from hookrelay.aws import client, table
+    from hookrelay.delivery_log import DeliveryLog
+    from hookrelay.publishing import EventPublisher
+    from hookrelay.store.api_keys import DynamoApiKeyStore
+    from hookrelay.store.deliveries import DynamoDeliveryStore
+    from hookrelay.store.events import DynamoEventStore
+    from hookrelay.store.request_counts import DynamoRequestCounts
+    from hookrelay.team_limits import TeamLimiter, limits
+
+    logic = subscriptions(settings)
+    return Api(
+        publisher=EventPublisher(client("events"), settings.event_bus, validate_data=settings.validate_event_data),
+        subscriptions=logic,
+        delivery_log=DeliveryLog(
+            subscriptions=logic,
+            deliveries=DynamoDeliveryStore(table(settings.deliveries_table)),
+            events=DynamoEventStore(table(settings.deliveries_table)),
+            delivery_queue=delivery_queue(settings),
+            due_shards=settings.due_shards,
+        ),
+        portal_tokens=DynamoApiKeyStore(table(settings.api_keys_table)),
+        team_limiter=TeamLimiter(
+            DynamoRequestCounts(table(settings.deliveries_table)),
+            limits(settings.team_requests_per_second, settings.team_request_burst),
+        ),
+    )
