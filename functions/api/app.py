@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -46,7 +47,7 @@ logic = wiring.api(settings)
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
-def _problem(description: str) -> dict[str, Any]:
+def _problem(description: str) -> OpenAPIResponse:
     """An OpenAPI response documented as an RFC 9457 problem."""
     return {"description": description, "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}}}
 
@@ -416,7 +417,7 @@ def answer_problem(error: problems.ProblemError) -> Response[str]:
 @app.exception_handler(DomainError)
 def answer_refusal(error: DomainError) -> Response[str]:
     if isinstance(error, Unavailable):
-        return answer_outage(error)
+        return _outage(error)
     return http_api.problem_response(http_api.problem_of(error))
 
 
@@ -432,6 +433,10 @@ def answer_unknown_route(_: NotFoundError) -> Response[str]:
 
 @app.exception_handler(Exception)
 def answer_outage(error: Exception) -> Response[str]:
+    return _outage(error)
+
+
+def _outage(error: Exception) -> Response[str]:
     log_failure("request failed", error)
     return http_api.problem_response(http_api.outage(error))
 

@@ -1,6 +1,6 @@
 """Ingest: events-queue batches → matching subscriptions → delivery records and delivery-queue messages."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -12,6 +12,9 @@ from hookrelay.events_queue import InvalidEventMessage
 from hookrelay.observability import log_failure, logger, metrics, tracer
 from hookrelay.settings import get_settings
 from hookrelay.time_budget import TimeBudget
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 # A record, and each further chunk of its fan-out, starts only with more than this left: enough for
 # one chunk, the continuation it may enqueue, the batch's last send of held messages and the answer.
@@ -53,7 +56,7 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
     records = event.get("Records", [])
     metrics.add_metric(name="EventMessagesReceived", unit=MetricUnit.Count, value=len(records))
     ingest.prepare_batch(record["body"] for record in records)

@@ -71,7 +71,7 @@ class World:
         )
         self.origins: dict[str, DeliveryOrigin] = {}
 
-    def subscribe(self, port: int, **fields: object) -> Subscription:
+    def subscribe(self, port: int, **fields: Any) -> Subscription:
         subscription = records.subscription(endpoint=receiver_endpoint(port), **fields)
         self.subscriptions.create(subscription, records.TEAM_LIMIT)
         return subscription

@@ -6,7 +6,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import records
@@ -29,15 +29,23 @@ from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 from paths import REPO
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
 EVENT_ID = "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b"
-SAMPLE_EVENT = {"event_id": EVENT_ID, "event_name": "signer.done", "event_time": "2026-01-01T00:00:00.000Z", "data": {}}
+SAMPLE_EVENT: dict[str, Any] = {
+    "event_id": EVENT_ID,
+    "event_name": "signer.done",
+    "event_time": "2026-01-01T00:00:00.000Z",
+    "data": {},
+}
 
 INGEST_SAMPLE = json.loads((REPO / "events" / "ingest-sqs-batch.json").read_text())
 
 
-def drain(queue_url: str) -> list[dict[str, Any]]:
+def drain(queue_url: str) -> "list[MessageTypeDef]":
     """Every message on a queue, each received once (kept invisible, not deleted)."""
-    sqs, messages = client("sqs"), []
+    sqs, messages = client("sqs"), list["MessageTypeDef"]()
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300).get(
         "Messages"
     ):

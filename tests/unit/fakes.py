@@ -144,7 +144,7 @@ class LaggingDueIndex:
         last_id, last_at = page[-1]
         return DueSlice(page, {"due_shard": shard, "due_at": last_at, "delivery_id": last_id})
 
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> Claim | None:
         if self.due_at.get(delivery_id) != due_at:
             return None
         self.due_at[delivery_id] = lease_until

@@ -15,8 +15,6 @@ def test_round_trip() -> None:
 def test_foreign_cursors_are_422(cursor: str) -> None:
     with pytest.raises(DomainError) as raised:
         decode_cursor(cursor, frozenset({"id"}))
-    assert problem_of(raised.value).problem.status == 422
-    assert (
-        problem_of(raised.value).problem.invalid_params
-        and problem_of(raised.value).problem.invalid_params[0].name == "query.after"
-    )
+    problem = problem_of(raised.value).problem
+    assert problem.status == 422
+    assert problem.invalid_params and problem.invalid_params[0].name == "query.after"

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import uuid
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -13,6 +14,9 @@ from hookrelay.http_api import from_validation_error, problem_of
 from hookrelay.models import EventBatchIn, EventIn
 from hookrelay.publishing import PUT_ATTEMPTS, EventPublisher, new_event
 from hookrelay.records import Event
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
 
 
 class FakeEvents:
@@ -50,7 +54,7 @@ class FakeEvents:
 
 
 def publisher(events: FakeEvents, *, validate_data: bool = False) -> EventPublisher:
-    return EventPublisher(events, "bus", validate_data=validate_data, sleep=lambda _: None)
+    return EventPublisher(cast("EventBridgeClient", events), "bus", validate_data=validate_data, sleep=lambda _: None)
 
 
 def body(**fields: object) -> EventIn:

@@ -3,7 +3,7 @@
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pydantic_core
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,6 +15,10 @@ from hookrelay.events_queue import SOURCE, FanOutRequest
 from hookrelay.models import EventIn
 from hookrelay.observability import AwsError, log_aws_error, log_failure
 from hookrelay.records import Event
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 # EventBridge's limit for one PutEvents entry: source, detail-type and detail together.
 MAX_ENTRY_BYTES = 256 * 1024
@@ -38,7 +42,7 @@ def new_event(team_id: str, body: EventIn) -> Event:
     )
 
 
-def bus_entry(request: FanOutRequest, bus_name: str) -> dict[str, Any]:
+def bus_entry(request: FanOutRequest, bus_name: str) -> "PutEventsRequestEntryTypeDef":
     return {
         "Source": SOURCE,
         "DetailType": request.event.event_name,
@@ -59,9 +63,9 @@ def check_data(event: Event) -> None:
         )
 
 
-def entry_size(entry: dict[str, Any]) -> int:
+def entry_size(entry: "PutEventsRequestEntryTypeDef") -> int:
     """An entry's size as EventBridge counts it against its limits."""
-    return sum(len(str(entry[key]).encode("utf-8")) for key in ("Source", "DetailType", "Detail"))
+    return sum(len(part.encode("utf-8")) for part in (entry["Source"], entry["DetailType"], entry["Detail"]))
 
 
 class EventPublisher:
@@ -69,7 +73,7 @@ class EventPublisher:
 
     def __init__(
         self,
-        events_client: Any,
+        events_client: "EventBridgeClient",
         bus_name: str,
         *,
         validate_data: bool = False,
@@ -88,7 +92,8 @@ class EventPublisher:
     def publish_batch(self, events: Sequence[Event]) -> None:
         """Put the events on the bus in one PutEvents call, or raise: refused events (Invalid, TooLarge),
         each named `events[i]...`, publish nothing; EventsNotAccepted names the event ids published and those not."""
-        entries, refusals = [], []
+        entries: list[PutEventsRequestEntryTypeDef] = []
+        refusals: list[tuple[int, Invalid | TooLarge]] = []
         for index, event in enumerate(events):
             try:
                 entries.append(self._entry(event))
@@ -104,7 +109,7 @@ class EventPublisher:
             )
         self._put(events, entries)
 
-    def _entry(self, event: Event) -> dict[str, Any]:
+    def _entry(self, event: Event) -> "PutEventsRequestEntryTypeDef":
         if self._validate_data:
             check_data(event)
         entry = bus_entry(FanOutRequest(event=event), self._bus_name)
@@ -113,7 +118,7 @@ class EventPublisher:
             raise TooLarge(f"The event is {size} bytes; the limit is {MAX_ENTRY_BYTES}.")
         return entry
 
-    def _put(self, events: Sequence[Event], entries: list[dict[str, Any]]) -> None:
+    def _put(self, events: Sequence[Event], entries: "list[PutEventsRequestEntryTypeDef]") -> None:
         """One PutEvents call for the entries, then again for the entries it failed (a throttled or
         internally failing bus fails entries one by one), a few times with a short backoff."""
         pending = list(range(len(entries)))

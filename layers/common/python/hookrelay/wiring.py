@@ -128,6 +128,14 @@ def authenticator(settings: Settings) -> "Authenticator":
     return Authenticator(DynamoCredentials(client("dynamodb"), settings.api_keys_table), settings.api_key_cache_seconds)
 
 
+def api_key_store(settings: Settings) -> "DynamoApiKeyStore":
+    """The API keys and portal tokens, as the API and the operator's CLI write them."""
+    from hookrelay.aws import table
+    from hookrelay.store.api_keys import DynamoApiKeyStore
+
+    return DynamoApiKeyStore(table(settings.api_keys_table))
+
+
 def subscriptions(settings: Settings) -> "Subscriptions":
     from hookrelay.subscriptions import Subscriptions
 
@@ -154,7 +162,6 @@ def api(settings: Settings) -> Api:
     from hookrelay.aws import client, table
     from hookrelay.delivery_log import DeliveryLog
     from hookrelay.publishing import EventPublisher
-    from hookrelay.store.api_keys import DynamoApiKeyStore
     from hookrelay.store.deliveries import DynamoDeliveryStore
     from hookrelay.store.events import DynamoEventStore
     from hookrelay.store.request_counts import DynamoRequestCounts
@@ -171,7 +178,7 @@ def api(settings: Settings) -> Api:
             delivery_queue=delivery_queue(settings),
             due_shards=settings.due_shards,
         ),
-        portal_tokens=DynamoApiKeyStore(table(settings.api_keys_table)),
+        portal_tokens=api_key_store(settings),
         team_limiter=TeamLimiter(
             DynamoRequestCounts(table(settings.deliveries_table)),
             limits(settings.team_requests_per_second, settings.team_request_burst),
