@@ -14,7 +14,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # sam build runs the layer's Makefile with python3 and needs a real python3.13 on PATH.
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam
 
-.PHONY: help run test screenshots lint validate bench build clean python313 chromium
+.PHONY: help run test screenshots lint validate docs bench build clean python313 chromium
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ validate: $(VENV)/.installed $(SAM_VENV)/.installed ## sam validate --lint and c
 	$(SAM) validate --lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 
+docs: $(VENV)/.installed ## build the docs site into site/ (mkdocs --strict: a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: $(VENV)/.installed ## every benchmark (about 13 minutes, and a few more for P8 noisy neighbour); writes BENCHMARKS.md
 	$(VENV)/bin/python benchmarks/run.py
 
@@ -66,4 +69,4 @@ build: $(VENV)/.installed $(SAM_VENV)/.installed ## sam build (arm64 layer)
 	$(SAM) build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache site

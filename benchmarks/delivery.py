@@ -108,7 +108,7 @@ class NoQueue:
 class Unlimited:
     """The benchmark's subscriptions have no rate limit: the limiter is never asked."""
 
-    def admit(self, subscription_id: str, rate_limit: int, now: datetime) -> bool:
+    def reserve(self, subscription_id: str, rate_limit: int, count: int, now: datetime) -> list[datetime]:
         raise AssertionError("no rate limit expected")
 
 
@@ -137,7 +137,7 @@ def world(port: int, count: int) -> tuple[Deliverer, list[str]]:
     created = deliveries.create_pending([new_delivery(event, subscription) for subscription in subscriptions])
     store = MemorySubscriptions(subscriptions)
     deliverer = Deliverer(
-        deliveries=deliveries,
+        deliveries=deliveries,  # type: ignore[arg-type]  # no subscription has a rate limit: no slot is held
         subscriptions=CachedTeamSubscriptions(store),  # type: ignore[arg-type]
         subscription_store=store,  # type: ignore[arg-type]
         transport=Transport(allow_private=True),

@@ -34,6 +34,7 @@ class Script:
 SCRIPTS = (
     Script("benchmarks/delivery.py", "P1 concurrency, P2 delivery-path overhead"),
     Script("benchmarks/aws_calls.py", "P3 AWS calls per delivery and modeled cost"),
+    Script("benchmarks/rate_limits.py", "P3 rate limits: writes per delivery, writes a second on the rate# key"),
     # The 10 000-subscription fan-out takes many minutes in moto (its costs, not hookrelay's): the
     # fan-out part runs at 100 and 1 000 here; `benchmarks/ingest.py` alone runs all three.
     Script("benchmarks/ingest.py", "P4 matching scale, fan-out calls", ("--fan-out-sizes", "100", "1000")),
@@ -60,7 +61,13 @@ METHODS = {
     "to 100 and 1 000 subscriptions. Ingest holds the last chunk of each event's first-attempt messages and "
     "sends a batch's messages ten per SendMessageBatch whichever event they come from (a record is acknowledged "
     "only once SQS has accepted all of its own). The cost goals are met with DynamoDB provisioned (the rows "
-    "say so) and missed on-demand: see the cost section of docs/capacity.md for where the money goes.",
+    "say so) and missed on-demand: see the cost section of docs/capacity.md for where the money goes. "
+    "`benchmarks/rate_limits.py` (issue 23): a simulation over the real delivery code, slot store and sweeper "
+    "with a fake clock, an in-memory table that applies the slot store's conditional updates and counts every "
+    "write (failed conditions included), and a simulated delivery queue received by up to 200 containers "
+    "(Lambda's ramp: 5, then 5 more a second): the DynamoDB writes a rate limit adds per delivery (rate# "
+    "writes, waiting records, the sweeper's positions), the most writes the rate# key takes in any second, and "
+    "the most requests the endpoint gets in any second.",
     "P4": "`benchmarks/ingest.py`: matching one event against a team's cached subscriptions through the team's "
     "index (the part of ingest that grew with the team), against the linear scan of the same subscriptions; "
     "a platform team of 12 team-wide subscriptions and 3 per customer workspace over the catalog's names, the "

@@ -1,12 +1,11 @@
-"""README's dead-letter runbook, run with the AWS CLI against the local stack as an operator runs it
-against AWS: find the DLQs from the redrive policies, read a parked message, redrive it with an SQS
+"""The docs' dead-letter runbook (docs/operations/dlq.md), run with the AWS CLI against the local stack as an
+operator runs it against AWS: find the DLQs from the redrive policies, read a parked message, redrive it with an SQS
 message move task (the console's "Start DLQ redrive") and see the event delivered, cancel a slow task
 and see what stays. For the events queue's DLQ, and for the EventBridge DLQ, from which SQS refuses a
 move task (`hookrelay dlq redrive --queue eventbridge` sends its events back)."""
 
 import json
 import os
-import re
 import subprocess
 import sys
 import uuid
@@ -36,7 +35,7 @@ from paths import REPO
 
 pytestmark = pytest.mark.e2e
 AWS_CLI = str(Path(sys.executable).with_name("aws"))
-README_RUNBOOK = re.search(r"^### Dead-letter queues$(.*?)^### ", (REPO / "README.md").read_text(), re.S | re.M)
+RUNBOOK = (REPO / "docs" / "operations" / "dlq.md").read_text()
 # At one message a second, a slow task over these many runs long enough to be cancelled by the CLI's
 # next command, which may take seconds on a loaded machine.
 PARKED_EVENTS = 10
@@ -84,9 +83,8 @@ def aws(stack: RunningStack) -> AwsCli:
 
 
 def assert_runbook_lists(aws: AwsCli) -> None:
-    """What the test ran is what README's runbook tells an operator to run."""
-    assert README_RUNBOOK
-    assert {operation for operation in aws.operations if f"aws sqs {operation}" not in README_RUNBOOK.group(1)} == set()
+    """What the test ran is what the runbook tells an operator to run."""
+    assert {operation for operation in aws.operations if f"aws sqs {operation}" not in RUNBOOK} == set()
 
 
 def dead_letter_queues(aws: AwsCli) -> dict[str, dict[str, Any]]:

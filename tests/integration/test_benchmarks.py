@@ -63,6 +63,14 @@ def test_cold_start_benchmark_smoke() -> None:
         assert f"P5 cold start of the {handler} handler (import + first invocation): " in result.stdout, result.stdout
 
 
+def test_rate_limits_benchmark_smoke() -> None:
+    result = run_smoke("benchmarks/rate_limits.py")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "P3 rate_limit 1, 300 events at once: DynamoDB writes per delivery for its rate limit" in result.stdout
+    assert result.stdout.count("P3 most writes the rate# key takes in a second") == 3
+    assert "GOAL MISSED" not in result.stdout, result.stdout
+
+
 def test_flood_benchmark_smoke() -> None:
     # Two local stacks, 3 s of flood: every event of the other team arrives, and no flooding request gets a
     # 5xx (the latency ratio of so short a run says nothing, so it is not checked).

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,14 +26,17 @@ from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.queues import delivery_message
+from hookrelay.rate_limit import BACKLOG_LIMIT, RateLimiter, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
+from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
+from hookrelay.sweeper import Sweeper
 from hookrelay.time_budget import UNLIMITED, TimeBudget
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
@@ -59,8 +62,12 @@ class CountingSubscriptionStore(DynamoSubscriptionStore):
 
 
 class World:
-    def __init__(self, schedule: str = "1s,2s,20m", transport: Transport | None = None) -> None:
+    def __init__(
+        self, schedule: str = "1s,2s,20m", transport: Transport | None = None, rate_limiter: RateLimiter | None = None
+    ) -> None:
         settings = get_settings()
+        # How long each attempt waited in the container for its rate limit's slot (not slept here).
+        self.held: list[float] = []
         self.subscriptions = CountingSubscriptionStore(table(settings.subscriptions_table))
         self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
         self.deliverer = wiring.deliverer(
@@ -68,6 +75,8 @@ class World:
             store=self.subscriptions,
             sender=transport or Transport(allow_private=True, total_timeout=1.0),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
+            rate_limiter=rate_limiter or DynamoRateLimiter(table(settings.deliveries_table), spacing_seconds=0),
+            sleep=self.held.append,
         )
         self.origins: dict[str, DeliveryOrigin] = {}
 
@@ -462,28 +471,186 @@ def rate_limit_items(subscription: Subscription) -> list[dict[str, Any]]:
     ]
 
 
-def test_over_its_rate_limit_a_delivery_waits_on_the_queue_without_an_attempt(world: World) -> None:
-    with receiver() as target:
-        subscription = world.subscribe(target.port, rate_limit=2)
-        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(6)]
-        reports = world.deliverer.deliver_batch(
-            [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)], UNLIMITED
-        )
-    # Sent together, within the same half second: one goes, the others wait for their turn.
-    assert Counter(report.outcome for report in reports) == {"delivered": 1, "rate limited": 5}
-    assert len(target.received) == 1
-    waiting = [delivery for delivery, report in zip(deliveries, reports, strict=True) if report.outcome != "delivered"]
-    for delivery in waiting:
-        assert world.deliveries.get(delivery) is None  # in the delivery log from its first attempt on
-    sqs = client("sqs")
+class CountedWrites:
+    """The DynamoDB writes made while it is open, by the key they write."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def __enter__(self) -> "CountedWrites":
+        table(get_settings().deliveries_table).client.meta.events.register("provide-client-params.dynamodb.*", self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        table(get_settings().deliveries_table).client.meta.events.unregister("provide-client-params.dynamodb.*", self)
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("UpdateItem", "PutItem", "DeleteItem"):
+            self.keys.append(str(params["Key" if "Key" in params else "Item"]["delivery_id"]))
+
+
+def deliver_together(world: World, deliveries: list[str]) -> list[Report]:
+    return world.deliverer.deliver_batch(
+        [(f"m{number}", world.message(delivery, 1)) for number, delivery in enumerate(deliveries)], UNLIMITED
+    )
+
+
+def queued_jobs(count: int) -> dict[str, tuple[Job, str]]:
+    """The next `count` messages of the delivery queue (waiting out their delays): job and body by delivery."""
+    found: dict[str, tuple[Job, str]] = {}
     queue_url = get_settings().delivery_queue_url
-    assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "5"}
-    time.sleep(1.1)  # the first wait is one second
-    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
-    jobs = sorted((read_job(message["Body"]) for message in received), key=lambda job: job.delivery_id)
-    # Each waits with its origin, which its first attempt will record it with.
-    expected = [Job(delivery, 1, waits=1, origin=world.origins[delivery]) for delivery in waiting]
-    assert jobs == sorted(expected, key=lambda job: job.delivery_id)
+    for _ in range(20):
+        for message in (
+            client("sqs")
+            .receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            .get("Messages", [])
+        ):
+            job = read_job(message["Body"])
+            found[job.delivery_id] = (job, message["Body"])
+        if len(found) >= count:
+            break
+    return found
+
+
+def test_a_batch_takes_its_slots_in_one_write_and_waits_for_them_on_the_queue(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(4)]
+        started = clock.utc_now()
+        with CountedWrites() as writes:
+            reports = deliver_together(world, deliveries)
+    # Slots 1.05 s apart (slot_spacing_us): 0 and 1.05 s ahead are waited for in the container; 2.1 and
+    # 3.15 s ahead on the queue, each message holding its slot. No record yet: no write but the slots'.
+    assert [report.outcome for report in reports] == ["delivered"] * 2 + ["waiting"] * 2
+    assert [round(seconds, 1) for seconds in sorted(world.held)] == [0, 1.0]
+    assert len(target.received) == 2
+    assert writes.keys[0] == f"rate#{subscription.id}"
+    assert sorted(writes.keys[1:]) == sorted(deliveries[:2])  # the two attempts' own
+    assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "2"}
+    queued = queued_jobs(2)
+    slots = [seconds_between(clock.iso(started), queued[delivery][0].slot_at or "") for delivery in deliveries[2:]]
+    assert 2.1 <= slots[0] < 2.3
+    assert slots[1] - slots[0] == pytest.approx(1.05, abs=0.002)
+
+
+def test_a_message_that_comes_back_for_its_slot_takes_no_other(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(4)]
+        deliver_together(world, deliveries)
+        (_, body) = queued_jobs(2)[deliveries[3]]
+        with CountedWrites() as writes:
+            # SQS delivers it twice: each copy goes at the slot it holds, the second finds it done.
+            reports = world.deliverer.deliver_batch([("again", body)], UNLIMITED)
+            reports += world.deliverer.deliver_batch([("twice", body)], UNLIMITED)
+    assert [report.outcome for report in reports] == ["delivered", "already done"]
+    assert writes.keys == [deliveries[3]]  # the attempt's own write, no other slot
+    assert len(target.received) == 3
+    assert 0 < world.held[-1] <= 2  # the last stretch to its slot, in the container
+
+
+def test_a_message_that_comes_too_late_for_its_slot_takes_another(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        delivery = world.pending(subscription)
+        late = clock.iso(clock.utc_now() - timedelta(seconds=5))
+        body = delivery_message(delivery, 1, team_id=EVENT.team_id, origin=world.origins[delivery], slot_at=late).body
+        with CountedWrites() as writes:
+            (report,) = world.deliverer.deliver_batch([("late", body)], UNLIMITED)
+    assert report.outcome == "delivered"
+    assert writes.keys == [f"rate#{subscription.id}", delivery]
+    assert len(target.received) == 1
+
+
+def test_a_subscription_deleted_or_disabled_while_a_delivery_waits_drops_it(world: World) -> None:
+    with receiver() as target:
+        kept, removed = (world.subscribe(target.port, rate_limit=1, id=subscription_id(n)) for n in (1, 2))
+        for subscription in (kept, removed):
+            deliver_together(world, [world.pending(subscription, event_of(subscription, n)) for n in range(4)])
+        waiting_kept = world.pending(kept, event_of(kept, 3))
+        waiting_removed = world.pending(removed, event_of(removed, 3))
+        world.subscriptions.disable(kept.team_id, kept.id, "for the test", clock.now_iso())
+        world.subscriptions.delete(removed.team_id, removed.id)
+        fresh = World()
+        queued = queued_jobs(4)
+        messages = [("kept", queued[waiting_kept][1]), ("removed", queued[waiting_removed][1])]
+        reports = fresh.deliverer.deliver_batch(messages, UNLIMITED)
+        assert [report.outcome for report in reports] == [
+            "dropped: subscription disabled",
+            "dropped: subscription deleted",
+        ]
+    assert len(target.received) == 4
+    for delivery in (waiting_kept, waiting_removed):
+        record = fresh.deliveries.get(delivery)
+        assert record and record.status == "failed" and (record.attempts[0].error or "").startswith("not sent: ")
+
+
+def test_a_rate_limit_removed_by_patch_lets_a_waiting_delivery_go_at_once(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(5)]
+        deliver_together(world, deliveries)
+        stored = world.subscriptions.get(subscription.team_id, subscription.id)
+        assert stored and world.subscriptions.replace(dataclasses.replace(stored, rate_limit=None))
+        fresh = World()
+        (_, body) = queued_jobs(3)[deliveries[4]]
+        (report,) = fresh.deliverer.deliver_batch([("m", body)], UNLIMITED)
+        assert report.outcome == "delivered"
+    assert fresh.held == []  # not held for its slot
+    assert len(target.received) == 3
+
+
+def slots_taken_until(subscription: Subscription, moment: datetime) -> None:
+    """The subscription's rate-limit slots as taken up to `moment` (its rate# item, as the slot store keeps it)."""
+    table(get_settings().deliveries_table).put_item(
+        Item={"delivery_id": f"rate#{subscription.id}", "next_send_at": to_slot_us(moment)}
+    )
+
+
+def local_sweeper() -> Sweeper:
+    return wiring.sweeper(get_settings())
+
+
+def test_a_slot_further_than_a_queue_delay_waits_for_the_sweeper_which_hands_it_over_once(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        now = clock.utc_now()
+        slots_taken_until(subscription, now + timedelta(seconds=1000))
+        delivery = world.pending(subscription)
+        with CountedWrites() as writes:
+            assert world.deliver(delivery, 1).outcome == "waiting"
+        assert writes.keys == [f"rate#{subscription.id}", delivery]
+        assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "0"}
+        record = world.deliveries.get(delivery)
+        assert record and record.status == "waiting" and record.next_attempt_at
+        assert 999 < seconds_between(clock.iso(now), record.next_attempt_at) < 1001
+        time.sleep(0.3)  # the index's lag
+        sweeper = local_sweeper()
+        assert sweeper.sweep(now, UNLIMITED) == 0  # 1 000 s away: not yet
+        with CountedWrites() as writes:
+            assert sweeper.sweep(now + timedelta(minutes=4), UNLIMITED) == 1
+            assert sweeper.sweep(now + timedelta(minutes=5), UNLIMITED) == 0
+        assert writes.keys == ["sweep#wait"]  # the positions, once: no write per delivery
+        # Attempted, it leaves the index; the next sweep goes on from where the last stopped.
+        table(get_settings().deliveries_table).update_item(
+            Key={"delivery_id": delivery}, UpdateExpression="REMOVE due_at, due_shard"
+        )
+        assert sweeper.sweep(now + timedelta(minutes=6), UNLIMITED) == 0
+        assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "1"}
+    assert target.received == []
+
+
+def test_past_its_backlog_limit_a_delivery_is_recorded_not_sent(world: World) -> None:
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        far = clock.utc_now() + BACKLOG_LIMIT
+        slots_taken_until(subscription, far)
+        delivery = world.pending(subscription)
+        assert world.deliver(delivery, 1).outcome == "dropped: rate limit backlog full"
+    assert target.received == []
+    record = world.deliveries.get(delivery)
+    assert record and record.status == "failed"
+    assert record.attempts[0].error == "not sent: the rate limit's slots are taken 24 h ahead"
 
 
 def test_a_subscription_without_rate_limit_writes_no_rate_state(world: World) -> None:

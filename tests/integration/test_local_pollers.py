@@ -1,6 +1,7 @@
 """The local stack's delivery pollers: HOOKRELAY_LOCAL_POLLERS_PER_QUEUE containers per queue, each
 invoking the real delivery handler, which sends with the configured timeouts."""
 
+import os
 import threading
 import time
 from collections import Counter
@@ -18,8 +19,10 @@ from hookrelay.queues import delivery_message
 from hookrelay.records import Event
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
-from hookrelay_cli.local.stack import LocalStack
+from hookrelay_cli.local.stack import LocalStack, polled_concurrency
 from hookrelay_cli.local.workers import QueuePoller
+from hookrelay_cli.template import Template
+from paths import TEMPLATE
 
 
 def queued_delivery(port: int, event_id: str) -> str:
@@ -188,3 +191,15 @@ def test_with_duplicates_each_delivery_is_still_sent_once(
     assert Counter(request.headers["webhook-id"] for request in server.received) == Counter(
         dict.fromkeys(deliveries, 1)
     )
+
+
+@pytest.mark.parametrize("pollers", [1, 3])
+def test_the_queues_functions_concurrency_is_their_pollers(pollers: int) -> None:
+    concurrency = polled_concurrency(Template.read(TEMPLATE), pollers)
+    assert concurrency == {"DeliveryReservedConcurrency": str(pollers), "IngestReservedConcurrency": str(pollers)}
+
+
+def test_delivery_spaces_its_rate_limit_writes_for_the_local_containers(stack: LocalStack) -> None:
+    # Spaced for the 400 containers of AWS (one rate# write every 4 s per container), the one local
+    # container took a subscription's slots slower than its rate: 500 events at 5/s did not drain in 360 s.
+    assert os.environ["HOOKRELAY_DELIVERY_CONTAINERS"] == "1"

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 import records
 from receivers import Answer, receiver
 from records import receiver_endpoint, subscription_id
@@ -125,14 +126,16 @@ def test_a_flapping_endpoint_makes_no_container_re_read_its_team(stack: LocalSta
     assert reads.items == 8 + 1
 
 
+# With rate limits, the unreadable team's message takes no slot (its subscription's limit is unknown).
+@pytest.mark.parametrize("rate_limit", [None, 5], ids=["unlimited", "rate-limited"])
 def test_a_throttled_refresh_of_one_team_leaves_the_other_team_s_deliveries_in_the_batch_delivered(
-    stack: LocalStack, injected_dynamodb: InjectedDynamoDB
+    stack: LocalStack, injected_dynamodb: InjectedDynamoDB, rate_limit: int | None
 ) -> None:
     world = World()
     logic = Subscriptions(world.subscriptions, allow_private=True, max_per_team=BIG_TEAM)
     with receiver() as target:
         hot, quiet = (
-            world.subscribe(target.port, id=subscription_id(n), team_id=team)
+            world.subscribe(target.port, id=subscription_id(n), team_id=team, rate_limit=rate_limit)
             for n, team in enumerate(("team-a", "team-b"))
         )
 

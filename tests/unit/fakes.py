@@ -8,7 +8,7 @@ from typing import Any
 from hookrelay.errors import TeamLimitReached
 from hookrelay.queues import Message
 from hookrelay.records import Event, Subscription
-from hookrelay.store.due_retries import Claim, DueSlice
+from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt
 from hookrelay.store.subscriptions import SubscriptionSlice, next_revision
 
 
@@ -129,6 +129,9 @@ class LaggingDueIndex:
 
     def __init__(self, due_at: dict[str, str]) -> None:
         self.due_at = dict(due_at)
+        # Deliveries waiting for a rate-limit slot in the wait partition, by id.
+        self.waiting_slots: dict[str, WaitingAttempt] = {}
+        self.positions: dict[str, dict[str, Any]] = {}
         self._index = sorted((at, delivery_id) for delivery_id, at in due_at.items())
         self.reads = 0
 
@@ -149,3 +152,22 @@ class LaggingDueIndex:
             return None
         self.due_at[delivery_id] = lease_until
         return Claim(attempt=2, team_id="acme")
+
+    def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
+        start = (after["due_at"], after["delivery_id"]) if after else ("", "")
+        rows = sorted((waiting.slot_at, delivery_id) for delivery_id, waiting in self.waiting_slots.items())
+        page = [(delivery_id, slot) for slot, delivery_id in rows if start < (slot, delivery_id) and slot <= until]
+        page = page[:limit]
+        if not page:
+            return DueSlice([], None)
+        last_id, last_at = page[-1]
+        return DueSlice(page, {"due_shard": shard, "due_at": last_at, "delivery_id": last_id})
+
+    def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, WaitingAttempt]:
+        return {key: self.waiting_slots[key] for key in delivery_ids if key in self.waiting_slots}
+
+    def sweep_positions(self) -> dict[str, dict[str, Any]]:
+        return dict(self.positions)
+
+    def keep_sweep_positions(self, positions: dict[str, dict[str, Any]]) -> None:
+        self.positions = dict(positions)

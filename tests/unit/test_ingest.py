@@ -1,16 +1,19 @@
 """Fan-out with in-memory stores: one delivery per match, nothing twice, nothing lost on a crash."""
 
 import dataclasses
+import io
 import json
 import uuid
 from collections import Counter
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from records import TEAM_LIMIT, subscription, subscription_id
 
 from hookrelay.errors import Unavailable
 from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.ingest import Ingest
+from hookrelay.observability import logger
 from hookrelay.records import Event, Subscription, delivery_id
 from hookrelay.store.subscriptions import CachedTeamSubscriptions
 from unit.fakes import Crash, FakeEvents, FakeQueue, FakeSubscriptionStore
@@ -264,3 +267,23 @@ def test_a_team_whose_subscriptions_cannot_be_read_fails_only_its_own_events(mon
     monkeypatch.setattr(world.store, "all_of_team", readable)
     assert not world.run(FanOutRequest(event=EVENT))  # received again once the team can be read
     assert world.enqueued_ids()[1:] == [delivery_id(EVENT.event_id, subscription_id(1))]
+
+
+@pytest.mark.parametrize("failing_read", ["versions", "all_of_team"])
+def test_a_refresh_that_aws_does_not_answer_is_logged_in_one_line_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, failing_read: str
+) -> None:
+    # The full-size R1 counts tracebacks as crashes; a read that timed out is AWS's, not a bug.
+    logged = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logged)
+    store = FakeSubscriptionStore()
+    store.create(subscription(1), TEAM_LIMIT)
+
+    def timed_out(*_: object) -> None:
+        raise ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com/")
+
+    monkeypatch.setattr(store, failing_read, timed_out)
+    assert CachedTeamSubscriptions(store).refresh(["acme"]) == {"acme"}
+    (line,) = [json.loads(line) for line in logged.getvalue().splitlines()]
+    assert (line["level"], line["aws_error_code"]) == ("ERROR", "ReadTimeoutError")
+    assert "Traceback" not in logged.getvalue()

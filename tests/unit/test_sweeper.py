@@ -10,7 +10,7 @@ from records import subscription_id
 
 from hookrelay import clock
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.store.due_retries import Claim, DueSlice
+from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt
 from hookrelay.sweeper import PAGE, Sweeper, stop_seconds
 from hookrelay.time_budget import UNLIMITED, TimeBudget
 from unit.fakes import Crash, FakeQueue, LaggingDueIndex
@@ -110,3 +110,30 @@ def test_each_due_retry_is_enqueued_in_its_teams_message_group() -> None:
     queue = FakeQueue()
     sweep(LaggingDueIndex(due_retries(3)), UNLIMITED, queue)
     assert [message.team_id for message in queue.messages] == ["acme"] * 3
+
+
+def test_a_rate_limited_delivery_is_handed_to_the_queue_once_within_a_queue_delay_of_its_slot() -> None:
+    index = LaggingDueIndex({})
+    index.waiting_slots = {
+        subscription_id(1): WaitingAttempt(1, clock.iso(NOW + timedelta(minutes=10)), "acme"),
+        # past what this sweep hands over
+        subscription_id(2): WaitingAttempt(3, clock.iso(NOW + timedelta(minutes=14)), "team-b"),
+    }
+    queue = FakeQueue()
+    assert sweep(index, queue=queue) == (1, [subscription_id(1)])
+    (message,) = queue.messages
+    assert (json.loads(message.body)["attempt"], message.delay_seconds) == (1, 599)  # a second before its slot
+    assert message.team_id == "acme"  # in its team's message group
+    assert sweep(index) == (0, [])  # handed over once: the next sweep starts after it
+    later = Sweeper(due_retries=index, delivery_queue=queue, shards=1, aws_call_seconds=AWS_CALL_SECONDS)  # type: ignore[arg-type]
+    assert later.sweep(NOW + timedelta(minutes=2), UNLIMITED) == 1
+    handed = queue.messages[-1]
+    assert (json.loads(handed.body)["attempt"], handed.delay_seconds, handed.team_id) == (3, 719, "team-b")
+
+
+def test_a_delivery_no_longer_waiting_is_not_handed_over() -> None:
+    index = LaggingDueIndex({})
+    index.waiting_slots = {subscription_id(1): WaitingAttempt(1, clock.iso(NOW + timedelta(minutes=5)), "acme")}
+    index.waiting_attempts = lambda delivery_ids: {}  # type: ignore[method-assign]  # attempted meanwhile
+    assert sweep(index) == (0, [])
+    assert index.positions  # and the sweep moved past it

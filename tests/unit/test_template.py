@@ -115,9 +115,14 @@ def test_a_template_the_sam_transform_refuses_fails_with_its_reason(tmp_path: Pa
 
 def test_every_setting_is_declared_in_globals_and_nothing_else(template: Template) -> None:
     # One settings module reads exactly the variables template.yaml declares for every function.
-    # The template's values, resource names made up.
+    # The template's values, parameters at their defaults, resource names made up.
+    parameters = template.parameter_defaults()
     declared = {
-        name: "physical-name" if isinstance(value, dict) else str(value)
+        name: str(parameters[value["Ref"]])
+        if isinstance(value, dict) and value.get("Ref") in parameters
+        else "physical-name"
+        if isinstance(value, dict)
+        else str(value)
         for name, value in template.function("ApiFunction").environment.items()
         if name.startswith("HOOKRELAY_")
     }
@@ -487,7 +492,7 @@ def test_outputs_name_the_api_every_queue_and_every_table(template: Template) ->
         assert outputs[f"{queue}Arn"]["Value"] == {"Fn::GetAtt": [queue, "Arn"]}
 
 
-# Dead-letter queues: what fills each decides how it is redriven (README "Dead-letter queues").
+# Dead-letter queues: what fills each decides how it is redriven (docs/operations/dlq.md).
 
 
 def test_eventbridge_parks_events_in_a_queue_of_its_own(template: Template) -> None:
@@ -558,3 +563,17 @@ def test_every_function_logs_to_a_log_group_of_the_stack(template: Template) -> 
         assert groups[group_id]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
         assert "DeletionPolicy" not in template.resource(group_id)  # deleted with the stack
     assert used == set(groups)
+
+
+def test_the_rate_keys_write_pacing_counts_every_delivery_container(template: Template) -> None:
+    # Each container writes a rate# item at most every reserve_spacing_seconds(HOOKRELAY_DELIVERY_CONTAINERS):
+    # the item's writes a second stay within RATE_KEY_WRITES_PER_SECOND only while no more containers than
+    # that deliver.
+    (scaling,) = [
+        properties["ScalingConfig"]
+        for _, properties in template.of_type("AWS::Lambda::EventSourceMapping")
+        if properties["FunctionName"] == {"Ref": "DeliveryFunction"}
+    ]
+    reserved = template.resource("DeliveryFunction")["Properties"]["ReservedConcurrentExecutions"]
+    containers = template.function("DeliveryFunction").environment["HOOKRELAY_DELIVERY_CONTAINERS"]
+    assert scaling["MaximumConcurrency"] == reserved == containers == {"Ref": "DeliveryReservedConcurrency"}

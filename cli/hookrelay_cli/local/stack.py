@@ -122,6 +122,27 @@ def parameter_overrides(text: str) -> dict[str, str]:
     return overrides
 
 
+def pollers_per_queue() -> int:
+    return at_least_one(POLLERS_PER_QUEUE_VARIABLE, os.environ.get(POLLERS_PER_QUEUE_VARIABLE, "1"))
+
+
+def polled_concurrency(template: Template, pollers: int) -> dict[str, str]:
+    """The reserved-concurrency parameters of the queues' functions, valued at the containers the stack runs.
+
+    Locally such a function runs one container per poller, not the hundreds its parameter reserves on
+    AWS; settings that the template derives from that parameter get the local figure (the delivery
+    function spaces its rate-limit writes by HOOKRELAY_DELIVERY_CONTAINERS: spaced for 400 containers,
+    a lone local one would take a subscription's slots slower than its rate). The parameter itself, a
+    cap on the pollers, is left as it is."""
+    defaults = template.parameter_defaults()
+    concurrency = {}
+    for source in template.queue_sources():
+        reserved = template.reserved_concurrency(source.function_id)
+        if isinstance(reserved, dict) and (name := reserved.get("Ref")) in defaults:
+            concurrency[name] = str(min(pollers, int(defaults[name])))
+    return concurrency
+
+
 def own_clients() -> Callable[[str], Any]:
     """Clients, one per service, for the stack's own calls to moto (creating the resources, polling the
     queues, the development key): with botocore's own timeouts, not the functions' (hookrelay.aws), which
@@ -183,7 +204,17 @@ class LocalStack:
             for name, value in template.function(function_id).environment.items()
             if not isinstance(value, dict) or value.get("Ref") in parameters
         }
-        environment = resources.function_environment(function_ids)
+        polled = {
+            name: concurrency
+            for name, concurrency in polled_concurrency(template, pollers_per_queue()).items()
+            if name not in overrides
+        }
+        environment = resources.function_environment(function_ids) | {
+            name: polled[value["Ref"]]
+            for function_id in function_ids
+            for name, value in template.function(function_id).environment.items()
+            if isinstance(value, dict) and value.get("Ref") in polled
+        }
         os.environ.update(
             {name: os.environ.get(name, value) if name in knobs else value for name, value in environment.items()}
         )
@@ -284,7 +315,7 @@ class LocalStack:
         failed_visibility = os.environ.get(FAILED_VISIBILITY_VARIABLE)
         duplicates = duplicate_rate(os.environ.get(DUPLICATE_RATE_VARIABLE, "0"))
         paused = set(filter(None, os.environ.get(PAUSED_FUNCTIONS_VARIABLE, "").split(",")))
-        pollers = at_least_one(POLLERS_PER_QUEUE_VARIABLE, os.environ.get(POLLERS_PER_QUEUE_VARIABLE, "1"))
+        pollers = pollers_per_queue()
         return [
             QueuePoller(
                 self.clients("sqs"),

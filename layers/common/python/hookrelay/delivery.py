@@ -1,12 +1,15 @@
 """Delivery: one attempt at one delivery — render, sign, send, log — and what comes next (SPEC §4)."""
 
+import dataclasses
 import functools
 import json
 import math
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
@@ -16,12 +19,21 @@ from hookrelay.errors import Unavailable
 from hookrelay.observability import log_failure, logger
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.rate_limit import RateLimiter, wait_seconds
+from hookrelay.rate_limit import (
+    BACKLOG_LIMIT,
+    HOLD,
+    LATE,
+    BacklogFull,
+    RateLimiter,
+    group_counts,
+    slot_text,
+    wait_for,
+)
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, Subscription, delivery_id
 from hookrelay.retry import DISABLE_AFTER_FAILING_FOR, MAX_QUEUE_DELAY, SWEEPER_LEASE, Failure, RetryPolicy
 from hookrelay.signing import signature_headers
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
-from hookrelay.store.due_retries import due_shard
+from hookrelay.store.due_retries import due_shard, wait_shard
 from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 from hookrelay.transport import SendResult, Transport
@@ -55,8 +67,8 @@ class InvalidDeliveryMessage(ValueError):
 AWS_NOT_NOW = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, Unavailable)
 # The outcome of a message whose handling raised: it fails alone and SQS receives it again.
 UNEXPECTED = "error"
-# The outcome of a message whose subscription's rate limit had no free slot: it waits on the queue.
-RATE_LIMITED = "rate limited"
+# The outcome of a message waiting on the queue for its subscription's rate-limit slot.
+RATE_LIMITED = "waiting"
 # How the error of an attempt recorded without a send begins (its subscription was deleted or disabled).
 NOT_SENT = "not sent: "
 # The outcome of a message left untouched (nothing sent, nothing recorded) because too little of the
@@ -89,8 +101,8 @@ class Report:
 class Job:
     delivery_id: str
     attempt: int
-    # How often this attempt has already waited for its subscription's rate limit.
-    waits: int = 0
+    # The rate-limit slot an earlier handling of this message took (it waited on the queue for it).
+    slot_at: str | None = None
     # What the first attempt records the delivery with (its messages carry it: fan-out writes no record).
     origin: DeliveryOrigin | None = None
 
@@ -107,6 +119,10 @@ class _Ready:
     message_id: str
     job: Job
     delivery: Delivery
+    # Its rate limit's slot: held by the record, or taken for this batch; None for a subscription without
+    # a rate limit, or past its backlog limit (`backlog_full`).
+    slot: datetime | None = None
+    backlog_full: bool = False
 
 
 def _logged(job: Job, report: Report) -> Report:
@@ -131,14 +147,35 @@ def _logged(job: Job, report: Report) -> Report:
     return report
 
 
+def _held_slot(ready: _Ready) -> datetime | None:
+    """The rate-limit slot the message's attempt holds, if any: the record's (status waiting, a slot
+    further than a queue delay when taken), else the message's own (one that waited on the queue)."""
+    delivery = ready.delivery
+    if delivery.status == "waiting" and delivery.attempt_count == ready.job.attempt - 1 and delivery.next_attempt_at:
+        return clock.parse_moment(delivery.next_attempt_at)
+    return clock.parse_moment(ready.job.slot_at) if ready.job.slot_at else None
+
+
+def _usable_slot(ready: _Ready, now: datetime) -> datetime | None:
+    """The held slot, unless it has passed by more than LATE (the message came late: sent now, it could
+    meet the next slots' requests in one second; it takes a new slot instead)."""
+    held = _held_slot(ready)
+    return held if held is not None and now - held <= LATE else None
+
+
+def _outcome(started: "Future[Report] | Report") -> Report:
+    return started if isinstance(started, Report) else started.result()
+
+
 def read_job(body: str) -> Job:
     try:
         message = json.loads(body)
         origin = message.get("origin")
+        slot_at = message.get("slot_at")
         job = Job(
             delivery_id=str(message["delivery_id"]),
             attempt=int(message["attempt"]),
-            waits=int(message.get("waits", 0)),
+            slot_at=clock.iso(clock.parse_moment(str(slot_at))) if slot_at is not None else None,
             origin=DeliveryOrigin.parse(origin) if origin is not None else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -147,8 +184,6 @@ def read_job(body: str) -> Job:
         raise InvalidDeliveryMessage("its origin names another delivery")
     if job.attempt < 1:
         raise InvalidDeliveryMessage(f"attempt {job.attempt} is not a positive number")
-    if job.waits < 0:
-        raise InvalidDeliveryMessage(f"waits {job.waits} is negative")
     return job
 
 
@@ -165,6 +200,7 @@ class Deliverer:
         due_shards: int,
         rate_limiter: RateLimiter,
         aws_call_seconds: float,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         """`aws_call_seconds`: the longest one AWS call can take (AwsCallLimits.worst_call_seconds)."""
         self._deliveries = deliveries
@@ -175,6 +211,7 @@ class Deliverer:
         self._queue = delivery_queue
         self._due_shards = due_shards
         self._rate_limiter = rate_limiter
+        self._sleep = sleep
         self._attempt_seconds = attempt_seconds(transport.deadline_seconds, aws_call_seconds)
 
     def deliver_batch(self, messages: Sequence[tuple[str, str]], budget: TimeBudget) -> list[Report]:
@@ -189,10 +226,24 @@ class Deliverer:
         read = self._read_batch(messages)
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
             ready = [each for each in read if isinstance(each, _Ready)]
-            # A team whose subscriptions cannot be read fails its own messages (find raises Unavailable).
-            self._subscriptions.refresh({each.delivery.team_id for each in ready})
-            attempted = iter(pool.map(functools.partial(self._attempt_in_time, budget), ready))
-            return [each if isinstance(each, Report) else next(attempted) for each in read]
+            # A team whose subscriptions cannot be read fails its own messages (find raises Unavailable in
+            # their attempts), without taking slots.
+            unreadable = self._subscriptions.refresh({each.delivery.team_id for each in ready})
+            started: dict[int, Future[Report] | Report] = {
+                id(each): pool.submit(self._attempt_in_time, budget, each)
+                for each in ready
+                if each.delivery.team_id in unreadable
+            }
+            readable = [each for each in ready if each.delivery.team_id not in unreadable]
+            # Those holding their slots (or needing none) start at once; the others once their slots are
+            # taken, which may wait for the container's turn to write the rate# item.
+            for group in ([each for each in readable if not self._needs_slot(each)], readable):
+                unstarted = [each for each in group if id(each) not in started]
+                for each, slotted in zip(unstarted, self._with_slots(unstarted), strict=True):
+                    started[id(each)] = (
+                        slotted if isinstance(slotted, Report) else pool.submit(self._attempt_in_time, budget, slotted)
+                    )
+            return [each if isinstance(each, Report) else _outcome(started[id(each)]) for each in read]
 
     def deliver(self, job: Job, message_id: str = "") -> Report:
         """Make attempt `job.attempt` of a delivery, as a batch of one; report what happened."""
@@ -200,7 +251,8 @@ class Deliverer:
         if delivery is None:
             return Report(message_id, "unknown delivery")
         self._subscriptions.refresh([delivery.team_id])
-        return self._attempt(_Ready(message_id, job, delivery))
+        ready = self._with_slots([_Ready(message_id, job, delivery)])[0]
+        return ready if isinstance(ready, Report) else self._attempt(ready)
 
     def _read_batch(self, messages: Sequence[tuple[str, str]]) -> list[_Ready | Report]:
         """Each message's job and delivery (with its event): one read for the whole batch when every message
@@ -236,9 +288,13 @@ class Deliverer:
 
     def _attempt_in_time(self, budget: TimeBudget, ready: _Ready) -> Report:
         job = ready.job
-        if not budget.allows(self._attempt_seconds):
+        if not budget.allows(self._attempt_seconds + (HOLD.total_seconds() if ready.slot else 0)):
             return _logged(job, Report(ready.message_id, NOT_STARTED))
-        correlation = {"message_id": ready.message_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
+        correlation: dict[str, Any] = {
+            "message_id": ready.message_id,
+            "delivery_id": job.delivery_id,
+            "attempt": job.attempt,
+        }
         try:
             report = self._attempt(ready)
         except AWS_NOT_NOW as error:
@@ -273,21 +329,9 @@ class Deliverer:
             self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
             self._end_test(delivery)
             return report(f"dropped: subscription {reason}")
-        if subscription.rate_limit and not self._rate_limiter.admit(subscription.id, subscription.rate_limit, now):
-            waits = job.waits + 1
-            self._queue.send(
-                [
-                    delivery_message(
-                        delivery.id,
-                        job.attempt,
-                        team_id=delivery.team_id,
-                        waits=waits,
-                        delay_seconds=wait_seconds(job.waits),
-                        origin=job.origin,
-                    )
-                ]
-            )
-            return report(RATE_LIMITED)
+        if subscription.rate_limit and (waiting := self._wait_for_slot(ready, now)):
+            return report(waiting)
+        now = clock.utc_now()
         result = self._send(delivery, subscription, job.attempt, now)
         attempt = Attempt(
             at=clock.iso(now),
@@ -306,6 +350,104 @@ class Deliverer:
         if result.status_code == GONE:
             return report("failed: subscription disabled (410 Gone)", result)
         return report(outcome.status, result)
+
+    def _with_slots(self, ready: Sequence[_Ready]) -> list[_Ready | Report]:
+        """The batch's messages with their rate limit's slots: the one a record holds for its attempt, or
+        the next ones of its subscription, taken for the batch's messages together (one write each
+        subscription). A subscription's whose slots could not be taken come back (UNEXPECTED)."""
+        now = clock.utc_now()
+        rate_limits = {each.delivery.subscription_id: rate for each in ready if (rate := self._needs_slot(each))}
+        counts = group_counts([each.delivery.subscription_id for each in ready if self._needs_slot(each)])
+        slots: dict[str, list[datetime]] = {}
+        for subscription_id, count in counts.items():
+            try:
+                slots[subscription_id] = self._rate_limiter.reserve(
+                    subscription_id, rate_limits[subscription_id], count, now
+                )
+            except BacklogFull:
+                slots[subscription_id] = []
+            except Exception as error:
+                log_failure(
+                    "taking rate-limit slots failed; their messages will be received again",
+                    error,
+                    subscription_id=subscription_id,
+                )
+        answered: list[_Ready | Report] = []
+        for each in ready:
+            subscription_id = each.delivery.subscription_id
+            if held := _usable_slot(each, now):
+                answered.append(dataclasses.replace(each, slot=held))
+            elif not self._needs_slot(each):
+                answered.append(each)
+            elif subscription_id not in slots:
+                answered.append(Report(each.message_id, UNEXPECTED))
+            elif slots[subscription_id]:
+                answered.append(dataclasses.replace(each, slot=slots[subscription_id].pop(0)))
+            else:
+                answered.append(dataclasses.replace(each, backlog_full=True))
+        return answered
+
+    def _needs_slot(self, ready: _Ready) -> int | None:
+        """The rate limit of a message that needs a new slot: its attempt is to be made, to a rate-limited
+        subscription, and its record holds none for it."""
+        delivery = ready.delivery
+        if delivery.status in ("delivered", "failed") or delivery.attempt_count >= ready.job.attempt:
+            return None
+        if _usable_slot(ready, clock.utc_now()):
+            return None
+        subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
+        return subscription.rate_limit if subscription is not None and subscription.enabled else None
+
+    def _wait_for_slot(self, ready: _Ready, now: datetime) -> str | None:
+        """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
+        else on the delivery queue, the slot in its message, or, further than a queue delay, in the wait
+        index, the slot on its record (returns the outcome). A message whose attempt starts more than LATE
+        after its slot goes back on the queue to take a new one. Past the backlog limit, the attempt is
+        recorded failed, not sent."""
+        job, delivery = ready.job, ready.delivery
+        if ready.slot is not None and now - ready.slot > LATE:
+            # Back on the queue at once, without its slot: its next batch takes a new one with the others'.
+            self._queue.send([delivery_message(delivery.id, job.attempt, team_id=delivery.team_id, origin=job.origin)])
+            return RATE_LIMITED
+        if ready.backlog_full or ready.slot is None:  # None: only past the backlog limit (_with_slots)
+            error = f"{NOT_SENT}the rate limit's slots are taken {BACKLOG_LIMIT // timedelta(hours=1)} h ahead"
+            attempt = Attempt(at=clock.iso(now), latency_ms=0, error=error)
+            self._deliveries.record_attempt(delivery, job.attempt, attempt, AttemptOutcome("failed"))
+            self._end_test(delivery)
+            return "dropped: rate limit backlog full"
+        slot = ready.slot
+        wait = wait_for(slot, now)
+        if wait.in_wait_index and _held_slot(ready) != slot:
+            held = self._hold_slot(ready, slot)
+            if held is None:
+                return "already done"
+            slot = clock.parse_moment(held)
+            wait = wait_for(slot, now)
+        if wait.in_wait_index:
+            return RATE_LIMITED  # the sweeper hands it to the queue within a queue delay of its slot
+        if wait.delay_seconds:
+            message = delivery_message(
+                delivery.id,
+                job.attempt,
+                team_id=delivery.team_id,
+                delay_seconds=wait.delay_seconds,
+                origin=job.origin,
+                slot_at=slot_text(slot),
+            )
+            self._queue.send([message])
+            return RATE_LIMITED
+        self._sleep(wait.hold_seconds)
+        return None
+
+    def _hold_slot(self, ready: _Ready, slot: datetime) -> str | None:
+        """Keep a slot further than a queue delay on the record, in the wait index (in place of one the
+        message came too late for); the slot the attempt holds, None when it was recorded meanwhile."""
+        delivery, attempt = ready.delivery, ready.job.attempt
+        late = delivery.next_attempt_at if delivery.status == "waiting" else None
+        shard = wait_shard(delivery.id, self._due_shards)
+        return self._deliveries.hold_slot(
+            delivery, attempt, slot_text(slot), due_at=slot_text(slot), due_shard=shard, replacing=late
+        )
 
     def _enqueue_retry(self, delivery: Delivery, attempt: int, delay: timedelta) -> None:
         self._queue.send(

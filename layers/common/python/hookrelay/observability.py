@@ -1,8 +1,9 @@
 """One Logger, Metrics and Tracer per process, shared by every handler and module, and the one way a
 failure that becomes a 5xx or a retry is logged."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -19,6 +20,9 @@ TRACED_LIBRARIES = ("botocore",)
 AWS_ERRORS_METRIC = "AwsErrors"
 # AWS's messages name the operation's resources (an ARN, a table), never request data; cut anyway.
 _AWS_MESSAGE_LIMIT = 500
+
+# A failure the function turns into a 5xx or a retry is an ERROR; one it works around, a WARNING.
+type Level = Literal["ERROR", "WARNING"]
 
 logger = Logger()
 metrics = Metrics()
@@ -52,21 +56,25 @@ def aws_error(error: BaseException) -> AwsError | None:
     return None
 
 
-def log_aws_error(message: str, cause: AwsError, /, **extra: Any) -> None:
-    """Log, once and at ERROR, an AWS error a function turns into a 5xx or a retry, and count it."""
-    logger.error(message, extra={**extra, **cause.log_fields()})
+def log_aws_error(message: str, cause: AwsError, /, *, level: Level = "ERROR", **extra: Any) -> None:
+    """Log, once, an AWS error a function turns into a 5xx, a retry or a fallback, and count it."""
+    _emit(level)(message, extra={**extra, **cause.log_fields()})
     with single_metric(name=AWS_ERRORS_METRIC, unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="error_code", value=cause.code)
 
 
-def log_failure(message: str, error: BaseException, /, **extra: Any) -> None:
-    """Log, once and at ERROR, a failure a function turns into a 5xx or a retry: an AWS error with its
-    operation, code and message (log_aws_error), an outage (Unavailable) in one line, anything else,
-    a bug, with its traceback."""
+def log_failure(message: str, error: BaseException, /, *, level: Level = "ERROR", **extra: Any) -> None:
+    """Log, once and at ERROR unless told, a failure a function turns into a 5xx, a retry or a fallback: an
+    AWS error with its operation, code and message (log_aws_error), an outage (Unavailable) in one line,
+    anything else, a bug, with its traceback. A call AWS did not answer in time is not a bug: no traceback."""
     cause = aws_error(error)
     if cause is not None:
-        log_aws_error(message, cause, **extra)
+        log_aws_error(message, cause, level=level, **extra)
     elif isinstance(error, Unavailable):
-        logger.error(message, extra={**extra, "error": error.detail})
+        _emit(level)(message, extra={**extra, "error": error.detail})
     else:
-        logger.error(message, exc_info=error, extra=extra)
+        _emit(level)(message, exc_info=error, extra=extra)
+
+
+def _emit(level: Level) -> Callable[..., None]:
+    return logger.warning if level == "WARNING" else logger.error

@@ -38,16 +38,16 @@ def delivery_message(
     attempt: int,
     *,
     team_id: str,
-    waits: int = 0,
     delay_seconds: int = 0,
     origin: "DeliveryOrigin | None" = None,
+    slot_at: str | None = None,
 ) -> Message:
-    """A message asking for attempt `attempt` of a delivery of team `team_id`; `waits`: how often it has already waited
-    for its subscription's rate limit (it waits longer each time); `origin`: what the first attempt
-    records the delivery with, given while no record exists yet."""
+    """A message asking for attempt `attempt` of a delivery of team `team_id`; `origin`: what the first
+    attempt records the delivery with, given while no record exists yet; `slot_at`: the rate-limit slot
+    it waits for."""
     body: dict[str, object] = {"delivery_id": delivery_id, "attempt": attempt}
-    if waits:
-        body["waits"] = waits
+    if slot_at:
+        body["slot_at"] = slot_at
     if origin:
         body["origin"] = dataclasses.asdict(origin)
     return Message(json.dumps(body), team_id, delay_seconds)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, Self
 from hookrelay import catalog, clock
 from hookrelay.payloads import JSON, PayloadFormat
 
-DeliveryStatus = Literal["pending", "scheduled", "delivered", "failed"]
+DeliveryStatus = Literal["pending", "scheduled", "waiting", "delivered", "failed"]
 SignatureScheme = Literal["hmac", "ed25519"]
 MAX_TEAM_ID_LENGTH = 128
 

@@ -81,6 +81,9 @@ class Settings:
     fanout_chunk_size: int
     retry_schedule: str
     due_shards: int
+    # The delivery function's containers at most (its reserved concurrency, the delivery queue's
+    # MaximumConcurrency): how often each may write a rate# item (hookrelay.rate_limit).
+    delivery_containers: int
     # A send's timeouts: connecting, and the whole exchange (SPEC §4: 5 s and 15 s; hookrelay.transport's
     # defaults, not imported from there so that reading settings does not import the transport).
     send_connect_timeout_seconds: float
@@ -116,6 +119,7 @@ class Settings:
             fanout_chunk_size=read.whole("HOOKRELAY_FANOUT_CHUNK_SIZE", 500, least=1, most=10_000),
             retry_schedule=read.parsed("HOOKRELAY_RETRY_SCHEDULE", DEFAULT_SCHEDULE, _schedule),
             due_shards=read.whole("HOOKRELAY_DUE_SHARDS", 8, least=1, most=64),
+            delivery_containers=read.whole("HOOKRELAY_DELIVERY_CONTAINERS", 400, least=1),
             send_connect_timeout_seconds=read.number("HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS", 5.0, above=0),
             send_timeout_seconds=read.number("HOOKRELAY_SEND_TIMEOUT_SECONDS", 15.0, above=0),
             aws_calls=AwsCallLimits.from_reader(read),

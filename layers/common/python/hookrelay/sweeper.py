@@ -1,13 +1,16 @@
-"""The sweeper: hands due retries from the deliveries table's due index back to the delivery queue."""
+"""The sweeper: hands due retries from the deliveries table's due index back to the delivery queue, and
+rate-limited deliveries whose slots come within a queue delay from its wait partitions."""
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from hookrelay import clock
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
+from hookrelay.rate_limit import LONGEST_DELAY, SWEEP_MARGIN, wait_for
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.store.due_retries import Claim, DueRetries, due_shard_name
+from hookrelay.store.due_retries import Claim, DueRetries, due_shard_name, wait_shard_name
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 
 PAGE = 100
@@ -38,10 +41,47 @@ class Sweeper:
         Claims stop when `budget` runs short (stop_seconds), and what was claimed is enqueued before:
         none is left to wait out its lease.
         """
+        positions = self._due_retries.sweep_positions()
+        moved = dict(positions)
         with ThreadPoolExecutor(max_workers=min(self._shards, SHARD_CONCURRENCY)) as pool:
-            return sum(
-                pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now, budget), range(self._shards))
+            retries = pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now, budget), range(self._shards))
+            shards = [wait_shard_name(index) for index in range(self._shards)]
+            handed = sum(pool.map(lambda shard: self._hand_over(shard, now, budget, moved), shards))
+            swept = sum(retries)
+        if moved != positions:
+            self._due_retries.keep_sweep_positions(moved)
+        return swept + handed
+
+    def _hand_over(self, shard: str, now: datetime, budget: TimeBudget, positions: dict[str, Any]) -> int:
+        """Put on the queue, each delayed until its slot, the deliveries of a `wait#<n>` partition whose
+        rate-limit slots are at most LONGEST_DELAY - SWEEP_MARGIN away; returns how many.
+
+        No write per delivery: the partition is read in slot order from where the last sweep stopped
+        (`positions`, moved here and written once by the sweep after every send), so each is handed over
+        once; a sweep that fails before writing them hands them over again, and each record's slot keeps
+        them from taking others.
+        """
+        until = clock.iso(now + LONGEST_DELAY - SWEEP_MARGIN)
+        handed = 0
+        while budget.allows(self._stop_seconds):
+            page = self._due_retries.waiting(shard, until, positions.get(shard), PAGE)
+            if not page.items or page.next_position is None:
+                break
+            waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
+            self._queue.send(
+                [
+                    delivery_message(
+                        delivery_id,
+                        waits.attempt,
+                        team_id=waits.team_id,
+                        delay_seconds=_delay_until(waits.slot_at, now),
+                    )
+                    for delivery_id, waits in waiting.items()
+                ]
             )
+            handed += len(waiting)
+            positions[shard] = page.next_position
+        return handed
 
     def _sweep_shard(self, shard: str, now: datetime, budget: TimeBudget) -> int:
         """Claim the shard's due retries and send them ten at a time; what is claimed is sent even when
@@ -83,3 +123,7 @@ class Sweeper:
             if not claimed_any or page.next_position is None:
                 return
             after = page.next_position
+
+
+def _delay_until(slot: str, now: datetime) -> int:
+    return wait_for(clock.parse_moment(slot), now).delay_seconds

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hookrelay.observability import aws_error, logger
+from hookrelay.observability import log_failure
 from hookrelay.store.request_counts import RequestCounts
 
 READ_ALLOWANCE = 5
@@ -106,19 +106,9 @@ class TeamLimiter:
                     return None
             except Exception as error:
                 # The limit protects the API; it must never be why a request fails.
-                log_unavailable_limit(team_id, error)
+                log_failure(
+                    "team limit not counted; the request is let through", error, level="WARNING", team_id=team_id
+                )
                 return None
             full.add(shard)
         return max(1, math.ceil(window_ends - now))
-
-
-def log_unavailable_limit(team_id: str, error: Exception) -> None:
-    """One WARNING line: what AWS said (no traceback: a call that did not answer is not a bug), or, for
-    anything else, the traceback."""
-    cause = aws_error(error)
-    if cause is None:
-        logger.warning("team limit not counted", extra={"team_id": team_id}, exc_info=error)
-        return
-    logger.warning(
-        "team limit not counted; the request is let through", extra={"team_id": team_id, **cause.log_fields()}
-    )

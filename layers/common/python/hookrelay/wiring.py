@@ -7,6 +7,8 @@ function's module once per container, and each container keeps caches of its own
 clients under them are the process's (hookrelay.aws).
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from hookrelay.ingest import Ingest
     from hookrelay.publishing import EventPublisher
     from hookrelay.queues import Queue
+    from hookrelay.rate_limit import RateLimiter
     from hookrelay.retry import RetryPolicy
     from hookrelay.store.api_keys import DynamoApiKeyStore
     from hookrelay.store.due_retries import DueRetries
@@ -67,10 +70,14 @@ def deliverer(
     store: "DynamoSubscriptionStore | None" = None,
     sender: "Transport | None" = None,
     policy: "RetryPolicy | None" = None,
+    rate_limiter: "RateLimiter | None" = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> "Deliverer":
-    """The delivery function's Deliverer; a test may hand it its own store, transport or retry policy."""
+    """The delivery function's Deliverer; a test may hand it its own store, transport, retry policy, rate
+    limiter, or a `sleep` that records the waits for rate-limit slots instead of sleeping them."""
     from hookrelay.aws import table
     from hookrelay.delivery import Deliverer
+    from hookrelay.rate_limit import reserve_spacing_seconds
     from hookrelay.store.deliveries import DynamoDeliveryStore
     from hookrelay.store.rate_limits import DynamoRateLimiter
     from hookrelay.store.subscriptions import CachedTeamSubscriptions
@@ -85,8 +92,10 @@ def deliverer(
         policy=policy or retry_policy(settings),
         delivery_queue=delivery_queue(settings),
         due_shards=settings.due_shards,
-        rate_limiter=DynamoRateLimiter(deliveries_table),
+        rate_limiter=rate_limiter
+        or DynamoRateLimiter(deliveries_table, spacing_seconds=reserve_spacing_seconds(settings.delivery_containers)),
         aws_call_seconds=settings.aws_calls.worst_call_seconds,
+        sleep=sleep,
     )
 
 

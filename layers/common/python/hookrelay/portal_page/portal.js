@@ -7,7 +7,7 @@
   const PAGE_SIZE = 20;
   const POLL_INTERVAL_MS = 1000;
   const POLL_LIMIT_MS = 45000;
-  const STATUSES = ["pending", "scheduled", "delivered", "failed"];
+  const STATUSES = ["pending", "scheduled", "waiting", "delivered", "failed"];
   const PAYLOAD_FORMATS = ["yousign", "subnoto"];
   const CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded"];
 

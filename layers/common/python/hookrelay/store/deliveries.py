@@ -92,6 +92,26 @@ class DeliveryStore(Protocol):
         """The test event `delivery_id` has been sent: the subscription may have another."""
         ...
 
+    def hold_slot(
+        self,
+        delivery: Delivery,
+        number: int,
+        slot_at: str,
+        *,
+        due_at: str | None,
+        due_shard: str | None,
+        replacing: str | None = None,
+    ) -> str | None:
+        """Keep on the record that attempt `number` of `delivery` waits for its rate limit's slot `slot_at`
+        (status waiting, next_attempt_at), in place of slot `replacing` if given (one its message came too
+        late for); the first attempt's creates the record. `due_at`: when the sweeper must act, in the
+        retry index's partition `due_shard` (None: the one the record has).
+
+        Returns the slot the attempt holds: `slot_at`, or the one an earlier message for the same attempt
+        took (the caller waits for that one); None when the attempt was recorded meanwhile.
+        """
+        ...
+
 
 @dataclass(frozen=True)
 class DeliverySlice:
@@ -386,6 +406,49 @@ class DynamoDeliveryStore:
         except self._table.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def hold_slot(
+        self,
+        delivery: Delivery,
+        number: int,
+        slot_at: str,
+        *,
+        due_at: str | None,
+        due_shard: str | None,
+        replacing: str | None = None,
+    ) -> str | None:
+        values: dict[str, Any] = {":waiting": "waiting", ":slot": slot_at, ":previous": number - 1}
+        free = "NOT #status = :waiting"
+        if replacing:
+            free += " OR next_attempt_at = :replacing"
+            values[":replacing"] = replacing
+        update = "SET #status = :waiting, next_attempt_at = :slot, attempt_count = :previous"
+        if due_at:
+            update += ", due_at = :due"
+            values[":due"] = due_at
+        if due_shard:
+            update += ", due_shard = :shard"
+            values[":shard"] = due_shard
+        if number == 1:
+            origin = vars(delivery.origin())
+            update += ", " + ", ".join(f"{field} = :{field}" for field in origin)
+            values.update({f":{field}": value for field, value in origin.items()})
+            update += ", updated_at = if_not_exists(updated_at, :created_at)"
+        try:
+            self._table.update_item(
+                Key={"delivery_id": delivery.id},
+                UpdateExpression=update,
+                ConditionExpression=f"(attribute_not_exists(delivery_id) OR attempt_count = :previous) AND ({free})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._table.client.exceptions.ConditionalCheckFailedException as error:
+            held = {key: self._deserializer.deserialize(value) for key, value in error.response.get("Item", {}).items()}
+            if held.get("status") == "waiting" and int(held.get("attempt_count", 0)) == number - 1:
+                return str(held["next_attempt_at"])
+            return None
+        return slot_at
 
     def release_test_slot(self, subscription_id: str, delivery_id: str) -> None:
         # A failed condition: a later test holds the slot now (this one's hold had lapsed).

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from hookrelay.errors import TeamLimitReached, Unavailable
 from hookrelay.matching import SubscriptionIndex
-from hookrelay.observability import logger
+from hookrelay.observability import log_failure, logger
 from hookrelay.records import Event, Subscription, fields_in, with_values
 from hookrelay.settings import DEFAULT_MAX_SUBSCRIPTION_BYTES_PER_TEAM
 from hookrelay.store.batch import get_items
@@ -509,18 +509,17 @@ class CachedTeamSubscriptions:
             return set()
         try:
             versions = self._store.versions(wanted)
-        except Exception:
-            logger.exception("reading the teams' versions failed; their messages will be received again")
+        except Exception as error:
+            log_failure("reading the teams' versions failed; their messages will be received again", error)
             self._unavailable |= wanted
             return wanted
         unavailable = set()
         for team_id in sorted(wanted):
             try:
                 self._teams[team_id] = self._read(team_id, versions.get(team_id, 0))
-            except Exception:
-                logger.exception(
-                    "reading a team's subscriptions failed; its messages will be received again",
-                    extra={"team_id": team_id},
+            except Exception as error:
+                log_failure(
+                    "reading a team's subscriptions failed; its messages will be received again", error, team_id=team_id
                 )
                 unavailable.add(team_id)
             else:
