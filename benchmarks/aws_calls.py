@@ -19,6 +19,7 @@ logged. Anchors: EventBridge API destinations ~ $1.20 per million, hosted servic
 """
 
 import copy
+import functools
 import io
 import json
 import math
@@ -26,6 +27,7 @@ import os
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +56,9 @@ from figures import Figure, arguments, report  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from receivers import receiver  # noqa: E402
 
-from hookrelay import aws, catalog  # noqa: E402
+from hookrelay import aws, catalog, wiring  # noqa: E402
 from hookrelay.api_keys import issue_key  # noqa: E402
 from hookrelay.settings import get_settings  # noqa: E402
-from hookrelay.store.api_keys import DynamoApiKeyStore  # noqa: E402
 from hookrelay_cli.local.gateway import HttpRequest  # noqa: E402
 from hookrelay_cli.local.stack import LocalStack, use_local_credentials  # noqa: E402
 
@@ -182,7 +183,7 @@ def dynamodb_item_bytes(item: dict[str, Any]) -> int:
         if isinstance(value, bool) or value is None:
             return 1
         if isinstance(value, Binary):
-            return len(value.value)
+            return len(value.value)  # type: ignore[attr-defined]  # boto3-stubs leave Binary.value out
         return len(str(value).encode("utf-8"))
 
     return sum(len(name) + size(value) for name, value in item.items())
@@ -227,7 +228,7 @@ def run(fan_out: int, events: int, counter: CallCounter, logs: ByteCounter) -> R
         pollers = {poller.function_id: poller for poller in stack.queue_pollers()}
         gateway = stack.gateway()
         # A team per fan-out: the warm containers' subscription caches outlive each stack.
-        key = issue_key(DynamoApiKeyStore(aws.table(get_settings().api_keys_table)), f"bench-{fan_out}").key
+        key = issue_key(wiring.api_key_store(get_settings()), f"bench-{fan_out}").key
         headers = [("Authorization", f"Bearer {key}"), ("Content-Type", "application/json")]
 
         def call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -246,11 +247,12 @@ def run(fan_out: int, events: int, counter: CallCounter, logs: ByteCounter) -> R
         log_bytes = Counter[str]()
         rounds = [("setup", 1)] + [("measured", min(CHUNK, events - done)) for done in range(0, events, CHUNK)]
         for label, count in rounds:
-            for stage, work in (
-                ("api", lambda n=count: _publish(call, n, sample.sample)),
+            stages: tuple[tuple[str, Callable[[], object]], ...] = (
+                ("api", functools.partial(_publish, call, count, sample.sample)),
                 ("ingest", lambda: _drain(pollers["IngestFunction"])),
                 ("delivery", lambda: _drain(pollers["DeliveryFunction"])),
-            ):
+            )
+            for stage, work in stages:
                 counter.stage = stage if label == "measured" else "setup"
                 before = logs.bytes
                 work()

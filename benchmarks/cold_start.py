@@ -31,6 +31,7 @@ imports only if it is installed is counted here although the layer does not ship
 Goals: at most 1.5x for authorizer, ingest, delivery and sweeper; at most 2x for the API.
 """
 
+import functools
 import io
 import json
 import logging
@@ -105,6 +106,10 @@ answer = getattr(clients[service], operation)(**parameters)
 end = time.perf_counter()
 print({RESULT!r}, end - start, end - start, json.dumps(answer["ResponseMetadata"]["HTTPStatusCode"]))
 """
+
+
+def _handler_arguments(module: str, handler: str, event: Callable[[], Any]) -> list[str]:
+    return [module, handler, json.dumps(event())]
 
 
 @dataclass(frozen=True)
@@ -317,7 +322,7 @@ class Bench:
             handler = Child(
                 name,
                 HANDLER_CHILD,
-                lambda spec=spec, event=case.event: [spec.module, spec.handler, json.dumps(event())],
+                functools.partial(_handler_arguments, spec.module, spec.handler, case.event),
                 environment,
                 case.check,
             )
@@ -325,7 +330,7 @@ class Bench:
             baseline = Child(
                 f"{name} baseline",
                 BASELINE_CHILD,
-                lambda bare=bare: bare,
+                bare.copy,
                 environment,
                 expect(lambda s: s == 200, "succeed"),
             )

@@ -204,7 +204,8 @@ def run_once(flooded: bool, flood_seconds: float, events: int) -> Run:
         **TEAM_LIMITS,
     }
     stop = threading.Event()
-    bogus, flooding_team, threads = Answers(), Answers(), []
+    bogus, flooding_team = Answers(), Answers()
+    threads: list[threading.Thread] = []
     with receiver(answer) as hooks, local_up.running(environment) as stack:
         subscribe(stack, VICTIM_KEY, f"http://127.0.0.1:{hooks.port}/victim")
         flooding_key = create_key(stack, FLOODING_TEAM)

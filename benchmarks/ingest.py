@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "layers" / "common" / "python"), str(REPO / "cli")]
@@ -41,15 +41,17 @@ import boto3  # noqa: E402
 from figures import Figure, arguments, report  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from hookrelay import aws  # noqa: E402
+from hookrelay import aws, wiring  # noqa: E402
 from hookrelay.api_keys import issue_key  # noqa: E402
 from hookrelay.catalog import event_names  # noqa: E402
 from hookrelay.matching import SubscriptionIndex, matching  # noqa: E402
 from hookrelay.records import Event, Subscription, delivery_id, with_values  # noqa: E402
 from hookrelay.settings import get_settings  # noqa: E402
-from hookrelay.store.api_keys import DynamoApiKeyStore  # noqa: E402
 from hookrelay_cli.local.gateway import HttpRequest  # noqa: E402
 from hookrelay_cli.local.stack import LocalStack, use_local_credentials  # noqa: E402
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef
 
 SQS_SENDS_PER_DELIVERY_GOAL = 0.1
 MATCHING_GOAL_MS = 20.0
@@ -212,7 +214,7 @@ def bench_fan_out(sizes: list[int]) -> list[Figure]:
             with aws.table(settings.subscriptions_table).batch_writer() as batch:
                 for subscription in team:
                     batch.put_item(Item=_item(subscription))
-            key = issue_key(DynamoApiKeyStore(aws.table(settings.api_keys_table)), team_id).key
+            key = issue_key(wiring.api_key_store(settings), team_id).key
             for container in ("cold", "warm"):
                 counter.take()
                 start = time.perf_counter()
@@ -303,7 +305,9 @@ class DeliveryQueueReader:
         batch = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10).get("Messages", [])
         if batch:
             self.ids.extend(json.loads(message["Body"])["delivery_id"] for message in batch)
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+            entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ]
             self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
         return len(batch)
 

@@ -243,6 +243,7 @@ class Publisher:
     def flood(self, count: int, batched: bool) -> list[str]:
         """`count` events from A_PRODUCERS threads, one a request or BATCH_SIZE a request; their ids."""
         event_ids = [str(uuid.uuid4()) for _ in range(count)]
+        work: list[tuple[str, dict[str, object]]]
         if batched:
             batches = [event_ids[start : start + BATCH_SIZE] for start in range(0, count, BATCH_SIZE)]
             work = [("/v3/events/batch", {"events": [event(one) for one in batch]}) for batch in batches]

@@ -7,6 +7,7 @@ and `other_api`, a client for a second team. The stack refuses private endpoints
 
 import base64
 import uuid
+from typing import Any
 
 import pytest
 
@@ -22,10 +23,10 @@ def webhook(**fields: object) -> dict[str, object]:
     return {"endpoint": PUBLIC_ENDPOINT, "subscribed_events": ["signature_request.done"], **fields}
 
 
-def assert_problem(response: ApiResponse, status: int, *param_names: str) -> dict[str, object]:
+def assert_problem(response: ApiResponse, status: int, *param_names: str) -> dict[str, Any]:
     assert response.status == status, response.body
     assert response.content_type.startswith(PROBLEM)
-    problem = response.json()
+    problem: dict[str, Any] = response.json()
     assert problem["status"] == status
     assert problem["title"] and problem["detail"]
     names = [param["name"] for param in problem.get("invalid_params", [])]

@@ -128,8 +128,8 @@ def receiver(
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert(tls_for).configure_cert(context)
 
-        def remember_server_name(sock: ssl.SSLSocket, name: str | None, _: ssl.SSLContext) -> None:
-            sock.hookrelay_server_name = name  # type: ignore[attr-defined]
+        def remember_server_name(sock: ssl.SSLSocket | ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+            sock.hookrelay_server_name = name  # type: ignore[union-attr]
 
         context.sni_callback = remember_server_name
         server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -9,11 +9,15 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookrelay import clock
 from hookrelay.delivery_jobs import InvalidDeliveryMessage, Job, read_job
 from hookrelay.queues import SQS_BATCH_LIMIT
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef, SendMessageBatchRequestEntryTypeDef
 
 # How long a peeked message stays hidden if the CLI dies before making it visible again.
 PEEK_VISIBILITY_SECONDS = 30
@@ -81,11 +85,11 @@ class DeadLetter:
     message_attributes: dict[str, Any]
 
     @classmethod
-    def received(cls, message: dict[str, Any]) -> "DeadLetter":
+    def received(cls, message: "MessageTypeDef") -> "DeadLetter":
         return cls(
             message_id=str(message["MessageId"]),
             body=str(message["Body"]),
-            attributes=dict(message.get("Attributes", {})),
+            attributes={str(name): value for name, value in message.get("Attributes", {}).items()},
             message_attributes=dict(message.get("MessageAttributes", {})),
         )
 
@@ -137,13 +141,13 @@ class DeadLetter:
         }
 
 
-def visible_count(sqs: Any, queue_url: str) -> int:
+def visible_count(sqs: "SQSClient", queue_url: str) -> int:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
 def peek(
-    sqs: Any,
+    sqs: "SQSClient",
     queue_url: str,
     limit: int | None = None,
     stop: Callable[[DeadLetter], bool] = lambda _: False,
@@ -188,13 +192,13 @@ def peek(
     return seen
 
 
-def find(sqs: Any, queue_url: str, message_id: str, progress: Progress | None = None) -> DeadLetter | None:
+def find(sqs: "SQSClient", queue_url: str, message_id: str, progress: Progress | None = None) -> DeadLetter | None:
     """One message by id; SQS has no such lookup, so this peeks through the queue until it appears."""
     letters = peek(sqs, queue_url, stop=lambda letter: letter.message_id == message_id, progress=progress)
     return next((letter for letter in letters if letter.message_id == message_id), None)
 
 
-def _make_visible(sqs: Any, queue_url: str, receipt_handles: list[str]) -> None:
+def _make_visible(sqs: "SQSClient", queue_url: str, receipt_handles: list[str]) -> None:
     for start in range(0, len(receipt_handles), SQS_BATCH_LIMIT):
         batch = receipt_handles[start : start + SQS_BATCH_LIMIT]
         sqs.change_message_visibility_batch(
@@ -203,7 +207,7 @@ def _make_visible(sqs: Any, queue_url: str, receipt_handles: list[str]) -> None:
         )
 
 
-def message_group(message: dict[str, Any]) -> str | None:
+def message_group(message: "MessageTypeDef") -> str | None:
     """The team a copied message goes back in (its fair-queue tenant): the group it had, or for an
     event EventBridge parked (sent without one, as far as AWS documents), the group the rule gives it:
     the event's team, at the path of template.yaml's SqsParameters ($.detail.event.team_id)."""
@@ -229,7 +233,7 @@ class RedriveResult:
 
 
 def redrive_with_move_task(
-    sqs: Any,
+    sqs: "SQSClient",
     dlq_arn: str,
     source_arn: str,
     progress: Progress,
@@ -262,7 +266,7 @@ def redrive_with_move_task(
             return RedriveResult(status, moved, reason=task.get("FailureReason"))
 
 
-def redrive_by_copy(sqs: Any, dlq_url: str, source_url: str, progress: Progress) -> RedriveResult:
+def redrive_by_copy(sqs: "SQSClient", dlq_url: str, source_url: str, progress: Progress) -> RedriveResult:
     """Receive each message, send its body to the source queue in its team's message group (see
     message_group) as the rule sends it (EventBridge's reasons, its message attributes, stay behind),
     and delete it from the DLQ once the send succeeded. Moves what the DLQ held when asked.
@@ -282,9 +286,9 @@ def redrive_by_copy(sqs: Any, dlq_url: str, source_url: str, progress: Progress)
         ).get("Messages", [])
         if not messages:
             break
-        entries = []
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for i, message in enumerate(messages):
-            entry = {"Id": str(i), "MessageBody": message["Body"]}
+            entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(i), "MessageBody": message["Body"]}
             if group := message_group(message):
                 entry["MessageGroupId"] = group
             entries.append(entry)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoRegionError
 
+from hookrelay.errors import DomainError, Unavailable
 from hookrelay_cli.output import note, print_json, print_rows
 from hookrelay_cli.target import Target, TargetError, add_target_arguments, default_template, target_of
 
@@ -38,6 +39,8 @@ DLQ_NAMES = ("delivery", "events", "eventbridge")
 DELIVERY_STATUSES = ("pending", "scheduled", "delivered", "failed")
 HIDDEN_FIELDS = ("event", "requested_attempt")
 EXIT_INTERRUPTED = 130
+# sysexits.h's EX_TEMPFAIL: nothing was done, and the same command again later is expected to work.
+EXIT_TRY_AGAIN = 75
 # A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
 STOP_REPORT_SECONDS = 20
 # How often `local up`'s main thread wakes while it waits for Ctrl-C. The kernel may hand the signal to
@@ -298,8 +301,8 @@ def _api_logic(target: Target) -> "tuple[Subscriptions, DeliveryLog]":
     from hookrelay.settings import Settings  # noqa: PLC0415
 
     settings = Settings.from_environment(target.function_environment("ApiFunction"))
-    subscriptions = wiring.subscriptions(settings, target.table_named)
-    return subscriptions, wiring.delivery_log(settings, subscriptions, target.table_named, target.client)
+    subscriptions = wiring.subscriptions(settings, tables=target.table_named)
+    return subscriptions, wiring.delivery_log(settings, subscriptions, tables=target.table_named, clients=target.client)
 
 
 def _deliveries_list(arguments: argparse.Namespace) -> int:
@@ -645,7 +648,6 @@ def _one_line(error: Exception, arguments: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hookrelay.problems import ProblemError  # noqa: PLC0415
     from hookrelay.settings import SettingsError  # noqa: PLC0415
 
     arguments = build_parser().parse_args(argv)
@@ -654,9 +656,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BotoCoreError, ClientError, TargetError, SettingsError) as error:
         note(f"error: {_one_line(error, arguments)}")
         return 1
-    except ProblemError as error:  # the API's logic refusing, as the API would answer
-        note(f"error: {error.problem.detail}")
-        return 1
+    except DomainError as error:
+        # What the API answers with a problem (hookrelay.http_api), the CLI answers with its sentence.
+        note(f"error: {error.explanation}")
+        return EXIT_TRY_AGAIN if isinstance(error, Unavailable) else 1
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 

@@ -9,13 +9,17 @@ import argparse
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 
 from hookrelay.aws import Table, python_values
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
     from hookrelay_cli.template import Intrinsics, Template
 
 DEFAULT_STACK = "hookrelay"
@@ -53,6 +57,14 @@ class Target:
     def description(self) -> str:
         return f"the local stack at {self.endpoint_url}" if self.is_local else f"stack {self.stack_name}"
 
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> "CloudFormationClient": ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> "DynamoDBClient": ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> "SQSClient": ...
+    @overload
+    def client(self, service: str) -> Any: ...
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 

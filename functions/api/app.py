@@ -7,12 +7,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay import api_docs, catalog, http_api, pagination, portal, problems, wiring
-from hookrelay.aws import client, table
+from hookrelay.errors import DomainError, NotFound, Unavailable
 from hookrelay.models import (
     DeliveryDetail,
     EventBatchIn,
@@ -35,28 +36,18 @@ from hookrelay.models import (
     SubscriptionWithSecret,
 )
 from hookrelay.observability import log_failure, logger, tracer
-from hookrelay.publishing import EventPublisher, NotPublished, new_event
+from hookrelay.publishing import NotPublished, new_event
 from hookrelay.records import DeliveryStatus, DeliverySummary
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import DynamoApiKeyStore
-from hookrelay.store.request_counts import DynamoRequestCounts
-from hookrelay.team_limits import TeamLimiter, limits
 
 settings = get_settings()
-publisher = EventPublisher(client("events"), settings.event_bus, validate_data=settings.validate_event_data)
-subscriptions = wiring.subscriptions(settings, table)
-delivery_log = wiring.delivery_log(settings, subscriptions, table, client)
-portal_tokens = DynamoApiKeyStore(table(settings.api_keys_table))
-team_limiter = TeamLimiter(
-    DynamoRequestCounts(table(settings.deliveries_table)),
-    limits(settings.team_requests_per_second, settings.team_request_burst),
-)
+logic = wiring.api(settings)
 
 # The OpenAPI document and Swagger UI are set up by their first request (hookrelay.api_docs says why).
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
-def _problem(description: str) -> dict[str, Any]:
+def _problem(description: str) -> OpenAPIResponse:
     """An OpenAPI response documented as an RFC 9457 problem."""
     return {"description": description, "content": {problems.PROBLEM_CONTENT_TYPE: {"model": problems.Problem}}}
 
@@ -99,7 +90,7 @@ WebhookId = Annotated[str, Path(description="The subscription id.")]
     ),
 )
 def create_webhook(body: Annotated[SubscriptionSettings, Body()]) -> SubscriptionWithSecret:
-    return SubscriptionWithSecret.of(subscriptions.create(http_api.caller_team(app), body))
+    return SubscriptionWithSecret.of(logic.subscriptions.create(http_api.caller_team(app), body))
 
 
 @app.get(
@@ -112,7 +103,7 @@ def list_webhooks(
     limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
     after: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
 ) -> Page[SubscriptionView]:
-    return subscriptions.page(http_api.caller_team(app), limit, after)
+    return logic.subscriptions.page(http_api.caller_team(app), limit, after)
 
 
 @app.get(
@@ -122,7 +113,7 @@ def list_webhooks(
     responses=_responses(SubscriptionView, _ERRORS_BY_ID),
 )
 def get_webhook(webhook_id: WebhookId) -> SubscriptionView:
-    return SubscriptionView.of(subscriptions.get(http_api.caller_team(app), webhook_id))
+    return SubscriptionView.of(logic.subscriptions.get(http_api.caller_team(app), webhook_id))
 
 
 @app.patch(
@@ -132,7 +123,7 @@ def get_webhook(webhook_id: WebhookId) -> SubscriptionView:
     responses=_responses(SubscriptionView, _ERRORS_BY_ID),
 )
 def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Body()]) -> SubscriptionView:
-    return SubscriptionView.of(subscriptions.update(http_api.caller_team(app), webhook_id, body))
+    return SubscriptionView.of(logic.subscriptions.update(http_api.caller_team(app), webhook_id, body))
 
 
 @app.delete(
@@ -145,7 +136,7 @@ def update_webhook(webhook_id: WebhookId, body: Annotated[SubscriptionPatch, Bod
     responses={HTTPStatus.NO_CONTENT: {"description": "Deleted.", "content": {}}, **_ERRORS_BY_ID},
 )
 def delete_webhook(webhook_id: WebhookId) -> Response[None]:
-    subscriptions.delete(http_api.caller_team(app), webhook_id)
+    logic.subscriptions.delete(http_api.caller_team(app), webhook_id)
     return Response(status_code=204)
 
 
@@ -164,7 +155,7 @@ def rotate_secret(
     webhook_id: WebhookId, body: Annotated[SecretRotation | None, Body()] = None
 ) -> SubscriptionWithSecret:
     rotation = body or SecretRotation()
-    return SubscriptionWithSecret.of(subscriptions.rotate_secret(http_api.caller_team(app), webhook_id, rotation))
+    return SubscriptionWithSecret.of(logic.subscriptions.rotate_secret(http_api.caller_team(app), webhook_id, rotation))
 
 
 _ERRORS_BY_DELIVERY = {
@@ -191,7 +182,7 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
     after: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
 ) -> Page[DeliverySummary]:
-    return delivery_log.page(http_api.caller_team(app), webhook_id, limit, after, status)
+    return logic.delivery_log.page(http_api.caller_team(app), webhook_id, limit, after, status)
 
 
 @app.get(
@@ -201,7 +192,7 @@ def list_deliveries(
     responses=_responses(DeliveryDetail, _ERRORS_BY_DELIVERY),
 )
 def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliveryDetail:
-    return delivery_log.detail(http_api.caller_team(app), webhook_id, delivery_id)
+    return logic.delivery_log.detail(http_api.caller_team(app), webhook_id, delivery_id)
 
 
 @app.post(
@@ -213,7 +204,7 @@ def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliveryDeta
     responses=_responses(DeliverySummary, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )
 def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliverySummary:
-    return delivery_log.retry(http_api.caller_team(app), webhook_id, delivery_id)
+    return logic.delivery_log.retry(http_api.caller_team(app), webhook_id, delivery_id)
 
 
 @app.post(
@@ -228,7 +219,7 @@ def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId) -> DeliverySu
     responses=_responses(Recovery, _ERRORS_WHEN_SENDING, HTTPStatus.ACCEPTED),
 )
 def recover_deliveries(webhook_id: WebhookId, body: Annotated[RecoverRequest, Body()]) -> Recovery:
-    return delivery_log.recover(http_api.caller_team(app), webhook_id, str(body.since), body.after)
+    return logic.delivery_log.recover(http_api.caller_team(app), webhook_id, str(body.since), body.after)
 
 
 @app.post(
@@ -246,7 +237,7 @@ def send_test_event(
     webhook_id: WebhookId, body: Annotated[SampleEventRequest | None, Body()] = None
 ) -> DeliverySummary:
     event_name = body.event_name if body else None
-    return delivery_log.send_test(http_api.caller_team(app), webhook_id, event_name)
+    return logic.delivery_log.send_test(http_api.caller_team(app), webhook_id, event_name)
 
 
 @app.get(
@@ -290,7 +281,7 @@ def _publishing_responses(model: Any, too_large: str) -> dict[int, Any]:
 )
 def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
     event = new_event(http_api.caller_team(app), body)
-    publisher.publish(event)
+    logic.publisher.publish(event)
     _count_published(1)
     return PublishedEvent(event_id=event.event_id)
 
@@ -313,7 +304,7 @@ def publish_event(body: Annotated[EventIn, Body()]) -> PublishedEvent:
 def publish_events(body: Annotated[EventBatchIn, Body()]) -> PublishedEvents:
     team_id = http_api.caller_team(app)
     events = [new_event(team_id, each) for each in body.events]
-    publisher.publish_batch(events)
+    logic.publisher.publish_batch(events)
     _count_published(len(events))
     return PublishedEvents(data=[PublishedEvent(event_id=event.event_id) for event in events])
 
@@ -343,7 +334,7 @@ def _count_published(count: int) -> None:
 def open_portal_session(body: Annotated[PortalSessionRequest | None, Body()] = None) -> PortalSession:
     request = body or PortalSessionRequest()
     return portal.open_session(
-        portal_tokens,
+        logic.portal_tokens,
         http_api.caller_team(app),
         request,
         http_api.api_base_url(app),
@@ -367,7 +358,7 @@ def open_portal_session(body: Annotated[PortalSessionRequest | None, Body()] = N
     },
 )
 def end_portal_session() -> Response[None]:
-    portal.end_session(portal_tokens, http_api.caller_credential(app), http_api.caller_key_hash(app))
+    portal.end_session(logic.portal_tokens, http_api.caller_credential(app), http_api.caller_key_hash(app))
     return Response(status_code=204)
 
 
@@ -383,7 +374,7 @@ def end_portal_session() -> Response[None]:
 def current_portal_session() -> PortalSessionInfo:
     info = portal.session_info(http_api.caller_credential(app))
     if info is None:
-        raise problems.not_found("Portal session (the request was made with an API key)")
+        raise NotFound("Portal session (the request was made with an API key)")
     return info
 
 
@@ -399,7 +390,7 @@ def portal_page_file(name: str) -> Response[str]:
 
 def _portal_file(found: portal.PageFile | None) -> Response[str]:
     if found is None:
-        raise problems.not_found("Portal file")
+        raise NotFound("Portal file")
     return Response(
         status_code=200,
         content_type=found.media_type,
@@ -423,9 +414,16 @@ def answer_problem(error: problems.ProblemError) -> Response[str]:
     return http_api.problem_response(error)
 
 
+@app.exception_handler(DomainError)
+def answer_refusal(error: DomainError) -> Response[str]:
+    if isinstance(error, Unavailable):
+        return _outage(error)
+    return http_api.problem_response(http_api.problem_of(error))
+
+
 @app.exception_handler(RequestValidationError)
 def answer_invalid_request(error: RequestValidationError) -> Response[str]:
-    return http_api.problem_response(problems.from_validation_errors(error.errors()))
+    return http_api.problem_response(http_api.from_validation_errors(error.errors()))
 
 
 @app.exception_handler(NotFoundError)
@@ -435,6 +433,10 @@ def answer_unknown_route(_: NotFoundError) -> Response[str]:
 
 @app.exception_handler(Exception)
 def answer_outage(error: Exception) -> Response[str]:
+    return _outage(error)
+
+
+def _outage(error: Exception) -> Response[str]:
     log_failure("request failed", error)
     return http_api.problem_response(http_api.outage(error))
 
@@ -443,5 +445,7 @@ def answer_outage(error: Exception) -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return (
-        http_api.early_refusal(event) or http_api.team_limit_refusal(event, team_limiter) or app.resolve(event, context)
+        http_api.early_refusal(event)
+        or http_api.team_limit_refusal(event, logic.team_limiter)
+        or app.resolve(event, context)
     )

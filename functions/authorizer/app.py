@@ -13,16 +13,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay.api_keys import Authenticator, authorizer_context
-from hookrelay.aws import client
+from hookrelay import wiring
+from hookrelay.api_keys import authorizer_context
 from hookrelay.observability import log_failure, logger
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import DynamoCredentials
 
-settings = get_settings()
-authenticator = Authenticator(
-    DynamoCredentials(client("dynamodb"), settings.api_keys_table), settings.api_key_cache_seconds
-)
+authenticator = wiring.authenticator(get_settings())
 
 
 @logger.inject_lambda_context

@@ -1,34 +1,26 @@
 """Ingest: events-queue batches → matching subscriptions → delivery records and delivery-queue messages."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay.aws import client, table
+from hookrelay import wiring
 from hookrelay.events_queue import InvalidEventMessage
-from hookrelay.ingest import Ingest
 from hookrelay.observability import log_failure, logger, metrics, tracer
-from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.events import DynamoEventStore
-from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
 from hookrelay.time_budget import TimeBudget
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 # A record, and each further chunk of its fan-out, starts only with more than this left: enough for
 # one chunk, the continuation it may enqueue, the batch's last send of held messages and the answer.
 RESERVED_SECONDS = 10
 
-settings = get_settings()
-ingest = Ingest(
-    subscriptions=CachedTeamSubscriptions(DynamoSubscriptionStore(table(settings.subscriptions_table))),
-    events=DynamoEventStore(table(settings.deliveries_table)),
-    delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-    events_queue=Queue(client("sqs"), settings.events_queue_url),
-    chunk_size=settings.fanout_chunk_size,
-)
+ingest = wiring.ingest(get_settings())
 # A batch whose every record failed is answered like any other: its records come back through the
 # answer, and the function's error metric counts real failures only.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -64,7 +56,7 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
     records = event.get("Records", [])
     metrics.add_metric(name="EventMessagesReceived", unit=MetricUnit.Count, value=len(records))
     ingest.prepare_batch(record["body"] for record in records)

@@ -5,22 +5,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hookrelay import clock
-from hookrelay.aws import client, table
+from hookrelay import clock, wiring
 from hookrelay.observability import log_failure, logger, metrics, tracer
-from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
-from hookrelay.store.due_retries import DynamoDueRetries
-from hookrelay.sweeper import Sweeper
 from hookrelay.time_budget import TimeBudget
 
-settings = get_settings()
-sweeper = Sweeper(
-    due_retries=DynamoDueRetries(table(settings.deliveries_table)),
-    delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-    shards=settings.due_shards,
-    aws_call_seconds=settings.aws_calls.worst_call_seconds,
-)
+sweeper = wiring.sweeper(get_settings())
 
 
 @logger.inject_lambda_context

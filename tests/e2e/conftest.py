@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import boto3
 import local_up
@@ -43,11 +43,22 @@ from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
 from hookrelay_cli.local.tracing import TRACES_FILE_VARIABLE
 from paths import REPO
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
 # `local up` prints its development key on purpose, once, so that a developer can use it.
 DEV_KEY_BANNER = re.compile(r"^Development API key \(team \S+\): (\S+)$", re.MULTILINE)
 PORTAL_BANNER = re.compile(r"^Webhook portal \(team \S+, until \S+\): \S+#token=(\S+)$", re.MULTILINE)
 DEV_KEY = "hr_dev_e2e_key_0123456789"
-LOCAL_SESSION = {
+
+
+class _LocalSession(TypedDict):
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    region_name: str
+
+
+LOCAL_SESSION: _LocalSession = {
     "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
     "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     "region_name": LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
@@ -93,7 +104,7 @@ class RunningStack(local_up.LocalUp):
         SECRETS.add(API_KEY, key)
         return key
 
-    def sqs(self) -> Any:
+    def sqs(self) -> "SQSClient":
         """An SQS client of the stack's moto server, as an operator's SDK would have."""
         return boto3.client("sqs", endpoint_url=self.aws_endpoint, **LOCAL_SESSION)
 
@@ -409,8 +420,8 @@ def statuses(api: ApiClient, subscription_id: object) -> dict[str, str]:
     return {item["id"]: item["status"] for item in page["data"]}
 
 
-def record(stack: RunningStack, delivery: str) -> dict[str, object]:
-    item: dict[str, object] = (
+def record(stack: RunningStack, delivery: str) -> dict[str, Any]:
+    item: dict[str, Any] = (
         stack.table("DeliveriesTable").get_item(Key={"delivery_id": delivery}, ConsistentRead=True).get("Item") or {}
     )
     return item

@@ -5,13 +5,16 @@ import json
 import time
 import uuid
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from api_client import ApiClient
 from e2e.conftest import RunningStack, eventually
 from hookrelay.records import delivery_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +24,7 @@ class LocalAws:
 
     def __init__(self, stack: RunningStack) -> None:
         self.sqs, self.queue_url = stack.sqs(), stack.queue_url
-        self.seen_messages: list[dict[str, Any]] = []
+        self.seen_messages: list[MessageTypeDef] = []
 
     def seen_bodies(self) -> list[str]:
         return [message["Body"] for message in self.seen_messages]

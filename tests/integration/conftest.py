@@ -9,10 +9,9 @@ import pytest
 from moto import mock_aws
 
 from api_client import ApiClient, ApiResponse
+from hookrelay import wiring
 from hookrelay.api_keys import issue_key
-from hookrelay.aws import table
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.gateway import HttpRequest
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
@@ -41,7 +40,7 @@ def to_localhost(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> LocalSta
 @pytest.fixture
 def api_key(stack: LocalStack) -> Callable[[str], str]:
     def create(team_id: str) -> str:
-        return issue_key(DynamoApiKeyStore(table(get_settings().api_keys_table)), team_id).key
+        return issue_key(wiring.api_key_store(get_settings()), team_id).key
 
     return create
 

@@ -8,6 +8,8 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 import records
@@ -37,7 +39,7 @@ def run(capsys: pytest.CaptureFixture[str], stack: StackResources, *arguments: s
     return code, out, err
 
 
-def a_subscription(stack: StackResources, team: str = TEAM, **fields: object) -> str:
+def a_subscription(stack: StackResources, team: str = TEAM, **fields: Any) -> str:
     subscription = records.subscription(id=str(uuid.uuid4()), team_id=team, **fields)
     DynamoSubscriptionStore(stack.table("SubscriptionsTable")).create(subscription, records.TEAM_LIMIT)
     return subscription.id
@@ -246,7 +248,7 @@ def test_every_json_output_is_one_json_document_even_when_empty(
 
 
 def test_a_deployed_stack_without_a_region_is_a_one_line_hint(
-    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

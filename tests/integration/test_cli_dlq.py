@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 import records
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 import hookrelay_cli.dlq
 import hookrelay_cli.target
@@ -189,16 +189,18 @@ class MoveTasks:
 
     def session(self, region: str | None) -> boto3.session.Session:
         session = boto3.session.Session(region_name=region)
-        session.events.register("before-call.sqs.StartMessageMoveTask", self._start)
-        session.events.register("before-call.sqs.ListMessageMoveTasks", self._list)
+        # A before-call handler that returns a response answers in place of AWS (botocore-stubs type every
+        # handler as returning None).
+        session.events.register("before-call.sqs.StartMessageMoveTask", self._start)  # type: ignore[arg-type]
+        session.events.register("before-call.sqs.ListMessageMoveTasks", self._list)  # type: ignore[arg-type]
         return session
 
     def _start(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         self.started.append(json.loads(params["body"]))
-        return AWSResponse("", 200, {}, None), {"TaskHandle": "task-1"}
+        return AWSResponse("", 200, HTTPHeaders(), None), {"TaskHandle": "task-1"}
 
     def _list(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("", 200, {}, None), {"Results": [self.listings.pop(0)]}
+        return AWSResponse("", 200, HTTPHeaders(), None), {"Results": [self.listings.pop(0)]}
 
 
 @pytest.fixture

@@ -28,15 +28,14 @@ from receivers import Answer, Received, receiver
 from records import receiver_endpoint
 
 from api_client import ApiClient
-from hookrelay import aws
+from hookrelay import aws, wiring
 from hookrelay.aws import client, table
 from hookrelay.delivery_jobs import read_job
 from hookrelay.events_queue import read_queue_message
 from hookrelay.ingest import new_delivery
-from hookrelay.queues import Message, Queue, delivery_message
+from hookrelay.queues import Message, delivery_message
 from hookrelay.records import Event, delivery_id
 from hookrelay.settings import get_settings
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.faults import FAULTS_VARIABLE, THROTTLES, Faults
 from hookrelay_cli.local.functions import ContainerFunction
 from hookrelay_cli.local.stack import LocalStack, local_aws
@@ -162,15 +161,13 @@ def event(index: int) -> Event:
 def pending_deliveries(port: int, events: int, subscriptions: int) -> list[str]:
     """Records and first-attempt messages for `events` x `subscriptions`, as ingest would leave them."""
     settings = get_settings()
-    store = DynamoSubscriptionStore(table(settings.subscriptions_table))
+    store = wiring.subscription_store(settings)
     subscribed = [records.subscription(index, endpoint=receiver_endpoint(port)) for index in range(subscriptions)]
     for each in subscribed:
         store.create(each, records.TEAM_LIMIT)
     deliveries = [new_delivery(event(index), each) for index in range(events) for each in subscribed]
     records.store_pending(table(settings.deliveries_table), deliveries)
-    Queue(client("sqs"), settings.delivery_queue_url).send(
-        [delivery_message(d.id, 1, team_id=d.team_id) for d in deliveries]
-    )
+    wiring.delivery_queue(settings).send([delivery_message(d.id, 1, team_id=d.team_id) for d in deliveries])
     return [delivery.id for delivery in deliveries]
 
 
@@ -277,7 +274,7 @@ def test_a_poison_message_in_a_full_batch_reaches_the_dlq_and_the_nine_others_ar
     poison = "not a delivery message"
     with receiver() as server:
         expected = set(pending_deliveries(server.port, events=9, subscriptions=1))
-        Queue(client("sqs"), settings.delivery_queue_url).send([Message(poison, "acme")])
+        wiring.delivery_queue(settings).send([Message(poison, "acme")])
         poller = delivery_poller(stack)
         assert poller.poll_once() == 10  # one batch: the nine and the poison together
         assert set(delivered(expected)) == expected

@@ -19,25 +19,24 @@ from botocore.exceptions import ReadTimeoutError
 from receivers import Answer, receiver, trickling_receiver
 from records import receiver_endpoint, subscription_id
 
-from hookrelay import clock
+from hookrelay import clock, wiring
 from hookrelay.aws import client, table
-from hookrelay.delivery import Deliverer, attempt_seconds
+from hookrelay.delivery import attempt_seconds
 from hookrelay.delivery_jobs import Job, read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.outcomes import Outcome, Report
-from hookrelay.queues import Queue, delivery_message
+from hookrelay.queues import delivery_message
 from hookrelay.rate_limit import BACKLOG_LIMIT, RateLimiter, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
-from hookrelay.store.due_retries import DynamoDueRetries
 from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.rate_limits import DynamoRateLimiter
-from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 from hookrelay.sweeper import Sweeper
 from hookrelay.time_budget import UNLIMITED, TimeBudget
@@ -73,21 +72,17 @@ class World:
         self.held: list[float] = []
         self.subscriptions = CountingSubscriptionStore(table(settings.subscriptions_table))
         self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
-        self.deliverer = Deliverer(
-            deliveries=self.deliveries,
-            subscriptions=CachedTeamSubscriptions(self.subscriptions),
-            subscription_store=self.subscriptions,
-            transport=transport or Transport(allow_private=True, total_timeout=1.0),
+        self.deliverer = wiring.deliverer(
+            settings,
+            store=self.subscriptions,
+            sender=transport or Transport(allow_private=True, total_timeout=1.0),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
-            delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-            due_shards=settings.due_shards,
             rate_limiter=rate_limiter or DynamoRateLimiter(table(settings.deliveries_table), spacing_seconds=0),
-            aws_call_seconds=settings.aws_calls.worst_call_seconds,
             sleep=self.held.append,
         )
         self.origins: dict[str, DeliveryOrigin] = {}
 
-    def subscribe(self, port: int, **fields: object) -> Subscription:
+    def subscribe(self, port: int, **fields: Any) -> Subscription:
         subscription = records.subscription(endpoint=receiver_endpoint(port), **fields)
         self.subscriptions.create(subscription, records.TEAM_LIMIT)
         return subscription
@@ -615,13 +610,7 @@ def slots_taken_until(subscription: Subscription, moment: datetime) -> None:
 
 
 def local_sweeper() -> Sweeper:
-    settings = get_settings()
-    return Sweeper(
-        due_retries=DynamoDueRetries(table(settings.deliveries_table)),
-        delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-        shards=settings.due_shards,
-        aws_call_seconds=settings.aws_calls.worst_call_seconds,
-    )
+    return wiring.sweeper(get_settings())
 
 
 def test_a_slot_further_than_a_queue_delay_waits_for_the_sweeper_which_hands_it_over_once(world: World) -> None:

@@ -13,14 +13,13 @@ from receivers import receiver
 
 from api_client import ApiClient
 from api_contract import assert_problem, webhook
-from hookrelay import clock
+from hookrelay import clock, wiring
 from hookrelay.aws import table
 from hookrelay.ingest import new_delivery
 from hookrelay.pagination import encode_cursor
 from hookrelay.records import Attempt, Delivery, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 from integration.test_ingest import poll_until_empty, publish
@@ -33,7 +32,7 @@ def deliveries() -> DynamoDeliveryStore:
 
 
 def stored_subscription(team_id: str, subscription_id: str) -> Subscription:
-    found = DynamoSubscriptionStore(table(get_settings().subscriptions_table)).get(team_id, subscription_id)
+    found = wiring.subscription_store(get_settings()).get(team_id, subscription_id)
     assert found is not None
     return found
 

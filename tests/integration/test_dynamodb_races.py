@@ -14,13 +14,12 @@ from receivers import Answer, receiver
 
 from api_client import ApiClient, ApiResponse
 from api_contract import assert_problem, webhook
-from hookrelay import clock
+from hookrelay import clock, wiring
 from hookrelay.api_keys import MISS_CACHE_SECONDS, issue_key
 from hookrelay.aws import table
 from hookrelay.models import SubscriptionPatch
 from hookrelay.outcomes import Outcome
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 from hookrelay.time_budget import UNLIMITED
@@ -31,7 +30,7 @@ TEAM = "team-a"
 
 
 def store() -> DynamoSubscriptionStore:
-    return DynamoSubscriptionStore(table(get_settings().subscriptions_table))
+    return wiring.subscription_store(get_settings())
 
 
 def another_request() -> Subscriptions:
@@ -109,7 +108,7 @@ def test_an_unknown_key_is_remembered_as_unknown_for_a_second_at_most(
 ) -> None:
     early = ApiClient(transport, "hr_" + secrets.token_urlsafe(32))
     assert_problem(early.get("/v3/webhooks"), 401)
-    issue_key(DynamoApiKeyStore(table(get_settings().api_keys_table)), "team-late", early.key)
+    issue_key(wiring.api_key_store(get_settings()), "team-late", early.key)
     time.sleep(MISS_CACHE_SECONDS)
     assert early.get("/v3/webhooks").status == 200
 
@@ -206,7 +205,7 @@ def test_concurrent_creates_and_patches_of_one_team_under_conflicts_all_succeed(
     injected_dynamodb.conflict_rate = 0.3
     creates = [webhook(description=f"new {n}") for n in range(10)]
     # Two PATCHes of each existing subscription, of different fields, sent together.
-    patches = [(id_, {"description": f"patched {id_}"}) for id_ in existing]
+    patches: list[tuple[str, dict[str, object]]] = [(id_, {"description": f"patched {id_}"}) for id_ in existing]
     patches += [(id_, {"scopes": ["app"]}) for id_ in existing]
     with ThreadPoolExecutor(20) as clients:
         answers = [clients.submit(api.post, "/v3/webhooks", body) for body in creates]

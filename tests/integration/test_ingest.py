@@ -6,7 +6,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import records
@@ -15,7 +15,7 @@ from receivers import receiver
 from records import receiver_endpoint
 
 from api_client import ApiClient
-from hookrelay import clock
+from hookrelay import clock, wiring
 from hookrelay.aws import client, table
 from hookrelay.delivery_jobs import read_job
 from hookrelay.events_queue import FanOutRequest, queue_message
@@ -24,21 +24,28 @@ from hookrelay.records import Attempt, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.functions import LocalContext
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 from paths import REPO
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
 EVENT_ID = "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b"
-SAMPLE_EVENT = {"event_id": EVENT_ID, "event_name": "signer.done", "event_time": "2026-01-01T00:00:00.000Z", "data": {}}
+SAMPLE_EVENT: dict[str, Any] = {
+    "event_id": EVENT_ID,
+    "event_name": "signer.done",
+    "event_time": "2026-01-01T00:00:00.000Z",
+    "data": {},
+}
 
 INGEST_SAMPLE = json.loads((REPO / "events" / "ingest-sqs-batch.json").read_text())
 
 
-def drain(queue_url: str) -> list[dict[str, Any]]:
+def drain(queue_url: str) -> "list[MessageTypeDef]":
     """Every message on a queue, each received once (kept invisible, not deleted)."""
-    sqs, messages = client("sqs"), []
+    sqs, messages = client("sqs"), list["MessageTypeDef"]()
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300).get(
         "Messages"
     ):
@@ -57,7 +64,7 @@ def delivery_records() -> dict[str, dict[str, Any]]:
 
 
 def stored_subscriptions(subscription_ids: list[str], team_id: str = "team-a") -> list[Subscription]:
-    store = DynamoSubscriptionStore(table(get_settings().subscriptions_table))
+    store = wiring.subscription_store(get_settings())
     found = [store.get(team_id, subscription_id) for subscription_id in subscription_ids]
     return [subscription for subscription in found if subscription is not None]
 

@@ -8,7 +8,7 @@ condition. Each rule's test has a twin with the rule off, which sees what moto a
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -16,10 +16,11 @@ from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from hookrelay import wiring
 from hookrelay.api_keys import hash_key, issue_key
 from hookrelay.aws import client, table
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import Credential, DynamoApiKeyStore, DynamoCredentials
+from hookrelay.store.api_keys import Credential, DynamoCredentials
 from hookrelay_cli.local.dynamodb import DynamoDBRules, dynamodb_rules
 from hookrelay_cli.local.stack import LocalStack
 
@@ -40,7 +41,7 @@ def index_lag(restore_environment: None, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_an_index_query_misses_what_was_written_in_the_last_n_ms(index_lag: None, stack: LocalStack) -> None:
-    keys = DynamoApiKeyStore(table(get_settings().api_keys_table))
+    keys = wiring.api_key_store(get_settings())
     issued = issue_key(keys, "team-a")
     assert keys.of_team("team-a") == []  # the team index has not caught up yet
     credentials = DynamoCredentials(client("dynamodb"), get_settings().api_keys_table)
@@ -50,7 +51,7 @@ def test_an_index_query_misses_what_was_written_in_the_last_n_ms(index_lag: None
 
 
 def test_without_the_knob_an_index_query_sees_every_write(stack: LocalStack) -> None:
-    keys = DynamoApiKeyStore(table(get_settings().api_keys_table))
+    keys = wiring.api_key_store(get_settings())
     issued = issue_key(keys, "team-a")
     assert [key.key_id for key in keys.of_team("team-a")] == [issued.key_id]
 
@@ -246,7 +247,10 @@ def assert_throttled(refused: pytest.ExceptionInfo[ClientError], reason: str, re
     """What DynamoDB answers on an on-demand table (the template's PAY_PER_REQUEST)."""
     throttled = "Index" if reason.startswith("Index") else "Table"
     assert error_of(refused) == ("ThrottlingException", ON_DEMAND_THROTTLED[throttled])
-    assert refused.value.response["throttlingReasons"] == [{"reason": reason, "resource": resource}]
+    # A field of DynamoDB's answer newer than botocore-stubs' ClientError response.
+    assert cast(dict[str, Any], refused.value.response)["throttlingReasons"] == [
+        {"reason": reason, "resource": resource}
+    ]
 
 
 def table_arn(dynamodb: Any, name: str) -> str:

@@ -39,7 +39,7 @@ class BlockingContainer:
 @pytest.fixture
 def blocking_functions(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list[int]]:
     """Every function of the stack made of BlockingContainers (the stack's own container is number 0)."""
-    release, started = threading.Event(), []
+    release, started = threading.Event(), list[int]()
 
     def container(function_id: str, number: int = 0) -> BlockingContainer:
         return BlockingContainer(stack.template.function(function_id), number, release, started)

@@ -19,8 +19,10 @@ BATCH = 10
 def fill(queue_url: str, count: int) -> None:
     sqs = client("sqs")
     for start in range(0, count, BATCH):
-        entries = [{"Id": str(i), "MessageBody": json.dumps({"n": start + i})} for i in range(BATCH)]
-        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": json.dumps({"n": start + i})} for i in range(BATCH)],
+        )
 
 
 def fastest_of(repeats: int, work: Callable[[], object]) -> float:

@@ -15,10 +15,10 @@ import pytest
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from hookrelay import wiring
 from hookrelay.api_keys import issue_key
-from hookrelay.aws import client, table
+from hookrelay.aws import client
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.dynamodb import AS_ON_AWS, READ_LAG_VARIABLE, DynamoDBRules
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME, LocalStack
@@ -53,7 +53,7 @@ def test_dynamodb_is_served_by_a_process_of_its_own(stack: LocalStack) -> None:
 
 
 def test_an_index_query_still_lags_its_writes(stack: LocalStack) -> None:
-    keys = DynamoApiKeyStore(table(get_settings().api_keys_table))
+    keys = wiring.api_key_store(get_settings())
     issued = issue_key(keys, "team-a")
     assert keys.of_team("team-a") == []
     time.sleep(LAG_MS / 1000 + 0.1)

@@ -12,14 +12,13 @@ import records
 from receivers import Answer, receiver
 from records import receiver_endpoint
 
-from hookrelay import clock
+from hookrelay import clock, wiring
 from hookrelay.aws import client, table
 from hookrelay.ingest import new_delivery
-from hookrelay.queues import Queue, delivery_message
+from hookrelay.queues import delivery_message
 from hookrelay.records import Event
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.stack import LocalStack, polled_concurrency
 from hookrelay_cli.local.workers import QueuePoller
 from hookrelay_cli.template import Template
@@ -30,13 +29,13 @@ def queued_delivery(port: int, event_id: str) -> str:
     """A subscription to a receiver on 127.0.0.1, a pending delivery of one event, and its first message."""
     settings, now = get_settings(), clock.now_iso()
     subscription = records.subscription(endpoint=receiver_endpoint(port))
-    store = DynamoSubscriptionStore(table(settings.subscriptions_table))
+    store = wiring.subscription_store(settings)
     if store.get(subscription.team_id, subscription.id) is None:
         store.create(subscription, records.TEAM_LIMIT)
     event = Event(event_id=event_id, event_name="signer.done", event_time=now, team_id="acme", data={})
     delivery = new_delivery(event, subscription)
     records.store_pending(table(settings.deliveries_table), [delivery])
-    Queue(client("sqs"), settings.delivery_queue_url).send([delivery_message(delivery.id, 1, team_id=delivery.team_id)])
+    wiring.delivery_queue(settings).send([delivery_message(delivery.id, 1, team_id=delivery.team_id)])
     return delivery.id
 
 
@@ -138,7 +137,7 @@ def recording_poller(stack: LocalStack, function: RecordingFunction, duplicate_r
 
 
 def send_messages(stack: LocalStack, count: int) -> list[str]:
-    queue = Queue(client("sqs"), get_settings().delivery_queue_url)
+    queue = wiring.delivery_queue(get_settings())
     queue.send([delivery_message(f"d-{index}", 1, team_id="acme") for index in range(count)])
     messages = client("sqs").receive_message(QueueUrl=get_settings().delivery_queue_url, MaxNumberOfMessages=10)
     ids = [message["MessageId"] for message in messages["Messages"]]
@@ -155,9 +154,7 @@ def send_messages(stack: LocalStack, count: int) -> list[str]:
 def test_with_duplicates_on_every_message_reaches_two_invocations_then_is_deleted(stack: LocalStack) -> None:
     function = RecordingFunction(stack)
     poller = recording_poller(stack, function, duplicate_rate=1.0)
-    Queue(client("sqs"), get_settings().delivery_queue_url).send(
-        [delivery_message(f"d-{i}", 1, team_id="acme") for i in range(5)]
-    )
+    wiring.delivery_queue(get_settings()).send([delivery_message(f"d-{i}", 1, team_id="acme") for i in range(5)])
     while poller.poll_once():
         pass
     seen = Counter(message_id for batch in function.batches for message_id in batch)

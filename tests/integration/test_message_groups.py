@@ -30,7 +30,7 @@ delivery_queue_sends = test_ingest.delivery_queue_sends
 
 def groups(queue_url: str) -> list[str | None]:
     """The message group of every message on a queue (kept invisible, not deleted)."""
-    sqs, found = client("sqs"), []
+    sqs, found = client("sqs"), list[str | None]()
     while batch := sqs.receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300, MessageSystemAttributeNames=["All"]
     ).get("Messages"):

@@ -9,10 +9,10 @@ import pytest
 
 from api_client import ApiClient, ApiResponse
 from api_contract import assert_problem, webhook
+from hookrelay import wiring
 from hookrelay.api_keys import hash_key
 from hookrelay.aws import table
 from hookrelay.settings import get_settings
-from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.stack import LocalStack
 from integration.conftest import sample_event
 
@@ -103,7 +103,7 @@ def test_tokens_are_stored_hashed_and_refused_once_expired(stack: LocalStack, ap
     assert any(item["key_hash"] == hash_key(token) for item in items)
 
     expired = "hrp_expired_" + "x" * 40
-    store = DynamoApiKeyStore(table(get_settings().api_keys_table))
+    store = wiring.api_key_store(get_settings())
     store.add_portal_token(
         hash_key(expired), "team-a", read_only=False, expires_at=int(time.time()) - 1, opened_by=None
     )
@@ -219,7 +219,7 @@ def test_a_portal_session_ends_with_the_key_that_opened_it(
     issuing_key = api_key("team-a")
     token, _ = open_session(ApiClient(api.transport, issuing_key))
     kept, _ = open_session(api)
-    store = DynamoApiKeyStore(table(get_settings().api_keys_table))
+    store = wiring.api_key_store(get_settings())
     assert api.post("/v3/webhooks", webhook(), key=token).status == 201
 
     assert store.remove("team-a", hash_key(issuing_key)[:12])

@@ -10,11 +10,11 @@ import records
 from receivers import receiver
 from records import receiver_endpoint
 
+from hookrelay import wiring
 from hookrelay.aws import client, table
 from hookrelay.records import delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import DynamoDeliveryStore
-from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay_cli.local.stack import LocalStack
 from integration.conftest import sample_event
 
@@ -48,7 +48,7 @@ def test_the_ingest_sample_fans_out_the_delivery_sample_and_the_delivery_sample_
     settings = get_settings()
     with receiver() as healthy:
         subscription = records.subscription(id=origin["subscription_id"], endpoint=receiver_endpoint(healthy.port))
-        DynamoSubscriptionStore(table(settings.subscriptions_table)).create(subscription, records.TEAM_LIMIT)
+        wiring.subscription_store(settings).create(subscription, records.TEAM_LIMIT)
 
         assert to_localhost.invoke("IngestFunction", sample_event("ingest-sqs-batch")) == {"batchItemFailures": []}
 

@@ -11,7 +11,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +19,10 @@ import pytest
 import urllib3.util.connection
 from receivers import Answer, Receiver, receiver
 
-from api_client import ApiClient
+from api_client import ApiClient, ApiResponse
 from api_contract import PUBLIC_ENDPOINT, assert_problem, webhook
-from hookrelay import problems
 from hookrelay.addresses import resolve
+from hookrelay.errors import DomainError
 from hookrelay.subscriptions import ENDPOINT_LOOKUP_SECONDS, vet_endpoint
 from hookrelay.transport import Transport
 
@@ -169,7 +169,7 @@ def send(probe: Probe, port: int) -> str | None:
 def refused_at_create(probe: Probe) -> bool:
     try:
         vet_endpoint(probe.at(), allow_private=False, resolver=at_create)
-    except problems.ProblemError:
+    except DomainError:
         return True
     return False
 
@@ -293,10 +293,11 @@ def unanswering_name_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_a_name_server_that_never_answers_gets_a_prompt_422(api: ApiClient, unanswering_name_server: str) -> None:
     endpoint = f"https://{unanswering_name_server}/hooks"
     path = f"/v3/webhooks/{api.post('/v3/webhooks', webhook()).json()['id']}"
-    for send in (
+    sends: tuple[Callable[[], ApiResponse], ...] = (
         lambda: api.post("/v3/webhooks", webhook(endpoint=endpoint)),
         lambda: api.patch(path, {"endpoint": endpoint}),
-    ):
+    )
+    for send in sends:
         started = time.monotonic()
         problem = assert_problem(send(), 422, "endpoint")
         # Before, the request waited for the lookup without end (on AWS: until the function's Timeout, a 5xx).

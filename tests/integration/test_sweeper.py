@@ -2,6 +2,7 @@
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -9,10 +10,9 @@ import pytest
 import records
 
 import hookrelay.sweeper
-from hookrelay import clock
-from hookrelay.aws import client, table
+from hookrelay import clock, wiring
+from hookrelay.aws import table
 from hookrelay.ingest import new_delivery
-from hookrelay.queues import Queue
 from hookrelay.records import Event
 from hookrelay.settings import get_settings
 from hookrelay.store.due_retries import DueSlice, DynamoDueRetries, due_shard, due_shard_name
@@ -48,16 +48,16 @@ def scheduled_delivery(index: int, due_in: timedelta) -> str:
     return delivery.id
 
 
-def messages() -> list[dict[str, object]]:
+def messages() -> list[dict[str, Any]]:
     return [json.loads(message["Body"]) for message in drain(get_settings().delivery_queue_url)]
 
 
 @pytest.fixture
-def sweep(stack: LocalStack):  # type: ignore[no-untyped-def]
+def sweep(stack: LocalStack) -> Callable[[], Any]:
     return lambda: stack.invoke("SweeperFunction", {"source": "aws.events", "detail-type": "Scheduled Event"})
 
 
-def test_due_retries_are_enqueued_with_their_next_attempt(sweep) -> None:  # type: ignore[no-untyped-def]
+def test_due_retries_are_enqueued_with_their_next_attempt(sweep: Callable[[], Any]) -> None:
     due = {scheduled_delivery(index, timedelta(minutes=-1)) for index in range(25)}
     later = scheduled_delivery(99, timedelta(hours=1))
     assert sweep() == {"enqueued": 25}
@@ -69,8 +69,8 @@ def test_due_retries_are_enqueued_with_their_next_attempt(sweep) -> None:  # typ
 
 
 def test_a_shard_with_more_than_a_page_of_due_retries_is_read_to_its_end(
-    sweep, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    sweep: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # 25 retries in 8 shards: some shard holds at least 4, two pages of 2 or more.
     monkeypatch.setattr(hookrelay.sweeper, "PAGE", 2)
     due = {scheduled_delivery(index, timedelta(minutes=-1)) for index in range(25)}
@@ -89,12 +89,7 @@ def test_two_sweepers_at_once_never_enqueue_a_retry_twice(stack: LocalStack) -> 
     now = clock.utc_now()
 
     def new_sweeper(due_retries: DynamoDueRetries) -> Sweeper:
-        return Sweeper(
-            due_retries=due_retries,
-            delivery_queue=Queue(client("sqs"), settings.delivery_queue_url),
-            shards=settings.due_shards,
-            aws_call_seconds=settings.aws_calls.worst_call_seconds,
-        )
+        return wiring.sweeper(settings, due_retries=due_retries)
 
     sweeper_b = new_sweeper(DynamoDueRetries(table(settings.deliveries_table)))
     swept_by_b: list[int] = []

@@ -14,11 +14,12 @@ import records
 from receivers import Answer, receiver
 from records import receiver_endpoint, subscription_id
 
+from hookrelay import wiring
 from hookrelay.aws import table
 from hookrelay.models import SubscriptionPatch
 from hookrelay.records import Subscription, with_values
 from hookrelay.settings import get_settings
-from hookrelay.store.subscriptions import CachedTeamSubscriptions, DynamoSubscriptionStore
+from hookrelay.store.subscriptions import CachedTeamSubscriptions
 from hookrelay.subscriptions import Subscriptions
 from hookrelay.time_budget import UNLIMITED
 from hookrelay_cli.local.stack import LocalStack
@@ -107,7 +108,7 @@ def test_a_flapping_endpoint_makes_no_container_re_read_its_team(stack: LocalSta
     with receiver(lambda _: next(answers)) as flapping, subscription_reads() as reads:
         subscription = world.subscribe(flapping.port)
         version = world.subscriptions.versions(["acme"])
-        another_container = CachedTeamSubscriptions(DynamoSubscriptionStore(table(get_settings().subscriptions_table)))
+        another_container = CachedTeamSubscriptions(wiring.subscription_store(get_settings()))
         another_container.refresh(["acme"])
         reads.clear()
         outcomes = []

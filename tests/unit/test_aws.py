@@ -6,9 +6,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any, Literal
 
 import pytest
-from botocore.config import Config
 
 from hookrelay import aws
 from hookrelay.aws import client, table
@@ -17,15 +17,20 @@ from hookrelay.settings import AwsCallLimits
 from hookrelay.store.deliveries import WRITE_CONCURRENCY
 from hookrelay.sweeper import SHARD_CONCURRENCY
 
+ClientName = Literal["sqs", "events", "dynamodb", "dynamodb table"]
 
-def client_config(name: str) -> Config:
+
+def client_config(name: ClientName) -> Any:
+    # botocore-stubs declare Config's options as its constructor's arguments only, not as its attributes.
     if name == "dynamodb table":
         return table("any-table").client.meta.config
     return client(name).meta.config
 
 
 @pytest.mark.parametrize("name", ["sqs", "events", "dynamodb", "dynamodb table"])
-def test_a_shared_client_has_a_connection_per_thread_adaptive_retries_and_the_settings_limits(name: str) -> None:
+def test_a_shared_client_has_a_connection_per_thread_adaptive_retries_and_the_settings_limits(
+    name: ClientName,
+) -> None:
     config = client_config(name)
     # More threads than pooled connections would wait for one, or open and drop extra ones ("pool is full").
     assert config.max_pool_connections >= max(SEND_CONCURRENCY, WRITE_CONCURRENCY, SHARD_CONCURRENCY)
@@ -96,8 +101,9 @@ def test_a_call_without_an_answer_ends_within_the_worst_case_of_its_attempts(
 
 
 @pytest.mark.parametrize("name", ["sqs", "dynamodb", "dynamodb table"])
-def test_a_shared_clients_exception_classes_are_made_before_its_threads_use_it(name: str) -> None:
+def test_a_shared_clients_exception_classes_are_made_before_its_threads_use_it(name: ClientName) -> None:
     # botocore makes them at their first use, unguarded: threads failing at once could each make their
     # own, and one's `except client.exceptions.X` would miss another's X.
-    shared = table("any-table").client if name == "dynamodb table" else client(name)
+    # `_exceptions` is botocore's own attribute, which the stubs leave out.
+    shared: Any = table("any-table").client if name == "dynamodb table" else client(name)
     assert shared._exceptions is not None

@@ -1,16 +1,20 @@
 """Each catalog event's `data` schema: consistent with its sample, and the checks POST /v3/events makes."""
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jsonschema
 import pytest
 
 from hookrelay import catalog
+from hookrelay.errors import DomainError
 from hookrelay.event_schemas import violations
+from hookrelay.http_api import problem_of
 from hookrelay.models import EventIn
-from hookrelay.problems import ProblemError
 from hookrelay.publishing import EventPublisher, new_event
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
 from unit.test_publishing import FakeEvents
 
 EVENT_TYPES = catalog.event_types()
@@ -77,14 +81,14 @@ def test_a_reason_never_repeats_a_large_input() -> None:
 def test_the_publisher_refuses_data_against_the_schema_only_when_validating() -> None:
     event = new_event("acme", EventIn.model_validate({"event_name": "signer.done", "data": {"signer": {"id": "s"}}}))
     events = FakeEvents()
-    EventPublisher(events, "bus").publish(event)
+    EventPublisher(cast("EventBridgeClient", events), "bus").publish(event)
     assert len(events.entries) == 1
-    with pytest.raises(ProblemError) as raised:
-        EventPublisher(events, "bus", validate_data=True).publish(event)
-    problem = raised.value.problem
+    with pytest.raises(DomainError) as raised:
+        EventPublisher(cast("EventBridgeClient", events), "bus", validate_data=True).publish(event)
+    problem = problem_of(raised.value).problem
     assert problem.status == 422
     assert {param.name for param in problem.invalid_params or []} == {"data.signature_request", "data.signer.status"}
     assert len(events.entries) == 1
     valid = new_event("acme", EventIn.model_validate({"event_name": "signer.done", "data": sample("signer.done")}))
-    EventPublisher(events, "bus", validate_data=True).publish(valid)
+    EventPublisher(cast("EventBridgeClient", events), "bus", validate_data=True).publish(valid)
     assert len(events.entries) == 2

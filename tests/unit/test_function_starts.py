@@ -89,3 +89,17 @@ def test_delivery_starts_without_requests() -> None:
     # The transport sends with urllib3, which boto3 imports anyway; requests would add its own
     # imports (charset detection, cookies, adapters) to every cold start.
     assert "requests" not in started("delivery").modules
+
+
+def test_the_wiring_imports_what_a_builder_builds_only_when_it_is_called() -> None:
+    # Every function imports hookrelay.wiring; the authorizer must not pay for the delivery's imports.
+    probe = subprocess.run(
+        [sys.executable, "-c", "import json, sys, hookrelay.wiring; print(json.dumps(sorted(sys.modules)))"],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO / "layers" / "common" / "python")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    imported = {module for module in json.loads(probe.stdout) if module.startswith("hookrelay.")}
+    assert imported == {"hookrelay.wiring", "hookrelay.settings", "hookrelay.clock", "hookrelay.retry"}

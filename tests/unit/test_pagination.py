@@ -1,7 +1,8 @@
 import pytest
 
+from hookrelay.errors import DomainError
+from hookrelay.http_api import problem_of
 from hookrelay.pagination import decode_cursor, encode_cursor
-from hookrelay.problems import ProblemError
 
 
 def test_round_trip() -> None:
@@ -12,7 +13,8 @@ def test_round_trip() -> None:
 
 @pytest.mark.parametrize("cursor", ["", "!!", "bm90LWpzb24", encode_cursor({"other": "x"}), encode_cursor({"id": ""})])
 def test_foreign_cursors_are_422(cursor: str) -> None:
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         decode_cursor(cursor, frozenset({"id"}))
-    assert raised.value.problem.status == 422
-    assert raised.value.problem.invalid_params and raised.value.problem.invalid_params[0].name == "query.after"
+    problem = problem_of(raised.value).problem
+    assert problem.status == 422
+    assert problem.invalid_params and problem.invalid_params[0].name == "query.after"

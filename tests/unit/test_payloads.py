@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from hookrelay.catalog import event_types
-from hookrelay.payloads import EventFacts, delivery_format, render, summary
+from hookrelay.payloads import DeliveryFormat, EventFacts, delivery_format, render, summary
 
 ZWSP = "\u200b"
 
@@ -146,7 +146,7 @@ def test_values_of_any_json_type_render(name: object) -> None:
 
 
 @pytest.mark.parametrize("delivery", ["slack", "discord"])
-def test_escaping_never_pushes_a_message_past_the_chat_limits(delivery: str) -> None:
+def test_escaping_never_pushes_a_message_past_the_chat_limits(delivery: DeliveryFormat) -> None:
     facts = EventFacts(**{**FACTS.__dict__, "data": {"reason": "<&>*_" * 2000}})
     message = json.loads(render(facts, delivery).body)
     if delivery == "slack":

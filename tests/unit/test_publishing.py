@@ -1,17 +1,22 @@
 import dataclasses
 import json
 import uuid
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from hookrelay import catalog
+from hookrelay.errors import DomainError
 from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, read_queue_message
+from hookrelay.http_api import from_validation_error, problem_of
 from hookrelay.models import EventBatchIn, EventIn
-from hookrelay.problems import ProblemError, from_validation_error
 from hookrelay.publishing import PUT_ATTEMPTS, EventPublisher, new_event
 from hookrelay.records import Event
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
 
 
 class FakeEvents:
@@ -49,7 +54,7 @@ class FakeEvents:
 
 
 def publisher(events: FakeEvents, *, validate_data: bool = False) -> EventPublisher:
-    return EventPublisher(events, "bus", validate_data=validate_data, sleep=lambda _: None)
+    return EventPublisher(cast("EventBridgeClient", events), "bus", validate_data=validate_data, sleep=lambda _: None)
 
 
 def body(**fields: object) -> EventIn:
@@ -91,10 +96,10 @@ def test_event_id_is_kept_or_generated() -> None:
     ],
 )
 def test_a_failed_publish_is_a_503_with_retry_after(events: FakeEvents) -> None:
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         publisher(events).publish(new_event("acme", body()))
-    assert raised.value.problem.status == 503
-    assert raised.value.headers["Retry-After"]
+    assert problem_of(raised.value).problem.status == 503
+    assert problem_of(raised.value).headers["Retry-After"]
 
 
 def test_a_failed_entry_is_retried_and_then_accepted() -> None:
@@ -127,12 +132,12 @@ def test_a_batch_retries_only_its_failed_entries() -> None:
 
 def test_entries_failing_every_retry_are_never_reported_as_accepted() -> None:
     events = FakeEvents(failing=[{EVENT_IDS[2], EVENT_IDS[7]}] * 10)
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         publisher(events).publish_batch(batch())
     assert len(events.calls) == PUT_ATTEMPTS
     assert all(call == [EVENT_IDS[2], EVENT_IDS[7]] for call in events.calls[1:])
-    problem = raised.value.problem.model_dump()
-    assert problem["status"] == 503 and raised.value.headers["Retry-After"]
+    problem = problem_of(raised.value).problem.model_dump()
+    assert problem["status"] == 503 and problem_of(raised.value).headers["Retry-After"]
     assert problem["not_published"] == [EVENT_IDS[2], EVENT_IDS[7]]
     assert problem["published"] == [event_id for event_id in EVENT_IDS if event_id not in problem["not_published"]]
     assert "InternalFailure" in problem["detail"]
@@ -140,9 +145,9 @@ def test_entries_failing_every_retry_are_never_reported_as_accepted() -> None:
 
 def test_a_batch_whose_put_events_call_fails_publishes_nothing() -> None:
     events = FakeEvents(error=ClientError({"Error": {"Code": "InternalException", "Message": "boom"}}, "PutEvents"))
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         publisher(events).publish_batch(batch(3))
-    problem = raised.value.problem.model_dump()
+    problem = problem_of(raised.value).problem.model_dump()
     assert problem["status"] == 503 and problem["published"] == [] and problem["not_published"] == EVENT_IDS[:3]
 
 
@@ -152,10 +157,10 @@ def test_a_batch_with_events_against_their_schema_names_each_index_and_path_and_
     events = [new_event("acme", body(event_name="signer.done", data=sample.sample)) for _ in range(4)]
     events[1] = dataclasses.replace(events[1], data={**sample.sample, "signer": {"id": 7, "status": "signed"}})
     events[3] = dataclasses.replace(events[3], data={"signature_request": sample.sample["signature_request"]})
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         publisher(fake := FakeEvents(), validate_data=True).publish_batch(events)
-    assert raised.value.problem.status == 422
-    names = [param.name for param in raised.value.problem.invalid_params or []]
+    assert problem_of(raised.value).problem.status == 422
+    names = [param.name for param in problem_of(raised.value).problem.invalid_params or []]
     assert "events[1].data.signer.id" in names and "events[3].data.signer" in names
     assert not any(name.startswith(("events[0]", "events[2]")) for name in names)
     assert fake.calls == []
@@ -164,18 +169,20 @@ def test_a_batch_with_events_against_their_schema_names_each_index_and_path_and_
 def test_a_batch_with_an_event_over_the_entry_limit_is_413_naming_it() -> None:
     events = batch(3)
     events[1] = dataclasses.replace(events[1], data={"blob": "x" * 262_000})
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         publisher(fake := FakeEvents()).publish_batch(events)
-    assert raised.value.problem.status == 413
-    assert [param.name for param in raised.value.problem.invalid_params or []] == ["events[1]"]
+    assert problem_of(raised.value).problem.status == 413
+    assert [param.name for param in problem_of(raised.value).problem.invalid_params or []] == ["events[1]"]
     assert fake.calls == []
 
 
 def test_a_batch_over_put_events_request_limit_is_413() -> None:
     events = [dataclasses.replace(event, data={"blob": "x" * 140_000}) for event in batch(2)]
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         publisher(fake := FakeEvents()).publish_batch(events)
-    assert raised.value.problem.status == 413 and "fewer events" in str(raised.value.problem.detail)
+    assert problem_of(raised.value).problem.status == 413 and "fewer events" in str(
+        problem_of(raised.value).problem.detail
+    )
     assert fake.calls == []
 
 
@@ -202,9 +209,9 @@ def test_a_bad_batch_names_the_field(events: object, name: str) -> None:
 
 
 def test_an_event_over_the_entry_limit_is_413() -> None:
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         publisher(FakeEvents()).publish(new_event("acme", body(data={"blob": "x" * 262_000})))
-    assert raised.value.problem.status == 413
+    assert problem_of(raised.value).problem.status == 413
 
 
 def bus_message(data_json: str) -> str:

@@ -7,7 +7,8 @@ from pydantic import ValidationError
 from records import TEAM_LIMIT
 
 from hookrelay import clock
-from hookrelay.errors import Unavailable
+from hookrelay.errors import DomainError, Unavailable
+from hookrelay.http_api import problem_of
 from hookrelay.models import (
     SecretRotation,
     SubscriptionPatch,
@@ -15,7 +16,6 @@ from hookrelay.models import (
     SubscriptionView,
     SubscriptionWithSecret,
 )
-from hookrelay.problems import ProblemError
 from hookrelay.records import Subscription
 from hookrelay.store.retries import Retries
 from hookrelay.store.subscriptions import next_revision
@@ -50,16 +50,16 @@ def test_create_fills_defaults_and_generates_a_secret(subscriptions: Subscriptio
 
 def test_teams_do_not_see_each_other(subscriptions: Subscriptions) -> None:
     created = subscriptions.create("acme", settings())
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         subscriptions.get("globex", created.id)
-    assert raised.value.problem.status == 404
+    assert problem_of(raised.value).problem.status == 404
     assert subscriptions.page("globex", 10, None).data == []
 
 
 def test_endpoint_resolving_to_private_address_is_refused(subscriptions: Subscriptions) -> None:
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         subscriptions.create("acme", settings(endpoint="https://rebound.example.com/x"))
-    problem = raised.value.problem
+    problem = problem_of(raised.value).problem
     assert problem.status == 422
     assert problem.invalid_params and problem.invalid_params[0].name == "endpoint"
     # Nothing of where the name resolved: creating subscriptions is no way to look up internal names.
@@ -76,12 +76,12 @@ def test_a_name_server_that_never_answers_is_a_prompt_422() -> None:
 
     started = time.monotonic()
     try:
-        with pytest.raises(ProblemError) as raised:
+        with pytest.raises(DomainError) as raised:
             vet_endpoint("https://hangs.example.com/x", allow_private=False, resolver=hanging, lookup_seconds=0.2)
     finally:
         unanswered.set()
     assert time.monotonic() - started < 1.5
-    problem = raised.value.problem
+    problem = problem_of(raised.value).problem
     assert problem.status == 422 and problem.invalid_params
     assert problem.invalid_params[0].name == "endpoint"
     assert "did not resolve within 0.2 s" in problem.invalid_params[0].reason
@@ -93,9 +93,9 @@ def test_update_merges_and_revalidates(subscriptions: Subscriptions) -> None:
     updated = subscriptions.update("acme", created.id, patch)
     assert updated.content_type == "application/x-www-form-urlencoded"
     assert updated.secret_key == created.secret_key
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"payload_format": "yousign"}))
-    assert raised.value.problem.status == 422
+    assert problem_of(raised.value).problem.status == 422
 
 
 def test_reenabling_clears_the_disabled_reason(subscriptions: Subscriptions) -> None:
@@ -189,6 +189,6 @@ def test_a_patch_of_a_subscription_deleted_between_its_read_and_its_write_is_404
         DeletedBeforeTheWrite(), allow_private=False, max_per_team=TEAM_LIMIT, resolver=resolver
     )
     created = subscriptions.create("acme", settings())
-    with pytest.raises(ProblemError) as raised:
+    with pytest.raises(DomainError) as raised:
         subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"description": "too late"}))
-    assert raised.value.problem.status == 404
+    assert problem_of(raised.value).problem.status == 404

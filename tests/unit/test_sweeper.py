@@ -10,7 +10,7 @@ from records import subscription_id
 
 from hookrelay import clock
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.store.due_retries import DueSlice, WaitingAttempt
+from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt
 from hookrelay.sweeper import PAGE, Sweeper, stop_seconds
 from hookrelay.time_budget import UNLIMITED, TimeBudget
 from unit.fakes import Crash, FakeQueue, LaggingDueIndex
@@ -50,7 +50,7 @@ class TimedIndex(LaggingDueIndex):
         self.seconds_left -= 1
         return super().due(shard, now, limit, after)
 
-    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> int | None:
+    def claim(self, delivery_id: str, due_at: str, lease_until: str) -> Claim | None:
         self.seconds_left -= 1
         if len(self.claimed) + 1 == self._crash_on_claim:
             raise Crash

@@ -7,10 +7,14 @@ import random
 import threading
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hookrelay_cli.local.functions import Function
 from hookrelay_cli.local.knobs import share
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 # Named apart from "hookrelay": powertools filters records of loggers whose name contains it.
 _log = logging.getLogger("local.workers")
@@ -86,7 +90,7 @@ class QueuePoller(_FunctionThread):
 
     def __init__(
         self,
-        sqs: Any,
+        sqs: "SQSClient",
         *,
         queue_url: str,
         queue_arn: str,
@@ -128,7 +132,7 @@ class QueuePoller(_FunctionThread):
             self._process(messages)
         return len(messages)
 
-    def _process(self, messages: list[dict[str, Any]]) -> None:
+    def _process(self, messages: "list[MessageTypeDef]") -> None:
         self._random.shuffle(messages)
         twice = self._hand_out_again(messages)
         region = self._queue_arn.split(":")[3]
@@ -165,7 +169,7 @@ class QueuePoller(_FunctionThread):
                 ],
             )
 
-    def _hand_out_again(self, messages: list[dict[str, Any]]) -> set[str]:
+    def _hand_out_again(self, messages: "list[MessageTypeDef]") -> set[str]:
         """Ids of the messages chosen to reach a second invocation, made visible again at once.
 
         Only at a message's first receive: a duplicate must not bring a message that succeeds
@@ -187,7 +191,7 @@ class QueuePoller(_FunctionThread):
             )
         return {message["MessageId"] for message in chosen}
 
-    def _failed_message_ids(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> set[str]:
+    def _failed_message_ids(self, event: dict[str, Any], messages: "list[MessageTypeDef]") -> set[str]:
         every_id = {message["MessageId"] for message in messages}
         try:
             result = self._function.invoke(event)

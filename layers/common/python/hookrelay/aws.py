@@ -4,7 +4,7 @@ import functools
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from boto3.dynamodb.table import BatchWriter
@@ -12,6 +12,12 @@ from boto3.dynamodb.transform import TransformationInjector, copy_dynamodb_param
 from botocore.config import Config
 
 from hookrelay.settings import AwsCallLimits
+
+if TYPE_CHECKING:
+    # The boto3 type stubs (a development dependency): each client's calls and answers, as mypy checks them.
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sqs import SQSClient
 
 # Every thread of the largest pool that shares a client gets a connection of its own: the store's
 # conditional writes (WRITE_CONCURRENCY, 16), above delivery's sends (SEND_CONCURRENCY, 10) and the
@@ -80,6 +86,12 @@ def session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+@overload
+def client(service: Literal["dynamodb"]) -> "DynamoDBClient": ...
+@overload
+def client(service: Literal["events"]) -> "EventBridgeClient": ...
+@overload
+def client(service: Literal["sqs"]) -> "SQSClient": ...
 def client(service: str) -> Any:
     """The process's plain client of `service`: DynamoDB's speaks typed AttributeValues ({"S": ...})."""
     with _lock:

@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from hookrelay import catalog, clock, custom_headers, pagination, problems
+from hookrelay import catalog, clock, custom_headers, pagination
 from hookrelay.addresses import masked
+from hookrelay.errors import Conflict, FieldError, Invalid, NotFound
 from hookrelay.ingest import EVENT_RETENTION, new_delivery
 from hookrelay.models import DeliveryDetail, Page, PageMeta, Recovery, RenderedRequest
 from hookrelay.outgoing import render_delivery, unsigned_headers
@@ -92,7 +93,7 @@ class DeliveryLog:
         subscription = self._sendable(team_id, subscription_id)
         delivery = self._delivery(subscription, delivery_id)
         if not self._send_again(team_id, [delivery]):
-            raise problems.conflict("A retry of this delivery is already queued: ask again once it has been attempted.")
+            raise Conflict("A retry of this delivery is already queued: ask again once it has been attempted.")
         return self._delivery(subscription, delivery_id).summary()
 
     def recover(self, team_id: str, subscription_id: str, since: str, after: str | None) -> Recovery:
@@ -102,9 +103,8 @@ class DeliveryLog:
         # Compared as DynamoDB compares the sort key (as strings): it refuses a start key outside the
         # query's `created_at >= since`, as this cursor of a recovery with an earlier `since` would be.
         if position and position["created_at"] < since:
-            raise problems.invalid(
-                "after", "names a delivery created before `since`: pass the next_cursor of a call with this `since`"
-            )
+            reason = "names a delivery created before `since`: pass the next_cursor of a call with this `since`"
+            raise Invalid(FieldError("after", reason))
         found = self._deliveries.of_subscription(
             subscription.id, limit=RECOVER_BATCH, after=position, status="failed", since=since
         )
@@ -116,7 +116,7 @@ class DeliveryLog:
         name = event_name or _first_subscribed_event(subscription)
         event_type = catalog.event_type(name)
         if event_type is None:
-            raise problems.invalid("event_name", f"unknown event name {name}")
+            raise Invalid(FieldError("event_name", f"unknown event name {name}"))
         event = Event(
             event_id=str(uuid.uuid4()),
             event_name=name,
@@ -130,7 +130,7 @@ class DeliveryLog:
         if not self._deliveries.hold_test_slot(
             subscription.id, delivery.id, now=clock.iso(now), until=clock.iso(now + TEST_SLOT_LEASE)
         ):
-            raise problems.conflict(
+            raise Conflict(
                 "A test event for this webhook subscription is already queued: send another once it has been sent"
                 f" (or {TEST_SLOT_LEASE.seconds // 60} minutes after the last one, should its message be lost)."
             )
@@ -142,7 +142,7 @@ class DeliveryLog:
     def _sendable(self, team_id: str, subscription_id: str) -> Subscription:
         subscription = self._subscriptions.get(team_id, subscription_id)
         if not subscription.enabled:
-            raise problems.conflict(
+            raise Conflict(
                 "The webhook subscription is disabled: enable it (PATCH enabled: true) before sending to it."
             )
         return subscription
@@ -150,7 +150,7 @@ class DeliveryLog:
     def _delivery(self, subscription: Subscription, delivery_id: str) -> Delivery:
         delivery = self._deliveries.get(delivery_id) if is_uuid(delivery_id) else None
         if delivery is None or (delivery.team_id, delivery.subscription_id) != (subscription.team_id, subscription.id):
-            raise problems.not_found("Delivery")
+            raise NotFound("Delivery")
         return delivery
 
     def _send_again(self, team_id: str, deliveries: Sequence[DeliverySummary]) -> int:

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from hookrelay import problems
+from hookrelay.errors import field_path
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -187,7 +187,7 @@ def violations(event_name: str, data: Mapping[str, Any]) -> dict[str, str]:
     """Where `data` breaks its event's schema: the path of each violation (`data.signer.id`), and why."""
     found: dict[str, str] = {}
     for error in _validator(event_name).iter_errors(data):
-        path = problems.field_path(["data", *error.absolute_path])
+        path = field_path(["data", *error.absolute_path])
         if error.validator == "required":
             # One error per missing name, which jsonschema puts in its message only: found again here.
             required: list[str] = error.schema["required"] if isinstance(error.schema, dict) else []

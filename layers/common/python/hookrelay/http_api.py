@@ -2,15 +2,27 @@
 
 import base64
 import re
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from hookrelay import problems
 from hookrelay.api_keys import bearer_token, credential_from_context, hash_key
-from hookrelay.errors import Unavailable
+from hookrelay.errors import (
+    Conflict,
+    DomainError,
+    EventsNotAccepted,
+    FieldError,
+    Invalid,
+    NotFound,
+    TooLarge,
+    Unavailable,
+    invalid_fields,
+)
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 from hookrelay.store.api_keys import Credential
 from hookrelay.store.retries import THROTTLED
@@ -37,17 +49,49 @@ def problem_response(error: problems.ProblemError) -> Response[str]:
     )
 
 
+# The one table from the logic's errors to the API's answers (the first kind the error is wins).
+_STATUS_OF: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
+    (NotFound, HTTPStatus.NOT_FOUND),
+    (Conflict, HTTPStatus.CONFLICT),
+    (Invalid, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (TooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (Unavailable, HTTPStatus.SERVICE_UNAVAILABLE),
+    (EventsNotAccepted, HTTPStatus.SERVICE_UNAVAILABLE),
+)
+
+
+def problem_of(error: DomainError) -> problems.ProblemError:
+    """The RFC 9457 problem that answers a request the logic refused (or could not complete now)."""
+    status = next(status for kind, status in _STATUS_OF if isinstance(error, kind))
+    headers: dict[str, str] = {}
+    extensions: dict[str, Any] = {}
+    if isinstance(error, Unavailable | EventsNotAccepted):
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, EventsNotAccepted):
+        extensions = {"published": error.published, "not_published": error.not_published}
+    params = [problems.InvalidParam(name=field.name, reason=field.reason) for field in error.fields]
+    return problems.ProblemError(status, error.explanation, params, headers, extensions)
+
+
+def from_validation_errors(errors: Iterable[Mapping[str, Any]]) -> problems.ProblemError:
+    """Pydantic errors (request or model validation) as a 400 for unreadable JSON, else a 422."""
+    errors = list(errors)
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problems.ProblemError(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.")
+    return problem_of(invalid_fields(errors))
+
+
+def from_validation_error(error: ValidationError) -> problems.ProblemError:
+    return from_validation_errors(error.errors(include_url=False, include_input=False))
+
+
 def outage(error: Exception) -> problems.ProblemError:
     """The answer to a request that raised: 503 with Retry-After when asking again soon will do (the
     store's retries ran out, or DynamoDB still throttled after botocore's), else 500."""
     if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in THROTTLED:
         error = Unavailable("DynamoDB is throttling these requests")
     if isinstance(error, Unavailable):
-        return problems.ProblemError(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            f"hookrelay could not complete the request now: {error.detail}. Send it again in {error.retry_after} s.",
-            headers={"Retry-After": str(error.retry_after)},
-        )
+        return problem_of(error)
     return problems.ProblemError(HTTPStatus.INTERNAL_SERVER_ERROR, "hookrelay could not complete the request.")
 
 
@@ -99,9 +143,7 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
             return _proxy_response(out_of_scope)
     body = _body(event)
     if len(body) > MAX_BODY_BYTES:
-        return _proxy_response(
-            problems.ProblemError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body exceeds {MAX_BODY_BYTES} bytes.")
-        )
+        return _proxy_response(problem_of(TooLarge(f"The body exceeds {MAX_BODY_BYTES} bytes.")))
     content_type = (event.get("headers") or {}).get("content-type")
     if event.get("body") and content_type and not _is_json(content_type):
         return _proxy_response(
@@ -115,19 +157,15 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     except UnicodeDecodeError:
         return _proxy_response(problems.ProblemError(HTTPStatus.BAD_REQUEST, "The request body is not UTF-8 JSON."))
     if body.lstrip(b" \t\r\n").startswith(b"["):
-        return _proxy_response(problems.invalid("body", "must be a JSON object, not an array"))
+        return _proxy_response(problem_of(Invalid(FieldError("body", "must be a JSON object, not an array"))))
     if (event.get("rawPath") or "") == BATCH_PATH:
         level_one, extra_depth = "each event", _BATCH_EVENT_DEPTH
     else:
         level_one, extra_depth = "the body", 0
     deep_field = too_deeply_nested(body, MAX_JSON_DEPTH + extra_depth)
     if deep_field:
-        return _proxy_response(
-            problems.invalid(
-                deep_field,
-                f"is nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays ({level_one} is level 1)",
-            )
-        )
+        reason = f"is nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays ({level_one} is level 1)"
+        return _proxy_response(problem_of(Invalid(FieldError(deep_field, reason))))
     return None
 
 

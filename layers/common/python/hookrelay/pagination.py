@@ -5,7 +5,7 @@ import binascii
 import json
 from typing import Any
 
-from hookrelay import problems
+from hookrelay.errors import FieldError, Invalid
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -16,12 +16,12 @@ def encode_cursor(position: dict[str, str]) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def not_a_cursor(param: str) -> problems.ProblemError:
-    return problems.invalid(param, "is not a cursor returned by this list")
+def not_a_cursor(param: str) -> Invalid:
+    return Invalid(FieldError(param, "is not a cursor returned by this list"))
 
 
 def decode_cursor(cursor: str, keys: frozenset[str], param: str = "query.after") -> dict[str, str]:
-    """The position a cursor names; a 422 on `param` for anything this API did not hand out."""
+    """The position a cursor names; Invalid on `param` for anything this API did not hand out."""
     try:
         position: Any = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError):

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hookrelay import clock, problems
+from hookrelay import clock
 from hookrelay.api_keys import issue_portal_token
+from hookrelay.errors import NotFound
 from hookrelay.models import PortalSession, PortalSessionInfo, PortalSessionRequest
 from hookrelay.store.api_keys import ApiKeyStore, Credential
 
@@ -69,9 +70,9 @@ def session_info(credential: Credential) -> PortalSessionInfo | None:
 def end_session(store: ApiKeyStore, credential: Credential, token_hash: str) -> None:
     """Sign out: the portal token with that hash works no more (after warm authorizers' cache time).
 
-    A 404 for an API key, which is no portal session, and for a session ended meanwhile."""
+    NotFound for an API key, which is no portal session, and for a session ended meanwhile."""
     if not (credential.portal and store.remove_portal_token(token_hash)):
-        raise problems.not_found("Portal session")
+        raise NotFound("Portal session")
 
 
 @dataclass(frozen=True)

@@ -3,22 +3,26 @@
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pydantic_core
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
 from hookrelay import clock, event_schemas, problems
+from hookrelay.errors import EventsNotAccepted, FieldError, Invalid, TooLarge, field_path
 from hookrelay.events_queue import SOURCE, FanOutRequest
 from hookrelay.models import EventIn
 from hookrelay.observability import AwsError, log_aws_error, log_failure
 from hookrelay.records import Event
 
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
 # EventBridge's limit for one PutEvents entry: source, detail-type and detail together.
 MAX_ENTRY_BYTES = 256 * 1024
-RETRY_AFTER_SECONDS = "5"
+RETRY_AFTER_SECONDS = 5
 # PutEvents calls for one request: the first, then one per backoff for the entries still failing (well
 # within the API function's 10 s Timeout: the bus answers in tens of milliseconds).
 PUT_BACKOFF_SECONDS = (0.1, 0.4)
@@ -38,7 +42,7 @@ def new_event(team_id: str, body: EventIn) -> Event:
     )
 
 
-def bus_entry(request: FanOutRequest, bus_name: str) -> dict[str, Any]:
+def bus_entry(request: FanOutRequest, bus_name: str) -> "PutEventsRequestEntryTypeDef":
     return {
         "Source": SOURCE,
         "DetailType": request.event.event_name,
@@ -49,20 +53,19 @@ def bus_entry(request: FanOutRequest, bus_name: str) -> dict[str, Any]:
 
 
 def check_data(event: Event) -> None:
-    """Refuse, with a 422 naming each violation's path, data that does not follow its event's schema."""
+    """Refuse, Invalid naming each violation's path, data that does not follow its event's schema."""
     found = event_schemas.violations(event.event_name, event.data)
     if found:
-        raise problems.ProblemError(
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            f"`data` does not follow the schema of {event.event_name} (GET /v3/webhook-event-types):"
+        raise Invalid(
+            *(FieldError(path, reason) for path, reason in found.items()),
+            detail=f"`data` does not follow the schema of {event.event_name} (GET /v3/webhook-event-types):"
             " see invalid_params.",
-            [problems.InvalidParam(name=path, reason=reason) for path, reason in found.items()],
         )
 
 
-def entry_size(entry: dict[str, Any]) -> int:
+def entry_size(entry: "PutEventsRequestEntryTypeDef") -> int:
     """An entry's size as EventBridge counts it against its limits."""
-    return sum(len(str(entry[key]).encode("utf-8")) for key in ("Source", "DetailType", "Detail"))
+    return sum(len(part.encode("utf-8")) for part in (entry["Source"], entry["DetailType"], entry["Detail"]))
 
 
 class EventPublisher:
@@ -70,7 +73,7 @@ class EventPublisher:
 
     def __init__(
         self,
-        events_client: Any,
+        events_client: "EventBridgeClient",
         bus_name: str,
         *,
         validate_data: bool = False,
@@ -82,42 +85,40 @@ class EventPublisher:
         self._sleep = sleep
 
     def publish(self, event: Event) -> None:
-        """Put the event on the bus, or raise a 422 (data against its schema, when validating), 413 (too
-        large) or 503 (not published) problem."""
+        """Put the event on the bus, or raise Invalid (data against its schema, when validating), TooLarge
+        or EventsNotAccepted."""
         self._put([event], [self._entry(event)])
 
     def publish_batch(self, events: Sequence[Event]) -> None:
-        """Put the events on the bus in one PutEvents call, or raise a problem: refused events (422, 413),
-        each named `events[i]...`, publish nothing; a 503 names the event ids published and those not."""
-        entries, refusals = [], []
+        """Put the events on the bus in one PutEvents call, or raise: refused events (Invalid, TooLarge),
+        each named `events[i]...`, publish nothing; EventsNotAccepted names the event ids published and those not."""
+        entries: list[PutEventsRequestEntryTypeDef] = []
+        refusals: list[tuple[int, Invalid | TooLarge]] = []
         for index, event in enumerate(events):
             try:
                 entries.append(self._entry(event))
-            except problems.ProblemError as refusal:
+            except (Invalid, TooLarge) as refusal:
                 refusals.append((index, refusal))
         if refusals:
             raise _batch_refusal(refusals)
         size = sum(map(entry_size, entries))
         if size > MAX_ENTRY_BYTES:
-            raise problems.ProblemError(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            raise TooLarge(
                 f"The events are {size} bytes together; one PutEvents call takes at most {MAX_ENTRY_BYTES}."
                 " Send fewer events per batch.",
             )
         self._put(events, entries)
 
-    def _entry(self, event: Event) -> dict[str, Any]:
+    def _entry(self, event: Event) -> "PutEventsRequestEntryTypeDef":
         if self._validate_data:
             check_data(event)
         entry = bus_entry(FanOutRequest(event=event), self._bus_name)
         size = entry_size(entry)
         if size > MAX_ENTRY_BYTES:
-            raise problems.ProblemError(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The event is {size} bytes; the limit is {MAX_ENTRY_BYTES}."
-            )
+            raise TooLarge(f"The event is {size} bytes; the limit is {MAX_ENTRY_BYTES}.")
         return entry
 
-    def _put(self, events: Sequence[Event], entries: list[dict[str, Any]]) -> None:
+    def _put(self, events: Sequence[Event], entries: "list[PutEventsRequestEntryTypeDef]") -> None:
         """One PutEvents call for the entries, then again for the entries it failed (a throttled or
         internally failing bus fails entries one by one), a few times with a short backoff."""
         pending = list(range(len(entries)))
@@ -147,18 +148,18 @@ class EventPublisher:
             self._sleep(backoff)
 
 
-def _batch_refusal(refusals: list[tuple[int, problems.ProblemError]]) -> problems.ProblemError:
+def _batch_refusal(refusals: list[tuple[int, Invalid | TooLarge]]) -> Invalid | TooLarge:
     """The events of a batch refused as POST /v3/events would refuse each, named by their index."""
-    params = []
+    fields = []
     for index, refusal in refusals:
-        found = refusal.problem.invalid_params or [problems.InvalidParam(name="", reason=refusal.problem.detail or "")]
-        for param in found:
-            name = problems.field_path(["events", index, *([param.name] if param.name else [])])
-            params.append(problems.InvalidParam(name=name, reason=param.reason))
+        for field in refusal.fields or [FieldError("", refusal.detail)]:
+            name = field_path(["events", index, *([field.name] if field.name else [])])
+            fields.append(FieldError(name, field.reason))
+    detail = "Some events are refused, so none was published: see invalid_params."
     # Too large is the refusal only when no event is invalid.
-    statuses = {refusal.problem.status for _, refusal in refusals}
-    status = HTTPStatus(statuses.pop()) if len(statuses) == 1 else HTTPStatus.UNPROCESSABLE_ENTITY
-    return problems.ProblemError(status, "Some events are refused, so none was published: see invalid_params.", params)
+    if all(isinstance(refusal, TooLarge) for _, refusal in refusals):
+        return TooLarge(detail, fields)
+    return Invalid(*fields, detail=detail)
 
 
 class NotPublished(problems.Problem):
@@ -168,15 +169,15 @@ class NotPublished(problems.Problem):
     not_published: list[str] = Field(description="Event ids not accepted: publish them again.")
 
 
-def _not_published(events: Sequence[Event], failed: list[int], cause: str) -> problems.ProblemError:
-    """The 503 for entries the bus did not take; the events it took are on their way, and say so."""
+def _not_published(events: Sequence[Event], failed: list[int], cause: str) -> EventsNotAccepted:
+    """The entries the bus did not take; the events it took are on their way, and say so."""
     not_published = [events[index].event_id for index in failed]
     failed_indexes = set(failed)
     published = [event.event_id for index, event in enumerate(events) if index not in failed_indexes]
-    return problems.ProblemError(
-        HTTPStatus.SERVICE_UNAVAILABLE,
+    return EventsNotAccepted(
         f"{len(not_published)} of {len(events)} events could not be published ({cause}) and were not accepted."
         " Publish them again with the same event_id (published ones are not delivered twice).",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-        extensions={"published": published, "not_published": not_published},
+        published=published,
+        not_published=not_published,
+        retry_after=RETRY_AFTER_SECONDS,
     )

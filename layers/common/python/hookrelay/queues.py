@@ -10,9 +10,12 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the sweeper sends messages without origins, and starts without the records module
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
     from hookrelay.records import DeliveryOrigin
 
 SQS_BATCH_LIMIT = 10
@@ -51,7 +54,7 @@ def delivery_message(
 
 
 class Queue:
-    def __init__(self, sqs_client: Any, queue_url: str, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, sqs_client: "SQSClient", queue_url: str, sleep: Callable[[float], None] = time.sleep):
         self._sqs = sqs_client
         self._url = queue_url
         self._sleep = sleep
@@ -65,7 +68,7 @@ class Queue:
         for attempt in range(SEND_ATTEMPTS):
             if attempt:
                 self._sleep(0.05 * 2**attempt)
-            entries = [
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
                 {
                     "Id": entry_id,
                     "MessageBody": message.body,

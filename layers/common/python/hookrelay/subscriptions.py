@@ -11,7 +11,7 @@ from typing import TypedDict
 
 from pydantic import ValidationError
 
-from hookrelay import clock, custom_headers, pagination, problems, signing
+from hookrelay import clock, custom_headers, pagination, signing
 from hookrelay.addresses import (
     EndpointRefused,
     Resolver,
@@ -21,7 +21,7 @@ from hookrelay.addresses import (
     resolve,
     vet_addresses,
 )
-from hookrelay.errors import TeamLimitReached, Unavailable
+from hookrelay.errors import FieldError, Invalid, NotFound, Unavailable, invalid_fields
 from hookrelay.lookups import BoundedLookups, LookupTimedOut
 from hookrelay.models import (
     Page,
@@ -50,7 +50,7 @@ ENDPOINT_LOOKUP_SECONDS = 2.0
 def vet_endpoint(
     url: str, *, allow_private: bool, resolver: Resolver = resolve, lookup_seconds: float = ENDPOINT_LOOKUP_SECONDS
 ) -> None:
-    """Refuse, with a 422 on `endpoint`, an endpoint hookrelay must not call (SPEC §5).
+    """Refuse, Invalid on `endpoint`, an endpoint hookrelay must not call (SPEC §5).
 
     A name that does not resolve yet is accepted: it is checked again at every send. A name whose lookup
     takes longer than `lookup_seconds` is refused (a name server that never answers would otherwise hold
@@ -62,14 +62,12 @@ def vet_endpoint(
             until = time.monotonic() + lookup_seconds
             vet_addresses(endpoint, bounded(resolver).resolver_within(lambda: max(0.0, until - time.monotonic())))
     except ResolvesToNonPublic as refusal:
-        raise problems.invalid("endpoint", refusal.public_reason) from None
+        raise Invalid(FieldError("endpoint", refusal.public_reason)) from None
     except EndpointRefused as refusal:
-        raise problems.invalid("endpoint", str(refusal)) from None
+        raise Invalid(FieldError("endpoint", str(refusal))) from None
     except LookupTimedOut:
-        raise problems.invalid(
-            "endpoint",
-            f"its host name did not resolve within {lookup_seconds:g} s; check the name, or send the request again",
-        ) from None
+        reason = f"its host name did not resolve within {lookup_seconds:g} s; check the name, or send the request again"
+        raise Invalid(FieldError("endpoint", reason)) from None
     except (socket.gaierror, UnicodeError):
         pass
 
@@ -130,15 +128,12 @@ class Subscriptions:
                 "updated_at": now,
             }
         )
-        try:
-            return self._store.create(subscription, self._max_per_team)
-        except TeamLimitReached as reached:
-            raise problems.conflict(str(reached)) from None
+        return self._store.create(subscription, self._max_per_team)
 
     def get(self, team_id: str, subscription_id: str) -> Subscription:
         subscription = self._store.get(team_id, subscription_id) if is_uuid(subscription_id) else None
         if subscription is None:
-            raise problems.not_found("Webhook subscription")
+            raise NotFound("Webhook subscription")
         return subscription
 
     def page(self, team_id: str, limit: int, after: str | None) -> Page[SubscriptionView]:
@@ -171,7 +166,7 @@ class Subscriptions:
                     {**SubscriptionSettings.of(current).model_dump(), **applied}
                 )
             except ValidationError as error:
-                raise problems.from_validation_error(error) from None
+                raise invalid_fields(error.errors(include_url=False, include_input=False)) from None
             if "endpoint" in applied:
                 vet(settings.endpoint)
             return dataclasses.replace(
@@ -216,14 +211,11 @@ class Subscriptions:
         that it keeps what that write did: fields the change does not set stay as they are stored.
         """
         for _ in self._rewrites:
-            try:
-                stored = self._store.replace(change(self.get(team_id, subscription_id)))
-            except TeamLimitReached as reached:
-                raise problems.conflict(str(reached)) from None
+            stored = self._store.replace(change(self.get(team_id, subscription_id)))
             if stored is not None:
                 return stored
         raise Unavailable("the subscription kept being changed by other writes meanwhile; nothing was written")
 
     def delete(self, team_id: str, subscription_id: str) -> None:
         if not (is_uuid(subscription_id) and self._store.delete(team_id, subscription_id)):
-            raise problems.not_found("Webhook subscription")
+            raise NotFound("Webhook subscription")

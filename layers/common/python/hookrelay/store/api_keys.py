@@ -7,10 +7,13 @@ hash of the API key that opened it (none when an operator did, with the CLI).
 """
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import TypeDeserializer
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 TEAM_INDEX = "by_team"
 PORTAL_KIND = "portal"
@@ -74,7 +77,7 @@ class DynamoCredentials:
     DynamoDB resource (what DynamoApiKeyStore writes and queries with) would cost its every cold start
     the resource's model and classes."""
 
-    def __init__(self, client: Any, table_name: str):
+    def __init__(self, client: "DynamoDBClient", table_name: str):
         self._client = client
         self._table_name = table_name
         self._deserializer = TypeDeserializer()
