@@ -28,7 +28,7 @@ from hookrelay.models import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import delivery_message
-from hookrelay.rate_limit import BACKLOG_LIMIT, RateLimiter, to_slot_us
+from hookrelay.rate_limit import BACKLOG_LIMIT, SLOT_LEAD, RateLimiter, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.settings import get_settings
@@ -521,17 +521,19 @@ def test_a_batch_takes_its_slots_in_one_write_and_waits_for_them_on_the_queue(wo
         started = clock.utc_now()
         with CountedWrites() as writes:
             reports = deliver_together(world, deliveries)
-    # Slots 1.05 s apart (slot_spacing_us): 0 and 1.05 s ahead are waited for in the container; 2.1 and
-    # 3.15 s ahead on the queue, each message holding its slot. No record yet: no write but the slots'.
+    # Slots 1.05 s apart (slot_spacing_us) from SLOT_LEAD on: the first two are waited for in the
+    # container; the next two, 2.1 and 3.15 s further, on the queue, each message holding its slot. No
+    # record yet: no write but the slots'.
+    lead = SLOT_LEAD.total_seconds()
     assert [report.outcome for report in reports] == ["delivered"] * 2 + ["waiting"] * 2
-    assert [round(seconds, 1) for seconds in sorted(world.held)] == [0, 1.0]
+    assert sorted(world.held) == [pytest.approx(lead, abs=0.1), pytest.approx(lead + 1.05, abs=0.1)]
     assert len(target.received) == 2
     assert writes.keys[0] == f"rate#{subscription.id}"
     assert sorted(writes.keys[1:]) == sorted(deliveries[:2])  # the two attempts' own
     assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "2"}
     queued = queued_jobs(2)
     slots = [seconds_between(clock.iso(started), queued[delivery][0].slot_at or "") for delivery in deliveries[2:]]
-    assert 2.1 <= slots[0] < 2.3
+    assert 2.1 + lead <= slots[0] < 2.3 + lead
     assert slots[1] - slots[0] == pytest.approx(1.05, abs=0.002)
 
 

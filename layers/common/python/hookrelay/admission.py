@@ -10,7 +10,7 @@ from hookrelay.delivery_jobs import Job
 from hookrelay.observability import log_failure
 from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.rate_limit import LATE, BacklogFull, RateLimiter, group_counts, slot_text, wait_for
+from hookrelay.rate_limit import LATE, SLOT_LEAD, BacklogFull, RateLimiter, group_counts, slot_text, wait_for
 from hookrelay.records import Delivery
 from hookrelay.store.deliveries import DeliveryStore
 from hookrelay.store.due_retries import wait_shard
@@ -81,7 +81,7 @@ class Admission:
         for subscription_id, count in counts.items():
             try:
                 slots[subscription_id] = self._rate_limiter.reserve(
-                    subscription_id, rate_limits[subscription_id], count, now
+                    subscription_id, rate_limits[subscription_id], count, now + SLOT_LEAD
                 )
             except BacklogFull:
                 slots[subscription_id] = []

@@ -34,6 +34,10 @@ HOLD = timedelta(seconds=2)
 # the next slots' in one second. Slots are spaced (1 s + LATE) / rate_limit apart for the same reason: an
 # endpoint gets at most rate_limit requests in any second, and about 5 % fewer than that at full load.
 LATE = timedelta(milliseconds=50)
+# Slots are taken from this far after the batch takes them, not from that moment: the rate# write and the
+# start of the attempt's thread take time (a busy container, a slow write), and an attempt that starts more
+# than LATE after its slot does not send. Rate-limited deliveries without a backlog wait this much longer.
+SLOT_LEAD = timedelta(milliseconds=250)
 # The longest a delivery waits on the queue; one whose slot is further waits in the retry index's
 # `wait#<n>` partitions (its record's own write, no other) until the sweeper hands it to the queue.
 LONGEST_DELAY = MAX_QUEUE_DELAY
