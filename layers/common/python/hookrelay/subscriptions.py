@@ -159,7 +159,7 @@ class Subscriptions:
             if applied.get("endpoint") == masked(current.endpoint):
                 # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
                 applied["endpoint"] = current.endpoint
-            if "headers" in applied:
+            if applied.get("headers") is not None:  # a null is refused with the settings it makes
                 applied["headers"] = custom_headers.kept(applied["headers"], current.headers, current.sensitive_headers)
             try:
                 settings = SubscriptionSettings.model_validate(
