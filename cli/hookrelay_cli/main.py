@@ -611,7 +611,8 @@ def _add_local(commands: Any) -> None:
         local_commands,
         "invoke",
         "invoke one function with an event, without Docker",
-        "Invoke a function of template.yaml in-process against a fresh local stack; print its result.",
+        "Invoke a function of template.yaml in a container process of its own, against a fresh local stack;"
+        " print its result.",
         run=_local_invoke,
         on_a_stack=False,
     )
