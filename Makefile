@@ -14,7 +14,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # sam build runs the layer's Makefile with python3 and needs a real python3.13 on PATH.
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam
 
-.PHONY: help run test screenshots lint validate docs bench build clean python313 chromium
+.PHONY: help run test screenshots lint validate docs bench build clean python313 chromium receiver-toolchains
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -44,9 +44,16 @@ chromium:
 	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| { echo "error: the portal's browser tests need $(CHROMIUM): run 'sudo apt-get install chromium'" >&2; exit 1; }
 
+# The docs' receiver snippets in Node and Go run against the suite's test vectors: Debian's nodejs and
+# golang-go, installed when the tests run as root; elsewhere, without them, those tests are skipped.
+receiver-toolchains:
+	@command -v node >/dev/null && command -v go >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs golang-go >/dev/null; } \
+		|| echo "note: without node and go, the Node and Go receiver snippets' tests are skipped" >&2
+
 # Three workers on two cores, one test module per worker: the e2e modules each start their own local
 # stack and spend much of their time waiting on it (Retry-After, rate limits, retry schedules).
-test: $(VENV)/.installed $(SAM_VENV)/.installed chromium ## run every test (unit, integration, e2e)
+test: $(VENV)/.installed $(SAM_VENV)/.installed chromium receiver-toolchains ## run every test (unit, integration, e2e)
 	$(VENV)/bin/pytest -n 3 --dist loadfile
 
 screenshots: $(VENV)/.installed chromium ## the portal's screenshots in docs/portal/, taken by its browser tests
