@@ -15,6 +15,7 @@ from api_client import ApiClient
 from hookrelay import clock
 from hookrelay.aws import client, table
 from hookrelay.outcomes import Outcome
+from hookrelay.rate_limit import LATE, SLOT_LEAD
 from hookrelay.settings import get_settings
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.time_budget import UNLIMITED
@@ -81,11 +82,11 @@ def test_a_retry_and_a_wait_for_the_rate_limit_are_requeued_in_the_teams_group(
 
 
 class SlowRateLimiter(DynamoRateLimiter):
-    """The rate# write answers its slots 200 ms late, after the first of them has passed."""
+    """The rate# write answers its slots so late that the first of them has passed by more than LATE."""
 
     def reserve(self, subscription_id: str, rate_limit: int, count: int, now: datetime) -> list[datetime]:
         slots = super().reserve(subscription_id, rate_limit, count, now)
-        time.sleep(0.2)
+        time.sleep((SLOT_LEAD + LATE).total_seconds() + 0.2)
         return slots
 
 
