@@ -1,6 +1,8 @@
 import json
+import sys
 import threading
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -8,7 +10,7 @@ import pytest
 from hookrelay_cli.local.functions import LocalFunction
 from hookrelay_cli.template import FunctionSpec
 
-# Two containers load this handler each, as two API containers load functions/api/app.py; `gate` is
+# Two containers load this handler each, as two API containers load functions/api/app.py; `gate` (Gate) is
 # one module for both, so that the test can hold one request in its route while the other is answered.
 HANDLER = """
 import gate
@@ -28,12 +30,15 @@ def echo() -> dict:
 def lambda_handler(event, context):
     return app.resolve(event, context)
 """
-GATE = """
-import threading
 
-inside = threading.Event()
-released = threading.Event()
-"""
+
+class Gate(ModuleType):
+    """The module `gate` of the handler: where one request waits in its route until the other is answered."""
+
+    def __init__(self) -> None:
+        super().__init__("gate")
+        self.inside = threading.Event()
+        self.released = threading.Event()
 
 
 def request(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -54,14 +59,13 @@ def test_two_in_process_containers_resolving_at_once_each_answer_their_own_reque
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "echo.py").write_text(HANDLER)
-    (tmp_path / "gate.py").write_text(GATE)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    gate = Gate()
+    monkeypatch.setitem(sys.modules, "gate", gate)
     spec = FunctionSpec("EchoFunction", tmp_path, "echo", "lambda_handler", {}, 10, "EchoRole")
     first, second = LocalFunction(spec, container=0), LocalFunction(spec, container=1)
     answers: dict[str, Any] = {}
     held = threading.Thread(target=lambda: answers.update(held=first.invoke(request("/echo", {"held": True}))))
     held.start()
-    gate = __import__("gate")
     try:
         assert gate.inside.wait(5)
         answers["other"] = second.invoke(request("/echo", {"held": False}))
