@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from abc import ABCMeta
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,57 @@ class Function(Protocol):
     def invoke(self, event: Any) -> Any: ...
 
 
+# What a handler imports when it resolves HTTP events with powertools.
+_ROUTERS_MODULE = "aws_lambda_powertools.event_handler.api_gateway"
+# The invocation each thread runs, for the router state below.
+_invocation = threading.local()
+# Containers may load at once: the router is changed once.
+_router_changed = threading.Lock()
+
+
+def _per_invocation(name: str) -> property:
+    def get(_owner: object) -> Any:
+        try:
+            return getattr(_invocation, name)
+        except AttributeError:
+            raise AttributeError(name) from None
+
+    def set_(_owner: object, value: Any) -> None:
+        setattr(_invocation, name, value)
+
+    return property(get, set_)
+
+
+class _RouterPerInvocation(ABCMeta):
+    """BaseRouter's class, giving `BaseRouter.current_event = ...` (what every resolver's `resolve` does) a
+    value per thread: a class attribute is process-wide, and in-process containers share one process."""
+
+    __slots__ = ()
+    current_event = _per_invocation("current_event")
+    lambda_context = _per_invocation("lambda_context")
+
+
+def _give_each_invocation_its_own_router_state() -> None:
+    """Keep powertools' resolvers of in-process containers from answering one request with another's event.
+
+    A resolver keeps the event and context it resolves on BaseRouter, its base class, and its routes and
+    validation read them back from there (the body, the path): on Lambda each container is a process of
+    its own, so each sees only its invocation's; here two containers of the API resolving at once would
+    each read the later one's. An invocation runs on one thread (the caller's) from start to end, so a
+    value per thread is a value per invocation. Instances read it through the class's own attributes;
+    `BaseRouter.x = ...` goes through its metaclass's.
+    """
+    # Already imported by the handler (see LocalFunction._load).
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter  # noqa: PLC0415
+
+    with _router_changed:
+        if isinstance(BaseRouter, _RouterPerInvocation):
+            return
+        for name in ("current_event", "lambda_context"):
+            setattr(BaseRouter, name, _per_invocation(name))
+        BaseRouter.__class__ = _RouterPerInvocation  # type: ignore[method-assign, assignment]
+
+
 class LocalFunction:
     """One function's handler, invoked one event at a time like a single Lambda container.
 
@@ -91,6 +143,9 @@ class LocalFunction:
             except BaseException:
                 del sys.modules[name]
                 raise
+            # Before its first invocation; a handler that resolves no HTTP events has no router to fix.
+            if _ROUTERS_MODULE in sys.modules:
+                _give_each_invocation_its_own_router_state()
             self._module = module
         return self._module
 
