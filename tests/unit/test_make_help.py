@@ -10,7 +10,8 @@ def test_make_help_lists_every_phony_command_aligned() -> None:
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     phony = set(re.search(r"^\.PHONY:(.*)$", makefile, re.MULTILINE).group(1).split())  # type: ignore[union-attr]
     commands = {name for name in phony if re.search(rf"^{re.escape(name)}:", makefile, re.MULTILINE)}
-    # Helpers of other targets (an interpreter, a browser and the snippets' toolchains to install) are not commands a user types.
+    # Helpers of other targets (an interpreter, a browser, the snippets' toolchains to install) are not
+    # commands a user types.
     helpers = {"python313", "chromium", "receiver-toolchains"}
 
     lines = subprocess.run(
