@@ -31,6 +31,7 @@ from hookrelay.queues import delivery_message
 from hookrelay.rate_limit import BACKLOG_LIMIT, SLOT_LEAD, RateLimiter, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
+from hookrelay.senders import Senders
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
@@ -75,7 +76,7 @@ class World:
         self.deliverer = wiring.deliverer(
             settings,
             store=self.subscriptions,
-            sender=transport or Transport(allow_private=True, total_timeout=1.0),
+            senders=Senders(web=transport or Transport(allow_private=True, total_timeout=1.0)),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
             rate_limiter=rate_limiter or DynamoRateLimiter(table(settings.deliveries_table), spacing_seconds=0),
             sleep=self.held.append,
