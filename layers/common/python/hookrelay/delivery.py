@@ -27,9 +27,10 @@ from hookrelay.records import Attempt, Delivery, Subscription
 from hookrelay.retry import RetryPolicy
 from hookrelay.senders import Senders
 from hookrelay.signed_requests import signed_request
+from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
 from hookrelay.store.due_retries import due_shard
-from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
+from hookrelay.store.subscriptions import SubscriptionStore
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 
 # A batch's sends run together, so one slow receiver does not hold up the other nine.

@@ -92,9 +92,9 @@ def deliverer(
     from hookrelay.delivery import Deliverer
     from hookrelay.rate_limit import reserve_spacing_seconds
     from hookrelay.senders import Senders
+    from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
     from hookrelay.store.deliveries import DynamoDeliveryStore
     from hookrelay.store.rate_limits import DynamoRateLimiter
-    from hookrelay.store.subscriptions import CachedTeamSubscriptions
 
     store = store or subscription_store(settings)
     return Deliverer(
@@ -118,8 +118,8 @@ def ingest(settings: Settings) -> "Ingest":
     from hookrelay.aws import client, table
     from hookrelay.ingest import Ingest
     from hookrelay.queues import Queue
+    from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
     from hookrelay.store.events import DynamoEventStore
-    from hookrelay.store.subscriptions import CachedTeamSubscriptions
 
     return Ingest(
         subscriptions=CachedTeamSubscriptions(subscription_store(settings)),
@@ -192,13 +192,13 @@ def delivery_log(
 ) -> "DeliveryLog":
     from hookrelay.aws import table
     from hookrelay.delivery_log import DeliveryLog
-    from hookrelay.store.deliveries import DynamoDeliveryStore
+    from hookrelay.store.delivery_log import DynamoDeliveryLogStore
     from hookrelay.store.events import DynamoEventStore
 
     deliveries_table = (tables or table)(settings.deliveries_table)
     return DeliveryLog(
         subscriptions=of_subscriptions,
-        deliveries=DynamoDeliveryStore(deliveries_table),
+        deliveries=DynamoDeliveryLogStore(deliveries_table),
         events=DynamoEventStore(deliveries_table),
         delivery_queue=delivery_queue(settings, clients=clients),
         due_shards=settings.due_shards,
