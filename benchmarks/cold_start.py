@@ -56,7 +56,7 @@ from receivers import Receiver, receiver  # noqa: E402
 
 from hookrelay.api_keys import hash_key  # noqa: E402
 from hookrelay.records import delivery_id  # noqa: E402
-from hookrelay.store.subscriptions import TEAM_ITEM  # noqa: E402
+from hookrelay.store.team_items import TEAM_ITEM  # noqa: E402
 from hookrelay_cli.local.gateway import HttpRequest  # noqa: E402
 from hookrelay_cli.local.stack import DEV_TEAM, LOCAL_CREDENTIALS, LocalStack, local_aws  # noqa: E402
 

@@ -34,20 +34,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "layers" / "common" / "python"), str(REPO / "tests")]
 
 from figures import Figure, arguments, report  # noqa: E402
+from offline_settings import RESOURCES  # noqa: E402
 from receivers import Answer, receiver  # noqa: E402
 
-from hookrelay import clock  # noqa: E402
+from hookrelay import clock, wiring  # noqa: E402
 from hookrelay.delivery import Deliverer  # noqa: E402
 from hookrelay.delivery_jobs import Job  # noqa: E402
 from hookrelay.ingest import new_delivery  # noqa: E402
 from hookrelay.queues import Message  # noqa: E402
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
-from hookrelay.retry import RetryPolicy, parse_schedule  # noqa: E402
-from hookrelay.settings import AwsCallLimits  # noqa: E402
+from hookrelay.settings import Settings  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
-from hookrelay.store.subscriptions import CachedTeamSubscriptions  # noqa: E402
 from hookrelay.time_budget import UNLIMITED  # noqa: E402
-from hookrelay.transport import Transport  # noqa: E402
 
 P1_GOAL = 1.1
 P2_GOAL = 1.2
@@ -55,6 +53,10 @@ P2_GOAL = 1.2
 # machine falls on both alike.
 P2_TURN = 20
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+# The receivers are on 127.0.0.1; a failed send would be retried in 2 minutes (none is expected).
+SETTINGS = Settings.from_environment(
+    {**RESOURCES, "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS": "true", "HOOKRELAY_RETRY_SCHEDULE": "2m"}
+)
 
 
 class MemoryDeliveries:
@@ -136,17 +138,12 @@ def world(port: int, count: int) -> tuple[Deliverer, list[str]]:
         data={"signature_request": {"id": "a7f3c1e2", "status": "done", "name": "Employment contract"}},
     )
     created = deliveries.create_pending([new_delivery(event, subscription) for subscription in subscriptions])
-    store = MemorySubscriptions(subscriptions)
-    deliverer = Deliverer(
+    deliverer = wiring.deliverer(
+        SETTINGS,
+        store=MemorySubscriptions(subscriptions),  # type: ignore[arg-type]
         deliveries=deliveries,  # type: ignore[arg-type]  # no subscription has a rate limit: no slot is held
-        subscriptions=CachedTeamSubscriptions(store),  # type: ignore[arg-type]
-        subscription_store=store,  # type: ignore[arg-type]
-        transport=Transport(allow_private=True),
-        policy=RetryPolicy(parse_schedule("2m")),
-        delivery_queue=NoQueue(),  # type: ignore[arg-type]
-        due_shards=8,
+        queue=NoQueue(),  # type: ignore[arg-type]
         rate_limiter=Unlimited(),
-        aws_call_seconds=AwsCallLimits.from_environment({}).worst_call_seconds,
     )
     return deliverer, [delivery.id for delivery in created]
 

@@ -37,21 +37,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "layers" / "common" / "python"), str(REPO / "tests")]
 
 from figures import Figure, arguments, report  # noqa: E402
+from offline_settings import RESOURCES  # noqa: E402
 
-from hookrelay import clock  # noqa: E402
+from hookrelay import clock, wiring  # noqa: E402
 from hookrelay.delivery import Deliverer  # noqa: E402
 from hookrelay.ingest import new_delivery  # noqa: E402
 from hookrelay.outcomes import Outcome as Handled  # noqa: E402
 from hookrelay.queues import Message, delivery_message  # noqa: E402
 from hookrelay.rate_limit import RATE_KEY_WRITES_PER_SECOND, reserve_spacing_seconds  # noqa: E402
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
-from hookrelay.retry import RetryPolicy, parse_schedule  # noqa: E402
-from hookrelay.senders import AttemptResult, Request  # noqa: E402
+from hookrelay.senders import AttemptResult, Request, Senders  # noqa: E402
+from hookrelay.settings import Settings  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
 from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt  # noqa: E402
 from hookrelay.store.rate_limits import DynamoRateLimiter  # noqa: E402
-from hookrelay.store.subscriptions import CachedTeamSubscriptions  # noqa: E402
-from hookrelay.sweeper import Sweeper  # noqa: E402
 from hookrelay.time_budget import UNLIMITED  # noqa: E402
 
 START = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
@@ -65,6 +64,8 @@ SUBSCRIPTION_ID = "00000000-0000-4000-8000-00000000000a"
 # The delivery containers simulated (BENCHMARKS.md's figures): each writes a rate# item at most every 2 s.
 # The template's default reserves 400 (4 s each); the rate# key's writes a second are the same by design.
 CONTAINERS = 200
+# A failed send would be retried in a minute (none is expected: the receiver answers 200).
+SETTINGS = Settings.from_environment({**RESOURCES, "HOOKRELAY_RETRY_SCHEDULE": "1m"})
 
 
 class FakeClock:
@@ -332,28 +333,25 @@ def simulate(rate_limit: int, events: int, *, until_seconds: float | None = None
     store = Subscriptions(subscription)
 
     def container() -> Deliverer:
-        return Deliverer(
-            deliveries=deliveries,  # type: ignore[arg-type]
-            subscriptions=CachedTeamSubscriptions(store),  # type: ignore[arg-type]
-            subscription_store=store,  # type: ignore[arg-type]
-            transport=receiver,  # type: ignore[arg-type]
-            policy=RetryPolicy(parse_schedule("1m")),
-            delivery_queue=queue,  # type: ignore[arg-type]
-            due_shards=8,
+        return wiring.deliverer(
+            SETTINGS,
+            store=store,  # type: ignore[arg-type]
+            deliveries=deliveries,
+            senders=Senders(web=receiver),
+            queue=queue,  # type: ignore[arg-type]
             rate_limiter=DynamoRateLimiter(
                 rate_table,
                 spacing_seconds=reserve_spacing_seconds(CONTAINERS),
                 monotonic=lambda: fake_clock.monotonic() + Holding.offset(),
                 sleep=Holding.hold,
             ),
-            aws_call_seconds=1.0,
             sleep=Holding.hold,
         )
 
     containers = [container() for _ in range(CONTAINERS)]
     # Lambda starts five containers on a queue with messages, and up to 300 more a minute.
     free_at = [float(index // 5) for index in range(len(containers))]
-    sweeper = Sweeper(due_retries=deliveries, delivery_queue=queue, shards=8, aws_call_seconds=1.0)  # type: ignore[arg-type]
+    sweeper = wiring.sweeper(SETTINGS, due_retries=deliveries, queue=queue)  # type: ignore[arg-type]
     origins = []
     for number in range(events):
         published = dataclasses.replace(event, event_id=f"0f29a0a2-3a6f-44a4-b2a2-{number:012d}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from hookrelay.ingest import EVENT_RETENTION
 from hookrelay.records import Delivery, Subscription
-from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.delivery_log import DynamoDeliveryLogStore
 from hookrelay.store.events import DynamoEventStore, compressed
 
 SECRET_KEY = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
@@ -43,7 +43,7 @@ def store_pending(deliveries_table: Any, deliveries: Sequence[Delivery]) -> None
     events = DynamoEventStore(deliveries_table)
     for delivery in deliveries:
         events.keep(delivery.event, delivery.expires_at + int(EVENT_RETENTION.total_seconds()))
-    DynamoDeliveryStore(deliveries_table).create_pending(deliveries)
+    DynamoDeliveryLogStore(deliveries_table).create_pending(deliveries)
 
 
 def store_as_before_events_were_kept_apart(deliveries_table: Any, delivery: Delivery) -> None:

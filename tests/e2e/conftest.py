@@ -37,7 +37,7 @@ from hookrelay.aws import Table, python_values
 from hookrelay.events_queue import FanOutRequest
 from hookrelay.records import Event
 from hookrelay.store.api_keys import DynamoApiKeyStore
-from hookrelay.store.subscriptions import TEAM_ITEM
+from hookrelay.store.team_items import TEAM_ITEM
 from hookrelay_cli.local.resources import default_name
 from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME
 from hookrelay_cli.local.tracing import TRACES_FILE_VARIABLE

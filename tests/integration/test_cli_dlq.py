@@ -17,10 +17,8 @@ import hookrelay_cli.target
 from hookrelay import clock
 from hookrelay.queues import delivery_message
 from hookrelay.records import Attempt, Delivery, Event, delivery_id
-from hookrelay.store.deliveries import (
-    AttemptOutcome,
-    DynamoDeliveryStore,
-)
+from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
+from hookrelay.store.delivery_log import DynamoDeliveryLogStore
 from hookrelay.store.events import DynamoEventStore, event_key
 from hookrelay_cli.local.stack import LOCAL_STACK_NAME
 from hookrelay_cli.main import main
@@ -62,12 +60,13 @@ def a_delivery(stack: StackResources, attempts: int) -> Delivery:
         updated_at=now,
         expires_at=2_000_000_000,
     )
-    store = DynamoDeliveryStore(stack.table("DeliveriesTable"))
-    records.store_pending(stack.table("DeliveriesTable"), [delivery])
+    deliveries_table = stack.table("DeliveriesTable")
+    store, log = DynamoDeliveryStore(deliveries_table), DynamoDeliveryLogStore(deliveries_table)
+    records.store_pending(deliveries_table, [delivery])
     for number in range(1, attempts + 1):
         attempt = Attempt(at=clock.now_iso(), status_code=500, latency_ms=12, response_excerpt="boom")
-        store.record_attempt(store.get(delivery.id) or delivery, number, attempt, AttemptOutcome("pending"))
-    found = store.get(delivery.id)
+        store.record_attempt(log.get(delivery.id) or delivery, number, attempt, AttemptOutcome("pending"))
+    found = log.get(delivery.id)
     assert found is not None
     return found
 

@@ -31,9 +31,11 @@ from hookrelay.queues import delivery_message
 from hookrelay.rate_limit import BACKLOG_LIMIT, SLOT_LEAD, RateLimiter, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import RetryPolicy, parse_schedule
+from hookrelay.senders import Senders
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
+from hookrelay.store.delivery_log import DynamoDeliveryLogStore
 from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
@@ -72,10 +74,11 @@ class World:
         self.held: list[float] = []
         self.subscriptions = CountingSubscriptionStore(table(settings.subscriptions_table))
         self.deliveries = DynamoDeliveryStore(table(settings.deliveries_table))
+        self.delivery_log = DynamoDeliveryLogStore(table(settings.deliveries_table))
         self.deliverer = wiring.deliverer(
             settings,
             store=self.subscriptions,
-            sender=transport or Transport(allow_private=True, total_timeout=1.0),
+            senders=Senders(web=transport or Transport(allow_private=True, total_timeout=1.0)),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
             rate_limiter=rate_limiter or DynamoRateLimiter(table(settings.deliveries_table), spacing_seconds=0),
             sleep=self.held.append,
@@ -135,7 +138,7 @@ def test_delivered_on_2xx(world: World) -> None:
     with receiver(lambda _: Answer(204, b"")) as server:
         delivery = world.pending(world.subscribe(server.port))
         assert world.deliver(delivery, 1).outcome == "delivered"
-    record = world.deliveries.get(delivery)
+    record = world.delivery_log.get(delivery)
     assert record and record.status == "delivered" and record.attempt_count == 1
     assert [attempt.status_code for attempt in record.attempts] == [204]
     assert record.next_attempt_at is None
@@ -159,7 +162,7 @@ def test_the_first_attempt_creates_the_record_in_one_read_of_its_batch(world: Wo
     with receiver() as server:
         subscription = world.subscribe(server.port)
         deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(5)]
-        assert [world.deliveries.get(delivery) for delivery in deliveries] == [None] * 5
+        assert [world.delivery_log.get(delivery) for delivery in deliveries] == [None] * 5
         dynamodb.meta.events.register("before-parameter-build.dynamodb.BatchGetItem", count)
         try:
             reports = world.deliverer.deliver_batch(
@@ -170,7 +173,7 @@ def test_the_first_attempt_creates_the_record_in_one_read_of_its_batch(world: Wo
     assert {report.outcome for report in reports} == {"delivered"} and len(server.received) == 5
     # The batch's records and the event their messages name, in one consistent read.
     assert [list(params["RequestItems"]) for params in reads].count([get_settings().deliveries_table]) == 1
-    listed = world.deliveries.of_subscription(subscription.id, limit=10)
+    listed = world.delivery_log.of_subscription(subscription.id, limit=10)
     assert sorted(summary.id for summary in listed.items) == sorted(deliveries)
     for summary in listed.items:
         assert summary.status == "delivered" and summary.attempt_count == 1
@@ -187,7 +190,7 @@ def test_two_copies_of_a_first_attempt_at_once_record_one_attempt(stack: LocalSt
         with ThreadPoolExecutor(max_workers=2) as pool:
             outcomes = sorted(pool.map(lambda world: world.deliverer.deliver(job).outcome, (first, second)))
     assert outcomes == ["already done", "delivered"]
-    record = first.deliveries.get(delivery)
+    record = first.delivery_log.get(delivery)
     assert record and record.attempt_count == 1 and len(record.attempts) == 1
     assert {request.headers["webhook-id"] for request in server.received} == {delivery}
 
@@ -202,7 +205,7 @@ def test_a_record_holding_its_event_from_an_earlier_release_is_delivered(world: 
         )
     assert report.outcome == "delivered"
     assert [json.loads(request.body)["data"] for request in server.received] == [EVENT.data]
-    record = world.deliveries.get(delivery.id)
+    record = world.delivery_log.get(delivery.id)
     assert record and record.status == "delivered" and record.event == EVENT
 
 
@@ -210,7 +213,7 @@ def test_too_many_requests_waits_at_least_retry_after(world: World) -> None:
     with receiver(lambda _: Answer(429, b"slow down", {"Retry-After": "120"})) as server:
         delivery = world.pending(world.subscribe(server.port))
         assert world.deliver(delivery, 1).outcome == "pending"
-    record = world.deliveries.get(delivery)
+    record = world.delivery_log.get(delivery)
     assert record and record.next_attempt_at
     assert seconds_between(record.attempts[0].at, record.next_attempt_at) >= 120
     assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "1"}
@@ -222,7 +225,7 @@ def test_a_long_delay_waits_for_the_sweeper(world: World) -> None:
         world.deliver(delivery, 1)
         world.deliver(delivery, 2)
         assert world.deliver(delivery, 3).outcome == "scheduled"
-    record = world.deliveries.get(delivery)
+    record = world.delivery_log.get(delivery)
     assert record and record.status == "scheduled" and record.next_attempt_at
     assert 16 * 60 <= seconds_between(record.attempts[-1].at, record.next_attempt_at) <= 24 * 60
     item = table(get_settings().deliveries_table).get_item(Key={"delivery_id": delivery})["Item"]
@@ -237,7 +240,7 @@ def test_after_the_last_retry_the_delivery_fails(world: World) -> None:
         delivery = short.pending(short.subscribe(server.port))
         assert short.deliver(delivery, 1).outcome == "pending"
         assert short.deliver(delivery, 2).outcome == "failed"
-    record = short.deliveries.get(delivery)
+    record = short.delivery_log.get(delivery)
     assert record and record.status == "failed" and record.attempt_count == 2
 
 
@@ -260,7 +263,7 @@ def test_deleted_or_disabled_subscriptions_get_nothing(world: World) -> None:
         world.subscriptions.delete("acme", subscription.id)
         assert world.deliver(delivery, 1).outcome == "dropped: subscription deleted"
     assert server.received == []
-    record = world.deliveries.get(delivery)
+    record = world.delivery_log.get(delivery)
     assert record and record.status == "failed" and record.attempts[0].error == "not sent: the subscription is deleted"
 
 
@@ -439,7 +442,7 @@ def test_receivers_that_never_finish_answering_are_recorded_as_timeouts_and_hold
     }
     attempts = {}
     for name, delivery in deliveries.items():
-        record = world.deliveries.get(delivery)
+        record = world.delivery_log.get(delivery)
         assert record is not None
         (attempts[name],) = record.attempts
     for name in ("status line", "headers", "body", "name lookup"):
@@ -585,7 +588,7 @@ def test_a_subscription_deleted_or_disabled_while_a_delivery_waits_drops_it(worl
         ]
     assert len(target.received) == 4
     for delivery in (waiting_kept, waiting_removed):
-        record = fresh.deliveries.get(delivery)
+        record = fresh.delivery_log.get(delivery)
         assert record and record.status == "failed" and (record.attempts[0].error or "").startswith("not sent: ")
 
 
@@ -625,7 +628,7 @@ def test_a_slot_further_than_a_queue_delay_waits_for_the_sweeper_which_hands_it_
             assert world.deliver(delivery, 1).outcome == "waiting"
         assert writes.keys == [f"rate#{subscription.id}", delivery]
         assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "0"}
-        record = world.deliveries.get(delivery)
+        record = world.delivery_log.get(delivery)
         assert record and record.status == "waiting" and record.next_attempt_at
         assert 999 < seconds_between(clock.iso(now), record.next_attempt_at) < 1001
         time.sleep(0.3)  # the index's lag
@@ -652,7 +655,7 @@ def test_past_its_backlog_limit_a_delivery_is_recorded_not_sent(world: World) ->
         delivery = world.pending(subscription)
         assert world.deliver(delivery, 1).outcome == "dropped: rate limit backlog full"
     assert target.received == []
-    record = world.deliveries.get(delivery)
+    record = world.delivery_log.get(delivery)
     assert record and record.status == "failed"
     assert record.attempts[0].error == "not sent: the rate limit's slots are taken 24 h ahead"
 
@@ -701,7 +704,7 @@ def test_an_attempt_starts_only_while_its_worst_case_fits_in_the_invocations_tim
         # Untouched: nothing sent, nothing recorded, every message back on the queue through the answer.
         assert [(report.outcome, report.comes_back) for report in short] == [(Outcome.NOT_STARTED, True)] * 3
         assert target.received == []
-        assert [world.deliveries.get(delivery) for delivery in deliveries] == [None] * 3
+        assert [world.delivery_log.get(delivery) for delivery in deliveries] == [None] * 3
         enough = world.deliverer.deliver_batch(messages, TimeBudget(lambda: needed + 0.1))
     assert [(report.outcome, report.comes_back) for report in enough] == [("delivered", False)] * 3
     assert len(target.received) == 3
@@ -747,7 +750,7 @@ def test_an_attempt_whose_every_answer_was_lost_is_recognised_as_recorded(world:
             world.deliveries.record_attempt(delivery, 1, another_moment(attempt), outcome)
     finally:
         dynamodb.meta.events.unregister("after-call.dynamodb.UpdateItem", lose_the_answer)
-    assert world.deliveries.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
+    assert world.delivery_log.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
 
 
 def test_an_attempt_whose_lost_write_lands_after_the_check_is_recognised_as_recorded(world: World) -> None:
@@ -775,7 +778,7 @@ def test_an_attempt_whose_lost_write_lands_after_the_check_is_recognised_as_reco
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", lose_the_first_answer)
         dynamodb.meta.events.unregister("after-call.dynamodb.GetItem", land_it_after_the_check)
-    assert world.deliveries.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
+    assert world.delivery_log.get(delivery.id).attempt_count == 1  # type: ignore[union-attr]
 
 
 def test_an_aws_call_that_does_not_answer_in_time_is_logged_as_an_outage_and_the_message_comes_back(
@@ -828,6 +831,6 @@ def test_a_retry_whose_message_was_not_sent_is_sent_when_the_attempt_s_message_c
         assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "0"}
         (again,) = world.deliverer.deliver_batch([("m", message)], UNLIMITED)
         assert again.outcome == "already done" and len(target.received) == 1
-    record = world.deliveries.get(delivery)
+    record = world.delivery_log.get(delivery)
     assert record and record.status == "pending" and record.attempt_count == 1
     assert sum(map(int, world.queued().values())) == 1

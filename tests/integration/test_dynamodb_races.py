@@ -244,7 +244,7 @@ def test_a_health_write_cancelled_at_every_try_is_made_when_the_message_comes_ba
         assert again.outcome == "already done"
     assert len(endpoint.received) == 1  # sent once: the attempt was recorded before the health write
     stored = world.subscriptions.get(subscription.team_id, subscription.id)
-    recorded = world.deliveries.get(delivery)
+    recorded = world.delivery_log.get(delivery)
     assert stored and recorded
     if expected == "disabled":
         assert not stored.enabled and stored.disabled_reason and "410 Gone" in stored.disabled_reason

@@ -23,6 +23,7 @@ from hookrelay.ingest import new_delivery
 from hookrelay.records import Attempt, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
+from hookrelay.store.delivery_log import DynamoDeliveryLogStore
 from hookrelay.store.events import DynamoEventStore
 from hookrelay_cli.local.functions import LocalContext
 from hookrelay_cli.local.stack import LocalStack
@@ -207,7 +208,7 @@ def test_a_fan_out_in_progress_at_deploy_time_is_completed_once(
     sent = Counter(request.headers["webhook-id"] for request in target.received)
     assert sent == Counter(dict.fromkeys(expected - {first_chunk[0].id}, 1))
     for delivery_id_ in expected:
-        record = store.get(delivery_id_)
+        record = DynamoDeliveryLogStore(deliveries_table).get(delivery_id_)
         assert record and record.status == "delivered" and record.attempt_count == 1
 
 

@@ -18,7 +18,7 @@ from hookrelay.ingest import new_delivery
 from hookrelay.queues import delivery_message
 from hookrelay.records import Event
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.delivery_log import DynamoDeliveryLogStore
 from hookrelay_cli.local.stack import LocalStack, polled_concurrency
 from hookrelay_cli.local.workers import QueuePoller
 from hookrelay_cli.template import Template
@@ -102,7 +102,7 @@ def test_the_delivery_handler_sends_with_the_configured_timeouts(
     with receiver(lambda _: Answer(delay_seconds=2.0)) as server:
         delivery = queued_delivery(server.port, "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b")
         assert poller.poll_once() == 1
-    record = DynamoDeliveryStore(table(get_settings().deliveries_table)).get(delivery)
+    record = DynamoDeliveryLogStore(table(get_settings().deliveries_table)).get(delivery)
     assert record and record.status == "pending"
     (attempt,) = record.attempts
     assert attempt.error == "timeout: no answer"

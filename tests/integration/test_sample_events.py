@@ -14,7 +14,7 @@ from hookrelay import wiring
 from hookrelay.aws import client, table
 from hookrelay.records import delivery_id
 from hookrelay.settings import get_settings
-from hookrelay.store.deliveries import DynamoDeliveryStore
+from hookrelay.store.delivery_log import DynamoDeliveryLogStore
 from hookrelay_cli.local.stack import LocalStack
 from integration.conftest import sample_event
 
@@ -60,5 +60,5 @@ def test_the_ingest_sample_fans_out_the_delivery_sample_and_the_delivery_sample_
     (request,) = healthy.received
     assert request.headers["webhook-id"] == delivery_sample["delivery_id"]
     assert json.loads(request.body)["event_id"] == event["event_id"]
-    delivery = DynamoDeliveryStore(table(settings.deliveries_table)).get(delivery_sample["delivery_id"])
+    delivery = DynamoDeliveryLogStore(table(settings.deliveries_table)).get(delivery_sample["delivery_id"])
     assert delivery is not None and (delivery.status, delivery.attempt_count) == ("delivered", 1)

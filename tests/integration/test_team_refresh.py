@@ -19,7 +19,7 @@ from hookrelay.aws import table
 from hookrelay.models import SubscriptionPatch
 from hookrelay.records import Subscription, with_values
 from hookrelay.settings import get_settings
-from hookrelay.store.subscriptions import CachedTeamSubscriptions
+from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.subscriptions import Subscriptions
 from hookrelay.time_budget import UNLIMITED
 from hookrelay_cli.local.stack import LocalStack

@@ -12,7 +12,7 @@ from api_client import NO_KEY, ApiClient
 from api_contract import assert_problem, webhook
 from hookrelay.records import delivery_id
 from hookrelay_cli.local.workers import QueuePoller
-from integration.test_delivery_log import add_delivery, deliveries, queued_jobs, stored_subscription
+from integration.test_delivery_log import add_delivery, queued_jobs, recorded, stored_subscription
 from integration.test_ingest import delivery_messages, poll_until_empty, publish
 
 # A body each route accepts, so that its 404 is about the ids, not a 422 about the body. A new route
@@ -94,7 +94,7 @@ def test_every_route_with_the_other_teams_ids_is_404_and_changes_nothing(api: Ap
     stored = stored_subscription("team-a", mine["id"])
     assert stored.secret_key == mine["secret_key"] and stored.previous_secret_key is None
     assert queued_jobs() == []
-    record = deliveries().get(my_delivery.id)
+    record = recorded(my_delivery.id)
     assert record and record.status == "failed" and record.attempt_count == 1 and record.requested_attempt is None
     assert [item["id"] for item in api.get(f"/v3/webhooks/{mine['id']}/deliveries").json()["data"]] == [my_delivery.id]
     assert other_api.get(f"/v3/webhooks/{theirs['id']}/deliveries").json()["data"] == []

@@ -14,7 +14,7 @@ from hookrelay import aws
 from hookrelay.aws import client, table
 from hookrelay.delivery import SEND_CONCURRENCY
 from hookrelay.settings import AwsCallLimits
-from hookrelay.store.deliveries import WRITE_CONCURRENCY
+from hookrelay.store.delivery_log import WRITE_CONCURRENCY
 from hookrelay.sweeper import SHARD_CONCURRENCY
 
 ClientName = Literal["sqs", "events", "dynamodb", "dynamodb table"]

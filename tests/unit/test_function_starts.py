@@ -7,9 +7,9 @@ import sys
 from dataclasses import dataclass
 
 import pytest
+from offline_settings import RESOURCES
 
 from paths import REPO
-from unit.test_settings import RESOURCES
 
 # Imports a function's module, then reports what its start loaded and built.
 PROBE = """

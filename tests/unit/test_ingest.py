@@ -15,7 +15,7 @@ from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_mes
 from hookrelay.ingest import Ingest
 from hookrelay.observability import logger
 from hookrelay.records import Event, Subscription, delivery_id
-from hookrelay.store.subscriptions import CachedTeamSubscriptions
+from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from unit.fakes import Crash, FakeEvents, FakeQueue, FakeSubscriptionStore
 
 EVENT = Event(

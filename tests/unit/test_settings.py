@@ -1,21 +1,10 @@
 import pytest
+from offline_settings import RESOURCES
 
 from hookrelay.settings import AwsCallLimits, Settings, SettingsError
 from hookrelay.transport import CONNECT_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS
 from hookrelay_cli.template import Template
 from paths import TEMPLATE
-
-RESOURCES = {
-    name: "x"
-    for name in (
-        "HOOKRELAY_SUBSCRIPTIONS_TABLE",
-        "HOOKRELAY_API_KEYS_TABLE",
-        "HOOKRELAY_DELIVERIES_TABLE",
-        "HOOKRELAY_EVENT_BUS",
-        "HOOKRELAY_EVENTS_QUEUE_URL",
-        "HOOKRELAY_DELIVERY_QUEUE_URL",
-    )
-}
 
 
 def test_send_timeouts_default_to_the_transports() -> None:

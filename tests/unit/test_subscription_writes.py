@@ -17,7 +17,8 @@ from hookrelay.errors import Unavailable
 from hookrelay.http_api import outage
 from hookrelay.records import Subscription, with_values
 from hookrelay.store.retries import Retries
-from hookrelay.store.subscriptions import DynamoSubscriptionStore, next_revision, stored_bytes
+from hookrelay.store.subscriptions import DynamoSubscriptionStore, next_revision
+from hookrelay.store.team_items import stored_bytes
 
 ATTEMPTS = 4
 NO_PAUSE = Retries(attempts=ATTEMPTS, first_pause=0, max_pause=0, sleep=lambda _: None)

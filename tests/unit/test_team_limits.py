@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
+from offline_settings import RESOURCES
 
 from hookrelay.observability import logger
 from hookrelay.settings import Settings, SettingsError
 from hookrelay.team_limits import READ_ALLOWANCE, Limit, RequestKind, TeamLimiter, limits
-from unit.test_settings import RESOURCES
 
 
 class FakeRequestCounts:

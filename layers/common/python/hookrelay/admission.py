@@ -12,9 +12,9 @@ from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.rate_limit import LATE, SLOT_LEAD, BacklogFull, RateLimiter, group_counts, slot_text, wait_for
 from hookrelay.records import Delivery
+from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.deliveries import DeliveryStore
 from hookrelay.store.due_retries import wait_shard
-from hookrelay.store.subscriptions import CachedTeamSubscriptions
 
 
 @dataclass(frozen=True)

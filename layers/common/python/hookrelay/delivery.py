@@ -27,11 +27,11 @@ from hookrelay.records import Attempt, Delivery, Subscription
 from hookrelay.retry import RetryPolicy
 from hookrelay.senders import Senders
 from hookrelay.signed_requests import signed_request
+from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
 from hookrelay.store.due_retries import due_shard
-from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
+from hookrelay.store.subscriptions import SubscriptionStore
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
-from hookrelay.transport import Transport
 
 # A batch's sends run together, so one slow receiver does not hold up the other nine.
 SEND_CONCURRENCY = 10
@@ -75,7 +75,7 @@ class Deliverer:
         deliveries: DeliveryStore,
         subscriptions: CachedTeamSubscriptions,
         subscription_store: SubscriptionStore,
-        transport: Transport,
+        senders: Senders,
         policy: RetryPolicy,
         delivery_queue: Queue,
         due_shards: int,
@@ -84,11 +84,10 @@ class Deliverer:
         sleep: Callable[[float], None] = time.sleep,
     ):
         """`aws_call_seconds`: the longest one AWS call can take (AwsCallLimits.worst_call_seconds).
-        `transport` sends to web endpoints, within its deadline (every sender's)."""
+        `senders`: each attempt is sent by the one serving its endpoint, within that sender's deadline."""
         self._deliveries = deliveries
         self._subscriptions = subscriptions
-        self._senders = Senders(web=transport)
-        self._send_deadline_seconds = transport.deadline_seconds
+        self._senders = senders
         self._policy = policy
         self._queue = delivery_queue
         self._due_shards = due_shards
@@ -101,7 +100,7 @@ class Deliverer:
             sleep=sleep,
         )
         self._health = SubscriptionHealth(subscription_store, subscriptions)
-        self._attempt_seconds = attempt_seconds(self._send_deadline_seconds, aws_call_seconds)
+        self._attempt_seconds = attempt_seconds(senders.deadline_seconds, aws_call_seconds)
 
     def deliver_batch(self, messages: Sequence[tuple[str, str]], budget: TimeBudget) -> list[Report]:
         """Deliver (message id, body) pairs concurrently; a report for each, in order.
@@ -220,7 +219,7 @@ class Deliverer:
         now = clock.utc_now()
         request = signed_request(delivery, subscription, job.attempt, now)
         sender = self._senders.for_endpoint(subscription.endpoint)
-        result = sender.send(request, self._send_deadline_seconds)
+        result = sender.send(request, sender.deadline_seconds)
         attempt = Attempt(
             at=clock.iso(now),
             url=masked(subscription.endpoint),

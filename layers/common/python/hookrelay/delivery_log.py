@@ -19,7 +19,7 @@ from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.records import Delivery, DeliveryStatus, DeliverySummary, Event, Subscription, is_uuid
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.store.deliveries import POSITION_KEYS, DeliveryLogStore
+from hookrelay.store.delivery_log import POSITION_KEYS, DeliveryLogStore
 from hookrelay.store.due_retries import due_shard
 from hookrelay.store.events import EventStore
 from hookrelay.subscriptions import Subscriptions

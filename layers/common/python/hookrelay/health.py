@@ -2,7 +2,8 @@
 
 from hookrelay.decisions import ClearFailing, Disable, HealthChange, MarkFailing
 from hookrelay.records import Subscription
-from hookrelay.store.subscriptions import CachedTeamSubscriptions, SubscriptionStore
+from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
+from hookrelay.store.subscriptions import SubscriptionStore
 
 
 class SubscriptionHealth:

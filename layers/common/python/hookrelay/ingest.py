@@ -13,8 +13,8 @@ from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_mes
 from hookrelay.observability import log_failure, logger, metrics
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.records import Delivery, Event, Subscription, delivery_id
+from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.events import EventStore
-from hookrelay.store.subscriptions import CachedTeamSubscriptions
 
 DELIVERY_RETENTION = timedelta(days=30)
 # An event outlives the deliveries that render it: the last of a long fan-out is made after the first.

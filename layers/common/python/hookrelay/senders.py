@@ -36,6 +36,11 @@ class Request:
 
 
 class Sender(Protocol):
+    @property
+    def deadline_seconds(self) -> float:
+        """The longest one of its sends takes (the web sender's: HOOKRELAY_SEND_TIMEOUT_SECONDS)."""
+        ...
+
     def send(self, request: Request, deadline_seconds: float) -> AttemptResult:
         """Send `request`, ended after `deadline_seconds` whatever it is doing; never raises for the
         destination's sake (its refusals, errors and silence are the result's)."""
@@ -53,3 +58,9 @@ class Senders:
     def for_endpoint(self, endpoint: str) -> Sender:
         scheme = endpoint.partition("://")[0].lower()
         return self.by_scheme.get(scheme, self.web)
+
+    @property
+    def deadline_seconds(self) -> float:
+        """The longest any send takes, whichever sender makes it: what an attempt's time budget counts,
+        since which sender serves it is known only once its subscription is read."""
+        return max(sender.deadline_seconds for sender in (self.web, *self.by_scheme.values()))

@@ -15,7 +15,7 @@ from datetime import timedelta
 from hookrelay.clock import parse_duration
 from hookrelay.retry import DEFAULT_SCHEDULE, parse_schedule
 
-# The stored size of a team's subscriptions (hookrelay.store.subscriptions.stored_bytes): a full read of
+# The stored size of a team's subscriptions (hookrelay.store.team_items.stored_bytes): a full read of
 # the team, a container's first sight of it, reads at most this, about 1 000 read units.
 DEFAULT_MAX_SUBSCRIPTION_BYTES_PER_TEAM = 4 * 1024 * 1024
 

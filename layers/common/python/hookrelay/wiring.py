@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     from hookrelay.queues import Queue
     from hookrelay.rate_limit import RateLimiter
     from hookrelay.retry import RetryPolicy
+    from hookrelay.senders import Senders
     from hookrelay.store.api_keys import DynamoApiKeyStore
+    from hookrelay.store.deliveries import DeliveryStore
     from hookrelay.store.due_retries import DueRetries
-    from hookrelay.store.subscriptions import DynamoSubscriptionStore
+    from hookrelay.store.subscriptions import DynamoSubscriptionStore, SubscriptionStore
     from hookrelay.subscriptions import Subscriptions
     from hookrelay.sweeper import Sweeper
     from hookrelay.team_limits import TeamLimiter
@@ -74,33 +76,39 @@ def retry_policy(settings: Settings) -> "RetryPolicy":
 def deliverer(
     settings: Settings,
     *,
-    store: "DynamoSubscriptionStore | None" = None,
-    sender: "Transport | None" = None,
+    store: "SubscriptionStore | None" = None,
+    deliveries: "DeliveryStore | None" = None,
+    senders: "Senders | None" = None,
     policy: "RetryPolicy | None" = None,
+    queue: "Queue | None" = None,
     rate_limiter: "RateLimiter | None" = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> "Deliverer":
-    """The delivery function's Deliverer; a test may hand it its own store, transport, retry policy, rate
-    limiter, or a `sleep` that records the waits for rate-limit slots instead of sleeping them."""
+    """The delivery function's Deliverer, sending with the transport (its deadline the settings' send
+    timeout). A test or benchmark may hand it its own subscription store, deliveries store, senders (their
+    deadlines are the attempts'), retry policy, delivery queue, rate limiter, or a `sleep` that records
+    the waits for rate-limit slots instead of sleeping them."""
     from hookrelay.aws import table
     from hookrelay.delivery import Deliverer
     from hookrelay.rate_limit import reserve_spacing_seconds
+    from hookrelay.senders import Senders
+    from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
     from hookrelay.store.deliveries import DynamoDeliveryStore
     from hookrelay.store.rate_limits import DynamoRateLimiter
-    from hookrelay.store.subscriptions import CachedTeamSubscriptions
 
     store = store or subscription_store(settings)
-    deliveries_table = table(settings.deliveries_table)
     return Deliverer(
-        deliveries=DynamoDeliveryStore(deliveries_table),
+        deliveries=deliveries or DynamoDeliveryStore(table(settings.deliveries_table)),
         subscriptions=CachedTeamSubscriptions(store),
         subscription_store=store,
-        transport=sender or transport(settings),
+        senders=senders or Senders(web=transport(settings)),
         policy=policy or retry_policy(settings),
-        delivery_queue=delivery_queue(settings),
+        delivery_queue=queue or delivery_queue(settings),
         due_shards=settings.due_shards,
         rate_limiter=rate_limiter
-        or DynamoRateLimiter(deliveries_table, spacing_seconds=reserve_spacing_seconds(settings.delivery_containers)),
+        or DynamoRateLimiter(
+            table(settings.deliveries_table), spacing_seconds=reserve_spacing_seconds(settings.delivery_containers)
+        ),
         aws_call_seconds=settings.aws_calls.worst_call_seconds,
         sleep=sleep,
     )
@@ -110,8 +118,8 @@ def ingest(settings: Settings) -> "Ingest":
     from hookrelay.aws import client, table
     from hookrelay.ingest import Ingest
     from hookrelay.queues import Queue
+    from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
     from hookrelay.store.events import DynamoEventStore
-    from hookrelay.store.subscriptions import CachedTeamSubscriptions
 
     return Ingest(
         subscriptions=CachedTeamSubscriptions(subscription_store(settings)),
@@ -122,15 +130,16 @@ def ingest(settings: Settings) -> "Ingest":
     )
 
 
-def sweeper(settings: Settings, *, due_retries: "DueRetries | None" = None) -> "Sweeper":
-    """The sweeper function's Sweeper; a test may hand it its own view of the retry index."""
+def sweeper(settings: Settings, *, due_retries: "DueRetries | None" = None, queue: "Queue | None" = None) -> "Sweeper":
+    """The sweeper function's Sweeper; a test or benchmark may hand it its own view of the retry index and
+    delivery queue."""
     from hookrelay.aws import table
     from hookrelay.store.due_retries import DynamoDueRetries
     from hookrelay.sweeper import Sweeper
 
     return Sweeper(
         due_retries=due_retries or DynamoDueRetries(table(settings.deliveries_table)),
-        delivery_queue=delivery_queue(settings),
+        delivery_queue=queue or delivery_queue(settings),
         shards=settings.due_shards,
         aws_call_seconds=settings.aws_calls.worst_call_seconds,
     )
@@ -183,13 +192,13 @@ def delivery_log(
 ) -> "DeliveryLog":
     from hookrelay.aws import table
     from hookrelay.delivery_log import DeliveryLog
-    from hookrelay.store.deliveries import DynamoDeliveryStore
+    from hookrelay.store.delivery_log import DynamoDeliveryLogStore
     from hookrelay.store.events import DynamoEventStore
 
     deliveries_table = (tables or table)(settings.deliveries_table)
     return DeliveryLog(
         subscriptions=of_subscriptions,
-        deliveries=DynamoDeliveryStore(deliveries_table),
+        deliveries=DynamoDeliveryLogStore(deliveries_table),
         events=DynamoEventStore(deliveries_table),
         delivery_queue=delivery_queue(settings, clients=clients),
         due_shards=settings.due_shards,

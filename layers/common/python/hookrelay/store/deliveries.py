@@ -2,60 +2,24 @@
 
 A record is created by its delivery's first attempt (from the origin its message carries), so a
 delivery is in the log from its first attempt on; only a test event's is created when it is asked for.
+
+Here: how a record is stored and read back, and what delivering reads and writes of it (each attempt,
+a rate limit's slot, a test event's slot freed); store/delivery_log.py: what the delivery log API does.
 """
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from boto3.dynamodb.conditions import Attr, ConditionBase, Key
+from boto3.dynamodb.conditions import Attr
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ReadTimeoutError
 
-from hookrelay import clock
-from hookrelay.records import (
-    Attempt,
-    Delivery,
-    DeliveryOrigin,
-    DeliveryStatus,
-    DeliverySummary,
-    fields_in,
-    kept_attempts,
-    with_values,
-)
+from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, fields_in, kept_attempts, with_values
 from hookrelay.store.batch import get_items
 from hookrelay.store.events import event_key, stored_event
 
-# What the delivery log lists of a record (DeliverySummary's stored fields).
-SUMMARY_FIELDS = (
-    "delivery_id",
-    "subscription_id",
-    "event_id",
-    "event_name",
-    "status",
-    "attempt_count",
-    "next_attempt_at",
-    "test",
-    "created_at",
-    "updated_at",
-)
-# Index pages one delivery-log request reads at most (each up to 1 MB) before answering with a cursor.
-MAX_INDEX_PAGES_PER_CALL = 5
-
-
-def _position(item: dict[str, Any]) -> dict[str, str]:
-    return {key: str(item[key]) for key in POSITION_KEYS}
-
-
-# A subscription's queued test event: `test#<subscription id>`, beside the deliveries, never in the
-# by_subscription index (it has no subscription_id attribute). TTL removes a lapsed one a day later.
-_TEST_SLOT_PREFIX = "test#"
-TEST_SLOT_KEPT_SECONDS = 86_400
-
-# Conditional writes cannot be batched; a pool keeps a large fan-out's writes in flight together.
-WRITE_CONCURRENCY = 16
 # Writes of an attempt whose every answer was lost: the check's read can overtake a write still on its
 # way (R1 left a delivery pending so: its message came back "already done", its retry never enqueued),
 # and writing again settles it, since the condition lets only one of the two be made.
@@ -73,6 +37,8 @@ class AttemptOutcome:
 
 
 class DeliveryStore(Protocol):
+    """What delivering needs of the deliveries table."""
+
     def get_many(self, delivery_ids: Sequence[str], origins: Mapping[str, DeliveryOrigin]) -> dict[str, Delivery]:
         """These deliveries (with their events), by id: each as recorded, or, not recorded yet, as its
         origin in `origins` describes it (waiting for its first attempt). Left out: the others, and
@@ -113,58 +79,14 @@ class DeliveryStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class DeliverySlice:
-    """Deliveries of a subscription, newest first, and where the next page starts (None: no more)."""
-
-    items: list[DeliverySummary]
-    next_position: dict[str, str] | None
+def queued_test_key(subscription_id: str) -> str:
+    """The key of a subscription's queued test event: beside the deliveries, never in the by_subscription
+    index (it has no subscription_id attribute)."""
+    return f"test#{subscription_id}"
 
 
-POSITION_KEYS = frozenset({"created_at", "delivery_id"})
-
-
-class DeliveryLogStore(Protocol):
-    """What the delivery log API needs of the deliveries table."""
-
-    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        """Create each record unless it exists (a test event's, listed at once); return those created
-        or still waiting for their first attempt."""
-        ...
-
-    def get(self, delivery_id: str) -> Delivery | None: ...
-
-    def of_subscription(
-        self,
-        subscription_id: str,
-        *,
-        limit: int,
-        after: dict[str, str] | None = None,
-        status: DeliveryStatus | None = None,
-        since: str | None = None,
-    ) -> DeliverySlice:
-        """Up to `limit` deliveries, newest first, created at or after `since`, in `status` if given.
-
-        A slice may hold fewer than `limit` with a next position: a status filter reads a bounded
-        number of index pages per call, so a sparse status never makes one request scan everything.
-        """
-        ...
-
-    def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
-        """Ask for attempt `attempt_count + 1` now (status pending, in the retry index as a lost-message guard).
-
-        False when that attempt was already asked for or another attempt was recorded meanwhile:
-        the caller must not enqueue it again.
-        """
-        ...
-
-    def hold_test_slot(self, subscription_id: str, delivery_id: str, now: str, until: str) -> bool:
-        """Mark test event `delivery_id` as the subscription's queued one until it is sent, or `until`
-        (a lost message must not block tests for ever); False while another one is queued."""
-        ...
-
-
-def _item(delivery: Delivery) -> dict[str, Any]:
+def item_of(delivery: Delivery) -> dict[str, Any]:
+    """A delivery's record as stored: without its event, which is stored once beside the records."""
     item = {name: value for name, value in with_values(delivery).items() if name not in ("id", "event")}
     return {**item, "attempts": [with_values(each) for each in delivery.attempts], "delivery_id": delivery.id}
 
@@ -173,7 +95,7 @@ def _item(delivery: Delivery) -> dict[str, Any]:
 _NUMBERS = frozenset({"attempt_count", "expires_at", "requested_attempt", "status_code", "latency_ms"})
 
 
-def _fields(record: type, item: dict[str, Any]) -> dict[str, Any]:
+def stored_fields(record: type, item: dict[str, Any]) -> dict[str, Any]:
     """The fields of `record` in a stored item."""
     return {key: int(value) if key in _NUMBERS else value for key, value in fields_in(record, item).items()}
 
@@ -183,9 +105,9 @@ def _delivery(item: dict[str, Any], event_item: dict[str, Any] | None) -> Delive
     event_item = item if _holds_its_event(item) else event_item
     if event_item is None:
         return None
-    fields = _fields(Delivery, item)
+    fields = stored_fields(Delivery, item)
     fields.pop("event", None)  # a record of an earlier release holding its event: read as stored_event
-    attempts = [Attempt(**_fields(Attempt, each)) for each in fields.pop("attempts", [])]
+    attempts = [Attempt(**stored_fields(Attempt, each)) for each in fields.pop("attempts", [])]
     return Delivery(**fields, id=item["delivery_id"], attempts=attempts, event=stored_event(event_item))
 
 
@@ -206,9 +128,31 @@ def _event_key_of(item: dict[str, Any]) -> str:
     return event_key(str(item["team_id"]), str(item["event_id"]))
 
 
-def _summary(item: dict[str, Any]) -> DeliverySummary:
-    """A delivery as the by_subscription index projects it."""
-    return DeliverySummary(**_fields(DeliverySummary, item), id=item["delivery_id"])
+def deliveries_by_id(
+    table: Any, delivery_ids: Sequence[str], origins: Mapping[str, DeliveryOrigin]
+) -> dict[str, Delivery]:
+    """These deliveries, by id, as DeliveryStore.get_many reads them (also the delivery log's `get`)."""
+    # One consistent batch read for the records and the events their origins name; a second one only
+    # for events no origin named (messages of retries, sweeps, redrives name only their delivery).
+    wanted = set(delivery_ids)
+    items = _consistent_items(
+        table, wanted | {event_key(origin.team_id, origin.event_id) for origin in origins.values()}
+    )
+    records = [items[key] for key in wanted if key in items]
+    unread = {_event_key_of(item) for item in records if not _holds_its_event(item)} - items.keys()
+    items.update(_consistent_items(table, unread))
+    found: dict[str, Delivery | None] = {}
+    for key in wanted:
+        if key in items:
+            found[key] = _delivery(items[key], items.get(_event_key_of(items[key])))
+        elif origin := origins.get(key):
+            found[key] = _unrecorded(key, origin, items.get(event_key(origin.team_id, origin.event_id)))
+    return {key: delivery for key, delivery in found.items() if delivery is not None}
+
+
+def _consistent_items(table: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
+    found = get_items(table, [{"delivery_id": key} for key in keys], consistent=True)
+    return {str(item["delivery_id"]): item for item in found}
 
 
 class DynamoDeliveryStore:
@@ -216,119 +160,8 @@ class DynamoDeliveryStore:
         self._table = table
         self._deserializer = TypeDeserializer()
 
-    def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        if not deliveries:
-            return []
-        with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(deliveries))) as pool:
-            waiting = list(pool.map(self._create_if_absent, deliveries))
-        return [delivery for delivery, is_waiting in zip(deliveries, waiting, strict=True) if is_waiting]
-
-    def _create_if_absent(self, delivery: Delivery) -> bool:
-        try:
-            self._table.put_item(
-                Item=_item(delivery),
-                ConditionExpression=Attr("delivery_id").not_exists(),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._table.client.exceptions.ConditionalCheckFailedException as error:
-            existing = {
-                key: self._deserializer.deserialize(value) for key, value in error.response.get("Item", {}).items()
-            }
-            return existing.get("status") == "pending" and int(existing.get("attempt_count", 0)) == 0
-        return True
-
-    def get(self, delivery_id: str) -> Delivery | None:
-        return self.get_many([delivery_id], {}).get(delivery_id)
-
     def get_many(self, delivery_ids: Sequence[str], origins: Mapping[str, DeliveryOrigin]) -> dict[str, Delivery]:
-        # One consistent batch read for the records and the events their origins name; a second one only
-        # for events no origin named (messages of retries, sweeps, redrives name only their delivery).
-        wanted = set(delivery_ids)
-        items = self._consistent_items(
-            wanted | {event_key(origin.team_id, origin.event_id) for origin in origins.values()}
-        )
-        records = [items[key] for key in wanted if key in items]
-        unread = {_event_key_of(item) for item in records if not _holds_its_event(item)} - items.keys()
-        items.update(self._consistent_items(unread))
-        found: dict[str, Delivery | None] = {}
-        for key in wanted:
-            if key in items:
-                found[key] = _delivery(items[key], items.get(_event_key_of(items[key])))
-            elif origin := origins.get(key):
-                found[key] = _unrecorded(key, origin, items.get(event_key(origin.team_id, origin.event_id)))
-        return {key: delivery for key, delivery in found.items() if delivery is not None}
-
-    def _consistent_items(self, keys: set[str]) -> dict[str, dict[str, Any]]:
-        found = get_items(self._table, [{"delivery_id": key} for key in keys], consistent=True)
-        return {str(item["delivery_id"]): item for item in found}
-
-    def of_subscription(
-        self,
-        subscription_id: str,
-        *,
-        limit: int,
-        after: dict[str, str] | None = None,
-        status: DeliveryStatus | None = None,
-        since: str | None = None,
-    ) -> DeliverySlice:
-        condition: ConditionBase = Key("subscription_id").eq(subscription_id)
-        if since:
-            condition = condition & Key("created_at").gte(since)
-        query: dict[str, Any] = {
-            "IndexName": "by_subscription",
-            "KeyConditionExpression": condition,
-            "ScanIndexForward": False,
-            "Limit": limit + 1,
-        }
-        if after:
-            query["ExclusiveStartKey"] = {"subscription_id": subscription_id, **after}
-        found: list[dict[str, Any]] = []
-        for _ in range(MAX_INDEX_PAGES_PER_CALL):
-            response = self._table.query(**query)
-            page = self._summaries([str(key["delivery_id"]) for key in response.get("Items", [])])
-            found.extend(item for item in page if status is None or item.get("status") == status)
-            last = response.get("LastEvaluatedKey")
-            if len(found) > limit:
-                return DeliverySlice([_summary(item) for item in found[:limit]], _position(found[limit - 1]))
-            if last is None:
-                return DeliverySlice([_summary(item) for item in found], None)
-            query["ExclusiveStartKey"] = last
-        return DeliverySlice([_summary(item) for item in found], _position(last))
-
-    def _summaries(self, delivery_ids: list[str]) -> list[dict[str, Any]]:
-        """The summary fields of these records, in the order given (records gone meanwhile left out).
-
-        The index holds keys only, so that recording an attempt writes the table alone: the
-        delivery log is read far less often than attempts are written.
-        """
-        keys = [{"delivery_id": key} for key in delivery_ids]
-        found = {str(item["delivery_id"]): item for item in get_items(self._table, keys, fields=SUMMARY_FIELDS)}
-        return [found[key] for key in delivery_ids if key in found]
-
-    def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
-        try:
-            self._table.update_item(
-                Key={"delivery_id": delivery_id},
-                UpdateExpression=(
-                    "SET #status = :pending, requested_attempt = :next, next_attempt_at = :at,"
-                    " due_at = :due, due_shard = :shard"
-                ),
-                ConditionExpression=(
-                    "attempt_count = :count AND (attribute_not_exists(requested_attempt) OR requested_attempt < :next)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":pending": "pending",
-                    ":next": attempt_count + 1,
-                    ":count": attempt_count,
-                    ":at": next_attempt_at,
-                    ":due": due_at,
-                    ":shard": due_shard,
-                },
-            )
-        except self._table.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return deliveries_by_id(self._table, delivery_ids, origins)
 
     def record_attempt(self, delivery: Delivery, number: int, attempt: Attempt, outcome: AttemptOutcome) -> bool:
         if delivery.attempt_count != number - 1:
@@ -392,21 +225,6 @@ class DynamoDeliveryStore:
         attempts = item.get("attempts") or []
         return item.get("attempt_count") == number and bool(attempts) and attempts[-1].get("at") == attempt.at
 
-    def hold_test_slot(self, subscription_id: str, delivery_id: str, now: str, until: str) -> bool:
-        try:
-            self._table.put_item(
-                Item={
-                    "delivery_id": _TEST_SLOT_PREFIX + subscription_id,
-                    "queued_test": delivery_id,
-                    "held_until": until,
-                    "expires_at": int(clock.parse_moment(until).timestamp()) + TEST_SLOT_KEPT_SECONDS,
-                },
-                ConditionExpression=Attr("delivery_id").not_exists() | Attr("held_until").lt(now),
-            )
-        except self._table.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
     def hold_slot(
         self,
         delivery: Delivery,
@@ -454,6 +272,6 @@ class DynamoDeliveryStore:
         # A failed condition: a later test holds the slot now (this one's hold had lapsed).
         with contextlib.suppress(self._table.client.exceptions.ConditionalCheckFailedException):
             self._table.delete_item(
-                Key={"delivery_id": _TEST_SLOT_PREFIX + subscription_id},
+                Key={"delivery_id": queued_test_key(subscription_id)},
                 ConditionExpression=Attr("queued_test").eq(delivery_id),
             )
