@@ -6,8 +6,6 @@ LAYER = REPO / "layers" / "common" / "python" / "hookrelay"
 MAX_MODULE_LINES = 300
 # Larger today, each one concept still; to be split by what they do when next changed.
 KNOWN_LARGER = {
-    # The API's request and response models: input and output models apart.
-    "models.py": 480,
     # The deliveries table: the attempt log's writes apart from the delivery log's queries.
     "store/deliveries.py": 460,
     # The subscriptions table and its per-team cache: the cache apart.
