@@ -166,7 +166,7 @@ def _portal_revoke(arguments: argparse.Namespace) -> int:
 
 
 def _portal_open(arguments: argparse.Namespace) -> int:
-    from hookrelay.models import PortalSessionRequest  # noqa: PLC0415
+    from hookrelay.models.portal import PortalSessionRequest  # noqa: PLC0415
     from hookrelay.portal import open_session  # noqa: PLC0415
 
     target = target_of(arguments)
@@ -444,7 +444,7 @@ def _add_keys(commands: Any) -> None:
 
 
 def _portal_lifetime(text: str) -> int:
-    from hookrelay.models import PORTAL_SESSION_MAX_SECONDS, PORTAL_SESSION_MIN_SECONDS  # noqa: PLC0415
+    from hookrelay.models.portal import PORTAL_SESSION_MAX_SECONDS, PORTAL_SESSION_MIN_SECONDS  # noqa: PLC0415
 
     if not text.isdigit() or not PORTAL_SESSION_MIN_SECONDS <= int(text) <= PORTAL_SESSION_MAX_SECONDS:
         raise argparse.ArgumentTypeError(

@@ -24,7 +24,7 @@ from hookrelay.aws import client, table
 from hookrelay.delivery import attempt_seconds
 from hookrelay.delivery_jobs import Job, read_job
 from hookrelay.ingest import new_delivery
-from hookrelay.models import SecretRotation, SubscriptionPatch
+from hookrelay.models.subscriptions import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import delivery_message

@@ -17,7 +17,7 @@ from api_contract import assert_problem, webhook
 from hookrelay import clock, wiring
 from hookrelay.api_keys import MISS_CACHE_SECONDS, issue_key
 from hookrelay.aws import table
-from hookrelay.models import SubscriptionPatch
+from hookrelay.models.subscriptions import SubscriptionPatch
 from hookrelay.outcomes import Outcome
 from hookrelay.settings import get_settings
 from hookrelay.store.subscriptions import DynamoSubscriptionStore

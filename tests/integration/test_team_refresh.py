@@ -16,7 +16,7 @@ from records import receiver_endpoint, subscription_id
 
 from hookrelay import wiring
 from hookrelay.aws import table
-from hookrelay.models import SubscriptionPatch
+from hookrelay.models.subscriptions import SubscriptionPatch
 from hookrelay.records import Subscription, with_values
 from hookrelay.settings import get_settings
 from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions

@@ -6,7 +6,7 @@ from records import subscription
 
 from hookrelay import catalog, clock, custom_headers
 from hookrelay.http_api import from_validation_error
-from hookrelay.models import SubscriptionPatch, SubscriptionSettings
+from hookrelay.models.subscriptions import SubscriptionPatch, SubscriptionSettings
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.records import Delivery, Event
 

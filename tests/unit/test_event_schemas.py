@@ -10,7 +10,7 @@ from hookrelay import catalog
 from hookrelay.errors import DomainError
 from hookrelay.event_schemas import violations
 from hookrelay.http_api import problem_of
-from hookrelay.models import EventIn
+from hookrelay.models.events import EventIn
 from hookrelay.publishing import EventPublisher, new_event
 
 if TYPE_CHECKING:

@@ -74,3 +74,20 @@ def test_two_in_process_containers_resolving_at_once_each_answer_their_own_reque
         held.join(5)
     assert json.loads(answers["other"]["body"])["body"] == {"held": False}
     assert json.loads(answers["held"]["body"])["body"] == {"held": True}
+
+
+def test_a_handler_imports_the_modules_beside_it_as_on_lambda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lambda runs a handler with its code's directory on the import path: the API's app.py imports its routes/.
+    (tmp_path / "beside_the_handler").mkdir()
+    (tmp_path / "beside_the_handler" / "__init__.py").write_text("")
+    (tmp_path / "beside_the_handler" / "answers.py").write_text("ANSWER = {'statusCode': 204}\n")
+    (tmp_path / "handler.py").write_text(
+        "from beside_the_handler.answers import ANSWER\n\n\ndef lambda_handler(event, context):\n    return ANSWER\n"
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = FunctionSpec("BesideFunction", tmp_path, "handler", "lambda_handler", {}, 10, "BesideRole")
+    try:
+        assert LocalFunction(spec).invoke({}) == {"statusCode": 204}
+    finally:
+        for name in ("beside_the_handler.answers", "beside_the_handler"):
+            sys.modules.pop(name, None)

@@ -11,7 +11,7 @@ from hookrelay import catalog
 from hookrelay.errors import DomainError
 from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, read_queue_message
 from hookrelay.http_api import from_validation_error, problem_of
-from hookrelay.models import EventBatchIn, EventIn
+from hookrelay.models.events import EventBatchIn, EventIn
 from hookrelay.publishing import PUT_ATTEMPTS, EventPublisher, new_event
 from hookrelay.records import Event
 

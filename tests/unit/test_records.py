@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
-from hookrelay.models import SubscriptionSettings, SubscriptionView, SubscriptionWithSecret
+from hookrelay.models.subscriptions import SubscriptionSettings, SubscriptionView, SubscriptionWithSecret
 from hookrelay.records import DeliveryOrigin, Event, InvalidRecord, Subscription
 
 EVENT = Event(

@@ -9,7 +9,7 @@ from records import TEAM_LIMIT
 from hookrelay import clock
 from hookrelay.errors import DomainError, Unavailable
 from hookrelay.http_api import problem_of
-from hookrelay.models import (
+from hookrelay.models.subscriptions import (
     SecretRotation,
     SubscriptionPatch,
     SubscriptionSettings,

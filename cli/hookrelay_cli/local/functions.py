@@ -66,8 +66,9 @@ class Function(Protocol):
 _ROUTERS_MODULE = "aws_lambda_powertools.event_handler.api_gateway"
 # The invocation each thread runs, for the router state below.
 _invocation = threading.local()
-# Containers may load at once: the router is changed once.
+# Containers may load at once: the router is changed once, and a function's directory put on the path once.
 _router_changed = threading.Lock()
+_import_path_changed = threading.Lock()
 
 
 def _per_invocation(name: str) -> property:
@@ -113,6 +114,16 @@ def _give_each_invocation_its_own_router_state() -> None:
         BaseRouter.__class__ = _RouterPerInvocation  # type: ignore[method-assign, assignment]
 
 
+def _on_import_path(code_dir: Path) -> None:
+    """Let a handler import the modules beside it (the API's routes/), as Lambda does: it runs the function with its
+    code's directory, /var/task, on the import path. Those modules are the process's, shared by the containers of
+    the function, so they hold no container's objects (the API's routers are built by each container's app.py)."""
+    entry = str(code_dir.resolve())
+    with _import_path_changed:
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
 class LocalFunction:
     """One function's handler, invoked one event at a time like a single Lambda container.
 
@@ -130,6 +141,7 @@ class LocalFunction:
 
     def _load(self) -> ModuleType:
         if self._module is None:
+            _on_import_path(self.spec.code_dir)
             path = self.spec.code_dir / f"{self.spec.module.replace('.', '/')}.py"
             name = f"hookrelay_function_{self.spec.logical_id}" + (f"_{self.container}" if self.container else "")
             module_spec = importlib.util.spec_from_file_location(name, path)

@@ -15,7 +15,7 @@ from typing import Any
 from hookrelay import aws
 from hookrelay.api_keys import issue_key
 from hookrelay.aws import Table, python_values
-from hookrelay.models import PORTAL_SESSION_MAX_SECONDS, PortalSession, PortalSessionRequest
+from hookrelay.models.portal import PORTAL_SESSION_MAX_SECONDS, PortalSession, PortalSessionRequest
 from hookrelay.portal import open_session
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import DynamoApiKeyStore

@@ -14,7 +14,8 @@ from hookrelay import catalog, clock, custom_headers, pagination
 from hookrelay.addresses import masked
 from hookrelay.errors import Conflict, FieldError, Invalid, NotFound
 from hookrelay.ingest import EVENT_RETENTION, new_delivery
-from hookrelay.models import DeliveryDetail, Page, PageMeta, Recovery, RenderedRequest
+from hookrelay.models.common import Page, PageMeta
+from hookrelay.models.deliveries import DeliveryDetail, Recovery, RenderedRequest
 from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.records import Delivery, DeliveryStatus, DeliverySummary, Event, Subscription, is_uuid

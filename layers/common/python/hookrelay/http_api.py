@@ -7,6 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
@@ -205,32 +206,31 @@ def portal_refusal(credential: Credential, method: str, path: str) -> problems.P
     return None
 
 
-def caller_credential(app: APIGatewayHttpResolver) -> Credential:
+def caller_credential(request: APIGatewayProxyEventV2) -> Credential:
     """The request's credential, as resolved by the authorizer; a 401 when there is none."""
-    credential = credential_from_context(app.current_event.request_context.authorizer.get_lambda)
+    credential = credential_from_context(request.request_context.authorizer.get_lambda)
     if credential is None:
         raise problems.unauthenticated()
     return credential
 
 
-def caller_key_hash(app: APIGatewayHttpResolver) -> str:
+def caller_key_hash(request: APIGatewayProxyEventV2) -> str:
     """The hash of the request's bearer API key or portal token, as stored (the authorizer accepted it)."""
-    token = bearer_token(app.current_event.headers.get("authorization"))
+    token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise problems.unauthenticated()
     return hash_key(token)
 
 
-def caller_team(app: APIGatewayHttpResolver) -> str:
+def caller_team(request: APIGatewayProxyEventV2) -> str:
     """The team of the request's API key or portal token; a 401 when there is none."""
-    return caller_credential(app).team_id
+    return caller_credential(request).team_id
 
 
-def api_base_url(app: APIGatewayHttpResolver) -> str:
+def api_base_url(request: APIGatewayProxyEventV2) -> str:
     """The URL the caller reached the API at (API Gateway says the scheme in X-Forwarded-Proto)."""
-    event = app.current_event
-    scheme = (event.headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
-    return f"{scheme}://{event.request_context.domain_name}"
+    scheme = (request.headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
+    return f"{scheme}://{request.request_context.domain_name}"
 
 
 def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from hookrelay import clock
 from hookrelay.api_keys import issue_portal_token
 from hookrelay.errors import NotFound
-from hookrelay.models import PortalSession, PortalSessionInfo, PortalSessionRequest
+from hookrelay.models.portal import PortalSession, PortalSessionInfo, PortalSessionRequest
 from hookrelay.store.api_keys import ApiKeyStore, Credential
 
 PAGE_PATH = "/portal"

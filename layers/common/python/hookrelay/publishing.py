@@ -12,7 +12,7 @@ from pydantic import Field
 from hookrelay import clock, event_schemas, problems
 from hookrelay.errors import EventsNotAccepted, FieldError, Invalid, TooLarge, field_path
 from hookrelay.events_queue import SOURCE, FanOutRequest
-from hookrelay.models import EventIn
+from hookrelay.models.events import EventIn
 from hookrelay.observability import AwsError, log_aws_error, log_failure
 from hookrelay.records import Event
 

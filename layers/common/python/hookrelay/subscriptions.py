@@ -23,14 +23,8 @@ from hookrelay.addresses import (
 )
 from hookrelay.errors import FieldError, Invalid, NotFound, Unavailable, invalid_fields
 from hookrelay.lookups import BoundedLookups, LookupTimedOut
-from hookrelay.models import (
-    Page,
-    PageMeta,
-    SecretRotation,
-    SubscriptionPatch,
-    SubscriptionSettings,
-    SubscriptionView,
-)
+from hookrelay.models.common import Page, PageMeta
+from hookrelay.models.subscriptions import SecretRotation, SubscriptionPatch, SubscriptionSettings, SubscriptionView
 from hookrelay.records import SignatureScheme, Subscription, is_uuid
 from hookrelay.store.retries import Retries
 from hookrelay.store.subscriptions import SubscriptionStore

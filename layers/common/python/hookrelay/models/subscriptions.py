@@ -1,12 +1,6 @@
-"""The API's request and response bodies (Yousign field names, SPEC §2), checked by pydantic.
+"""The bodies of the subscriptions API (POST, PATCH and the reads of /v3/webhooks, secret rotation)."""
 
-What they describe is stored and passed between the functions as hookrelay.records: only the API
-imports this module.
-"""
-
-import uuid
-from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -20,9 +14,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hookrelay import catalog, clock, custom_headers, payloads, signing
+from hookrelay import catalog, custom_headers, payloads, signing
 from hookrelay.addresses import EndpointRefused, has_credentials, masked, parse_endpoint
-from hookrelay.records import KEPT_LATEST_ATTEMPTS, Attempt, DeliverySummary, SignatureScheme, Subscription
+from hookrelay.models.common import REQUEST_BODY, Name
+from hookrelay.records import SignatureScheme, Subscription
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -63,7 +58,6 @@ def _usable_secret(secret: str) -> str:
     return secret
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 EndpointUrl = Annotated[
     str,
     StringConstraints(min_length=1, max_length=2048),
@@ -155,17 +149,12 @@ SIGNATURE_SCHEME_DESCRIPTION = (
     " which receivers verify with public_key (the HMAC secret keeps signing v1, and the Yousign and Subnoto headers)."
 )
 
-# Validators are built at first use, not at import: a cold start of the API builds only what its first
-# request reads and answers with.
-_DEFERRED = ConfigDict(defer_build=True)
-# Request bodies.
-_INPUT = ConfigDict(strict=True, extra="forbid", populate_by_name=True, defer_build=True)
 _SCOPES = AliasChoices("scopes", "scope")
 _WORKSPACES = AliasChoices("workspaces", "workspace")
 
 
 class _SubscriptionFields(BaseModel):
-    model_config = _INPUT
+    model_config = REQUEST_BODY
 
     endpoint: EndpointUrl
     description: Description | None = None
@@ -209,7 +198,7 @@ class SubscriptionSettings(_SubscriptionFields):
 class SubscriptionPatch(BaseModel):
     """The body of PATCH /v3/webhooks/{id}: any subset of the writable fields."""
 
-    model_config = _INPUT
+    model_config = REQUEST_BODY
 
     endpoint: EndpointUrl | None = None
     description: Description | None = None
@@ -264,217 +253,6 @@ class SubscriptionWithSecret(SubscriptionView):
 class SecretRotation(BaseModel):
     """The body of POST /v3/webhooks/{id}/secret/rotate."""
 
-    model_config = _INPUT
+    model_config = REQUEST_BODY
 
     secret_key: SecretKey | None = Field(None, description="The new secret; generated (whsec_...) when absent.")
-
-
-class PageMeta(BaseModel):
-    model_config = _DEFERRED
-
-    next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
-
-
-class Page[ItemT](BaseModel):
-    model_config = _DEFERRED
-
-    data: list[ItemT]
-    meta: PageMeta
-
-
-def _event_name(name: str) -> str:
-    if not catalog.is_known_event(name):
-        raise PydanticCustomError(
-            "unknown_event", "unknown event name {name}; GET /v3/webhook-event-types lists the catalog", {"name": name}
-        )
-    return name
-
-
-def _uuid(text: str) -> str:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise PydanticCustomError("uuid", "must be a UUID") from None
-
-
-def _moment(value: str | int | float) -> str:
-    try:
-        return clock.iso(clock.parse_moment(value))
-    except ValueError as error:
-        raise PydanticCustomError("event_time", "{reason}", {"reason": str(error)}) from None
-
-
-EventName = Annotated[str, AfterValidator(_event_name), Field(description="A catalog event name.")]
-EventId = Annotated[str, AfterValidator(_uuid)]
-Moment = Annotated[str | int | float, AfterValidator(_moment)]
-
-
-class EventIn(BaseModel):
-    """The body of POST /v3/events: one event of the caller's team."""
-
-    model_config = _INPUT
-
-    event_name: EventName
-    data: dict[str, Any] = Field(description="The event's payload, delivered as `data`.")
-    event_id: EventId | None = Field(
-        None, description="A UUID; generated when absent. Publishing the same id again delivers nothing more."
-    )
-    event_time: Moment | None = Field(
-        None, description="ISO-8601, or unix epoch seconds (milliseconds from 1e11); default now."
-    )
-    sandbox: bool = False
-    scope: Name | None = Field(None, description="E.g. app or public_api; matches only ['*'] when absent.")
-    workspace_id: Name | None = Field(None, description="Matches only ['*'] when absent.")
-
-
-MAX_EVENTS_PER_BATCH = 10  # PutEvents takes at most 10 entries
-
-
-def _distinct_event_ids(events: list[EventIn]) -> list[EventIn]:
-    first_index: dict[str, int] = {}
-    for index, event in enumerate(events):
-        if event.event_id is None:
-            continue
-        if event.event_id in first_index:
-            raise PydanticCustomError(
-                "repeated_event_id",
-                "events[{index}].event_id repeats events[{first}].event_id; an event id is its idempotency key,"
-                " so the second would never be delivered",
-                {"index": index, "first": first_index[event.event_id]},
-            )
-        first_index[event.event_id] = index
-    return events
-
-
-class EventBatchIn(BaseModel):
-    """The body of POST /v3/events/batch: events of the caller's team, published together."""
-
-    model_config = _INPUT
-
-    events: Annotated[
-        list[EventIn],
-        Field(
-            min_length=1,
-            max_length=MAX_EVENTS_PER_BATCH,
-            description=f"1 to {MAX_EVENTS_PER_BATCH} events, each what POST /v3/events takes.",
-        ),
-        AfterValidator(_distinct_event_ids),
-    ]
-
-
-class SampleEventRequest(BaseModel):
-    """The body of POST /v3/webhooks/{id}/test."""
-
-    model_config = _INPUT
-
-    event_name: EventName | None = Field(
-        None, description="The catalog event whose sample is sent; default the first the subscription listens to."
-    )
-
-
-class RecoverRequest(BaseModel):
-    """The body of POST /v3/webhooks/{id}/recover."""
-
-    model_config = _INPUT
-
-    since: Moment = Field(description="Re-send failed deliveries created at or after this time (ISO-8601 or epoch).")
-    after: str | None = Field(None, description="The next_cursor of a previous recover call that had more to do.")
-
-
-PORTAL_SESSION_MIN_SECONDS = 60
-PORTAL_SESSION_MAX_SECONDS = 86_400
-
-
-class PortalSessionRequest(BaseModel):
-    """The body of POST /v3/portal-sessions."""
-
-    model_config = _INPUT
-
-    read_only: bool = Field(False, description="The link shows everything and can change nothing.")
-    expires_in: int = Field(
-        3600,
-        ge=PORTAL_SESSION_MIN_SECONDS,
-        le=PORTAL_SESSION_MAX_SECONDS,
-        description="Seconds the link works for.",
-    )
-
-
-class PortalSession(BaseModel):
-    model_config = _DEFERRED
-
-    url: str = Field(description="The portal page; its token is in the fragment, which never reaches a server.")
-    expires_at: str
-
-
-class PortalSessionInfo(BaseModel):
-    """What the portal page shows of the link it was opened with."""
-
-    model_config = _DEFERRED
-
-    team_id: str
-    read_only: bool
-    expires_at: str
-
-
-class Recovery(BaseModel):
-    model_config = _DEFERRED
-
-    recovered: int = Field(description="Failed deliveries sent again by this call.")
-    next_cursor: str | None = Field(description="Call again with it as `after` to go on; null when done.")
-
-
-class PublishedEvent(BaseModel):
-    model_config = _DEFERRED
-
-    event_id: str
-
-
-class PublishedEvents(BaseModel):
-    model_config = _DEFERRED
-
-    data: list[PublishedEvent] = Field(description="One per event, in the order of the request.")
-
-
-class RenderedRequest(BaseModel):
-    """The request a delivery sends, as rendered now; signature headers are added at each send."""
-
-    model_config = _DEFERRED
-
-    method: Literal["POST"] = "POST"
-    url: str
-    headers: dict[str, str]
-    body: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeliveryDetail(DeliverySummary):
-    """One delivery with its request and its attempts, oldest first."""
-
-    request: RenderedRequest
-    attempts: Annotated[
-        list[Attempt],
-        Field(
-            description=f"The first attempt and the latest {KEPT_LATEST_ATTEMPTS};"
-            " attempt_count counts every attempt made."
-        ),
-    ]
-
-
-class EventType(BaseModel):
-    """A catalog event, as GET /v3/webhook-event-types lists it."""
-
-    model_config = ConfigDict(populate_by_name=True, defer_build=True)
-
-    name: str = Field(description="The event name, as published and as delivered.")
-    description: str
-    sample: dict[str, Any] = Field(description="A realistic `data` object of this event.")
-    # Not named `schema`, which pydantic's BaseModel has as a method.
-    data_schema: dict[str, Any] = Field(
-        alias="schema",
-        description="The JSON Schema (draft 2020-12) of this event's `data`; other properties are allowed."
-        " POST /v3/events checks `data` against it when HOOKRELAY_VALIDATE_EVENT_DATA is true.",
-    )
-
-    @classmethod
-    def of(cls, entry: catalog.CatalogEntry) -> Self:
-        return cls(name=entry.name, description=entry.description, sample=entry.sample, data_schema=entry.data_schema)
