@@ -14,9 +14,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hookrelay import wiring
-from hookrelay.api_keys import authorizer_context
+from hookrelay.api_keys import authorizer_context, unavailable_context
 from hookrelay.observability import log_failure, logger
 from hookrelay.settings import get_settings
+from hookrelay.store.retries import refused_for_now
 
 authenticator = wiring.authenticator(get_settings())
 
@@ -26,8 +27,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         credential = authenticator.credential_of((event.get("headers") or {}).get("authorization"))
     except Exception as error:
-        log_failure("the credential could not be looked up; API Gateway answers 500", error)
-        raise
+        if not refused_for_now(error):
+            log_failure("the credential could not be looked up; API Gateway answers 500", error)
+            raise
+        log_failure("the credential could not be looked up for now; the API answers 503", error)
+        return {"isAuthorized": True, "context": unavailable_context()}
     logger.info(
         "authorized" if credential else "no valid API key or portal token",
         extra={"team_id": credential.team_id if credential else None, "portal": bool(credential and credential.portal)},

@@ -15,7 +15,7 @@ from receivers import Answer, receiver
 from api_client import ApiClient, ApiResponse
 from api_contract import assert_problem, webhook
 from hookrelay import clock, wiring
-from hookrelay.api_keys import MISS_CACHE_SECONDS, issue_key
+from hookrelay.api_keys import MISS_CACHE_SECONDS, hash_key, issue_key
 from hookrelay.aws import table
 from hookrelay.models.subscriptions import SubscriptionPatch
 from hookrelay.outcomes import Outcome
@@ -111,6 +111,22 @@ def test_an_unknown_key_is_remembered_as_unknown_for_a_second_at_most(
     issue_key(wiring.api_key_store(get_settings()), "team-late", early.key)
     time.sleep(MISS_CACHE_SECONDS)
     assert early.get("/v3/webhooks").status == 200
+
+
+def test_a_key_whose_lookup_is_throttled_gets_503_with_retry_after_and_works_once_it_is_not(
+    transport: Callable[..., ApiResponse], api_key: Callable[[str], str], injected_dynamodb: InjectedDynamoDB
+) -> None:
+    # Before, the authorizer raised and API Gateway answered a bare 500 {"message":"Internal Server Error"}:
+    # a publisher that retries only what it is told to retry lost the event.
+    key = api_key("team-throttled")
+    injected_dynamodb.throttled_partitions = {hash_key(key)}
+    client = ApiClient(transport, key)
+    refused = client.post("/v3/events", {"event_name": "signer.done", "data": {}})
+    assert_problem(refused, 503)
+    assert refused.headers["retry-after"] == "1"
+    assert_problem(client.get("/v3/webhooks"), 503)
+    injected_dynamodb.throttled_partitions = set()
+    assert client.get("/v3/webhooks").status == 200
 
 
 def test_two_patches_of_different_fields_both_persist(api: ApiClient, injected_dynamodb: InjectedDynamoDB) -> None:

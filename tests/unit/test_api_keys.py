@@ -13,8 +13,10 @@ from hookrelay.api_keys import (
     issue_key,
     issue_portal_token,
     keys_of,
+    lookup_was_unavailable,
     revoke_key,
     revoke_portal_sessions,
+    unavailable_context,
 )
 from hookrelay.store.api_keys import ApiKeyInfo, Credential
 
@@ -238,3 +240,10 @@ def test_list_and_revoke_check_the_team_id() -> None:
         keys_of(FakeKeyStore(), "no spaces")
     with pytest.raises(ValueError, match="team id"):
         revoke_key(FakeKeyStore(), "no spaces", "abc")
+
+
+def test_an_authorizer_that_could_not_look_up_the_credential_grants_nothing() -> None:
+    context = unavailable_context()
+    assert lookup_was_unavailable(context)
+    assert credential_from_context(context) is None
+    assert not lookup_was_unavailable(authorizer_context(None))

@@ -3,12 +3,14 @@ retries, and calls that end within the settings' time budget."""
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import pytest
+from boto3.dynamodb.conditions import Attr
 
 from hookrelay import aws
 from hookrelay.aws import client, table
@@ -107,3 +109,34 @@ def test_a_shared_clients_exception_classes_are_made_before_its_threads_use_it(n
     # `_exceptions` is botocore's own attribute, which the stubs leave out.
     shared: Any = table("any-table").client if name == "dynamodb table" else client(name)
     assert shared._exceptions is not None
+
+
+def test_threads_sharing_a_table_client_each_get_their_own_condition_placeholders() -> None:
+    # Before, boto3's one injector per client numbered every thread's placeholders with one pair of
+    # counters, reset at each call: a thread could build `#n0 = :v0 AND #n0 = :v1` for two attributes.
+    dynamodb = table("any-table").client
+    update_item = dynamodb.meta.service_model.operation_model("UpdateItem")
+    names = [f"attribute_{index}" for index in range(4)]
+    condition = Attr(names[0]).eq(0) & Attr(names[1]).eq(1) & Attr(names[2]).eq(2) & Attr(names[3]).eq(3)
+    wrong: list[dict[str, str]] = []
+
+    def build() -> None:
+        for _ in range(300):
+            params: dict[str, Any] = {"TableName": "any-table", "Key": {"id": "x"}, "ConditionExpression": condition}
+            dynamodb.meta.events.emit(
+                "before-parameter-build.dynamodb.UpdateItem", params=params, model=update_item, context={}
+            )
+            if sorted(params["ExpressionAttributeNames"].values()) != names:
+                wrong.append(params["ExpressionAttributeNames"])
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns within a call, as a busy container's may
+    try:
+        threads = [threading.Thread(target=build) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert not wrong, f"{len(wrong)} conditions lost an attribute, e.g. {wrong[0]}"

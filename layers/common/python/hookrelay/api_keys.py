@@ -23,6 +23,10 @@ TEAM_SCOPE = "team"
 PORTAL_SCOPE = "portal"
 PORTAL_READ_ONLY_SCOPE = "portal-read-only"
 _SCOPES = {TEAM_SCOPE: (False, False), PORTAL_SCOPE: (True, False), PORTAL_READ_ONLY_SCOPE: (True, True)}
+# Said by an authorizer that could not look the credential up for now: it grants nothing (no team, and not a
+# scope of _SCOPES), and the API answers 503 with Retry-After where API Gateway would answer a raising
+# authorizer with a bare 500. Safe only because the gateway caches no authorizer answer (template.yaml).
+UNAVAILABLE_SCOPE = "unavailable"
 TEAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _MAX_CACHED_KEYS = 10_000
 # How long a warm container remembers that a key is unknown: a key used before its create was answered
@@ -107,6 +111,15 @@ def authorizer_context(credential: Credential | None) -> dict[str, Any]:
         SCOPE_CONTEXT_KEY: scope_of(credential),
         EXPIRES_CONTEXT_KEY: credential.expires_at or 0,
     }
+
+
+def unavailable_context() -> dict[str, Any]:
+    """What the authorizer says when the credential could not be looked up for now."""
+    return {TEAM_CONTEXT_KEY: "", SCOPE_CONTEXT_KEY: UNAVAILABLE_SCOPE}
+
+
+def lookup_was_unavailable(context: dict[str, Any]) -> bool:
+    return context.get(SCOPE_CONTEXT_KEY) == UNAVAILABLE_SCOPE
 
 
 def credential_from_context(context: dict[str, Any]) -> Credential | None:

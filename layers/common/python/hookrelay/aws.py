@@ -67,9 +67,7 @@ def python_values(dynamodb: Any) -> Any:
     events = dynamodb.meta.events
     events.register("provide-client-params.dynamodb", copy_dynamodb_params, unique_id="dynamodb-create-params-copy")
     events.register(
-        "before-parameter-build.dynamodb",
-        injector.inject_condition_expressions,
-        unique_id="dynamodb-condition-expression",
+        "before-parameter-build.dynamodb", _inject_condition_expressions, unique_id="dynamodb-condition-expression"
     )
     events.register(
         "before-parameter-build.dynamodb", injector.inject_attribute_value_input, unique_id="dynamodb-attr-value-input"
@@ -78,6 +76,13 @@ def python_values(dynamodb: Any) -> Any:
         "after-call.dynamodb", injector.inject_attribute_value_output, unique_id="dynamodb-attr-value-output"
     )
     return dynamodb
+
+
+def _inject_condition_expressions(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+    """boto3's condition transformation, with an injector of its own for each call: an injector's builder
+    numbers the placeholders (#n0, :v0) with counters it resets at every call, so threads sharing one could
+    give two attributes of one condition the same placeholder, and the write would test the wrong one."""
+    TransformationInjector().inject_condition_expressions(params, model, **kwargs)
 
 
 @functools.cache

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from hookrelay import problems
-from hookrelay.api_keys import bearer_token, credential_from_context, hash_key
+from hookrelay.api_keys import bearer_token, credential_from_context, hash_key, lookup_was_unavailable
 from hookrelay.errors import (
     Conflict,
     DomainError,
@@ -134,14 +134,9 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     The authorizer lets every request through and says in its context whether the key named a
     team, so that a bad key gets a problem+json 401 here rather than the gateway's bare 403.
     """
-    context = _authorizer_context(event)
-    if context is not None:
-        credential = credential_from_context(context)
-        if credential is None:
-            return _proxy_response(problems.unauthenticated())
-        out_of_scope = portal_refusal(credential, _method(event), event.get("rawPath") or "")
-        if out_of_scope:
-            return _proxy_response(out_of_scope)
+    refused = _credential_refusal(event)
+    if refused:
+        return _proxy_response(refused)
     body = _body(event)
     if len(body) > MAX_BODY_BYTES:
         return _proxy_response(problem_of(TooLarge(f"The body exceeds {MAX_BODY_BYTES} bytes.")))
@@ -168,6 +163,19 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
         reason = f"is nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays ({level_one} is level 1)"
         return _proxy_response(problem_of(Invalid(FieldError(deep_field, reason))))
     return None
+
+
+def _credential_refusal(event: dict[str, Any]) -> problems.ProblemError | None:
+    """The 503 when the authorizer could not look the credential up, the 401 for a bad one, a portal's 403."""
+    context = _authorizer_context(event)
+    if context is None:
+        return None
+    if lookup_was_unavailable(context):
+        return problem_of(Unavailable("The API key or portal token could not be checked now."))
+    credential = credential_from_context(context)
+    if credential is None:
+        return problems.unauthenticated()
+    return portal_refusal(credential, _method(event), event.get("rawPath") or "")
 
 
 def team_limit_refusal(event: dict[str, Any], limiter: TeamLimiter) -> dict[str, Any] | None:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
 CONDITION_FAILED = "ConditionalCheckFailed"
 # A cancellation reason's code for an item that was not at fault.
 NO_REASON = "None"
@@ -25,6 +27,17 @@ THROTTLED = frozenset(
         "RequestLimitExceeded",
     }
 )
+# DynamoDB's own faults, which its documentation says to retry.
+_SERVER_FAULTS = frozenset({"InternalServerError", "ServiceUnavailable"})
+
+
+def refused_for_now(error: BaseException) -> bool:
+    """Whether an AWS call failed in a way that asking again later is expected to mend: it was not answered
+    in time, the endpoint was unreachable, or it was throttled or hit a server fault after botocore's own
+    tries. An access denied or a malformed request is not: it fails the same way again."""
+    if isinstance(error, ConnectTimeoutError | ReadTimeoutError | EndpointConnectionError):
+        return True
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in THROTTLED | _SERVER_FAULTS
 
 
 def cancellation_codes(error: Any) -> list[str]:
