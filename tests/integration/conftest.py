@@ -1,6 +1,7 @@
 """Handlers against moto, with the resources template.yaml declares."""
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,24 @@ from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 from integration.injected_dynamodb import InjectedDynamoDB
 from paths import EVENTS, TEMPLATE
+
+# Names reserved for documentation and tests (RFC 2606, RFC 6761): the tests' public-looking endpoints.
+RESERVED_SUFFIXES = (".example", ".test", ".invalid", "example.com", "example.net", "example.org")
+
+
+@pytest.fixture(autouse=True)
+def _reserved_names_resolve_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reserved name is not found at once, as RFC 6761 lets resolvers answer, instead of asking the
+    machine's name server: under load its answer took over the API's 2 s lookup bound, and a create
+    answered 422 "did not resolve within 2 s"."""
+    system_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.lower().rstrip(".").endswith(RESERVED_SUFFIXES):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return system_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture
