@@ -276,7 +276,7 @@ def test_every_delivery_ends_delivered_through_faults(load_stack: RunningStack) 
 
     # No invocation crashed (several delivery containers run at once in the stack's one process).
     crashes = [index for index, line in enumerate(stack.output) if "Traceback" in line or "failed on a batch" in line]
-    assert not crashes, "".join(stack.output[max(0, crashes[0] - 5) : crashes[0] + 40])
+    assert not crashes, "".join(stack.output[max(0, crashes[0] - 5) : crashes[0] + 120])
     depths = queue_depths(stack)
     assert depths["delivery-dlq"] == 0, depths
 
