@@ -19,6 +19,7 @@ queue, so short queues are much faster. `-s` shows progress and the report line.
 import json
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -57,6 +58,7 @@ PRODUCERS = 4
 BACKLOG = WAVE * SUBSCRIPTIONS
 # Give up when no delivery has arrived for this long: something is stuck, not slow.
 STALL_SECONDS = 60
+FAILED_VISIBILITY_SECONDS = 10
 # A publish answered 429 or 503 with Retry-After is sent again, as producers are told to, this many times in all.
 REFUSED_FOR_NOW = (429, 503)
 PUBLISH_TRIES = 5
@@ -121,7 +123,10 @@ def load_stack() -> Iterator[RunningStack]:
             "HOOKRELAY_RETRY_SCHEDULE": RETRY_SCHEDULE,
             "HOOKRELAY_SEND_CONNECT_TIMEOUT_SECONDS": str(SEND_TIMEOUT_SECONDS),
             "HOOKRELAY_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT_SECONDS),
-            "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": "0",
+            # A failed record comes back after 10 s, not AWS's visibility timeout (240 s): its five receives
+            # span under a minute, not 20, yet a burst of AWS errors under the full size's overload does not
+            # spend them all in a second (with 0, 11 messages reached the DLQ in one full-size run).
+            "HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS": str(FAILED_VISIBILITY_SECONDS),
             "HOOKRELAY_LOCAL_POLLERS_PER_QUEUE": str(DELIVERY_POLLERS),
             # As strict as AWS: SQS hands some messages out twice and in no set order, the
             # subscriptions' and deliveries' indexes lag their tables (timeouts are always enforced).
@@ -187,10 +192,16 @@ def stalled(stack: RunningStack, receivers: FaultyReceivers, expected: set[str])
     records = delivery_records(stack)
     shown = missing[:5]
     lines = [line for line in stack.output if any(delivery in line for delivery in shown)]
+    # Failures of a whole batch name no delivery: counted by their message.
+    errors = Counter(
+        match.group(1)
+        for line in stack.output
+        if '"level":"ERROR"' in line and (match := re.search(r'"message":"((?:[^"\\]|\\.)*)"', line))
+    )
     return (
         f"{len(missing)} missing, e.g. "
         + "; ".join(f"{delivery}: {records.get(delivery, 'no record')}" for delivery in shown)
-        + f"; queues {queue_depths(stack)}; their log lines:\n"
+        + f"; queues {queue_depths(stack)}; errors logged {dict(errors)}; their log lines:\n"
         + "".join(lines[-30:])
     )
 

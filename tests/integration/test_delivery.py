@@ -834,3 +834,42 @@ def test_a_retry_whose_message_was_not_sent_is_sent_when_the_attempt_s_message_c
     record = world.delivery_log.get(delivery)
     assert record and record.status == "pending" and record.attempt_count == 1
     assert sum(map(int, world.queued().values())) == 1
+
+
+def test_a_retry_left_unsent_by_the_handling_that_recorded_it_is_sent_by_a_duplicate_that_lost_the_record(
+    world: World,
+) -> None:
+    # Two handlings of one message (SQS hands it out twice): both read it unrecorded and send. One records
+    # the attempt, then SQS does not answer its retry's send; the other's record finds it made. The shared
+    # message is deleted by the second's success, so neither comes back: before, the delivery stayed pending
+    # until the sweeper's 15-minute lease ran out (the full-size R1 stalled on one so).
+    sqs = client("sqs")
+    operations = ("SendMessage", "SendMessageBatch")
+    seconds: list[Report] = []
+    requests: list[Any] = []
+
+    def no_answer(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="http://sqs.local")
+
+    def second_handling_first(request: Any) -> Answer:
+        requests.append(request)
+        if len(requests) == 1:  # the first handling's request: the second handling runs meanwhile, records first
+            for operation in operations:
+                sqs.meta.events.register(f"before-call.sqs.{operation}", no_answer)
+            try:
+                seconds.extend(world.deliverer.deliver_batch([("copy", message)], UNLIMITED))
+            finally:
+                for operation in operations:
+                    sqs.meta.events.unregister(f"before-call.sqs.{operation}", no_answer)
+        return Answer(500)
+
+    with receiver(second_handling_first) as target:
+        delivery = world.pending(world.subscribe(target.port))
+        message = world.message(delivery, 1)
+        (first,) = world.deliverer.deliver_batch([("m", message)], UNLIMITED)
+        assert len(target.received) == 2
+    assert [report.outcome for report in seconds] == [Outcome.ERROR]
+    assert first.outcome == Outcome.ALREADY_DONE and not first.comes_back
+    record = world.delivery_log.get(delivery)
+    assert record and record.status == "pending" and record.attempt_count == 1
+    assert sum(map(int, world.queued().values())) == 1

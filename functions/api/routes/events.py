@@ -9,8 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from hookrelay import catalog, http_api, problems
 from hookrelay.models.common import Page, PageMeta
-from hookrelay.models.events import EventBatchIn, EventIn, EventType, PublishedEvent, PublishedEvents
-from hookrelay.publishing import EventPublisher, NotPublished, new_event
+from hookrelay.models.events import EventBatchIn, EventIn, EventType, NotPublished, PublishedEvent, PublishedEvents
+from hookrelay.publishing import EventPublisher, new_event
 from routes.openapi import ERRORS, problem, responses
 
 

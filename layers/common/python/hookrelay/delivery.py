@@ -1,6 +1,5 @@
-"""Delivery: one attempt at one delivery, its I/O in order (SPEC §4): read the record, admit it under its
-rate limit (hookrelay.admission), send it (hookrelay.senders), record it, and act on what
-hookrelay.decisions decides comes next."""
+"""Delivery: one attempt at one delivery, its I/O in order (SPEC §4): read the record, admit it under its rate
+limit (hookrelay.admission), send it (hookrelay.senders), record it, act on what hookrelay.decisions decides."""
 
 import functools
 import math
@@ -205,9 +204,7 @@ class Deliverer:
             Report, ready.message_id, subscription_id=delivery.subscription_id, event_id=delivery.event_id
         )
         if is_done(ready):
-            if delivery.attempt_count == job.attempt:
-                self._enqueue_retry_after_recorded(delivery)
-                self._keep_health_after_recorded(delivery)
+            self._follow_up_recorded(delivery, job.attempt)
             return report(Outcome.ALREADY_DONE)
         now = clock.utc_now()
         subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
@@ -230,6 +227,10 @@ class Deliverer:
         )
         decision = decide(result, delivery, subscription, self._policy, now)
         if not self._deliveries.record_attempt(delivery, job.attempt, attempt, self._recorded_as(delivery, decision)):
+            # Another handling of the message (an SQS duplicate) recorded it first, and may have stopped before
+            # its follow-ups; they share the message, which this handling's success deletes.
+            if recorded := self._deliveries.get_many([delivery.id], {}).get(delivery.id):
+                self._follow_up_recorded(recorded, job.attempt)
             return report(Outcome.ALREADY_DONE)
         self._act_on(decision, delivery, job.attempt + 1, subscription)
         return report(decision.outcome, result)
@@ -267,12 +268,15 @@ class Deliverer:
             ]
         )
 
+    def _follow_up_recorded(self, delivery: Delivery, attempt: int) -> None:
+        if delivery.attempt_count == attempt:  # its writes after the record, for `attempt` was its last
+            self._enqueue_retry_after_recorded(delivery)
+            self._keep_health_after_recorded(delivery)
+
     def _enqueue_retry_after_recorded(self, delivery: Delivery) -> None:
-        """A message for the attempt the record ends with, which left a retry for the queue: its first
-        handling may have stopped between recording the attempt and sending the retry's message (an SQS
-        call that did not answer in time), which would leave the delivery pending until the sweeper's
-        lease runs out (15 minutes). Sent again; a second message for that retry is answered
-        ALREADY_DONE, so an SQS duplicate of a failing delivery's message costs one more send."""
+        """The retry the record's last attempt left for the queue, sent again: the handling that recorded it
+        may have stopped before sending it (SQS did not answer in time), leaving the delivery pending until
+        the sweeper's lease ran out (15 min). A second message for it is answered ALREADY_DONE."""
         if delivery.status != "pending" or delivery.next_attempt_at is None:
             return
         delay = max(clock.parse_moment(delivery.next_attempt_at) - clock.utc_now(), timedelta(0))
@@ -283,12 +287,9 @@ class Deliverer:
             self._deliveries.release_test_slot(delivery.subscription_id, delivery.id)
 
     def _keep_health_after_recorded(self, delivery: Delivery) -> None:
-        """A message for the attempt the record ends with: its first handling may have failed after
-        recording it (a health write DynamoDB kept refusing), so make the attempt's health writes now.
-
-        Decided from the cache, refreshed for this batch: a write that was made (or made moot by a later
-        attempt's) leaves nothing to do, so SQS's duplicates cost no write.
-        """
+        """The health writes of the record's last attempt, made now: the handling that recorded it may have
+        failed before them (DynamoDB kept refusing). Decided from the cache, refreshed for this batch: one
+        made (or made moot by a later attempt's) leaves nothing to do, so SQS's duplicates cost no write."""
         subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
         if subscription is None or not subscription.enabled or not delivery.attempts:
             return

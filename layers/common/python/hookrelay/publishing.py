@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import pydantic_core
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Field
 
-from hookrelay import clock, event_schemas, problems
+from hookrelay import clock, event_schemas
 from hookrelay.errors import EventsNotAccepted, FieldError, Invalid, TooLarge, field_path
 from hookrelay.events_queue import SOURCE, FanOutRequest
 from hookrelay.models.events import EventIn
@@ -160,13 +159,6 @@ def _batch_refusal(refusals: list[tuple[int, Invalid | TooLarge]]) -> Invalid | 
     if all(isinstance(refusal, TooLarge) for _, refusal in refusals):
         return TooLarge(detail, fields)
     return Invalid(*fields, detail=detail)
-
-
-class NotPublished(problems.Problem):
-    """The 503 of a publish that the bus did not wholly take (documents the problem's extension members)."""
-
-    published: list[str] = Field(description="Event ids accepted: they will be delivered.")
-    not_published: list[str] = Field(description="Event ids not accepted: publish them again.")
 
 
 def _not_published(events: Sequence[Event], failed: list[int], cause: str) -> EventsNotAccepted:

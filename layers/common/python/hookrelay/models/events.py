@@ -6,7 +6,7 @@ from typing import Annotated, Any, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from hookrelay import catalog, clock
+from hookrelay import catalog, clock, problems
 from hookrelay.models.common import ANSWER, REQUEST_BODY, Name
 
 
@@ -120,3 +120,10 @@ class EventType(BaseModel):
     @classmethod
     def of(cls, entry: catalog.CatalogEntry) -> Self:
         return cls(name=entry.name, description=entry.description, sample=entry.sample, data_schema=entry.data_schema)
+
+
+class NotPublished(problems.Problem):
+    """The 503 of a publish that the bus did not wholly take (documents the problem's extension members)."""
+
+    published: list[str] = Field(description="Event ids accepted: they will be delivered.")
+    not_published: list[str] = Field(description="Event ids not accepted: publish them again.")
