@@ -6,11 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from records import subscription_id
 
 from hookrelay import clock
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt
+from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt, due_shard_name, wait_shard_name
 from hookrelay.sweeper import PAGE, Sweeper, stop_seconds
 from hookrelay.time_budget import UNLIMITED, TimeBudget
 from unit.fakes import Crash, FakeQueue, LaggingDueIndex
@@ -137,3 +138,58 @@ def test_a_delivery_no_longer_waiting_is_not_handed_over() -> None:
     index.waiting_attempts = lambda delivery_ids: {}  # type: ignore[method-assign]  # attempted meanwhile
     assert sweep(index) == (0, [])
     assert index.positions  # and the sweep moved past it
+
+
+def read_timeout() -> ReadTimeoutError:
+    return ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+
+class ShardZeroNotAnswered(LaggingDueIndex):
+    """DynamoDB does not answer in time the reads of the partitions numbered 0."""
+
+    def due(self, shard: str, now: str, limit: int, after: dict[str, Any] | None = None) -> DueSlice:
+        if shard == due_shard_name(0):
+            raise read_timeout()
+        return super().due(shard, now, limit, after)
+
+    def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
+        if shard == wait_shard_name(0):
+            raise read_timeout()
+        return super().waiting(shard, until, after, limit)
+
+
+def test_a_shard_whose_reads_aws_does_not_answer_stops_alone_and_the_sweep_goes_on() -> None:
+    # R1 at full size: a ReadTimeout in one wait partition's read failed the whole sweeper invocation.
+    index = ShardZeroNotAnswered(due_retries(3))
+    index.waiting_slots = {subscription_id(9): WaitingAttempt(1, clock.iso(NOW + timedelta(minutes=5)), "acme")}
+    queue = FakeQueue()
+    sweeper = Sweeper(due_retries=index, delivery_queue=queue, shards=2, aws_call_seconds=AWS_CALL_SECONDS)  # type: ignore[arg-type]
+    assert sweeper.sweep(NOW, UNLIMITED) == 4
+    handed = sorted(json.loads(message.body)["delivery_id"] for message in queue.messages)
+    assert handed == sorted([*due_retries(3), subscription_id(9)])
+    assert set(index.positions) == {wait_shard_name(1)}  # the partition read keeps its position
+
+
+class PositionsNotAnswered(LaggingDueIndex):
+    """DynamoDB does not answer in time for the sweep's positions: reading them, or also writing them."""
+
+    def __init__(self, due_at: dict[str, str], *, when_read: bool) -> None:
+        super().__init__(due_at)
+        self.when_read = when_read
+        self.waiting_slots = {subscription_id(9): WaitingAttempt(1, clock.iso(NOW + timedelta(minutes=5)), "acme")}
+
+    def sweep_positions(self) -> dict[str, dict[str, Any]]:
+        if self.when_read:
+            raise read_timeout()
+        return super().sweep_positions()
+
+    def keep_sweep_positions(self, positions: dict[str, dict[str, Any]]) -> None:
+        raise read_timeout()
+
+
+def test_a_sweep_whose_positions_aws_does_not_answer_for_still_sweeps() -> None:
+    # Not read: the due retries are swept, the waiting left to the next sweep (it cannot tell where to start).
+    enqueued, sent = sweep(PositionsNotAnswered(due_retries(3), when_read=True))
+    assert (enqueued, sorted(sent)) == (3, sorted(due_retries(3)))
+    # Not written: what was handed over is handed over again by the next sweep (its record keeps its slot).
+    assert sweep(PositionsNotAnswered({}, when_read=False)) == (1, [subscription_id(9)])

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from hookrelay import clock
+from hookrelay.observability import log_failure
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.rate_limit import LONGEST_DELAY, SWEEP_MARGIN, wait_for
 from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.due_retries import Claim, DueRetries, due_shard_name, wait_shard_name
+from hookrelay.store.retries import refused_for_now
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 
 PAGE = 100
@@ -41,16 +43,28 @@ class Sweeper:
         Claims stop when `budget` runs short (stop_seconds), and what was claimed is enqueued before:
         none is left to wait out its lease.
         """
-        positions = self._due_retries.sweep_positions()
-        moved = dict(positions)
+        positions = self._positions()
+        moved = dict(positions or {})
         with ThreadPoolExecutor(max_workers=min(self._shards, SHARD_CONCURRENCY)) as pool:
             retries = pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now, budget), range(self._shards))
-            shards = [wait_shard_name(index) for index in range(self._shards)]
+            # Without its positions, the sweep cannot tell where the wait partitions' hand-over stopped.
+            shards = [wait_shard_name(index) for index in range(self._shards)] if positions is not None else []
             handed = sum(pool.map(lambda shard: self._hand_over(shard, now, budget, moved), shards))
             swept = sum(retries)
-        if moved != positions:
-            self._due_retries.keep_sweep_positions(moved)
+        if positions is not None and moved != positions:
+            try:
+                self._due_retries.keep_sweep_positions(moved)
+            except Exception as error:
+                _unless_refused_for_now(error, "the sweep's positions not kept; the next sweep hands over again")
         return swept + handed
+
+    def _positions(self) -> dict[str, Any] | None:
+        """Where the last sweep stopped in each wait partition; None when DynamoDB does not answer for now."""
+        try:
+            return self._due_retries.sweep_positions()
+        except Exception as error:
+            _unless_refused_for_now(error, "the sweep's positions not read; the next sweep hands over the waiting")
+            return None
 
     def _hand_over(self, shard: str, now: datetime, budget: TimeBudget, positions: dict[str, Any]) -> int:
         """Put on the queue, each delayed until its slot, the deliveries of a `wait#<n>` partition whose
@@ -63,24 +77,27 @@ class Sweeper:
         """
         until = clock.iso(now + LONGEST_DELAY - SWEEP_MARGIN)
         handed = 0
-        while budget.allows(self._stop_seconds):
-            page = self._due_retries.waiting(shard, until, positions.get(shard), PAGE)
-            if not page.items or page.next_position is None:
-                break
-            waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
-            self._queue.send(
-                [
-                    delivery_message(
-                        delivery_id,
-                        waits.attempt,
-                        team_id=waits.team_id,
-                        delay_seconds=_delay_until(waits.slot_at, now),
-                    )
-                    for delivery_id, waits in waiting.items()
-                ]
-            )
-            handed += len(waiting)
-            positions[shard] = page.next_position
+        try:
+            while budget.allows(self._stop_seconds):
+                page = self._due_retries.waiting(shard, until, positions.get(shard), PAGE)
+                if not page.items or page.next_position is None:
+                    break
+                waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
+                self._queue.send(
+                    [
+                        delivery_message(
+                            delivery_id,
+                            waits.attempt,
+                            team_id=waits.team_id,
+                            delay_seconds=_delay_until(waits.slot_at, now),
+                        )
+                        for delivery_id, waits in waiting.items()
+                    ]
+                )
+                handed += len(waiting)
+                positions[shard] = page.next_position
+        except Exception as error:
+            _unless_refused_for_now(error, "a wait partition's hand-over stopped; the next sweep goes on", shard=shard)
         return handed
 
     def _sweep_shard(self, shard: str, now: datetime, budget: TimeBudget) -> int:
@@ -95,6 +112,8 @@ class Sweeper:
                     batch, held = held, []
                     self._queue.send(batch)
                     enqueued += len(batch)
+        except Exception as error:
+            _unless_refused_for_now(error, "a due partition's sweep stopped; the next sweep goes on", shard=shard)
         finally:
             self._queue.send(held)
         return enqueued + len(held)
@@ -123,6 +142,14 @@ class Sweeper:
             if not claimed_any or page.next_position is None:
                 return
             after = page.next_position
+
+
+def _unless_refused_for_now(error: Exception, message: str, **extra: Any) -> None:
+    """Log a call DynamoDB or SQS refused for now (it did not answer in time, or throttled): what that call
+    was part of stops, and the next sweep, a minute later, does it. Anything else is a bug: raised."""
+    if not refused_for_now(error):
+        raise error
+    log_failure(message, error, **extra)
 
 
 def _delay_until(slot: str, now: datetime) -> int:
