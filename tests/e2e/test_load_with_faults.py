@@ -222,6 +222,18 @@ def delivery_records(stack: RunningStack) -> dict[str, dict[str, object]]:
         scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def crash_report(output: list[str], crashes: list[int]) -> str:
+    """Where each crash was raised (the innermost frame of ours its traceback names), then the first whole."""
+    frames = []
+    for index, end in zip(crashes, [*crashes[1:], len(output)], strict=True):
+        lines = output[index : min(end, index + 80)]
+        ours = [line.strip() for line in lines if 'File "' in line and "/.venv/" not in line and "/.pyenv/" not in line]
+        frames.append(ours[-1] if ours else output[index].strip())
+    where = "\n".join(f"{count} x {frame}" for frame, count in Counter(frames).most_common())
+    first = "".join(output[max(0, crashes[0] - 5) : crashes[0] + 120])
+    return f"{len(crashes)} tracebacks, raised at:\n{where}\n\n{first}"
+
+
 def queue_depths(stack: RunningStack) -> dict[str, int]:
     sqs = stack.sqs()
     depths = {}
@@ -287,7 +299,7 @@ def test_every_delivery_ends_delivered_through_faults(load_stack: RunningStack) 
 
     # No invocation crashed (several delivery containers run at once in the stack's one process).
     crashes = [index for index, line in enumerate(stack.output) if "Traceback" in line or "failed on a batch" in line]
-    assert not crashes, "".join(stack.output[max(0, crashes[0] - 5) : crashes[0] + 120])
+    assert not crashes, crash_report(stack.output, crashes)
     depths = queue_depths(stack)
     assert depths["delivery-dlq"] == 0, depths
 
