@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from receivers import Answer, Received, receiver
@@ -72,6 +73,15 @@ def test_a_burst_reaches_the_receiver_no_faster_than_its_rate_limit(stack: Runni
         with ThreadPoolExecutor(PRODUCERS) as producers:
             list(producers.map(lambda _: publish(api), range(EVENTS)))
         published = time.monotonic() - started
+        # While the backlog drains, the log lists the deliveries waiting on the queue for their slots.
+        waiting: list[dict[str, Any]] = []
+        log = f"/v3/webhooks/{subscription['id']}/deliveries"
+
+        def listed_waiting() -> bool:
+            waiting.extend(api.get(f"{log}?status=waiting&limit=100").json()["data"])
+            return bool(waiting)
+
+        eventually(listed_waiting, "deliveries listed as waiting for their slots", within=EVENTS / RATE_LIMIT)
         eventually(lambda: len(target.received) >= EVENTS, f"{EVENTS} deliveries", within=60 + EVENTS / RATE_LIMIT * 3)
         elapsed = time.monotonic() - started
     webhook_ids = [request.headers["webhook-id"] for request in target.received]
@@ -83,7 +93,10 @@ def test_a_burst_reaches_the_receiver_no_faster_than_its_rate_limit(stack: Runni
         f" all arrived in {elapsed:.1f} s, at most {most} in a second"
     )
     assert most <= MOST_IN_ANY_SECOND
-    answer = api.get(f"/v3/webhooks/{subscription['id']}/deliveries?limit=100")
+    assert {item["status"] for item in waiting} == {"waiting"} and all(item["next_attempt_at"] for item in waiting)
+    assert {item["id"] for item in waiting} <= set(webhook_ids)
+    answer = api.get(f"{log}?limit=100")
     assert answer.status == 200, answer.body
     listed = answer.json()["data"]
     assert {(item["status"], item["attempt_count"]) for item in listed} == {("delivered", 1)}
+    assert sorted(item["id"] for item in listed) == sorted(webhook_ids)  # each once, none left waiting

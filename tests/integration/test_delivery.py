@@ -526,13 +526,14 @@ def test_a_batch_takes_its_slots_in_one_write_and_waits_for_them_on_the_queue(wo
             reports = deliver_together(world, deliveries)
     # Slots 1.05 s apart (slot_spacing_us) from SLOT_LEAD on: the first two are waited for in the
     # container; the next two, 2.1 and 3.15 s further, on the queue, each message holding its slot. No
-    # record yet: no write but the slots'.
+    # record yet: no write but the slots' and one listing both in the delivery log.
     lead = SLOT_LEAD.total_seconds()
     assert [report.outcome for report in reports] == ["delivered"] * 2 + ["waiting"] * 2
     assert sorted(world.held) == [pytest.approx(lead, abs=0.1), pytest.approx(lead + 1.05, abs=0.1)]
     assert len(target.received) == 2
     assert writes.keys[0] == f"rate#{subscription.id}"
-    assert sorted(writes.keys[1:]) == sorted(deliveries[:2])  # the two attempts' own
+    assert writes.keys[1].startswith(f"waits#{subscription.id}#")
+    assert sorted(writes.keys[2:]) == sorted(deliveries[:2])  # the two attempts' own
     assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "2"}
     queued = queued_jobs(2)
     slots = [seconds_between(clock.iso(started), queued[delivery][0].slot_at or "") for delivery in deliveries[2:]]

@@ -15,6 +15,7 @@ from hookrelay.rate_limit import (
     slots_from,
     to_slot_us,
     wait_for,
+    waits_on_queue,
 )
 
 NOW = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
@@ -74,6 +75,14 @@ def test_a_near_slot_is_waited_for_in_the_container_a_far_one_on_the_queue_a_sec
     assert wait_for(NOW + LONGEST_DELAY, NOW) == Wait(delay_seconds=int(LONGEST_DELAY.total_seconds()) - 1)
     # Further than a queue delay: in the wait index, for the sweeper.
     assert wait_for(NOW + LONGEST_DELAY + timedelta(seconds=1), NOW) == Wait(in_wait_index=True)
+
+
+def test_the_delivery_log_lists_as_waiting_on_the_queue_every_slot_wait_for_puts_there() -> None:
+    # Listed from the batch's moment; the attempt decides up to a second later, never listing less.
+    for ahead in (1.5, 2.0, 2.001, 10.4, 899.9, 900.0, 900.5, 901.0, 901.5, 902.0):
+        slot = NOW + timedelta(seconds=ahead)
+        on_the_queue = any(wait_for(slot, NOW + timedelta(seconds=later)).delay_seconds for later in (0, 0.5, 1.0))
+        assert waits_on_queue(slot, NOW) == on_the_queue, ahead
 
 
 def test_a_message_of_an_earlier_release_that_counted_its_waits_is_read() -> None:

@@ -10,11 +10,21 @@ from hookrelay.delivery_jobs import Job
 from hookrelay.observability import log_failure
 from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.rate_limit import LATE, SLOT_LEAD, BacklogFull, RateLimiter, group_counts, slot_text, wait_for
+from hookrelay.rate_limit import (
+    LATE,
+    SLOT_LEAD,
+    BacklogFull,
+    RateLimiter,
+    group_counts,
+    slot_text,
+    wait_for,
+    waits_on_queue,
+)
 from hookrelay.records import Delivery
 from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.deliveries import DeliveryStore
 from hookrelay.store.due_retries import wait_shard
+from hookrelay.store.queue_waits import QueueWait
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,24 @@ class Admission:
                     error,
                     subscription_id=subscription_id,
                 )
-        return [self._slotted(each, slots, now) for each in ready]
+        slotted = [self._slotted(each, slots, now) for each in ready]
+        self._list_queue_waits([new for new, old in zip(slotted, ready, strict=True) if self.needs_slot(old)], now)
+        return slotted
+
+    def _list_queue_waits(self, took_slots: Sequence[Ready | Report], now: datetime) -> None:
+        """List in the delivery log the first attempts that took a slot to wait for on the queue, one write
+        a subscription: they have no record until their attempt (store/queue_waits.py). A listing that fails
+        costs the log these entries, not the deliveries."""
+        waits: dict[str, list[QueueWait]] = {}
+        for each in took_slots:
+            if isinstance(each, Ready) and each.slot and each.job.attempt == 1 and waits_on_queue(each.slot, now):
+                wait = QueueWait(each.delivery.id, slot_text(each.slot), each.delivery.origin())
+                waits.setdefault(each.delivery.subscription_id, []).append(wait)
+        for subscription_id, listed in waits.items():
+            try:
+                self._deliveries.list_queue_waits(listed, now)
+            except Exception as error:
+                log_failure("listing deliveries waiting for their slots failed", error, subscription_id=subscription_id)
 
     def _slotted(self, ready: Ready, slots: dict[str, list[datetime]], now: datetime) -> Ready | Report:
         subscription_id = ready.delivery.subscription_id

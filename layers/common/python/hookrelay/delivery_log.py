@@ -23,6 +23,7 @@ from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.delivery_log import POSITION_KEYS, DeliveryLogStore
 from hookrelay.store.due_retries import due_shard
 from hookrelay.store.events import EventStore
+from hookrelay.store.queue_waits import listed_slot
 from hookrelay.subscriptions import Subscriptions
 
 # How long a queued test event keeps the next one waiting when its message is lost (a sent one ends it).
@@ -34,7 +35,7 @@ RECOVER_BATCH = 100
 def _position(cursor: str, param: str) -> dict[str, str]:
     position = pagination.decode_cursor(cursor, POSITION_KEYS, param)
     try:
-        clock.parse_moment(position["created_at"])
+        clock.parse_moment(listed_slot(position["created_at"]))
     except ValueError:
         position = {}
     if not is_uuid(position.get("delivery_id", "")):
@@ -149,7 +150,10 @@ class DeliveryLog:
         return subscription
 
     def _delivery(self, subscription: Subscription, delivery_id: str) -> Delivery:
-        delivery = self._deliveries.get(delivery_id) if is_uuid(delivery_id) else None
+        if not is_uuid(delivery_id):
+            raise NotFound("Delivery")
+        # Not recorded yet: it may be waiting on the queue for its first attempt's slot.
+        delivery = self._deliveries.get(delivery_id) or self._deliveries.get_waiting(subscription.id, delivery_id)
         if delivery is None or (delivery.team_id, delivery.subscription_id) != (subscription.team_id, subscription.id):
             raise NotFound("Delivery")
         return delivery

@@ -45,6 +45,8 @@ LONGEST_DELAY = MAX_QUEUE_DELAY
 # index only with a slot further than LONGEST_DELAY, so the index's lag cannot hide it from the sweep
 # that must hand it over (that sweep comes at least SWEEP_MARGIN after its write).
 SWEEP_MARGIN = timedelta(minutes=2)
+# Within a batch, how long after its slots are taken an attempt's thread decides how it waits, at most.
+QUEUE_WAIT_DECIDED = timedelta(seconds=1)
 
 
 class BacklogFull(Exception):
@@ -113,6 +115,12 @@ def wait_for(slot: datetime, now: datetime) -> Wait:
     if ahead > LONGEST_DELAY:
         return Wait(in_wait_index=True)
     return Wait(delay_seconds=int((ahead - HOLD / 2).total_seconds()))
+
+
+def waits_on_queue(slot: datetime, now: datetime) -> bool:
+    """Whether a delivery whose slot is `slot` waits for it on the delivery queue, as wait_for decides at
+    `now` or up to QUEUE_WAIT_DECIDED later (its attempt's thread decides a moment after the batch)."""
+    return HOLD < slot - now <= LONGEST_DELAY + QUEUE_WAIT_DECIDED
 
 
 def group_counts(subscription_ids: Sequence[str]) -> dict[str, int]:

@@ -10,6 +10,7 @@ a rate limit's slot, a test event's slot freed); store/delivery_log.py: what the
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr
@@ -19,6 +20,7 @@ from botocore.exceptions import ReadTimeoutError
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, DeliveryStatus, fields_in, kept_attempts, with_values
 from hookrelay.store.batch import get_items
 from hookrelay.store.events import event_key, stored_event
+from hookrelay.store.queue_waits import WAITS_PER_ITEM, QueueWait, wait_item
 
 # Writes of an attempt whose every answer was lost: the check's read can overtake a write still on its
 # way (R1 left a delivery pending so: its message came back "already done", its retry never enqueued),
@@ -56,6 +58,11 @@ class DeliveryStore(Protocol):
 
     def release_test_slot(self, subscription_id: str, delivery_id: str) -> None:
         """The test event `delivery_id` has been sent: the subscription may have another."""
+        ...
+
+    def list_queue_waits(self, waits: Sequence[QueueWait], listed_at: datetime) -> None:
+        """List these first attempts to one subscription, waiting on the queue for their slots, in the
+        delivery log (one write: store/queue_waits.py)."""
         ...
 
     def hold_slot(
@@ -210,6 +217,10 @@ class DynamoDeliveryStore:
                     raise
                 continue
             return True
+
+    def list_queue_waits(self, waits: Sequence[QueueWait], listed_at: datetime) -> None:
+        for start in range(0, len(waits), WAITS_PER_ITEM):
+            self._table.put_item(Item=wait_item(waits[start : start + WAITS_PER_ITEM], listed_at))
 
     def _recorded_by_this_call(self, delivery_id: str, number: int, attempt: Attempt) -> bool:
         """Whether attempt `number` is recorded as `attempt`, this call's own, after the write's answer

@@ -4,6 +4,7 @@ It lists a subscription's deliveries through the by_subscription index, reads on
 event's record, asks for a retry and holds a subscription's one queued test event.
 """
 
+import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from hookrelay import clock
 from hookrelay.records import Delivery, DeliveryStatus, DeliverySummary
 from hookrelay.store.batch import get_items
 from hookrelay.store.deliveries import deliveries_by_id, item_of, queued_test_key, stored_fields
+from hookrelay.store.queue_waits import RECORDS_BELOW, QueueWaitList, is_wait_position
 
 # What the delivery log lists of a record (DeliverySummary's stored fields).
 SUMMARY_FIELDS = (
@@ -74,11 +76,17 @@ class DeliveryLogStore(Protocol):
         status: DeliveryStatus | None = None,
         since: str | None = None,
     ) -> DeliverySlice:
-        """Up to `limit` deliveries, newest first, created at or after `since`, in `status` if given.
+        """Up to `limit` deliveries, in `status` if given: first those waiting on the queue for their first
+        attempt's slot (store/queue_waits.py; not with `since`), latest slot first; then the records,
+        newest first, created at or after `since`.
 
         A slice may hold fewer than `limit` with a next position: a status filter reads a bounded
         number of index pages per call, so a sparse status never makes one request scan everything.
         """
+        ...
+
+    def get_waiting(self, subscription_id: str, delivery_id: str) -> Delivery | None:
+        """A delivery the log lists as waiting on the queue for its first attempt's slot (no record yet)."""
         ...
 
     def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
@@ -104,6 +112,7 @@ class DynamoDeliveryLogStore:
     def __init__(self, table: Any):
         self._table = table
         self._deserializer = TypeDeserializer()
+        self._waits = QueueWaitList(table)
 
     def create_pending(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         if not deliveries:
@@ -138,9 +147,37 @@ class DynamoDeliveryLogStore:
         status: DeliveryStatus | None = None,
         since: str | None = None,
     ) -> DeliverySlice:
-        condition: ConditionBase = Key("subscription_id").eq(subscription_id)
-        if since:
-            condition = condition & Key("created_at").gte(since)
+        listed: list[DeliverySummary] = []
+        # A position among the waits (the records follow them all) or among the records.
+        waits_after, after = (after, None) if after and is_wait_position(after["created_at"]) else (None, after)
+        if status in (None, "waiting") and since is None and after is None:
+            waits = self._waits.page(subscription_id, limit, waits_after, clock.utc_now())
+            if waits.next_position:
+                return DeliverySlice(waits.items, waits.next_position)
+            listed, limit = waits.items, limit - len(waits.items)
+        records = self._records(subscription_id, limit=limit, after=after, status=status, since=since)
+        return DeliverySlice(listed + records.items, records.next_position)
+
+    def get_waiting(self, subscription_id: str, delivery_id: str) -> Delivery | None:
+        wait = self._waits.find(subscription_id, delivery_id, clock.utc_now())
+        if wait is None:
+            return None
+        found = deliveries_by_id(self._table, [delivery_id], {delivery_id: wait.origin}).get(delivery_id)
+        return found and dataclasses.replace(found, status="waiting", next_attempt_at=wait.slot_at)
+
+    def _records(
+        self,
+        subscription_id: str,
+        *,
+        limit: int,
+        after: dict[str, str] | None,
+        status: DeliveryStatus | None,
+        since: str | None,
+    ) -> DeliverySlice:
+        created: ConditionBase = (
+            Key("created_at").between(since, RECORDS_BELOW) if since else Key("created_at").lt(RECORDS_BELOW)
+        )
+        condition = Key("subscription_id").eq(subscription_id) & created
         query: dict[str, Any] = {
             "IndexName": "by_subscription",
             "KeyConditionExpression": condition,
