@@ -219,6 +219,16 @@ def test_too_many_requests_waits_at_least_retry_after(world: World) -> None:
     assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "1"}
 
 
+def test_a_retry_after_counts_from_the_answer_of_a_slow_send(world: World) -> None:
+    # An answer 0.8 s after the request was sent: its Retry-After (61) counts from then, not from the send.
+    with receiver(lambda _: Answer(429, b"slow down", {"Retry-After": "61"}, delay_seconds=0.8)) as server:
+        delivery = world.pending(world.subscribe(server.port))
+        assert world.deliver(delivery, 1).outcome == "pending"
+    record = world.delivery_log.get(delivery)
+    assert record and record.next_attempt_at
+    assert seconds_between(record.attempts[0].at, record.next_attempt_at) >= 61 + 0.8
+
+
 def test_a_long_delay_waits_for_the_sweeper(world: World) -> None:
     with receiver(lambda _: Answer(500)) as server:
         delivery = world.pending(world.subscribe(server.port))

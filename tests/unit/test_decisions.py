@@ -107,7 +107,8 @@ GONE_REASON = f"the endpoint answered 410 Gone to delivery {delivery().id} on {A
 def test_what_follows_an_attempt(
     result: AttemptResult, attempts_made: int, fields: dict[str, object], expected: Decision
 ) -> None:
-    assert decide(result, delivery(attempts_made), subscription(**fields), POLICY, NOW) == expected
+    decision = decide(result, delivery(attempts_made), subscription(**fields), POLICY, sent_at=NOW, answered_at=NOW)
+    assert decision == expected
 
 
 @pytest.mark.parametrize(
@@ -132,9 +133,9 @@ def test_an_attempt_without_a_retry_ends_its_delivery(outcome: Outcome, status: 
 
 
 def test_a_test_event_frees_its_slot_once_its_attempt_is_recorded() -> None:
-    assert decide(OK, delivery(test=True), SUBSCRIPTION, POLICY, NOW).frees_test_slot
-    assert decide(SERVER_ERROR, delivery(test=True), SUBSCRIPTION, POLICY, NOW).frees_test_slot
-    assert not decide(OK, delivery(), SUBSCRIPTION, POLICY, NOW).frees_test_slot
+    assert decide(OK, delivery(test=True), SUBSCRIPTION, POLICY, sent_at=NOW, answered_at=NOW).frees_test_slot
+    assert decide(SERVER_ERROR, delivery(test=True), SUBSCRIPTION, POLICY, sent_at=NOW, answered_at=NOW).frees_test_slot
+    assert not decide(OK, delivery(), SUBSCRIPTION, POLICY, sent_at=NOW, answered_at=NOW).frees_test_slot
 
 
 def test_a_steadily_failing_or_succeeding_endpoint_costs_no_health_write() -> None:
@@ -147,3 +148,18 @@ def test_the_failing_run_disables_at_exactly_five_days() -> None:
     almost = clock.iso(NOW - timedelta(days=5) + timedelta(milliseconds=1))
     assert health_change(subscription(failing_since=almost), "d-1", None, False, AT) is None
     assert isinstance(health_change(subscription(failing_since=FAILING_FOR[5]), "d-1", None, False, AT), Disable)
+
+
+def test_a_retry_counts_from_the_answer_not_from_the_send() -> None:
+    # A send answered 12 s after it started (a slow endpoint, a busy container), 429 with Retry-After 61:
+    # timed from the send, the retry would come 49 s after the answer (make test's e2e saw 48.6 s).
+    answered = NOW + timedelta(seconds=12)
+    result = AttemptResult(429, 12_000, retry_after="61")
+    decision = decide(result, delivery(1), SUBSCRIPTION, POLICY, sent_at=NOW, answered_at=answered)
+    assert decision.retry is not None and decision.retry.at == answered + timedelta(seconds=61)
+    assert decide(SERVER_ERROR, delivery(1), SUBSCRIPTION, POLICY, sent_at=NOW, answered_at=answered).retry == Retry(
+        answered + timedelta(minutes=6), timedelta(minutes=6)
+    )
+    # The endpoint's failing run starts when the request was sent, as its attempt says.
+    failed = decide(SERVER_ERROR, delivery(1), SUBSCRIPTION, POLICY, sent_at=NOW, answered_at=answered)
+    assert failed.health == MarkFailing(clock.iso(NOW))

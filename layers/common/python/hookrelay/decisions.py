@@ -76,12 +76,20 @@ class Decision:
 
 
 def decide(
-    result: AttemptResult, delivery: Delivery, subscription: Subscription, policy: RetryPolicy, now: datetime
+    result: AttemptResult,
+    delivery: Delivery,
+    subscription: Subscription,
+    policy: RetryPolicy,
+    *,
+    sent_at: datetime,
+    answered_at: datetime,
 ) -> Decision:
-    """What follows the next attempt of `delivery` (its record is only written for that one), sent at `now`
-    and answered with `result`."""
-    health = health_change(subscription, delivery.id, result.status_code, result.delivered, clock.iso(now))
-    after = _after(result, delivery.attempt_count + 1, subscription.auto_retry, policy, now)
+    """What follows the next attempt of `delivery` (its record is only written for that one), sent at
+    `sent_at` and answered with `result` at `answered_at` (or given up on then). A retry counts from the
+    answer, as a Retry-After's seconds do (RFC 9110: after the response is received): a send that took
+    long must not bring the retry closer."""
+    health = health_change(subscription, delivery.id, result.status_code, result.delivered, clock.iso(sent_at))
+    after = _after(result, delivery.attempt_count + 1, subscription.auto_retry, policy, answered_at)
     return Decision(after.outcome, after.retry, health, frees_test_slot=delivery.test)
 
 

@@ -225,7 +225,7 @@ class Deliverer:
             error=result.error,
             response_excerpt=result.response_excerpt,
         )
-        decision = decide(result, delivery, subscription, self._policy, now)
+        decision = decide(result, delivery, subscription, self._policy, sent_at=now, answered_at=clock.utc_now())
         if not self._deliveries.record_attempt(delivery, job.attempt, attempt, self._recorded_as(delivery, decision)):
             # Another handling of the message (an SQS duplicate) recorded it first, and may have stopped before
             # its follow-ups; they share the message, which this handling's success deletes.
