@@ -85,8 +85,10 @@ class Admission:
         the next ones of its subscription, taken for the batch's messages together (one write each
         subscription). A subscription's whose slots could not be taken come back (ERROR)."""
         now = clock.utc_now()
-        rate_limits = {each.delivery.subscription_id: rate for each in ready if (rate := self.needs_slot(each))}
-        counts = group_counts([each.delivery.subscription_id for each in ready if self.needs_slot(each)])
+        rates = [self.needs_slot(each) for each in ready]
+        taking = [(each, rate) for each, rate in zip(ready, rates, strict=True) if rate]
+        rate_limits = {each.delivery.subscription_id: rate for each, rate in taking}
+        counts = group_counts([each.delivery.subscription_id for each, _ in taking])
         slots: dict[str, list[datetime]] = {}
         for subscription_id, count in counts.items():
             try:
@@ -101,8 +103,8 @@ class Admission:
                     error,
                     subscription_id=subscription_id,
                 )
-        slotted = [self._slotted(each, slots, now) for each in ready]
-        self._list_queue_waits([new for new, old in zip(slotted, ready, strict=True) if self.needs_slot(old)], now)
+        slotted = [self._slotted(each, rate, slots, now) for each, rate in zip(ready, rates, strict=True)]
+        self._list_queue_waits([each for each, rate in zip(slotted, rates, strict=True) if rate], now)
         return slotted
 
     def _list_queue_waits(self, took_slots: Sequence[Ready | Report], now: datetime) -> None:
@@ -120,11 +122,14 @@ class Admission:
             except Exception as error:
                 log_failure("listing deliveries waiting for their slots failed", error, subscription_id=subscription_id)
 
-    def _slotted(self, ready: Ready, slots: dict[str, list[datetime]], now: datetime) -> Ready | Report:
+    def _slotted(
+        self, ready: Ready, rate: int | None, slots: dict[str, list[datetime]], now: datetime
+    ) -> Ready | Report:
+        """`ready` with its slot; `rate`: its needs_slot."""
         subscription_id = ready.delivery.subscription_id
         if held := _usable_slot(ready, now):
             return dataclasses.replace(ready, slot=held)
-        if not self.needs_slot(ready):
+        if not rate:
             return ready
         if subscription_id not in slots:
             return Report(ready.message_id, Outcome.ERROR)
