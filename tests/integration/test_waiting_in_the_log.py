@@ -5,7 +5,6 @@ batch."""
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from api_client import ApiClient
@@ -13,7 +12,6 @@ from api_contract import assert_problem, webhook
 from hookrelay import clock, wiring
 from hookrelay.aws import table
 from hookrelay.delivery import Deliverer
-from hookrelay.delivery_jobs import read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.pagination import encode_cursor
 from hookrelay.queues import delivery_message
@@ -24,7 +22,7 @@ from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.events import DynamoEventStore
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.time_budget import UNLIMITED
-from integration.test_delivery import CountedWrites
+from integration.test_delivery import CountedWrites, queued_jobs
 from integration.test_delivery_log import stored_subscription
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -85,20 +83,6 @@ def first_attempts(deliveries: list[Delivery]) -> list[tuple[str, str]]:
     ]
 
 
-def queued(count: int) -> list[tuple[str, str]]:
-    """The next `count` messages of the delivery queue, waiting out their delays, as the AWS CLI's
-    receive-message would give them (deleted)."""
-    sqs, url = boto3.client("sqs"), get_settings().delivery_queue_url
-    found: list[tuple[str, str]] = []
-    for _ in range(20):
-        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
-            found.append((message["MessageId"], message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        if len(found) >= count:
-            break
-    return found
-
-
 def every_page(api: ApiClient, path: str) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = []
     cursor = None
@@ -122,7 +106,7 @@ def test_first_attempts_waiting_on_the_queue_are_listed_as_waiting_with_their_sl
     # listed in one write beside the slots' and the two attempts'.
     assert [report.outcome for report in reports] == ["delivered"] * 2 + ["waiting"] * 3
     assert len(writes.keys) == 4 and writes.keys[1].startswith(f"waits#{subscription['id']}#")
-    slots = {read_job(body).delivery_id: read_job(body).slot_at for _, body in queued(3)}
+    slots = {delivery_id: job.slot_at for delivery_id, (job, _) in queued_jobs(3).items()}
     base = f"/v3/webhooks/{subscription['id']}/deliveries"
 
     listed = api.get(base).json()["data"]
@@ -174,7 +158,7 @@ def test_a_listing_that_fails_costs_the_log_its_entries_not_the_deliveries(api: 
     )
     reports = deliverer.deliver_batch(first_attempts(deliveries), UNLIMITED)
     assert [report.outcome for report in reports] == ["delivered"] * 2 + ["waiting"] * 2
-    assert sorted(read_job(body).delivery_id for _, body in queued(2)) == sorted(each.id for each in deliveries[2:])
+    assert sorted(queued_jobs(2)) == sorted(each.id for each in deliveries[2:])
     listed = api.get(f"/v3/webhooks/{subscription['id']}/deliveries").json()["data"]
     assert sorted(item["id"] for item in listed) == sorted(each.id for each in deliveries[:2])
 
