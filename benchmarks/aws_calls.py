@@ -230,7 +230,11 @@ def run(fan_out: int, events: int, counter: CallCounter, logs: ByteCounter) -> R
     counter.reset()
     with receiver() as target, mock_aws():
         stack = LocalStack.create(REPO / "template.yaml", aws_endpoint="moto")
-        pollers = {poller.function_id: poller for poller in stack.queue_pollers()}
+        pollers = {
+            poller.function_id: poller
+            for queue_id in ("EventsQueue", "DeliveryQueue")
+            for poller in stack.queue_pollers_of(queue_id)
+        }
         gateway = stack.gateway()
         # A team per fan-out: the warm containers' subscription caches outlive each stack.
         key = issue_key(wiring.api_key_store(get_settings()), f"bench-{fan_out}").key

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/noisy_neighbour.py --smoke             # tiny sizes, to check it still works
 
 Over `hookrelay local up` as strict as the e2e stacks (local_up.AS_STRICT_AS_AWS), with 4 pollers
-per queue. Team B subscribes a receiver that answers at once, team A one that answers after 2 s.
+per queue (the delivery queue's and its slow lane's: 8 delivery containers). Team B subscribes a receiver that answers at once, team A one that answers after 2 s.
 Each scenario runs on a fresh stack:
 
 1. B alone: B publishes 100 events, 10 a second; each event's time from its publish (the POST sent)
@@ -20,8 +20,9 @@ requests its receiver got per second, is reported while alone and while B publis
 fast retry schedule so that retries and their backoff are in play), `batch` (as `slow`, A publishing
 through POST /v3/events/batch, 10 events a request).
 
-These are the local stack's figures: 4 delivery pollers of 10 messages over one moto server on a
-shared machine, where Lambda would run up to 200 delivery invocations. docs/capacity.md says what
+These are the local stack's figures: 4 pollers of 10 messages on each delivery lane over one moto
+server on a shared machine, where Lambda would run up to 400 delivery invocations, 50 of them on the
+slow lane. docs/capacity.md says what
 they mean on AWS.
 """
 

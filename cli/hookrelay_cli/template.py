@@ -120,6 +120,8 @@ class QueueSource:
     queue_id: str
     batch_size: int
     report_batch_item_failures: bool
+    # Its ScalingConfig's MaximumConcurrency, unresolved; None when unset.
+    maximum_concurrency: Any = None
 
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -224,6 +226,7 @@ class Template:
                 queue_id=_get_att_target(properties.get("EventSourceArn"), "Arn", f"{mapping_id}.EventSourceArn"),
                 batch_size=int(properties.get("BatchSize", 10)),
                 report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+                maximum_concurrency=(properties.get("ScalingConfig") or {}).get("MaximumConcurrency"),
             )
             for mapping_id, properties in self.of_type("AWS::Lambda::EventSourceMapping")
         ]
@@ -253,13 +256,6 @@ class Template:
     def reserved_concurrency(self, function_id: str) -> Any:
         """A function's ReservedConcurrentExecutions, unresolved; None when it has none."""
         return (self.resource(function_id).get("Properties") or {}).get("ReservedConcurrentExecutions")
-
-    def maximum_concurrency(self, function_id: str) -> Any:
-        """The MaximumConcurrency of the function's SQS event source, unresolved; None when unset."""
-        for _, properties in self.of_type("AWS::Lambda::EventSourceMapping"):
-            if _ref_target(properties.get("FunctionName"), "EventSourceMapping.FunctionName") == function_id:
-                return (properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
-        return None
 
     def _authorizer_function(self, schemes: dict[str, Any], security: list[dict[str, Any]], where: str) -> str | None:
         names = [name for requirement in security for name in requirement]

@@ -26,6 +26,7 @@ STACK = "hookrelay-prod"
 # How `hookrelay local up` names the local stack's queues (the template's QueueName).
 LOCAL_QUEUE_NAMES = {
     "DeliveryQueue": f"{LOCAL_STACK_NAME}-delivery",
+    "SlowLaneQueue": f"{LOCAL_STACK_NAME}-delivery-slow",
     "DeliveryDeadLetterQueue": f"{LOCAL_STACK_NAME}-delivery-dlq",
     "EventsQueue": f"{LOCAL_STACK_NAME}-events",
     "EventsDeadLetterQueue": f"{LOCAL_STACK_NAME}-events-dlq",
@@ -35,6 +36,7 @@ OPERATED = (
     "ApiKeysTable",
     "DeliveriesTable",
     "DeliveryQueue",
+    "SlowLaneQueue",
     "DeliveryDeadLetterQueue",
     "EventsQueue",
     "EventsDeadLetterQueue",

@@ -108,7 +108,7 @@ def test_delivery_log_routes_never_fail_with_5xx(
 def test_the_deepest_event_accepted_is_delivered_and_its_log_readable(
     to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
 ) -> None:
-    (delivery,) = [poller for poller in to_localhost.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    (delivery,) = to_localhost.queue_pollers_of("DeliveryQueue")
     body = event_nested(32)
     with receiver() as server:
         created = api.post("/v3/webhooks", {"endpoint": receiver_endpoint(server.port), "subscribed_events": ["*"]})

@@ -117,7 +117,8 @@ def container_stack(template: Path, faults: Faults | None = None) -> Iterator[Lo
 
 
 def delivery_poller(stack: LocalStack) -> QueuePoller:
-    return next(poller for poller in stack.queue_pollers() if poller.function_id == DELIVERY_FUNCTION)
+    (poller,) = stack.queue_pollers_of("DeliveryQueue")
+    return poller
 
 
 def queue_depth(queue_url: str) -> int:
@@ -310,7 +311,11 @@ def test_throttling_is_retried_and_nothing_is_lost_or_sent_twice(
 ) -> None:
     settings = get_settings()
     monkeypatch.setenv("HOOKRELAY_LOCAL_FAILED_VISIBILITY_SECONDS", str(FAILED_VISIBILITY_SECONDS))
-    pollers = {poller.function_id: poller for poller in stack.queue_pollers()}
+    pollers = {
+        poller.function_id: poller
+        for queue_id in ("EventsQueue", "DeliveryQueue")
+        for poller in stack.queue_pollers_of(queue_id)
+    }
     phases: dict[str, float] = {}
     with receiver() as server:
         subscription_ids = []

@@ -21,7 +21,6 @@ from records import receiver_endpoint, subscription_id
 
 from hookrelay import clock, wiring
 from hookrelay.aws import client, table
-from hookrelay.delivery import attempt_seconds
 from hookrelay.delivery_jobs import Job, read_job
 from hookrelay.ingest import new_delivery
 from hookrelay.models.subscriptions import SecretRotation, SubscriptionPatch
@@ -34,6 +33,7 @@ from hookrelay.retry import RetryPolicy, parse_schedule
 from hookrelay.senders import Senders
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
+from hookrelay.slow_lane import SlowLane
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.delivery_log import DynamoDeliveryLogStore
 from hookrelay.store.events import DynamoEventStore
@@ -41,7 +41,7 @@ from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
 from hookrelay.sweeper import Sweeper
-from hookrelay.time_budget import UNLIMITED, TimeBudget
+from hookrelay.time_budget import UNLIMITED, TimeBudget, attempt_seconds
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
 from unit.test_signing import ed25519_verifies
@@ -67,7 +67,11 @@ class CountingSubscriptionStore(DynamoSubscriptionStore):
 
 class World:
     def __init__(
-        self, schedule: str = "1s,2s,20m", transport: Transport | None = None, rate_limiter: RateLimiter | None = None
+        self,
+        schedule: str = "1s,2s,20m",
+        transport: Transport | None = None,
+        rate_limiter: RateLimiter | None = None,
+        slow_lane: SlowLane | None = None,
     ) -> None:
         settings = get_settings()
         # How long each attempt waited in the container for its rate limit's slot (not slept here).
@@ -81,6 +85,7 @@ class World:
             senders=Senders(web=transport or Transport(allow_private=True, total_timeout=1.0)),
             policy=RetryPolicy(parse_schedule(schedule), random=lambda: 0.5),
             rate_limiter=rate_limiter or DynamoRateLimiter(table(settings.deliveries_table), spacing_seconds=0),
+            slow_lane=slow_lane,
             sleep=self.held.append,
         )
         self.origins: dict[str, DeliveryOrigin] = {}

@@ -283,7 +283,7 @@ def test_every_route_is_404_for_another_team_and_for_unknown_ids(
 def test_credentials_in_the_endpoint_are_sent_but_never_shown(
     to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    (delivery,) = [poller for poller in to_localhost.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    (delivery,) = to_localhost.queue_pollers_of("DeliveryQueue")
     with receiver() as server:
         endpoint = f"http://hook-user:s3cr%40t-pass@127.0.0.1:{server.port}/hook"
         shown = f"http://hook-user:***@127.0.0.1:{server.port}/hook"
@@ -313,7 +313,7 @@ def test_sensitive_custom_headers_are_sent_but_shown_masked_in_the_delivery_deta
     to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
 ) -> None:
     """Before, a read-only portal link showed `Authorization: Bearer rcv_live_...` in a delivery's request."""
-    (delivery,) = [poller for poller in to_localhost.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    (delivery,) = to_localhost.queue_pollers_of("DeliveryQueue")
     token = "Bearer rcv_live_0123456789abcdef"
     headers = {"Authorization": token, "X-Client-Id": "client-0123456789", "X-Tenant": "acme"}
     shown = {"Authorization": "***cdef", "X-Client-Id": "***6789", "X-Tenant": "acme"}
@@ -345,7 +345,7 @@ def test_sensitive_custom_headers_are_sent_but_shown_masked_in_the_delivery_deta
 def test_each_attempt_shows_the_url_it_was_sent_to_after_the_endpoint_changed(
     to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
 ) -> None:
-    (delivery,) = [poller for poller in to_localhost.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    (delivery,) = to_localhost.queue_pollers_of("DeliveryQueue")
     with receiver() as first, receiver() as second:
         before = f"http://hook-user:pass@127.0.0.1:{first.port}/hook"
         created = api.post("/v3/webhooks", {"endpoint": before, "subscribed_events": ["*"]})

@@ -127,7 +127,7 @@ def test_published_event_becomes_one_message_per_match_naming_what_its_record_wi
 
 @pytest.fixture
 def deliver(to_localhost: LocalStack) -> Callable[[], None]:
-    (poller,) = [p for p in to_localhost.queue_pollers() if p.function_id == "DeliveryFunction"]
+    (poller,) = to_localhost.queue_pollers_of("DeliveryQueue")
     return lambda: poll_until_empty(poller)
 
 

@@ -146,6 +146,8 @@ DELIVERY_DELIVERIES_POLICY = """\
             TableName: !Ref SubscriptionsTable
         - SQSSendMessagePolicy:
             QueueName: !GetAtt DeliveryQueue.QueueName
+        - SQSSendMessagePolicy:
+            QueueName: !GetAtt SlowLaneQueue.QueueName
       Events:
         DeliveryQueue:
 """

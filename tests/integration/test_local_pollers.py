@@ -40,12 +40,18 @@ def queued_delivery(port: int, event_id: str) -> str:
 
 
 def delivery_pollers(stack: LocalStack) -> list[QueuePoller]:
-    return [poller for poller in stack.queue_pollers() if poller.function_id == "DeliveryFunction"]
+    """The pollers of the delivery queue (not of its slow lane)."""
+    return stack.queue_pollers_of("DeliveryQueue")
 
 
 def test_one_poller_per_queue_by_default(stack: LocalStack) -> None:
     pollers = stack.queue_pollers()
-    assert sorted(poller.function_id for poller in pollers) == ["DeliveryFunction", "IngestFunction"]
+    # The delivery function's two event sources: its queue and the slow lane.
+    assert sorted(poller.function_id for poller in pollers) == [
+        "DeliveryFunction",
+        "DeliveryFunction",
+        "IngestFunction",
+    ]
 
 
 def test_more_pollers_per_queue_each_with_a_container_of_its_own(
@@ -123,7 +129,7 @@ class RecordingFunction:
 
 
 def recording_poller(stack: LocalStack, function: RecordingFunction, duplicate_rate: float) -> QueuePoller:
-    (source,) = [s for s in stack.template.queue_sources() if s.function_id == "DeliveryFunction"]
+    (source,) = [s for s in stack.template.queue_sources() if s.queue_id == "DeliveryQueue"]
     return QueuePoller(
         client("sqs"),
         queue_url=stack.resources.ref(source.queue_id),
@@ -196,10 +202,11 @@ def test_with_duplicates_each_delivery_is_still_sent_once(
 @pytest.mark.parametrize("pollers", [1, 3])
 def test_the_queues_functions_concurrency_is_their_pollers(pollers: int) -> None:
     concurrency = polled_concurrency(Template.read(TEMPLATE), pollers)
-    assert concurrency == {"DeliveryReservedConcurrency": str(pollers), "IngestReservedConcurrency": str(pollers)}
+    # The delivery function's containers: those of its queue's pollers and of its slow lane's.
+    assert concurrency == {"DeliveryReservedConcurrency": str(2 * pollers), "IngestReservedConcurrency": str(pollers)}
 
 
 def test_delivery_spaces_its_rate_limit_writes_for_the_local_containers(stack: LocalStack) -> None:
     # Spaced for the 400 containers of AWS (one rate# write every 4 s per container), the one local
     # container took a subscription's slots slower than its rate: 500 events at 5/s did not drain in 360 s.
-    assert os.environ["HOOKRELAY_DELIVERY_CONTAINERS"] == "1"
+    assert os.environ["HOOKRELAY_DELIVERY_CONTAINERS"] == "2"  # one per lane

@@ -35,7 +35,7 @@ def settings_from(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Callabl
 
 @pytest.fixture
 def delivery(stack: LocalStack) -> QueuePoller:
-    (poller,) = [p for p in stack.queue_pollers() if p.function_id == "DeliveryFunction"]
+    (poller,) = stack.queue_pollers_of("DeliveryQueue")
     return poller
 
 

@@ -16,8 +16,8 @@ from receivers import Answer, Receiver, receiver
 
 from hookrelay import clock
 from hookrelay.aws import Table, python_values
-from hookrelay.delivery import attempt_seconds
 from hookrelay.settings import AwsCallLimits, get_settings
+from hookrelay.time_budget import attempt_seconds
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.template import Template
 from integration.test_crash_safety import container_stack, delivery_poller, pending_deliveries, queue_depth
@@ -109,11 +109,13 @@ def test_a_batch_with_time_for_its_attempts_is_attempted_and_recorded_once(
     deliveries = pending_deliveries(hanging.port, EVENTS, SUBSCRIPTIONS)
     poller = delivery_poller(roomy_stack)
     assert poller.poll_once(wait_seconds=1) == len(deliveries)
-    # Each send ended at its deadline, was recorded, and its retry waits on the queue (2 minutes away).
+    # Each send ended at its deadline, was recorded, and its retry waits (2 minutes away) on the slow lane,
+    # a send that ran to its deadline marking its endpoint slow.
     assert sends_and_recorded_attempts(hanging, deliveries) == dict.fromkeys(deliveries, (1, 1))
     assert {record["status"] for record in delivery_records().values()} == {"pending"}
     assert poller.poll_once(wait_seconds=1) == 0
-    assert queue_depth(settings.delivery_queue_url) == len(deliveries)
+    assert queue_depth(settings.delivery_queue_url) == 0
+    assert queue_depth(settings.slow_lane_url) == len(deliveries)
     assert "Task timed out" not in capfd.readouterr().out
 
 

@@ -5,10 +5,11 @@ from typing import Any
 
 import pytest
 
-from hookrelay.delivery import SEND_CONCURRENCY, attempt_seconds
+from hookrelay.delivery import SEND_CONCURRENCY
 from hookrelay.settings import AwsCallLimits, Settings
 from hookrelay.sweeper import stop_seconds
 from hookrelay.team_limits import limits
+from hookrelay.time_budget import attempt_seconds
 from hookrelay_cli.dlq import DEAD_LETTER_QUEUES
 from hookrelay_cli.main import DLQ_NAMES
 from hookrelay_cli.template import Intrinsics, Template, TemplateError
@@ -100,6 +101,7 @@ def test_the_deployed_shape_comes_from_the_sam_transform(template: Template) -> 
     assert {(source.function_id, source.queue_id, source.batch_size) for source in template.queue_sources()} == {
         ("IngestFunction", "EventsQueue", 10),
         ("DeliveryFunction", "DeliveryQueue", 10),
+        ("DeliveryFunction", "SlowLaneQueue", 10),
     }
     assert [(schedule.function_id, schedule.interval_seconds) for schedule in template.schedules()] == [
         ("SweeperFunction", 60)
@@ -185,11 +187,13 @@ def test_the_delivery_function_outlasts_an_attempt_and_its_batchs_reads(template
     # The batch's reads before its attempts (its deliveries, its teams' subscriptions) may take one call's
     # worst and leave every attempt room to start.
     assert aws_call + attempt_seconds(send_deadline, aws_call) <= timeout
-    (source,) = [source for source in template.queue_sources() if source.function_id == "DeliveryFunction"]
-    # Every message of a batch is attempted at once, none waits for another's send.
-    assert source.batch_size <= SEND_CONCURRENCY
-    # AWS requires it of a queue that feeds a function, or a record could come back while it is handled.
-    assert template.resource(source.queue_id)["Properties"]["VisibilityTimeout"] >= timeout
+    sources = [source for source in template.queue_sources() if source.function_id == "DeliveryFunction"]
+    assert {source.queue_id for source in sources} == {"DeliveryQueue", "SlowLaneQueue"}
+    for source in sources:
+        # Every message of a batch is attempted at once, none waits for another's send.
+        assert source.batch_size <= SEND_CONCURRENCY
+        # AWS requires it of a queue that feeds a function, or a record could come back while it is handled.
+        assert template.resource(source.queue_id)["Properties"]["VisibilityTimeout"] >= timeout
 
 
 def test_the_sweeper_has_time_to_claim_before_it_stops(template: Template) -> None:
@@ -239,8 +243,11 @@ def test_every_function_reserves_concurrency_within_the_accounts_default(templat
 def test_each_event_source_runs_at_most_its_functions_reserved_concurrency(
     template: Template, function_id: str
 ) -> None:
-    maximum = default(template, template.maximum_concurrency(function_id))
-    assert 2 <= maximum <= default(template, template.reserved_concurrency(function_id))
+    sources = [source for source in template.queue_sources() if source.function_id == function_id]
+    assert sources
+    for source in sources:
+        maximum = default(template, source.maximum_concurrency)
+        assert 2 <= maximum <= default(template, template.reserved_concurrency(function_id))
 
 
 def test_the_stage_throttles_below_what_the_api_and_authorizer_may_run(template: Template) -> None:
@@ -286,13 +293,13 @@ def of_type(template: Template, resource_type: str) -> dict[str, dict[str, Any]]
     }
 
 
-def redrive_dead_letter_queues(template: Template) -> dict[str, str]:
-    """The queues SQS moves messages to (a queue's RedrivePolicy), with the queue it moves them from."""
-    return {
-        properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]: queue_id
-        for queue_id, properties in of_type(template, "AWS::SQS::Queue").items()
-        if "RedrivePolicy" in properties
-    }
+def redrive_dead_letter_queues(template: Template) -> dict[str, set[str]]:
+    """The queues SQS moves messages to (a queue's RedrivePolicy), with the queues it moves them from."""
+    sources: dict[str, set[str]] = {}
+    for queue_id, properties in of_type(template, "AWS::SQS::Queue").items():
+        if "RedrivePolicy" in properties:
+            sources.setdefault(properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0], set()).add(queue_id)
+    return sources
 
 
 def rule_dead_letter_queues(template: Template) -> dict[str, str]:
@@ -537,9 +544,14 @@ def test_the_rule_sends_whole_events_which_is_what_its_dlq_holds(template: Templ
 
 def test_the_cli_redrives_every_dead_letter_queue_to_its_source(template: Template) -> None:
     redriven_by_sqs = redrive_dead_letter_queues(template)
-    sources = {**redriven_by_sqs, **rule_dead_letter_queues(template)}
+    sources = {**redriven_by_sqs, **{dlq: {source} for dlq, source in rule_dead_letter_queues(template).items()}}
     assert tuple(DEAD_LETTER_QUEUES) == DLQ_NAMES
-    assert {queue.logical_id: queue.source_logical_id for queue in DEAD_LETTER_QUEUES.values()} == sources
+    assert {queue.logical_id for queue in DEAD_LETTER_QUEUES.values()} == set(sources)
+    for queue in DEAD_LETTER_QUEUES.values():
+        assert queue.source_logical_id in sources[queue.logical_id], queue.logical_id
+    # The slow lane's failures share the delivery DLQ and go back to the delivery queue, which moves those
+    # of endpoints still slow to the slow lane again.
+    assert redriven_by_sqs["DeliveryDeadLetterQueue"] == {"DeliveryQueue", "SlowLaneQueue"}
     for queue in DEAD_LETTER_QUEUES.values():
         assert queue.filled_by_sqs == (queue.logical_id in redriven_by_sqs), queue.logical_id
 
@@ -569,11 +581,16 @@ def test_the_rate_keys_write_pacing_counts_every_delivery_container(template: Te
     # Each container writes a rate# item at most every reserve_spacing_seconds(HOOKRELAY_DELIVERY_CONTAINERS):
     # the item's writes a second stay within RATE_KEY_WRITES_PER_SECOND only while no more containers than
     # that deliver.
-    (scaling,) = [
-        properties["ScalingConfig"]
+    # Both lanes' invocations count against the function's reserved concurrency, which bounds them together.
+    scaling = {
+        properties["EventSourceArn"]["Fn::GetAtt"][0]: properties["ScalingConfig"]["MaximumConcurrency"]
         for _, properties in template.of_type("AWS::Lambda::EventSourceMapping")
         if properties["FunctionName"] == {"Ref": "DeliveryFunction"}
-    ]
+    }
     reserved = template.resource("DeliveryFunction")["Properties"]["ReservedConcurrentExecutions"]
     containers = template.function("DeliveryFunction").environment["HOOKRELAY_DELIVERY_CONTAINERS"]
-    assert scaling["MaximumConcurrency"] == reserved == containers == {"Ref": "DeliveryReservedConcurrency"}
+    assert scaling["DeliveryQueue"] == reserved == containers == {"Ref": "DeliveryReservedConcurrency"}
+    # The slow lane takes at most its own share, so slow endpoints leave the rest to the others.
+    assert scaling["SlowLaneQueue"] == {"Ref": "SlowLaneConcurrency"}
+    parameters = template.document["Parameters"]
+    assert parameters["SlowLaneConcurrency"]["Default"] < parameters["DeliveryReservedConcurrency"]["Default"]

@@ -3,6 +3,7 @@
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -129,18 +130,24 @@ def pollers_per_queue() -> int:
 def polled_concurrency(template: Template, pollers: int) -> dict[str, str]:
     """The reserved-concurrency parameters of the queues' functions, valued at the containers the stack runs.
 
-    Locally such a function runs one container per poller, not the hundreds its parameter reserves on
+    Locally such a function runs one container per poller of each of its event sources (the delivery
+    function's two lanes: its queue's and the slow lane's), not the hundreds its parameter reserves on
     AWS; settings that the template derives from that parameter get the local figure (the delivery
     function spaces its rate-limit writes by HOOKRELAY_DELIVERY_CONTAINERS: spaced for 400 containers,
-    a lone local one would take a subscription's slots slower than its rate). The parameter itself, a
-    cap on the pollers, is left as it is."""
+    a lone local one would take a subscription's slots slower than its rate)."""
     defaults = template.parameter_defaults()
-    concurrency = {}
+
+    def resolved(value: Any) -> int:
+        return int(defaults[value["Ref"]]) if isinstance(value, dict) else int(value)
+
+    containers: dict[str, int] = {}
     for source in template.queue_sources():
         reserved = template.reserved_concurrency(source.function_id)
         if isinstance(reserved, dict) and (name := reserved.get("Ref")) in defaults:
-            concurrency[name] = str(min(pollers, int(defaults[name])))
-    return concurrency
+            maximum = source.maximum_concurrency
+            polled = pollers if maximum is None else min(pollers, resolved(maximum))
+            containers[name] = containers.get(name, 0) + polled
+    return {name: str(min(count, int(defaults[name]))) for name, count in containers.items()}
 
 
 def own_clients() -> Callable[[str], Any]:
@@ -308,36 +315,52 @@ class LocalStack:
         """Pollers for every SQS event source of the template, but for the functions paused locally.
 
         HOOKRELAY_LOCAL_POLLERS_PER_QUEUE (default 1) of each, at most the function's reserved concurrency
-        and its event source's MaximumConcurrency: the first invokes the stack's own instance of the
-        function, every other one a container of its own. With
+        and its event source's MaximumConcurrency: the first of a function invokes the stack's own
+        instance of it, every other one a container of its own. The pollers of a function's event sources
+        together run at most its reserved concurrency at once, as on AWS. With
         HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE, each hands that share of messages to a second invocation.
         """
         failed_visibility = os.environ.get(FAILED_VISIBILITY_VARIABLE)
         duplicates = duplicate_rate(os.environ.get(DUPLICATE_RATE_VARIABLE, "0"))
         paused = set(filter(None, os.environ.get(PAUSED_FUNCTIONS_VARIABLE, "").split(",")))
         pollers = pollers_per_queue()
-        return [
-            QueuePoller(
-                self.clients("sqs"),
-                queue_url=self.resources.ref(source.queue_id),
-                queue_arn=self.resources.get_att(source.queue_id, "Arn"),
-                function=self.functions[source.function_id]
-                if container == 0
-                else self.function(source.function_id, container),
-                batch_size=source.batch_size,
-                report_batch_item_failures=source.report_batch_item_failures,
-                failed_visibility_seconds=int(failed_visibility) if failed_visibility else None,
-                duplicate_rate=duplicates,
-            )
-            for source in self.template.queue_sources()
-            if source.function_id not in paused
-            for container in range(min([pollers, *self._concurrency_caps(source.function_id)]))
-        ]
+        containers: dict[str, int] = {}
+        reserved: dict[str, threading.BoundedSemaphore] = {}
+        queue_pollers = []
+        for source in self.template.queue_sources():
+            function_id = source.function_id
+            if function_id in paused:
+                continue
+            if (limit := self._concurrency_caps(function_id)) and function_id not in reserved:
+                reserved[function_id] = threading.BoundedSemaphore(min(limit))
+            for _ in range(min([pollers, *self._concurrency_caps(function_id, source.maximum_concurrency)])):
+                container = containers[function_id] = containers.get(function_id, -1) + 1
+                queue_pollers.append(
+                    QueuePoller(
+                        self.clients("sqs"),
+                        queue_url=self.resources.ref(source.queue_id),
+                        queue_arn=self.resources.get_att(source.queue_id, "Arn"),
+                        function=self.functions[function_id]
+                        if container == 0
+                        else self.function(function_id, container),
+                        batch_size=source.batch_size,
+                        report_batch_item_failures=source.report_batch_item_failures,
+                        failed_visibility_seconds=int(failed_visibility) if failed_visibility else None,
+                        duplicate_rate=duplicates,
+                        reserved=reserved.get(function_id),
+                    )
+                )
+        return queue_pollers
 
-    def _concurrency_caps(self, function_id: str) -> list[int]:
-        """What bounds the function's invocations at once: its reserved concurrency and its event source's
-        MaximumConcurrency, as the stack's parameters resolve them (none when the template sets neither)."""
-        caps = (self.template.reserved_concurrency(function_id), self.template.maximum_concurrency(function_id))
+    def queue_pollers_of(self, queue_id: str) -> list[QueuePoller]:
+        """New pollers (see queue_pollers) of one queue of the template, by its logical id."""
+        url = self.resources.ref(queue_id)
+        return [poller for poller in self.queue_pollers() if poller.queue_url == url]
+
+    def _concurrency_caps(self, function_id: str, maximum_concurrency: Any = None) -> list[int]:
+        """What bounds the function's invocations at once: its reserved concurrency and, given, its event
+        source's MaximumConcurrency, as the stack's parameters resolve them (none when neither is set)."""
+        caps = (self.template.reserved_concurrency(function_id), maximum_concurrency)
         return [int(self.resources.intrinsics.resolve(cap)) for cap in caps if cap is not None]
 
     def gateway(self) -> Gateway:

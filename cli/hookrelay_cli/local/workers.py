@@ -2,6 +2,7 @@
 timers (the sweeper). Each is a Worker with start(), stop() and join(), built from the stack's template.
 """
 
+import contextlib
 import logging
 import random
 import threading
@@ -99,6 +100,7 @@ class QueuePoller(_FunctionThread):
         report_batch_item_failures: bool,
         failed_visibility_seconds: int | None,
         duplicate_rate: float = 0.0,
+        reserved: threading.Semaphore | None = None,
     ):
         super().__init__(function, "poll")
         self._sqs = sqs
@@ -108,7 +110,14 @@ class QueuePoller(_FunctionThread):
         self._report_failures = report_batch_item_failures
         self._failed_visibility = failed_visibility_seconds
         self._duplicate_rate = duplicate_rate
+        # Shared by the pollers of the function's event sources: a free unit of its reserved concurrency
+        # is what lets one receive (Lambda's pollers do not take a batch they cannot invoke on).
+        self._reserved = reserved or contextlib.nullcontext()
         self._random = random.Random()  # noqa: S311 - SQS's order and duplicates, not a secret
+
+    @property
+    def queue_url(self) -> str:
+        return self._queue_url
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -120,17 +129,18 @@ class QueuePoller(_FunctionThread):
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive and process one batch; returns how many messages it received."""
-        messages = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        # Received as the stack stops: left to come back after their visibility timeout.
-        if messages and not self._stopping.is_set():
-            self._process(messages)
-        return len(messages)
+        with self._reserved:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=self._batch_size,
+                WaitTimeSeconds=wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            # Received as the stack stops: left to come back after their visibility timeout.
+            if messages and not self._stopping.is_set():
+                self._process(messages)
+            return len(messages)
 
     def _process(self, messages: "list[MessageTypeDef]") -> None:
         self._random.shuffle(messages)

@@ -26,30 +26,15 @@ from hookrelay.records import Attempt, Delivery, Subscription
 from hookrelay.retry import RetryPolicy
 from hookrelay.senders import Senders
 from hookrelay.signed_requests import signed_request
+from hookrelay.slow_lane import SlowLane
 from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
 from hookrelay.store.due_retries import due_shard
 from hookrelay.store.subscriptions import SubscriptionStore
-from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
+from hookrelay.time_budget import TimeBudget, attempt_seconds
 
 # A batch's sends run together, so one slow receiver does not hold up the other nine.
 SEND_CONCURRENCY = 10
-# The AWS calls an attempt makes besides its send, one after the other at worst: its rate limit's slot
-# before it; after it, recording it, freeing a test event's slot, enqueueing its retry and writing its
-# endpoint's health.
-AWS_CALLS_PER_ATTEMPT = 5
-
-
-def attempt_seconds(send_deadline_seconds: float, aws_call_seconds: float) -> float:
-    """The longest an attempt can take, from its start to the batch's answer: its send's deadline, each of
-    its AWS calls at its worst (`aws_call_seconds`, AwsCallLimits.worst_call_seconds), and the answer.
-
-    An attempt starts only with more than this left: the function's Timeout must never come between a
-    send and its record, or the message would come back and be sent again.
-    """
-    return send_deadline_seconds + AWS_CALLS_PER_ATTEMPT * aws_call_seconds + ANSWER_SECONDS
-
-
 # AWS calls that did not answer in time or were refused for now (botocore's timeouts, the stores'
 # Unavailable): nothing is wrong with the message or the code, so they are logged as an outage, without
 # a traceback, and the message is received again.
@@ -77,18 +62,21 @@ class Deliverer:
         senders: Senders,
         policy: RetryPolicy,
         delivery_queue: Queue,
+        slow_lane: SlowLane,
         due_shards: int,
         rate_limiter: RateLimiter,
         aws_call_seconds: float,
         sleep: Callable[[float], None] = time.sleep,
     ):
         """`aws_call_seconds`: the longest one AWS call can take (AwsCallLimits.worst_call_seconds).
-        `senders`: each attempt is sent by the one serving its endpoint, within that sender's deadline."""
+        `senders`: each attempt is sent by the one serving its endpoint, within that sender's deadline.
+        `slow_lane`: where the messages of endpoints that answered slowly go (hookrelay.slow_lane)."""
         self._deliveries = deliveries
         self._subscriptions = subscriptions
         self._senders = senders
         self._policy = policy
         self._queue = delivery_queue
+        self._slow_lane = slow_lane
         self._due_shards = due_shards
         self._admission = Admission(
             rate_limiter=rate_limiter,
@@ -101,16 +89,21 @@ class Deliverer:
         self._health = SubscriptionHealth(subscription_store, subscriptions)
         self._attempt_seconds = attempt_seconds(senders.deadline_seconds, aws_call_seconds)
 
-    def deliver_batch(self, messages: Sequence[tuple[str, str]], budget: TimeBudget) -> list[Report]:
+    def deliver_batch(
+        self, messages: Sequence[tuple[str, str]], budget: TimeBudget, *, from_slow_lane: bool = False
+    ) -> list[Report]:
         """Deliver (message id, body) pairs concurrently; a report for each, in order.
 
         The batch's records are read first, so that the subscriptions of all their teams are checked
         against the teams' versions in one read before any is sent. An attempt starts only while
         `budget` allows it (attempt_seconds): the others are NOT_STARTED, left for a later invocation.
+        Those of slow endpoints are moved to the slow lane, unless they come `from_slow_lane`.
         """
         if not messages:
             return []
         read = self._read_batch(messages)
+        if not from_slow_lane:
+            read = self._slow_lane.moved(read, dict(messages))
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
             ready = [each for each in read if isinstance(each, Ready)]
             # A team whose subscriptions cannot be read fails its own messages (find raises Unavailable in
@@ -217,6 +210,7 @@ class Deliverer:
         request = signed_request(delivery, subscription, job.attempt, now)
         sender = self._senders.for_endpoint(subscription.endpoint)
         result = sender.send(request, sender.deadline_seconds)
+        self._slow_lane.observe(subscription.id, result.latency_ms)
         attempt = Attempt(
             at=clock.iso(now),
             url=masked(subscription.endpoint),
@@ -260,7 +254,7 @@ class Deliverer:
         self._health.write(subscription, decision.health)
 
     def _enqueue_retry(self, delivery: Delivery, attempt: int, delay: timedelta) -> None:
-        self._queue.send(
+        self._slow_lane.queue_for(delivery.subscription_id, self._queue).send(
             [
                 delivery_message(
                     delivery.id, attempt, team_id=delivery.team_id, delay_seconds=math.ceil(delay.total_seconds())

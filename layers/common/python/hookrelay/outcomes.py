@@ -29,6 +29,9 @@ class Outcome(StrEnum):
     # The attempt was recorded already (an SQS duplicate, a repeated fan-out, a message late for it).
     ALREADY_DONE = "already done"
     UNKNOWN_DELIVERY = "unknown delivery"
+    # Not sent from the delivery queue: its endpoint answered slowly, so it waits on the slow lane
+    # (hookrelay.slow_lane), where it is sent.
+    MOVED_TO_SLOW_LANE = "moved to the slow lane"
     # Waiting on the queue, or in the wait index, for its subscription's rate-limit slot.
     WAITING = "waiting"
     # Left untouched (nothing sent, nothing recorded): too little of the invocation's time was left.
@@ -76,6 +79,7 @@ def delivery_metrics(reports: Sequence[Report]) -> list[tuple[str, float, Metric
         "DeliveriesFailed": sum(outcome in _FAILED for outcome in outcomes),
         "DeliveriesNotSent": sum(outcome in _DROPPED for outcome in outcomes),
         "DeliveriesRateLimited": outcomes.count(Outcome.WAITING),
+        "DeliveriesMovedToSlowLane": outcomes.count(Outcome.MOVED_TO_SLOW_LANE),
         "DeliveriesNotStarted": outcomes.count(Outcome.NOT_STARTED),
         "DeliveryErrors": outcomes.count(Outcome.ERROR),
     }

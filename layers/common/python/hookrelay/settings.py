@@ -74,6 +74,8 @@ class Settings:
     event_bus: str
     events_queue_url: str
     delivery_queue_url: str
+    # The second delivery queue, for endpoints that answer slowly (hookrelay.slow_lane).
+    slow_lane_url: str
     allow_private_endpoints: bool
     api_key_cache_seconds: float
     max_subscriptions_per_team: int
@@ -110,6 +112,7 @@ class Settings:
             event_bus=read.text("HOOKRELAY_EVENT_BUS"),
             events_queue_url=read.text("HOOKRELAY_EVENTS_QUEUE_URL"),
             delivery_queue_url=read.text("HOOKRELAY_DELIVERY_QUEUE_URL"),
+            slow_lane_url=read.text("HOOKRELAY_SLOW_LANE_URL"),
             allow_private_endpoints=read.flag("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", False),
             api_key_cache_seconds=read.number("HOOKRELAY_API_KEY_CACHE_SECONDS", 60.0, least=0),
             max_subscriptions_per_team=read.whole("HOOKRELAY_MAX_SUBSCRIPTIONS_PER_TEAM", 1000, least=1),

@@ -12,6 +12,21 @@ from typing import Any
 # What an invocation's answer takes once its work is done (its metrics, the answer; no AWS call).
 ANSWER_SECONDS = 0.5
 
+# The AWS calls an attempt makes besides its send, one after the other at worst: its rate limit's slot
+# before it; after it, recording it, freeing a test event's slot, enqueueing its retry and writing its
+# endpoint's health.
+AWS_CALLS_PER_ATTEMPT = 5
+
+
+def attempt_seconds(send_deadline_seconds: float, aws_call_seconds: float) -> float:
+    """The longest an attempt can take, from its start to the batch's answer: its send's deadline, each of
+    its AWS calls at its worst (`aws_call_seconds`, AwsCallLimits.worst_call_seconds), and the answer.
+
+    An attempt starts only with more than this left: the function's Timeout must never come between a
+    send and its record, or the message would come back and be sent again.
+    """
+    return send_deadline_seconds + AWS_CALLS_PER_ATTEMPT * aws_call_seconds + ANSWER_SECONDS
+
 
 @dataclass(frozen=True)
 class TimeBudget:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hookrelay.rate_limit import RateLimiter
     from hookrelay.retry import RetryPolicy
     from hookrelay.senders import Senders
+    from hookrelay.slow_lane import SlowLane
     from hookrelay.store.api_keys import DynamoApiKeyStore
     from hookrelay.store.deliveries import DeliveryStore
     from hookrelay.store.due_retries import DueRetries
@@ -57,6 +58,14 @@ def delivery_queue(settings: Settings, *, clients: Clients | None = None) -> "Qu
     return Queue((clients or client)("sqs"), settings.delivery_queue_url)
 
 
+def _slow_lane(settings: Settings) -> "SlowLane":
+    from hookrelay.aws import client
+    from hookrelay.queues import Queue
+    from hookrelay.slow_lane import SlowLane
+
+    return SlowLane(Queue(client("sqs"), settings.slow_lane_url))
+
+
 def transport(settings: Settings) -> "Transport":
     from hookrelay.transport import Transport
 
@@ -81,12 +90,13 @@ def deliverer(
     senders: "Senders | None" = None,
     policy: "RetryPolicy | None" = None,
     queue: "Queue | None" = None,
+    slow_lane: "SlowLane | None" = None,
     rate_limiter: "RateLimiter | None" = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> "Deliverer":
     """The delivery function's Deliverer, sending with the transport (its deadline the settings' send
     timeout). A test or benchmark may hand it its own subscription store, deliveries store, senders (their
-    deadlines are the attempts'), retry policy, delivery queue, rate limiter, or a `sleep` that records
+    deadlines are the attempts'), retry policy, delivery queue, slow lane, rate limiter, or a `sleep` that records
     the waits for rate-limit slots instead of sleeping them."""
     from hookrelay.aws import table
     from hookrelay.delivery import Deliverer
@@ -104,6 +114,7 @@ def deliverer(
         senders=senders or Senders(web=transport(settings)),
         policy=policy or retry_policy(settings),
         delivery_queue=queue or delivery_queue(settings),
+        slow_lane=slow_lane or _slow_lane(settings),
         due_shards=settings.due_shards,
         rate_limiter=rate_limiter
         or DynamoRateLimiter(

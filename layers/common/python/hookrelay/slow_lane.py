@@ -1,0 +1,114 @@
+"""The slow lane: a second delivery queue, with consumers of its own, for the deliveries of endpoints that
+answer slowly (README "Fair queues").
+
+A batch holds its delivery invocation until its slowest send answers. Fair queues put a quiet team's
+message first in the next receive, but only a free invocation receives: an endpoint that answers after
+2 s, with a backlog, would hold every invocation of the delivery queue and make every team wait for one
+to come free. So a container that saw an endpoint answer slowly moves that subscription's messages from
+the delivery queue to the slow lane (one SQS send, no DynamoDB write) instead of sending them, and
+queues its retries there. The slow lane's event source has a MaximumConcurrency of its own, below the
+function's reserved concurrency: slow endpoints can hold at most that many invocations, and the rest
+stay free for everyone else.
+
+Each container remembers what it saw for REMEMBERED_FOR: an endpoint that became fast again is sent
+from the delivery queue at that container's next look, and one still slow costs a batch of waiting
+once per container and period. Messages on the slow lane are always sent, never moved back: two
+containers that disagree cannot pass a message between them.
+"""
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from hookrelay.admission import Ready
+from hookrelay.observability import log_failure
+from hookrelay.outcomes import Outcome, Report, logged
+from hookrelay.queues import Message, Queue
+
+# An answer this slow (a timeout included) marks its endpoint slow: a batch's sends, not the AWS calls
+# around them, are what hold an invocation, and a receiver that answers within a second is not one to
+# set apart.
+SLOW_ANSWER_MS = 1_000
+REMEMBERED_FOR_SECONDS = 60.0
+# Bounds a container's memory whatever the number of subscriptions; the oldest marks go first.
+REMEMBERED_AT_MOST = 10_000
+
+
+class SlowEndpoints:
+    """The subscriptions whose endpoint answered slowly in this container within REMEMBERED_FOR_SECONDS."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic):
+        self._monotonic = monotonic
+        self._slow_since: OrderedDict[str, float] = OrderedDict()
+        # A batch's attempts observe from their own threads.
+        self._lock = threading.Lock()
+
+    def observe(self, subscription_id: str, latency_ms: int) -> None:
+        """An answer (or its absence at the deadline) of the subscription's endpoint, `latency_ms` after the send."""
+        with self._lock:
+            if latency_ms < SLOW_ANSWER_MS:
+                self._slow_since.pop(subscription_id, None)
+                return
+            self._slow_since[subscription_id] = self._monotonic()
+            self._slow_since.move_to_end(subscription_id)
+            while len(self._slow_since) > REMEMBERED_AT_MOST:
+                self._slow_since.popitem(last=False)
+
+    def is_slow(self, subscription_id: str) -> bool:
+        with self._lock:
+            seen = self._slow_since.get(subscription_id)
+            if seen is None:
+                return False
+            if self._monotonic() - seen > REMEMBERED_FOR_SECONDS:
+                del self._slow_since[subscription_id]
+                return False
+            return True
+
+
+class SlowLane:
+    """The slow lane's queue, and which subscriptions' messages go to it, as this container saw them."""
+
+    def __init__(self, queue: Queue, endpoints: SlowEndpoints | None = None):
+        self._queue = queue
+        self._endpoints = endpoints or SlowEndpoints()
+
+    def observe(self, subscription_id: str, latency_ms: int) -> None:
+        self._endpoints.observe(subscription_id, latency_ms)
+
+    def queue_for(self, subscription_id: str, delivery_queue: Queue) -> Queue:
+        """Where a message of the subscription goes: the slow lane, if its endpoint answered slowly."""
+        return self._queue if self._endpoints.is_slow(subscription_id) else delivery_queue
+
+    def moved(self, read: "list[Ready | Report]", bodies: dict[str, str]) -> "list[Ready | Report]":
+        """`read` (messages of the delivery queue, by message id in `bodies`), with those of slow endpoints
+        sent to the slow lane as they are and reported moved; or ERROR, received again, if SQS refused them."""
+        slow = [
+            each for each in read if isinstance(each, Ready) and self._endpoints.is_slow(each.delivery.subscription_id)
+        ]
+        if not slow:
+            return read
+        try:
+            self._queue.send([Message(bodies[each.message_id], each.delivery.team_id) for each in slow])
+            outcome = Outcome.MOVED_TO_SLOW_LANE
+        except Exception as error:  # they fail alone, as an attempt that raises does
+            log_failure("moving messages to the slow lane failed; they will be received again", error)
+            outcome = Outcome.ERROR
+        moved = {
+            id(each): logged(
+                each.job,
+                Report(
+                    each.message_id,
+                    outcome,
+                    subscription_id=each.delivery.subscription_id,
+                    event_id=each.delivery.event_id,
+                ),
+            )
+            for each in slow
+        }
+        return [moved.get(id(each), each) for each in read]
+
+
+def is_slow_lane(event_source_arn: str, slow_lane_url: str) -> bool:
+    """Whether a record came from the slow lane: a queue's ARN and URL both end with its name."""
+    return event_source_arn.rsplit(":", 1)[-1] == slow_lane_url.rstrip("/").rsplit("/", 1)[-1]

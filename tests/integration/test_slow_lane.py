@@ -1,0 +1,121 @@
+"""The slow lane (hookrelay.slow_lane) against moto and real receivers on 127.0.0.1: an endpoint that answered
+slowly no longer holds the delivery queue's invocations; its messages wait on the slow lane and are sent
+from there, nothing lost and nothing sent twice."""
+
+import time
+from collections.abc import Sequence
+
+import pytest
+from receivers import Answer, receiver
+from records import subscription_id
+
+from hookrelay.aws import client
+from hookrelay.delivery_jobs import read_job
+from hookrelay.queues import Queue
+from hookrelay.settings import get_settings
+from hookrelay.slow_lane import SLOW_ANSWER_MS, SlowLane
+from hookrelay.time_budget import UNLIMITED
+from hookrelay.transport import Transport
+from hookrelay_cli.local.stack import LocalStack
+from integration.test_delivery import World, event_of
+
+SLOW_SECONDS = SLOW_ANSWER_MS / 1000 + 0.3
+
+
+@pytest.fixture
+def world(stack: LocalStack) -> World:
+    return World(transport=Transport(allow_private=True, total_timeout=5.0))
+
+
+def queued(queue_url: str) -> list[str]:
+    """The bodies on a queue (waiting out delays of a few seconds), received and deleted."""
+    bodies: list[str] = []
+    sqs = client("sqs")
+    for _ in range(5):
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if bodies and not messages:
+            break
+    return bodies
+
+
+def webhook_ids(requests: Sequence[object]) -> list[str]:
+    return [request.headers["webhook-id"] for request in requests]  # type: ignore[attr-defined]
+
+
+def test_a_slow_endpoints_next_messages_wait_on_the_slow_lane_and_are_sent_from_there(world: World) -> None:
+    settings = get_settings()
+    with receiver(lambda _: Answer(delay_seconds=SLOW_SECONDS)) as slow, receiver() as fast:
+        slow_subscription = world.subscribe(slow.port)
+        fast_subscription = world.subscribe(fast.port, id=subscription_id(1), team_id="other-team")
+        first, second, third = (world.pending(slow_subscription, event_of(slow_subscription, n)) for n in range(3))
+        other = world.pending(fast_subscription, event_of(fast_subscription, 0))
+        (report,) = world.deliverer.deliver_batch([("m1", world.message(first, 1))], UNLIMITED)
+        assert report.outcome == "delivered"
+
+        started = time.monotonic()
+        batch = [("m2", world.message(second, 1)), ("m3", world.message(other, 1)), ("m4", world.message(third, 1))]
+        reports = world.deliverer.deliver_batch(batch, UNLIMITED)
+        # The batch did not wait for the slow endpoint: the other team's delivery went out at once.
+        assert time.monotonic() - started < SLOW_SECONDS
+        assert [report.outcome for report in reports] == [
+            "moved to the slow lane",
+            "delivered",
+            "moved to the slow lane",
+        ]
+        assert not any(report.comes_back for report in reports)
+        assert webhook_ids(slow.received) == [first] and webhook_ids(fast.received) == [other]
+        assert world.delivery_log.get(second) is None  # nothing recorded: no attempt was made
+
+        moved = queued(settings.slow_lane_url)
+        # As they were: a first attempt keeps the origin its record is made from.
+        assert sorted(moved) == sorted([world.message(second, 1), world.message(third, 1)])
+        reports = world.deliverer.deliver_batch(
+            [(f"s{n}", body) for n, body in enumerate(moved)], UNLIMITED, from_slow_lane=True
+        )
+        assert [report.outcome for report in reports] == ["delivered", "delivered"]
+    assert sorted(webhook_ids(slow.received)) == sorted([first, second, third])
+    for delivery in (second, third):
+        record = world.delivery_log.get(delivery)
+        assert record and record.status == "delivered" and record.attempt_count == 1
+    assert queued(settings.delivery_queue_url) == []
+
+
+def test_a_retry_of_an_endpoint_that_answered_slowly_waits_on_the_slow_lane(world: World) -> None:
+    settings = get_settings()
+    with receiver(lambda _: Answer(500, delay_seconds=SLOW_SECONDS)) as server:
+        delivery = world.pending(world.subscribe(server.port))
+        assert world.deliver(delivery, 1).outcome == "pending"
+    (retry,) = queued(settings.slow_lane_url)
+    assert (read_job(retry).delivery_id, read_job(retry).attempt) == (delivery, 2)
+    assert queued(settings.delivery_queue_url) == []
+
+
+def test_an_endpoint_that_answers_fast_again_is_sent_from_the_delivery_queue(world: World) -> None:
+    answers = iter([Answer(delay_seconds=SLOW_SECONDS), Answer(), Answer()])
+    with receiver(lambda _: next(answers)) as server:
+        subscription = world.subscribe(server.port)
+        first, second, third = (world.pending(subscription, event_of(subscription, n)) for n in range(3))
+        world.deliverer.deliver_batch([("m1", world.message(first, 1))], UNLIMITED)
+        world.deliverer.deliver_batch([("s2", world.message(second, 1))], UNLIMITED, from_slow_lane=True)
+        (report,) = world.deliverer.deliver_batch([("m3", world.message(third, 1))], UNLIMITED)
+    assert report.outcome == "delivered"
+    assert webhook_ids(server.received) == [first, second, third]
+
+
+def test_messages_the_slow_lane_does_not_take_come_back_unsent(stack: LocalStack) -> None:
+    # SQS refuses every send (here: no such queue; on AWS also a missing permission or an outage).
+    refusing = SlowLane(Queue(client("sqs"), get_settings().slow_lane_url + "-missing"))
+    world = World(transport=Transport(allow_private=True, total_timeout=5.0), slow_lane=refusing)
+    with receiver(lambda _: Answer(delay_seconds=SLOW_SECONDS)) as server:
+        subscription = world.subscribe(server.port)
+        first, second = (world.pending(subscription, event_of(subscription, n)) for n in range(2))
+        world.deliverer.deliver_batch([("m1", world.message(first, 1))], UNLIMITED)
+        (report,) = world.deliverer.deliver_batch([("m2", world.message(second, 1))], UNLIMITED)
+    assert report.outcome == "error" and report.comes_back
+    assert webhook_ids(server.received) == [first]
+    assert world.delivery_log.get(second) is None
