@@ -5,8 +5,8 @@
     .venv/bin/python benchmarks/noisy_neighbour.py --smoke             # tiny sizes, to check it still works
 
 Over `hookrelay local up` as strict as the e2e stacks (local_up.AS_STRICT_AS_AWS), with 4 pollers
-per queue (the delivery queue's and its slow lane's: 8 delivery containers). Team B subscribes a receiver that answers at once, team A one that answers after 2 s.
-Each scenario runs on a fresh stack:
+per queue (the delivery queue's and its slow lane's: 8 delivery containers). Team B subscribes a
+receiver that answers at once, team A one that answers after 2 s. Each scenario runs on a fresh stack:
 
 1. B alone: B publishes 100 events, 10 a second; each event's time from its publish (the POST sent)
    to its delivery's first request at B's receiver.
@@ -37,7 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import boto3
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +50,9 @@ from end_to_end import MachineTime, header  # noqa: E402
 from figures import Figure, arguments, report  # noqa: E402
 from receivers import Answer, Received, receiver  # noqa: E402
 
+from hookrelay import clock  # noqa: E402
 from hookrelay.records import delivery_id  # noqa: E402
+from hookrelay_cli.local.stack import LOCAL_CREDENTIALS  # noqa: E402
 
 GOAL = "P8 noisy neighbour"
 GOAL_RATIO = 2.0
@@ -104,6 +108,12 @@ class Outcome:
     # A's deliveries whose first request had not arrived when B's last delivery did.
     a_backlog_at_b_end: int
     machine: str
+    # Where B's time went with A's backlog: each event's publish to its fan-out (ingest), and from its
+    # fan-out to its first send (the delivery queue and the delivery function).
+    b_to_fan_out: list[float]
+    b_fan_out_to_send: list[float]
+    # Where A's backlog was when B started publishing: messages on each queue (visible or in flight).
+    queues_at_b_start: dict[str, int]
 
     @property
     def ratio(self) -> float:
@@ -140,6 +150,16 @@ class Outcome:
                 f"{len(self.b_alone)}/{self.b_events} alone, {len(self.b_with_a)}/{self.b_events} with A",
                 "A's backlog outlasts B's events; all of B's delivered",
                 complete,
+            ),
+            Figure(
+                GOAL,
+                f"{self.scenario.what}, {size}: where B's p95 went while A's backlog exists",
+                f"publish to fan-out p95 {p95(self.b_to_fan_out):.2f} s" if self.b_to_fan_out else "-",
+                f"fan-out to first send p95 {p95(self.b_fan_out_to_send):.2f} s" if self.b_fan_out_to_send else "-",
+                "queued when B started: "
+                + ", ".join(f"{name} {count}" for name, count in self.queues_at_b_start.items()),
+                "(reported)",
+                True,
             ),
             Figure(
                 GOAL, f"the machine during the {self.scenario.name} scenario", self.machine, "", "-", "(reported)", True
@@ -254,6 +274,12 @@ class Publisher:
             list(producers.map(lambda request: self.post(*request), work))
         return event_ids
 
+    def get(self, path: str) -> dict[str, Any]:
+        session = self.local.__dict__.setdefault("session", requests.Session())
+        response = session.get(f"{self.stack.url}{path}", headers={"Authorization": f"Bearer {self.key}"}, timeout=60)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
     def paced(self, count: int, per_second: float) -> dict[str, float]:
         """`count` events, `per_second` of them a second whatever the API's latency: {event id: when sent}."""
         sent: dict[str, float] = {}
@@ -288,10 +314,46 @@ def latencies(sent: dict[str, float], subscription: str, arrivals: Arrivals) -> 
     return [arrived - sent[ids[each]] for each, arrived in arrivals.of(set(ids)).items()]
 
 
-def b_phase(publisher: Publisher, b_events: int, subscription: str, arrivals: Arrivals) -> list[float]:
+def b_phase(publisher: Publisher, b_events: int, subscription: str, arrivals: Arrivals) -> dict[str, float]:
+    """B's events, paced: {event id: when sent}, once their deliveries arrived (or stalled)."""
     sent = publisher.paced(b_events, B_PER_SECOND)
     wait_for(arrivals, {delivery_id(event_id, subscription) for event_id in sent})
-    return latencies(sent, subscription, arrivals)
+    return sent
+
+
+QUEUES = {"events": "events", "delivery": "delivery", "slow lane": "delivery-slow"}
+
+
+def queued(stack: local_up.LocalUp) -> dict[str, int]:
+    """Messages on the stack's queues, visible or in flight, by QUEUES' names."""
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=stack.aws_endpoint,
+        region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    counts = {}
+    for name, suffix in QUEUES.items():
+        url = sqs.get_queue_url(QueueName=f"hookrelay-local-{suffix}")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        counts[name] = sum(int(value) for value in attributes.values())
+    return counts
+
+
+def stages(publisher: Publisher, sent: dict[str, float], subscription: str) -> tuple[list[float], list[float]]:
+    """For each event of `sent` delivered: seconds from its publish to its fan-out (its delivery's
+    created_at) and from its fan-out to its first send (its first attempt's time), from the delivery log."""
+    wall_clock = time.time() - time.perf_counter()
+    to_fan_out, to_send = [], []
+    for event_id, published in sent.items():
+        delivery = publisher.get(f"/v3/webhooks/{subscription}/deliveries/{delivery_id(event_id, subscription)}")
+        fanned_out = clock.parse_moment(delivery["created_at"]).timestamp()
+        to_fan_out.append(fanned_out - (published + wall_clock))
+        to_send.append(clock.parse_moment(delivery["attempts"][0]["at"]).timestamp() - fanned_out)
+    return to_fan_out, to_send
 
 
 def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
@@ -309,14 +371,17 @@ def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
         )
         cpu_before = MachineTime.now()
         b_phase(team_b, min(B_WARM_UP_EVENTS, b_events), b_subscription, b_arrivals)
-        b_alone = b_phase(team_b, b_events, b_subscription, b_arrivals)
+        b_alone = latencies(b_phase(team_b, b_events, b_subscription, b_arrivals), b_subscription, b_arrivals)
         print(f"{scenario.name}: B alone, p95 {p95(b_alone):.2f} s; A publishes {a_events} events", flush=True)
         a_started = time.perf_counter()
         a_ids = team_a.flood(a_events, scenario.a_batched)
         b_started = time.perf_counter()
+        queues_at_b_start = queued(stack)
         print(f"{scenario.name}: A published in {b_started - a_started:.1f} s; B publishes", flush=True)
-        b_with_a = b_phase(team_b, b_events, b_subscription, b_arrivals)
+        b_sent = b_phase(team_b, b_events, b_subscription, b_arrivals)
         b_ended = time.perf_counter()
+        b_with_a = latencies(b_sent, b_subscription, b_arrivals)
+        b_to_fan_out, b_fan_out_to_send = stages(team_b, b_sent, b_subscription)
         a_arrived = a_arrivals.of({delivery_id(event_id, a_subscription) for event_id in a_ids})
         # Batches that failed (the local stack's calls to moto that timed out) and came back.
         errors = sum('"level":"ERROR"' in line or "failed on a batch" in line for line in stack.output)
@@ -331,6 +396,9 @@ def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
         a_requests_per_second_during_b=a_arrivals.rate(b_started, b_ended),
         a_backlog_at_b_end=a_events - len(a_arrived),
         machine=machine,
+        b_to_fan_out=b_to_fan_out,
+        b_fan_out_to_send=b_fan_out_to_send,
+        queues_at_b_start=queues_at_b_start,
     )
 
 

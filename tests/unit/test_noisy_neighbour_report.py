@@ -22,6 +22,9 @@ def outcome(b_alone: list[float], b_with_a: list[float], a_backlog_at_b_end: int
         a_requests_per_second_during_b=12.25,
         a_backlog_at_b_end=a_backlog_at_b_end,
         machine="CPUs 90 % busy",
+        b_to_fan_out=[0.5] * 100,
+        b_fan_out_to_send=[0.25] * 100,
+        queues_at_b_start={"events": 0, "delivery": 10, "slow lane": 1500},
     )
 
 
@@ -33,7 +36,7 @@ def test_p95_is_the_nearest_rank() -> None:
 
 def test_b_within_twice_its_latency_alone_meets_the_goal_and_the_outliers_beyond_p95_do_not_count() -> None:
     result = outcome([1.0] * 100, [1.5] * 95 + [30.0] * 5)
-    latency, throughput, _ = result.figures()
+    latency, throughput, stages, _ = result.figures()
     assert latency.line() == (
         "P8 noisy neighbour A's endpoint answers after 2 s, A = 600 events: B's p95 publish to receipt while A's "
         "backlog exists: 1.50 s vs 1.00 s with A absent = 1.50x (goal <= 2x) met"
@@ -41,10 +44,15 @@ def test_b_within_twice_its_latency_alone_meets_the_goal_and_the_outliers_beyond
     assert throughput.met
     assert "19.5/s alone, 12.2/s while B publishes" in throughput.measured
     assert "A's backlog when B's last arrived: 500" in throughput.result
+    assert stages.line() == (
+        "P8 noisy neighbour A's endpoint answers after 2 s, A = 600 events: where B's p95 went while A's backlog "
+        "exists: publish to fan-out p95 0.50 s vs fan-out to first send p95 0.25 s = queued when B started: "
+        "events 0, delivery 10, slow lane 1500 (goal (reported)) met"
+    )
 
 
 def test_b_slowed_beyond_twice_misses_the_goal() -> None:
-    latency, _, _ = outcome([1.0] * 100, [2.5] * 100).figures()
+    latency, *_ = outcome([1.0] * 100, [2.5] * 100).figures()
     assert (latency.result, latency.met) == ("2.50x", False)
     assert latency.line().endswith("GOAL MISSED")
 
@@ -58,7 +66,7 @@ def test_a_run_where_a_drained_before_b_ended_or_b_lost_events_proves_nothing() 
 
 
 def test_a_scenario_where_none_of_b_arrived_is_reported_without_a_ratio() -> None:
-    latency, _, _ = outcome([1.0] * 100, []).figures()
+    latency, *_ = outcome([1.0] * 100, []).figures()
     assert (latency.measured, latency.result, latency.met) == ("none delivered", "-", False)
 
 
