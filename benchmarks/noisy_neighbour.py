@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +51,6 @@ from receivers import Answer, Received, receiver  # noqa: E402
 
 from hookrelay import clock  # noqa: E402
 from hookrelay.records import delivery_id  # noqa: E402
-from hookrelay_cli.local.stack import LOCAL_CREDENTIALS  # noqa: E402
 
 GOAL = "P8 noisy neighbour"
 GOAL_RATIO = 2.0
@@ -326,13 +324,7 @@ QUEUES = {"events": "events", "delivery": "delivery", "slow lane": "delivery-slo
 
 def queued(stack: local_up.LocalUp) -> dict[str, int]:
     """Messages on the stack's queues, visible or in flight, by QUEUES' names."""
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=stack.aws_endpoint,
-        region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    sqs = stack.client("sqs")
     counts = {}
     for name, suffix in QUEUES.items():
         url = sqs.get_queue_url(QueueName=f"hookrelay-local-{suffix}")["QueueUrl"]

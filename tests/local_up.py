@@ -10,7 +10,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, Literal
 
+import boto3
+
+from hookrelay_cli.local.stack import LOCAL_CREDENTIALS
 from paths import REPO
 
 READY = re.compile(r"hookrelay local stack ready on (http://\S+)")
@@ -36,6 +40,16 @@ class LocalUp:
     output: list[str]
     # Keeps reading the stack's output into `output`, so that it never blocks on a full pipe.
     drain: threading.Thread
+
+    def client(self, service: Literal["dynamodb", "sqs"]) -> Any:
+        """A boto3 client of the stack's moto server, with the credentials the stack gives its functions."""
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_endpoint,
+            region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
 
 
 def start(environment: dict[str, str], *, own_process_group: bool = False) -> LocalUp:

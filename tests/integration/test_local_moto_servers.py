@@ -21,7 +21,7 @@ from hookrelay.aws import client
 from hookrelay.settings import get_settings
 from hookrelay_cli.local.dynamodb import AS_ON_AWS, READ_LAG_VARIABLE, DynamoDBRules
 from hookrelay_cli.local.resources import default_name
-from hookrelay_cli.local.stack import LOCAL_CREDENTIALS, LOCAL_STACK_NAME, LocalStack
+from hookrelay_cli.local.stack import LOCAL_STACK_NAME, LocalStack
 from integration.test_crash_safety import container_stack
 from paths import TEMPLATE
 
@@ -94,13 +94,7 @@ def rules_of(server: int) -> DynamoDBRules:
 def test_local_up_gives_its_dynamodb_server_the_rules_of_aws_and_of_the_environment() -> None:
     with local_up.running({READ_LAG_VARIABLE: str(LAG_MS)}) as started:
         assert rules_of(dynamodb_server_of(started.process.pid)) == replace(AS_ON_AWS, read_lag_ms=LAG_MS)
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=started.aws_endpoint,
-            region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
-            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        dynamodb = started.client("dynamodb")
         subscriptions = default_name(LOCAL_STACK_NAME, "SubscriptionsTable")
         key = {"team_id": {"S": "team-a"}, "subscription_id": {"S": "s-1"}}
         dynamodb.put_item(TableName=subscriptions, Item=key)

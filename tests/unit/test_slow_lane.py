@@ -1,14 +1,7 @@
 """Which endpoints a delivery container counts as slow (hookrelay.slow_lane), and which lane a record came from."""
 
 from hookrelay.slow_lane import REMEMBERED_AT_MOST, REMEMBERED_FOR_SECONDS, SLOW_ANSWER_MS, SlowEndpoints, is_slow_lane
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from unit.test_api_keys import Clock
 
 
 def test_an_answer_slower_than_the_threshold_marks_its_endpoint_slow_and_a_fast_one_clears_it() -> None:
