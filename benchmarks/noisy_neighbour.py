@@ -252,9 +252,12 @@ class Publisher:
     def __init__(self, stack: local_up.LocalUp, key: str) -> None:
         self.stack, self.key, self.local = stack, key, threading.local()
 
+    def _session(self) -> requests.Session:
+        session: requests.Session = self.local.__dict__.setdefault("session", requests.Session())
+        return session
+
     def post(self, path: str, body: dict[str, object]) -> None:
-        session = self.local.__dict__.setdefault("session", requests.Session())
-        response = session.post(
+        response = self._session().post(
             f"{self.stack.url}{path}", headers={"Authorization": f"Bearer {self.key}"}, json=body, timeout=60
         )
         assert response.status_code == 202, response.text
@@ -273,8 +276,9 @@ class Publisher:
         return event_ids
 
     def get(self, path: str) -> dict[str, Any]:
-        session = self.local.__dict__.setdefault("session", requests.Session())
-        response = session.get(f"{self.stack.url}{path}", headers={"Authorization": f"Bearer {self.key}"}, timeout=60)
+        response = self._session().get(
+            f"{self.stack.url}{path}", headers={"Authorization": f"Bearer {self.key}"}, timeout=60
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())
 

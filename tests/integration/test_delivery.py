@@ -515,10 +515,11 @@ def deliver_together(world: World, deliveries: list[str]) -> list[Report]:
     )
 
 
-def queued_jobs(count: int) -> dict[str, tuple[Job, str]]:
-    """The next `count` messages of the delivery queue (waiting out their delays): job and body by delivery."""
+def queued_jobs(count: int, queue_url: str | None = None) -> dict[str, tuple[Job, str]]:
+    """The next `count` messages of the delivery queue, or of `queue_url` (waiting out their delays): job
+    and body by delivery."""
     found: dict[str, tuple[Job, str]] = {}
-    queue_url = get_settings().delivery_queue_url
+    queue_url = queue_url or get_settings().delivery_queue_url
     for _ in range(20):
         for message in (
             client("sqs")

@@ -10,7 +10,6 @@ from receivers import Answer, receiver
 from records import subscription_id
 
 from hookrelay.aws import client
-from hookrelay.delivery_jobs import read_job
 from hookrelay.queues import Queue
 from hookrelay.settings import get_settings
 from hookrelay.slow_lane import SLOW_ANSWER_MS, SlowLane
@@ -18,7 +17,7 @@ from hookrelay.time_budget import UNLIMITED
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_crash_safety import queue_depth
-from integration.test_delivery import World, event_of
+from integration.test_delivery import World, event_of, queued_jobs
 
 SLOW_SECONDS = SLOW_ANSWER_MS / 1000 + 0.3
 
@@ -26,22 +25,6 @@ SLOW_SECONDS = SLOW_ANSWER_MS / 1000 + 0.3
 @pytest.fixture
 def world(stack: LocalStack) -> World:
     return World(transport=Transport(allow_private=True, total_timeout=5.0))
-
-
-def queued(queue_url: str, count: int) -> list[str]:
-    """The next `count` bodies on a queue (waiting out delays of a few seconds), received and deleted."""
-    bodies: list[str] = []
-    sqs = client("sqs")
-    for _ in range(10):
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
-        for message in messages:
-            bodies.append(message["Body"])
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        if len(bodies) >= count:
-            break
-    return bodies
 
 
 def webhook_ids(requests: Sequence[object]) -> list[str]:
@@ -72,7 +55,7 @@ def test_a_slow_endpoints_next_messages_wait_on_the_slow_lane_and_are_sent_from_
         assert webhook_ids(slow.received) == [first] and webhook_ids(fast.received) == [other]
         assert world.delivery_log.get(second) is None  # nothing recorded: no attempt was made
 
-        moved = queued(settings.slow_lane_url, 2)
+        moved = [body for _, body in queued_jobs(2, settings.slow_lane_url).values()]
         # As they were: a first attempt keeps the origin its record is made from.
         assert sorted(moved) == sorted([world.message(second, 1), world.message(third, 1)])
         reports = world.deliverer.deliver_batch(
@@ -91,8 +74,8 @@ def test_a_retry_of_an_endpoint_that_answered_slowly_waits_on_the_slow_lane(worl
     with receiver(lambda _: Answer(500, delay_seconds=SLOW_SECONDS)) as server:
         delivery = world.pending(world.subscribe(server.port))
         assert world.deliver(delivery, 1).outcome == "pending"
-    (retry,) = queued(settings.slow_lane_url, 1)
-    assert (read_job(retry).delivery_id, read_job(retry).attempt) == (delivery, 2)
+    ((retry, _),) = queued_jobs(1, settings.slow_lane_url).values()
+    assert (retry.delivery_id, retry.attempt) == (delivery, 2)
     assert queue_depth(settings.delivery_queue_url) == 0
 
 
