@@ -1,6 +1,7 @@
 """The local stack's moto at a cost that does not grow with what it holds: an SQS receive does not walk
-the whole queue for every message it hands out, and an event on the bus does not build a JSONPath
-parser for every path of its target's input; with the same answers as before."""
+the whole queue for every message it hands out, an event on the bus does not build a JSONPath
+parser for every path of its target's input, and a DynamoDB update does not parse and check its
+expression's text anew each time; with the same answers as before."""
 
 import json
 import time
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 import moto.sqs.models
 import pytest
+from botocore.exceptions import ClientError
 
 from hookrelay.aws import client
 from hookrelay.settings import get_settings
@@ -85,3 +87,60 @@ def test_an_event_on_the_bus_reaches_the_events_queue_whole(stack: LocalStack) -
     assert [body["detail"] for body in bodies] == [{"n": n, "name": "Jérôme"} for n in range(3)]
     assert {(body["source"], body["detail-type"]) for body in bodies} == {("hookrelay", "signer.done")}
     assert len({body["id"] for body in bodies}) == 3
+
+
+def refused(update: Callable[[], object]) -> str:
+    with pytest.raises(ClientError) as error:
+        update()
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    return str(error.value.response["Error"]["Message"])
+
+
+def test_an_update_expression_is_checked_against_each_requests_names_and_values(stack: LocalStack) -> None:
+    deliveries = client("dynamodb")
+    table = get_settings().deliveries_table
+
+    def update(delivery_id: str, names: dict[str, str], value: str) -> object:
+        return deliveries.update_item(
+            TableName=table,
+            Key={"delivery_id": {"S": delivery_id}},
+            UpdateExpression="SET #field = :value, attempt_count = :count",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":value": {"S": value}, ":count": {"N": "1"}},
+        )
+
+    for n in range(3):
+        update(f"d{n}", {"#field": "status"}, f"status {n}")
+    # The same text that passed, now naming the table's key: refused as it would be the first time.
+    assert "key" in refused(lambda: update("d0", {"#field": "delivery_id"}, "other")).lower()
+    # And with a value that does not fit the key's type: DynamoDB checks the values each request.
+    message = refused(
+        lambda: deliveries.update_item(
+            TableName=table,
+            Key={"delivery_id": {"S": "d0"}},
+            UpdateExpression="SET #field = :value, attempt_count = :count",
+            ExpressionAttributeNames={"#field": "status"},
+            ExpressionAttributeValues={":value": {"S": "x"}},
+        )
+    )
+    assert ":count" in message
+    items = {
+        item["delivery_id"]["S"]: item["status"]["S"]
+        for item in deliveries.scan(TableName=table, ConsistentRead=True)["Items"]
+    }
+    assert items == {f"d{n}": f"status {n}" for n in range(3)}
+
+
+def test_an_update_expression_that_breaks_a_rule_of_its_text_is_refused_every_time(stack: LocalStack) -> None:
+    deliveries, table = client("dynamodb"), get_settings().deliveries_table
+    for _ in range(2):
+        message = refused(
+            lambda: deliveries.update_item(
+                TableName=table,
+                Key={"delivery_id": {"S": "d"}},
+                UpdateExpression="SET attempt_count = :one, attempts = :none, attempt_count = :one",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":none": {"L": []}},
+            )
+        )
+        assert "attempt_count" in message
+    assert "Item" not in deliveries.get_item(TableName=table, Key={"delivery_id": {"S": "d"}}, ConsistentRead=True)

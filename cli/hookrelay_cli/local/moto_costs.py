@@ -10,23 +10,49 @@ throughput noticed (benchmarks/end_to_end.py):
 - An event on a bus was matched to its rule's targets by building a JSONPath parser (a yacc table)
   for every path of the target's input, event after event. Parsed paths are kept (a path's parse
   does not change).
+- DynamoDB parsed an UpdateExpression twice per request and ran every check of it on every request,
+  some quadratic in its clauses: a delivery record's attempt (some 20 actions) took 12 ms, which the
+  stack's one-at-a-time DynamoDB made every other call wait for (P8). Parsed expressions are kept
+  (moto validates and executes a deep copy of one, never the tree it parsed), and the checks that read
+  only the expression, its attribute names and the table's keys (one action clause of each kind, no
+  overlapping paths, no key updated) run once per such combination instead of once per request.
+  Checks that read the item or the values still run each time, on a copy of the tree made from its
+  pickle (moto deep-copies it, some 8 times slower), each check naming the node types it processes once
+  per request (moto builds that tuple again at every node of the tree).
 
 Hooks on moto's models, which serve both the stack's in-process server and `mock_aws`.
 """
 
 import functools
+import pickle
 import time
+import weakref
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonpath_ng.ext
+import moto.dynamodb.models
+import moto.dynamodb.parsing.ast_nodes
+import moto.dynamodb.parsing.expressions
 import moto.sqs.models
 from moto.core.utils import unix_time as _moto_unix_time
+from moto.dynamodb.parsing.validators import (
+    ActionCountValidator,
+    OverlappingPathsValidator,
+    UpdateExpressionValidator,
+    UpdateHashRangeKeyValidator,
+)
 from moto.sqs.models import Message, SQSBackend
 
 # Module globals replaced at install (untyped here: their stubs say they are not re-exported).
 _sqs_models: Any = moto.sqs.models
 _jsonpath: Any = jsonpath_ng.ext
+_dynamodb_models: Any = moto.dynamodb.models
+_dynamodb_expressions: Any = moto.dynamodb.parsing.expressions
+_dynamodb_ast_nodes: Any = moto.dynamodb.parsing.ast_nodes
+# Distinct update expressions a process keeps parsed: hookrelay writes a few dozen.
+PARSED_EXPRESSIONS_KEPT = 1024
 
 
 @functools.cache  # installed once per process
@@ -36,6 +62,11 @@ def keep_moto_costs_flat() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention_period  # type: ignore[method-assign]
     # moto's EventTemplateParser imports `parse` from the module at each call, so it finds this one.
     _jsonpath.parse = functools.lru_cache(maxsize=256)(_jsonpath.parse)
+    parser = _dynamodb_expressions.UpdateExpressionParser
+    parse_once: Any = functools.lru_cache(maxsize=PARSED_EXPRESSIONS_KEPT)(parser.make.__func__)
+    parser.make = classmethod(parse_once)
+    _dynamodb_models.UpdateExpressionValidator = _UpdateExpressionValidatorOnce
+    _dynamodb_ast_nodes.DepthFirstTraverser.nodes_to_be_processed = _node_types_once
 
 
 def _unix_time(dt: datetime | None = None) -> float:
@@ -52,3 +83,54 @@ def _within_retention_period(self: SQSBackend, queue_name: str, message: Message
     # moto's SQS clock, looked up at each call as its models do.
     now: float = _sqs_models.unix_time()
     return bool(int(queue.message_retention_period) + sent_millis / 1000 > now)
+
+
+# The checks of an update expression that read only its tree, its attribute names and its table's keys.
+_CHECKS_OF_THE_TEXT = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+
+
+@dataclass
+class _ParsedUpdate:
+    """What is known of one parsed update expression's tree."""
+
+    pickled: bytes
+    # The (attribute names, table keys) its text checks passed with.
+    passed: set[tuple[frozenset[tuple[str, str]], tuple[str, ...]]] = field(default_factory=set)
+
+
+class _UpdateExpressionValidatorOnce(UpdateExpressionValidator):  # type: ignore[misc]
+    """moto's validator, working on a copy of the tree unpickled (moto deep-copies it, 8 times slower, for
+    the same tree) and skipping the checks of the text that the same parsed tree passed before with the
+    same attribute names and table keys (parsed trees are kept, so the same text is the same tree)."""
+
+    _known: ClassVar["weakref.WeakKeyDictionary[Any, _ParsedUpdate]"] = weakref.WeakKeyDictionary()
+
+    def __init__(self, expression: Any, **keywords: Any) -> None:
+        super().__init__(None, **keywords)
+        self._parsed = self._known.get(expression) or self._known.setdefault(
+            expression, _ParsedUpdate(pickle.dumps(expression))
+        )
+        # Bytes this process pickled from a tree it parsed, never data from outside.
+        self.node_to_validate = pickle.loads(self._parsed.pickled)  # noqa: S301
+        self._context = (
+            frozenset((self.expression_attribute_names or {}).items()),
+            tuple(self.table.table_key_attrs),
+        )
+
+    def validate(self) -> Any:
+        checked = self._context in self._parsed.passed
+        node = self.node_to_validate
+        for processor in self.processors:
+            if checked and isinstance(processor, _CHECKS_OF_THE_TEXT):
+                continue
+            node = processor.traverse(node)
+        self._parsed.passed.add(self._context)
+        return node
+
+
+def _node_types_once(self: Any) -> tuple[type, ...]:
+    """The node types a check processes (the keys of its processing map, which do not change)."""
+    types: tuple[type, ...] | None = self.__dict__.get("_node_types")
+    if types is None:
+        types = self.__dict__["_node_types"] = tuple(self._processing_map())
+    return types

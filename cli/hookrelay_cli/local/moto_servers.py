@@ -26,6 +26,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import LISTEN_QUEUE, BaseWSGIServer, make_server
 
 from hookrelay_cli.local.dynamodb import DynamoDBRules, enforce_dynamodb_rules
+from hookrelay_cli.local.moto_costs import keep_moto_costs_flat
 
 DYNAMODB_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
@@ -126,6 +127,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     listening_fd, rules = int(sys.argv[1]), DynamoDBRules.from_json(sys.argv[2])
     enforce_dynamodb_rules(rules)
+    keep_moto_costs_flat()
     server = MotoServer("127.0.0.1", 0, moto_app(), fd=listening_fd)
     server.start()
     sys.stdin.read()
