@@ -233,3 +233,32 @@ def test_many_consumers_and_producers_at_once_lose_no_message_and_never_share_on
         "0",
         "0",
     )
+
+
+def test_a_delete_takes_any_handle_its_message_had_and_refuses_others(sqs: Any, queue: str) -> None:
+    other: str = sqs.create_queue(QueueName="other")["QueueUrl"]
+    send(sqs, queue, "team", 3)
+    send(sqs, other, "team", 1)
+    first = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=3, VisibilityTimeout=0)["Messages"]
+    again = receive(sqs, queue, 3)
+    assert sorted(bodies(again)) == sorted(bodies(first))
+    kept = {message["Body"]: message["ReceiptHandle"] for message in first}
+    # An earlier receive's handle deletes the message, and deleting it again is no error.
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=kept["team-0"])
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=kept["team-0"])
+    sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "ReceiptHandle": kept["team-1"]}])
+    other_handle = receive(sqs, other, 1)[0]["ReceiptHandle"]
+    for handle in (other_handle, "not-a-handle"):
+        with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=handle)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
+        "0",
+        "1",
+    )
+    sqs.change_message_visibility(
+        QueueUrl=queue,
+        ReceiptHandle=next(m["ReceiptHandle"] for m in again if m["Body"] == "team-2"),
+        VisibilityTimeout=0,
+    )
+    assert bodies(receive(sqs, queue)) == ["team-2"]

@@ -6,6 +6,7 @@ expression's text anew each time; with the same answers as before."""
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import moto.sqs.models
 import pytest
@@ -144,3 +145,39 @@ def test_an_update_expression_that_breaks_a_rule_of_its_text_is_refused_every_ti
         )
         assert "attempt_count" in message
     assert "Item" not in deliveries.get_item(TableName=table, Key={"delivery_id": {"S": "d"}}, ConsistentRead=True)
+
+
+def test_a_queues_attributes_count_its_messages_and_name_its_settings(stack: LocalStack) -> None:
+    sqs = client("sqs")
+    dead_letters = sqs.create_queue(QueueName="letters-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dead_letters_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = {"deadLetterTargetArn": dead_letters_arn["QueueArn"], "maxReceiveCount": 3}
+    settings: dict[Any, str] = {
+        "FifoQueue": "true",
+        "ContentBasedDeduplication": "true",
+        "RedrivePolicy": json.dumps(redrive),
+    }
+    letters = sqs.create_queue(QueueName="letters.fifo", Attributes=settings)["QueueUrl"]
+    assert sqs.create_queue(QueueName="letters.fifo", Attributes=settings)["QueueUrl"] == letters
+    with pytest.raises(sqs.exceptions.QueueNameExists):
+        sqs.create_queue(QueueName="letters.fifo", Attributes={**settings, "ContentBasedDeduplication": "false"})
+    for body in ("same", "same", "other"):  # deduplicated by content: the second "same" is not kept
+        sqs.send_message(QueueUrl=letters, MessageBody=body, MessageGroupId="team")
+    sqs.receive_message(QueueUrl=letters, MaxNumberOfMessages=1, VisibilityTimeout=60)
+    attributes = sqs.get_queue_attributes(QueueUrl=letters, AttributeNames=["All"])["Attributes"]
+    assert {name: attributes[name] for name in settings if name != "RedrivePolicy"} == {
+        "FifoQueue": "true",
+        "ContentBasedDeduplication": "true",
+    }
+    assert json.loads(attributes["RedrivePolicy"]) == redrive
+    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
+        "1",
+        "1",
+    )
+    asked = sqs.get_queue_attributes(QueueUrl=letters, AttributeNames=["ApproximateNumberOfMessages", "DelaySeconds"])
+    assert asked["Attributes"] == {"ApproximateNumberOfMessages": "1", "DelaySeconds": "0"}
+    standard = get_settings().delivery_queue_url
+    sqs.send_message(QueueUrl=standard, MessageBody="later", DelaySeconds=60)
+    counted = sqs.get_queue_attributes(QueueUrl=standard, AttributeNames=["All"])["Attributes"]
+    assert counted["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert "FifoQueue" not in counted and "ContentBasedDeduplication" not in counted

@@ -20,6 +20,8 @@ on a thread of its own: a receive walked a set that another receive changed (Run
 rebuilt the message list while a send appended to the old one (the message was lost), two receives
 handed out the same message. Every call that reads or changes a queue's messages holds that queue's
 lock; a long poll waits between its passes without it, so that sends and deletes go on meanwhile.
+A delete finds its message by its receipt handle (moto walked the whole queue twice, calling a method
+per message: 4 ms in a queue of 6 000).
 
 Hooks on moto's models, which serve both the stack's in-process server and `mock_aws`.
 """
@@ -103,7 +105,15 @@ def keep_queues_fair() -> None:
         with state.lock:
             message = _by_handle.get(receipt_handle)
             already = receipt_handle in self.deleted_messages
-            delete_message(self, receipt_handle)
+            if message is not None and not already and message in self._messages:
+                # What moto's delete does once it has walked the queue twice to find the message.
+                remaining = list(self._messages)
+                remaining.remove(message)
+                self._messages = remaining
+                self.pending_messages.discard(message)
+                self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]  # as moto does
+            else:
+                delete_message(self, receipt_handle)  # moto's answer: gone already, or not a handle of this queue
             if message is not None and not already and message in _received_at:
                 now = clock()
                 state.tenants[_tenant_of(message)].processed.append((now, now - _received_at[message]))
