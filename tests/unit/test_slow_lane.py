@@ -1,7 +1,19 @@
 """Which endpoints a delivery container counts as slow (hookrelay.slow_lane), and which lane a record came from."""
 
-from hookrelay.slow_lane import REMEMBERED_AT_MOST, REMEMBERED_FOR_SECONDS, SLOW_ANSWER_MS, SlowEndpoints, is_slow_lane
+import random
+
+from hookrelay.slow_lane import (
+    REMEMBERED_AT_MOST,
+    REMEMBERED_FOR_SECONDS,
+    REMEMBERED_SPREAD,
+    SLOW_ANSWER_MS,
+    SlowEndpoints,
+    is_slow_lane,
+)
 from unit.test_api_keys import Clock
+
+SHORTEST = REMEMBERED_FOR_SECONDS * (1 - REMEMBERED_SPREAD)
+LONGEST = REMEMBERED_FOR_SECONDS * (1 + REMEMBERED_SPREAD)
 
 
 def test_an_answer_slower_than_the_threshold_marks_its_endpoint_slow_and_a_fast_one_clears_it() -> None:
@@ -14,13 +26,31 @@ def test_an_answer_slower_than_the_threshold_marks_its_endpoint_slow_and_a_fast_
 
 
 def test_a_slow_mark_lasts_its_period_then_the_endpoint_is_tried_again() -> None:
+    for spread in (min, max):
+        clock = Clock()
+        endpoints = SlowEndpoints(clock, spread)
+        endpoints.observe("slow", 15_000)  # a send that timed out
+        period = SHORTEST if spread is min else LONGEST
+        clock.now += period
+        assert endpoints.is_slow("slow")
+        clock.now += 0.001
+        assert not endpoints.is_slow("slow")
+
+
+def test_containers_that_saw_an_endpoint_slow_at_once_do_not_all_try_it_again_at_once() -> None:
     clock = Clock()
-    endpoints = SlowEndpoints(clock)
-    endpoints.observe("slow", 15_000)  # a send that timed out
-    clock.now += REMEMBERED_FOR_SECONDS
-    assert endpoints.is_slow("slow")
-    clock.now += 0.001
-    assert not endpoints.is_slow("slow")
+    containers = [SlowEndpoints(clock, random.Random(seed).uniform) for seed in range(20)]
+    for endpoints in containers:
+        endpoints.observe("slow", 2_000)
+    clock.now += SHORTEST
+    assert all(endpoints.is_slow("slow") for endpoints in containers)
+    trying_again: list[int] = []  # how many containers try it again in each second from then on
+    while any(endpoints.is_slow("slow") for endpoints in containers):
+        clock.now += 1
+        trying_again.append(sum(not endpoints.is_slow("slow") for endpoints in containers) - sum(trying_again))
+    assert sum(trying_again) == 20
+    assert len(trying_again) <= LONGEST - SHORTEST + 1
+    assert max(trying_again) <= 4, trying_again
 
 
 def test_a_container_remembers_a_bounded_number_of_slow_endpoints_the_latest_first() -> None:

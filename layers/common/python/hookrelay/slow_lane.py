@@ -10,12 +10,16 @@ queues its retries there. The slow lane's event source has a MaximumConcurrency 
 function's reserved concurrency: slow endpoints can hold at most that many invocations, and the rest
 stay free for everyone else.
 
-Each container remembers what it saw for REMEMBERED_FOR: an endpoint that became fast again is sent
-from the delivery queue at that container's next look, and one still slow costs a batch of waiting
-once per container and period. Messages on the slow lane are always sent, never moved back: two
-containers that disagree cannot pass a message between them.
+Each container remembers what it saw for about REMEMBERED_FOR: an endpoint that became fast again is
+sent from the delivery queue at that container's next look, and one still slow costs a batch of
+waiting once per container and period. The period is drawn for each mark within REMEMBERED_SPREAD of
+REMEMBERED_FOR: containers that saw an endpoint slow at the same moment (all of them, when a backlog
+begins) would otherwise all look again at the same moment, each holding an invocation for the slow
+answer, and leave the delivery queue without a free consumer for that long. Messages on the slow
+lane are always sent, never moved back: two containers that disagree cannot pass a message between them.
 """
 
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -31,16 +35,22 @@ from hookrelay.queues import Message, Queue
 # set apart.
 SLOW_ANSWER_MS = 1_000
 REMEMBERED_FOR_SECONDS = 60.0
+REMEMBERED_SPREAD = 0.25  # each mark lasts 45 to 75 s
 # Bounds a container's memory whatever the number of subscriptions; the oldest marks go first.
 REMEMBERED_AT_MOST = 10_000
 
 
 class SlowEndpoints:
-    """The subscriptions whose endpoint answered slowly in this container within REMEMBERED_FOR_SECONDS."""
+    """The subscriptions whose endpoint answered slowly in this container, each for its mark's period."""
 
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        monotonic: Callable[[], float] = time.monotonic,
+        spread: Callable[[float, float], float] | None = None,
+    ):
         self._monotonic = monotonic
-        self._slow_since: OrderedDict[str, float] = OrderedDict()
+        self._spread = spread or random.Random().uniform  # noqa: S311 - timing, not a secret
+        self._slow_until: OrderedDict[str, float] = OrderedDict()
         # A batch's attempts observe from their own threads.
         self._lock = threading.Lock()
 
@@ -48,20 +58,21 @@ class SlowEndpoints:
         """An answer (or its absence at the deadline) of the subscription's endpoint, `latency_ms` after the send."""
         with self._lock:
             if latency_ms < SLOW_ANSWER_MS:
-                self._slow_since.pop(subscription_id, None)
+                self._slow_until.pop(subscription_id, None)
                 return
-            self._slow_since[subscription_id] = self._monotonic()
-            self._slow_since.move_to_end(subscription_id)
-            while len(self._slow_since) > REMEMBERED_AT_MOST:
-                self._slow_since.popitem(last=False)
+            period = REMEMBERED_FOR_SECONDS * self._spread(1 - REMEMBERED_SPREAD, 1 + REMEMBERED_SPREAD)
+            self._slow_until[subscription_id] = self._monotonic() + period
+            self._slow_until.move_to_end(subscription_id)
+            while len(self._slow_until) > REMEMBERED_AT_MOST:
+                self._slow_until.popitem(last=False)
 
     def is_slow(self, subscription_id: str) -> bool:
         with self._lock:
-            seen = self._slow_since.get(subscription_id)
-            if seen is None:
+            until = self._slow_until.get(subscription_id)
+            if until is None:
                 return False
-            if self._monotonic() - seen > REMEMBERED_FOR_SECONDS:
-                del self._slow_since[subscription_id]
+            if self._monotonic() > until:
+                del self._slow_until[subscription_id]
                 return False
             return True
 
