@@ -331,9 +331,11 @@ class LocalStack:
             function_id = source.function_id
             if function_id in paused:
                 continue
-            if (limit := self._concurrency_caps(function_id)) and function_id not in reserved:
-                reserved[function_id] = threading.BoundedSemaphore(min(limit))
-            for _ in range(min([pollers, *self._concurrency_caps(function_id, source.maximum_concurrency)])):
+            function_caps = self._concurrency_caps(function_id)
+            if function_caps and function_id not in reserved:
+                reserved[function_id] = threading.BoundedSemaphore(min(function_caps))
+            source_caps = self._resolved_caps(source.maximum_concurrency)
+            for _ in range(min([pollers, *function_caps, *source_caps])):
                 container = containers[function_id] = containers.get(function_id, -1) + 1
                 queue_pollers.append(
                     QueuePoller(
@@ -357,10 +359,14 @@ class LocalStack:
         url = self.resources.ref(queue_id)
         return [poller for poller in self.queue_pollers() if poller.queue_url == url]
 
-    def _concurrency_caps(self, function_id: str, maximum_concurrency: Any = None) -> list[int]:
-        """What bounds the function's invocations at once: its reserved concurrency and, given, its event
-        source's MaximumConcurrency, as the stack's parameters resolve them (none when neither is set)."""
-        caps = (self.template.reserved_concurrency(function_id), maximum_concurrency)
+    def _concurrency_caps(self, function_id: str) -> list[int]:
+        """What bounds the function's invocations at once: its reserved concurrency, as the stack's
+        parameters resolve it (none when the template sets none)."""
+        return self._resolved_caps(self.template.reserved_concurrency(function_id))
+
+    def _resolved_caps(self, *caps: Any) -> list[int]:
+        """Concurrency caps (numbers or parameters' Refs) as the stack's parameters resolve them, unset ones
+        left out."""
         return [int(self.resources.intrinsics.resolve(cap)) for cap in caps if cap is not None]
 
     def gateway(self) -> Gateway:
