@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import LISTEN_QUEUE, BaseWSGIServer, make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import LISTEN_QUEUE
 
 from hookrelay_cli.local.dynamodb import DynamoDBRules, enforce_dynamodb_rules
+from hookrelay_cli.local.keep_alive_server import KeepAliveWSGIServer
 from hookrelay_cli.local.moto_costs import keep_moto_costs_flat
 
 DYNAMODB_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
@@ -44,9 +45,7 @@ class MotoServer:
     """A moto server on a thread of this process, its requests answered by `app`."""
 
     def __init__(self, host: str, port: int, app: WsgiApp, fd: int | None = None) -> None:
-        self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=fd
-        )
+        self._server = KeepAliveWSGIServer(host, port, app, fd=fd, backlog=LISTEN_QUEUE)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
     @property
@@ -59,6 +58,7 @@ class MotoServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join()
+        self._server.server_close()
 
 
 def moto_app() -> WsgiApp:
