@@ -32,7 +32,7 @@ import json
 import threading
 import time
 import weakref
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,19 +224,17 @@ def fair_order(queue: Queue) -> list[Message]:
     arrival order, then noisy tenants', the tenant with the fewest in flight first. Called by a receive,
     which holds the queue's lock."""
     now, now_millis = clock(), _sqs_models.unix_time_millis()
-    receivable: list[tuple[str, Message]] = []
-    in_flight: defaultdict[str, int] = defaultdict(int)
-    for message in queue._messages:  # in arrival order
-        if now_millis > message.visible_at and now_millis >= message.delayed_until:
-            receivable.append((_tenant_of(message), message))
-        elif message.visible_at > now_millis and message in _received_at:
-            in_flight[_tenant_of(message)] += 1
-    noisy = _noisy_tenants(_state(queue), now, {tenant for tenant, _ in receivable}, in_flight)
+    # Comprehensions, not one loop: a receive walks the whole queue (thousands behind a noisy tenant).
+    messages = queue._messages  # in arrival order
+    receivable = [m for m in messages if now_millis > m.visible_at and now_millis >= m.delayed_until]
+    tenants = [_tenant_of(m) for m in receivable]
+    in_flight = Counter(_tenant_of(m) for m in messages if m.visible_at > now_millis and m in _received_at)
+    noisy = _noisy_tenants(_state(queue), now, set(tenants), in_flight)
     if not noisy:
-        return [message for _, message in receivable]
+        return receivable
     quiet: list[Message] = []
     loud: defaultdict[str, list[Message]] = defaultdict(list)
-    for tenant, message in receivable:
+    for tenant, message in zip(tenants, receivable, strict=True):
         (loud[tenant] if tenant in noisy else quiet).append(message)
     fewest_in_flight_first = sorted(loud, key=lambda tenant: (in_flight[tenant], tenant))
     return quiet + [message for tenant in fewest_in_flight_first for message in loud[tenant]]
