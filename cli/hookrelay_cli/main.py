@@ -53,11 +53,13 @@ def _local_up(arguments: argparse.Namespace) -> int:
     from hookrelay_cli.local.console import WholeLines  # noqa: PLC0415 - local commands only
     from hookrelay_cli.local.dynamodb import AS_ON_AWS  # noqa: PLC0415 - moto loads only for local commands
     from hookrelay_cli.local.gateway import GatewayServer  # noqa: PLC0415
+    from hookrelay_cli.local.moto_costs import keep_collections_short  # noqa: PLC0415
     from hookrelay_cli.local.stack import DEV_TEAM, LocalStack, local_aws  # noqa: PLC0415
 
     sys.stdout = WholeLines(sys.stdout)  # type: ignore[assignment]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     _quiet_libraries()
+    keep_collections_short()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -4,6 +4,8 @@ parser for every path of its target's input, and a DynamoDB update does not pars
 expression's text anew each time; with the same answers as before."""
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -181,3 +183,30 @@ def test_a_queues_attributes_count_its_messages_and_name_its_settings(stack: Loc
     counted = sqs.get_queue_attributes(QueueUrl=standard, AttributeNames=["All"])["Attributes"]
     assert counted["ApproximateNumberOfMessagesDelayed"] == "1"
     assert "FifoQueue" not in counted and "ContentBasedDeduplication" not in counted
+
+
+# Run in a process of its own, as the stack's server processes install it: the test process keeps collecting as before.
+COLLECTIONS = """
+import gc, json, weakref
+from hookrelay_cli.local.moto_costs import keep_collections_short
+
+class Held: pass
+keep_collections_short()
+frozen_at_start = gc.get_freeze_count()
+held = [Held() for _ in range(50_000)]
+gc.collect()
+frozen_after_full_collection = gc.get_freeze_count()
+gone = weakref.ref(held[0]); held.clear()
+cycle = Held(); cycle.itself = cycle; cyclic = weakref.ref(cycle); del cycle
+gc.collect(0)
+print(json.dumps([frozen_at_start, frozen_after_full_collection, gone() is None, cyclic() is None]))
+"""
+
+
+def test_a_stack_process_keeps_its_full_collections_to_what_it_made_since_the_last() -> None:
+    answer = subprocess.run([sys.executable, "-c", COLLECTIONS], capture_output=True, text=True, timeout=60, check=True)
+    frozen_at_start, frozen_after_full_collection, freed, cycle_collected = json.loads(answer.stdout)
+    assert frozen_at_start > 0  # the modules, frozen at install
+    assert frozen_after_full_collection >= frozen_at_start + 50_000  # what survived the full collection
+    assert freed  # a frozen object still goes with its last reference
+    assert cycle_collected  # a cycle made since is collected as before

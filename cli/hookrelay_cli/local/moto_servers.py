@@ -27,7 +27,7 @@ from werkzeug.serving import LISTEN_QUEUE
 
 from hookrelay_cli.local.dynamodb import DynamoDBRules, enforce_dynamodb_rules
 from hookrelay_cli.local.keep_alive_server import KeepAliveWSGIServer
-from hookrelay_cli.local.moto_costs import keep_moto_costs_flat
+from hookrelay_cli.local.moto_costs import keep_collections_short, keep_moto_costs_flat
 
 DYNAMODB_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
@@ -128,6 +128,7 @@ def main() -> None:
     listening_fd, rules = int(sys.argv[1]), DynamoDBRules.from_json(sys.argv[2])
     enforce_dynamodb_rules(rules)
     keep_moto_costs_flat()
+    keep_collections_short()
     server = MotoServer("127.0.0.1", 0, moto_app(), fd=listening_fd)
     server.start()
     sys.stdin.read()
