@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "tests")]
 
 import local_up  # noqa: E402
+from end_to_end import post_event  # noqa: E402
 from figures import Figure, arguments, report  # noqa: E402
 from receivers import Answer, Received, receiver  # noqa: E402
 
@@ -69,8 +70,6 @@ TEAM_LIMITS = {"HOOKRELAY_TEAM_REQUESTS_PER_SECOND": "10", "HOOKRELAY_TEAM_REQUE
 GOAL_RATIO = 2.0
 # Named apart from issue 23's P8 (benchmarks/noisy_neighbour.py), which sits beside it in BENCHMARKS.md.
 GOAL = "P8 (flood)"
-# A 429 without Retry-After (the stage's) is tried again after this.
-STAGE_RETRY_SECONDS = 0.05
 DELIVERY_WAIT_SECONDS = 120
 
 
@@ -172,13 +171,7 @@ def publish_evenly(stack: local_up.LocalUp, events: int, seconds: float) -> dict
             time.sleep(max(0.0, started + index * seconds / events - time.perf_counter()))
             event_id = str(uuid.uuid4())
             body = {"event_id": event_id, "event_name": "signer.done", "data": {"signer": {"id": f"s-{index}"}}}
-            while True:
-                response = session.post(
-                    f"{stack.url}/v3/events", headers={"Authorization": f"Bearer {VICTIM_KEY}"}, json=body, timeout=30
-                )
-                if response.status_code != 429:
-                    break
-                time.sleep(float(response.headers.get("retry-after", STAGE_RETRY_SECONDS)))
+            response = post_event(session, stack.url, VICTIM_KEY, body)
             assert response.status_code == 202, response.text
             accepted[event_id] = time.perf_counter()
     return accepted
