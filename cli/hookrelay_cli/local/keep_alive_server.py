@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from werkzeug.serving import LISTEN_QUEUE
+
 _log = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -29,10 +31,10 @@ class KeepAliveWSGIServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = LISTEN_QUEUE  # as the DynamoDB child's socket, opened by its parent, listens
 
-    def __init__(self, host: str, port: int, app: WsgiApp, fd: int | None = None, backlog: int = 128) -> None:
+    def __init__(self, host: str, port: int, app: WsgiApp, fd: int | None = None) -> None:
         self.app = app
-        self.request_queue_size = backlog
         super().__init__((host, port), _KeepAliveHandler, bind_and_activate=fd is None)
         if fd is not None:
             self.socket.close()

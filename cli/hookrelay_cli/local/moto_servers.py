@@ -45,7 +45,7 @@ class MotoServer:
     """A moto server on a thread of this process, its requests answered by `app`."""
 
     def __init__(self, host: str, port: int, app: WsgiApp, fd: int | None = None) -> None:
-        self._server = KeepAliveWSGIServer(host, port, app, fd=fd, backlog=LISTEN_QUEUE)
+        self._server = KeepAliveWSGIServer(host, port, app, fd=fd)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
     @property
