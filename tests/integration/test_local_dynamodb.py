@@ -5,6 +5,7 @@ HOOKRELAY_LOCAL_TRANSACTION_CONFLICT_RATE), a hot partition key is throttled
 (HOOKRELAY_LOCAL_PARTITION_LIMIT_SCALE), and a query's ExclusiveStartKey must lie inside its key
 condition. Each rule's test has a twin with the rule off, which sees what moto alone answers."""
 
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -319,3 +320,147 @@ def delivery(delivery_id: str) -> dict[str, Any]:
         "subscription_id": {"S": "s-busy"},
         "created_at": {"S": f"2026-01-01T00:00:00Z#{delivery_id}"},
     }
+
+
+def test_a_query_of_an_unknown_index_is_refused_not_failed(dynamodb: Any, subscriptions: str) -> None:
+    """With each rule that reads the index's schema on: moto's refusal, not an error of the rules."""
+    for rules, start in [
+        (DynamoDBRules(), {}),
+        (DynamoDBRules(read_lag_ms=READ_LAG_MS), {"ExclusiveStartKey": key("s")}),
+    ]:
+        with dynamodb_rules(rules), pytest.raises(ClientError) as refused:
+            dynamodb.query(
+                TableName=subscriptions,
+                IndexName="no_such_index",
+                KeyConditionExpression="team_id = :team",
+                ExpressionAttributeValues={":team": {"S": "team-a"}},
+                **start,
+            )
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert "no_such_index" in refused.value.response["Error"]["Message"]
+
+
+SUBSCRIPTION_IDS = ["s-1", "s-2", "s-3"]
+SHARDS = ["due#0", "due#1"]
+
+
+def random_delivery_write(chance: random.Random, number: int) -> dict[str, Any]:
+    """One write of the deliveries table (PutItem, UpdateItem, DeleteItem or TransactWriteItems, which may
+    fail its condition) that moves a delivery between the partitions of both its indexes or out of them."""
+    delivery_id = f"d-{chance.randrange(12)}"
+    kind = chance.choice(["put", "update", "remove", "delete", "transaction"])
+    if kind == "put":
+        attributes = {"subscription_id": {"S": chance.choice(SUBSCRIPTION_IDS)}, "created_at": {"S": f"{number:04}"}}
+        if chance.random() < 0.5:
+            attributes |= {"due_shard": {"S": chance.choice(SHARDS)}, "due_at": {"S": f"{number:04}"}}
+        return {"PutItem": {"Item": {"delivery_id": {"S": delivery_id}, **attributes}}}
+    if kind == "update":
+        return {
+            "UpdateItem": {
+                "Key": {"delivery_id": {"S": delivery_id}},
+                "UpdateExpression": "SET subscription_id = :s, due_shard = :shard, due_at = :at",
+                "ExpressionAttributeValues": {
+                    ":s": {"S": chance.choice(SUBSCRIPTION_IDS)},
+                    ":shard": {"S": chance.choice(SHARDS)},
+                    ":at": {"S": f"{number:04}"},
+                },
+            }
+        }
+    if kind == "remove":
+        return {"UpdateItem": {"Key": {"delivery_id": {"S": delivery_id}}, "UpdateExpression": "REMOVE due_shard"}}
+    if kind == "delete":
+        return {"DeleteItem": {"Key": {"delivery_id": {"S": delivery_id}}}}
+    # Moves one delivery, and fails (undoing the move) when the other one exists.
+    other = f"d-{chance.randrange(12, 14)}"
+    return {
+        "TransactWriteItems": [
+            {
+                "Update": {
+                    "Key": {"delivery_id": {"S": delivery_id}},
+                    "UpdateExpression": "SET subscription_id = :s",
+                    "ExpressionAttributeValues": {":s": {"S": chance.choice(SUBSCRIPTION_IDS)}},
+                }
+            },
+            {
+                "Put": {
+                    "Item": {"delivery_id": {"S": other}, "subscription_id": {"S": "s-1"}},
+                    "ConditionExpression": "attribute_not_exists(delivery_id)",
+                }
+            },
+        ]
+    }
+
+
+def write(dynamodb: Any, table_name: str, request: dict[str, Any]) -> None:
+    ((operation, parameters),) = request.items()
+    try:
+        if operation == "TransactWriteItems":
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {kind: {**one, "TableName": table_name} for kind, one in each.items()} for each in parameters
+                ]
+            )
+        else:
+            getattr(
+                dynamodb, {"PutItem": "put_item", "UpdateItem": "update_item", "DeleteItem": "delete_item"}[operation]
+            )(TableName=table_name, **parameters)
+    except dynamodb.exceptions.TransactionCanceledException:
+        pass
+
+
+def index_partition(scanned: list[dict[str, Any]], hash_name: str, range_name: str, value: str) -> list[str]:
+    """The ids of the deliveries the index holds under `value` (those with both of its key attributes)."""
+    held = [item for item in scanned if item.get(hash_name) == {"S": value} and range_name in item]
+    return sorted(item["delivery_id"]["S"] for item in held)
+
+
+def test_a_query_reads_the_partition_it_names_as_a_scan_finds_it(dynamodb: Any, stack: LocalStack) -> None:
+    """The local stack answers a query from the items of its partition (moto reads the whole table): after any
+    mix of writes, including transactions it rolls back, each index query finds what a scan finds."""
+    deliveries = get_settings().deliveries_table
+    chance = random.Random(23)  # a reproducible mix of writes
+    for number in range(300):
+        write(dynamodb, deliveries, random_delivery_write(chance, number))
+        if number % 10:
+            continue
+        scanned = dynamodb.scan(TableName=deliveries, ConsistentRead=True)["Items"]
+        for index, hash_name, range_name, values in [
+            ("by_subscription", "subscription_id", "created_at", SUBSCRIPTION_IDS),
+            ("due_retries", "due_shard", "due_at", SHARDS),
+        ]:
+            for value in values:
+                queried = dynamodb.query(
+                    TableName=deliveries,
+                    IndexName=index,
+                    KeyConditionExpression=f"{hash_name} = :value",
+                    ExpressionAttributeValues={":value": {"S": value}},
+                )["Items"]
+                assert sorted(item["delivery_id"]["S"] for item in queried) == index_partition(
+                    scanned, hash_name, range_name, value
+                ), (number, index, value)
+                ranges = [item[range_name]["S"] for item in queried]
+                assert ranges == sorted(ranges)
+
+
+def test_an_eventually_consistent_query_reads_its_partition_as_it_was(dynamodb: Any, subscriptions: str) -> None:
+    """With read lag, a query answers with its partition as it was, as a scan answers with the table: an item
+    written since is missing, one changed since has its old values, one deleted since is still there."""
+    with dynamodb_rules(DynamoDBRules(read_lag_ms=READ_LAG_MS)):
+        for name in ("s-1", "s-2", "s-3"):
+            dynamodb.put_item(TableName=subscriptions, Item=item(name, url="https://old.example"))
+        time.sleep(READ_LAG_MS / 1000 + 0.1)
+        dynamodb.put_item(TableName=subscriptions, Item=item("s-1", url="https://new.example"))
+        dynamodb.delete_item(TableName=subscriptions, Key=key("s-2"))
+        dynamodb.put_item(TableName=subscriptions, Item=item("s-4", url="https://new.example"))
+        queried = dynamodb.query(
+            TableName=subscriptions,
+            KeyConditionExpression="team_id = :team",
+            ExpressionAttributeValues={":team": {"S": "team-a"}},
+        )["Items"]
+        scanned = dynamodb.scan(TableName=subscriptions)["Items"]
+    assert [(each["subscription_id"]["S"], each["url"]["S"]) for each in queried] == [
+        ("s-1", "https://old.example"),
+        ("s-2", "https://old.example"),
+        ("s-3", "https://old.example"),
+    ]
+    assert queried == [each for each in scanned if each["team_id"] == {"S": "team-a"}]
