@@ -4,6 +4,7 @@ with every answer whole and nothing of one request read as the next."""
 
 import http.client
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -109,6 +110,50 @@ def test_an_app_that_fails_answers_500_and_the_server_serves_on(server: KeepAliv
     assert (status, closing) == (500, "close")
     status, _, _ = asked(http.client.HTTPConnection(server.host, server.port, timeout=5), "GET", "/fine")
     assert status == 200
+
+
+def raw(server: KeepAliveWSGIServer, request: bytes) -> bytes:
+    """What the server writes for `request` until it closes the connection."""
+    with socket.create_connection((server.host, server.port), timeout=5) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET /x HTTP/2.0\r\n\r\n",
+        b"GET /x\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nNo-Colon\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHost: x\r\n folded: onto Host\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nSpace : before the colon\r\n\r\n",
+    ],
+    ids=["version", "no version", "no colon", "folded", "space in the name"],
+)
+def test_a_request_an_http_1_1_server_cannot_parse_is_refused_and_closed(
+    server: KeepAliveWSGIServer, request_head: bytes
+) -> None:
+    # Read to the connection's end: the server closed it.
+    assert b"Error code: 400" in raw(server, request_head)
+
+
+def test_too_many_headers_are_refused(server: KeepAliveWSGIServer) -> None:
+    headers = b"".join(b"X-%d: y\r\n" % number for number in range(101))
+    assert raw(server, b"GET /x HTTP/1.1\r\n" + headers + b"\r\n").startswith(b"HTTP/1.1 431 ")
+
+
+def test_headers_reach_the_app_and_the_client_chooses_whether_the_connection_stays(
+    server: KeepAliveWSGIServer,
+) -> None:
+    asked_twice = b"GET /a HTTP/1.1\r\nX-Amz-Target: first\r\nX-Amz-Target: second\r\n\r\n"
+    # HTTP/1.0 closes after its answer unless asked to keep the connection, HTTP/1.1 when asked to close.
+    for closing in [b"GET /b HTTP/1.0\r\n\r\n", b"GET /b HTTP/1.1\r\nConnection: close\r\n\r\n"]:
+        answer = raw(server, asked_twice + closing + b"GET /never HTTP/1.1\r\n\r\n")
+        bodies = [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in answer.split(b"HTTP/1.")[1:]]
+        assert [(body["path"], body["target"]) for body in bodies] == [("/a", "first,second"), ("/b", None)]
 
 
 class CountingConnections(KeepAliveWSGIServer):
