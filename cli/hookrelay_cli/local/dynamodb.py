@@ -62,7 +62,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from moto.core.responses import ActionResult
 from moto.dynamodb.exceptions import (
@@ -605,7 +605,8 @@ class _QueryScope:
             partition = self.table.items.get(self.value)
             if partition is None:
                 return []
-            return list(partition.values()) if self.table.range_key_attr else [partition]
+            # moto keeps a hash-only table's items by hash key, a composite key's by hash key, then range key.
+            return list(partition.values()) if self.table.range_key_attr else [cast(Item, partition)]
         keys = _state(self.table).partition_keys(self.table, self.attribute, self.value)
         return [item for key in keys if (item := _Moto.get_item(self.table, *key)) is not None]
 

@@ -17,3 +17,10 @@ def milliseconds(variable: str, text: str) -> int:
     if not text.strip().isdigit():
         raise ValueError(f"{variable} must be a whole number of milliseconds, not {text!r}")
     return int(text)
+
+
+def niceness(variable: str, text: str) -> int:
+    """A process's niceness added to its parent's: a whole number from 0 to 19."""
+    if not text.strip().isdigit() or int(text) > 19:
+        raise ValueError(f"{variable} must be a whole number from 0 to 19, not {text!r}")
+    return int(text)

@@ -20,13 +20,24 @@ from hookrelay_cli.local.faults import FAULTS_VARIABLE, Faults
 from hookrelay_cli.local.functions import ContainerSpec, LocalFunction
 from hookrelay_cli.local.hosts import HOSTS_FILE_VARIABLE, use_hosts_file
 from hookrelay_cli.local.iam import FunctionPermissions, enforce_iam
+from hookrelay_cli.local.knobs import niceness
 from hookrelay_cli.local.tracing import DAEMON_ADDRESS_VARIABLE, trace_functions
+
+# Local only: how far below the stack's own processes the containers run for CPU (nice, 0 to 19, default 0).
+# On AWS a function's CPU never slows an AWS service's answer; on a small machine the containers compete
+# with the processes that stand in for DynamoDB and SQS, unless these come first.
+CONTAINER_NICENESS_VARIABLE = "HOOKRELAY_LOCAL_CONTAINER_NICENESS"
+
+
+def container_niceness() -> int:
+    return niceness(CONTAINER_NICENESS_VARIABLE, os.environ.get(CONTAINER_NICENESS_VARIABLE, "0"))
 
 
 def start_container(spec: ContainerSpec) -> None:
-    """What the container sets up once, before its function's module runs: the stack's hosts file, its
-    X-Ray daemon, the check of every AWS call against the function's role, and the faults the
-    crash-safety tests inject (local.faults)."""
+    """What the container sets up once, before its function's module runs: its CPU priority, the stack's
+    hosts file, its X-Ray daemon, the check of every AWS call against the function's role, and the faults
+    the crash-safety tests inject (local.faults)."""
+    os.nice(container_niceness())
     # Before the module makes its clients: every client of the process comes from this one session.
     if spec.permissions is not None:
         enforce_iam(aws.session(), FunctionPermissions(**spec.permissions))

@@ -35,6 +35,7 @@ from hookrelay_cli.local.moto_servers import (
     moto_app,
 )
 from hookrelay_cli.local.resources import LocalResources
+from hookrelay_cli.local.runtime import container_niceness
 from hookrelay_cli.local.sqs_move_tasks import enable_message_move_tasks
 from hookrelay_cli.local.tracing import (
     DAEMON_ADDRESS_VARIABLE,
@@ -189,6 +190,8 @@ class LocalStack:
         With `containers`, `aws_endpoint` must be a server the containers' processes can reach.
         """
         template = Template.read(template_path)
+        if containers:
+            container_niceness()  # a value that is not one stops the stack here, not each container
         overrides = parameter_overrides(os.environ.get(PARAMETER_OVERRIDES_VARIABLE, ""))
         if unknown := overrides.keys() - template.parameter_defaults().keys():
             names = ", ".join(sorted(unknown))
