@@ -92,11 +92,14 @@ def subscribe(stack: local_up.LocalUp, port: int, index: int) -> Subscribed:
     return Subscribed(body["id"], body["secret_key"], path)
 
 
-def post_event(session: requests.Session, url: str, key: str, body: Mapping[str, object]) -> requests.Response:
-    """POST /v3/events as a platform does: after a 429, again once its Retry-After has passed (the team's
-    own limit, 100 requests a second, is within reach of the local stack's producers)."""
+def post_event(
+    session: requests.Session, url: str, key: str, body: Mapping[str, object], path: str = "/v3/events"
+) -> requests.Response:
+    """POST an event (or a batch of them, to /v3/events/batch) as a platform does: after a 429, again once
+    its Retry-After has passed (the team's own limit, 100 requests a second, is within reach of the local
+    stack's producers)."""
     while True:
-        response = session.post(f"{url}/v3/events", headers={"Authorization": f"Bearer {key}"}, json=body, timeout=30)
+        response = session.post(f"{url}{path}", headers={"Authorization": f"Bearer {key}"}, json=body, timeout=30)
         if response.status_code != 429:
             return response
         time.sleep(float(response.headers.get("retry-after", STAGE_RETRY_SECONDS)))

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "layers" / "common" / "python"), str(REPO / "benchmarks"), str(REPO / "tests")]
 
 import local_up  # noqa: E402
-from end_to_end import MachineTime, header  # noqa: E402
+from end_to_end import MachineTime, header, post_event  # noqa: E402
 from figures import Figure, arguments, report  # noqa: E402
 from receivers import Answer, Received, receiver  # noqa: E402
 
@@ -253,7 +253,8 @@ def event(event_id: str) -> dict[str, object]:
 
 
 class Publisher:
-    """POSTs to the stack's API with one team's key, a keep-alive session per thread."""
+    """POSTs to the stack's API with one team's key, a keep-alive session per thread, as a platform does
+    (after a 429, again once its Retry-After has passed)."""
 
     def __init__(self, stack: local_up.LocalUp, key: str) -> None:
         self.stack, self.key, self.local = stack, key, threading.local()
@@ -263,9 +264,7 @@ class Publisher:
         return session
 
     def post(self, path: str, body: dict[str, object]) -> None:
-        response = self._session().post(
-            f"{self.stack.url}{path}", headers={"Authorization": f"Bearer {self.key}"}, json=body, timeout=60
-        )
+        response = post_event(self._session(), self.stack.url, self.key, body, path)
         assert response.status_code == 202, response.text
 
     def flood(self, count: int, batched: bool) -> list[str]:
