@@ -502,7 +502,8 @@ def _written(
         state.written_at[key] = time.monotonic()
     if _Rules.current.read_lag_ms:
         state.record(key, before, _Rules.current.read_lag_ms / 1000)
-    state.reindex(key, placement, _Moto.get_item(table, *key))
+    if state.index_partitions:
+        state.reindex(key, placement, _Moto.get_item(table, *key))
 
 
 # Reads as the table was HOOKRELAY_LOCAL_READ_LAG_MS ago, for the tables the request reads eventually.
@@ -588,12 +589,9 @@ class _QueryScope:
     value: DynamoType
 
     @classmethod
-    def of(cls, table: Table, index_name: str | None, hash_key: DynamoType | None) -> "_QueryScope | None":
+    def of(cls, table: Table, index: SecondaryIndex | None, hash_key: DynamoType | None) -> "_QueryScope | None":
         if hash_key is None:
             return None
-        index = _index(table, index_name)
-        if index_name and index is None:
-            return None  # moto refuses the query
         if not isinstance(index, GlobalSecondaryIndex):
             # A local index's partitions are the table's.
             return cls(table, table.hash_key_attr, hash_key)
@@ -617,12 +615,15 @@ def _strict_query(self: Table, *arguments: Any, **keywords: Any) -> tuple[list[I
     hash_key, range_comparison, range_objs, _limit, start_key = arguments[:5]
     index_name = keywords.get("index_name") or (arguments[7] if len(arguments) > 7 else None)
     consistent = bool(keywords.get("consistent_read") or (len(arguments) > 8 and arguments[8]))
+    index = _index(self, index_name)
+    if index_name and index is None:
+        return _Moto.query(self, *arguments, **keywords)  # which refuses an index the table does not have
     if start_key:
-        _check_start_key(self, index_name, start_key, hash_key, (range_comparison, range_objs))
-    global_index = index_name if isinstance(_index(self, index_name), GlobalSecondaryIndex) else None
+        _check_start_key(self, index, start_key, hash_key, (range_comparison, range_objs))
+    global_index = index_name if isinstance(index, GlobalSecondaryIndex) else None
     partition = _Partition.of(self, global_index, hash_key) if hash_key is not None else None
     _refuse_hot([partition] if partition else [], "Read")
-    _Rules.query_scope = _QueryScope.of(self, index_name, hash_key)
+    _Rules.query_scope = _QueryScope.of(self, index, hash_key)
     try:
         items, scanned, last_key = _Moto.query(self, *arguments, **keywords)
     finally:
@@ -905,15 +906,12 @@ def _target_of(backend: DynamoDBBackend, request: dict[str, Any], key_field: str
 
 def _check_start_key(
     table: Table,
-    index_name: str | None,
+    index: SecondaryIndex | None,
     start_key: dict[str, Any],
     hash_key: DynamoType | None,
     range_condition: tuple[str | None, list[DynamoType]],
 ) -> None:
     range_comparison, range_objs = range_condition
-    index = _index(table, index_name)
-    if index_name and index is None:
-        return  # moto refuses the query
     schema = index.schema if index else table.schema
     key = {part["KeyType"]: part["AttributeName"] for part in schema}
     partition = start_key.get(key["HASH"])
