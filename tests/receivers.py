@@ -46,6 +46,8 @@ observers: list[Callable[[Received], None]] = []
 
 class Receiver(ThreadingHTTPServer):
     daemon_threads = True
+    # Connections wait here while the accept loop lags (a loaded machine): a batch's sends arrive at once.
+    request_queue_size = 128
 
     def __init__(self, script: Script) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
