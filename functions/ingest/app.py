@@ -59,8 +59,9 @@ def fan_out(record: SQSRecord, lambda_context: LambdaContext) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
     records = event.get("Records", [])
     metrics.add_metric(name="EventMessagesReceived", unit=MetricUnit.Count, value=len(records))
-    ingest.prepare_batch(record["body"] for record in records)
-    answer = process_partial_response(event=event, record_handler=fan_out, processor=processor, context=context)
+    order = ingest.prepare_batch([record["body"] for record in records])
+    in_order = {**event, "Records": [records[index] for index in order]}
+    answer = process_partial_response(event=in_order, record_handler=fan_out, processor=processor, context=context)
     # The messages fan-outs held go out now; a record with one SQS did not accept must come back.
     failed = {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
     unsent = ingest.finish_batch() - failed

@@ -2,6 +2,7 @@
 slowly no longer holds the delivery queue's invocations; its messages wait on the slow lane and are sent
 from there, nothing lost and nothing sent twice."""
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -10,7 +11,7 @@ from receivers import Answer, receiver
 from records import subscription_id
 
 from hookrelay.aws import client
-from hookrelay.queues import Queue
+from hookrelay.queues import Message, Queue
 from hookrelay.settings import get_settings
 from hookrelay.slow_lane import SLOW_ANSWER_MS, SlowLane
 from hookrelay.time_budget import UNLIMITED
@@ -67,6 +68,38 @@ def test_a_slow_endpoints_next_messages_wait_on_the_slow_lane_and_are_sent_from_
         record = world.delivery_log.get(delivery)
         assert record and record.status == "delivered" and record.attempt_count == 1
     assert queue_depth(settings.delivery_queue_url) == 0
+
+
+def test_a_batch_moves_a_slow_endpoints_messages_once_the_others_sends_are_under_way(stack: LocalStack) -> None:
+    # A busy team's burst to a slow endpoint fills the batches a quiet team's message shares (fair queues).
+    quiet_sent = threading.Event()
+    sent_before_the_move: list[bool] = []
+
+    class MoveAfterQuietSend(Queue):
+        def send(self, messages: Sequence[Message]) -> None:
+            sent_before_the_move.append(quiet_sent.wait(timeout=SLOW_SECONDS))
+            super().send(messages)
+
+    slow_lane = SlowLane(MoveAfterQuietSend(client("sqs"), get_settings().slow_lane_url))
+    world = World(transport=Transport(allow_private=True, total_timeout=5.0), slow_lane=slow_lane)
+
+    def quiet_answer(_: object) -> Answer:
+        quiet_sent.set()
+        return Answer()
+
+    with receiver(lambda _: Answer(delay_seconds=SLOW_SECONDS)) as slow, receiver(quiet_answer) as quiet:
+        busy = world.subscribe(slow.port)
+        quiet_subscription = world.subscribe(quiet.port, id=subscription_id(1), team_id="other-team")
+        first, *burst = (world.pending(busy, event_of(busy, n)) for n in range(5))
+        world.deliverer.deliver_batch([("m1", world.message(first, 1))], UNLIMITED)
+        other = world.pending(quiet_subscription, event_of(quiet_subscription, 0))
+        batch = [(f"b{n}", world.message(delivery, 1)) for n, delivery in enumerate(burst)]
+        reports = world.deliverer.deliver_batch([*batch, ("q", world.message(other, 1))], UNLIMITED)
+    assert [report.outcome for report in reports] == ["moved to the slow lane"] * 4 + ["delivered"]
+    assert sent_before_the_move == [True]
+    assert sorted(body for _, body in queued_jobs(4, get_settings().slow_lane_url).values()) == sorted(
+        body for _, body in batch
+    )
 
 
 def test_a_retry_of_an_endpoint_that_answered_slowly_waits_on_the_slow_lane(world: World) -> None:

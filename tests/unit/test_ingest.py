@@ -5,6 +5,7 @@ import io
 import json
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
@@ -14,6 +15,7 @@ from hookrelay.errors import Unavailable
 from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.ingest import Ingest
 from hookrelay.observability import logger
+from hookrelay.queues import Message
 from hookrelay.records import Event, Subscription, delivery_id
 from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from unit.fakes import Crash, FakeEvents, FakeQueue, FakeSubscriptionStore
@@ -50,11 +52,10 @@ class World:
     def run_batch(self, requests: list[FanOutRequest], has_time: bool = True) -> set[int]:
         """Fan out a batch as the handler does; the records (by index) that come back."""
         bodies = [queue_message(request) for request in requests]
-        self.ingest.prepare_batch(bodies)
         failed = set()
-        for index, body in enumerate(bodies):
+        for index in self.ingest.prepare_batch(bodies):
             try:
-                self.ingest.process_message(str(index), body, has_time=lambda: has_time)
+                self.ingest.process_message(str(index), bodies[index], has_time=lambda: has_time)
             except (Crash, Unavailable):  # any record's exception fails that record alone (powertools)
                 failed.add(index)
         return failed | {int(record_id) for record_id in self.ingest.finish_batch()}
@@ -142,6 +143,34 @@ def test_the_messages_of_a_batch_s_events_go_ten_per_send() -> None:
     assert world.delivery_queue.calls == 3
     expected = {delivery_id(request.event.event_id, subscription_id(index)) for request in batch for index in range(3)}
     assert Counter(world.enqueued_ids()) == Counter(dict.fromkeys(expected, 1))
+
+
+def test_a_quiet_team_s_deliveries_leave_before_a_busy_team_s_fan_outs_in_the_same_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With fair queues a quiet team's event is served at once, in a batch that a busy team's burst fills.
+    world = World([subscription(1), subscription(2, team_id="globex")])
+    steps: list[tuple[str, list[str]]] = []
+    keep, send = world.events.keep, world.delivery_queue.send
+
+    def kept(event: Event, expires_at: int) -> str | None:
+        steps.append(("store event", [event.team_id]))
+        return keep(event, expires_at)
+
+    def sent(messages: Sequence[Message]) -> None:
+        steps.append(("send", [message.team_id for message in messages]))
+        send(messages)
+
+    monkeypatch.setattr(world.events, "keep", kept)
+    monkeypatch.setattr(world.delivery_queue, "send", sent)
+    quiet = FanOutRequest(event=dataclasses.replace(EVENT, team_id="globex"))
+    assert world.run_batch([*events(5), quiet, *events(4)]) == set()
+    assert steps == [
+        ("store event", ["globex"]),
+        ("send", ["globex"]),
+        *[("store event", ["acme"])] * 9,
+        ("send", ["acme"] * 9),
+    ]
 
 
 @pytest.mark.parametrize(

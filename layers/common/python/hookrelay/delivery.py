@@ -97,15 +97,16 @@ class Deliverer:
         The batch's records are read first, so that the subscriptions of all their teams are checked
         against the teams' versions in one read before any is sent. An attempt starts only while
         `budget` allows it (attempt_seconds): the others are NOT_STARTED, left for a later invocation.
-        Those of slow endpoints are moved to the slow lane, unless they come `from_slow_lane`.
+        Those of slow endpoints are moved to the slow lane once the others' attempts have started, unless they
+        come `from_slow_lane`.
         """
         if not messages:
             return []
         read = self._read_batch(messages)
-        if not from_slow_lane:
-            read = self._slow_lane.moved(read, dict(messages))
+        slow = [] if from_slow_lane else self._slow_lane.of_slow_endpoints(read)
+        moving = {id(each) for each in slow}
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
-            ready = [each for each in read if isinstance(each, Ready)]
+            ready = [each for each in read if isinstance(each, Ready) and id(each) not in moving]
             # A team whose subscriptions cannot be read fails its own messages (find raises Unavailable in
             # their attempts), without taking slots.
             unreadable = self._subscriptions.refresh({each.delivery.team_id for each in ready})
@@ -123,6 +124,9 @@ class Deliverer:
                     started[id(each)] = (
                         slotted if isinstance(slotted, Report) else pool.submit(self._attempt_in_time, budget, slotted)
                     )
+            # Moved once the others' attempts are under way: a slow endpoint's burst in the batch does not hold
+            # up the others' sends for its move.
+            started.update(zip(map(id, slow), self._slow_lane.move(slow, dict(messages)), strict=True))
             return [each if isinstance(each, Report) else _outcome(started[id(each)]) for each in read]
 
     def deliver(self, job: Job, message_id: str = "") -> Report:

@@ -91,22 +91,25 @@ class SlowLane:
         """Where a message of the subscription goes: the slow lane, if its endpoint answered slowly."""
         return self._queue if self._endpoints.is_slow(subscription_id) else delivery_queue
 
-    def moved(self, read: "list[Ready | Report]", bodies: dict[str, str]) -> "list[Ready | Report]":
-        """`read` (messages of the delivery queue, by message id in `bodies`), with those of slow endpoints
-        sent to the slow lane as they are and reported moved; or ERROR, received again, if SQS refused them."""
-        slow = [
+    def of_slow_endpoints(self, read: "list[Ready | Report]") -> list[Ready]:
+        """The messages of `read` (of the delivery queue) whose endpoints answered slowly: to move, not to send."""
+        return [
             each for each in read if isinstance(each, Ready) and self._endpoints.is_slow(each.delivery.subscription_id)
         ]
+
+    def move(self, slow: list[Ready], bodies: dict[str, str]) -> list[Report]:
+        """Send `slow` (by message id in `bodies`) to the slow lane as they are, each reported moved; or
+        ERROR, received again, if SQS refused them."""
         if not slow:
-            return read
+            return []
         try:
             self._queue.send([Message(bodies[each.message_id], each.delivery.team_id) for each in slow])
             outcome = Outcome.MOVED_TO_SLOW_LANE
         except Exception as error:  # they fail alone, as an attempt that raises does
             log_failure("moving messages to the slow lane failed; they will be received again", error)
             outcome = Outcome.ERROR
-        moved = {
-            id(each): logged(
+        return [
+            logged(
                 each.job,
                 Report(
                     each.message_id,
@@ -116,8 +119,7 @@ class SlowLane:
                 ),
             )
             for each in slow
-        }
-        return [moved.get(id(each), each) for each in read]
+        ]
 
 
 def is_slow_lane(event_source_arn: str, slow_lane_url: str) -> bool:
