@@ -25,7 +25,8 @@ from hookrelay_cli.local.stack import LOCAL_STACK_NAME, LocalStack
 from integration.test_crash_safety import container_stack
 from paths import TEMPLATE
 
-LAG_MS = 400
+# Long enough that a loaded machine (three test workers on two cores) does not stall a query past it.
+LAG_MS = 2000
 DYNAMODB_SERVER_MODULE = "hookrelay_cli.local.moto_servers"
 # What the child is given to notice that its parent is gone and exit, on a loaded machine.
 CHILD_EXIT_SECONDS = 10.0
