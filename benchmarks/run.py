@@ -99,14 +99,24 @@ METHODS = {
     "for the API and the authorizer, as their reserved concurrency caps them, ingest and delivery polled by "
     "containers of their own; a team 10 writes/s, burst 20; the stage at its default 1 000/s): the local "
     "gateway, moto and the functions share the machine's cores with the flood's own clients, which AWS would not.",
-    "P8 noisy neighbour": "`benchmarks/noisy_neighbour.py`: `hookrelay local up` as strict as the e2e stacks, 4 "
-    "pollers per queue, a fresh stack per scenario. Team B publishes 100 events, 10 a second, to a receiver that "
-    "answers at once, first alone, then once team A's events (3 000 to a receiver answering after 2 s) are all "
-    "accepted; each of B's events is timed from its POST to its delivery's first request, and the goal is B's p95 "
-    "with A's backlog at most 2x B's p95 alone, with A's backlog still there when B's last delivery arrives. A's "
-    "requests per second are reported alone and while B publishes. Two more scenarios: A's receiver answers 500 "
-    "after 2 s (a fast retry schedule, 1 s to 60 s, so that retries compete), and A publishes 10 000 events "
-    "through POST /v3/events/batch. See [docs/capacity.md](docs/capacity.md) for what the figures mean on AWS.",
+    "P8 noisy neighbour": "`benchmarks/noisy_neighbour.py`: `hookrelay local up` as strict as the e2e stacks, "
+    "4 pollers per "
+    "queue (the delivery function's queue and its slow lane each), the function containers at niceness 10 "
+    "(`HOOKRELAY_LOCAL_CONTAINER_NICENESS`: on AWS no function's CPU slows DynamoDB's or SQS's answers, "
+    "here 16 containers share 2 cores with the two processes that stand in for them), a fresh stack per "
+    "scenario. Team B publishes 100 events, 10 a second, to a receiver that answers at once, first alone, "
+    "then once team A's events (3 000 to a receiver answering after 2 s) are all accepted; each of B's "
+    "events is timed from its POST to its delivery's first request, and the goal is B's p95 with A's "
+    "backlog at most 2x B's p95 alone, with A's backlog still there when B's last delivery arrives. A's "
+    "requests per second are reported alone and while B publishes; so is where B's p95 went (publish to "
+    "fan-out and fan-out to first send, from the delivery log) and where A's backlog was when B started "
+    "(each queue's messages). Two more scenarios: A's receiver answers 500 after 2 s (a fast retry "
+    "schedule, 1 s to 60 s, so that retries compete), and A publishes 10 000 events through POST "
+    "/v3/events/batch. After the scenarios, on one more fresh stack, the host's floor: B alone, then B "
+    "while busy loops (2 per CPU, at the containers' niceness) spin instead of team A, a neighbour that "
+    "takes only CPU; its ratio is the part of a scenario's that this machine's CPU sharing makes on its "
+    "own (reported, not a goal). See [docs/capacity.md](docs/capacity.md) for what the figures mean on "
+    "AWS.",
 }
 
 
