@@ -29,7 +29,7 @@ from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import delivery_message
 from hookrelay.rate_limit import BACKLOG_LIMIT, SLOT_LEAD, RateLimiter, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
-from hookrelay.retry import RetryPolicy, parse_schedule
+from hookrelay.retry import SWEEPER_LEASE, RetryPolicy, parse_schedule
 from hookrelay.senders import Senders
 from hookrelay.settings import get_settings
 from hookrelay.signing import generate_key_pair
@@ -662,6 +662,37 @@ def test_a_slot_further_than_a_queue_delay_waits_for_the_sweeper_which_hands_it_
         assert sweeper.sweep(now + timedelta(minutes=6), UNLIMITED) == 0
         assert world.queued() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "1"}
     assert target.received == []
+
+
+def test_a_retry_waiting_on_the_queue_for_its_slot_is_listed_waiting_with_it_until_attempted(world: World) -> None:
+    answers = iter([Answer(500), Answer()])
+    with receiver(lambda _: next(answers)) as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        delivery = world.pending(subscription)
+        assert world.deliver(delivery, 1).outcome == "pending"  # its retry in 1 s, on the queue
+        (retry, body) = queued_jobs(1)[delivery]
+        assert retry.attempt == 2
+        now = clock.utc_now()
+        slots_taken_until(subscription, now + timedelta(seconds=5))
+        with CountedWrites() as writes:
+            (report,) = world.deliverer.deliver_batch([("retry", body)], UNLIMITED)
+        assert report.outcome == "waiting"
+        assert writes.keys == [f"rate#{subscription.id}", delivery]  # the slot's write, and the record's
+        record = world.delivery_log.get(delivery)
+        assert record and (record.status, record.attempt_count) == ("waiting", 1) and record.next_attempt_at
+        slot = clock.parse_moment(record.next_attempt_at)
+        assert 4.9 < (slot - now).total_seconds() < 5.2
+        time.sleep(0.3)  # the index's lag
+        # Due a lease after its slot, not after its retry time (before the slot): its message is on the
+        # queue until then, and the sweeper sends it again only should that one be lost.
+        assert local_sweeper().sweep(slot + SWEEPER_LEASE - timedelta(seconds=1), UNLIMITED) == 0
+        (waited, body) = queued_jobs(1)[delivery]  # on the queue until a second before its slot
+        assert (waited.attempt, waited.slot_at) == (2, record.next_attempt_at)
+        (report,) = world.deliverer.deliver_batch([("slot", body)], UNLIMITED)
+    assert report.outcome == "delivered"
+    record = world.delivery_log.get(delivery)
+    assert record and (record.status, record.attempt_count) == ("delivered", 2)
+    assert len(target.received) == 2
 
 
 def test_past_its_backlog_limit_a_delivery_is_recorded_not_sent(world: World) -> None:

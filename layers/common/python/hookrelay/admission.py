@@ -15,15 +15,17 @@ from hookrelay.rate_limit import (
     SLOT_LEAD,
     BacklogFull,
     RateLimiter,
+    Wait,
     group_counts,
     slot_text,
     wait_for,
     waits_on_queue,
 )
 from hookrelay.records import Delivery
+from hookrelay.retry import SWEEPER_LEASE
 from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.deliveries import DeliveryStore
-from hookrelay.store.due_retries import wait_shard
+from hookrelay.store.due_retries import due_shard, wait_shard
 from hookrelay.store.queue_waits import QueueWait
 
 
@@ -148,8 +150,9 @@ class Admission:
 
     def wait_for_slot(self, ready: Ready, now: datetime) -> Outcome | None:
         """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
-        else on the delivery queue, the slot in its message, or, further than a queue delay, in the wait
-        index, the slot on its record (returns WAITING). A message whose attempt starts more than LATE
+        else on the delivery queue, the slot in its message (and, for a retry, on its record: the delivery
+        log shows it waiting), or, further than a queue delay, in the wait index, the slot on its record
+        (returns WAITING). A message whose attempt starts more than LATE
         after its slot goes back on the queue to take a new one. Past the backlog limit, it is not sent
         (DROPPED_BACKLOG_FULL)."""
         job, delivery = ready.job, ready.delivery
@@ -161,8 +164,10 @@ class Admission:
             return Outcome.DROPPED_BACKLOG_FULL
         slot = ready.slot
         wait = wait_for(slot, now)
-        if wait.in_wait_index and _held_slot(ready) != slot:
-            held = self._hold_slot(ready, slot)
+        # A first attempt waiting on the queue has no record yet: the log lists it (_list_queue_waits).
+        on_its_record = wait.in_wait_index or (wait.delay_seconds > 0 and job.attempt > 1)
+        if on_its_record and _held_slot(ready) != slot:
+            held = self._hold_slot(ready, slot, wait)
             if held is None:
                 return Outcome.ALREADY_DONE
             slot = clock.parse_moment(held)
@@ -183,12 +188,18 @@ class Admission:
         self._sleep(wait.hold_seconds)
         return None
 
-    def _hold_slot(self, ready: Ready, slot: datetime) -> str | None:
-        """Keep a slot further than a queue delay on the record, in the wait index (in place of one the
-        message came too late for); the slot the attempt holds, None when it was recorded meanwhile."""
+    def _hold_slot(self, ready: Ready, slot: datetime, wait: Wait) -> str | None:
+        """Keep the slot on the record, status waiting (in place of one the message came too late for):
+        further than a queue delay, in the wait index, due at the slot; a retry's slot on the queue, due a
+        sweeper's lease after it, so that the sweeper sends it again should its message be lost (not its
+        retry's lease, which can end before the slot). The slot the attempt holds; None when it was
+        recorded meanwhile."""
         delivery, attempt = ready.delivery, ready.job.attempt
         late = delivery.next_attempt_at if delivery.status == "waiting" else None
-        shard = wait_shard(delivery.id, self._due_shards)
+        if wait.in_wait_index:
+            due_at, shard = slot_text(slot), wait_shard(delivery.id, self._due_shards)
+        else:
+            due_at, shard = slot_text(slot + SWEEPER_LEASE), due_shard(delivery.id, self._due_shards)
         return self._deliveries.hold_slot(
-            delivery, attempt, slot_text(slot), due_at=slot_text(slot), due_shard=shard, replacing=late
+            delivery, attempt, slot_text(slot), due_at=due_at, due_shard=shard, replacing=late
         )
