@@ -49,6 +49,7 @@ from hookrelay.rate_limit import RATE_KEY_WRITES_PER_SECOND, reserve_spacing_sec
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
 from hookrelay.senders import AttemptResult, Request, Senders  # noqa: E402
 from hookrelay.settings import Settings  # noqa: E402
+from hookrelay.slow_lane import SlowLane  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
 from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt  # noqa: E402
 from hookrelay.store.queue_waits import WAITS_PER_ITEM, QueueWait  # noqa: E402
@@ -346,6 +347,7 @@ def simulate(rate_limit: int, events: int, *, until_seconds: float | None = None
             deliveries=deliveries,
             senders=Senders(web=receiver),
             queue=queue,  # type: ignore[arg-type]
+            slow_lane=SlowLane(queue),  # type: ignore[arg-type]
             rate_limiter=DynamoRateLimiter(
                 rate_table,
                 spacing_seconds=reserve_spacing_seconds(CONTAINERS),
