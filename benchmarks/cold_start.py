@@ -56,7 +56,6 @@ from receivers import Receiver, receiver  # noqa: E402
 
 from hookrelay.api_keys import hash_key  # noqa: E402
 from hookrelay.records import delivery_id  # noqa: E402
-from hookrelay.store.team_items import TEAM_ITEM  # noqa: E402
 from hookrelay_cli.local.gateway import HttpRequest  # noqa: E402
 from hookrelay_cli.local.stack import DEV_TEAM, LOCAL_CREDENTIALS, LocalStack, local_aws  # noqa: E402
 
@@ -254,6 +253,10 @@ class Bench:
         authorizer_event["headers"]["authorization"] = f"Bearer {self.key}"
         sweeper_event = event_file("sweeper-scheduled.json")
         put_event = {"Source": "hookrelay", "DetailType": EVENT_NAME, "Detail": api_event["body"]}
+        # Imported once the stack has set the functions' environment: the module imports hookrelay.observability,
+        # whose Metrics take their namespace from it (imported before, the handlers run here cannot flush).
+        from hookrelay.store.team_items import TEAM_ITEM  # noqa: PLC0415
+
         team_version = {"team_id": {"S": DEV_TEAM}, "subscription_id": {"S": TEAM_ITEM}}
         return {
             "ApiFunction": Case(

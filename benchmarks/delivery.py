@@ -44,6 +44,7 @@ from hookrelay.ingest import new_delivery  # noqa: E402
 from hookrelay.queues import Message  # noqa: E402
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription  # noqa: E402
 from hookrelay.settings import Settings  # noqa: E402
+from hookrelay.slow_lane import SlowLane  # noqa: E402
 from hookrelay.store.deliveries import AttemptOutcome  # noqa: E402
 from hookrelay.time_budget import UNLIMITED  # noqa: E402
 
@@ -143,6 +144,7 @@ def world(port: int, count: int) -> tuple[Deliverer, list[str]]:
         store=MemorySubscriptions(subscriptions),  # type: ignore[arg-type]
         deliveries=deliveries,  # type: ignore[arg-type]  # no subscription has a rate limit: no slot is held
         queue=NoQueue(),  # type: ignore[arg-type]
+        slow_lane=SlowLane(NoQueue()),  # type: ignore[arg-type]
         rate_limiter=Unlimited(),
     )
     return deliverer, [delivery.id for delivery in created]
