@@ -173,6 +173,14 @@ def test_a_quiet_team_s_deliveries_leave_before_a_busy_team_s_fan_outs_in_the_sa
     ]
 
 
+def test_a_batch_of_many_teams_none_holding_most_of_it_is_sent_ten_messages_a_send() -> None:
+    world = World([subscription(index, team_id=f"team-{index}") for index in range(10)])
+    batch = [FanOutRequest(event=dataclasses.replace(EVENT, team_id=f"team-{index}")) for index in range(10)]
+    assert world.run_batch(batch) == set()
+    assert len(world.enqueued_ids()) == 10
+    assert world.delivery_queue.calls == 1
+
+
 @pytest.mark.parametrize(
     ("subscriptions", "failing_call", "coming_back"),
     [

@@ -108,9 +108,10 @@ class Ingest:
 
         Returns the order to fan the bodies out in (their indexes): the teams with the fewest messages
         in the batch first. A fair queue serves a quiet team's events in batches that a busy team's
-        burst fills; the quiet teams' delivery messages are sent before the busiest team's first fan-out
-        (process_message), so that they wait for their own events' writes, not for the burst's. A batch
-        that mixes teams costs one SendMessageBatch more than one of a single team.
+        burst fills; when one team holds most of the batch, the other teams' delivery messages are sent
+        before its first fan-out (process_message), so that they wait for their own events' writes, not
+        for the burst's. That costs one SendMessageBatch more; a batch of one team, or of teams none of
+        which holds most of it, is sent ten messages a send as before.
         """
         self._held = HeldMessages(self._delivery_queue.send)
         teams: list[str | None] = []
@@ -122,7 +123,8 @@ class Ingest:
         count = Counter(teams)
         self._subscriptions.refresh({team for team in count if team is not None})
         order = sorted(range(len(bodies)), key=lambda index: count[teams[index]])
-        self._busiest_team = teams[order[-1]] if len(count) > 1 else None
+        busiest, most = count.most_common(1)[0] if count else (None, 0)
+        self._busiest_team = busiest if len(count) > 1 and 2 * most > len(bodies) else None
         return order
 
     def finish_batch(self) -> set[str]:
