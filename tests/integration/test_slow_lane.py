@@ -2,18 +2,27 @@
 slowly no longer holds the delivery queue's invocations; its messages wait on the slow lane and are sent
 from there, nothing lost and nothing sent twice."""
 
+import io
+import json
 import threading
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 from receivers import Answer, receiver
 from records import subscription_id
 
-from hookrelay.aws import client
+from hookrelay import clock, wiring
+from hookrelay.aws import client, table
+from hookrelay.errors import Unavailable
+from hookrelay.events_queue import FanOutRequest, queue_message
+from hookrelay.observability import logger
 from hookrelay.queues import Message, Queue
+from hookrelay.records import Event, delivery_id
 from hookrelay.settings import get_settings
-from hookrelay.slow_lane import SLOW_ANSWER_MS, SlowLane
+from hookrelay.slow_lane import REMEMBERED_FOR_SECONDS, SLOW_ANSWER_MS, SlowLane
+from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.time_budget import UNLIMITED
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
@@ -136,3 +145,108 @@ def test_messages_the_slow_lane_does_not_take_come_back_unsent(stack: LocalStack
     assert report.outcome == "error" and report.comes_back
     assert webhook_ids(server.received) == [first]
     assert world.delivery_log.get(second) is None
+
+
+def fan_out(*events: Event) -> None:
+    """One events-queue batch through ingest, as its handler runs it."""
+    ingest = wiring.ingest(get_settings())
+    bodies = [queue_message(FanOutRequest(event=event)) for event in events]
+    for index in ingest.prepare_batch(bodies):
+        ingest.process_message(str(index), bodies[index], has_time=lambda: True)
+    assert not ingest.finish_batch()
+
+
+def test_ingest_sends_an_endpoint_marked_slow_straight_to_the_slow_lane_until_the_mark_ends(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = get_settings()
+    with receiver(lambda _: Answer(delay_seconds=SLOW_SECONDS)) as slow, receiver() as fast:
+        slow_subscription = world.subscribe(slow.port)
+        fast_subscription = world.subscribe(fast.port, id=subscription_id(1), team_id="other-team")
+        version = world.subscriptions.versions([slow_subscription.team_id])
+        first = world.pending(slow_subscription, event_of(slow_subscription, 0))
+        world.deliverer.deliver_batch([("m1", world.message(first, 1))], UNLIMITED)
+        # A health write of delivery's: no cache re-reads the team for it.
+        assert world.subscriptions.versions([slow_subscription.team_id]) == version
+
+        slow_event, fast_event = event_of(slow_subscription, 1), event_of(fast_subscription, 1)
+        fan_out(slow_event, fast_event)
+        on_the_slow_lane = queued_jobs(1, settings.slow_lane_url)
+        assert set(on_the_slow_lane) == {delivery_id(slow_event.event_id, slow_subscription.id)}
+        assert set(queued_jobs(1, settings.delivery_queue_url)) == {
+            delivery_id(fast_event.event_id, fast_subscription.id)
+        }
+        ((job, body),) = on_the_slow_lane.values()
+        (report,) = world.deliverer.deliver_batch([("s1", body)], UNLIMITED, from_slow_lane=True)
+        assert report.outcome == "delivered"
+    assert webhook_ids(slow.received) == [first, job.delivery_id]
+
+    # A mark lasts REMEMBERED_FOR_SECONDS: then the delivery queue's consumers look at the endpoint again.
+    later = clock.utc_now() + timedelta(seconds=REMEMBERED_FOR_SECONDS + 1)
+    monkeypatch.setattr(clock, "utc_now", lambda: later)
+    late_event = event_of(slow_subscription, 2)
+    fan_out(late_event)
+    assert set(queued_jobs(1, settings.delivery_queue_url)) == {delivery_id(late_event.event_id, slow_subscription.id)}
+
+
+class CountingMarks(DynamoSubscriptionStore):
+    def __init__(self, fails: bool = False) -> None:
+        super().__init__(table(get_settings().subscriptions_table))
+        self.marked: list[str] = []
+        self.fails = fails
+
+    def mark_slow(self, team_id: str, subscription_id: str, until: int, now: int) -> None:
+        self.marked.append(subscription_id)
+        if self.fails:
+            raise Unavailable("ProvisionedThroughputExceededException")
+        super().mark_slow(team_id, subscription_id, until, now)
+
+
+def test_only_the_delivery_queue_s_batches_share_a_mark_once_per_mark(stack: LocalStack) -> None:
+    # The slow lane's consumers send to every marked endpoint: if they wrote marks, each would, once a period.
+    marks = CountingMarks()
+    world = World(
+        transport=Transport(allow_private=True, total_timeout=5.0),
+        slow_lane=SlowLane(wiring.slow_lane_queue(get_settings()), marks=marks),
+    )
+    with receiver(lambda _: Answer(delay_seconds=SLOW_SECONDS)) as slow:
+        subscription = world.subscribe(slow.port)
+        deliveries = [world.pending(subscription, event_of(subscription, n)) for n in range(4)]
+        world.deliverer.deliver_batch([("s0", world.message(deliveries[0], 1))], UNLIMITED, from_slow_lane=True)
+        assert marks.marked == []
+        world.deliverer.deliver_batch([("m1", world.message(deliveries[1], 1))], UNLIMITED)
+        world.deliverer.deliver_batch([("s2", world.message(deliveries[2], 1))], UNLIMITED, from_slow_lane=True)
+        (moved,) = world.deliverer.deliver_batch([("m3", world.message(deliveries[3], 1))], UNLIMITED)
+    assert moved.outcome == "moved to the slow lane"
+    assert marks.marked == [subscription.id]
+
+
+def test_a_mark_that_cannot_be_shared_leaves_the_batch_delivered_and_is_logged(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logged)
+    marks = CountingMarks(fails=True)
+    world = World(
+        transport=Transport(allow_private=True, total_timeout=5.0),
+        slow_lane=SlowLane(wiring.slow_lane_queue(get_settings()), marks=marks),
+    )
+    with receiver(lambda _: Answer(delay_seconds=SLOW_SECONDS)) as slow:
+        subscription = world.subscribe(slow.port)
+        delivery = world.pending(subscription)
+        (report,) = world.deliverer.deliver_batch([("m1", world.message(delivery, 1))], UNLIMITED)
+    assert report.outcome == "delivered" and not report.comes_back
+    lines = [json.loads(line) for line in logged.getvalue().splitlines()]
+    (warning,) = [line for line in lines if "slow endpoint's mark" in line["message"]]
+    assert warning["level"] == "WARNING" and warning["subscription_id"] == subscription.id
+
+
+def test_ended_marks_are_removed_as_others_are_written(stack: LocalStack) -> None:
+    store = wiring.subscription_store(get_settings())
+    store.mark_slow("acme", subscription_id(1), until=100, now=50)
+    store.mark_slow("acme", subscription_id(2), until=300, now=50)
+    store.mark_slow("acme", subscription_id(3), until=400, now=200)
+    versions, marks = store.versions_and_slow_marks(["acme", "other-team"])
+    assert marks == {"acme": {subscription_id(2): 300, subscription_id(3): 400}}
+    assert versions == {}  # no version moved: the marks are not subscriptions
+    assert store.all_of_team("acme") == []

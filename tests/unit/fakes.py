@@ -17,6 +17,7 @@ class FakeSubscriptionStore:
         self.items: dict[tuple[str, str], Subscription] = {}
         self.team_versions: Counter[str] = Counter()
         self.changes: dict[tuple[str, int], str] = {}  # (team, version) -> the subscription it changed
+        self.slow_marks: dict[str, dict[str, int]] = {}  # team -> subscription -> the epoch second it ends
 
     def create(self, subscription: Subscription, limit: int) -> Subscription:
         if sum(team == subscription.team_id for team, _ in self.items) >= limit:
@@ -42,6 +43,13 @@ class FakeSubscriptionStore:
 
     def versions(self, team_ids: Collection[str]) -> dict[str, int]:
         return {team_id: self.team_versions[team_id] for team_id in team_ids if team_id in self.team_versions}
+
+    def versions_and_slow_marks(self, team_ids: Collection[str]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        marks = {team_id: dict(self.slow_marks[team_id]) for team_id in team_ids if team_id in self.slow_marks}
+        return self.versions(team_ids), marks
+
+    def mark_slow(self, team_id: str, subscription_id: str, until: int, now: int) -> None:
+        self.slow_marks.setdefault(team_id, {})[subscription_id] = until
 
     def changed_between(self, team_id: str, after: int, upto: int) -> set[str] | None:
         return {self.changes[(team_id, version)] for version in range(after + 1, upto + 1)}

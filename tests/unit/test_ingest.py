@@ -3,6 +3,7 @@
 import dataclasses
 import io
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -37,11 +38,13 @@ class World:
             self.store.create(item, TEAM_LIMIT)
         self.events = FakeEvents()
         self.delivery_queue = FakeQueue()
+        self.slow_lane = FakeQueue()
         self.events_queue = FakeQueue()
         self.ingest = Ingest(
-            subscriptions=CachedTeamSubscriptions(self.store),
+            subscriptions=CachedTeamSubscriptions(self.store, with_slow_marks=True),
             events=self.events,
             delivery_queue=self.delivery_queue,  # type: ignore[arg-type]
+            slow_lane=self.slow_lane,  # type: ignore[arg-type]
             events_queue=self.events_queue,  # type: ignore[arg-type]
             chunk_size=chunk_size,
         )
@@ -324,3 +327,27 @@ def test_a_refresh_that_aws_does_not_answer_is_logged_in_one_line_without_a_trac
     (line,) = [json.loads(line) for line in logged.getvalue().splitlines()]
     assert (line["level"], line["aws_error_code"]) == ("ERROR", "ReadTimeoutError")
     assert "Traceback" not in logged.getvalue()
+
+
+def delivery_ids_of(messages: Sequence[Message]) -> list[str]:
+    return [json.loads(message.body)["delivery_id"] for message in messages]
+
+
+@pytest.mark.parametrize("chunk_size", [25, 2])  # the last chunk held for the batch, and chunks sent at once
+def test_a_subscription_marked_slow_gets_its_first_attempts_on_the_slow_lane_until_its_mark_ends(
+    chunk_size: int,
+) -> None:
+    world = World([subscription(index) for index in range(4)], chunk_size=chunk_size)
+    now = int(time.time())
+    world.store.slow_marks["acme"] = {subscription_id(1): now + 60, subscription_id(3): now - 1}
+    assert not world.run(FanOutRequest(event=EVENT))
+    assert delivery_ids_of(world.slow_lane.messages) == [delivery_id(EVENT.event_id, subscription_id(1))]
+    assert sorted(world.enqueued_ids()) == sorted(delivery_id(EVENT.event_id, subscription_id(n)) for n in (0, 2, 3))
+
+
+def test_a_record_whose_slow_lane_messages_were_refused_comes_back() -> None:
+    world = World([subscription(1), subscription(2)])
+    world.store.slow_marks["acme"] = {subscription_id(1): int(time.time()) + 60}
+    world.slow_lane.fail_on_call = 1
+    assert world.run(FanOutRequest(event=EVENT))
+    assert world.enqueued_ids() == [delivery_id(EVENT.event_id, subscription_id(2))]

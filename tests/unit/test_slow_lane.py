@@ -2,14 +2,19 @@
 
 import random
 
+from records import subscription
+
 from hookrelay.slow_lane import (
     REMEMBERED_AT_MOST,
     REMEMBERED_FOR_SECONDS,
     REMEMBERED_SPREAD,
+    SHARED_AGAIN_AFTER_SECONDS,
     SLOW_ANSWER_MS,
     SlowEndpoints,
+    SlowLane,
     is_slow_lane,
 )
+from unit.fakes import FakeQueue
 from unit.test_api_keys import Clock
 
 SHORTEST = REMEMBERED_FOR_SECONDS * (1 - REMEMBERED_SPREAD)
@@ -66,3 +71,28 @@ def test_a_record_of_the_slow_lane_is_told_by_its_queues_name() -> None:
     assert is_slow_lane("arn:aws:sqs:eu-west-1:123456789012:hookrelay-delivery-slow", slow_lane)
     assert not is_slow_lane("arn:aws:sqs:eu-west-1:123456789012:hookrelay-delivery", slow_lane)
     assert not is_slow_lane("", slow_lane)
+
+
+class RecordedMarks:
+    def __init__(self) -> None:
+        self.written: list[tuple[str, str, int]] = []
+
+    def mark_slow(self, team_id: str, subscription_id: str, until: int, now: int) -> None:
+        self.written.append((team_id, subscription_id, until - now))
+
+
+def test_a_container_shares_a_slow_endpoint_from_the_delivery_queue_at_most_once_per_half_mark() -> None:
+    clock, marks = Clock(), RecordedMarks()
+    lane = SlowLane(FakeQueue(), marks=marks, monotonic=clock)  # type: ignore[arg-type]
+    slow = subscription(1, team_id="acme")
+    lane.observe(slow, SLOW_ANSWER_MS)
+    lane.end_batch(from_slow_lane=True)
+    assert marks.written == []  # the slow lane's batches share nothing, and forget what they found
+    lane.end_batch(from_slow_lane=False)
+    assert marks.written == []
+    for seconds in (0, SHARED_AGAIN_AFTER_SECONDS - 1, 1):
+        clock.now += seconds
+        lane.observe(slow, SLOW_ANSWER_MS)
+        lane.observe(subscription(2), SLOW_ANSWER_MS - 1)
+        lane.end_batch(from_slow_lane=False)
+    assert marks.written == [("acme", slow.id, int(REMEMBERED_FOR_SECONDS))] * 2

@@ -127,7 +127,9 @@ class Deliverer:
             # Moved once the others' attempts are under way: a slow endpoint's burst in the batch does not hold
             # up the others' sends for its move.
             started.update(zip(map(id, slow), self._slow_lane.move(slow, dict(messages)), strict=True))
-            return [each if isinstance(each, Report) else _outcome(started[id(each)]) for each in read]
+            reports = [each if isinstance(each, Report) else _outcome(started[id(each)]) for each in read]
+        self._slow_lane.end_batch(from_slow_lane=from_slow_lane)
+        return reports
 
     def deliver(self, job: Job, message_id: str = "") -> Report:
         """Make attempt `job.attempt` of a delivery, as a batch of one; report what happened."""
@@ -214,7 +216,7 @@ class Deliverer:
         request = signed_request(delivery, subscription, job.attempt, now)
         sender = self._senders.for_endpoint(subscription.endpoint)
         result = sender.send(request, sender.deadline_seconds)
-        self._slow_lane.observe(subscription.id, result.latency_ms)
+        self._slow_lane.observe(subscription, result.latency_ms)
         attempt = Attempt(
             at=clock.iso(now),
             url=masked(subscription.endpoint),

@@ -91,16 +91,32 @@ class Ingest:
         subscriptions: CachedTeamSubscriptions,
         events: EventStore,
         delivery_queue: Queue,
+        slow_lane: Queue,
         events_queue: Queue,
         chunk_size: int,
     ):
+        """`slow_lane`: where the first attempts of subscriptions whose endpoints delivery marked slow go
+        (hookrelay.slow_lane), instead of going there through the delivery queue's consumers."""
         self._subscriptions = subscriptions
         self._events = events
         self._delivery_queue = delivery_queue
+        self._slow_lane = slow_lane
         self._events_queue = events_queue
         self._chunk_size = chunk_size
-        self._held = HeldMessages(self._delivery_queue.send)
+        self._held = self._held_for_lanes()
         self._busiest_team: str | None = None
+
+    def _held_for_lanes(self) -> dict[bool, HeldMessages]:
+        """The messages held for each lane (by whether it is the slow lane)."""
+        return {False: HeldMessages(self._delivery_queue.send), True: HeldMessages(self._slow_lane.send)}
+
+    def _by_lane(self, chunk: list[Delivery]) -> dict[bool, list[Message]]:
+        """The first attempts of `chunk`, by whether they go to the slow lane."""
+        lanes: dict[bool, list[Message]] = {}
+        for delivery in chunk:
+            slow = self._subscriptions.marked_slow(delivery.team_id, delivery.subscription_id)
+            lanes.setdefault(slow, []).append(first_attempt(delivery))
+        return lanes
 
     def prepare_batch(self, bodies: Sequence[str]) -> list[int]:
         """Begin a batch: bring the subscriptions of its teams up to date with one read of their
@@ -113,7 +129,7 @@ class Ingest:
         for the burst's. That costs one SendMessageBatch more; a batch of one team, or of teams none of
         which holds most of it, is sent ten messages a send as before.
         """
-        self._held = HeldMessages(self._delivery_queue.send)
+        self._held = self._held_for_lanes()
         teams: list[str | None] = []
         for body in bodies:
             try:
@@ -130,8 +146,9 @@ class Ingest:
     def finish_batch(self) -> set[str]:
         """Send the messages the batch's fan-outs hold; the records (message ids) of which SQS has not
         accepted every message: they must not be acknowledged."""
-        unsent = self._held.flush()
-        metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=self._held.sent)
+        unsent = set().union(*(held.flush() for held in self._held.values()))
+        sent = sum(held.sent for held in self._held.values())
+        metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=sent)
         return unsent
 
     def process_message(self, record_id: str, body: str, has_time: Callable[[], bool]) -> None:
@@ -140,7 +157,8 @@ class Ingest:
         request = read_queue_message(body)
         if request.event.team_id == self._busiest_team:
             self._busiest_team = None
-            self._held.flush()
+            for held in self._held.values():
+                held.flush()
         logger.append_keys(event_id=request.event.event_id, team_id=request.event.team_id)
         result = self.fan_out(record_id, request, has_time)
         if result.continue_after:
@@ -183,7 +201,8 @@ class Ingest:
             if start + self._chunk_size >= len(targets):
                 # The last chunk leaves no mark (an update is billed on the whole event), so nothing
                 # keeps its messages from waiting for others: repeated, they find their first attempts made.
-                self._held.hold(record_id, [first_attempt(delivery) for delivery in chunk])
+                for slow, messages in self._by_lane(chunk).items():
+                    self._held[slow].hold(record_id, messages)
                 return FanOutResult(matched=len(targets), enqueued=enqueued, held=len(chunk), continue_after=None)
             enqueued += self._send_marking_progress(event, chunk)
             if not has_time():
@@ -199,7 +218,8 @@ class Ingest:
         try:
             for start in range(0, len(chunk), SQS_BATCH_LIMIT):
                 group = chunk[start : start + SQS_BATCH_LIMIT]
-                self._delivery_queue.send([first_attempt(delivery) for delivery in group])
+                for slow, messages in self._by_lane(group).items():
+                    (self._slow_lane if slow else self._delivery_queue).send(messages)
                 enqueued += len(group)
                 sent_through = group[-1].subscription_id
         finally:

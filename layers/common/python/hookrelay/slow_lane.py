@@ -17,18 +17,26 @@ REMEMBERED_FOR: containers that saw an endpoint slow at the same moment (all of 
 begins) would otherwise all look again at the same moment, each holding an invocation for the slow
 answer, and leave the delivery queue without a free consumer for that long. Messages on the slow
 lane are always sent, never moved back: two containers that disagree cannot pass a message between them.
+
+A container also shares what its delivery-queue batches found slow, as the team's slow marks
+(store/team_items.py, SLOW_MARKS; SlowLane.end_batch), and ingest sends a marked subscription's first
+attempts straight to the slow lane: the delivery queue's consumers neither wait for nor move them.
 """
 
+import math
 import random
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
+from hookrelay import clock
 from hookrelay.admission import Ready
 from hookrelay.observability import log_failure
 from hookrelay.outcomes import Outcome, Report, logged
 from hookrelay.queues import Message, Queue
+from hookrelay.records import Subscription
 
 # An answer this slow (a timeout included) marks its endpoint slow: a batch's sends, not the AWS calls
 # around them, are what hold an invocation, and a receiver that answers within a second is not one to
@@ -38,6 +46,9 @@ REMEMBERED_FOR_SECONDS = 60.0
 REMEMBERED_SPREAD = 0.25  # each mark lasts 45 to 75 s
 # Bounds a container's memory whatever the number of subscriptions; the oldest marks go first.
 REMEMBERED_AT_MOST = 10_000
+# A container shares an endpoint's mark with ingest (SlowLane.end_batch) at most this often: half the
+# shared mark's length, so that a container that keeps finding the endpoint slow renews it before it ends.
+SHARED_AGAIN_AFTER_SECONDS = REMEMBERED_FOR_SECONDS / 2
 
 
 class SlowEndpoints:
@@ -77,15 +88,68 @@ class SlowEndpoints:
             return True
 
 
+class SlowMarks(Protocol):
+    """Where a container shares the endpoints it found slow (store/team_items.py, SLOW_MARKS)."""
+
+    def mark_slow(self, team_id: str, subscription_id: str, until: int, now: int) -> None: ...
+
+
 class SlowLane:
     """The slow lane's queue, and which subscriptions' messages go to it, as this container saw them."""
 
-    def __init__(self, queue: Queue, endpoints: SlowEndpoints | None = None):
+    def __init__(
+        self,
+        queue: Queue,
+        marks: SlowMarks | None = None,
+        endpoints: SlowEndpoints | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        """`marks`: where the endpoints a batch of the delivery queue found slow are shared with ingest."""
         self._queue = queue
-        self._endpoints = endpoints or SlowEndpoints()
+        self._marks = marks
+        self._endpoints = endpoints or SlowEndpoints(monotonic)
+        self._monotonic = monotonic
+        self._found_slow: dict[str, str] = {}  # subscription id -> team id, since the last batch's end
+        self._found_slow_lock = threading.Lock()  # a batch's attempts observe from their own threads
+        self._shared_at: OrderedDict[str, float] = OrderedDict()
 
-    def observe(self, subscription_id: str, latency_ms: int) -> None:
-        self._endpoints.observe(subscription_id, latency_ms)
+    def observe(self, subscription: Subscription, latency_ms: int) -> None:
+        self._endpoints.observe(subscription.id, latency_ms)
+        if latency_ms >= SLOW_ANSWER_MS:
+            with self._found_slow_lock:
+                self._found_slow[subscription.id] = subscription.team_id
+
+    def end_batch(self, *, from_slow_lane: bool) -> None:
+        """Share the endpoints that the batch found slow (by a slow answer, or by moving their messages)
+        with ingest, unless it came from the slow lane; each at most once per SHARED_AGAIN_AFTER_SECONDS
+        from this container.
+
+        Only the delivery queue's batches share them: once ingest reads a mark, only the slow lane sends
+        to that endpoint, and its containers (up to the lane's concurrency) would otherwise each write
+        the mark once a period, on the team's partition. The delivery queue holds an endpoint's messages
+        again only when its mark has ended, so a mark is written about once a period per slow endpoint.
+        A write that fails leaves the messages to be moved as before: it is logged, and the batch goes on."""
+        with self._found_slow_lock:
+            found_slow, self._found_slow = self._found_slow, {}
+        if from_slow_lane or self._marks is None:
+            return
+        now, moment = int(clock.utc_now().timestamp()), self._monotonic()
+        for subscription_id, team_id in found_slow.items():
+            if moment - self._shared_at.get(subscription_id, -math.inf) < SHARED_AGAIN_AFTER_SECONDS:
+                continue
+            self._shared_at[subscription_id] = moment
+            self._shared_at.move_to_end(subscription_id)
+            while len(self._shared_at) > REMEMBERED_AT_MOST:
+                self._shared_at.popitem(last=False)
+            try:
+                self._marks.mark_slow(team_id, subscription_id, now + int(REMEMBERED_FOR_SECONDS), now)
+            except Exception as error:
+                log_failure(
+                    "sharing a slow endpoint's mark failed; its messages are moved as before",
+                    error,
+                    level="WARNING",
+                    subscription_id=subscription_id,
+                )
 
     def queue_for(self, subscription_id: str, delivery_queue: Queue) -> Queue:
         """Where a message of the subscription goes: the slow lane, if its endpoint answered slowly."""
@@ -102,6 +166,8 @@ class SlowLane:
         ERROR, received again, if SQS refused them."""
         if not slow:
             return []
+        with self._found_slow_lock:
+            self._found_slow.update((each.delivery.subscription_id, each.delivery.team_id) for each in slow)
         try:
             self._queue.send([Message(bodies[each.message_id], each.delivery.team_id) for each in slow])
             outcome = Outcome.MOVED_TO_SLOW_LANE

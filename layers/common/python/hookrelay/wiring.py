@@ -58,12 +58,11 @@ def delivery_queue(settings: Settings, *, clients: Clients | None = None) -> "Qu
     return Queue((clients or client)("sqs"), settings.delivery_queue_url)
 
 
-def _slow_lane(settings: Settings) -> "SlowLane":
+def slow_lane_queue(settings: Settings) -> "Queue":
     from hookrelay.aws import client
     from hookrelay.queues import Queue
-    from hookrelay.slow_lane import SlowLane
 
-    return SlowLane(Queue(client("sqs"), settings.slow_lane_url))
+    return Queue(client("sqs"), settings.slow_lane_url)
 
 
 def transport(settings: Settings) -> "Transport":
@@ -102,6 +101,7 @@ def deliverer(
     from hookrelay.delivery import Deliverer
     from hookrelay.rate_limit import reserve_spacing_seconds
     from hookrelay.senders import Senders
+    from hookrelay.slow_lane import SlowLane
     from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
     from hookrelay.store.deliveries import DynamoDeliveryStore
     from hookrelay.store.rate_limits import DynamoRateLimiter
@@ -114,7 +114,7 @@ def deliverer(
         senders=senders or Senders(web=transport(settings)),
         policy=policy or retry_policy(settings),
         delivery_queue=queue or delivery_queue(settings),
-        slow_lane=slow_lane or _slow_lane(settings),
+        slow_lane=slow_lane or SlowLane(slow_lane_queue(settings), marks=store),
         due_shards=settings.due_shards,
         rate_limiter=rate_limiter
         or DynamoRateLimiter(
@@ -133,9 +133,10 @@ def ingest(settings: Settings) -> "Ingest":
     from hookrelay.store.events import DynamoEventStore
 
     return Ingest(
-        subscriptions=CachedTeamSubscriptions(subscription_store(settings)),
+        subscriptions=CachedTeamSubscriptions(subscription_store(settings), with_slow_marks=True),
         events=DynamoEventStore(table(settings.deliveries_table)),
         delivery_queue=delivery_queue(settings),
+        slow_lane=slow_lane_queue(settings),
         events_queue=Queue(client("sqs"), settings.events_queue_url),
         chunk_size=settings.fanout_chunk_size,
     )

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from hookrelay import clock
 from hookrelay.errors import Unavailable
 from hookrelay.matching import SubscriptionIndex
 from hookrelay.observability import log_failure
@@ -51,10 +52,14 @@ class CachedTeamSubscriptions:
     `find` raise Unavailable for it until a later refresh succeeds, while the batch's other teams go on.
     """
 
-    def __init__(self, store: SubscriptionStore):
+    def __init__(self, store: SubscriptionStore, *, with_slow_marks: bool = False):
+        """`with_slow_marks`: also read the teams' slow marks with their versions (ingest's, for
+        `marked_slow`), which costs a read unit per team and batch that delivery does not need."""
         self._store = store
         self._teams: OrderedDict[str, _Team] = OrderedDict()
         self._unavailable: set[str] = set()
+        self._with_slow_marks = with_slow_marks
+        self._slow_marks: dict[str, dict[str, int]] = {}
 
     def refresh(self, team_ids: Iterable[str]) -> set[str]:
         """Bring these teams up to date; those whose subscriptions could not be read."""
@@ -62,7 +67,11 @@ class CachedTeamSubscriptions:
         if not wanted:
             return set()
         try:
-            versions = self._store.versions(wanted)
+            if self._with_slow_marks:
+                versions, marks = self._store.versions_and_slow_marks(wanted)
+                self._slow_marks = {team_id: marks.get(team_id, {}) for team_id in wanted}
+            else:
+                versions = self._store.versions(wanted)
         except Exception as error:
             log_failure("reading the teams' versions failed; their messages will be received again", error)
             self._unavailable |= wanted
@@ -96,6 +105,12 @@ class CachedTeamSubscriptions:
     def matching(self, event: Event) -> list[Subscription]:
         """The subscriptions of the event's team that receive it, found through the team's index."""
         return self._team(event.team_id).index.matching(event)
+
+    def marked_slow(self, team_id: str, subscription_id: str) -> bool:
+        """Whether a delivery container marked the subscription's endpoint slow, as of the last refresh of
+        its team, and the mark has not ended."""
+        until = self._slow_marks.get(team_id, {}).get(subscription_id)
+        return until is not None and until > clock.utc_now().timestamp()
 
     def find(self, team_id: str, subscription_id: str) -> Subscription | None:
         """One subscription of the team, by id, from the same cached read (no read per delivery)."""

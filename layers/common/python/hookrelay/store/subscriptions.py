@@ -78,6 +78,16 @@ class SubscriptionStore(Protocol):
         """Each team's version, in one read; 0 for a team never written since versions exist."""
         ...
 
+    def versions_and_slow_marks(self, team_ids: Collection[str]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """Each team's version, as `versions`, and its slow marks (subscription id -> the epoch second the
+        mark ends, past ones included), in one read."""
+        ...
+
+    def mark_slow(self, team_id: str, subscription_id: str, until: int, now: int) -> None:
+        """Mark the subscription's endpoint slow until the epoch second `until`, moving no version; marks
+        that ended before `now` may be removed."""
+        ...
+
     def changed_between(self, team_id: str, after: int, upto: int) -> set[str] | None:
         """The ids of the subscriptions that the writes which moved the team's version from `after` to `upto`
         changed (created, replaced, deleted or disabled); None when the change log no longer reaches back
@@ -183,6 +193,12 @@ class DynamoSubscriptionStore:
 
     def versions(self, team_ids: Collection[str]) -> dict[str, int]:
         return self._team.versions(team_ids)
+
+    def versions_and_slow_marks(self, team_ids: Collection[str]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        return self._team.versions_and_slow_marks(team_ids)
+
+    def mark_slow(self, team_id: str, subscription_id: str, until: int, now: int) -> None:
+        self._team.mark_slow(team_id, subscription_id, until, now)
 
     def changed_between(self, team_id: str, after: int, upto: int) -> set[str] | None:
         return self._team.changed_between(team_id, after, upto)

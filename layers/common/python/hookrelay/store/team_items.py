@@ -26,6 +26,14 @@ TEAM_ITEM = "#team"
 # key is known from the version alone. A cache further behind than that reads the whole team, as it
 # would anyway: a team has at most 1 000 subscriptions.
 CHANGE_LOG_SLOTS = 1000
+# The team's slow marks (hookrelay.slow_lane): an attribute per subscription whose endpoint a delivery
+# container saw answer slowly, named by its id, holding the epoch second its mark ends. Ingest reads it
+# with the versions and sends those subscriptions' first attempts straight to the slow lane. Written by
+# delivery alone and without the version, so that a slow endpoint makes no cache re-read its team.
+SLOW_MARKS = "#slow"
+# Expired marks a mark's write removes at most (one expression's worth): marks are written one at a time,
+# so this keeps ahead of them, and the item holds about one mark per slow endpoint.
+EXPIRED_MARKS_REMOVED_AT_MOST = 50
 
 
 # What a subscription's stored size leaves out: delivery's health fields, written without the team's item.
@@ -85,6 +93,46 @@ class TeamItems:
         keys = [{"team_id": team_id, "subscription_id": TEAM_ITEM} for team_id in team_ids]
         items = get_items(self._table, keys, fields=("team_id", "version"), consistent=True)
         return {str(item["team_id"]): int(item["version"]) for item in items}
+
+    def versions_and_slow_marks(self, team_ids: Collection[str]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """The teams' versions, as `versions`, and their slow marks (subscription id -> the epoch second its
+        mark ends), in the same read."""
+        keys = [{"team_id": team_id, "subscription_id": own} for team_id in team_ids for own in (TEAM_ITEM, SLOW_MARKS)]
+        versions: dict[str, int] = {}
+        marks: dict[str, dict[str, int]] = {}
+        for item in get_items(self._table, keys, consistent=True):
+            team_id = str(item.pop("team_id"))
+            if item.pop("subscription_id") == TEAM_ITEM:
+                versions[team_id] = int(item["version"])
+            else:
+                marks[team_id] = {str(name): int(until) for name, until in item.items()}
+        return versions, marks
+
+    def mark_slow(self, team_id: str, subscription_id: str, until: int, now: int) -> None:
+        """Mark the subscription's endpoint slow until the epoch second `until`; remove marks that ended
+        before `now` (in a second write, only while they are unchanged)."""
+        key = {"team_id": team_id, "subscription_id": SLOW_MARKS}
+        written = self._table.update_item(
+            Key=key,
+            UpdateExpression="SET #marked = :until",
+            ExpressionAttributeNames={"#marked": subscription_id},
+            ExpressionAttributeValues={":until": until},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        ended = [(name, value) for name, value in written.items() if name not in key and value < now]
+        if not ended:
+            return
+        ended = ended[:EXPIRED_MARKS_REMOVED_AT_MOST]
+        names = {f"#e{index}": name for index, (name, _) in enumerate(ended)}
+        values = {f":e{index}": value for index, (_, value) in enumerate(ended)}
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):  # marked again since
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="REMOVE " + ", ".join(names),
+                ConditionExpression=" AND ".join(f"{name} = :{name[1:]}" for name in names),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
 
     def changed_between(self, team_id: str, after: int, upto: int) -> set[str] | None:
         if upto - after > CHANGE_LOG_SLOTS:
