@@ -27,7 +27,9 @@ from e2e.conftest import (
     subscribe,
     verify_all_signatures,
 )
+from e2e.test_dlq_runbook import AwsCli
 from hookrelay.records import delivery_id
+from hookrelay.slow_lane import SLOW_ANSWER_MS
 
 pytestmark = pytest.mark.e2e
 
@@ -227,6 +229,45 @@ def test_fails_twice_then_succeeds_with_the_same_webhook_id(api: ApiClient, deli
     attempts = record(delivery_stack, delivery)["attempts"]
     assert [attempt["status_code"] for attempt in attempts] == [500, 502, 200]  # type: ignore[index]
     assert [attempt["response_excerpt"] for attempt in attempts] == ["boom", "bad gateway", "thanks"]  # type: ignore[index]
+
+
+def slow_marks(stack: RunningStack) -> dict[str, int]:
+    """Every team's slow marks as an operator reads them, with the AWS CLI: subscription id -> when it ends."""
+    aws = AwsCli(stack.aws_endpoint, "dynamodb")
+    found = aws(
+        "scan",
+        "--table-name",
+        stack.table("SubscriptionsTable").name,
+        "--filter-expression",
+        "subscription_id = :marks",
+        "--expression-attribute-values",
+        json.dumps({":marks": {"S": "#slow"}}),
+    )
+    return {
+        name: int(value["N"])
+        for item in found["Items"]
+        for name, value in item.items()
+        if name not in ("team_id", "subscription_id")
+    }
+
+
+def test_an_endpoint_found_slow_gets_its_next_events_from_the_slow_lane_without_a_move(
+    api: ApiClient, delivery_stack: RunningStack
+) -> None:
+    with receiver(lambda _: Answer(delay_seconds=SLOW_ANSWER_MS / 1000 + 0.2)) as slow:
+        subscription = str(subscribe(api, f"http://127.0.0.1:{slow.port}/hook")["id"])
+        first = delivery_id(publish(api), subscription)
+        eventually(lambda: record(delivery_stack, first).get("status") == "delivered", "the first delivered")
+        eventually(lambda: slow_marks(delivery_stack).get(subscription, 0) > time.time(), "the endpoint marked slow")
+        later = [delivery_id(publish(api), subscription) for _ in range(3)]
+        eventually(
+            lambda: all(record(delivery_stack, each).get("status") == "delivered" for each in later),
+            "the later events delivered",
+        )
+    assert sorted(request.headers["webhook-id"] for request in slow.received) == sorted([first, *later])
+    # Ingest sent them to the slow lane: no delivery-queue container held them or moved them there.
+    moves = [line for line in delivery_stack.text().splitlines() if "moved to the slow lane" in line]
+    assert not [line for line in moves if subscription in line]
 
 
 def test_gone_disables_the_subscription(api: ApiClient, delivery_stack: RunningStack) -> None:

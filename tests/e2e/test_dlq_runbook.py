@@ -48,10 +48,12 @@ def stack() -> Iterator[RunningStack]:
 
 
 class AwsCli:
-    """`aws sqs ...` from the test venv's awscli, with dummy credentials, against the stack's endpoint."""
+    """`aws sqs ...` (or another `service`) from the test venv's awscli, with dummy credentials, against
+    the stack's endpoint."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, service: str = "sqs") -> None:
         self.endpoint = endpoint
+        self.service = service
         self.operations: set[str] = set()
         self.environment = {
             **{name: value for name, value in os.environ.items() if not name.startswith("AWS_")},
@@ -63,7 +65,7 @@ class AwsCli:
     def run(self, operation: str, *arguments: str) -> subprocess.CompletedProcess[str]:
         self.operations.add(operation)
         return subprocess.run(
-            [AWS_CLI, "sqs", operation, *arguments, "--endpoint-url", self.endpoint, "--output", "json"],
+            [AWS_CLI, self.service, operation, *arguments, "--endpoint-url", self.endpoint, "--output", "json"],
             capture_output=True,
             text=True,
             timeout=60,
