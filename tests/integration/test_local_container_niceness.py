@@ -1,5 +1,6 @@
-"""HOOKRELAY_LOCAL_CONTAINER_NICENESS: the local stack's function containers yield the CPU to the processes
-that stand in for AWS's services (whose answers on AWS never wait for a function's CPU), when asked."""
+"""How the local stack starts its function containers. HOOKRELAY_LOCAL_CONTAINER_NICENESS: they yield the
+CPU to the processes that stand in for AWS's services (whose answers on AWS never wait for a function's
+CPU), when asked; and each names itself in its AWS calls."""
 
 import os
 from pathlib import Path
@@ -41,3 +42,17 @@ def test_a_value_that_is_not_one_stops_the_stack_at_its_start(
     monkeypatch.setenv(CONTAINER_NICENESS_VARIABLE, value)
     with pytest.raises(ValueError, match=f"{CONTAINER_NICENESS_VARIABLE} must be a whole number from 0 to 19"):
         LocalStack.create(REPO / "template.yaml", aws_endpoint="http://127.0.0.1:1", containers=True)
+
+
+def test_each_container_names_itself_in_the_user_agent_of_its_aws_calls(tmp_path: Path) -> None:
+    # The local DynamoDB serves its callers in turns, each known by this app id (hookrelay_cli.local.dynamodb).
+    (tmp_path / "app.py").write_text(
+        "import os\n\n\ndef handler(event, context):\n    return os.environ['AWS_SDK_UA_APP_ID']\n"
+    )
+    spec = FunctionSpec("Named", tmp_path, "app", "handler", {}, 30, "NamedRole")
+    containers = [ContainerFunction(spec, number, traced=False, environment=dict(os.environ)) for number in (0, 3)]
+    try:
+        assert [container.invoke({}) for container in containers] == ["Named-0", "Named-3"]
+    finally:
+        for container in containers:
+            container.stop()

@@ -22,7 +22,7 @@ from hookrelay.api_keys import hash_key, issue_key
 from hookrelay.aws import client, table
 from hookrelay.settings import get_settings
 from hookrelay.store.api_keys import Credential, DynamoCredentials
-from hookrelay_cli.local.dynamodb import DynamoDBRules, dynamodb_rules
+from hookrelay_cli.local.dynamodb import DynamoDBRules, TakingTurns, caller_of, dynamodb_rules
 from hookrelay_cli.local.stack import LocalStack
 
 LAG_MS = 400
@@ -464,3 +464,42 @@ def test_an_eventually_consistent_query_reads_its_partition_as_it_was(dynamodb: 
         ("s-3", "https://old.example"),
     ]
     assert queried == [each for each in scanned if each["team_id"] == {"S": "team-a"}]
+
+
+def test_callers_take_turns_one_call_at_a_time() -> None:
+    # A container's burst (a delivery batch's attempts recorded at once) queues ahead of another's call.
+    turns = TakingTurns()
+    order: list[str] = []
+    inside = threading.Semaphore(1)
+    holding, release = threading.Event(), threading.Event()
+
+    def call(caller: str, name: str) -> None:
+        with turns.turn(caller):
+            assert inside.acquire(blocking=False), "two calls at once"
+            order.append(name)
+            if name == "holder":
+                holding.set()
+                release.wait(timeout=10)
+            inside.release()
+
+    def started(caller: str, name: str) -> threading.Thread:
+        thread = threading.Thread(target=call, args=(caller, name))
+        thread.start()
+        time.sleep(0.01)  # queued in this order
+        return thread
+
+    threads = [started("app/DeliveryFunction-0", "holder")]
+    assert holding.wait(timeout=10)
+    threads += [started("app/DeliveryFunction-0", f"burst-{n}") for n in range(20)]
+    threads += [started("app/IngestFunction-0", "quiet"), started("app/DeliveryFunction-1", "other")]
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order[:4] == ["holder", "burst-0", "quiet", "other"]
+    assert order[4:] == [f"burst-{n}" for n in range(1, 20)]
+
+
+def test_a_caller_is_known_by_its_app_id() -> None:
+    user_agent = "Boto3/1.44.8 md/Botocore#1.44.8 ua/2.1 cfg/retry-mode#standard app/IngestFunction-2 Botocore/1.44.8"
+    assert caller_of(user_agent) == "app/IngestFunction-2"
+    assert caller_of("aws-cli/2.17.0 Python/3.13.0") == "aws-cli/2.17.0 Python/3.13.0"

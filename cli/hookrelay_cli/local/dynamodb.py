@@ -45,7 +45,13 @@ limits (the index lag stays off unless set, as before).
   index shards held the server for 150 ms once a noisy team had written 10 000 deliveries).
 - Each request is atomic, one at a time: moto's server threads would otherwise read an item while
   another changes it (a query failing with "dictionary changed size during iteration", a condition
-  checked on a half-written item), which the containers' parallel requests make frequent.
+  checked on a half-written item), which the containers' parallel requests make frequent. The callers
+  take turns (TakingTurns), each known by the app id in its User-Agent (each function container sets
+  AWS_SDK_UA_APP_ID to its own name): on AWS one caller's burst of calls, on partitions of its own,
+  delays nobody else's, while in arrival order a delivery batch's ten attempts recorded at once, from
+  each of four containers, queued every other call behind forty. In turns a call waits for at most
+  one call of each other caller with calls waiting. No limit of AWS's is any looser for it: throttling,
+  conflicts and read lag are the rules above.
 
 Hooks on moto's DynamoDB models and request handler, installed in the stack's DynamoDB server (a child
 process, see local.moto_servers) and in the process of `mock_aws` (LocalStack.create).
@@ -58,7 +64,7 @@ import os
 import random
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -421,12 +427,54 @@ class _Moto:
     handle_transact_write_items = DynamoHandler.transact_write_items
 
 
+class TakingTurns:
+    """One call at a time, the callers taking turns: a caller's next call waits behind one call of each
+    other caller that has calls waiting, not behind all the calls that came before it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy = False
+        # Each caller's waiting calls, the callers in the order of their turns.
+        self._waiting: OrderedDict[str, deque[threading.Event]] = OrderedDict()
+
+    @contextmanager
+    def turn(self, caller: str) -> Iterator[None]:
+        with self._lock:
+            waiting = None
+            if self._busy:
+                waiting = threading.Event()
+                self._waiting.setdefault(caller, deque()).append(waiting)
+            self._busy = True
+        if waiting is not None:
+            waiting.wait()
+        try:
+            yield
+        finally:
+            self._next_turn()
+
+    def _next_turn(self) -> None:
+        with self._lock:
+            if not self._waiting:
+                self._busy = False
+                return
+            caller, calls = self._waiting.popitem(last=False)
+            if len(calls) > 1:
+                self._waiting[caller] = calls  # to the back of the turns, for its next call
+            calls.popleft().set()  # the lock passes to it: busy stays true
+
+
+def caller_of(user_agent: str) -> str:
+    """Who a request comes from: the app id of its User-Agent (`app/<id>`), or the whole of it."""
+    app = next((part for part in user_agent.split() if part.startswith("app/")), None)
+    return app or user_agent
+
+
 def _install() -> None:
-    one_at_a_time = threading.Lock()
+    turns = TakingTurns()
 
     def atomic_call_action(self: DynamoHandler) -> Any:
         try:
-            with one_at_a_time:
+            with turns.turn(caller_of(self.headers.get("User-Agent", ""))):
                 return _Moto.call_action(self)
         finally:
             _answer_when_done()

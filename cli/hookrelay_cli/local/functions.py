@@ -308,6 +308,8 @@ class ContainerFunction:
             "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout_seconds)),
             "PYTHONUNBUFFERED": "1",
+            # In the User-Agent of its AWS calls: the local DynamoDB serves its callers in turns.
+            "AWS_SDK_UA_APP_ID": f"{spec.logical_id}-{container}",
         }
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
