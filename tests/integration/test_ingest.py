@@ -460,3 +460,25 @@ def test_a_record_comes_back_while_one_of_its_messages_is_not_accepted(
     expected = {delivery_id(event.event_id, sub) for event in events.values() for sub in ids}
     sent = first_run + Counter(m["delivery_id"] for m in delivery_messages())
     assert set(sent) == expected
+
+
+def test_the_first_attempts_of_an_endpoint_marked_slow_go_to_the_slow_lane_and_are_counted(
+    stack: LocalStack, subscribed: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fast, slow = subscribed(), subscribed()
+    until = int(clock.utc_now().timestamp()) + 60
+    wiring.subscription_store(get_settings()).mark_slow("team-a", slow, until, now=until - 60)
+    events = team_a_events(3)
+    capsys.readouterr()
+    assert ingest_batch(stack, events) == set()
+    on_the_slow_lane = [json.loads(message["Body"]) for message in drain(get_settings().slow_lane_url)]
+    assert {message["delivery_id"] for message in on_the_slow_lane} == {
+        delivery_id(event.event_id, slow) for event in events.values()
+    }
+    assert {message["delivery_id"] for message in delivery_messages()} == {
+        delivery_id(event.event_id, fast) for event in events.values()
+    }
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (batch,) = [metric for metric in emitted if "DeliveriesEnqueuedToSlowLane" in metric]
+    # EMF lists a metric's values (DeliveriesEnqueued is added once per event and once for the batch).
+    assert (sum(batch["DeliveriesEnqueued"]), sum(batch["DeliveriesEnqueuedToSlowLane"])) == (6.0, 3.0)

@@ -461,6 +461,7 @@ def test_dashboard_shows_deliveries_queues_dlqs_functions_and_alarms(template: T
         "EventsPublished",
         "EventsIngested",
         "DeliveriesEnqueued",
+        "DeliveriesEnqueuedToSlowLane",
     ):
         assert (namespace, name, dimension, value, "Sum") in rows, name
     for percentile in ("p50", "p90", "p99"):

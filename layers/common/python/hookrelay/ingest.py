@@ -104,6 +104,7 @@ class Ingest:
         self._events_queue = events_queue
         self._chunk_size = chunk_size
         self._held = self._held_for_lanes()
+        self._sent_to_slow_lane = 0  # by the batch's fan-outs of several chunks
         self._busiest_team: str | None = None
 
     def _held_for_lanes(self) -> dict[bool, HeldMessages]:
@@ -130,6 +131,7 @@ class Ingest:
         which holds most of it, is sent ten messages a send as before.
         """
         self._held = self._held_for_lanes()
+        self._sent_to_slow_lane = 0
         teams: list[str | None] = []
         for body in bodies:
             try:
@@ -149,6 +151,9 @@ class Ingest:
         unsent = set().union(*(held.flush() for held in self._held.values()))
         sent = sum(held.sent for held in self._held.values())
         metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=sent)
+        # Of the batch's first attempts (held or sent by chunk), those that went straight to the slow lane.
+        to_slow_lane = self._held[True].sent + self._sent_to_slow_lane
+        metrics.add_metric(name="DeliveriesEnqueuedToSlowLane", unit=MetricUnit.Count, value=to_slow_lane)
         return unsent
 
     def process_message(self, record_id: str, body: str, has_time: Callable[[], bool]) -> None:
@@ -220,6 +225,7 @@ class Ingest:
                 group = chunk[start : start + SQS_BATCH_LIMIT]
                 for slow, messages in self._by_lane(group).items():
                     (self._slow_lane if slow else self._delivery_queue).send(messages)
+                    self._sent_to_slow_lane += len(messages) if slow else 0
                 enqueued += len(group)
                 sent_through = group[-1].subscription_id
         finally:
