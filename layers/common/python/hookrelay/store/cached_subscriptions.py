@@ -42,9 +42,10 @@ MAX_CACHED_TEAMS = 1000
 class CachedTeamSubscriptions:
     """A team's subscriptions, kept per container and checked against the team's version before use.
 
-    `refresh` is called once per batch with the batch's teams: one read of their versions, then for each
-    team whose version moved, one read of its change log and one of the subscriptions the log names (the
-    whole team only when seen for the first time, or when it changed more than it has subscriptions).
+    `refresh` is called once per batch with the batch's teams: one read of their versions (and, for
+    ingest, of their slow marks: `marked_slow`), then for each team whose version moved, one read of its
+    change log and one of the subscriptions the log names (the whole team only when seen for the first
+    time, or when it changed more than it has subscriptions).
     Every change is answered only after it moved the version, so a batch that starts after the answer acts
     on the change.
 
