@@ -393,7 +393,12 @@ def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
         a_arrived = a_arrivals.of({delivery_id(event_id, a_subscription) for event_id in a_ids})
         # Batches that failed (the local stack's calls to moto that timed out) and came back.
         errors = sum('"level":"ERROR"' in line or "failed on a batch" in line for line in stack.output)
-        machine = f"{MachineTime.now().share_since(cpu_before)}; the stack logged {errors} errors"
+        # Once an endpoint's slow mark is shared, ingest sends its deliveries to the slow lane itself.
+        moves = sum('"outcome":"moved to the slow lane"' in line for line in stack.output)
+        machine = (
+            f"{MachineTime.now().share_since(cpu_before)}; the stack logged {errors} errors;"
+            f" {moves} deliveries moved to the slow lane"
+        )
     return Outcome(
         scenario=scenario,
         a_events=a_events,
