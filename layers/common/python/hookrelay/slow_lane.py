@@ -51,6 +51,14 @@ REMEMBERED_AT_MOST = 10_000
 SHARED_AGAIN_AFTER_SECONDS = REMEMBERED_FOR_SECONDS / 2
 
 
+def _remember(kept: OrderedDict[str, float], subscription_id: str, moment: float) -> None:
+    """Keep `moment` for the subscription as the newest entry of `kept`, the oldest dropped past REMEMBERED_AT_MOST."""
+    kept[subscription_id] = moment
+    kept.move_to_end(subscription_id)
+    while len(kept) > REMEMBERED_AT_MOST:
+        kept.popitem(last=False)
+
+
 class SlowEndpoints:
     """The subscriptions whose endpoint answered slowly in this container, each for its mark's period."""
 
@@ -72,10 +80,7 @@ class SlowEndpoints:
                 self._slow_until.pop(subscription_id, None)
                 return
             period = REMEMBERED_FOR_SECONDS * self._spread(1 - REMEMBERED_SPREAD, 1 + REMEMBERED_SPREAD)
-            self._slow_until[subscription_id] = self._monotonic() + period
-            self._slow_until.move_to_end(subscription_id)
-            while len(self._slow_until) > REMEMBERED_AT_MOST:
-                self._slow_until.popitem(last=False)
+            _remember(self._slow_until, subscription_id, self._monotonic() + period)
 
     def is_slow(self, subscription_id: str) -> bool:
         with self._lock:
@@ -137,10 +142,7 @@ class SlowLane:
         for subscription_id, team_id in found_slow.items():
             if moment - self._shared_at.get(subscription_id, -math.inf) < SHARED_AGAIN_AFTER_SECONDS:
                 continue
-            self._shared_at[subscription_id] = moment
-            self._shared_at.move_to_end(subscription_id)
-            while len(self._shared_at) > REMEMBERED_AT_MOST:
-                self._shared_at.popitem(last=False)
+            _remember(self._shared_at, subscription_id, moment)
             try:
                 self._marks.mark_slow(team_id, subscription_id, now + int(REMEMBERED_FOR_SECONDS), now)
             except Exception as error:
