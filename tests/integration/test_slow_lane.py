@@ -16,10 +16,9 @@ from records import subscription_id
 from hookrelay import clock, wiring
 from hookrelay.aws import client, table
 from hookrelay.errors import Unavailable
-from hookrelay.events_queue import FanOutRequest, queue_message
 from hookrelay.observability import logger
 from hookrelay.queues import Message, Queue
-from hookrelay.records import Event, delivery_id
+from hookrelay.records import delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.slow_lane import REMEMBERED_FOR_SECONDS, SLOW_ANSWER_MS, SlowLane
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
@@ -28,6 +27,7 @@ from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_crash_safety import queue_depth
 from integration.test_delivery import World, event_of, queued_jobs
+from integration.test_ingest import ingest_batch
 
 SLOW_SECONDS = SLOW_ANSWER_MS / 1000 + 0.3
 
@@ -147,17 +147,8 @@ def test_messages_the_slow_lane_does_not_take_come_back_unsent(stack: LocalStack
     assert world.delivery_log.get(second) is None
 
 
-def fan_out(*events: Event) -> None:
-    """One events-queue batch through ingest, as its handler runs it."""
-    ingest = wiring.ingest(get_settings())
-    bodies = [queue_message(FanOutRequest(event=event)) for event in events]
-    for index in ingest.prepare_batch(bodies):
-        ingest.process_message(str(index), bodies[index], has_time=lambda: True)
-    assert not ingest.finish_batch()
-
-
 def test_ingest_sends_an_endpoint_marked_slow_straight_to_the_slow_lane_until_the_mark_ends(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = get_settings()
     with receiver(lambda _: Answer(delay_seconds=SLOW_SECONDS)) as slow, receiver() as fast:
@@ -170,7 +161,7 @@ def test_ingest_sends_an_endpoint_marked_slow_straight_to_the_slow_lane_until_th
         assert world.subscriptions.versions([slow_subscription.team_id]) == version
 
         slow_event, fast_event = event_of(slow_subscription, 1), event_of(fast_subscription, 1)
-        fan_out(slow_event, fast_event)
+        assert ingest_batch(stack, {"r1": slow_event, "r2": fast_event}) == set()
         on_the_slow_lane = queued_jobs(1, settings.slow_lane_url)
         assert set(on_the_slow_lane) == {delivery_id(slow_event.event_id, slow_subscription.id)}
         assert set(queued_jobs(1, settings.delivery_queue_url)) == {
@@ -185,7 +176,7 @@ def test_ingest_sends_an_endpoint_marked_slow_straight_to_the_slow_lane_until_th
     later = clock.utc_now() + timedelta(seconds=REMEMBERED_FOR_SECONDS + 1)
     monkeypatch.setattr(clock, "utc_now", lambda: later)
     late_event = event_of(slow_subscription, 2)
-    fan_out(late_event)
+    assert ingest_batch(stack, {"r3": late_event}) == set()
     assert set(queued_jobs(1, settings.delivery_queue_url)) == {delivery_id(late_event.event_id, slow_subscription.id)}
 
 
