@@ -335,6 +335,12 @@ def b_phase(publisher: Publisher, b_events: int, subscription: str, arrivals: Ar
     return sent
 
 
+def b_alone(publisher: Publisher, b_events: int, subscription: str, arrivals: Arrivals) -> list[float]:
+    """B's latencies with no neighbour, after a few events that warm the stack's containers up."""
+    b_phase(publisher, min(B_WARM_UP_EVENTS, b_events), subscription, arrivals)
+    return latencies(b_phase(publisher, b_events, subscription, arrivals), subscription, arrivals)
+
+
 QUEUES = {"events": "events", "delivery": "delivery", "slow lane": "delivery-slow"}
 
 
@@ -378,9 +384,8 @@ def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
             subscribe(stack, team_b.key, b_hooks.port),
         )
         cpu_before = MachineTime.now()
-        b_phase(team_b, min(B_WARM_UP_EVENTS, b_events), b_subscription, b_arrivals)
-        b_alone = latencies(b_phase(team_b, b_events, b_subscription, b_arrivals), b_subscription, b_arrivals)
-        print(f"{scenario.name}: B alone, p95 {p95(b_alone):.2f} s; A publishes {a_events} events", flush=True)
+        alone = b_alone(team_b, b_events, b_subscription, b_arrivals)
+        print(f"{scenario.name}: B alone, p95 {p95(alone):.2f} s; A publishes {a_events} events", flush=True)
         a_started = time.perf_counter()
         a_ids = team_a.flood(a_events, scenario.a_batched)
         b_started = time.perf_counter()
@@ -403,7 +408,7 @@ def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
         scenario=scenario,
         a_events=a_events,
         b_events=b_events,
-        b_alone=b_alone,
+        b_alone=alone,
         b_with_a=b_with_a,
         a_requests_per_second_alone=a_arrivals.rate(a_started, b_started),
         a_requests_per_second_during_b=a_arrivals.rate(b_started, b_ended),
@@ -436,8 +441,7 @@ def host_floor(b_events: int) -> Figure:
     with receiver(arrivals.answering(Answer())) as hooks, local_stack(SCENARIOS["slow"]) as stack:
         team_b = Publisher(stack, team_key(stack, TEAM_B))
         subscription = subscribe(stack, team_b.key, hooks.port)
-        b_phase(team_b, min(B_WARM_UP_EVENTS, b_events), subscription, arrivals)
-        alone = latencies(b_phase(team_b, b_events, subscription, arrivals), subscription, arrivals)
+        alone = b_alone(team_b, b_events, subscription, arrivals)
         count = BUSY_LOOPS_PER_CPU * (os.cpu_count() or 1)
         with busy_loops(count):
             spun = latencies(b_phase(team_b, b_events, subscription, arrivals), subscription, arrivals)
