@@ -360,7 +360,7 @@ def simulate(rate_limit: int, events: int, *, until_seconds: float | None = None
     containers = [container() for _ in range(CONTAINERS)]
     # Lambda starts five containers on a queue with messages, and up to 300 more a minute.
     free_at = [float(index // 5) for index in range(len(containers))]
-    sweeper = wiring.sweeper(SETTINGS, due_retries=deliveries, queue=queue)  # type: ignore[arg-type]
+    sweeper = wiring.sweeper(SETTINGS, due_retries=deliveries, queue=queue, slow_lane=queue)  # type: ignore[arg-type]
     origins = []
     for number in range(events):
         published = dataclasses.replace(event, event_id=f"0f29a0a2-3a6f-44a4-b2a2-{number:012d}")

@@ -1,4 +1,4 @@
-"""Sweeper (every minute): due retries from the deliveries table back onto the delivery queue."""
+"""Sweeper (every minute): due retries from the deliveries table back onto the delivery queue (or the slow lane)."""
 
 from typing import Any
 

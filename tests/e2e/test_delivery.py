@@ -29,7 +29,7 @@ from e2e.conftest import (
 )
 from e2e.test_dlq_runbook import AwsCli
 from hookrelay.records import delivery_id
-from hookrelay.slow_lane import SLOW_ANSWER_MS
+from hookrelay.slow_answers import SLOW_ANSWER_MS
 
 pytestmark = pytest.mark.e2e
 

@@ -25,6 +25,7 @@ from api_client import ApiClient
 from hookrelay.api_keys import issue_key
 from hookrelay.observability import logger
 from hookrelay.settings import get_settings
+from hookrelay.slow_answers import SLOW_ANSWER_MS
 from hookrelay.store.api_keys import DynamoApiKeyStore
 from hookrelay_cli.local.functions import LocalFunction
 from hookrelay_cli.local.gateway import HttpRequest
@@ -121,6 +122,7 @@ def test_every_function_is_allowed_every_call_it_makes(
         ):
             assert response.status < 300, response.body
         scheduled_delivery(1, due_in=-timedelta(minutes=1))
+        scheduled_delivery(2, due_in=-timedelta(minutes=1), last_latency_ms=SLOW_ANSWER_MS)  # to the slow lane
         stack.invoke("SweeperFunction", {"source": "aws.events", "detail-type": "Scheduled Event"})
         assert api.delete(base).status == 204
 

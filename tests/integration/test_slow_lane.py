@@ -20,7 +20,8 @@ from hookrelay.observability import logger
 from hookrelay.queues import Message, Queue
 from hookrelay.records import delivery_id
 from hookrelay.settings import get_settings
-from hookrelay.slow_lane import REMEMBERED_FOR_SECONDS, SLOW_ANSWER_MS, SlowLane
+from hookrelay.slow_answers import SLOW_ANSWER_MS
+from hookrelay.slow_lane import REMEMBERED_FOR_SECONDS, SlowLane
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.time_budget import UNLIMITED
 from hookrelay.transport import Transport

@@ -15,6 +15,7 @@ from hookrelay.aws import table
 from hookrelay.ingest import new_delivery
 from hookrelay.records import Event
 from hookrelay.settings import get_settings
+from hookrelay.slow_answers import SLOW_ANSWER_MS
 from hookrelay.store.due_retries import DueSlice, DynamoDueRetries, due_shard, due_shard_name
 from hookrelay.sweeper import Sweeper
 from hookrelay.time_budget import UNLIMITED
@@ -30,17 +31,26 @@ EVENT = Event(
 )
 
 
-def scheduled_delivery(index: int, due_in: timedelta) -> str:
+def scheduled_delivery(index: int, due_in: timedelta, last_latency_ms: int = 120) -> str:
+    """A delivery with two attempts made, the last answered after `last_latency_ms`, its retry due in `due_in`."""
     delivery = new_delivery(EVENT, records.subscription(index))
     records.store_pending(table(get_settings().deliveries_table), [delivery])
     due = clock.iso(clock.utc_now() + due_in)
+    attempts = [
+        {"at": clock.iso(clock.utc_now() - timedelta(hours=hours)), "latency_ms": latency_ms, "status_code": 503}
+        for hours, latency_ms in ((3, 120), (1, last_latency_ms))
+    ]
     table(get_settings().deliveries_table).update_item(
         Key={"delivery_id": delivery.id},
-        UpdateExpression="SET #s = :s, attempt_count = :n, next_attempt_at = :due, due_at = :due, due_shard = :shard",
+        UpdateExpression=(
+            "SET #s = :s, attempt_count = :n, attempts = :attempts, next_attempt_at = :due, due_at = :due,"
+            " due_shard = :shard"
+        ),
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={
             ":s": "scheduled",
             ":n": 2,
+            ":attempts": attempts,
             ":due": due,
             ":shard": due_shard(delivery.id, get_settings().due_shards),
         },
@@ -48,8 +58,9 @@ def scheduled_delivery(index: int, due_in: timedelta) -> str:
     return delivery.id
 
 
-def messages() -> list[dict[str, Any]]:
-    return [json.loads(message["Body"]) for message in drain(get_settings().delivery_queue_url)]
+def messages(queue_url: str | None = None) -> list[dict[str, Any]]:
+    """The messages on the delivery queue (or the queue at `queue_url`)."""
+    return [json.loads(message["Body"]) for message in drain(queue_url or get_settings().delivery_queue_url)]
 
 
 @pytest.fixture
@@ -66,6 +77,17 @@ def test_due_retries_are_enqueued_with_their_next_attempt(sweep: Callable[[], An
     assert {m["attempt"] for m in sent} == {3}
     assert later not in {m["delivery_id"] for m in sent}
     assert sweep() == {"enqueued": 0}  # claimed: nothing is due again until its lease ends
+
+
+def test_the_retries_of_endpoints_that_answered_slowly_go_to_the_slow_lane(sweep: Callable[[], Any]) -> None:
+    # Through the template's policies: the sweeper may send to both queues.
+    fast = {scheduled_delivery(index, timedelta(minutes=-1)) for index in range(5)}
+    slow = {scheduled_delivery(index, timedelta(minutes=-1), SLOW_ANSWER_MS) for index in range(5, 12)}
+    assert sweep() == {"enqueued": 12}
+    assert sorted(m["delivery_id"] for m in messages()) == sorted(fast)
+    to_slow_lane = messages(get_settings().slow_lane_url)
+    assert sorted(m["delivery_id"] for m in to_slow_lane) == sorted(slow)
+    assert {m["attempt"] for m in to_slow_lane} == {3}
 
 
 def test_a_shard_with_more_than_a_page_of_due_retries_is_read_to_its_end(

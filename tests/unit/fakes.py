@@ -137,6 +137,8 @@ class LaggingDueIndex:
 
     def __init__(self, due_at: dict[str, str]) -> None:
         self.due_at = dict(due_at)
+        # Each delivery's last attempt's latency (0 when not given).
+        self.last_latency_ms: dict[str, int] = {}
         # Deliveries waiting for a rate-limit slot in the wait partition, by id.
         self.waiting_slots: dict[str, WaitingAttempt] = {}
         self.positions: dict[str, dict[str, Any]] = {}
@@ -159,7 +161,7 @@ class LaggingDueIndex:
         if self.due_at.get(delivery_id) != due_at:
             return None
         self.due_at[delivery_id] = lease_until
-        return Claim(attempt=2, team_id="acme")
+        return Claim(attempt=2, team_id="acme", last_latency_ms=self.last_latency_ms.get(delivery_id, 0))
 
     def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
         start = (after["due_at"], after["delivery_id"]) if after else ("", "")

@@ -4,12 +4,12 @@ import random
 
 from records import subscription
 
+from hookrelay.slow_answers import SLOW_ANSWER_MS
 from hookrelay.slow_lane import (
     REMEMBERED_AT_MOST,
     REMEMBERED_FOR_SECONDS,
     REMEMBERED_SPREAD,
     SHARED_AGAIN_AFTER_SECONDS,
-    SLOW_ANSWER_MS,
     SlowEndpoints,
     SlowLane,
     is_slow_lane,

@@ -11,6 +11,7 @@ from records import subscription_id
 
 from hookrelay import clock
 from hookrelay.retry import SWEEPER_LEASE
+from hookrelay.slow_answers import SLOW_ANSWER_MS
 from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt, due_shard_name, wait_shard_name
 from hookrelay.sweeper import PAGE, Sweeper, stop_seconds
 from hookrelay.time_budget import UNLIMITED, TimeBudget
@@ -28,13 +29,28 @@ def due_retries(count: int) -> dict[str, str]:
 AWS_CALL_SECONDS = 4.0
 
 
+def new_sweeper(
+    index: LaggingDueIndex, queue: FakeQueue, slow_lane: FakeQueue | None = None, shards: int = 1
+) -> Sweeper:
+    return Sweeper(
+        due_retries=index,
+        delivery_queue=queue,  # type: ignore[arg-type]
+        slow_lane=slow_lane or FakeQueue(),  # type: ignore[arg-type]
+        shards=shards,
+        aws_call_seconds=AWS_CALL_SECONDS,
+    )
+
+
+def delivery_ids(queue: FakeQueue) -> list[str]:
+    return [json.loads(message.body)["delivery_id"] for message in queue.messages]
+
+
 def sweep(
     index: LaggingDueIndex, budget: TimeBudget = UNLIMITED, queue: FakeQueue | None = None
 ) -> tuple[int, list[str]]:
     queue = queue or FakeQueue()
-    sweeper = Sweeper(due_retries=index, delivery_queue=queue, shards=1, aws_call_seconds=AWS_CALL_SECONDS)  # type: ignore[arg-type]
-    enqueued = sweeper.sweep(NOW, budget)
-    return enqueued, [json.loads(message.body)["delivery_id"] for message in queue.messages]
+    enqueued = new_sweeper(index, queue).sweep(NOW, budget)
+    return enqueued, delivery_ids(queue)
 
 
 class TimedIndex(LaggingDueIndex):
@@ -104,7 +120,7 @@ def test_what_a_sweep_claimed_before_a_call_failed_is_enqueued() -> None:
     with pytest.raises(Crash):
         sweep(index, index.budget(), queue)
     assert len(index.claimed) == 14
-    assert sorted(json.loads(message.body)["delivery_id"] for message in queue.messages) == sorted(index.claimed)
+    assert sorted(delivery_ids(queue)) == sorted(index.claimed)
 
 
 def test_each_due_retry_is_enqueued_in_its_teams_message_group() -> None:
@@ -126,10 +142,41 @@ def test_a_rate_limited_delivery_is_handed_to_the_queue_once_within_a_queue_dela
     assert (json.loads(message.body)["attempt"], message.delay_seconds) == (1, 599)  # a second before its slot
     assert message.team_id == "acme"  # in its team's message group
     assert sweep(index) == (0, [])  # handed over once: the next sweep starts after it
-    later = Sweeper(due_retries=index, delivery_queue=queue, shards=1, aws_call_seconds=AWS_CALL_SECONDS)  # type: ignore[arg-type]
+    later = new_sweeper(index, queue)
     assert later.sweep(NOW + timedelta(minutes=2), UNLIMITED) == 1
     handed = queue.messages[-1]
     assert (json.loads(handed.body)["attempt"], handed.delay_seconds, handed.team_id) == (3, 719, "team-b")
+
+
+def test_retries_whose_last_attempt_the_endpoint_answered_slowly_are_swept_to_the_slow_lane() -> None:
+    # A long backoff outlasts every container's memory of the endpoint: without the record's latency, the
+    # delivery queue's consumers would hold an invocation for the slow answer again, or move it.
+    due = due_retries(25)
+    index = LaggingDueIndex(due)
+    slow = sorted(due)[:12]
+    index.last_latency_ms = {
+        **{delivery_id: SLOW_ANSWER_MS for delivery_id in slow},
+        sorted(due)[12]: SLOW_ANSWER_MS - 1,
+    }
+    queue, slow_lane = FakeQueue(), FakeQueue()
+    assert new_sweeper(index, queue, slow_lane).sweep(NOW, UNLIMITED) == len(due)
+    assert sorted(delivery_ids(slow_lane)) == slow
+    assert sorted(delivery_ids(queue)) == sorted(set(due) - set(slow))
+    # Ten a send, whichever lane: 12 and 13 messages are two sends each.
+    assert (slow_lane.calls, queue.calls) == (2, 2)
+
+
+def test_a_rate_limited_delivery_whose_last_attempt_was_answered_slowly_waits_on_the_slow_lane() -> None:
+    index = LaggingDueIndex({})
+    slot = clock.iso(NOW + timedelta(minutes=5))
+    index.waiting_slots = {
+        subscription_id(1): WaitingAttempt(2, slot, "acme", last_latency_ms=SLOW_ANSWER_MS),
+        subscription_id(2): WaitingAttempt(1, slot, "acme"),  # not attempted yet
+    }
+    queue, slow_lane = FakeQueue(), FakeQueue()
+    assert new_sweeper(index, queue, slow_lane).sweep(NOW, UNLIMITED) == 2
+    assert (delivery_ids(slow_lane), delivery_ids(queue)) == ([subscription_id(1)], [subscription_id(2)])
+    assert slow_lane.messages[0].delay_seconds == 299
 
 
 def test_a_delivery_no_longer_waiting_is_not_handed_over() -> None:
@@ -163,9 +210,9 @@ def test_a_shard_whose_reads_aws_does_not_answer_stops_alone_and_the_sweep_goes_
     index = ShardZeroNotAnswered(due_retries(3))
     index.waiting_slots = {subscription_id(9): WaitingAttempt(1, clock.iso(NOW + timedelta(minutes=5)), "acme")}
     queue = FakeQueue()
-    sweeper = Sweeper(due_retries=index, delivery_queue=queue, shards=2, aws_call_seconds=AWS_CALL_SECONDS)  # type: ignore[arg-type]
+    sweeper = new_sweeper(index, queue, shards=2)
     assert sweeper.sweep(NOW, UNLIMITED) == 4
-    handed = sorted(json.loads(message.body)["delivery_id"] for message in queue.messages)
+    handed = sorted(delivery_ids(queue))
     assert handed == sorted([*due_retries(3), subscription_id(9)])
     assert set(index.positions) == {wait_shard_name(1)}  # the partition read keeps its position
 

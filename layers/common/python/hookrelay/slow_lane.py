@@ -37,11 +37,8 @@ from hookrelay.observability import log_failure
 from hookrelay.outcomes import Outcome, Report, logged
 from hookrelay.queues import Message, Queue
 from hookrelay.records import Subscription
+from hookrelay.slow_answers import answered_slowly
 
-# An answer this slow (a timeout included) marks its endpoint slow: a batch's sends, not the AWS calls
-# around them, are what hold an invocation, and a receiver that answers within a second is not one to
-# set apart.
-SLOW_ANSWER_MS = 1_000
 REMEMBERED_FOR_SECONDS = 60.0
 REMEMBERED_SPREAD = 0.25  # each mark lasts 45 to 75 s
 # Bounds a container's memory whatever the number of subscriptions; the oldest marks go first.
@@ -76,7 +73,7 @@ class SlowEndpoints:
     def observe(self, subscription_id: str, latency_ms: int) -> None:
         """An answer (or its absence at the deadline) of the subscription's endpoint, `latency_ms` after the send."""
         with self._lock:
-            if latency_ms < SLOW_ANSWER_MS:
+            if not answered_slowly(latency_ms):
                 self._slow_until.pop(subscription_id, None)
                 return
             period = REMEMBERED_FOR_SECONDS * self._spread(1 - REMEMBERED_SPREAD, 1 + REMEMBERED_SPREAD)
@@ -120,7 +117,7 @@ class SlowLane:
 
     def observe(self, subscription: Subscription, latency_ms: int) -> None:
         self._endpoints.observe(subscription.id, latency_ms)
-        if latency_ms >= SLOW_ANSWER_MS:
+        if answered_slowly(latency_ms):
             with self._found_slow_lock:
                 self._found_slow[subscription.id] = subscription.team_id
 

@@ -142,9 +142,15 @@ def ingest(settings: Settings) -> "Ingest":
     )
 
 
-def sweeper(settings: Settings, *, due_retries: "DueRetries | None" = None, queue: "Queue | None" = None) -> "Sweeper":
+def sweeper(
+    settings: Settings,
+    *,
+    due_retries: "DueRetries | None" = None,
+    queue: "Queue | None" = None,
+    slow_lane: "Queue | None" = None,
+) -> "Sweeper":
     """The sweeper function's Sweeper; a test or benchmark may hand it its own view of the retry index and
-    delivery queue."""
+    queues."""
     from hookrelay.aws import table
     from hookrelay.store.due_retries import DynamoDueRetries
     from hookrelay.sweeper import Sweeper
@@ -152,6 +158,7 @@ def sweeper(settings: Settings, *, due_retries: "DueRetries | None" = None, queu
     return Sweeper(
         due_retries=due_retries or DynamoDueRetries(table(settings.deliveries_table)),
         delivery_queue=queue or delivery_queue(settings),
+        slow_lane=slow_lane or slow_lane_queue(settings),
         shards=settings.due_shards,
         aws_call_seconds=settings.aws_calls.worst_call_seconds,
     )

@@ -49,19 +49,23 @@ class DueSlice:
 
 @dataclass(frozen=True)
 class Claim:
-    """A due retry the sweeper took: the attempt to enqueue, and the team whose message it is."""
+    """A due retry the sweeper took: the attempt to enqueue, the team whose message it is, and how long
+    the endpoint took to answer its last attempt (which lane the retry goes to: hookrelay.slow_lane)."""
 
     attempt: int
     team_id: str
+    last_latency_ms: int = 0
 
 
 @dataclass(frozen=True)
 class WaitingAttempt:
-    """A delivery waiting for its rate limit's slot: the attempt to enqueue, its slot and its team."""
+    """A delivery waiting for its rate limit's slot: the attempt to enqueue, its slot, its team, and its
+    last attempt's latency (0 before the first), as a Claim's."""
 
     attempt: int
     slot_at: str
     team_id: str
+    last_latency_ms: int = 0
 
 
 class DueRetries(Protocol):
@@ -125,7 +129,11 @@ class DynamoDueRetries:
         except self._table.client.exceptions.ConditionalCheckFailedException:
             return None
         claimed = response["Attributes"]
-        return Claim(attempt=int(claimed["attempt_count"]) + 1, team_id=str(claimed["team_id"]))
+        return Claim(
+            attempt=int(claimed["attempt_count"]) + 1,
+            team_id=str(claimed["team_id"]),
+            last_latency_ms=_last_latency_ms(claimed),
+        )
 
     def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
         found = self._page(shard, until, limit, after).get("Items", [])
@@ -136,12 +144,14 @@ class DynamoDueRetries:
 
     def waiting_attempts(self, delivery_ids: Sequence[str]) -> dict[str, WaitingAttempt]:
         keys = [{"delivery_id": delivery_id} for delivery_id in delivery_ids]
-        fields = ("delivery_id", "status", "attempt_count", "next_attempt_at", "team_id")
+        # A read is billed on the whole item, so reading its attempts too costs nothing more.
+        fields = ("delivery_id", "status", "attempt_count", "next_attempt_at", "team_id", "attempts")
         return {
             str(item["delivery_id"]): WaitingAttempt(
                 attempt=int(item.get("attempt_count", 0)) + 1,
                 slot_at=str(item["next_attempt_at"]),
                 team_id=str(item["team_id"]),
+                last_latency_ms=_last_latency_ms(item),
             )
             for item in get_items(self._table, keys, fields=fields)
             if item.get("status") == "waiting" and "next_attempt_at" in item
@@ -153,6 +163,12 @@ class DynamoDueRetries:
 
     def keep_sweep_positions(self, positions: dict[str, dict[str, Any]]) -> None:
         self._table.put_item(Item={**_SWEEP_POSITIONS_KEY, "positions": positions})
+
+
+def _last_latency_ms(item: dict[str, Any]) -> int:
+    """The latency of a delivery item's last attempt; 0 before its first."""
+    attempts = item.get("attempts") or []
+    return int(attempts[-1].get("latency_ms", 0)) if attempts else 0
 
 
 def _delivery_times(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
