@@ -19,6 +19,7 @@ from hookrelay.ingest import new_delivery
 from hookrelay.pagination import encode_cursor
 from hookrelay.records import Attempt, Delivery, Event, Subscription, delivery_id
 from hookrelay.settings import get_settings
+from hookrelay.slow_answers import SLOW_ANSWER_MS
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.delivery_log import DynamoDeliveryLogStore
 from hookrelay_cli.local.stack import LocalStack
@@ -42,8 +43,11 @@ def stored_subscription(team_id: str, subscription_id: str) -> Subscription:
     return found
 
 
-def add_delivery(subscription: dict[str, Any], team_id: str, age_minutes: int, outcome: str | None = None) -> Delivery:
-    """A delivery created `age_minutes` ago, with one attempt ending in `outcome` (delivered|failed) if given."""
+def add_delivery(
+    subscription: dict[str, Any], team_id: str, age_minutes: int, outcome: str | None = None, latency_ms: int = 12
+) -> Delivery:
+    """A delivery created `age_minutes` ago, with one attempt ending in `outcome` (delivered|failed) if given,
+    answered after `latency_ms`."""
     created = clock.utc_now() - timedelta(minutes=age_minutes)
     event = Event(
         event_id=f"00000000-0000-4000-8000-{age_minutes:012d}",
@@ -60,21 +64,20 @@ def add_delivery(subscription: dict[str, Any], team_id: str, age_minutes: int, o
     records.store_pending(table(get_settings().deliveries_table), [delivery])
     if outcome:
         code = 200 if outcome == "delivered" else 500
-        attempt = Attempt(at=clock.iso(created), status_code=code, latency_ms=12, response_excerpt="body")
+        attempt = Attempt(at=clock.iso(created), status_code=code, latency_ms=latency_ms, response_excerpt="body")
         deliveries().record_attempt(delivery, 1, attempt, AttemptOutcome("delivered" if code == 200 else "failed"))
     return delivery
 
 
-def queued_jobs() -> list[dict[str, Any]]:
-    """Every message on the delivery queue (received and deleted)."""
+def queued_jobs(queue_url: str | None = None) -> list[dict[str, Any]]:
+    """Every message on the delivery queue (or the queue at `queue_url`), received and deleted."""
     sqs = boto3.client("sqs")
+    url = queue_url or get_settings().delivery_queue_url
     jobs = []
-    while messages := sqs.receive_message(
-        QueueUrl=get_settings().delivery_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-    ).get("Messages", []):
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
         for message in messages:
             jobs.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=get_settings().delivery_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return jobs
 
 
@@ -197,6 +200,24 @@ def test_recover_resends_failed_since_and_is_idempotent(api: ApiClient, subscrip
     assert old and old.status == "failed"
     assert_problem(api.post(path, {"since": "last tuesday"}), 422, "since")
     assert_problem(api.post(path, {}), 422, "since")
+
+
+def test_a_delivery_whose_endpoint_answered_slowly_is_sent_again_from_the_slow_lane(
+    api: ApiClient, subscription: dict[str, Any]
+) -> None:
+    # Retried by hand long after its last attempt, it would meet delivery-queue containers that no longer
+    # remember its endpoint: each would hold an invocation for the slow answer.
+    slow = add_delivery(subscription, "team-a", 40, "failed", latency_ms=SLOW_ANSWER_MS)
+    fast = add_delivery(subscription, "team-a", 30, "failed", latency_ms=SLOW_ANSWER_MS - 1)
+    path = f"/v3/webhooks/{subscription['id']}"
+    assert api.post(f"{path}/deliveries/{slow.id}/retry").status == 202
+    assert queued_jobs(get_settings().slow_lane_url) == [{"delivery_id": slow.id, "attempt": 2}]
+    assert queued_jobs() == []
+    timed_out = add_delivery(subscription, "team-a", 20, "failed", latency_ms=15_000)
+    since = clock.iso(clock.utc_now() - timedelta(hours=1))
+    assert api.post(f"{path}/recover", {"since": since}).json()["recovered"] == 2  # the retried one is pending
+    assert [job["delivery_id"] for job in queued_jobs(get_settings().slow_lane_url)] == [timed_out.id]
+    assert [job["delivery_id"] for job in queued_jobs()] == [fast.id]
 
 
 def test_recover_with_a_cursor_before_since_is_422_on_after(api: ApiClient, subscription: dict[str, Any]) -> None:

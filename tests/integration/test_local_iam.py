@@ -31,6 +31,7 @@ from hookrelay_cli.local.functions import LocalFunction
 from hookrelay_cli.local.gateway import HttpRequest
 from hookrelay_cli.local.iam import Access, enforce_iam, function_permissions, iam_enforced, required_access
 from hookrelay_cli.local.stack import LocalStack
+from integration.test_delivery_log import add_delivery
 from integration.test_local_pollers import delivery_pollers, queued_delivery
 from integration.test_sweeper import scheduled_delivery
 from paths import REPO, TEMPLATE
@@ -116,11 +117,13 @@ def test_every_function_is_allowed_every_call_it_makes(
         assert len(server.received) == 2
         deliveries = api.get(f"{base}/deliveries").json()["data"]
         assert len(deliveries) == 2
+        timed_out = add_delivery(created.json(), "team-a", 60, "failed", latency_ms=SLOW_ANSWER_MS)
         for response in (
             api.get(f"{base}/deliveries/{deliveries[0]['id']}"),
-            api.post(f"{base}/recover", {"since": "2020-01-01T00:00:00Z"}),
+            api.post(f"{base}/recover", {"since": "2020-01-01T00:00:00Z"}),  # to the slow lane
         ):
             assert response.status < 300, response.body
+        assert api.get(f"{base}/deliveries/{timed_out.id}").json()["status"] == "pending"
         scheduled_delivery(1, due_in=-timedelta(minutes=1))
         scheduled_delivery(2, due_in=-timedelta(minutes=1), last_latency_ms=SLOW_ANSWER_MS)  # to the slow lane
         stack.invoke("SweeperFunction", {"source": "aws.events", "detail-type": "Scheduled Event"})

@@ -20,6 +20,7 @@ from hookrelay.outgoing import render_delivery, unsigned_headers
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.records import Delivery, DeliveryStatus, DeliverySummary, Event, Subscription, is_uuid
 from hookrelay.retry import SWEEPER_LEASE
+from hookrelay.slow_answers import Lanes
 from hookrelay.store.delivery_log import POSITION_KEYS, DeliveryLogStore
 from hookrelay.store.due_retries import due_shard
 from hookrelay.store.events import EventStore
@@ -55,12 +56,15 @@ class DeliveryLog:
         deliveries: DeliveryLogStore,
         events: EventStore,
         delivery_queue: Queue,
+        slow_lane: Queue,
         due_shards: int,
     ):
+        """`slow_lane`: where a delivery sent again goes when its endpoint answered its last attempt slowly."""
         self._subscriptions = subscriptions
         self._deliveries = deliveries
         self._events = events
         self._queue = delivery_queue
+        self._lanes = Lanes(delivery_queue, slow_lane)
         self._due_shards = due_shards
 
     def page(
@@ -161,19 +165,19 @@ class DeliveryLog:
     def _send_again(self, team_id: str, deliveries: Sequence[DeliverySummary]) -> int:
         now = clock.utc_now()
         reopened = [
-            delivery
+            (delivery_message(delivery.id, delivery.attempt_count + 1, team_id=team_id), asked.last_latency_ms)
             for delivery in deliveries
-            if self._deliveries.reopen(
-                delivery.id,
-                delivery.attempt_count,
-                next_attempt_at=clock.iso(now),
-                due_at=clock.iso(now + SWEEPER_LEASE),
-                due_shard=due_shard(delivery.id, self._due_shards),
+            if (
+                asked := self._deliveries.reopen(
+                    delivery.id,
+                    delivery.attempt_count,
+                    next_attempt_at=clock.iso(now),
+                    due_at=clock.iso(now + SWEEPER_LEASE),
+                    due_shard=due_shard(delivery.id, self._due_shards),
+                )
             )
         ]
-        self._queue.send(
-            [delivery_message(delivery.id, delivery.attempt_count + 1, team_id=team_id) for delivery in reopened]
-        )
+        self._lanes.send(reopened)
         return len(reopened)
 
 

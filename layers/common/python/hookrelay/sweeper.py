@@ -1,10 +1,9 @@
 """The sweeper: hands due retries from the deliveries table's due index back to the delivery queue, and
 rate-limited deliveries whose slots come within a queue delay from its wait partitions.
 
-A delivery whose last attempt the endpoint answered slowly (hookrelay.slow_answers) goes to
-the slow lane instead, as the retries delivery queues itself do: a long backoff outlasts every
-container's memory of the endpoint and its shared mark, and a slow endpoint's retries swept to the
-delivery queue would each hold one of its invocations, or be moved, again.
+A delivery whose last attempt the endpoint answered slowly goes to the slow lane instead
+(hookrelay.slow_answers.Lanes), as the retries delivery queues itself do: swept to the delivery queue,
+a slow endpoint's retries would each hold one of its invocations, or be moved, again.
 """
 
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from hookrelay.observability import log_failure
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.rate_limit import LONGEST_DELAY, SWEEP_MARGIN, wait_for
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.slow_answers import answered_slowly
+from hookrelay.slow_answers import Lanes
 from hookrelay.store.due_retries import Claim, DueRetries, due_shard_name, wait_shard_name
 from hookrelay.store.retries import refused_for_now
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
@@ -40,8 +39,7 @@ class Sweeper:
     ):
         """`aws_call_seconds`: the longest one AWS call can take (AwsCallLimits.worst_call_seconds)."""
         self._due_retries = due_retries
-        self._queue = delivery_queue
-        self._slow_lane = slow_lane
+        self._lanes = Lanes(delivery_queue, slow_lane)
         self._shards = shards
         self._stop_seconds = stop_seconds(aws_call_seconds)
 
@@ -68,10 +66,6 @@ class Sweeper:
                 _unless_refused_for_now(error, "the sweep's positions not kept; the next sweep hands over again")
         return swept + handed
 
-    def _lane(self, last_latency_ms: int) -> Queue:
-        """Where a delivery goes, by how long its endpoint took to answer its last attempt."""
-        return self._slow_lane if answered_slowly(last_latency_ms) else self._queue
-
     def _positions(self) -> dict[str, Any] | None:
         """Where the last sweep stopped in each wait partition; None when DynamoDB does not answer for now."""
         try:
@@ -97,18 +91,18 @@ class Sweeper:
                 if not page.items or page.next_position is None:
                     break
                 waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
-                by_lane: dict[Queue, list[Message]] = {}
-                for delivery_id, waits in waiting.items():
-                    by_lane.setdefault(self._lane(waits.last_latency_ms), []).append(
+                self._lanes.send(
+                    (
                         delivery_message(
                             delivery_id,
                             waits.attempt,
                             team_id=waits.team_id,
                             delay_seconds=_delay_until(waits.slot_at, now),
-                        )
+                        ),
+                        waits.last_latency_ms,
                     )
-                for queue, messages in by_lane.items():
-                    queue.send(messages)
+                    for delivery_id, waits in waiting.items()
+                )
                 handed += len(waiting)
                 positions[shard] = page.next_position
         except Exception as error:
@@ -118,11 +112,11 @@ class Sweeper:
     def _sweep_shard(self, shard: str, now: datetime, budget: TimeBudget) -> int:
         """Claim the shard's due retries and send them ten at a time to their lane; what is claimed is sent
         even when a later call fails."""
-        held: dict[Queue, list[Message]] = {self._queue: [], self._slow_lane: []}
+        held: dict[Queue, list[Message]] = {self._lanes.delivery_queue: [], self._lanes.slow_lane: []}
         enqueued = 0
         try:
             for delivery_id, claim in self._claims(shard, now, budget):
-                lane = self._lane(claim.last_latency_ms)
+                lane = self._lanes.of(claim.last_latency_ms)
                 held[lane].append(delivery_message(delivery_id, claim.attempt, team_id=claim.team_id))
                 if len(held[lane]) == SQS_BATCH_LIMIT:
                     batch, held[lane] = held[lane], []

@@ -58,11 +58,11 @@ def delivery_queue(settings: Settings, *, clients: Clients | None = None) -> "Qu
     return Queue((clients or client)("sqs"), settings.delivery_queue_url)
 
 
-def slow_lane_queue(settings: Settings) -> "Queue":
+def slow_lane_queue(settings: Settings, *, clients: Clients | None = None) -> "Queue":
     from hookrelay.aws import client
     from hookrelay.queues import Queue
 
-    return Queue(client("sqs"), settings.slow_lane_url)
+    return Queue((clients or client)("sqs"), settings.slow_lane_url)
 
 
 def transport(settings: Settings) -> "Transport":
@@ -220,6 +220,7 @@ def delivery_log(
         deliveries=DynamoDeliveryLogStore(deliveries_table),
         events=DynamoEventStore(deliveries_table),
         delivery_queue=delivery_queue(settings, clients=clients),
+        slow_lane=slow_lane_queue(settings, clients=clients),
         due_shards=settings.due_shards,
     )
 

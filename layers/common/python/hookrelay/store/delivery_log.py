@@ -17,6 +17,7 @@ from hookrelay import clock
 from hookrelay.records import Delivery, DeliveryStatus, DeliverySummary
 from hookrelay.store.batch import get_items
 from hookrelay.store.deliveries import deliveries_by_id, item_of, queued_test_key, stored_fields
+from hookrelay.store.due_retries import last_latency_ms
 from hookrelay.store.queue_waits import RECORDS_BELOW, QueueWaitList, is_wait_position
 
 # What the delivery log lists of a record (DeliverySummary's stored fields).
@@ -57,6 +58,13 @@ def _position(item: dict[str, Any]) -> dict[str, str]:
     return {key: str(item[key]) for key in POSITION_KEYS}
 
 
+@dataclass(frozen=True)
+class Reopened:
+    """A delivery asked for again: how long its endpoint took to answer its last attempt (its lane)."""
+
+    last_latency_ms: int
+
+
 class DeliveryLogStore(Protocol):
     """What the delivery log API needs of the deliveries table."""
 
@@ -89,10 +97,12 @@ class DeliveryLogStore(Protocol):
         """A delivery the log lists as waiting on the queue for its first attempt's slot (no record yet)."""
         ...
 
-    def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
+    def reopen(
+        self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str
+    ) -> Reopened | None:
         """Ask for attempt `attempt_count + 1` now (status pending, in the retry index as a lost-message guard).
 
-        False when that attempt was already asked for or another attempt was recorded meanwhile:
+        None when that attempt was already asked for or another attempt was recorded meanwhile:
         the caller must not enqueue it again.
         """
         ...
@@ -209,9 +219,11 @@ class DynamoDeliveryLogStore:
         found = {str(item["delivery_id"]): item for item in get_items(self._table, keys, fields=SUMMARY_FIELDS)}
         return [found[key] for key in delivery_ids if key in found]
 
-    def reopen(self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str) -> bool:
+    def reopen(
+        self, delivery_id: str, attempt_count: int, next_attempt_at: str, due_at: str, due_shard: str
+    ) -> Reopened | None:
         try:
-            self._table.update_item(
+            reopened = self._table.update_item(
                 Key={"delivery_id": delivery_id},
                 UpdateExpression=(
                     "SET #status = :pending, requested_attempt = :next, next_attempt_at = :at,"
@@ -229,10 +241,11 @@ class DynamoDeliveryLogStore:
                     ":due": due_at,
                     ":shard": due_shard,
                 },
+                ReturnValues="ALL_NEW",  # returned values cost no capacity
             )
         except self._table.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+            return None
+        return Reopened(last_latency_ms=last_latency_ms(reopened["Attributes"]))
 
     def hold_test_slot(self, subscription_id: str, delivery_id: str, now: str, until: str) -> bool:
         try:

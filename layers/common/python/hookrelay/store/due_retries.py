@@ -132,7 +132,7 @@ class DynamoDueRetries:
         return Claim(
             attempt=int(claimed["attempt_count"]) + 1,
             team_id=str(claimed["team_id"]),
-            last_latency_ms=_last_latency_ms(claimed),
+            last_latency_ms=last_latency_ms(claimed),
         )
 
     def waiting(self, shard: str, until: str, after: dict[str, Any] | None, limit: int) -> DueSlice:
@@ -151,7 +151,7 @@ class DynamoDueRetries:
                 attempt=int(item.get("attempt_count", 0)) + 1,
                 slot_at=str(item["next_attempt_at"]),
                 team_id=str(item["team_id"]),
-                last_latency_ms=_last_latency_ms(item),
+                last_latency_ms=last_latency_ms(item),
             )
             for item in get_items(self._table, keys, fields=fields)
             if item.get("status") == "waiting" and "next_attempt_at" in item
@@ -165,8 +165,9 @@ class DynamoDueRetries:
         self._table.put_item(Item={**_SWEEP_POSITIONS_KEY, "positions": positions})
 
 
-def _last_latency_ms(item: dict[str, Any]) -> int:
-    """The latency of a delivery item's last attempt; 0 before its first."""
+def last_latency_ms(item: dict[str, Any]) -> int:
+    """The latency of a delivery item's last attempt (0 before its first): which lane its next one takes
+    (hookrelay.slow_answers.Lanes)."""
     attempts = item.get("attempts") or []
     return int(attempts[-1].get("latency_ms", 0)) if attempts else 0
 
