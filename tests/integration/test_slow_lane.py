@@ -21,7 +21,7 @@ from hookrelay.queues import Message, Queue
 from hookrelay.records import delivery_id
 from hookrelay.settings import get_settings
 from hookrelay.slow_answers import SLOW_ANSWER_MS
-from hookrelay.slow_lane import REMEMBERED_FOR_SECONDS, SlowLane
+from hookrelay.slow_lane import REMEMBERED_FOR_SECONDS, REMEMBERED_SPREAD, SlowLane
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.time_budget import UNLIMITED
 from hookrelay.transport import Transport
@@ -173,8 +173,9 @@ def test_ingest_sends_an_endpoint_marked_slow_straight_to_the_slow_lane_until_th
         assert report.outcome == "delivered"
     assert webhook_ids(slow.received) == [first, job.delivery_id]
 
-    # A mark lasts REMEMBERED_FOR_SECONDS: then the delivery queue's consumers look at the endpoint again.
-    later = clock.utc_now() + timedelta(seconds=REMEMBERED_FOR_SECONDS + 1)
+    # A mark lasts REMEMBERED_FOR_SECONDS within REMEMBERED_SPREAD: then the delivery queue's consumers look
+    # at the endpoint again.
+    later = clock.utc_now() + timedelta(seconds=REMEMBERED_FOR_SECONDS * (1 + REMEMBERED_SPREAD) + 1)
     monkeypatch.setattr(clock, "utc_now", lambda: later)
     late_event = event_of(slow_subscription, 2)
     assert ingest_batch(stack, {"r3": late_event}) == set()

@@ -14,6 +14,7 @@ from hookrelay.slow_lane import (
     SlowLane,
     is_slow_lane,
 )
+from hookrelay.time_budget import UNLIMITED, TimeBudget
 from unit.fakes import FakeQueue
 from unit.test_api_keys import Clock
 
@@ -83,16 +84,45 @@ class RecordedMarks:
 
 def test_a_container_shares_a_slow_endpoint_from_the_delivery_queue_at_most_once_per_half_mark() -> None:
     clock, marks = Clock(), RecordedMarks()
-    lane = SlowLane(FakeQueue(), marks=marks, monotonic=clock)  # type: ignore[arg-type]
+    lane = SlowLane(FakeQueue(), marks=marks, monotonic=clock, spread=lambda low, high: 1.0)  # type: ignore[arg-type]
     slow = subscription(1, team_id="acme")
     lane.observe(slow, SLOW_ANSWER_MS)
-    lane.end_batch(from_slow_lane=True)
+    lane.end_batch(from_slow_lane=True, budget=UNLIMITED)
     assert marks.written == []  # the slow lane's batches share nothing, and forget what they found
-    lane.end_batch(from_slow_lane=False)
+    lane.end_batch(from_slow_lane=False, budget=UNLIMITED)
     assert marks.written == []
     for seconds in (0, SHARED_AGAIN_AFTER_SECONDS - 1, 1):
         clock.now += seconds
         lane.observe(slow, SLOW_ANSWER_MS)
         lane.observe(subscription(2), SLOW_ANSWER_MS - 1)
-        lane.end_batch(from_slow_lane=False)
+        lane.end_batch(from_slow_lane=False, budget=UNLIMITED)
     assert marks.written == [("acme", slow.id, int(REMEMBERED_FOR_SECONDS))] * 2
+
+
+def test_marks_written_at_the_same_moment_end_spread_over_their_period() -> None:
+    # An event fanned out to many slow endpoints: their marks, written together, would all end together
+    # and be written again together, a burst on the team's partition key once a period.
+    marks = RecordedMarks()
+    lane = SlowLane(FakeQueue(), marks=marks)  # type: ignore[arg-type]
+    for number in range(50):
+        lane.observe(subscription(number, team_id="acme"), SLOW_ANSWER_MS)
+    lane.end_batch(from_slow_lane=False, budget=UNLIMITED)
+    lengths = [length for _, _, length in marks.written]
+    assert len(lengths) == 50
+    assert all(SHORTEST <= length <= LONGEST for length in lengths)
+    assert len(set(lengths)) > 10
+
+
+def test_a_batch_without_time_left_for_a_mark_s_write_shares_no_more_and_the_next_batch_does() -> None:
+    # The invocation's reports come first: a write past its Timeout would lose them all.
+    marks = RecordedMarks()
+    lane = SlowLane(FakeQueue(), marks=marks, aws_call_seconds=4.0)  # type: ignore[arg-type]
+    seconds_left = iter([9.0, 8.5])  # a write takes 8.5 s at its worst: two calls of 4 s, and the answer
+    for number in range(3):
+        lane.observe(subscription(number, team_id="acme"), SLOW_ANSWER_MS)
+    lane.end_batch(from_slow_lane=False, budget=TimeBudget(lambda: next(seconds_left)))
+    assert [subscription_id for _, subscription_id, _ in marks.written] == [subscription(0).id]
+    for number in (1, 2):
+        lane.observe(subscription(number, team_id="acme"), SLOW_ANSWER_MS)
+    lane.end_batch(from_slow_lane=False, budget=UNLIMITED)
+    assert [subscription_id for _, subscription_id, _ in marks.written] == [subscription(n).id for n in range(3)]

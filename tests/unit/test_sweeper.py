@@ -166,6 +166,17 @@ def test_retries_whose_last_attempt_the_endpoint_answered_slowly_are_swept_to_th
     assert (slow_lane.calls, queue.calls) == (2, 2)
 
 
+def test_a_lane_sqs_refuses_does_not_keep_the_other_lane_s_claimed_retries_from_being_sent() -> None:
+    index = LaggingDueIndex(due_retries(4))
+    slow = sorted(index.due_at)[:2]
+    index.last_latency_ms = dict.fromkeys(slow, SLOW_ANSWER_MS)
+    queue, slow_lane = FakeQueue(), FakeQueue()
+    queue.fail_on_call = 1
+    with pytest.raises(Crash):
+        new_sweeper(index, queue, slow_lane).sweep(NOW, UNLIMITED)
+    assert sorted(delivery_ids(slow_lane)) == slow  # the others wait out their lease
+
+
 def test_a_rate_limited_delivery_whose_last_attempt_was_answered_slowly_waits_on_the_slow_lane() -> None:
     index = LaggingDueIndex({})
     slot = clock.iso(NOW + timedelta(minutes=5))

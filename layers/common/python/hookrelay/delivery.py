@@ -128,7 +128,7 @@ class Deliverer:
             # up the others' sends for its move.
             started.update(zip(map(id, slow), self._slow_lane.move(slow, dict(messages)), strict=True))
             reports = [each if isinstance(each, Report) else _outcome(started[id(each)]) for each in read]
-        self._slow_lane.end_batch(from_slow_lane=from_slow_lane)
+        self._slow_lane.end_batch(from_slow_lane=from_slow_lane, budget=budget)
         return reports
 
     def deliver(self, job: Job, message_id: str = "") -> Report:

@@ -36,5 +36,18 @@ class Lanes:
         by_lane: dict[Queue, list[Message]] = {}
         for message, last_latency_ms in messages:
             by_lane.setdefault(self.of(last_latency_ms), []).append(message)
-        for lane, held in by_lane.items():
-            lane.send(held)
+        send_by_lane(by_lane)
+
+
+def send_by_lane(by_lane: dict[Queue, list[Message]]) -> None:
+    """Send each lane's messages: a lane whose send fails does not keep the other's from being sent (the
+    first failure is raised once every lane was tried), so that no claimed message waits for its lease
+    because of the other lane."""
+    failure: Exception | None = None
+    for lane, messages in by_lane.items():
+        try:
+            lane.send(messages)
+        except Exception as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure

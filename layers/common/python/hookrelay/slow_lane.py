@@ -38,6 +38,7 @@ from hookrelay.outcomes import Outcome, Report, logged
 from hookrelay.queues import Message, Queue
 from hookrelay.records import Subscription
 from hookrelay.slow_answers import answered_slowly
+from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
 
 REMEMBERED_FOR_SECONDS = 60.0
 REMEMBERED_SPREAD = 0.25  # each mark lasts 45 to 75 s
@@ -102,14 +103,21 @@ class SlowLane:
     def __init__(
         self,
         queue: Queue,
+        *,
         marks: SlowMarks | None = None,
         endpoints: SlowEndpoints | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        spread: Callable[[float, float], float] | None = None,
+        aws_call_seconds: float = 0.0,
     ):
-        """`marks`: where the endpoints a batch of the delivery queue found slow are shared with ingest."""
+        """`marks`: where the endpoints a batch of the delivery queue found slow are shared with ingest;
+        `spread`: draws each shared mark's length within REMEMBERED_SPREAD, as each remembered one's;
+        `aws_call_seconds`: the longest one AWS call can take (a mark's write is two)."""
         self._queue = queue
         self._marks = marks
-        self._endpoints = endpoints or SlowEndpoints(monotonic)
+        self._mark_seconds = 2 * aws_call_seconds + ANSWER_SECONDS
+        self._spread = spread or random.Random().uniform  # noqa: S311 - timing, not a secret
+        self._endpoints = endpoints or SlowEndpoints(monotonic, self._spread)
         self._monotonic = monotonic
         self._found_slow: dict[str, str] = {}  # subscription id -> team id, since the last batch's end
         self._found_slow_lock = threading.Lock()  # a batch's attempts observe from their own threads
@@ -121,10 +129,14 @@ class SlowLane:
             with self._found_slow_lock:
                 self._found_slow[subscription.id] = subscription.team_id
 
-    def end_batch(self, *, from_slow_lane: bool) -> None:
+    def end_batch(self, *, from_slow_lane: bool, budget: TimeBudget) -> None:
         """Share the endpoints that the batch found slow (by a slow answer, or by moving their messages)
         with ingest, unless it came from the slow lane; each at most once per SHARED_AGAIN_AFTER_SECONDS
-        from this container.
+        from this container, and each only while its write, at its worst, fits the batch's `budget` (the
+        batch's reports come first; the next batch that finds the endpoint slow shares it).
+        Each mark lasts REMEMBERED_FOR_SECONDS within REMEMBERED_SPREAD, so that marks written at the
+        same moment (an event fanned out to many slow endpoints) do not all end, and get written again,
+        at the same moment.
 
         Only the delivery queue's batches share them: once ingest reads a mark, only the slow lane sends
         to that endpoint, and its containers (up to the lane's concurrency) would otherwise each write
@@ -139,9 +151,12 @@ class SlowLane:
         for subscription_id, team_id in found_slow.items():
             if moment - self._shared_at.get(subscription_id, -math.inf) < SHARED_AGAIN_AFTER_SECONDS:
                 continue
+            if not budget.allows(self._mark_seconds):
+                return
             _remember(self._shared_at, subscription_id, moment)
+            length = REMEMBERED_FOR_SECONDS * self._spread(1 - REMEMBERED_SPREAD, 1 + REMEMBERED_SPREAD)
             try:
-                self._marks.mark_slow(team_id, subscription_id, now + int(REMEMBERED_FOR_SECONDS), now)
+                self._marks.mark_slow(team_id, subscription_id, now + round(length), now)
             except Exception as error:
                 log_failure(
                     "sharing a slow endpoint's mark failed; its messages are moved as before",

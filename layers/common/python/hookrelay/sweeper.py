@@ -16,7 +16,7 @@ from hookrelay.observability import log_failure
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.rate_limit import LONGEST_DELAY, SWEEP_MARGIN, wait_for
 from hookrelay.retry import SWEEPER_LEASE
-from hookrelay.slow_answers import Lanes
+from hookrelay.slow_answers import Lanes, send_by_lane
 from hookrelay.store.due_retries import Claim, DueRetries, due_shard_name, wait_shard_name
 from hookrelay.store.retries import refused_for_now
 from hookrelay.time_budget import ANSWER_SECONDS, TimeBudget
@@ -125,8 +125,7 @@ class Sweeper:
         except Exception as error:
             _unless_refused_for_now(error, "a due partition's sweep stopped; the next sweep goes on", shard=shard)
         finally:
-            for lane, messages in held.items():
-                lane.send(messages)
+            send_by_lane(held)
         return enqueued + sum(len(messages) for messages in held.values())
 
     def _claims(self, shard: str, now: datetime, budget: TimeBudget) -> Iterator[tuple[str, Claim]]:

@@ -114,7 +114,8 @@ def deliverer(
         senders=senders or Senders(web=transport(settings)),
         policy=policy or retry_policy(settings),
         delivery_queue=queue or delivery_queue(settings),
-        slow_lane=slow_lane or SlowLane(slow_lane_queue(settings), marks=store),
+        slow_lane=slow_lane
+        or SlowLane(slow_lane_queue(settings), marks=store, aws_call_seconds=settings.aws_calls.worst_call_seconds),
         due_shards=settings.due_shards,
         rate_limiter=rate_limiter
         or DynamoRateLimiter(
