@@ -17,14 +17,15 @@ from records import receiver_endpoint, subscription_id
 from hookrelay import wiring
 from hookrelay.aws import table
 from hookrelay.models.subscriptions import SubscriptionPatch
-from hookrelay.records import Subscription, with_values
+from hookrelay.records import Subscription, delivery_id, with_values
 from hookrelay.settings import get_settings
 from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.subscriptions import Subscriptions
 from hookrelay.time_budget import UNLIMITED
 from hookrelay_cli.local.stack import LocalStack
 from integration.injected_dynamodb import InjectedDynamoDB
-from integration.test_delivery import World, event_of
+from integration.test_delivery import World, event_of, queued_jobs
+from integration.test_ingest import ingest_batch
 
 BIG_TEAM = 1000
 
@@ -158,3 +159,32 @@ def test_a_throttled_refresh_of_one_team_leaves_the_other_team_s_deliveries_in_t
     assert {report.message_id: report.outcome for report in throttled} == {"team-a-2": "error", "team-b-2": "delivered"}
     assert [report.comes_back for report in throttled] == [True, False]
     assert [report.outcome for report in again] == ["delivered"]  # received again, once the partition answers
+
+
+TEAMS = ("team-a", "team-b")
+
+
+def test_a_team_key_dynamodb_keeps_throttling_fails_only_that_team_s_events_in_an_ingest_batch(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The batch's one read of its teams' versions (and slow marks) hands team-a's keys back unprocessed
+    # at every try, as DynamoDB does while their partition is over its throughput. Asked again without
+    # end, they held the whole batch until the function's Timeout: team-b's event too.
+    world = World()
+    subscriptions = {team: world.subscribe(9, id=subscription_id(n), team_id=team) for n, team in enumerate(TEAMS)}
+    client = table(get_settings().subscriptions_table).client
+    answer = client.batch_get_item
+
+    def team_a_throttled(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        ((name, request),) = RequestItems.items()
+        hot = [key for key in request["Keys"] if key["team_id"] == "team-a"]
+        cool = [key for key in request["Keys"] if key["team_id"] != "team-a"]
+        response = dict(answer(RequestItems={name: {**request, "Keys": cool}})) if cool else {"Responses": {}}
+        return {**response, "UnprocessedKeys": {name: {**request, "Keys": hot}} if hot else {}}
+
+    monkeypatch.setattr(client, "batch_get_item", team_a_throttled)
+    monkeypatch.setattr("hookrelay.store.batch.time.sleep", lambda seconds: None)
+    events = {f"record-{team}": event_of(subscription, 1) for team, subscription in subscriptions.items()}
+    assert ingest_batch(stack, events) == {"record-team-a"}
+    (queued,) = queued_jobs(1)
+    assert queued == delivery_id(events["record-team-b"].event_id, subscriptions["team-b"].id)

@@ -67,18 +67,9 @@ class CachedTeamSubscriptions:
         wanted = set(team_ids)
         if not wanted:
             return set()
-        try:
-            if self._with_slow_marks:
-                versions, marks = self._store.versions_and_slow_marks(wanted)
-                self._slow_marks = {team_id: marks.get(team_id, {}) for team_id in wanted}
-            else:
-                versions = self._store.versions(wanted)
-        except Exception as error:
-            log_failure("reading the teams' versions failed; their messages will be received again", error)
-            self._unavailable |= wanted
-            return wanted
-        unavailable = set()
-        for team_id in sorted(wanted):
+        self._slow_marks = {}
+        versions, unavailable = self._versions(wanted)
+        for team_id in sorted(wanted - unavailable):
             try:
                 self._teams[team_id] = self._read(team_id, versions.get(team_id, 0))
             except Exception as error:
@@ -92,6 +83,35 @@ class CachedTeamSubscriptions:
         while len(self._teams) > MAX_CACHED_TEAMS:
             self._teams.popitem(last=False)
         return unavailable
+
+    def _versions(self, wanted: set[str]) -> tuple[dict[str, int], set[str]]:
+        """The teams' versions (and, with_slow_marks, their marks), in one read; should it fail, each team's
+        alone, so that one team's hot key (its items throttled) fails only that team's messages. Returns
+        the versions and the teams not read."""
+        try:
+            return self._read_versions(wanted), set()
+        except Exception as error:
+            if len(wanted) == 1:
+                log_failure("reading a team's version failed; its messages will be received again", error)
+                return {}, wanted
+        versions: dict[str, int] = {}
+        unread = set()
+        for team_id in sorted(wanted):
+            try:
+                versions.update(self._read_versions({team_id}))
+            except Exception as error:
+                log_failure(
+                    "reading a team's version failed; its messages will be received again", error, team_id=team_id
+                )
+                unread.add(team_id)
+        return versions, unread
+
+    def _read_versions(self, team_ids: set[str]) -> dict[str, int]:
+        if not self._with_slow_marks:
+            return self._store.versions(team_ids)
+        versions, marks = self._store.versions_and_slow_marks(team_ids)
+        self._slow_marks.update((team_id, marks.get(team_id, {})) for team_id in team_ids)
+        return versions
 
     def _read(self, team_id: str, version: int) -> _Team:
         cached = self._teams.get(team_id)
