@@ -63,7 +63,6 @@ class DeliveryLog:
         self._subscriptions = subscriptions
         self._deliveries = deliveries
         self._events = events
-        self._queue = delivery_queue
         self._lanes = Lanes(delivery_queue, slow_lane)
         self._due_shards = due_shards
 
@@ -142,7 +141,7 @@ class DeliveryLog:
             )
         self._events.keep(event, int((now + EVENT_RETENTION).timestamp()))
         self._deliveries.create_pending([delivery])
-        self._queue.send([delivery_message(delivery.id, 1, team_id=team_id)])
+        self._lanes.delivery_queue.send([delivery_message(delivery.id, 1, team_id=team_id)])
         return delivery.summary()
 
     def _sendable(self, team_id: str, subscription_id: str) -> Subscription:

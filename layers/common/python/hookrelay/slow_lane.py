@@ -49,6 +49,11 @@ REMEMBERED_AT_MOST = 10_000
 SHARED_AGAIN_AFTER_SECONDS = REMEMBERED_FOR_SECONDS / 2
 
 
+def _mark_length(spread: Callable[[float, float], float]) -> float:
+    """How long a mark lasts, drawn within REMEMBERED_SPREAD of REMEMBERED_FOR_SECONDS."""
+    return REMEMBERED_FOR_SECONDS * spread(1 - REMEMBERED_SPREAD, 1 + REMEMBERED_SPREAD)
+
+
 def _remember(kept: OrderedDict[str, float], subscription_id: str, moment: float) -> None:
     """Keep `moment` for the subscription as the newest entry of `kept`, the oldest dropped past REMEMBERED_AT_MOST."""
     kept[subscription_id] = moment
@@ -77,8 +82,7 @@ class SlowEndpoints:
             if not answered_slowly(latency_ms):
                 self._slow_until.pop(subscription_id, None)
                 return
-            period = REMEMBERED_FOR_SECONDS * self._spread(1 - REMEMBERED_SPREAD, 1 + REMEMBERED_SPREAD)
-            _remember(self._slow_until, subscription_id, self._monotonic() + period)
+            _remember(self._slow_until, subscription_id, self._monotonic() + _mark_length(self._spread))
 
     def is_slow(self, subscription_id: str) -> bool:
         with self._lock:
@@ -154,9 +158,8 @@ class SlowLane:
             if not budget.allows(self._mark_seconds):
                 return
             _remember(self._shared_at, subscription_id, moment)
-            length = REMEMBERED_FOR_SECONDS * self._spread(1 - REMEMBERED_SPREAD, 1 + REMEMBERED_SPREAD)
             try:
-                self._marks.mark_slow(team_id, subscription_id, now + round(length), now)
+                self._marks.mark_slow(team_id, subscription_id, now + round(_mark_length(self._spread)), now)
             except Exception as error:
                 log_failure(
                     "sharing a slow endpoint's mark failed; its messages are moved as before",

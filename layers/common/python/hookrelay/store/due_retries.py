@@ -50,7 +50,7 @@ class DueSlice:
 @dataclass(frozen=True)
 class Claim:
     """A due retry the sweeper took: the attempt to enqueue, the team whose message it is, and how long
-    the endpoint took to answer its last attempt (which lane the retry goes to: hookrelay.slow_lane)."""
+    the endpoint took to answer its last attempt (which lane the retry goes to: hookrelay.slow_answers)."""
 
     attempt: int
     team_id: str
