@@ -14,9 +14,14 @@ receiver that answers at once, team A one that answers after 2 s. Each scenario 
    to its delivery's first request at B's receiver.
 2. With A: A publishes its events from 4 threads; once they are all accepted (A's backlog is then at
    its largest), B publishes 100 more, 10 a second, timed the same way.
+3. Beside A's stack: two more fresh stacks, one for each team. B warms its own up and is timed alone
+   again; then A publishes on the other, and B publishes 100 more on its own, timed the same way. The
+   stacks share nothing but the machine: this is what A's load costs B through the CPUs alone, with
+   hookrelay's queues, functions and table out of it.
 
-The goal: B's p95 with A's backlog is at most 2x B's p95 alone, and A's backlog still there when
-B's last delivery arrives (else A was not a neighbour for all of B's events). A's throughput, in
+The goal: B's p95 with A's backlog (2) is at most 2x B's p95 alone (1), and A's backlog still there
+when B's last delivery arrives (else A was not a neighbour for all of B's events). Reported beside
+it: (2) against (3), what sharing hookrelay with A costs B beyond sharing the machine. A's throughput, in
 requests its receiver got per second, is reported while alone and while B publishes. Scenarios:
 `slow` (A's endpoint answers 200 after 2 s), `failing` (it answers 500 after 2 s, every time, with a
 fast retry schedule so that retries and their backoff are in play), `batch` (as `slow`, A publishing
@@ -41,7 +46,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +109,17 @@ def p95(values: list[float]) -> float:
 
 
 @dataclass(frozen=True)
+class BesideAStack:
+    """B on a stack of its own while A's backlog is on another stack of the same machine: the two share
+    only the CPUs. Each list: B's seconds from publish to receipt."""
+
+    alone: list[float]
+    b: list[float]
+    # A's deliveries whose first request had not arrived when B's last delivery did.
+    a_backlog_at_b_end: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     scenario: Scenario
     a_events: int
@@ -111,6 +127,7 @@ class Outcome:
     # Each of B's events: seconds from its publish to its delivery's first request.
     b_alone: list[float]
     b_with_a: list[float]
+    beside_a_stack: BesideAStack
     a_requests_per_second_alone: float
     a_requests_per_second_during_b: float
     # A's deliveries whose first request had not arrived when B's last delivery did.
@@ -128,16 +145,23 @@ class Outcome:
         return p95(self.b_with_a) / p95(self.b_alone)
 
     @property
+    def sharing_ratio(self) -> float:
+        """B's p95 with A's backlog on its stack against A's on a stack of its own: the design's share."""
+        return p95(self.b_with_a) / p95(self.beside_a_stack.b)
+
+    @property
     def all_of_b_delivered(self) -> bool:
-        return len(self.b_alone) == len(self.b_with_a) == self.b_events
+        beside = self.beside_a_stack
+        return len(self.b_alone) == len(self.b_with_a) == len(beside.alone) == len(beside.b) == self.b_events
 
     @property
     def a_was_a_neighbour(self) -> bool:
-        return self.a_backlog_at_b_end > 0
+        return self.a_backlog_at_b_end > 0 and self.beside_a_stack.a_backlog_at_b_end > 0
 
     def figures(self) -> list[Figure]:
         size = f"A = {self.a_events} events{' in batches of 10' if self.scenario.a_batched else ''}"
         complete = self.all_of_b_delivered and self.a_was_a_neighbour
+        beside = self.beside_a_stack
         return [
             Figure(
                 GOAL,
@@ -150,12 +174,28 @@ class Outcome:
             ),
             Figure(
                 GOAL,
+                f"{self.scenario.what}, {size}: B's p95 with A's backlog on B's stack, against A's backlog on a "
+                "stack of its own on this machine (what sharing hookrelay's queues, functions and table costs B "
+                "beyond sharing the CPUs)",
+                f"{p95(self.b_with_a):.2f} s" if self.b_with_a else "none delivered",
+                f"{p95(beside.b):.2f} s with A's backlog on a stack of its own "
+                f"({p95(beside.b) / p95(beside.alone):.2f}x B alone there, {p95(beside.alone):.2f} s; "
+                f"A's backlog then {beside.a_backlog_at_b_end})"
+                if beside.b and beside.alone
+                else "none delivered",
+                f"{self.sharing_ratio:.2f}x" if self.b_with_a and beside.b else "-",
+                f"<= {GOAL_RATIO:g}x",
+                complete and self.sharing_ratio <= GOAL_RATIO,
+            ),
+            Figure(
+                GOAL,
                 f"{self.scenario.what}, {size}: A's throughput (requests at A's endpoint)",
                 f"{self.a_requests_per_second_alone:.1f}/s alone, {self.a_requests_per_second_during_b:.1f}/s "
                 "while B publishes",
                 "",
                 f"A's backlog when B's last arrived: {self.a_backlog_at_b_end}; B delivered "
-                f"{len(self.b_alone)}/{self.b_events} alone, {len(self.b_with_a)}/{self.b_events} with A",
+                f"{len(self.b_alone)}/{self.b_events} alone, {len(self.b_with_a)}/{self.b_events} with A, "
+                f"{len(beside.b)}/{self.b_events} beside A's stack",
                 "A's backlog outlasts B's events; all of B's delivered",
                 complete,
             ),
@@ -370,11 +410,35 @@ def stages(publisher: Publisher, sent: dict[str, float], subscription: str) -> t
     return to_fan_out, to_send
 
 
+def a_receiver(scenario: Scenario, arrivals: Arrivals) -> AbstractContextManager[Any]:
+    return receiver(arrivals.answering(Answer(status=scenario.a_status, delay_seconds=A_ANSWER_SECONDS)))
+
+
+def beside_a_stack(scenario: Scenario, a_events: int, b_events: int) -> BesideAStack:
+    """B on a fresh stack of its own, alone, then while A's events flood another fresh stack on the same
+    machine; both stacks stop before this returns."""
+    a_arrivals, b_arrivals = Arrivals(), Arrivals()
+    with (
+        a_receiver(scenario, a_arrivals) as a_hooks,
+        receiver(b_arrivals.answering(Answer())) as b_hooks,
+        local_stack(scenario) as b_stack,
+    ):
+        team_b = Publisher(b_stack, team_key(b_stack, TEAM_B))
+        b_subscription = subscribe(b_stack, team_b.key, b_hooks.port)
+        alone = b_alone(team_b, b_events, b_subscription, b_arrivals)
+        with local_stack(scenario) as a_stack:
+            a_subscription = subscribe(a_stack, DEV_KEY, a_hooks.port)
+            a_ids = Publisher(a_stack, DEV_KEY).flood(a_events, scenario.a_batched)
+            print(f"{scenario.name}: A published on a stack of its own; B publishes on another", flush=True)
+            b_sent = b_phase(team_b, b_events, b_subscription, b_arrivals)
+            a_arrived = a_arrivals.of({delivery_id(event_id, a_subscription) for event_id in a_ids})
+    return BesideAStack(alone, latencies(b_sent, b_subscription, b_arrivals), a_events - len(a_arrived))
+
+
 def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
     a_arrivals, b_arrivals = Arrivals(), Arrivals()
-    a_answer = Answer(status=scenario.a_status, delay_seconds=A_ANSWER_SECONDS)
     with (
-        receiver(a_arrivals.answering(a_answer)) as a_hooks,
+        a_receiver(scenario, a_arrivals) as a_hooks,
         receiver(b_arrivals.answering(Answer())) as b_hooks,
         local_stack(scenario) as stack,
     ):
@@ -410,6 +474,7 @@ def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
         b_events=b_events,
         b_alone=alone,
         b_with_a=b_with_a,
+        beside_a_stack=beside_a_stack(scenario, a_events, b_events),
         a_requests_per_second_alone=a_arrivals.rate(a_started, b_started),
         a_requests_per_second_during_b=a_arrivals.rate(b_started, b_ended),
         a_backlog_at_b_end=a_events - len(a_arrived),
