@@ -89,13 +89,15 @@ METHODS = {
     "the machine's CPU time (busy, idle, stolen) during each. The rates are the local stack's (moto-bound), not "
     "AWS's.",
     "P7": "[docs/capacity.md](docs/capacity.md): what 10 000 deliveries/s needs on AWS, from these figures.",
-    "P8 (flood)": "`benchmarks/flood.py`: two runs of `hookrelay local up`, each on a fresh stack, one while 50 "
+    "P8 (flood)": "`benchmarks/flood.py`: three runs of `hookrelay local up`, each on a fresh stack, one while 50 "
     "threads flood the API for 60 s (`--flood-seconds`): half with a new bogus key at every request (each invokes "
     "the authorizer and the API function, which answers 401 problem+json as SPEC §2 says), half PATCHing one "
     "team's subscription, each sending its next request as soon as it has an answer; another team publishes 100 "
-    "events, 2 a second in both runs (those that fit 80 % of a shorter flood), retrying after a 429, to a "
+    "events, 2 a second in every run (those that fit 80 % of a shorter flood), retrying after a 429, to a "
     "receiver on 127.0.0.1. The figure is that team's p95 from an event's 202 to its delivery's arrival, against "
-    "the run without the flood; and every answer of the flood by status. The stack runs scaled down (2 containers "
+    "the run without the flood; beside it, against the third run, where the same flood hits a second stack on the "
+    "same machine (sharing only its CPUs), the design's share; and every answer of the flood by status. The stack "
+    "runs scaled down (2 containers "
     "for the API and the authorizer, as their reserved concurrency caps them, ingest and delivery polled by "
     "containers of their own; a team 10 writes/s, burst 20; the stage at its default 1 000/s): the local "
     "gateway, moto and the functions share the machine's cores with the flood's own clients, which AWS would not.",
