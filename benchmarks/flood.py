@@ -9,7 +9,7 @@ threads flood the API (half with a new bogus key at every request, half with one
 subscription, each thread sending its next request as soon as it has the answer), and one while the
 same flood hits a second stack on the same machine (sharing only its CPUs: what the flood's load costs
 through the machine alone, hookrelay out of it). In each, another team
-publishes VICTIM_EVENTS events to a receiver on 127.0.0.1, VICTIM_RATE a second in both runs (100
+publishes VICTIM_EVENTS events to a receiver on 127.0.0.1, VICTIM_RATE a second in every run (100
 over 50 s of a 60 s flood; a shorter flood, fewer), one `POST /v3/events` each, trying again after a
 429 as a client should. Publish-to-receipt is from an
 event's 202 to its delivery's arrival.
