@@ -8,9 +8,7 @@ import faulthandler
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +41,6 @@ EXIT_INTERRUPTED = 130
 EXIT_TRY_AGAIN = 75
 # A `local up` stop that takes longer reports where its threads are (it normally takes a few seconds).
 STOP_REPORT_SECONDS = 20
-# How often `local up`'s main thread wakes while it waits for Ctrl-C. The kernel may hand the signal to
-# any thread, and Python runs its handler on the main thread only, once that thread runs again: a wait
-# without end would sleep through it.
-SIGNAL_CHECK_SECONDS = 0.5
 
 
 def _local_up(arguments: argparse.Namespace) -> int:
@@ -55,14 +49,14 @@ def _local_up(arguments: argparse.Namespace) -> int:
     from hookrelay_cli.local.gateway import GatewayServer  # noqa: PLC0415
     from hookrelay_cli.local.moto_costs import keep_collections_short  # noqa: PLC0415
     from hookrelay_cli.local.stack import DEV_TEAM, LocalStack, local_aws  # noqa: PLC0415
+    from hookrelay_cli.local.stop_signals import StopSignals  # noqa: PLC0415
 
     sys.stdout = WholeLines(sys.stdout)  # type: ignore[assignment]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     _quiet_libraries()
     keep_collections_short()
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
+    stop_signals = StopSignals()
+    stop_signals.install()
     with local_aws(arguments.host, arguments.aws_port, AS_ON_AWS) as aws_endpoint:
         stack = LocalStack.create(arguments.template, aws_endpoint, containers=True)
         key = stack.register_api_key(os.environ.get("HOOKRELAY_DEV_API_KEY"))
@@ -76,8 +70,7 @@ def _local_up(arguments: argparse.Namespace) -> int:
         session = stack.open_portal_session(api_base_url)
         print(f"Webhook portal (team {DEV_TEAM}, until {session.expires_at}): {session.url}")
         print(f"hookrelay local stack ready on {api_base_url}", flush=True)
-        while not stopping.wait(SIGNAL_CHECK_SECONDS):
-            pass
+        stop_signals.wait()
         print("stopping", flush=True)
         # Should the stop hang, where every thread is goes to stderr (the process goes on stopping).
         faulthandler.dump_traceback_later(STOP_REPORT_SECONDS)
