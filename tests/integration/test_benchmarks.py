@@ -12,9 +12,9 @@ from paths import REPO
 SESSION_ONLY = ("AWS_", "POWERTOOLS_", "HOOKRELAY_")
 
 
-def run_smoke(script: str) -> subprocess.CompletedProcess[str]:
+def run_smoke(script: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, script, "--smoke"],
+        [sys.executable, script, "--smoke", *arguments],
         cwd=REPO,
         env={name: value for name, value in os.environ.items() if not name.startswith(SESSION_ONLY)},
         capture_output=True,
@@ -89,3 +89,13 @@ def test_flood_benchmark_smoke() -> None:
     assert re.search(beside, result.stdout), result.stdout
     assert "P8 (flood) the flooding team's PATCHes" in result.stdout and "= 0 5xx" in result.stdout, result.stdout
     assert result.stdout.count("= 0 5xx (goal") == 2, result.stdout
+
+
+def test_noisy_neighbour_benchmark_smoke() -> None:
+    # One scenario (four local stacks: B's with A, B's and A's apart, the host's floor): all of B's events
+    # arrive in every phase, beside A's stack too (the ratios of so small a run say nothing, so they are not
+    # checked).
+    result = run_smoke("benchmarks/noisy_neighbour.py", "--scenarios", "slow")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "B delivered 10/10 alone, 10/10 with A, 10/10 beside A's stack" in result.stdout, result.stdout
+    assert "with A's backlog on a stack of its own" in result.stdout, result.stdout
