@@ -368,17 +368,44 @@ def latencies(sent: dict[str, float], subscription: str, arrivals: Arrivals) -> 
     return [arrived - sent[ids[each]] for each, arrived in arrivals.of(set(ids)).items()]
 
 
-def b_phase(publisher: Publisher, b_events: int, subscription: str, arrivals: Arrivals) -> dict[str, float]:
-    """B's events, paced: {event id: when sent}, once their deliveries arrived (or stalled)."""
-    sent = publisher.paced(b_events, B_PER_SECOND)
-    wait_for(arrivals, {delivery_id(event_id, subscription) for event_id in sent})
-    return sent
+@dataclass(frozen=True)
+class TeamB:
+    """Team B on a stack: its publisher, its subscription to a receiver that answers at once, and when
+    each of its deliveries arrived there."""
+
+    publisher: Publisher
+    subscription: str
+    arrivals: Arrivals
+
+    @property
+    def stack(self) -> local_up.LocalUp:
+        return self.publisher.stack
+
+    def publish(self, b_events: int) -> dict[str, float]:
+        """B's events, paced: {event id: when sent}, once their deliveries arrived (or stalled)."""
+        sent = self.publisher.paced(b_events, B_PER_SECOND)
+        wait_for(self.arrivals, {delivery_id(event_id, self.subscription) for event_id in sent})
+        return sent
+
+    def latencies(self, sent: dict[str, float]) -> list[float]:
+        return latencies(sent, self.subscription, self.arrivals)
+
+    def timed(self, b_events: int) -> list[float]:
+        """B's latencies for `b_events` events."""
+        return self.latencies(self.publish(b_events))
+
+    def alone(self, b_events: int) -> list[float]:
+        """B's latencies with no neighbour, after a few events that warm the stack's containers up."""
+        self.publish(min(B_WARM_UP_EVENTS, b_events))
+        return self.timed(b_events)
 
 
-def b_alone(publisher: Publisher, b_events: int, subscription: str, arrivals: Arrivals) -> list[float]:
-    """B's latencies with no neighbour, after a few events that warm the stack's containers up."""
-    b_phase(publisher, min(B_WARM_UP_EVENTS, b_events), subscription, arrivals)
-    return latencies(b_phase(publisher, b_events, subscription, arrivals), subscription, arrivals)
+@contextmanager
+def team_b_on_a_fresh_stack(scenario: Scenario) -> Iterator[TeamB]:
+    arrivals = Arrivals()
+    with receiver(arrivals.answering(Answer())) as hooks, local_stack(scenario) as stack:
+        publisher = Publisher(stack, team_key(stack, TEAM_B))
+        yield TeamB(publisher, subscribe(stack, publisher.key, hooks.port), arrivals)
 
 
 QUEUES = {"events": "events", "delivery": "delivery", "slow lane": "delivery-slow"}
@@ -417,48 +444,35 @@ def a_receiver(scenario: Scenario, arrivals: Arrivals) -> AbstractContextManager
 def beside_a_stack(scenario: Scenario, a_events: int, b_events: int) -> BesideAStack:
     """B on a fresh stack of its own, alone, then while A's events flood another fresh stack on the same
     machine; both stacks stop before this returns."""
-    a_arrivals, b_arrivals = Arrivals(), Arrivals()
-    with (
-        a_receiver(scenario, a_arrivals) as a_hooks,
-        receiver(b_arrivals.answering(Answer())) as b_hooks,
-        local_stack(scenario) as b_stack,
-    ):
-        team_b = Publisher(b_stack, team_key(b_stack, TEAM_B))
-        b_subscription = subscribe(b_stack, team_b.key, b_hooks.port)
-        alone = b_alone(team_b, b_events, b_subscription, b_arrivals)
+    a_arrivals = Arrivals()
+    with a_receiver(scenario, a_arrivals) as a_hooks, team_b_on_a_fresh_stack(scenario) as team_b:
+        alone = team_b.alone(b_events)
         with local_stack(scenario) as a_stack:
             a_subscription = subscribe(a_stack, DEV_KEY, a_hooks.port)
             a_ids = Publisher(a_stack, DEV_KEY).flood(a_events, scenario.a_batched)
             print(f"{scenario.name}: A published on a stack of its own; B publishes on another", flush=True)
-            b_sent = b_phase(team_b, b_events, b_subscription, b_arrivals)
+            beside = team_b.timed(b_events)
             a_arrived = a_arrivals.of({delivery_id(event_id, a_subscription) for event_id in a_ids})
-    return BesideAStack(alone, latencies(b_sent, b_subscription, b_arrivals), a_events - len(a_arrived))
+    return BesideAStack(alone, beside, a_events - len(a_arrived))
 
 
 def run(scenario: Scenario, a_events: int, b_events: int) -> Outcome:
-    a_arrivals, b_arrivals = Arrivals(), Arrivals()
-    with (
-        a_receiver(scenario, a_arrivals) as a_hooks,
-        receiver(b_arrivals.answering(Answer())) as b_hooks,
-        local_stack(scenario) as stack,
-    ):
-        team_a, team_b = Publisher(stack, DEV_KEY), Publisher(stack, team_key(stack, TEAM_B))
-        a_subscription, b_subscription = (
-            subscribe(stack, DEV_KEY, a_hooks.port),
-            subscribe(stack, team_b.key, b_hooks.port),
-        )
+    a_arrivals = Arrivals()
+    with a_receiver(scenario, a_arrivals) as a_hooks, team_b_on_a_fresh_stack(scenario) as team_b:
+        stack = team_b.stack
+        team_a, a_subscription = Publisher(stack, DEV_KEY), subscribe(stack, DEV_KEY, a_hooks.port)
         cpu_before = MachineTime.now()
-        alone = b_alone(team_b, b_events, b_subscription, b_arrivals)
+        alone = team_b.alone(b_events)
         print(f"{scenario.name}: B alone, p95 {p95(alone):.2f} s; A publishes {a_events} events", flush=True)
         a_started = time.perf_counter()
         a_ids = team_a.flood(a_events, scenario.a_batched)
         b_started = time.perf_counter()
         queues_at_b_start = queued(stack)
         print(f"{scenario.name}: A published in {b_started - a_started:.1f} s; B publishes", flush=True)
-        b_sent = b_phase(team_b, b_events, b_subscription, b_arrivals)
+        b_sent = team_b.publish(b_events)
         b_ended = time.perf_counter()
-        b_with_a = latencies(b_sent, b_subscription, b_arrivals)
-        b_to_fan_out, b_fan_out_to_send = stages(team_b, b_sent, b_subscription)
+        b_with_a = team_b.latencies(b_sent)
+        b_to_fan_out, b_fan_out_to_send = stages(team_b.publisher, b_sent, team_b.subscription)
         a_arrived = a_arrivals.of({delivery_id(event_id, a_subscription) for event_id in a_ids})
         # Batches that failed (the local stack's calls to moto that timed out) and came back.
         errors = sum('"level":"ERROR"' in line or "failed on a batch" in line for line in stack.output)
@@ -502,14 +516,11 @@ def host_floor(b_events: int) -> Figure:
     """B's p95 with no team A while busy loops share the machine's CPUs with the stack: what this machine's
     CPU sharing alone does to the ratio (on AWS each invocation has CPU of its own, and SQS and DynamoDB
     answer on theirs). Reported beside the scenarios, not a goal."""
-    arrivals = Arrivals()
-    with receiver(arrivals.answering(Answer())) as hooks, local_stack(SCENARIOS["slow"]) as stack:
-        team_b = Publisher(stack, team_key(stack, TEAM_B))
-        subscription = subscribe(stack, team_b.key, hooks.port)
-        alone = b_alone(team_b, b_events, subscription, arrivals)
+    with team_b_on_a_fresh_stack(SCENARIOS["slow"]) as team_b:
+        alone = team_b.alone(b_events)
         count = BUSY_LOOPS_PER_CPU * (os.cpu_count() or 1)
         with busy_loops(count):
-            spun = latencies(b_phase(team_b, b_events, subscription, arrivals), subscription, arrivals)
+            spun = team_b.timed(b_events)
     delivered = len(alone) == len(spun) == b_events
     return Figure(
         GOAL,

@@ -119,7 +119,7 @@ class SlowLane:
         `aws_call_seconds`: the longest one AWS call can take (a mark's write is two)."""
         self._queue = queue
         self._marks = marks
-        self._mark_seconds = 2 * aws_call_seconds + ANSWER_SECONDS
+        self._seconds_a_mark_write_needs = 2 * aws_call_seconds + ANSWER_SECONDS
         self._spread = spread or random.Random().uniform  # noqa: S311 - timing, not a secret
         self._endpoints = endpoints or SlowEndpoints(monotonic, self._spread)
         self._monotonic = monotonic
@@ -155,7 +155,7 @@ class SlowLane:
         for subscription_id, team_id in found_slow.items():
             if moment - self._shared_at.get(subscription_id, -math.inf) < SHARED_AGAIN_AFTER_SECONDS:
                 continue
-            if not budget.allows(self._mark_seconds):
+            if not budget.allows(self._seconds_a_mark_write_needs):
                 return
             _remember(self._shared_at, subscription_id, moment)
             try:
