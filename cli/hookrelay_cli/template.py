@@ -122,6 +122,8 @@ class QueueSource:
     report_batch_item_failures: bool
     # Its ScalingConfig's MaximumConcurrency, unresolved; None when unset.
     maximum_concurrency: Any = None
+    # How long Lambda gathers records for a batch that is not full (MaximumBatchingWindowInSeconds).
+    batching_window_seconds: int = 0
 
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -227,6 +229,7 @@ class Template:
                 batch_size=int(properties.get("BatchSize", 10)),
                 report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
                 maximum_concurrency=(properties.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+                batching_window_seconds=int(properties.get("MaximumBatchingWindowInSeconds", 0)),
             )
             for mapping_id, properties in self.of_type("AWS::Lambda::EventSourceMapping")
         ]

@@ -5,6 +5,7 @@ import os
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -128,7 +129,9 @@ class RecordingFunction:
         return {"batchItemFailures": []}
 
 
-def recording_poller(stack: LocalStack, function: RecordingFunction, duplicate_rate: float) -> QueuePoller:
+def recording_poller(
+    stack: LocalStack, function: RecordingFunction, duplicate_rate: float = 0.0, batching_window_seconds: float = 0
+) -> QueuePoller:
     (source,) = [s for s in stack.template.queue_sources() if s.queue_id == "DeliveryQueue"]
     return QueuePoller(
         client("sqs"),
@@ -139,6 +142,7 @@ def recording_poller(stack: LocalStack, function: RecordingFunction, duplicate_r
         report_batch_item_failures=True,
         failed_visibility_seconds=None,
         duplicate_rate=duplicate_rate,
+        batching_window_seconds=batching_window_seconds,
     )
 
 
@@ -174,6 +178,43 @@ def test_batches_come_in_no_set_order(stack: LocalStack) -> None:
     assert poller.poll_once() == 10
     (batch,) = function.batches
     assert sorted(batch) == sorted(sent_order) and batch != sent_order
+
+
+def test_a_batching_window_gathers_what_arrives_until_it_ends(stack: LocalStack) -> None:
+    function = RecordingFunction(stack)
+    poller = recording_poller(stack, function, batching_window_seconds=1)
+    queue = wiring.delivery_queue(get_settings())
+    queue.send([delivery_message("first", 1, team_id="acme")])
+    later = threading.Timer(0.4, lambda: queue.send([delivery_message("later", 1, team_id="quiet")]))
+    started = time.monotonic()
+    later.start()
+    assert poller.poll_once() == 2
+    # Without the window the first message is invoked alone at once, and the later one in a batch of its own.
+    assert time.monotonic() - started >= 0.95
+    assert [len(batch) for batch in function.batches] == [2]
+
+
+def test_the_stack_s_pollers_gather_for_the_template_s_batching_window(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = stack.template.queue_sources()
+    monkeypatch.setattr(
+        Template, "queue_sources", lambda _: [replace(source, batching_window_seconds=1) for source in sources]
+    )
+    (poller,) = delivery_pollers(stack)
+    wiring.delivery_queue(get_settings()).send([delivery_message("lone", 1, team_id="acme")])
+    started = time.monotonic()
+    assert poller.poll_once() == 1
+    assert time.monotonic() - started >= 0.95
+
+
+def test_a_full_batch_does_not_wait_for_the_batching_window(stack: LocalStack) -> None:
+    function = RecordingFunction(stack)
+    poller = recording_poller(stack, function, batching_window_seconds=5)
+    send_messages(stack, 10)
+    started = time.monotonic()
+    assert poller.poll_once() == 10
+    assert time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize("value", ["-0.1", "1.5", "often"])

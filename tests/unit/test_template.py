@@ -108,6 +108,29 @@ def test_the_deployed_shape_comes_from_the_sam_transform(template: Template) -> 
     ]
 
 
+def test_no_queue_gathers_its_batches_for_a_window(template: Template) -> None:
+    # With a batching window, AWS documents that Lambda may wait up to 20 s on a queue with very low
+    # traffic: most teams publish a few events an hour, and each queue on the way would add it.
+    assert {source.queue_id: source.batching_window_seconds for source in template.queue_sources()} == {
+        "EventsQueue": 0,
+        "DeliveryQueue": 0,
+        "SlowLaneQueue": 0,
+    }
+
+
+def test_a_batching_window_is_read_from_the_template(tmp_path: Path) -> None:
+    windowed = tmp_path / "template.yaml"
+    windowed.write_text(
+        TEMPLATE.read_text().replace(
+            "            Queue: !GetAtt EventsQueue.Arn\n",
+            "            Queue: !GetAtt EventsQueue.Arn\n            MaximumBatchingWindowInSeconds: 2\n",
+            1,
+        )
+    )
+    windows = {source.queue_id: source.batching_window_seconds for source in Template.read(windowed).queue_sources()}
+    assert windows["EventsQueue"] == 2 and windows["DeliveryQueue"] == 0
+
+
 def test_a_template_the_sam_transform_refuses_fails_with_its_reason(tmp_path: Path) -> None:
     broken = tmp_path / "template.yaml"
     broken.write_text(TEMPLATE.read_text().replace("            Queue: !GetAtt EventsQueue.Arn\n", "", 1))

@@ -353,6 +353,7 @@ class LocalStack:
                         failed_visibility_seconds=int(failed_visibility) if failed_visibility else None,
                         duplicate_rate=duplicates,
                         reserved=reserved.get(function_id),
+                        batching_window_seconds=source.batching_window_seconds,
                     )
                 )
         return queue_pollers

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import random
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,8 @@ _log = logging.getLogger("local.workers")
 # Local only: the share of messages (0 to 1) a poller also hands to a second invocation, as SQS
 # standard queues now and then deliver a message twice.
 DUPLICATE_RATE_VARIABLE = "HOOKRELAY_LOCAL_SQS_DUPLICATE_RATE"
+# While a batching window gathers a batch, how often a poller asks its queue for more.
+_GATHERING_POLL_SECONDS = 0.05
 
 
 def duplicate_rate(text: str) -> float:
@@ -87,6 +90,10 @@ class QueuePoller(_FunctionThread):
     As a standard queue does, it hands records over in no set order (each batch shuffled) and, with
     `duplicate_rate`, some twice: such a message, at its first receive, is made visible again at once
     and not deleted, so that another invocation (this poller's next, or another poller's) gets it too.
+
+    With a `batching_window_seconds` (MaximumBatchingWindowInSeconds), a batch that is not full is
+    gathered until the window, begun when the poller's previous invocation ended, has passed, as AWS
+    documents it. AWS may also wait up to 20 s on a queue with very low traffic; that is not emulated.
     """
 
     def __init__(
@@ -101,12 +108,14 @@ class QueuePoller(_FunctionThread):
         failed_visibility_seconds: int | None,
         duplicate_rate: float = 0.0,
         reserved: threading.Semaphore | None = None,
+        batching_window_seconds: float = 0,
     ):
         super().__init__(function, "poll")
         self._sqs = sqs
         self._queue_url = queue_url
         self._queue_arn = queue_arn
         self._batch_size = batch_size
+        self._batching_window = batching_window_seconds
         self._report_failures = report_batch_item_failures
         self._failed_visibility = failed_visibility_seconds
         self._duplicate_rate = duplicate_rate
@@ -130,17 +139,25 @@ class QueuePoller(_FunctionThread):
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive and process one batch; returns how many messages it received."""
         with self._reserved:
-            messages = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=self._batch_size,
-                WaitTimeSeconds=wait_seconds,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            window_ends = time.monotonic() + self._batching_window
+            messages = self._receive(self._batch_size, wait_seconds)
+            while messages and len(messages) < self._batch_size and time.monotonic() < window_ends:
+                if self._stopping.wait(_GATHERING_POLL_SECONDS):
+                    break
+                messages += self._receive(self._batch_size - len(messages), 0)
             # Received as the stack stops: left to come back after their visibility timeout.
             if messages and not self._stopping.is_set():
                 self._process(messages)
             return len(messages)
+
+    def _receive(self, count: int, wait_seconds: int) -> "list[MessageTypeDef]":
+        return self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
 
     def _process(self, messages: "list[MessageTypeDef]") -> None:
         self._random.shuffle(messages)
