@@ -55,6 +55,8 @@ GOAL_DELIVERIES_PER_SECOND = 10_000  # SPEC §8: the load the model is priced at
 # target, so each consumed unit costs the hourly price over 3 600 s at that utilization.
 PROVISIONED_TARGET_UTILIZATION = 0.70
 MEMORY_GB = 0.5  # template.yaml Globals MemorySize 512
+# Full batches of the template's BatchSize: at the goal load a receive returns ten without a batching
+# window (the template sets none; docs/concepts/ingest.md prices smaller batches at lower rates).
 EVENTS_PER_INGEST_BATCH = 10  # template.yaml IngestFunction BatchSize
 DELIVERIES_PER_DELIVERY_BATCH = 10  # template.yaml DeliveryFunction BatchSize
 # Each recorded trace retrieved or scanned once (the console's trace list and service map read them).

@@ -17,8 +17,8 @@ did meanwhile (busy, idle, stolen by the hypervisor), to tell a slow machine fro
 figures differ between machines of the same kind.
 
 The local stack runs one poller per queue against moto (and up to 4 containers per function behind
-its gateway), so these are the local stack's rates, not AWS's: Lambda would run up to 50 ingest and
-200 delivery invocations at once. The deliveries/s goal (>= 50) is judged at the full size only.
+its gateway), so these are the local stack's rates, not AWS's: Lambda would run up to 100 ingest and
+400 delivery invocations at once. The deliveries/s goal (>= 50) is judged at the full size only.
 """
 
 import os
