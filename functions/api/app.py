@@ -32,5 +32,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return (
         http_api.early_refusal(event)
         or http_api.team_limit_refusal(event, logic.team_limiter)
-        or app.resolve(event, context)
+        or app.resolve(http_api.as_plain_json(event), context)
     )

@@ -137,3 +137,56 @@ def test_the_deepest_event_accepted_is_delivered_and_its_log_readable(
     assert detail.status == 200, detail.body
     assert detail.json()["status"] == "delivered"
     assert json.loads(detail.json()["request"]["body"])["data"] == data
+
+
+SUBSCRIPTION = b'{"endpoint":"https://hooks.example.com/x","subscribed_events":["*"]}'
+DIGITS_PYTHON_WILL_NOT_CONVERT = b"9" * 4301
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v3/events", b'{"event_name":"signature_request.done","data":{"s":"\\ud800"}}'),
+        ("/v3/events", b'{"event_name":"signature_request.done","data":{"\\udc00":1}}'),
+        ("/v3/events", b'{"event_name":"\\ud800","data":{}}'),
+        ("/v3/events", b'{"event_name":"signature_request.done","data":{"n":' + DIGITS_PYTHON_WILL_NOT_CONVERT + b"}}"),
+        ("/v3/portal-sessions", b'{"expires_in":' + DIGITS_PYTHON_WILL_NOT_CONVERT + b"}"),
+        ("/v3/webhooks", SUBSCRIPTION[:-1] + b',"headers":{"\\ud800":"x"}}'),
+        ("/v3/webhooks", SUBSCRIPTION[:-1] + b',"sensitive_headers":["\\udc00"]}'),
+    ],
+)
+def test_json_no_later_step_could_read_is_400_not_a_500(api: ApiClient, path: str, body: bytes) -> None:
+    # Both were 500s: a lone surrogate escape failed where the body was encoded again (and the error's
+    # text logged every other field sent, an endpoint's password included), and Python refused to
+    # convert the integer after the body had been let in.
+    response = api.post(path, body=body, headers={"Content-Type": "application/json"})
+    assert response.status == 400, response.body
+    assert response.json()["detail"].startswith("The request body is not valid JSON")
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_accepted(api: ApiClient) -> None:
+    body = b'{"event_name":"signature_request.done","data":{"note":"\\ud83d\\ude00"}}'
+    assert api.post("/v3/events", body=body, headers={"Content-Type": "application/json"}).status == 202
+
+
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "application/json; charset=UTF-8", "application/merge-patch+json"]
+)
+def test_every_json_media_type_the_api_lets_in_is_read_as_json(api: ApiClient, content_type: str) -> None:
+    # Were 500s: the API let them in, then the resolver refused anything not spelled application/json.
+    created = api.post("/v3/webhooks", body=SUBSCRIPTION, headers={"Content-Type": content_type})
+    assert created.status == 201, created.body
+    patched = api.patch(
+        f"/v3/webhooks/{created.json()['id']}", body=b'{"description":"x"}', headers={"Content-Type": content_type}
+    )
+    assert patched.status == 200, patched.body
+    assert patched.json()["description"] == "x"
+
+
+@pytest.mark.parametrize("event_time", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", -5])
+def test_an_event_time_outside_1970_to_9999_in_utc_is_422(api: ApiClient, event_time: object) -> None:
+    response = api.post("/v3/events", {"event_name": "signature_request.done", "data": {}, "event_time": event_time})
+    assert response.status == 422, response.body
+    assert response.json()["invalid_params"] == [
+        {"name": "event_time", "reason": "is not a time between 1970 and 9999"}
+    ]

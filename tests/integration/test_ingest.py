@@ -482,3 +482,27 @@ def test_the_first_attempts_of_an_endpoint_marked_slow_go_to_the_slow_lane_and_a
     (batch,) = [metric for metric in emitted if "DeliveriesEnqueuedToSlowLane" in metric]
     # EMF lists a metric's values (DeliveriesEnqueued is added once per event and once for the batch).
     assert (sum(batch["DeliveriesEnqueued"]), sum(batch["DeliveriesEnqueuedToSlowLane"])) == (6.0, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    # json.dumps writes the lone surrogate as the escape "\ud800", as a producer would.
+    [("event_time", "0001-01-01T00:30:00+01:00"), ("event_time", "9999-12-31T23:30:00-01:00"), ("scope", "\ud800")],
+)
+def test_a_message_put_on_the_bus_past_the_api_fails_alone(
+    stack: LocalStack, subscribed: Callable[..., str], field: str, value: str
+) -> None:
+    # An event time in year 0 or 10000 once in UTC failed the whole batch (an OverflowError where the
+    # batch is prepared): every other team's event in it came back, and after 5 receives went to the DLQ.
+    subscription = subscribed()
+    sample = INGEST_SAMPLE["Records"][0]
+    good, other = team_a_events(2).values()
+    poisoned = json.loads(queue_message(FanOutRequest(event=other)))
+    poisoned["detail"]["event"] |= {"team_id": "team-z", field: value}
+    batch = [
+        {**sample, "messageId": "good", "body": queue_message(FanOutRequest(event=good))},
+        {**sample, "messageId": "poisoned", "body": json.dumps(poisoned)},
+    ]
+    answer = stack.invoke("IngestFunction", {"Records": batch})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "poisoned"}]}
+    assert [message["delivery_id"] for message in delivery_messages()] == [delivery_id(good.event_id, subscription)]

@@ -205,3 +205,21 @@ def test_a_sensitive_value_written_back_as_shown_keeps_the_stored_one() -> None:
         "X-Client-Id": "new-client-id",
         "X-Tenant": "***",  # not sensitive: a value like any other
     }
+
+
+def test_a_refusal_s_text_never_repeats_what_was_sent() -> None:
+    # Its text reaches the log when a request fails: with the input in it, an endpoint's password and
+    # a header's value sent beside the refused field were logged.
+    with pytest.raises(ValidationError) as raised:
+        SubscriptionSettings.model_validate(
+            {
+                # Refused for its port, the password in it.
+                "endpoint": "https://u:TOPSECRET@h.example:1/",
+                "subscribed_events": ["signer.done"],
+                "headers": {"X-Api-Client": "customer-secret-value-123"},
+                "secret_key": 7,
+            }
+        )
+    text = str(raised.value)
+    assert "endpoint" in text and "secret_key" in text
+    assert "TOPSECRET" not in text and "customer-secret-value-123" not in text

@@ -45,6 +45,9 @@ def test_an_event_time_is_read_as_the_api_writes_it() -> None:
         ({"team_id": ""}, "event.team_id: must have 1 to 128"),
         ({"team_id": "t" * 129}, "event.team_id: must have 1 to 128"),
         ({"event_time": "yesterday"}, "event.event_time"),
+        # In UTC, years 0 and 10000: a producer writing to the bus directly is not checked by the API.
+        ({"event_time": "0001-01-01T00:30:00+01:00"}, "event.event_time: is not a time between 1970 and 9999"),
+        ({"event_time": "9999-12-31T23:30:00-01:00"}, "event.event_time: is not a time between 1970 and 9999"),
         ({"sandbox": "true"}, "event.sandbox: not a boolean"),
         ({"scope": ["app"]}, "event.scope: not a string"),
         ({"workspace_id": 3}, "event.workspace_id: not a string"),
@@ -61,6 +64,15 @@ def test_a_detail_with_a_field_of_no_hookrelay_event_is_refused() -> None:
         read_queue_message(message(dataclasses.asdict(EVENT), extra=1))
     with pytest.raises(InvalidEventMessage, match="continue_after: not a string"):
         read_queue_message(message(dataclasses.asdict(EVENT), continue_after=5))
+
+
+def test_a_string_utf8_cannot_carry_is_refused() -> None:
+    # Put on the bus past the API: "\ud800" alone parses into a string no later step can encode.
+    body = message(dataclasses.asdict(EVENT)).replace("s1", "\\ud800")
+    with pytest.raises(InvalidEventMessage, match="surrogate"):
+        read_queue_message(body)
+    paired = message(dataclasses.asdict(EVENT)).replace("s1", "\\ud83d\\ude00")
+    assert read_queue_message(paired).event.data["signer"]["id"] == "\U0001f600"
 
 
 def test_numbers_json_cannot_carry_are_refused() -> None:

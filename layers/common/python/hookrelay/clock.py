@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 _EPOCH_MILLISECONDS_FROM = 100_000_000_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_FIRST_YEAR, _LAST_YEAR = 1970, 9999
+_OUT_OF_RANGE = f"is not a time between {_FIRST_YEAR} and {_LAST_YEAR}"
 
 
 def utc_now() -> datetime:
@@ -22,22 +24,30 @@ def now_iso() -> str:
 
 
 def parse_moment(value: str | float) -> datetime:
-    """An ISO-8601 time (UTC when it has no offset) or a unix epoch in seconds or milliseconds.
+    """An ISO-8601 time (UTC when it has no offset) or a unix epoch in seconds or milliseconds, in UTC.
 
     Raises ValueError for anything else, including times outside years 1970-9999.
     """
+    try:
+        moment = _in_utc(value)
+    except (OverflowError, OSError):
+        # In UTC, as iso() writes it: 0001-01-01T00:30+01:00 is in year 0, which datetime cannot hold.
+        raise ValueError(_OUT_OF_RANGE) from None
+    if not _FIRST_YEAR <= moment.year <= _LAST_YEAR:
+        raise ValueError(_OUT_OF_RANGE)
+    return moment
+
+
+def _in_utc(value: str | float) -> datetime:
     if isinstance(value, str):
         text = value.strip()
-        try:
-            return parse_moment(float(text)) if text.replace(".", "", 1).isdigit() else _from_iso(text)
-        except OverflowError:
-            raise ValueError("is out of range") from None
+        return _in_utc(float(text)) if text.replace(".", "", 1).isdigit() else _from_iso(text)
     if value >= _EPOCH_MILLISECONDS_FROM:
         value = value / 1000
     try:
         return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError("is not a time between 1970 and 9999") from None
+    except ValueError:  # NaN
+        raise ValueError(_OUT_OF_RANGE) from None
 
 
 def _from_iso(text: str) -> datetime:
@@ -45,7 +55,7 @@ def _from_iso(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("is neither ISO-8601 nor a unix epoch") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def parse_duration(text: str) -> timedelta:

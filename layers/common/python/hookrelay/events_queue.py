@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
+from hookrelay.json_text import holds_unpaired_surrogate
 from hookrelay.records import Event, InvalidRecord, with_values
 
 SOURCE = "hookrelay"
@@ -67,6 +68,8 @@ def read_queue_message(body: str) -> FanOutRequest:
         envelope = json.loads(body, parse_constant=_not_a_number)
     except ValueError as error:
         raise InvalidEventMessage(f"the body is not JSON ({error})") from None
+    if holds_unpaired_surrogate(body, envelope):
+        raise InvalidEventMessage("the body holds a \\u escape of half a UTF-16 surrogate pair, alone")
     if not isinstance(envelope, dict):
         raise InvalidEventMessage("the body is not an EventBridge event")
     if envelope.get("source") != SOURCE:

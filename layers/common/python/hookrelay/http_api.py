@@ -1,6 +1,7 @@
 """What the API function needs around its routes: the caller's team, early refusals, problem responses."""
 
 import base64
+import json
 import re
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
@@ -25,6 +26,7 @@ from hookrelay.errors import (
     invalid_fields,
 )
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
+from hookrelay.json_text import holds_unpaired_surrogate
 from hookrelay.store.api_keys import Credential
 from hookrelay.store.retries import THROTTLED
 from hookrelay.team_limits import RequestKind, TeamLimiter
@@ -75,11 +77,8 @@ def problem_of(error: DomainError) -> problems.ProblemError:
 
 
 def from_validation_errors(errors: Iterable[Mapping[str, Any]]) -> problems.ProblemError:
-    """Pydantic errors (request or model validation) as a 400 for unreadable JSON, else a 422."""
-    errors = list(errors)
-    if any(error.get("type") == "json_invalid" for error in errors):
-        return problems.ProblemError(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.")
-    return problem_of(invalid_fields(errors))
+    """Pydantic errors (request or model validation) as a 422; early_refusal answered unreadable JSON."""
+    return problem_of(invalid_fields(list(errors)))
 
 
 def from_validation_error(error: ValidationError) -> problems.ProblemError:
@@ -122,12 +121,33 @@ def _is_json(content_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
+def as_plain_json(event: dict[str, Any]) -> dict[str, Any]:
+    """The request with its JSON body typed `application/json`, the one type the resolver parses as JSON
+    (it would refuse `Application/JSON` or `application/merge-patch+json`, which early_refusal lets in)."""
+    headers = event.get("headers") or {}
+    if not _is_json(headers.get("content-type") or "application/json"):
+        return event
+    return {**event, "headers": {**headers, "content-type": "application/json"}}
+
+
+def _unreadable_json(text: str) -> str | None:
+    """Why a body is not JSON that every later step reads back (the answer's detail), None if it is."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:  # not JSON, or an integer of more digits than Python converts (4 300)
+        return "The request body is not valid JSON."
+    if holds_unpaired_surrogate(text, parsed):
+        return "The request body is not valid JSON: a \\u escape names half of a UTF-16 surrogate pair, alone."
+    return None
+
+
 def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     """A response for requests refused before any route runs.
 
     A bad key (401), a body too large (413), not UTF-8 (400), not JSON (415), a JSON array or JSON nested deeper
     than MAX_JSON_DEPTH (422: parsers and stores recurse on each level, and what reaches the bus must be
-    deliverable and readable back at every step). The resolver
+    deliverable and readable back at every step), JSON that does not parse, or whose text no UTF-8 step
+    could carry (400: an unpaired surrogate escape; an integer Python will not convert). The resolver
     would read a form body as form fields and a one-element array as its element, neither of which
     is what the client sent.
 
@@ -149,7 +169,7 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
             )
         )
     try:
-        body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         return _proxy_response(problems.ProblemError(HTTPStatus.BAD_REQUEST, "The request body is not UTF-8 JSON."))
     if body.lstrip(b" \t\r\n").startswith(b"["):
@@ -162,6 +182,9 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     if deep_field:
         reason = f"is nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays ({level_one} is level 1)"
         return _proxy_response(problem_of(Invalid(FieldError(deep_field, reason))))
+    unreadable = _unreadable_json(text) if text.strip() else None
+    if unreadable:
+        return _proxy_response(problems.ProblemError(HTTPStatus.BAD_REQUEST, unreadable))
     return None
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from hookrelay import clock
-from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
+from hookrelay.events_queue import FanOutRequest, queue_message, read_queue_message
 from hookrelay.observability import log_failure, logger, metrics
 from hookrelay.queues import SQS_BATCH_LIMIT, Message, Queue, delivery_message
 from hookrelay.records import Delivery, Event, Subscription, delivery_id
@@ -136,7 +136,7 @@ class Ingest:
         for body in bodies:
             try:
                 teams.append(read_queue_message(body).event.team_id)
-            except InvalidEventMessage:  # failed alone by process_message
+            except Exception:  # whatever reading raised, process_message fails its record alone
                 teams.append(None)
         count = Counter(teams)
         self._subscriptions.refresh({team for team in count if team is not None})
