@@ -11,6 +11,7 @@ from hookrelay.addresses import (
     parse_endpoint,
     refusal_reason,
     resolve,
+    same_origin,
     vet_addresses,
 )
 
@@ -177,3 +178,20 @@ def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host:
 def test_credentials_are_masked_wherever_an_endpoint_is_shown(url: str, shown: str) -> None:
     assert masked(url) == shown
     assert masked(shown) == shown
+
+
+@pytest.mark.parametrize(
+    ("other", "same"),
+    [
+        ("https://HOOKS.example.com/elsewhere?x=1", True),
+        ("https://hooks.example.com:443/", True),
+        ("https://user:pass@hooks.example.com/", True),
+        ("https://hooks.example.com:8443/", False),
+        ("http://hooks.example.com/", False),
+        ("https://hooks.example.com.evil.example/", False),
+        ("https://evil.example/hooks.example.com", False),
+        ("https://hooks.example.com@evil.example/", False),
+    ],
+)
+def test_the_origin_of_an_endpoint_is_its_scheme_host_and_port(other: str, same: bool) -> None:
+    assert same_origin("https://hooks.example.com/yousign", other) is same

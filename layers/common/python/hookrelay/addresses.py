@@ -71,6 +71,13 @@ def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
     return Endpoint(url=url, scheme=parts.scheme, host=parts.hostname, port=port)
 
 
+def same_origin(url: str, other: str) -> bool:
+    """Whether two endpoints' requests go to the same scheme, host and port (their origin, RFC 6454):
+    whom a credential written for one of them was meant for."""
+    first, second = (parse_endpoint(each, allow_plain_http=True) for each in (url, other))
+    return (first.scheme, first.host, first.port) == (second.scheme, second.host, second.port)
+
+
 def has_credentials(url: str) -> bool:
     """Whether the endpoint carries a user name, which the transport sends as basic authentication."""
     return bool(urlsplit(url).username)
