@@ -193,9 +193,70 @@ def test_a_header_the_tenant_marks_sensitive_is_write_only(api: ApiClient) -> No
     assert created.json()["headers"] == {"X-Client-Id": "***cdef", "X-Tenant": "acme"}
     assert created.json()["sensitive_headers"] == ["x-client-id"]
     path = f"/v3/webhooks/{created.json()['id']}"
-    unmarked = api.patch(path, {"sensitive_headers": []})
-    assert unmarked.json()["headers"] == headers  # the tenant's own choice: shown again
     assert_problem(api.patch(path, {"sensitive_headers": ["Bad Name"]}), 422, "sensitive_headers.Bad Name")
+
+
+def refused_header_names(response: ApiResponse) -> list[str]:
+    return [param["name"] for param in assert_problem(response, 422)["invalid_params"]]
+
+
+def test_a_header_is_no_longer_sensitive_only_with_a_value_written_for_it(api: ApiClient) -> None:
+    """Before, a PATCH of sensitive_headers alone showed the value stored while it was write-only."""
+    secret = "client-0123456789abcdef"
+    headers = {"X-Client-Id": secret, "X-Tenant": "acme"}
+    shown = {"X-Client-Id": "***cdef", "X-Tenant": "acme"}
+
+    def marked() -> str:
+        created = api.post("/v3/webhooks", webhook(headers=headers, sensitive_headers=["X-Client-Id"]))
+        return f"/v3/webhooks/{created.json()['id']}"
+
+    path = marked()
+    # Left out, or written back masked: the stored value, which the client never saw, would be shown.
+    unwritten: list[dict[str, object]] = [
+        {"sensitive_headers": []},
+        {"sensitive_headers": ["X-Tenant"], "headers": shown},
+    ]
+    for patch in unwritten:
+        refused = api.patch(path, patch)
+        assert secret not in refused.body.decode()
+        assert refused_header_names(refused) == ["headers.X-Client-Id"]
+        assert api.get(path).json()["headers"] == shown
+    written = {"X-Client-Id": "client-public-id", "X-Tenant": "acme"}
+    unmarked = api.patch(path, {"sensitive_headers": [], "headers": written})
+    assert unmarked.status == 200, unmarked.body
+    assert unmarked.json()["headers"] == written
+    removed = api.patch(marked(), {"sensitive_headers": [], "headers": {"X-Tenant": "acme"}})
+    assert removed.status == 200, removed.body
+    assert removed.json()["headers"] == {"X-Tenant": "acme"}
+
+
+def test_an_endpoint_moved_to_another_origin_takes_no_write_only_value_along(api: ApiClient) -> None:
+    """Before, a PATCH of the endpoint alone sent the stored credentials to the new host."""
+    token = "Bearer rcv_live_0123456789abcdef"
+    headers = {"Authorization": token, "X-Client-Id": "client-0123456789abcdef", "X-Tenant": "acme"}
+    shown = {"Authorization": "***cdef", "X-Client-Id": "***cdef", "X-Tenant": "acme"}
+    created = api.post("/v3/webhooks", webhook(headers=headers, sensitive_headers=["X-Client-Id"]))
+    path = f"/v3/webhooks/{created.json()['id']}"
+    other_hosts = ("https://elsewhere.example.com/yousign", "https://hooks.example.com:8443/yousign")
+    # Left out, or written back masked: values the client never saw would go to a host they were not for.
+    unwritten: list[dict[str, object]] = [{"endpoint": other} for other in other_hosts]
+    unwritten.append({"endpoint": other_hosts[0], "headers": shown})
+    for patch in unwritten:
+        refused = api.patch(path, patch)
+        assert token not in refused.body.decode()
+        assert refused_header_names(refused) == ["headers.Authorization", "headers.X-Client-Id"]
+        assert api.get(path).json()["endpoint"] == PUBLIC_ENDPOINT
+    # The same origin (a host name's case is no part of it): the values stay.
+    same_origin = api.patch(path, {"endpoint": "https://HOOKS.example.com/moved"})
+    assert same_origin.status == 200, same_origin.body
+    assert same_origin.json()["headers"] == shown
+    rewritten = {**headers, "Authorization": "Bearer for-elsewhere-0001"}
+    moved = api.patch(path, {"endpoint": other_hosts[0], "headers": rewritten})
+    assert moved.status == 200, moved.body
+    assert moved.json()["headers"] == {**shown, "Authorization": "***0001"}
+    removed = api.patch(path, {"endpoint": other_hosts[1], "headers": {"X-Tenant": "acme"}})
+    assert removed.status == 200, removed.body
+    assert removed.json()["headers"] == {"X-Tenant": "acme"}
 
 
 @pytest.mark.parametrize(

@@ -363,6 +363,39 @@ def test_sensitive_custom_headers_are_sent_but_shown_masked_in_the_delivery_deta
     assert "rcv_live" not in detail.body.decode() and "client-0123" not in detail.body.decode()
 
 
+def test_a_write_only_header_is_sent_only_to_the_origin_it_was_written_for(
+    to_localhost: LocalStack, api: ApiClient
+) -> None:
+    """Before, a PATCH of the endpoint alone sent the stored `Authorization` to whichever host it named."""
+    (delivery,) = to_localhost.queue_pollers_of("DeliveryQueue")
+    token = "Bearer rcv_live_0123456789abcdef"
+    with receiver() as written_for, receiver() as elsewhere:
+        created = api.post(
+            "/v3/webhooks",
+            {
+                "endpoint": f"http://127.0.0.1:{written_for.port}/hook",
+                "subscribed_events": ["*"],
+                "headers": {"Authorization": token},
+            },
+        )
+        assert created.status == 201, created.body
+        path = f"/v3/webhooks/{created.json()['id']}"
+        moved = api.patch(path, {"endpoint": f"http://127.0.0.1:{elsewhere.port}/hook"})
+        assert api.post(f"{path}/test").status == 202
+        poll_until_empty(delivery)
+        assert [request.headers.get("Authorization") for request in elsewhere.received] == []
+        assert_problem(moved, 422, "headers.Authorization")
+        assert [request.headers["Authorization"] for request in written_for.received] == [token]
+        # Written again for the new origin, the new value goes there.
+        rewritten = {"Authorization": "Bearer for-elsewhere-0001"}
+        moved = api.patch(path, {"endpoint": f"http://127.0.0.1:{elsewhere.port}/hook", "headers": rewritten})
+        assert moved.status == 200, moved.body
+        assert api.post(f"{path}/test").status == 202
+        poll_until_empty(delivery)
+        assert [request.headers["Authorization"] for request in elsewhere.received] == [rewritten["Authorization"]]
+    assert len(written_for.received) == 1
+
+
 def test_each_attempt_shows_the_url_it_was_sent_to_after_the_endpoint_changed(
     to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
 ) -> None:

@@ -22,7 +22,11 @@ from hookrelay.store.subscriptions import next_revision
 from hookrelay.subscriptions import Subscriptions, vet_endpoint
 from unit.fakes import FakeSubscriptionStore
 
-RESOLVED = {"hooks.example.com": ["93.184.215.14"], "rebound.example.com": ["10.0.0.7"]}
+RESOLVED = {
+    "hooks.example.com": ["93.184.215.14"],
+    "elsewhere.example.com": ["93.184.215.15"],
+    "rebound.example.com": ["10.0.0.7"],
+}
 
 
 def resolver(host: str, port: int) -> list[str]:
@@ -145,6 +149,60 @@ def test_switching_signature_scheme_generates_or_drops_the_key_pair(subscription
     assert unchanged.public_key == switched.public_key
     back = subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"signature_scheme": "hmac"}))
     assert back.public_key is None and back.signing_private_keys(clock.now_iso()) == []
+
+
+TOKEN = "Bearer rcv_live_0123456789abcdef"
+CLIENT_ID = "client-0123456789abcdef"
+WRITE_ONLY = settings(
+    headers={"Authorization": TOKEN, "X-Client-Id": CLIENT_ID, "X-Tenant": "acme"}, sensitive_headers=["X-Client-Id"]
+)
+ELSEWHERE = "https://elsewhere.example.com/x"
+
+
+@pytest.mark.parametrize(
+    ("patch", "refused"),
+    [
+        ({"sensitive_headers": []}, ["headers.X-Client-Id"]),
+        ({"sensitive_headers": [], "headers": {"x-client-id": "***cdef"}}, ["headers.x-client-id"]),
+        ({"endpoint": ELSEWHERE}, ["headers.Authorization", "headers.X-Client-Id"]),
+        ({"endpoint": "https://hooks.example.com:8443/x"}, ["headers.Authorization", "headers.X-Client-Id"]),
+        ({"endpoint": ELSEWHERE, "headers": {"Authorization": "***cdef"}}, ["headers.Authorization"]),
+        ({"endpoint": ELSEWHERE, "sensitive_headers": []}, ["headers.Authorization", "headers.X-Client-Id"]),
+    ],
+)
+def test_a_write_only_value_the_patch_does_not_write_is_kept_only_hidden_and_for_its_origin(
+    subscriptions: Subscriptions, patch: dict[str, object], refused: list[str]
+) -> None:
+    created = subscriptions.create("acme", WRITE_ONLY)
+    with pytest.raises(DomainError) as raised:
+        subscriptions.update("acme", created.id, SubscriptionPatch.model_validate(patch))
+    problem = problem_of(raised.value).problem
+    assert problem.status == 422 and problem.invalid_params
+    assert [param.name for param in problem.invalid_params] == refused
+    assert TOKEN not in problem.model_dump_json() and CLIENT_ID not in problem.model_dump_json()
+    assert subscriptions.get("acme", created.id) == created
+
+
+@pytest.mark.parametrize(
+    ("patch", "stored"),
+    [
+        ({"sensitive_headers": [], "headers": {"X-Client-Id": "public-id"}}, {"X-Client-Id": "public-id"}),
+        ({"sensitive_headers": ["X-Tenant"], "headers": {"Authorization": "***cdef"}}, {"Authorization": TOKEN}),
+        ({"sensitive_headers": [], "headers": {"X-Client-Id": CLIENT_ID}}, {"X-Client-Id": CLIENT_ID}),
+        ({"endpoint": "https://HOOKS.example.com:443/elsewhere"}, WRITE_ONLY.headers),
+        (
+            {"endpoint": ELSEWHERE, "headers": {"Authorization": "Bearer new-0001", "X-Tenant": "acme"}},
+            {"Authorization": "Bearer new-0001", "X-Tenant": "acme"},
+        ),
+        ({"endpoint": ELSEWHERE, "headers": {"X-Tenant": "acme"}}, {"X-Tenant": "acme"}),
+    ],
+)
+def test_a_write_only_value_the_patch_writes_again_or_removes_may_be_unmarked_or_moved(
+    subscriptions: Subscriptions, patch: dict[str, object], stored: dict[str, str]
+) -> None:
+    created = subscriptions.create("acme", WRITE_ONLY)
+    updated = subscriptions.update("acme", created.id, SubscriptionPatch.model_validate(patch))
+    assert updated.headers == stored
 
 
 @pytest.mark.parametrize("scheme", ["rsa", "", "ED25519", None])

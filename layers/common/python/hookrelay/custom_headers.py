@@ -3,7 +3,8 @@
 Values are tenant secrets as often as not (`Authorization: Bearer ...`): they are stored and sent, never
 logged, and no refusal quotes them. A sensitive one (a credential by its name, or one the tenant lists in
 the subscription's `sensitive_headers`) is write-only: every read shows it masked (`shown`), and a write
-of the masked value back keeps the stored one (`kept`).
+of the masked value back keeps the stored one (`kept`). A write that keeps a value it does not write may
+not make it readable or move the endpoint it goes to (`check_unseen_values_stay_hidden`).
 """
 
 import re
@@ -12,6 +13,8 @@ from typing import Final
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from hookrelay.errors import FieldError, Invalid, field_path
 
 MAX_HEADERS: Final = 20
 MAX_NAME_LENGTH: Final = 256
@@ -135,13 +138,56 @@ def shown(headers: Mapping[str, str], marked: Collection[str]) -> dict[str, str]
 def kept(written: Mapping[str, str], stored: Mapping[str, str], marked: Collection[str]) -> dict[str, str]:
     """The headers a write stores: a sensitive header written back as it was shown (read, edit, write)
     keeps its stored value, which the client never saw."""
+    return {**written, **_written_back(written, stored, marked)}
+
+
+def _written_back(written: Mapping[str, str], stored: Mapping[str, str], marked: Collection[str]) -> dict[str, str]:
+    """The sensitive headers a write gives their masked value, each with its stored value."""
     stored_by_name = {name.lower(): value for name, value in stored.items()}
-    result = dict(written)
-    for name, value in written.items():
-        before = stored_by_name.get(name.lower())
-        if before is not None and is_sensitive(name, marked) and value == masked_value(before):
-            result[name] = before
-    return result
+    return {
+        name: before
+        for name, value in written.items()
+        if (before := stored_by_name.get(name.lower())) is not None
+        and is_sensitive(name, marked)
+        and value == masked_value(before)
+    }
+
+
+def check_unseen_values_stay_hidden(
+    written: Mapping[str, str] | None,
+    stored: Mapping[str, str],
+    *,
+    marked_before: Collection[str],
+    marked_after: Collection[str],
+    endpoint_moved: bool,
+) -> None:
+    """Refuse, Invalid on `headers.<name>`, a write that keeps a write-only value it does not write (it
+    leaves the headers out, `written` None, or writes the value back masked) where the value would no
+    longer be write-only, or with the endpoint moved to another origin: the client never saw the value, so
+    it may neither read it nor send it to a host it was not written for."""
+    unseen = _written_back(shown(stored, marked_before) if written is None else written, stored, marked_before)
+    refusals = [
+        FieldError(field_path(("headers", name)), f"{name} {reason}")
+        for name in unseen
+        if (reason := _unseen_value_refusal(is_sensitive(name, marked_after), endpoint_moved))
+    ]
+    if refusals:
+        raise Invalid(*refusals)
+
+
+def _unseen_value_refusal(still_sensitive: bool, endpoint_moved: bool) -> str | None:
+    if not still_sensitive:
+        return (
+            "is write-only and would be shown once no longer sensitive: write its new value in headers in the"
+            " same request (not the masked one), or remove the header"
+        )
+    if endpoint_moved:
+        return (
+            "is write-only and was written for the endpoint's current scheme, host and port: to send it to the"
+            " new endpoint, write its value again in headers in the same request (not the masked one), or"
+            " remove the header"
+        )
+    return None
 
 
 def checked_names(names: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ from hookrelay.addresses import (
     masked,
     parse_endpoint,
     resolve,
+    same_origin,
     vet_addresses,
 )
 from hookrelay.errors import FieldError, Invalid, NotFound, Unavailable, invalid_fields
@@ -161,6 +162,13 @@ class Subscriptions:
                 )
             except ValidationError as error:
                 raise invalid_fields(error.errors(include_url=False, include_input=False)) from None
+            custom_headers.check_unseen_values_stay_hidden(
+                changes.get("headers"),
+                current.headers,
+                marked_before=current.sensitive_headers,
+                marked_after=settings.sensitive_headers,
+                endpoint_moved=not same_origin(settings.endpoint, current.endpoint),
+            )
             if "endpoint" in applied:
                 vet(settings.endpoint)
             return dataclasses.replace(
