@@ -119,7 +119,9 @@ CustomHeaders = Annotated[
         f" {custom_headers.RESERVED_DESCRIPTION} are refused."
         f" Write-only when sensitive ({custom_headers.SENSITIVE_DESCRIPTION}): every read shows `***` and the"
         " value's last 4 characters (`***` alone under 12 characters), and a PATCH that writes that back keeps"
-        " the stored value.",
+        " the stored value, but not to show it or send it elsewhere: a PATCH that takes the name out of"
+        " sensitive_headers, or moves the endpoint to another scheme, host or port, must write the value"
+        " again or remove the header (422 on headers.<name> otherwise).",
         examples=[{"Authorization": "Bearer receiver-token", "X-Tenant": "acme"}],
     ),
     AfterValidator(custom_headers.checked),
@@ -130,7 +132,8 @@ SensitiveHeaders = Annotated[
     Field(
         max_length=custom_headers.MAX_HEADERS,
         description="Names of custom headers whose values are write-only as credentials' are (case-insensitive),"
-        " e.g. ['X-Api-Client']; credentials by their name (Authorization, ...) need not be listed.",
+        " e.g. ['X-Api-Client']; credentials by their name (Authorization, ...) need not be listed. A PATCH that"
+        " takes a name out must write that header's value again, or remove the header: the stored one is never shown.",
         examples=[["X-Api-Client"]],
     ),
     AfterValidator(custom_headers.checked_names),
