@@ -229,10 +229,27 @@ def test_fan_out_progress_is_kept_per_team(stack: LocalStack) -> None:
     events = DynamoEventStore(table(get_settings().deliveries_table))
     last_id = "ffffffff-ffff-4fff-8fff-ffffffffffff"
     event_of = {team: Event(**{**SAMPLE_EVENT, "team_id": team}) for team in ("team-a", "team-b")}
-    assert events.keep(event_of["team-b"], 2**31) is None
+    assert events.keep(event_of["team-b"], 2**31).sent_through is None
     events.record_sent_through("team-b", EVENT_ID, last_id)
-    assert events.keep(event_of["team-b"], 2**31) == last_id
-    assert events.keep(event_of["team-a"], 2**31) is None
+    assert events.keep(event_of["team-b"], 2**31).sent_through == last_id
+    assert events.keep(event_of["team-a"], 2**31).sent_through is None
+
+
+def test_an_event_id_published_again_with_other_content_delivers_nothing_more(
+    api: ApiClient, subscribed: Callable[..., str], ingest: QueuePoller
+) -> None:
+    # The second copy's matches got deliveries that render the first copy: a subscription to workspace
+    # ws-2 received ws-1's signer.
+    in_ws_1 = subscribed(workspaces=["ws-1"])
+    subscribed(workspaces=["ws-2"])
+    publish(api, event_id=EVENT_ID, workspace_id="ws-1", data={"signer": {"id": "ws-1-signer"}})
+    poll_until_empty(ingest)
+    assert [message["delivery_id"] for message in delivery_messages()] == [delivery_id(EVENT_ID, in_ws_1)]
+    publish(api, event_id=EVENT_ID, workspace_id="ws-2", data={"signer": {"id": "ws-2-signer"}})
+    poll_until_empty(ingest)
+    # The stored copy fanned out again: its one delivery, whose first attempt finds itself already made,
+    # and none for ws-2.
+    assert [message["delivery_id"] for message in delivery_messages()] == [delivery_id(EVENT_ID, in_ws_1)]
 
 
 class DeliveryQueueSends:

@@ -9,6 +9,7 @@ from hookrelay.errors import TeamLimitReached
 from hookrelay.queues import Message
 from hookrelay.records import Event, Subscription
 from hookrelay.store.due_retries import Claim, DueSlice, WaitingAttempt
+from hookrelay.store.events import KeptEvent
 from hookrelay.store.subscriptions import SubscriptionSlice, next_revision
 
 
@@ -94,10 +95,9 @@ class FakeEvents:
         self.events: dict[tuple[str, str], Event] = {}
         self.marks: dict[tuple[str, str], str] = {}
 
-    def keep(self, event: Event, expires_at: int) -> str | None:
+    def keep(self, event: Event, expires_at: int) -> KeptEvent:
         key = (event.team_id, event.event_id)
-        self.events.setdefault(key, event)
-        return self.marks.get(key)
+        return KeptEvent(self.events.setdefault(key, event), self.marks.get(key))
 
     def record_sent_through(self, team_id: str, event_id: str, subscription_id: str) -> None:
         key = (team_id, event_id)

@@ -19,6 +19,7 @@ from hookrelay.observability import logger
 from hookrelay.queues import Message
 from hookrelay.records import Event, Subscription, delivery_id
 from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
+from hookrelay.store.events import KeptEvent
 from unit.fakes import Crash, FakeEvents, FakeQueue, FakeSubscriptionStore
 
 EVENT = Event(
@@ -156,7 +157,7 @@ def test_a_quiet_team_s_deliveries_leave_before_a_busy_team_s_fan_outs_in_the_sa
     steps: list[tuple[str, list[str]]] = []
     keep, send = world.events.keep, world.delivery_queue.send
 
-    def kept(event: Event, expires_at: int) -> str | None:
+    def kept(event: Event, expires_at: int) -> KeptEvent:
         steps.append(("store event", [event.team_id]))
         return keep(event, expires_at)
 

@@ -184,7 +184,8 @@ class Ingest:
         The same event fanned out again (a producer's retry, an SQS redelivery, a concurrent copy)
         makes no second delivery: ids are deterministic and the first attempt's write conditional,
         so a second message for a first attempt is answered "already done" (two handled at the same
-        moment may both send, with the same webhook-id; one attempt is recorded). A fan-out over
+        moment may both send, with the same webhook-id; one attempt is recorded). An id names one event:
+        a copy with other content (a producer reusing the id) is fanned out as the stored one. A fan-out over
         several chunks marks on the event how far it has enqueued after each chunk but the last (or as
         far as it went before a failure), so that a run repeated after a crash skips what was sent; when time
         runs short with chunks left, it stops and says where to continue, so that a team with many
@@ -194,9 +195,14 @@ class Ingest:
         continuation message; one repeated from the start after a crash enqueues its first chunks
         again, whose attempts delivery finds recorded ("already done").
         """
-        event = request.event
         expires_at = int((clock.utc_now() + EVENT_RETENTION).timestamp())
-        start_after = max(filter(None, (request.continue_after, self._events.keep(event, expires_at))), default="")
+        kept = self._events.keep(request.event, expires_at)
+        # Its id names the first copy stored: matching another copy would make deliveries of the id
+        # that render the first one (another workspace's data) for subscriptions it does not match.
+        event = kept.event
+        if event != request.event:
+            logger.warning("event id already stored with other content: its stored copy is fanned out")
+        start_after = max(filter(None, (request.continue_after, kept.sent_through)), default="")
         targets = sorted(
             (sub for sub in self._subscriptions.matching(event) if sub.id > start_after), key=lambda sub: sub.id
         )

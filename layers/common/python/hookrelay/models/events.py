@@ -45,7 +45,9 @@ class EventIn(BaseModel):
     event_name: EventName
     data: dict[str, Any] = Field(description="The event's payload, delivered as `data`.")
     event_id: EventId | None = Field(
-        None, description="A UUID; generated when absent. Publishing the same id again delivers nothing more."
+        None,
+        description="A UUID; generated when absent. Publishing the same id again delivers nothing more,"
+        " whatever the content: the id names the event first published with it.",
     )
     event_time: Moment | None = Field(
         None, description="ISO-8601, or unix epoch seconds (milliseconds from 1e11); default now."

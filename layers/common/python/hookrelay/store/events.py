@@ -7,6 +7,7 @@ gone on over several chunks, how far it got (`sent_through`). Delivery records o
 import contextlib
 import json
 import zlib
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from boto3.dynamodb.conditions import Attr
@@ -36,12 +37,18 @@ def stored_event(item: dict[str, Any]) -> Event:
     return Event(**json.loads(zlib.decompress(bytes(item["event"]))))
 
 
-class EventStore(Protocol):
-    def keep(self, event: Event, expires_at: int) -> str | None:
-        """Store the event unless it is stored already (the first copy stays: its deliveries render it).
+@dataclass(frozen=True)
+class KeptEvent:
+    """An event as its id is stored: the first copy, which every delivery of that id renders."""
 
-        Returns how far an earlier fan-out of it got (`sent_through`), None if none left a mark.
-        """
+    event: Event
+    # How far an earlier fan-out of it got (None if none left a mark).
+    sent_through: str | None = None
+
+
+class EventStore(Protocol):
+    def keep(self, event: Event, expires_at: int) -> KeptEvent:
+        """Store the event unless its id is stored already; the copy its id holds (the first stays)."""
         ...
 
     def record_sent_through(self, team_id: str, event_id: str, subscription_id: str) -> None:
@@ -54,7 +61,7 @@ class DynamoEventStore:
         self._table = table
         self._deserializer = TypeDeserializer()
 
-    def keep(self, event: Event, expires_at: int) -> str | None:
+    def keep(self, event: Event, expires_at: int) -> KeptEvent:
         try:
             self._table.put_item(
                 Item={
@@ -66,9 +73,11 @@ class DynamoEventStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._table.client.exceptions.ConditionalCheckFailedException as error:
-            sent_through = error.response.get("Item", {}).get("sent_through")
-            return str(self._deserializer.deserialize(sent_through)) if sent_through else None
-        return None
+            # The failed condition returns the stored item at no further cost.
+            item = {name: self._deserializer.deserialize(value) for name, value in error.response["Item"].items()}
+            sent_through = item.get("sent_through")
+            return KeptEvent(stored_event(item), str(sent_through) if sent_through else None)
+        return KeptEvent(event)
 
     def record_sent_through(self, team_id: str, event_id: str, subscription_id: str) -> None:
         # A failed condition means another run already got further (or the event has expired).
