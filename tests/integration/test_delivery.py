@@ -664,6 +664,43 @@ def test_a_slot_further_than_a_queue_delay_waits_for_the_sweeper_which_hands_it_
     assert target.received == []
 
 
+def test_a_first_attempt_handed_over_after_its_slot_keeps_its_new_slot_on_its_record_and_is_sent_at_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its record holds the slot it waited for in the wait index, and the record's slot comes before the
+    # message's: were the new one not kept there, each time the message came back for it the record's
+    # stale slot would take it another, and the delivery would never be sent while the backlog lasts.
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        slots_taken_until(subscription, clock.utc_now() + timedelta(seconds=1000))
+        delivery = world.pending(subscription)
+        assert world.deliver(delivery, 1).outcome == "waiting"
+        record = world.delivery_log.get(delivery)
+        assert record and record.next_attempt_at
+        # The sweeper's hand-over comes to another container 5 s after that slot (a busy queue); other
+        # deliveries hold the next 3 s.
+        late = clock.parse_moment(record.next_attempt_at) + timedelta(seconds=5)
+        monkeypatch.setattr(clock, "utc_now", lambda: late)
+        slots_taken_until(subscription, late + timedelta(seconds=3))
+        handed_over = delivery_message(delivery, 1, team_id=subscription.team_id).body
+        container = World()
+        with CountedWrites() as writes:
+            (report,) = container.deliverer.deliver_batch([("handed over", handed_over)], UNLIMITED)
+        assert report.outcome == "waiting"
+        (waited, body) = queued_jobs(1)[delivery]
+        record = world.delivery_log.get(delivery)
+        assert record and (record.status, record.next_attempt_at) == ("waiting", waited.slot_at)
+        assert writes.keys == [f"rate#{subscription.id}", delivery]  # the log shows its record: no listing
+        # It comes back a second before its slot, while the others keep the slots taken minutes ahead.
+        back = clock.parse_moment(waited.slot_at or "") - timedelta(seconds=1)
+        monkeypatch.setattr(clock, "utc_now", lambda: back)
+        slots_taken_until(subscription, back + timedelta(minutes=5))
+        (report,) = container.deliverer.deliver_batch([("back", body)], UNLIMITED)
+    assert report.outcome == "delivered"
+    assert len(target.received) == 1
+    assert container.held == [pytest.approx(1.0, abs=0.01)]  # the last second to its slot, in the container
+
+
 def test_a_retry_waiting_on_the_queue_for_its_slot_is_listed_waiting_with_it_until_attempted(world: World) -> None:
     answers = iter([Answer(500), Answer()])
     with receiver(lambda _: next(answers)) as target:

@@ -43,12 +43,21 @@ class Ready:
 
 
 def _held_slot(ready: Ready) -> datetime | None:
-    """The rate-limit slot the message's attempt holds, if any: the record's (status waiting, a slot
-    further than a queue delay when taken), else the message's own (one that waited on the queue)."""
+    """The rate-limit slot the message's attempt holds, if any: the record's (status waiting, kept there by
+    Admission._hold_slot), else the message's own (a first attempt's that waited on the queue)."""
     delivery = ready.delivery
     if delivery.status == "waiting" and delivery.attempt_count == ready.job.attempt - 1 and delivery.next_attempt_at:
         return clock.parse_moment(delivery.next_attempt_at)
     return clock.parse_moment(ready.job.slot_at) if ready.job.slot_at else None
+
+
+def _keeps_slot_on_record(ready: Ready) -> bool:
+    """Whether a slot the attempt waits for on the queue is kept on its record as well: a retry's, and a first
+    attempt's whose record holds the slot it waited for in the wait index (status waiting). Its record's slot
+    comes before its message's (_held_slot): left there, a slot the message came too late for would make it
+    take a new one each time it came back, and never be sent while the backlog lasted. Any other first
+    attempt has no record until it is made: the delivery log lists it (_list_queue_waits)."""
+    return ready.job.attempt > 1 or ready.delivery.status == "waiting"
 
 
 def _usable_slot(ready: Ready, now: datetime) -> datetime | None:
@@ -110,12 +119,17 @@ class Admission:
         return slotted
 
     def _list_queue_waits(self, took_slots: Sequence[Ready | Report], now: datetime) -> None:
-        """List in the delivery log the first attempts that took a slot to wait for on the queue, one write
-        a subscription: they have no record until their attempt (store/queue_waits.py). A listing that fails
-        costs the log these entries, not the deliveries."""
+        """List in the delivery log the first attempts without a record that took a slot to wait for on the
+        queue, one write a subscription: they have none until their attempt (store/queue_waits.py). A listing
+        that fails costs the log these entries, not the deliveries."""
         waits: dict[str, list[QueueWait]] = {}
         for each in took_slots:
-            if isinstance(each, Ready) and each.slot and each.job.attempt == 1 and waits_on_queue(each.slot, now):
+            if (
+                isinstance(each, Ready)
+                and each.slot
+                and not _keeps_slot_on_record(each)
+                and waits_on_queue(each.slot, now)
+            ):
                 wait = QueueWait(each.delivery.id, slot_text(each.slot), each.delivery.origin())
                 waits.setdefault(each.delivery.subscription_id, []).append(wait)
         for subscription_id, listed in waits.items():
@@ -150,11 +164,10 @@ class Admission:
 
     def wait_for_slot(self, ready: Ready, now: datetime) -> Outcome | None:
         """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
-        else on the delivery queue, the slot in its message (and, for a retry, on its record: the delivery
-        log shows it waiting), or, further than a queue delay, in the wait index, the slot on its record
-        (returns WAITING). A message whose attempt starts more than LATE
-        after its slot goes back on the queue to take a new one. Past the backlog limit, it is not sent
-        (DROPPED_BACKLOG_FULL)."""
+        else on the delivery queue, the slot in its message (and on its record, if _keeps_slot_on_record: the
+        delivery log shows it waiting), or, further than a queue delay, in the wait index, the slot on its
+        record (returns WAITING). A message whose attempt starts more than LATE after its slot goes back on
+        the queue to take a new one. Past the backlog limit, it is not sent (DROPPED_BACKLOG_FULL)."""
         job, delivery = ready.job, ready.delivery
         if ready.slot is not None and now - ready.slot > LATE:
             # Back on the queue at once, without its slot: its next batch takes a new one with the others'.
@@ -164,8 +177,7 @@ class Admission:
             return Outcome.DROPPED_BACKLOG_FULL
         slot = ready.slot
         wait = wait_for(slot, now)
-        # A first attempt waiting on the queue has no record yet: the log lists it (_list_queue_waits).
-        on_its_record = wait.in_wait_index or (wait.delay_seconds > 0 and job.attempt > 1)
+        on_its_record = wait.in_wait_index or (wait.delay_seconds > 0 and _keeps_slot_on_record(ready))
         if on_its_record and _held_slot(ready) != slot:
             held = self._hold_slot(ready, slot, wait)
             if held is None:
@@ -190,10 +202,9 @@ class Admission:
 
     def _hold_slot(self, ready: Ready, slot: datetime, wait: Wait) -> str | None:
         """Keep the slot on the record, status waiting (in place of one the message came too late for):
-        further than a queue delay, in the wait index, due at the slot; a retry's slot on the queue, due a
-        sweeper's lease after it, so that the sweeper sends it again should its message be lost (not its
-        retry's lease, which can end before the slot). The slot the attempt holds; None when it was
-        recorded meanwhile."""
+        further than a queue delay, in the wait index, due at the slot; one on the queue, due a sweeper's
+        lease after it, so that the sweeper sends it again should its message be lost (not a retry's lease,
+        which can end before the slot). The slot the attempt holds; None when it was recorded meanwhile."""
         delivery, attempt = ready.delivery, ready.job.attempt
         late = delivery.next_attempt_at if delivery.status == "waiting" else None
         if wait.in_wait_index:
