@@ -27,7 +27,7 @@ from hookrelay.time_budget import UNLIMITED
 from hookrelay.transport import Transport
 from hookrelay_cli.local.stack import LocalStack
 from integration.test_crash_safety import queue_depth
-from integration.test_delivery import World, event_of, queued_jobs
+from integration.test_delivery import World, event_of, queued_jobs, slots_taken_until
 from integration.test_ingest import ingest_batch
 
 SLOW_SECONDS = SLOW_ANSWER_MS / 1000 + 0.3
@@ -132,6 +132,24 @@ def test_an_endpoint_that_answers_fast_again_is_sent_from_the_delivery_queue(wor
         (report,) = world.deliverer.deliver_batch([("m3", world.message(third, 1))], UNLIMITED)
     assert report.outcome == "delivered"
     assert webhook_ids(server.received) == [first, second, third]
+
+
+def test_a_message_of_the_slow_lane_waits_for_its_rate_limit_slot_on_the_slow_lane(world: World) -> None:
+    # On the delivery queue, a container that saw the endpoint slow would move it back without its delay:
+    # received after its slot by a busy slow lane, it would take a new slot and go round again.
+    settings = get_settings()
+    with receiver() as server:
+        subscription = world.subscribe(server.port, rate_limit=1)
+        delivery = world.pending(subscription)
+        slots_taken_until(subscription, clock.utc_now() + timedelta(seconds=4))
+        (report,) = world.deliverer.deliver_batch([("s1", world.message(delivery, 1))], UNLIMITED, from_slow_lane=True)
+        assert report.outcome == "waiting"
+        assert queue_depth(settings.delivery_queue_url) == 0
+        ((waited, body),) = queued_jobs(1, settings.slow_lane_url).values()
+        assert waited.slot_at
+        (report,) = world.deliverer.deliver_batch([("s2", body)], UNLIMITED, from_slow_lane=True)
+    assert report.outcome == "delivered"
+    assert webhook_ids(server.received) == [delivery]
 
 
 def test_messages_the_slow_lane_does_not_take_come_back_unsent(stack: LocalStack) -> None:

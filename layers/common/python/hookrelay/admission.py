@@ -36,6 +36,10 @@ class Ready:
     message_id: str
     job: Job
     delivery: Delivery
+    # The queue the message came from (the delivery queue or the slow lane): where it waits for its slot, or
+    # goes back to take a new one. A slow lane's wait put on the delivery queue would be moved back without
+    # its delay by a container that saw the endpoint slow, and could come after its slot and take another.
+    lane: Queue
     # Its rate limit's slot: held by the record, or taken for this batch; None for a subscription without
     # a rate limit, or past its backlog limit (`backlog_full`).
     slot: datetime | None = None
@@ -80,14 +84,12 @@ class Admission:
         rate_limiter: RateLimiter,
         subscriptions: CachedTeamSubscriptions,
         deliveries: DeliveryStore,
-        delivery_queue: Queue,
         due_shards: int,
         sleep: Callable[[float], None],
     ):
         self._rate_limiter = rate_limiter
         self._subscriptions = subscriptions
         self._deliveries = deliveries
-        self._queue = delivery_queue
         self._due_shards = due_shards
         self._sleep = sleep
 
@@ -164,14 +166,15 @@ class Admission:
 
     def wait_for_slot(self, ready: Ready, now: datetime) -> Outcome | None:
         """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
-        else on the delivery queue, the slot in its message (and on its record, if _keeps_slot_on_record: the
-        delivery log shows it waiting), or, further than a queue delay, in the wait index, the slot on its
-        record (returns WAITING). A message whose attempt starts more than LATE after its slot goes back on
-        the queue to take a new one. Past the backlog limit, it is not sent (DROPPED_BACKLOG_FULL)."""
+        else on the queue it came from (ready.lane), the slot in its message (and on its record, if
+        _keeps_slot_on_record: the delivery log shows it waiting), or, further than a queue delay, in the wait
+        index, the slot on its record (returns WAITING). A message whose attempt starts more than LATE after
+        its slot goes back on its queue to take a new one. Past the backlog limit, it is not sent
+        (DROPPED_BACKLOG_FULL)."""
         job, delivery = ready.job, ready.delivery
         if ready.slot is not None and now - ready.slot > LATE:
-            # Back on the queue at once, without its slot: its next batch takes a new one with the others'.
-            self._queue.send([delivery_message(delivery.id, job.attempt, team_id=delivery.team_id, origin=job.origin)])
+            # Back on its queue at once, without its slot: its next batch takes a new one with the others'.
+            ready.lane.send([delivery_message(delivery.id, job.attempt, team_id=delivery.team_id, origin=job.origin)])
             return Outcome.WAITING
         if ready.backlog_full or ready.slot is None:  # None: only past the backlog limit (with_slots)
             return Outcome.DROPPED_BACKLOG_FULL
@@ -195,7 +198,7 @@ class Admission:
                 origin=job.origin,
                 slot_at=slot_text(slot),
             )
-            self._queue.send([message])
+            ready.lane.send([message])
             return Outcome.WAITING
         self._sleep(wait.hold_seconds)
         return None

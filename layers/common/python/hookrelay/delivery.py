@@ -82,7 +82,6 @@ class Deliverer:
             rate_limiter=rate_limiter,
             subscriptions=subscriptions,
             deliveries=deliveries,
-            delivery_queue=delivery_queue,
             due_shards=due_shards,
             sleep=sleep,
         )
@@ -102,7 +101,7 @@ class Deliverer:
         """
         if not messages:
             return []
-        read = self._read_batch(messages)
+        read = self._read_batch(messages, self._slow_lane.queue if from_slow_lane else self._queue)
         slow = [] if from_slow_lane else self._slow_lane.of_slow_endpoints(read)
         moving = {id(each) for each in slow}
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages))) as pool:
@@ -137,12 +136,12 @@ class Deliverer:
         if delivery is None:
             return Report(message_id, Outcome.UNKNOWN_DELIVERY)
         self._subscriptions.refresh([delivery.team_id])
-        ready = self._admission.with_slots([Ready(message_id, job, delivery)])[0]
+        ready = self._admission.with_slots([Ready(message_id, job, delivery, self._queue)])[0]
         return ready if isinstance(ready, Report) else self._attempt(ready)
 
-    def _read_batch(self, messages: Sequence[tuple[str, str]]) -> list[Ready | Report]:
-        """Each message's job and delivery (with its event): one read for the whole batch when every message
-        names its event (first attempts), two otherwise."""
+    def _read_batch(self, messages: Sequence[tuple[str, str]], lane: Queue) -> list[Ready | Report]:
+        """Each message's job and delivery (with its event), of `lane`: one read for the whole batch when every
+        message names its event (first attempts), two otherwise."""
         jobs: list[tuple[str, Job | Report]] = []
         for message_id, body in messages:
             try:
@@ -167,7 +166,7 @@ class Deliverer:
             elif (delivery := found.get(job.delivery_id)) is None:
                 read.append(logged(job, Report(message_id, Outcome.UNKNOWN_DELIVERY)))
             else:
-                read.append(Ready(message_id, job, delivery))
+                read.append(Ready(message_id, job, delivery, lane))
             if isinstance(job, Job):
                 seen.add((job.delivery_id, job.attempt))
         return read

@@ -4,10 +4,10 @@ Requests to a rate-limited endpoint go at slot times spaced 1/rate_limit s apart
 container, so that no one-second window holds more than rate_limit of them. A batch's deliveries to one
 subscription take their slots together, `next = max(now, next) + count/rate`, in one conditional write
 of the subscription's `rate#` item (store/rate_limits.py); each delivery then waits for its slot on the
-delivery queue (a delay of at most 15 minutes; a later slot in the retry index's `wait#<n>` partitions,
-which the sweeper hands over), and the last two seconds in its container. Waiting costs no
-further write: the slot is kept on the delivery record, and a message that comes back for it (SQS's
-duplicates, the sweeper's hand-over) takes no other.
+queue it came from, the delivery queue or the slow lane (a delay of at most 15 minutes; a later slot in
+the retry index's `wait#<n>` partitions, which the sweeper hands over), and the last two seconds in its
+container. Waiting costs no further write: the slot is kept on the delivery record, and a message that
+comes back for it (SQS's duplicates, the sweeper's hand-over) takes no other.
 """
 
 from collections.abc import Sequence
@@ -100,7 +100,7 @@ def next_free(held_next_us: int | None, now_us: int, rate_limit: int, count: int
 @dataclass(frozen=True)
 class Wait:
     """How a delivery waits for its slot: `hold_seconds` in the container, then sent; or `delay_seconds`
-    on the delivery queue; or in the wait index for the sweeper (`in_wait_index`)."""
+    on its queue; or in the wait index for the sweeper (`in_wait_index`)."""
 
     hold_seconds: float = 0.0
     delay_seconds: int = 0
@@ -118,7 +118,7 @@ def wait_for(slot: datetime, now: datetime) -> Wait:
 
 
 def waits_on_queue(slot: datetime, now: datetime) -> bool:
-    """Whether a delivery whose slot is `slot` waits for it on the delivery queue, as wait_for decides at
+    """Whether a delivery whose slot is `slot` waits for it on its queue, as wait_for decides at
     `now` or up to QUEUE_WAIT_DECIDED later (its attempt's thread decides a moment after the batch)."""
     return HOLD < slot - now <= LONGEST_DELAY + QUEUE_WAIT_DECIDED
 

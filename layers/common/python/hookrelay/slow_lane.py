@@ -16,7 +16,8 @@ waiting once per container and period. The period is drawn for each mark within 
 REMEMBERED_FOR: containers that saw an endpoint slow at the same moment (all of them, when a backlog
 begins) would otherwise all look again at the same moment, each holding an invocation for the slow
 answer, and leave the delivery queue without a free consumer for that long. Messages on the slow
-lane are always sent, never moved back: two containers that disagree cannot pass a message between them.
+lane are always sent, never moved back: two containers that disagree cannot pass a message between them,
+and one that waits for its rate-limit slot waits on the slow lane (hookrelay.admission.Ready.lane).
 
 A container also shares what its delivery-queue batches found slow, as the team's slow marks
 (store/team_items.py, SLOW_MARKS; SlowLane.end_batch), and ingest sends a marked subscription's first
@@ -117,7 +118,7 @@ class SlowLane:
         """`marks`: where the endpoints a batch of the delivery queue found slow are shared with ingest;
         `spread`: draws each shared mark's length within REMEMBERED_SPREAD, as each remembered one's;
         `aws_call_seconds`: the longest one AWS call can take (a mark's write is two)."""
-        self._queue = queue
+        self.queue = queue
         self._marks = marks
         self._seconds_a_mark_write_needs = 2 * aws_call_seconds + ANSWER_SECONDS
         self._spread = spread or random.Random().uniform  # noqa: S311 - timing, not a secret
@@ -170,7 +171,7 @@ class SlowLane:
 
     def queue_for(self, subscription_id: str, delivery_queue: Queue) -> Queue:
         """Where a message of the subscription goes: the slow lane, if its endpoint answered slowly."""
-        return self._queue if self._endpoints.is_slow(subscription_id) else delivery_queue
+        return self.queue if self._endpoints.is_slow(subscription_id) else delivery_queue
 
     def of_slow_endpoints(self, read: "list[Ready | Report]") -> list[Ready]:
         """The messages of `read` (of the delivery queue) whose endpoints answered slowly: to move, not to send."""
@@ -186,7 +187,7 @@ class SlowLane:
         with self._found_slow_lock:
             self._found_slow.update((each.delivery.subscription_id, each.delivery.team_id) for each in slow)
         try:
-            self._queue.send([Message(bodies[each.message_id], each.delivery.team_id) for each in slow])
+            self.queue.send([Message(bodies[each.message_id], each.delivery.team_id) for each in slow])
             outcome = Outcome.MOVED_TO_SLOW_LANE
         except Exception as error:  # they fail alone, as an attempt that raises does
             log_failure("moving messages to the slow lane failed; they will be received again", error)
