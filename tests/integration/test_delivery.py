@@ -711,8 +711,12 @@ def test_a_retry_waiting_on_the_queue_for_its_slot_is_listed_waiting_with_it_unt
         assert retry.attempt == 2
         now = clock.utc_now()
         slots_taken_until(subscription, now + timedelta(seconds=5))
+        # The retry in a container that reads the slots taken, as one new to them does: this one's memory
+        # of them, stale once the test took them, made it guess the update wrongly (one write more) when the
+        # retry came over a second after its first slot, as it did on a busy machine.
+        container = World()
         with CountedWrites() as writes:
-            (report,) = world.deliverer.deliver_batch([("retry", body)], UNLIMITED)
+            (report,) = container.deliverer.deliver_batch([("retry", body)], UNLIMITED)
         assert report.outcome == "waiting"
         assert writes.keys == [f"rate#{subscription.id}", delivery]  # the slot's write, and the record's
         record = world.delivery_log.get(delivery)
@@ -725,7 +729,7 @@ def test_a_retry_waiting_on_the_queue_for_its_slot_is_listed_waiting_with_it_unt
         assert local_sweeper().sweep(slot + SWEEPER_LEASE - timedelta(seconds=1), UNLIMITED) == 0
         (waited, body) = queued_jobs(1)[delivery]  # on the queue until a second before its slot
         assert (waited.attempt, waited.slot_at) == (2, record.next_attempt_at)
-        (report,) = world.deliverer.deliver_batch([("slot", body)], UNLIMITED)
+        (report,) = container.deliverer.deliver_batch([("slot", body)], UNLIMITED)
     assert report.outcome == "delivered"
     record = world.delivery_log.get(delivery)
     assert record and (record.status, record.attempt_count) == ("delivered", 2)
