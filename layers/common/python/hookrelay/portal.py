@@ -81,12 +81,15 @@ class PageFile:
     media_type: str
 
 
-@functools.cache
 def page_file(name: str = _PAGE) -> PageFile | None:
     """One of the page's files (the page itself by default); None for any other name."""
     media_type = _MEDIA_TYPES.get(name)
-    if media_type is None:
-        return None
+    # Only the page's own files are kept: the name comes from a URL anyone may send, without a key.
+    return None if media_type is None else _read_page_file(name, media_type)
+
+
+@functools.cache
+def _read_page_file(name: str, media_type: str) -> PageFile:
     return PageFile((_PAGE_DIR / name).read_text(encoding="utf-8"), media_type)
 
 
