@@ -10,6 +10,7 @@ from api_contract import assert_problem, webhook
 from hookrelay.aws import client
 from hookrelay.settings import get_settings
 from integration.test_event_batches import put_events_calls  # noqa: F401 - a fixture
+from integration.test_portal import open_session
 
 PER_SECOND, BURST = 2, 4
 EVENT = {"event_name": "signer.done", "data": {"signer": {"id": "s-1", "status": "done"}}}
@@ -93,3 +94,18 @@ def test_a_repeated_bogus_key_costs_one_dynamodb_read_a_second(api: ApiClient) -
     finally:
         dynamodb.meta.events.unregister("before-parameter-build.dynamodb.GetItem", count)
     assert 1 <= len(reads) <= 1 + int(elapsed)
+
+
+def test_a_team_s_portal_links_count_apart_from_its_api_keys(api: ApiClient) -> None:
+    # A link in a customer's hands took the team's own budget: four of its PATCHes (404s count too) and
+    # the platform's next POST /v3/events was 429.
+    next_window()
+    token, _ = open_session(api)
+    unknown = "/v3/webhooks/00000000-0000-4000-8000-000000000000"
+    assert [api.patch(unknown, {}, key=token).status for _ in range(BURST - 1)] == [404] * (BURST - 1)
+    # The session's opening was the team's one write of this window: its API key still has BURST - 1.
+    assert [api.post("/v3/events", EVENT).status for _ in range(BURST - 1)] == [202] * (BURST - 1)
+    assert api.patch(unknown, {}, key=token).status == 404  # the links' fourth
+    problem = assert_problem(api.patch(unknown, {}, key=token), 429)
+    assert "portal links" in str(problem["detail"])
+    assert_too_many_requests(api.post("/v3/events", EVENT))  # and the keys' own limit holds

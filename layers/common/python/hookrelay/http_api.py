@@ -29,7 +29,7 @@ from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
 from hookrelay.json_text import holds_unpaired_surrogate
 from hookrelay.store.api_keys import Credential
 from hookrelay.store.retries import THROTTLED
-from hookrelay.team_limits import RequestKind, TeamLimiter
+from hookrelay.team_limits import RequestKind, TeamLimiter, portal_requests
 
 MAX_BODY_BYTES = 256 * 1024
 # What a portal token may reach: the routes of the portal page (a subscription's own routes sit under
@@ -208,13 +208,17 @@ def team_limit_refusal(event: dict[str, Any], limiter: TeamLimiter) -> dict[str,
     if credential is None:
         return None
     kind = RequestKind.READ if _method(event) in _READ_METHODS else RequestKind.WRITE
-    retry_after = limiter.admit(credential.team_id, kind)
+    # The team's portal links count apart from its API keys: a link in a customer's hands must not take
+    # the requests the platform publishes its events with.
+    requester = portal_requests(credential.team_id) if credential.portal else credential.team_id
+    retry_after = limiter.admit(requester, kind)
     if retry_after is None:
         return None
     limit = limiter.limit(kind)
+    whose = "The team's portal links have" if credential.portal else "The team has"
     return _proxy_response(
         problems.too_many_requests(
-            f"The team has made more {kind} requests than its limit of {limit.burst} every "
+            f"{whose} made more {kind} requests than their limit of {limit.burst} every "
             f"{limit.window_seconds:g} s; retry after {retry_after} s.",
             retry_after,
         )

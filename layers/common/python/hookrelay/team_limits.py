@@ -37,6 +37,11 @@ SHARD_RATE = 25
 KEPT_SECONDS = 3600
 
 
+def portal_requests(team_id: str) -> str:
+    """Whose requests a team's portal links are counted as: apart from its API keys' (team ids hold no '#')."""
+    return f"{team_id}#portal"
+
+
 class RequestKind(StrEnum):
     WRITE = "write"
     READ = "read"
@@ -89,7 +94,9 @@ class TeamLimiter:
         return self._limits[kind]
 
     def admit(self, team_id: str, kind: RequestKind) -> int | None:
-        """Count the request; None when it is within the team's limit, else the seconds until the window ends."""
+        """Count the request; None when it is within the team's limit, else the seconds until the window ends.
+
+        `team_id` is whose requests these are: a team's API keys', or its portal links' (portal_requests)."""
         limit = self._limits[kind]
         now = self._clock()
         window = int(now // limit.window_seconds)
