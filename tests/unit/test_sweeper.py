@@ -2,6 +2,7 @@
 
 import json
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +31,11 @@ AWS_CALL_SECONDS = 4.0
 
 
 def new_sweeper(
-    index: LaggingDueIndex, queue: FakeQueue, slow_lane: FakeQueue | None = None, shards: int = 1
+    index: LaggingDueIndex,
+    queue: FakeQueue,
+    slow_lane: FakeQueue | None = None,
+    shards: int = 1,
+    monotonic: Callable[[], float] = lambda: 0.0,
 ) -> Sweeper:
     return Sweeper(
         due_retries=index,
@@ -38,6 +43,7 @@ def new_sweeper(
         slow_lane=slow_lane or FakeQueue(),  # type: ignore[arg-type]
         shards=shards,
         aws_call_seconds=AWS_CALL_SECONDS,
+        monotonic=monotonic,
     )
 
 
@@ -146,6 +152,18 @@ def test_a_rate_limited_delivery_is_handed_to_the_queue_once_within_a_queue_dela
     assert later.sweep(NOW + timedelta(minutes=2), UNLIMITED) == 1
     handed = queue.messages[-1]
     assert (json.loads(handed.body)["attempt"], handed.delay_seconds, handed.team_id) == (3, 719, "team-b")
+
+
+def test_a_hand_over_is_delayed_until_its_slot_from_when_it_is_sent_not_from_the_sweep_s_start() -> None:
+    # Delayed from the sweep's start, a hand-over sent 40 s into a long sweep came 40 s after its slot, and
+    # took another slot: one lost to the subscription's rate, each time.
+    index = LaggingDueIndex({})
+    index.waiting_slots = {subscription_id(1): WaitingAttempt(1, clock.iso(NOW + timedelta(minutes=10)), "acme")}
+    elapsed = iter([0.0, 40.0])  # the sweep's start, then the hand-over's send
+    queue = FakeQueue()
+    assert new_sweeper(index, queue, monotonic=lambda: next(elapsed)).sweep(NOW, UNLIMITED) == 1
+    (message,) = queue.messages
+    assert message.delay_seconds == 599 - 40  # still a second before its slot
 
 
 def test_retries_whose_last_attempt_the_endpoint_answered_slowly_are_swept_to_the_slow_lane() -> None:

@@ -6,9 +6,10 @@ A delivery whose last attempt the endpoint answered slowly goes to the slow lane
 a slow endpoint's retries would each hold one of its invocations, or be moved, again.
 """
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hookrelay import clock
@@ -35,13 +36,21 @@ def stop_seconds(aws_call_seconds: float) -> float:
 
 class Sweeper:
     def __init__(
-        self, *, due_retries: DueRetries, delivery_queue: Queue, slow_lane: Queue, shards: int, aws_call_seconds: float
+        self,
+        *,
+        due_retries: DueRetries,
+        delivery_queue: Queue,
+        slow_lane: Queue,
+        shards: int,
+        aws_call_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         """`aws_call_seconds`: the longest one AWS call can take (AwsCallLimits.worst_call_seconds)."""
         self._due_retries = due_retries
         self._lanes = Lanes(delivery_queue, slow_lane)
         self._shards = shards
         self._stop_seconds = stop_seconds(aws_call_seconds)
+        self._monotonic = monotonic
 
     def sweep(self, now: datetime, budget: TimeBudget) -> int:
         """Enqueue every retry due by `now`, reading the index's shards in parallel; returns how many.
@@ -51,13 +60,14 @@ class Sweeper:
         Claims stop when `budget` runs short (stop_seconds), and what was claimed is enqueued before:
         none is left to wait out its lease.
         """
+        started = self._monotonic()
         positions = self._positions()
         moved = dict(positions or {})
         with ThreadPoolExecutor(max_workers=min(self._shards, SHARD_CONCURRENCY)) as pool:
             retries = pool.map(lambda shard: self._sweep_shard(due_shard_name(shard), now, budget), range(self._shards))
             # Without its positions, the sweep cannot tell where the wait partitions' hand-over stopped.
             shards = [wait_shard_name(index) for index in range(self._shards)] if positions is not None else []
-            handed = sum(pool.map(lambda shard: self._hand_over(shard, now, budget, moved), shards))
+            handed = sum(pool.map(lambda shard: self._hand_over(shard, now, started, budget, moved), shards))
             swept = sum(retries)
         if positions is not None and moved != positions:
             try:
@@ -74,7 +84,9 @@ class Sweeper:
             _unless_refused_for_now(error, "the sweep's positions not read; the next sweep hands over the waiting")
             return None
 
-    def _hand_over(self, shard: str, now: datetime, budget: TimeBudget, positions: dict[str, Any]) -> int:
+    def _hand_over(
+        self, shard: str, now: datetime, started: float, budget: TimeBudget, positions: dict[str, Any]
+    ) -> int:
         """Put on the queue, each delayed until its slot, the deliveries of a `wait#<n>` partition whose
         rate-limit slots are at most LONGEST_DELAY - SWEEP_MARGIN away; returns how many.
 
@@ -91,13 +103,16 @@ class Sweeper:
                 if not page.items or page.next_position is None:
                     break
                 waiting = self._due_retries.waiting_attempts([delivery_id for delivery_id, _ in page.items])
+                # Delayed from the moment they are sent, not from the sweep's start: the due partitions go
+                # first, and a message that comes over 50 ms after its slot takes another (rate_limit.LATE).
+                sent_at = now + timedelta(seconds=self._monotonic() - started)
                 self._lanes.send(
                     (
                         delivery_message(
                             delivery_id,
                             waits.attempt,
                             team_id=waits.team_id,
-                            delay_seconds=_delay_until(waits.slot_at, now),
+                            delay_seconds=_delay_until(waits.slot_at, sent_at),
                         ),
                         waits.last_latency_ms,
                     )
