@@ -14,6 +14,7 @@ from typing import Final
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from hookrelay.credentials import CREDENTIAL_WORDS, MASK, names_a_credential
 from hookrelay.errors import FieldError, Invalid, field_path
 
 MAX_HEADERS: Final = 20
@@ -49,15 +50,13 @@ _RESERVED_NAMES: Final = frozenset(
 )
 # Headers whose values are credentials by their name (case-insensitive), as Svix masks them.
 _CREDENTIAL_NAMES: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
-_CREDENTIAL_WORDS: Final = ("token", "secret", "key", "signature", "password")
-MASK: Final = "***"
 # A masked value ends with the value's last characters only when they are a small part of it.
 _SHOWN_TAIL = 4
 _LEAST_LENGTH_WITH_TAIL = 12
 SENSITIVE_DESCRIPTION: Final = (
     "Authorization, Proxy-Authorization, Cookie, names containing "
-    + ", ".join(_CREDENTIAL_WORDS[:-1])
-    + f" or {_CREDENTIAL_WORDS[-1]} (case-insensitive), and those named in sensitive_headers"
+    + ", ".join(CREDENTIAL_WORDS[:-1])
+    + f" or {CREDENTIAL_WORDS[-1]} (case-insensitive), and those named in sensitive_headers"
 )
 RESERVED_DESCRIPTION: Final = (
     ", ".join(f"{prefix}*" for prefix in _RESERVED_PREFIXES) + " and " + ", ".join(sorted(_RESERVED_NAMES))
@@ -118,11 +117,7 @@ def _error(name: str, reason: str, location: tuple[str, ...] | None = None) -> I
 def is_sensitive(name: str, marked: Collection[str]) -> bool:
     """Whether a header's value is write-only: a credential by its name, or marked so by the tenant."""
     lowered = name.lower()
-    return (
-        lowered in _CREDENTIAL_NAMES
-        or any(word in lowered for word in _CREDENTIAL_WORDS)
-        or lowered in {each.lower() for each in marked}
-    )
+    return lowered in _CREDENTIAL_NAMES or names_a_credential(name) or lowered in {each.lower() for each in marked}
 
 
 def masked_value(value: str) -> str:
