@@ -260,6 +260,53 @@ def test_an_endpoint_moved_to_another_origin_takes_no_write_only_value_along(api
 
 
 @pytest.mark.parametrize(
+    ("endpoint", "secret", "shown", "edited"),
+    [
+        (
+            "https://discord.com/api/webhooks/1234567890/DISCORD-TOKEN-SECRET-abcdef",
+            "DISCORD-TOKEN-SECRET-abcdef",
+            "https://discord.com/api/webhooks/1234567890/***",
+            "https://discord.com/api/webhooks/9999999999/***",
+        ),
+        (
+            "https://hooks.slack.com/services/T000/B000/SLACKSECRETxxxxxxxxxxxx",
+            "SLACKSECRETxxxxxxxxxxxx",
+            "https://hooks.slack.com/services/T000/B000/***",
+            "https://hooks.slack.com/services/T000/B001/***",
+        ),
+        (
+            "https://hooks.example.com/in?token=QUERY-SECRET-123456",
+            "QUERY-SECRET-123456",
+            "https://hooks.example.com/in?token=***",
+            "https://hooks.example.com/moved?token=***",
+        ),
+    ],
+)
+def test_a_secret_in_the_endpoint_url_is_never_shown(
+    api: ApiClient, endpoint: str, secret: str, shown: str, edited: str
+) -> None:
+    """Before, a read (a read-only portal link's too) showed a Slack or Discord webhook's token, or a
+    `?token=` value, in full: the same secret sent as a custom header is write-only."""
+    created = api.post("/v3/webhooks", webhook(endpoint=endpoint))
+    assert created.status == 201, created.body
+    path = f"/v3/webhooks/{created.json()['id']}"
+    answers = [created, api.get(path), api.get("/v3/webhooks"), api.patch(path, {"description": "renamed"})]
+    for answer in answers:
+        assert secret not in answer.body.decode(), answer.body
+    assert api.get(path).json()["endpoint"] == shown
+    # Written back as shown (read, edit, write), the stored endpoint stays.
+    written_back = api.patch(path, {"endpoint": shown, "enabled": True})
+    assert written_back.status == 200, written_back.body
+    assert written_back.json()["endpoint"] == shown
+    # Another URL with the mask where the secret goes would store `***` as the secret: write the full URL.
+    refused = api.patch(path, {"endpoint": edited})
+    assert "full URL" in assert_problem(refused, 422, "endpoint")["invalid_params"][0]["reason"]
+    assert secret not in refused.body.decode()
+    assert api.get(path).json()["endpoint"] == shown
+    assert_problem(api.post("/v3/webhooks", webhook(endpoint=edited)), 422, "endpoint")
+
+
+@pytest.mark.parametrize(
     ("headers", "param"),
     [
         ({"Host": "evil.example.com"}, "headers.Host"),

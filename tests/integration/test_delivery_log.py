@@ -330,6 +330,44 @@ def test_credentials_in_the_endpoint_are_sent_but_never_shown(
     assert "s3cr" not in output.out + output.err
 
 
+def test_a_secret_in_the_endpoint_url_is_sent_but_never_shown(
+    to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Before, a delivery's request and attempts (a read-only portal link's reads too) showed a `?token=`
+    value of the endpoint in full, and a Slack or Discord webhook's token."""
+    (delivery,) = to_localhost.queue_pollers_of("DeliveryQueue")
+    secret = "QUERY-SECRET-123456"
+    with receiver() as server:
+        endpoint = f"http://127.0.0.1:{server.port}/hook?token={secret}&event=done"
+        shown = f"http://127.0.0.1:{server.port}/hook?token=***&event=done"
+        created = api.post("/v3/webhooks", {"endpoint": endpoint, "subscribed_events": ["*"]})
+        assert created.status == 201, created.body
+        path = f"/v3/webhooks/{created.json()['id']}"
+        event_id = publish(api)
+        poll_until_empty(ingest)
+        poll_until_empty(delivery)
+        (request,) = server.received
+    assert request.path == f"/hook?token={secret}&event=done"
+    detail = api.get(f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}")
+    assert detail.json()["status"] == "delivered"
+    assert secret not in detail.body.decode()
+    assert detail.json()["request"]["url"] == shown
+    assert [attempt["url"] for attempt in detail.json()["attempts"]] == [shown]
+    # A client that writes back what it read keeps the secret it cannot see.
+    assert api.patch(path, {"endpoint": shown}).json()["endpoint"] == shown
+    assert stored_subscription("team-a", created.json()["id"]).endpoint == endpoint
+    output = capfd.readouterr()
+    assert secret not in output.out + output.err
+
+    token = "DISCORD-TOKEN-SECRET-abcdef"
+    chat = api.post("/v3/webhooks", webhook(endpoint=f"https://discord.com/api/webhooks/1234567890/{token}"))
+    assert chat.status == 201, chat.body
+    waiting = add_delivery(chat.json(), "team-a", age_minutes=1)
+    chat_detail = api.get(f"/v3/webhooks/{chat.json()['id']}/deliveries/{waiting.id}")
+    assert chat_detail.json()["request"]["url"] == "https://discord.com/api/webhooks/1234567890/***"
+    assert token not in chat_detail.body.decode()
+
+
 def test_sensitive_custom_headers_are_sent_but_shown_masked_in_the_delivery_detail(
     to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
 ) -> None:

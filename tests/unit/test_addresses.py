@@ -7,6 +7,7 @@ import pytest
 from hookrelay.addresses import (
     Endpoint,
     EndpointRefused,
+    holds_a_mask,
     masked,
     parse_endpoint,
     refusal_reason,
@@ -173,11 +174,60 @@ def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host:
         ("https://u:p@[2001:db8::1]:8443/", "https://u:***@[2001:db8::1]:8443/"),
         ("https://example.com/a@b", "https://example.com/a@b"),
         ("https://example.com/?to=x@y", "https://example.com/?to=x@y"),
+        # A chat webhook's posting credential is a path segment: Discord's after the webhook id, Slack's the last.
+        (
+            "https://discord.com/api/webhooks/1234567890/DISCORD-TOKEN-SECRET-abcdef",
+            "https://discord.com/api/webhooks/1234567890/***",
+        ),
+        (
+            "https://discordapp.com/api/webhooks/1234567890/DISCORD-TOKEN/slack?wait=true",
+            "https://discordapp.com/api/webhooks/1234567890/***/slack?wait=true",
+        ),
+        (
+            "https://hooks.slack.com/services/T000/B000/SLACKSECRETxxxxxxxxxxxx",
+            "https://hooks.slack.com/services/T000/B000/***",
+        ),
+        ("https://Hooks.Slack.com/triggers/T000/123/SLACKSECRET/", "https://Hooks.Slack.com/triggers/T000/123/***/"),
+        # A query value is a credential by its parameter's name, as a custom header's value is by the header's.
+        ("https://receiver.example.com/in?token=QUERY-SECRET-123456", "https://receiver.example.com/in?token=***"),
+        (
+            "https://receiver.example.com/in?event=done&Api_Key=k1&access%5Ftoken=t1&X-Signature=s1&password=",
+            "https://receiver.example.com/in?event=done&Api_Key=***&access%5Ftoken=***&X-Signature=***&password=***",
+        ),
+        (
+            "https://u:p@receiver.example.com/?secret=s#token=f",
+            "https://u:***@receiver.example.com/?secret=***#token=f",
+        ),
+        # No secret: shown as written.
+        (
+            "https://receiver.example.com/services/T000/B000/last",
+            "https://receiver.example.com/services/T000/B000/last",
+        ),
+        ("https://discord.com/channels/123/456", "https://discord.com/channels/123/456"),
+        ("https://receiver.example.com/in?event=done&q=token", "https://receiver.example.com/in?event=done&q=token"),
+        ("https://receiver.example.com/in?token", "https://receiver.example.com/in?token"),
     ],
 )
 def test_credentials_are_masked_wherever_an_endpoint_is_shown(url: str, shown: str) -> None:
     assert masked(url) == shown
     assert masked(shown) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "holds"),
+    [
+        ("https://user:***@example.com/hook", True),
+        ("https://***@example.com/hook", True),
+        ("https://discord.com/api/webhooks/999/***", True),
+        ("https://hooks.slack.com/services/T000/B001/***", True),
+        ("https://receiver.example.com/moved?event=done&token=***", True),
+        ("https://user:pass@example.com/***", False),
+        ("https://receiver.example.com/in?q=***", False),
+        ("https://discord.com/api/webhooks/999/DISCORD-TOKEN", False),
+    ],
+)
+def test_an_endpoint_holds_a_mask_only_where_a_secret_goes(url: str, holds: bool) -> None:
+    assert holds_a_mask(url) is holds
 
 
 @pytest.mark.parametrize(

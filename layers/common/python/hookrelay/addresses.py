@@ -9,7 +9,10 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote_plus, urlsplit
+
+from hookrelay.credentials import MASK, names_a_credential
+from hookrelay.payloads import chat_service
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -23,6 +26,8 @@ _NOT_GLOBAL_FOR_IANA_ONLY: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     ipaddress.IPv6Network("3fff::/20"),
     ipaddress.IPv4Network("192.88.99.0/24"),
 )
+# "", "api", "webhooks", the webhook's id, then its token: the path of a Discord webhook split at `/`.
+_DISCORD_TOKEN_SEGMENT = 4
 # 443, or a port no system service binds to; 80 only for plain http, where that is allowed at all.
 _UNPRIVILEGED_PORTS = range(1024, 65536)
 
@@ -84,17 +89,61 @@ def has_credentials(url: str) -> bool:
 
 
 def masked(url: str) -> str:
-    """The endpoint as hookrelay shows it (responses, delivery log, logs): credentials in it hidden.
+    """The endpoint as hookrelay shows it (responses, delivery log, logs): the secrets in it hidden.
 
-    `https://user:pass@host/` shows as `https://user:***@host/`; a user name alone, often a token, as `***`.
-    The stored endpoint keeps them: the transport sends them as basic authentication.
+    Its credentials (`https://user:pass@host/` as `https://user:***@host/`; a user name alone, often a token,
+    as `***`), the token in a Slack or Discord webhook's path (`https://hooks.slack.com/services/T0/B0/***`)
+    and the values of query parameters named as credentials, as custom headers are (`?access_token=***`).
+    The stored endpoint keeps them, and they are sent. Each shows as `***` alone: a URL shown is shown as
+    itself, and a client that writes it back can be told from one that wrote its secrets (`holds_a_mask`).
     """
+    pieces = _pieces(url)
+    if not any(is_secret for _, is_secret in pieces):
+        return url
+    return "".join(MASK if is_secret else text for text, is_secret in pieces)
+
+
+def holds_a_mask(url: str) -> bool:
+    """Whether the URL has `***` where a secret goes: copied from a response, it holds no secret to send."""
+    return any(is_secret and text == MASK for text, is_secret in _pieces(url))
+
+
+def _pieces(url: str) -> list[tuple[str, bool]]:
+    """The URL cut around its secrets, each piece with whether it is one: joined, they are the URL."""
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
-    if not at:
-        return url
-    user, colon, _ = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}" if colon else f"***@{host}"))
+    user, colon, password = userinfo.partition(":")
+    pieces = [(f"{parts.scheme}://", False)]
+    if at:
+        pieces += [(user + colon, False), (password, True)] if colon else [(user, True)]
+    pieces.append((at + host, False))
+    segments = parts.path.split("/")
+    token_at = _token_segment(url, segments)
+    for index, segment in enumerate(segments):
+        if index:
+            pieces.append(("/", False))
+        pieces.append((segment, index == token_at))
+    if parts.query:
+        pieces.append(("?", False))
+        for index, parameter in enumerate(parts.query.split("&")):
+            name, equals, value = parameter.partition("=")
+            if index:
+                pieces.append(("&", False))
+            pieces += [(name + equals, False), (value, bool(equals) and names_a_credential(unquote_plus(name)))]
+    if parts.fragment:
+        pieces.append(("#" + parts.fragment, False))
+    return pieces
+
+
+def _token_segment(url: str, segments: list[str]) -> int | None:
+    """Which segment of the path (split at `/`) is a chat webhook's posting credential, if any: Discord's
+    after `/api/webhooks/<id>/`, Slack's the last (`/services/T0/B0/<token>`, `/triggers/T0/1/<token>`)."""
+    match chat_service(url):
+        case "discord":
+            return _DISCORD_TOKEN_SEGMENT
+        case "slack":
+            return max((index for index, segment in enumerate(segments) if segment), default=None)
+    return None
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

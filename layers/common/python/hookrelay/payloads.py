@@ -8,6 +8,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 PayloadFormat = Literal["yousign", "subnoto"]
+ChatService = Literal["slack", "discord"]
 DeliveryFormat = Literal["yousign", "subnoto", "slack", "discord"]
 
 JSON = "application/json"
@@ -17,15 +18,20 @@ _DISCORD_HOSTS = frozenset({"discord.com", "discordapp.com"})
 _SUMMARY_LIMIT = 2900
 
 
-def delivery_format(endpoint: str, payload_format: PayloadFormat) -> DeliveryFormat:
-    """Slack and Discord incoming webhooks get their own message shapes; others the chosen format."""
+def chat_service(endpoint: str) -> ChatService | None:
+    """Whose incoming webhook the endpoint is, Slack's or Discord's, if either's."""
     parts = urlsplit(endpoint)
     host = (parts.hostname or "").lower()
     if host == "hooks.slack.com":
         return "slack"
     if host in _DISCORD_HOSTS and parts.path.startswith("/api/webhooks/"):
         return "discord"
-    return payload_format
+    return None
+
+
+def delivery_format(endpoint: str, payload_format: PayloadFormat) -> DeliveryFormat:
+    """Slack and Discord incoming webhooks get their own message shapes; others the chosen format."""
+    return chat_service(endpoint) or payload_format
 
 
 @dataclass(frozen=True)

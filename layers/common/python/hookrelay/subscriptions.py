@@ -16,6 +16,7 @@ from hookrelay.addresses import (
     EndpointRefused,
     Resolver,
     ResolvesToNonPublic,
+    holds_a_mask,
     masked,
     parse_endpoint,
     resolve,
@@ -67,6 +68,14 @@ def vet_endpoint(
         pass
 
 
+def check_written_in_full(url: str) -> None:
+    """Refuse, Invalid on `endpoint`, an endpoint with `***` where a secret goes: a URL read from a response
+    and edited, which would send the mask in place of the secret the client never saw."""
+    if holds_a_mask(url):
+        reason = "holds *** where a secret goes, as reads show it: write the full URL, with the secret"
+        raise Invalid(FieldError("endpoint", reason))
+
+
 @functools.cache
 def bounded(resolver: Resolver) -> BoundedLookups:
     """One set of bounded lookups per resolver and container, so that lookups that hang hold at most
@@ -110,6 +119,7 @@ class Subscriptions:
         self._rewrites = rewrites
 
     def create(self, team_id: str, settings: SubscriptionSettings) -> Subscription:
+        check_written_in_full(settings.endpoint)
         vet_endpoint(settings.endpoint, allow_private=self._allow_private, resolver=self._resolver)
         now = clock.now_iso()
         subscription = Subscription(
@@ -152,8 +162,10 @@ class Subscriptions:
         def patched(current: Subscription) -> Subscription:
             applied = dict(changes)
             if applied.get("endpoint") == masked(current.endpoint):
-                # Written back as it was shown (read, edit, write): keep the credentials the client never saw.
+                # Written back as it was shown (read, edit, write): keep the secrets the client never saw.
                 applied["endpoint"] = current.endpoint
+            elif applied.get("endpoint") is not None:  # a null is refused with the settings it makes
+                check_written_in_full(applied["endpoint"])
             if applied.get("headers") is not None:  # a null is refused with the settings it makes
                 applied["headers"] = custom_headers.kept(applied["headers"], current.headers, current.sensitive_headers)
             try:
