@@ -175,7 +175,7 @@ class Attempt:
 
     at: str
     url: str | None = None
-    """Where this attempt was sent (credentials in it masked): the endpoint then, which a later change of the
+    """Where this attempt was sent (secrets in it masked): the endpoint then, which a later change of the
     subscription does not rewrite. None when nothing was sent, and for attempts recorded before URLs were."""
     status_code: int | None = None
     latency_ms: int

@@ -62,7 +62,12 @@ EndpointUrl = Annotated[
     str,
     StringConstraints(min_length=1, max_length=2048),
     AfterValidator(_endpoint_shape),
-    Field(description="The https URL each delivery is POSTed to.", examples=["https://example.com/webhooks"]),
+    Field(
+        description="The https URL each delivery is POSTed to. Reads show its secrets as `***` (credentials, a"
+        " Slack or Discord webhook's token, query values named as credentials); a PATCH that writes it back as"
+        " shown keeps them, and another URL with `***` in their place is refused.",
+        examples=["https://example.com/webhooks"],
+    ),
 ]
 Description = Annotated[str, StringConstraints(max_length=255)]
 SecretKey = Annotated[
