@@ -368,6 +368,19 @@ def test_a_secret_in_the_endpoint_url_is_sent_but_never_shown(
     assert token not in chat_detail.body.decode()
 
 
+def test_an_attempt_recorded_before_its_url_was_masked_as_now_is_shown_masked(api: ApiClient) -> None:
+    """Attempts recorded before a Slack or Discord webhook's token was masked hold it in their url."""
+    endpoint = "https://discord.com/api/webhooks/1234567890/DISCORD-TOKEN-SECRET-abcdef"
+    created = api.post("/v3/webhooks", webhook(endpoint=endpoint))
+    assert created.status == 201, created.body
+    delivery = add_delivery(created.json(), "team-a", age_minutes=1)
+    attempt = Attempt(at=clock.now_iso(), url=endpoint, status_code=500, latency_ms=12)
+    deliveries().record_attempt(delivery, 1, attempt, AttemptOutcome("failed"))
+    detail = api.get(f"/v3/webhooks/{created.json()['id']}/deliveries/{delivery.id}")
+    assert "DISCORD-TOKEN-SECRET-abcdef" not in detail.body.decode()
+    assert [each["url"] for each in detail.json()["attempts"]] == ["https://discord.com/api/webhooks/1234567890/***"]
+
+
 def test_sensitive_custom_headers_are_sent_but_shown_masked_in_the_delivery_detail(
     to_localhost: LocalStack, api: ApiClient, ingest: QueuePoller
 ) -> None:

@@ -91,7 +91,11 @@ class DeliveryLog:
             },
             body=rendered.body.decode("utf-8"),
         )
-        return DeliveryDetail(**vars(delivery.summary()), request=request, attempts=delivery.attempts)
+        # Masked again: an attempt recorded before a kind of secret was masked keeps it in its url.
+        attempts = [
+            dataclasses.replace(attempt, url=attempt.url and masked(attempt.url)) for attempt in delivery.attempts
+        ]
+        return DeliveryDetail(**vars(delivery.summary()), request=request, attempts=attempts)
 
     def retry(self, team_id: str, subscription_id: str, delivery_id: str) -> DeliverySummary:
         """A fresh attempt now, whatever the delivery's status."""
