@@ -84,7 +84,12 @@ def test_every_catalog_sample_renders_in_every_format(event_type) -> None:  # ty
         ("https://hooks.slack.com/services/T/B/x", "yousign", "slack"),
         ("https://discord.com/api/webhooks/1/x", "subnoto", "discord"),
         ("https://discordapp.com/api/webhooks/1/x", "yousign", "discord"),
+        # The URLs Discord's own clients copy: a versioned API path, the public test and canary builds' hosts.
+        ("https://discord.com/api/v10/webhooks/1/x", "yousign", "discord"),
+        ("https://ptb.discord.com/api/webhooks/1/x", "subnoto", "discord"),
+        ("https://canary.discordapp.com/api/v9/webhooks/1/x", "yousign", "discord"),
         ("https://discord.com/channels/1", "yousign", "yousign"),
+        ("https://discord.com/api/v10/channels/1/messages", "yousign", "yousign"),
         ("https://example.com/hook", "subnoto", "subnoto"),
     ],
 )

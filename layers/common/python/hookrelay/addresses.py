@@ -26,8 +26,6 @@ _NOT_GLOBAL_FOR_IANA_ONLY: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     ipaddress.IPv6Network("3fff::/20"),
     ipaddress.IPv4Network("192.88.99.0/24"),
 )
-# "", "api", "webhooks", the webhook's id, then its token: the path of a Discord webhook split at `/`.
-_DISCORD_TOKEN_SEGMENT = 4
 # 443, or a port no system service binds to; 80 only for plain http, where that is allowed at all.
 _UNPRIVILEGED_PORTS = range(1024, 65536)
 
@@ -137,10 +135,11 @@ def _pieces(url: str) -> list[tuple[str, bool]]:
 
 def _token_segment(url: str, segments: list[str]) -> int | None:
     """Which segment of the path (split at `/`) is a chat webhook's posting credential, if any: Discord's
-    after `/api/webhooks/<id>/`, Slack's the last (`/services/T0/B0/<token>`, `/triggers/T0/1/<token>`)."""
+    after `/api/webhooks/<id>/` (or `/api/v10/webhooks/<id>/`), Slack's the last (`/services/T0/B0/<token>`,
+    `/triggers/T0/1/<token>`)."""
     match chat_service(url):
-        case "discord":
-            return _DISCORD_TOKEN_SEGMENT
+        case "discord":  # "webhooks", the webhook's id, then its token
+            return segments.index("webhooks") + 2
         case "slack":
             return max((index for index, segment in enumerate(segments) if segment), default=None)
     return None

@@ -13,7 +13,12 @@ DeliveryFormat = Literal["yousign", "subnoto", "slack", "discord"]
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-_DISCORD_HOSTS = frozenset({"discord.com", "discordapp.com"})
+_DISCORD_HOSTS = frozenset(
+    f"{channel}{domain}" for channel in ("", "ptb.", "canary.") for domain in ("discord.com", "discordapp.com")
+)
+# Discord's incoming webhooks, with or without the API's version: /api/webhooks/<id>/<token>,
+# /api/v10/webhooks/<id>/<token>.
+_DISCORD_WEBHOOK_PATH = re.compile(r"^/api(?:/v\d+)?/webhooks/")
 # Slack's and Discord's own limits, which escaping may approach, are applied after it.
 _SUMMARY_LIMIT = 2900
 
@@ -24,7 +29,7 @@ def chat_service(endpoint: str) -> ChatService | None:
     host = (parts.hostname or "").lower()
     if host == "hooks.slack.com":
         return "slack"
-    if host in _DISCORD_HOSTS and parts.path.startswith("/api/webhooks/"):
+    if host in _DISCORD_HOSTS and _DISCORD_WEBHOOK_PATH.match(parts.path):
         return "discord"
     return None
 
