@@ -81,6 +81,14 @@ def queued_jobs(queue_url: str | None = None) -> list[dict[str, Any]]:
     return jobs
 
 
+def delivered(api: ApiClient, ingest: QueuePoller, delivery: QueuePoller) -> str:
+    """Publish one event and run ingest, then delivery, until their queues are empty; the event's id."""
+    event_id = publish(api)
+    poll_until_empty(ingest)
+    poll_until_empty(delivery)
+    return event_id
+
+
 @pytest.fixture
 def subscription(api: ApiClient) -> dict[str, Any]:
     response = api.post("/v3/webhooks", webhook(description="log"))
@@ -318,9 +326,7 @@ def test_credentials_in_the_endpoint_are_sent_but_never_shown(
         # A client that writes back what it read (the masked endpoint) keeps the credentials it cannot see.
         assert api.patch(path, {"endpoint": shown, "enabled": True}).json()["endpoint"] == shown
         assert api.post(f"{path}/secret/rotate").json()["endpoint"] == shown
-        event_id = publish(api)
-        poll_until_empty(ingest)
-        poll_until_empty(delivery)
+        event_id = delivered(api, ingest, delivery)
         (request,) = server.received
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"hook-user:s3cr@t-pass").decode()
     detail = api.get(f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}").json()
@@ -343,9 +349,7 @@ def test_a_secret_in_the_endpoint_url_is_sent_but_never_shown(
         created = api.post("/v3/webhooks", {"endpoint": endpoint, "subscribed_events": ["*"]})
         assert created.status == 201, created.body
         path = f"/v3/webhooks/{created.json()['id']}"
-        event_id = publish(api)
-        poll_until_empty(ingest)
-        poll_until_empty(delivery)
+        event_id = delivered(api, ingest, delivery)
         (request,) = server.received
     assert request.path == f"/hook?token={secret}&event=done"
     detail = api.get(f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}")
@@ -404,9 +408,7 @@ def test_sensitive_custom_headers_are_sent_but_shown_masked_in_the_delivery_deta
         # A client that writes back what it read keeps the values it cannot see.
         assert api.patch(path, {"headers": {**shown, "X-Tenant": "globex"}}).status == 200
         assert stored_subscription("team-a", created.json()["id"]).headers == {**headers, "X-Tenant": "globex"}
-        event_id = publish(api)
-        poll_until_empty(ingest)
-        poll_until_empty(delivery)
+        event_id = delivered(api, ingest, delivery)
         (request,) = server.received
     assert request.headers["Authorization"] == token and request.headers["X-Client-Id"] == "client-0123456789"
     detail = api.get(f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}")
@@ -456,9 +458,7 @@ def test_each_attempt_shows_the_url_it_was_sent_to_after_the_endpoint_changed(
         created = api.post("/v3/webhooks", {"endpoint": before, "subscribed_events": ["*"]})
         assert created.status == 201, created.body
         path = f"/v3/webhooks/{created.json()['id']}"
-        event_id = publish(api)
-        poll_until_empty(ingest)
-        poll_until_empty(delivery)
+        event_id = delivered(api, ingest, delivery)
         after = f"http://127.0.0.1:{second.port}/moved"
         assert api.patch(path, {"endpoint": after}).status == 200
         deliveries_path = f"{path}/deliveries/{delivery_id(event_id, created.json()['id'])}"
