@@ -87,34 +87,33 @@ class TeamLimiter:
         self._limits = limits_by_kind
         self._clock = clock
         self._choose = choose
-        # (team, kind) -> (window, the shards of that window found full)
+        # (requester, kind) -> (window, the shards of that window found full)
         self._full: dict[tuple[str, RequestKind], tuple[int, set[int]]] = {}
 
     def limit(self, kind: RequestKind) -> Limit:
         return self._limits[kind]
 
-    def admit(self, team_id: str, kind: RequestKind) -> int | None:
-        """Count the request; None when it is within the team's limit, else the seconds until the window ends.
-
-        `team_id` is whose requests these are: a team's API keys', or its portal links' (portal_requests)."""
+    def admit(self, requester: str, kind: RequestKind) -> int | None:
+        """Count the request; None when it is within the requester's limit, else the seconds until the window
+        ends. `requester`: a team's id for its API keys' requests, portal_requests(team) for its portal links'."""
         limit = self._limits[kind]
         now = self._clock()
         window = int(now // limit.window_seconds)
         window_ends = (window + 1) * limit.window_seconds
-        found_window, full = self._full.get((team_id, kind), (window, set()))
+        found_window, full = self._full.get((requester, kind), (window, set()))
         if found_window != window:
             full = set()
-        self._full[team_id, kind] = (window, full)
+        self._full[requester, kind] = (window, full)
         while open_shards := [shard for shard in range(limit.shards) if shard not in full]:
             shard = self._choose(open_shards)
-            key = f"{team_id}#{kind}#{window}#{shard}"
+            key = f"{requester}#{kind}#{window}#{shard}"
             try:
                 if self._counts.take(key, limit.share(shard), int(window_ends) + KEPT_SECONDS):
                     return None
             except Exception as error:
                 # The limit protects the API; it must never be why a request fails.
                 log_failure(
-                    "team limit not counted; the request is let through", error, level="WARNING", team_id=team_id
+                    "team limit not counted; the request is let through", error, level="WARNING", team_id=requester
                 )
                 return None
             full.add(shard)
