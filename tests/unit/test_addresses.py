@@ -198,6 +198,12 @@ def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host:
             "https://receiver.example.com/in?event=done&Api_Key=k1&access%5Ftoken=t1&X-Signature=s1&password=",
             "https://receiver.example.com/in?event=done&Api_Key=***&access%5Ftoken=***&X-Signature=***&password=***",
         ),
+        # Query names that are credentials whole, though too short to be words of a header's name:
+        # Azure Functions' function key, Azure SAS's signature, and the like.
+        (
+            "https://fn.azurewebsites.net/api/hook?code=AZURE-FUNCTION-KEY&Sig=SAS&auth=a&pwd=p&jwt=j&clientId=c",
+            "https://fn.azurewebsites.net/api/hook?code=***&Sig=***&auth=***&pwd=***&jwt=***&clientId=c",
+        ),
         (
             "https://u:p@receiver.example.com/?secret=s#token=f",
             "https://u:***@receiver.example.com/?secret=***#token=f",
@@ -210,6 +216,10 @@ def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host:
         ("https://discord.com/channels/123/456", "https://discord.com/channels/123/456"),
         ("https://receiver.example.com/in?event=done&q=token", "https://receiver.example.com/in?event=done&q=token"),
         ("https://receiver.example.com/in?token", "https://receiver.example.com/in?token"),
+        (
+            "https://receiver.example.com/in?zipcode=75001&signer_code=S1",
+            "https://receiver.example.com/in?zipcode=75001&signer_code=S1",
+        ),
     ],
 )
 def test_credentials_are_masked_wherever_an_endpoint_is_shown(url: str, shown: str) -> None:
@@ -225,6 +235,7 @@ def test_credentials_are_masked_wherever_an_endpoint_is_shown(url: str, shown: s
         ("https://discord.com/api/webhooks/999/***", True),
         ("https://hooks.slack.com/services/T000/B001/***", True),
         ("https://receiver.example.com/moved?event=done&token=***", True),
+        ("https://fn.azurewebsites.net/api/hook?code=***", True),
         ("https://user:pass@example.com/***", False),
         ("https://receiver.example.com/in?q=***", False),
         ("https://discord.com/api/webhooks/999/DISCORD-TOKEN", False),

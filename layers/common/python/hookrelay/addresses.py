@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote_plus, urlsplit
 
-from hookrelay.credentials import MASK, names_a_credential
+from hookrelay.credentials import MASK, names_a_query_credential
 from hookrelay.payloads import chat_service
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -91,7 +91,8 @@ def masked(url: str) -> str:
 
     Its credentials (`https://user:pass@host/` as `https://user:***@host/`; a user name alone, often a token,
     as `***`), the token in a Slack or Discord webhook's path (`https://hooks.slack.com/services/T0/B0/***`)
-    and the values of query parameters named as credentials, as custom headers are (`?access_token=***`).
+    and the values of query parameters named as credentials, as custom headers are (`?access_token=***`),
+    or that are one by their whole name (Azure Functions' `?code=***`).
     The stored endpoint keeps them, and they are sent. Each shows as `***` alone: a URL shown is shown as
     itself, and a client that writes it back can be told from one that wrote its secrets (`holds_a_mask`).
     """
@@ -127,7 +128,7 @@ def _pieces(url: str) -> list[tuple[str, bool]]:
             name, equals, value = parameter.partition("=")
             if index:
                 pieces.append(("&", False))
-            pieces += [(name + equals, False), (value, bool(equals) and names_a_credential(unquote_plus(name)))]
+            pieces += [(name + equals, False), (value, bool(equals) and names_a_query_credential(unquote_plus(name)))]
     if parts.fragment:
         pieces.append(("#" + parts.fragment, False))
     return pieces
