@@ -17,6 +17,7 @@ from receivers import Answer, Received, receiver
 
 from api_client import ApiClient
 from e2e.conftest import (
+    CUSTOM_HEADER,
     PORTAL_BANNER,
     SECRETS,
     SUBSCRIPTION_SECRET,
@@ -506,6 +507,69 @@ def test_settings_show_custom_headers_rate_limit_signature_scheme_and_public_key
     expect(setting("Signature scheme")).to_have_text("ed25519")
     expect(setting("Public key")).to_have_text(str(subscription["public_key"]))
     assert "client-0123" not in page.content()
+
+
+def test_edit_custom_headers_and_move_the_endpoint_typing_its_credential_again(page: Page, api: ApiClient) -> None:
+    first_token, second_token, customer_value = (
+        "Bearer first-token-0123456789",
+        "Bearer second-token-9876543210",
+        "customer-secret-42",
+    )
+    for value in (second_token, customer_value):  # typed in the browser, which the API client never sees
+        SECRETS.add(CUSTOM_HEADER, value)
+    with receiver() as first, receiver() as second:
+        subscription = subscribe(
+            api, f"http://127.0.0.1:{first.port}/hooks", description="Moving", headers={"Authorization": first_token}
+        )
+        page.goto(portal_url(api))
+        page.locator("tbody tr", has_text="Moving").get_by_role("button").click()
+        button(page, "Edit").click()
+        heading(page, "Edit endpoint")
+        names = page.get_by_role("textbox", name="Header name")
+        values = page.get_by_role("textbox", name="Header value")
+        expect(names).to_have_count(1)
+        expect(names.first).to_have_value("Authorization")
+        expect(values.first).to_have_value("***6789")  # write-only: masked in the form too
+
+        # A write-only header added, and the endpoint moved to another origin (port): the stored token was
+        # written for the first, so the API asks for it again, and the form says so.
+        button(page, "Add a header").click()
+        names.nth(1).fill("X-Customer")
+        values.nth(1).fill(customer_value)
+        page.get_by_label("Write-only").nth(1).check()
+        page.get_by_label("Endpoint URL").fill(f"http://127.0.0.1:{second.port}/hooks")
+        assert unlabelled_controls(page) == []
+        button(page, "Save changes").click()
+        expect(page.get_by_role("alert")).to_contain_text("headers.Authorization")
+        heading(page, "Edit endpoint")
+        values.first.fill(second_token)
+        button(page, "Save changes").click()
+        heading(page, "Moving")
+        custom_headers = page.locator("dt", has_text=re.compile("^Custom headers$")).locator("+ dd").locator("li")
+        expect(custom_headers).to_have_text(["Authorization: ***3210", "X-Customer: ***t-42"])
+
+        page.get_by_label("Event to send").select_option(EVENT)
+        button(page, "Send test event").click()
+        expect(page.get_by_text("Test event delivered: HTTP 200")).to_be_visible()
+        sent = second.received[-1].headers
+        assert (sent["Authorization"], sent["X-Customer"]) == (second_token, customer_value)
+        assert first.received == []
+
+        # A header removed; the write-only value left as shown keeps the stored one.
+        button(page, "Edit").click()
+        heading(page, "Edit endpoint")
+        expect(names.nth(1)).to_have_value("X-Customer")
+        page.locator(".header-row").nth(1).get_by_role("button", name="Remove").click()
+        button(page, "Save changes").click()
+        heading(page, "Moving")
+        expect(custom_headers).to_have_text(["Authorization: ***3210"])
+        button(page, "Send test event").click()
+        expect(page.get_by_text("Test event delivered: HTTP 200")).to_be_visible()
+        sent = second.received[-1].headers
+        assert sent["Authorization"] == second_token and "X-Customer" not in sent
+        assert api.get(f"/v3/webhooks/{subscription['id']}").json()["sensitive_headers"] == []
+        for secret in (first_token, second_token, customer_value):
+            assert secret.split("-", 1)[1] not in page.content()
 
 
 def test_deep_links_survive_reload_and_back_stays_in_the_portal(page: Page, api: ApiClient) -> None:

@@ -728,6 +728,51 @@
       .filter(Boolean);
   }
 
+  // Custom headers as rows to edit. A write-only value comes masked, and written back unchanged it keeps
+  // the one stored; the API asks for it again where the stored one must not go (another host).
+  function headerEditor(headers, sensitive) {
+    const marked = new Set(sensitive.map((name) => name.toLowerCase()));
+    const rows = el("div");
+    function addRow(name, value, writeOnly) {
+      const nameInput = el("input", { type: "text", value: name, "aria-label": "Header name", autocomplete: "off" });
+      const valueInput = el("input", { type: "text", value, "aria-label": "Header value", autocomplete: "off" });
+      const hidden = checkbox("Write-only", writeOnly);
+      const row = el(
+        "div",
+        { className: "header-row" },
+        nameInput,
+        valueInput,
+        hidden.node,
+        el("button", { type: "button", text: "Remove", onclick: () => row.remove() }),
+      );
+      row.read = () => ({ name: nameInput.value.trim(), value: valueInput.value, writeOnly: hidden.input.checked });
+      rows.append(row);
+      return nameInput;
+    }
+    for (const [name, value] of Object.entries(headers)) addRow(name, value, marked.has(name.toLowerCase()));
+    const node = el(
+      "fieldset",
+      {},
+      el("legend", { text: "Custom headers" }),
+      el("p", {
+        className: "hint",
+        text:
+          "Sent with every request. Credentials (Authorization, names with token, secret, key, signature or " +
+          "password) and write-only values show masked; moving the endpoint to another host needs them typed again.",
+      }),
+      rows,
+      el("button", { type: "button", text: "Add a header", onclick: () => addRow("", "", false).focus() }),
+    );
+    function read() {
+      const entries = [...rows.children].map((row) => row.read()).filter((entry) => entry.name || entry.value);
+      return {
+        headers: Object.fromEntries(entries.map((entry) => [entry.name, entry.value])),
+        sensitive_headers: entries.filter((entry) => entry.writeOnly).map((entry) => entry.name),
+      };
+    }
+    return { node, read };
+  }
+
   function showForm(existing) {
     const endpoint = el("input", { type: "url", required: true, value: existing ? existing.endpoint : "" });
     const description = el("input", { type: "text", maxlength: "255", value: existing?.description || "" });
@@ -751,6 +796,7 @@
     );
     const autoRetry = checkbox("Retry failed deliveries", existing ? existing.auto_retry : true);
     const enabled = checkbox("Enabled", existing ? existing.enabled : true);
+    const customHeaders = headerEditor(existing?.headers || {}, existing?.sensitive_headers || []);
     const errors = el("div");
 
     function values() {
@@ -768,6 +814,7 @@
         content_type: contentType.value,
         auto_retry: autoRetry.input.checked,
         enabled: enabled.input.checked,
+        ...customHeaders.read(),
       };
     }
 
@@ -797,6 +844,7 @@
       field("Content type", contentType, "Form encoding is for the subnoto format only."),
       autoRetry.node,
       enabled.node,
+      customHeaders.node,
       errors,
       el(
         "div",
