@@ -300,6 +300,29 @@ def test_an_endpoint_failing_for_five_days_is_disabled(world: World) -> None:
     assert disabled.disabled_reason == f"every delivery attempt has failed since {six_days_ago}"
 
 
+def test_a_re_enabled_endpoint_gets_five_days_again_before_its_failures_disable_it(world: World) -> None:
+    api = Subscriptions(world.subscriptions, allow_private=True, max_per_team=records.TEAM_LIMIT)
+    events = (dataclasses.replace(EVENT, event_id=f"7e0c3b4a-95f1-4b58-8c1e-2d6f9a0b3c4{n}") for n in range(3))
+
+    def attempt_from_a_fresh_container() -> None:  # one that reads the team now (health writes move no version)
+        later = World()
+        later.deliver(later.pending(subscription, next(events)), 1)
+
+    with receiver(lambda _: Answer(500)) as failing:
+        subscription = world.subscribe(failing.port)
+        world.deliver(world.pending(subscription, next(events)), 1)
+        world.set_failing_since(subscription, clock.iso(clock.utc_now() - timedelta(days=6)))
+        attempt_from_a_fresh_container()
+        assert not api.get("acme", subscription.id).enabled  # the five days are up
+
+        # The tenant fixes the receiver and turns the endpoint back on; its first answer is still a 500.
+        assert api.update("acme", subscription.id, SubscriptionPatch(enabled=True)).failing_since is None
+        attempt_from_a_fresh_container()
+    after = api.get("acme", subscription.id)
+    assert after.enabled and after.disabled_reason is None
+    assert after.failing_since  # a new run of failures, from this attempt
+
+
 def test_a_success_ends_the_run_of_failures(world: World) -> None:
     answers = iter([Answer(500), Answer(200)])
     with receiver(lambda _: next(answers)) as flaky:

@@ -111,6 +111,28 @@ def test_reenabling_clears_the_disabled_reason(subscriptions: Subscriptions) -> 
     assert updated.disabled_reason is None
 
 
+@pytest.mark.parametrize(
+    ("was_enabled", "patch", "run_starts_anew"),
+    [
+        (False, {"enabled": True}, True),  # no attempt was made while disabled: the old run says nothing
+        (True, {"endpoint": "https://elsewhere.example.com/x"}, True),  # another receiver
+        (True, {"endpoint": "https://hooks.example.com/fixed-path"}, True),
+        (True, {"enabled": True}, False),
+        (True, {"description": "renamed"}, False),
+        (True, {"endpoint": "https://hooks.example.com/x"}, False),  # written back as it was
+        (False, {"description": "renamed"}, False),
+    ],
+)
+def test_re_enabling_or_moving_an_endpoint_starts_its_run_of_failures_anew(
+    subscriptions: Subscriptions, was_enabled: bool, patch: dict[str, object], run_starts_anew: bool
+) -> None:
+    created = subscriptions.create("acme", settings())
+    failing_since = "2026-11-01T00:00:00.000Z"
+    subscriptions._store.replace(dataclasses.replace(created, enabled=was_enabled, failing_since=failing_since))
+    updated = subscriptions.update("acme", created.id, SubscriptionPatch.model_validate(patch))
+    assert updated.failing_since == (None if run_starts_anew else failing_since)
+
+
 def test_scope_and_workspace_aliases() -> None:
     parsed = settings(scope=["app"], workspace=["w1"])
     assert parsed.scopes == ["app"] and parsed.workspaces == ["w1"]

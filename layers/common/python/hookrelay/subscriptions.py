@@ -100,6 +100,14 @@ def _key_pair(scheme: SignatureScheme, current: Subscription | None = None) -> _
     return {"private_key": private_key, "public_key": public_key}
 
 
+def _ends_failing_run(current: Subscription, settings: SubscriptionSettings) -> bool:
+    """Whether a change ends the endpoint's run of failures, so that the next failure starts another (and
+    the five days before auto-disable count from it): re-enabled (no attempt was made while it was
+    disabled, and the tenant says it is fixed), or another URL (another receiver, or the failing path
+    corrected)."""
+    return (settings.enabled and not current.enabled) or settings.endpoint != current.endpoint
+
+
 class Subscriptions:
     def __init__(
         self,
@@ -183,6 +191,7 @@ class Subscriptions:
             )
             if "endpoint" in applied:
                 vet(settings.endpoint)
+
             return dataclasses.replace(
                 current,
                 **{
@@ -190,6 +199,7 @@ class Subscriptions:
                     "secret_key": settings.secret_key or current.secret_key,
                     **_key_pair(settings.signature_scheme, current),
                     "disabled_reason": None if settings.enabled else current.disabled_reason,
+                    "failing_since": None if _ends_failing_run(current, settings) else current.failing_since,
                     "updated_at": clock.now_iso(),
                 },
             )
