@@ -1,5 +1,6 @@
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -613,8 +614,27 @@ def test_the_rate_keys_write_pacing_counts_every_delivery_container(template: Te
     }
     reserved = template.resource("DeliveryFunction")["Properties"]["ReservedConcurrentExecutions"]
     containers = template.function("DeliveryFunction").environment["HOOKRELAY_DELIVERY_CONTAINERS"]
-    assert scaling["DeliveryQueue"] == reserved == containers == {"Ref": "DeliveryReservedConcurrency"}
-    # The slow lane takes at most its own share, so slow endpoints leave the rest to the others.
-    assert scaling["SlowLaneQueue"] == {"Ref": "SlowLaneConcurrency"}
-    parameters = template.document["Parameters"]
-    assert parameters["SlowLaneConcurrency"]["Default"] < parameters["DeliveryReservedConcurrency"]["Default"]
+    assert reserved == containers == {"Ref": "DeliveryReservedConcurrency"}
+    # Each lane takes at most its own share, so slow endpoints leave the rest to the others.
+    assert scaling == {
+        "DeliveryQueue": {"Ref": "DeliveryQueueConcurrency"},
+        "SlowLaneQueue": {"Ref": "SlowLaneConcurrency"},
+    }
+
+
+def test_no_function_s_event_sources_may_run_more_than_its_reserved_concurrency(template: Template) -> None:
+    # Event source mappings do not count reserved concurrency: Lambda throttles what they invoke beyond it,
+    # and a throttled SQS batch comes back only after the visibility timeout, one receive nearer the DLQ
+    # (AWS's "configuring maximum concurrency for Amazon SQS event sources": not above reserved concurrency).
+    defaults = template.parameter_defaults()
+
+    def value(setting: Any) -> int:
+        return int(defaults[setting["Ref"]]) if isinstance(setting, dict) else int(setting)
+
+    most: Counter[str] = Counter()
+    for _, properties in template.of_type("AWS::Lambda::EventSourceMapping"):
+        most[properties["FunctionName"]["Ref"]] += value(properties["ScalingConfig"]["MaximumConcurrency"])
+    assert most
+    for function_id, invocations in most.items():
+        reserved = value(template.resource(function_id)["Properties"]["ReservedConcurrentExecutions"])
+        assert invocations <= reserved, f"{function_id}: its event sources may run {invocations}, {reserved} reserved"
