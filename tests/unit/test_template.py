@@ -198,8 +198,15 @@ def test_every_aws_call_ends_well_within_its_functions_timeout(template: Templat
     # every function: the invocation would be killed with its work half made.
     for function_id in template.function_ids():
         function = template.function(function_id)
-        # The authorizer's one read of a key, with room for the rest of its invocation.
         assert aws_call_limits(template, function_id).worst_call_seconds <= 0.8 * function.timeout_seconds, function_id
+
+
+def test_the_authorizer_outlasts_a_portal_tokens_two_reads(template: Template) -> None:
+    # A portal token is read, then the API key that opened it (hookrelay.api_keys.Authenticator): killed at
+    # its timeout between them, the authorizer could not answer its 503, and the gateway would answer 500.
+    # Room is left for the rest of the invocation.
+    worst_call = aws_call_limits(template, "AuthorizerFunction").worst_call_seconds
+    assert 2 * worst_call <= 0.8 * template.function("AuthorizerFunction").timeout_seconds
 
 
 def test_the_delivery_function_outlasts_an_attempt_and_its_batchs_reads(template: Template) -> None:
