@@ -27,7 +27,7 @@ from hookrelay.models.subscriptions import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import delivery_message
-from hookrelay.rate_limit import BACKLOG_LIMIT, SLOT_LEAD, RateLimiter, to_slot_us
+from hookrelay.rate_limit import BACKLOG_LIMIT, SLOT_LEAD, RateLimiter, reserve_spacing_seconds, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import SWEEPER_LEASE, RetryPolicy, parse_schedule
 from hookrelay.senders import Senders
@@ -594,6 +594,43 @@ def test_a_message_that_comes_back_for_its_slot_takes_no_other(world: World) -> 
     assert writes.keys == [deliveries[3]]  # the attempt's own write, no other slot
     assert len(target.received) == 3
     assert 0 < world.held[-1] <= 2  # the last stretch to its slot, in the container
+
+
+def test_a_batch_that_waited_its_containers_turn_for_slots_far_ahead_still_puts_them_on_the_queue(
+    stack: LocalStack,
+) -> None:
+    # The template's delivery function: a 40 s Timeout, and 400 containers, so that each writes a rate#
+    # item at most every 4 s. Under a backlog a container's next batch waits most of that for its turn; its
+    # slots are then far ahead, and its messages only go back on the queue for them, which takes no
+    # attempt's time.
+    settings = get_settings()
+    timeout_seconds, spacing_seconds = 40.0, reserve_spacing_seconds(400)
+    waited = [0.0]
+    budget = TimeBudget(lambda: timeout_seconds - waited[0])
+    world = World(
+        transport=Transport(allow_private=True, total_timeout=15.0),  # the template's send deadline
+        rate_limiter=DynamoRateLimiter(
+            table(settings.deliveries_table),
+            spacing_seconds=spacing_seconds,
+            monotonic=lambda: waited[0],
+            sleep=lambda seconds: waited.__setitem__(0, waited[0] + seconds),
+            random=lambda: 1.0,  # its first write comes at once
+        ),
+    )
+    with receiver() as target:
+        subscription = world.subscribe(target.port, rate_limit=1)
+        deliveries = [world.pending(subscription, event_of(subscription, number)) for number in range(20)]
+        first = world.deliverer.deliver_batch(
+            [(f"m{n}", world.message(delivery, 1)) for n, delivery in enumerate(deliveries[:10])], budget
+        )
+        # The next invocation, at once: its own Timeout, and the container's turn 4 s after its write.
+        waited[0] = 0.0
+        second = world.deliverer.deliver_batch(
+            [(f"n{n}", world.message(delivery, 1)) for n, delivery in enumerate(deliveries[10:])], budget
+        )
+    assert waited[0] == pytest.approx(spacing_seconds, abs=0.5)  # it waited its turn
+    assert [report.outcome for report in first].count(Outcome.WAITING) >= 7
+    assert [report.outcome for report in second] == ["waiting"] * 10  # none left to come back in 240 s
 
 
 def test_a_message_that_comes_too_late_for_its_slot_takes_another(world: World) -> None:

@@ -21,7 +21,7 @@ from hookrelay.health import SubscriptionHealth
 from hookrelay.observability import log_failure, logger
 from hookrelay.outcomes import Outcome, Report, logged
 from hookrelay.queues import Queue, delivery_message
-from hookrelay.rate_limit import BACKLOG_LIMIT, HOLD, RateLimiter
+from hookrelay.rate_limit import BACKLOG_LIMIT, RateLimiter
 from hookrelay.records import Attempt, Delivery, Subscription
 from hookrelay.retry import RetryPolicy
 from hookrelay.senders import Senders
@@ -31,7 +31,7 @@ from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.deliveries import AttemptOutcome, DeliveryStore
 from hookrelay.store.due_retries import due_shard
 from hookrelay.store.subscriptions import SubscriptionStore
-from hookrelay.time_budget import TimeBudget, attempt_seconds
+from hookrelay.time_budget import UNLIMITED, TimeBudget, attempt_seconds, hold_back_seconds
 
 # A batch's sends run together, so one slow receiver does not hold up the other nine.
 SEND_CONCURRENCY = 10
@@ -78,15 +78,17 @@ class Deliverer:
         self._queue = delivery_queue
         self._slow_lane = slow_lane
         self._due_shards = due_shards
+        self._attempt_seconds = attempt_seconds(senders.deadline_seconds, aws_call_seconds)
+        self._hold_back_seconds = hold_back_seconds(aws_call_seconds)
         self._admission = Admission(
             rate_limiter=rate_limiter,
             subscriptions=subscriptions,
             deliveries=deliveries,
             due_shards=due_shards,
+            attempt_seconds=self._attempt_seconds,
             sleep=sleep,
         )
         self._health = SubscriptionHealth(subscription_store, subscriptions)
-        self._attempt_seconds = attempt_seconds(senders.deadline_seconds, aws_call_seconds)
 
     def deliver_batch(
         self, messages: Sequence[tuple[str, str]], budget: TimeBudget, *, from_slow_lane: bool = False
@@ -172,8 +174,10 @@ class Deliverer:
         return read
 
     def _attempt_in_time(self, budget: TimeBudget, ready: Ready) -> Report:
+        """The attempt, if `budget` allows it: one with a rate-limit slot (far ahead, maybe, after the
+        container's turn to take it) starts while holding it back fits, and sends only if the attempt does."""
         job = ready.job
-        if not budget.allows(self._attempt_seconds + (HOLD.total_seconds() if ready.slot else 0)):
+        if not budget.allows(self._hold_back_seconds if ready.slot else self._attempt_seconds):
             return logged(job, Report(ready.message_id, Outcome.NOT_STARTED))
         correlation: dict[str, Any] = {
             "message_id": ready.message_id,
@@ -181,7 +185,7 @@ class Deliverer:
             "attempt": job.attempt,
         }
         try:
-            report = self._attempt(ready)
+            report = self._attempt(ready, budget)
         except AWS_NOT_NOW as error:
             log_failure(
                 "AWS did not answer a call of this delivery in time; the message will be received again",
@@ -195,8 +199,9 @@ class Deliverer:
             return Report(ready.message_id, Outcome.ERROR)
         return logged(job, report)
 
-    def _attempt(self, ready: Ready) -> Report:
-        """Make the attempt with the subscription as the cache has it (refreshed for this batch)."""
+    def _attempt(self, ready: Ready, budget: TimeBudget = UNLIMITED) -> Report:
+        """Make the attempt with the subscription as the cache has it (refreshed for this batch), if sending it
+        fits `budget` (NOT_STARTED otherwise)."""
         job, delivery = ready.job, ready.delivery
         report = functools.partial(
             Report, ready.message_id, subscription_id=delivery.subscription_id, event_id=delivery.event_id
@@ -209,7 +214,7 @@ class Deliverer:
         if subscription is None or not subscription.enabled:
             dropped = Outcome.DROPPED_DELETED if subscription is None else Outcome.DROPPED_DISABLED
             return report(self._held_back(ready, dropped, now))
-        if subscription.rate_limit and (waiting := self._admission.wait_for_slot(ready, now)):
+        if subscription.rate_limit and (waiting := self._admission.wait_for_slot(ready, now, budget)):
             return report(self._held_back(ready, waiting, now))
         now = clock.utc_now()
         request = signed_request(delivery, subscription, job.attempt, now)
@@ -259,13 +264,9 @@ class Deliverer:
         self._health.write(subscription, decision.health)
 
     def _enqueue_retry(self, delivery: Delivery, attempt: int, delay: timedelta) -> None:
-        self._slow_lane.queue_for(delivery.subscription_id, self._queue).send(
-            [
-                delivery_message(
-                    delivery.id, attempt, team_id=delivery.team_id, delay_seconds=math.ceil(delay.total_seconds())
-                )
-            ]
-        )
+        seconds = math.ceil(delay.total_seconds())
+        message = delivery_message(delivery.id, attempt, team_id=delivery.team_id, delay_seconds=seconds)
+        self._slow_lane.queue_for(delivery.subscription_id, self._queue).send([message])
 
     def _follow_up_recorded(self, delivery: Delivery, attempt: int) -> None:
         if delivery.attempt_count == attempt:  # its writes after the record, for `attempt` was its last

@@ -18,6 +18,17 @@ ANSWER_SECONDS = 0.5
 AWS_CALLS_PER_ATTEMPT = 5
 
 
+# The AWS calls an attempt held back makes, one after the other at worst: a rate-limited one waiting for
+# its slot keeps the slot on its record and puts its message back on its queue.
+AWS_CALLS_TO_HOLD_BACK = 2
+
+
+def hold_back_seconds(aws_call_seconds: float) -> float:
+    """The longest holding an attempt back can take (AWS_CALLS_TO_HOLD_BACK and the answer): a message whose
+    slot is far ahead starts with this much left, as it sends nothing in this invocation."""
+    return AWS_CALLS_TO_HOLD_BACK * aws_call_seconds + ANSWER_SECONDS
+
+
 def attempt_seconds(send_deadline_seconds: float, aws_call_seconds: float) -> float:
     """The longest an attempt can take, from its start to the batch's answer: its send's deadline, each of
     its AWS calls at its worst (`aws_call_seconds`, AwsCallLimits.worst_call_seconds), and the answer.
