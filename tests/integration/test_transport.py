@@ -91,6 +91,41 @@ def test_https_with_sni_and_certificate_of_the_hostname(ca: trustme.CA, local_tr
     assert "X-Hookrelay-Pinned-Host" not in request.headers
 
 
+@pytest.mark.parametrize(
+    ("written", "ascii_form"), [("bücher.test", "xn--bcher-kva.test"), ("例え.test", "xn--r8jz45g.test")]
+)
+def test_an_internationalised_host_goes_on_the_wire_in_its_ascii_form(
+    ca: trustme.CA, ca_file: str, written: str, ascii_form: str
+) -> None:
+    # Before: the name as written went into Host (a latin-1 byte, or a UnicodeEncodeError that sent the
+    # delivery round its queue to the DLQ, no attempt logged) and into the certificate check (a tls: failure).
+    looked_up: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["127.0.0.1"]
+
+    transport = Transport(allow_private=True, resolver=resolver, verify=ca_file)
+    with receiver(tls_for=ascii_form, ca=ca) as server:
+        result = transport.post(f"https://{written}:{server.port}/hook", b"{}", {})
+    assert result.delivered, result
+    (request,) = server.received
+    assert request.server_name == ascii_form
+    assert request.headers["Host"] == f"{ascii_form}:{server.port}"
+    assert looked_up == [ascii_form]
+
+
+@pytest.mark.parametrize("host", ["☃.test", "ab--c.bücher.test", "a..bücher.test"])
+def test_a_stored_host_idna_cannot_write_in_ascii_is_a_failed_attempt_not_an_exception(host: str) -> None:
+    # The API refuses such a name; one stored before is refused at send, never raised (before: a
+    # UnicodeEncodeError, or a request with a raw byte in Host).
+    with receiver() as server:
+        result = Transport(allow_private=True, resolver=to_loopback).post(f"http://{host}:{server.port}/", b"{}", {})
+    assert result.status_code is None and result.error, result
+    assert result.error.startswith("refused: endpoint has a host name that is not a valid internationalised domain")
+    assert server.connections == 0
+
+
 def test_a_certificate_for_another_name_is_a_tls_failure(ca: trustme.CA, local_transport: Transport) -> None:
     with receiver(tls_for="other.test", ca=ca) as server:
         result = local_transport.post(f"https://{HOST}:{server.port}/", b"{}", {})

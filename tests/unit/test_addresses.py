@@ -147,6 +147,39 @@ def test_plain_http_only_when_allowed() -> None:
     assert parse_endpoint("https://user:pw@example.com/x", allow_plain_http=False).host == "example.com"
 
 
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://例え.jp/hook", "xn--r8jz45g.jp"),
+        ("https://BÜCHER.example:8443/", "xn--bcher-kva.example"),
+        ("https://faß.de/", "xn--fa-hia.de"),
+        ("https://bücher.example./", "xn--bcher-kva.example."),
+        ("https://hooks.example.com/", "hooks.example.com"),
+    ],
+)
+def test_an_internationalised_host_is_called_by_its_ascii_form(url: str, host: str) -> None:
+    endpoint = parse_endpoint(url, allow_plain_http=False)
+    assert endpoint.host == host and endpoint.url == url
+
+
+@pytest.mark.parametrize("host", ["☃.example", "ab--c.bücher.example", "bücher..example", "ü" * 64 + ".example"])
+def test_a_host_idna_cannot_write_in_ascii_is_refused(host: str) -> None:
+    with pytest.raises(EndpointRefused, match="not a valid internationalised domain name"):
+        parse_endpoint(f"https://{host}/", allow_plain_http=False)
+
+
+def test_an_internationalised_host_is_vetted_by_the_name_that_is_looked_up() -> None:
+    looked_up: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["10.0.0.7"]
+
+    with pytest.raises(EndpointRefused, match=re.escape("xn--r8jz45g.jp resolves to 10.0.0.7")):
+        vet_addresses(parse_endpoint("https://例え.jp/", allow_plain_http=False), resolver)
+    assert looked_up == ["xn--r8jz45g.jp"]
+
+
 @pytest.mark.parametrize("host", ["localhost.", "127.0.0.1.", "0x7f000001."])
 def test_the_absolute_spelling_of_a_loopback_name_is_refused(host: str) -> None:
     # Before: resolved with its trailing dot, "localhost." did not resolve and so was accepted at create.

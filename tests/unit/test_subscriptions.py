@@ -8,7 +8,7 @@ from records import TEAM_LIMIT
 
 from hookrelay import clock
 from hookrelay.errors import DomainError, Unavailable
-from hookrelay.http_api import problem_of
+from hookrelay.http_api import from_validation_error, problem_of
 from hookrelay.models.subscriptions import (
     SecretRotation,
     SubscriptionPatch,
@@ -26,6 +26,7 @@ RESOLVED = {
     "hooks.example.com": ["93.184.215.14"],
     "elsewhere.example.com": ["93.184.215.15"],
     "rebound.example.com": ["10.0.0.7"],
+    "xn--bcher-kva.example": ["93.184.215.16"],
 }
 
 
@@ -69,6 +70,19 @@ def test_endpoint_resolving_to_private_address_is_refused(subscriptions: Subscri
     # Nothing of where the name resolved: creating subscriptions is no way to look up internal names.
     assert problem.invalid_params[0].reason == "host rebound.example.com does not resolve to a public address"
     assert "10.0.0.7" not in problem.model_dump_json()
+
+
+def test_an_internationalised_endpoint_is_vetted_in_ascii_and_shown_as_written(subscriptions: Subscriptions) -> None:
+    created = subscriptions.create("acme", settings(endpoint="https://bücher.example/hook"))
+    assert created.endpoint == "https://bücher.example/hook"
+
+
+def test_an_endpoint_host_idna_cannot_write_in_ascii_is_refused() -> None:
+    with pytest.raises(ValidationError) as raised:
+        settings(endpoint="https://☃.example/hook")
+    (param,) = from_validation_error(raised.value).problem.invalid_params or []
+    assert param.name == "endpoint"
+    assert param.reason.startswith("has a host name that is not a valid internationalised domain name")
 
 
 def test_a_name_server_that_never_answers_is_a_prompt_422() -> None:

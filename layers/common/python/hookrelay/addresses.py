@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote_plus, urlsplit
 
+import idna
+
 from hookrelay.credentials import MASK, names_a_query_credential
 from hookrelay.payloads import chat_service
 
@@ -48,12 +50,15 @@ class ResolvesToNonPublic(EndpointRefused):
 class Endpoint:
     url: str
     scheme: str
+    # The host as it goes on the wire (looked up, vetted, in Host and TLS): an internationalised name in
+    # its ASCII form (`xn--r8jz45g.jp` for `例え.jp`), the URL keeping it as written.
     host: str
     port: int
 
 
 def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
-    """Check the shape of an endpoint URL: absolute, https (or http when allowed), with a host, on an allowed port."""
+    """Check the shape of an endpoint URL: absolute, https (or http when allowed), with a host (one IDNA
+    can write in ASCII), on an allowed port."""
     try:
         parts: SplitResult = urlsplit(url)
         port = parts.port
@@ -71,7 +76,18 @@ def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
     if not (port == 443 or port in _UNPRIVILEGED_PORTS or (port == 80 and parts.scheme == "http")):
         allowed = "443 or 1024-65535" + (" (80 for http://)" if allow_plain_http else "")
         raise EndpointRefused(f"must use port {allowed}, not {port}")
-    return Endpoint(url=url, scheme=parts.scheme, host=parts.hostname, port=port)
+    return Endpoint(url=url, scheme=parts.scheme, host=_ascii_host(parts.hostname), port=port)
+
+
+def _ascii_host(host: str) -> str:
+    """The host in ASCII: an internationalised name as IDNA's A-labels (UTS #46, as browsers and requests
+    map it), any other as written."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as error:
+        raise EndpointRefused(f"has a host name that is not a valid internationalised domain name ({error})") from None
 
 
 def same_origin(url: str, other: str) -> bool:
