@@ -126,6 +126,18 @@ def test_a_stored_host_idna_cannot_write_in_ascii_is_a_failed_attempt_not_an_exc
     assert server.connections == 0
 
 
+@pytest.mark.parametrize(("address", "host"), [("2001:db8::1", "[2001:db8::1]"), ("127.0.0.1", "127.0.0.1")])
+def test_an_address_literal_goes_in_host_as_a_url_writes_it_and_is_not_sent_as_sni(
+    ca: trustme.CA, local_transport: Transport, address: str, host: str
+) -> None:
+    # Before: Host: 2001:db8::1:8443, where the address and the port cannot be told apart (RFC 9110 §7.2).
+    with receiver(tls_for=address, ca=ca) as server:
+        assert local_transport.post(f"https://{host}:{server.port}/hook", b"{}", {}).delivered
+    (request,) = server.received
+    assert request.headers["Host"] == f"{host}:{server.port}"
+    assert request.server_name is None
+
+
 def test_a_certificate_for_another_name_is_a_tls_failure(ca: trustme.CA, local_transport: Transport) -> None:
     with receiver(tls_for="other.test", ca=ca) as server:
         result = local_transport.post(f"https://{HOST}:{server.port}/", b"{}", {})

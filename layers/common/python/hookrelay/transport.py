@@ -168,7 +168,7 @@ class Transport:
             **headers,
             # A compressed answer can expand far beyond the bytes read (a decompression bomb).
             "Accept-Encoding": "identity",
-            "Host": host if port == default_port else f"{host}:{port}",
+            "Host": _bracketed(host) + ("" if port == default_port else f":{port}"),
         }
         if parts.username:
             credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
@@ -176,12 +176,12 @@ class Transport:
         remaining = deadline.remaining()
         if not remaining:  # the lookup took it all
             return AttemptResult(None, deadline.elapsed_ms(), error="timeout: name lookup", timed_out=True)
-        # The pool connects to the vetted address; TLS sends SNI for, and checks the certificate against, the host.
+        # The pool connects to the vetted address; TLS sends SNI for (none for an address literal), and checks
+        # the certificate against, the host.
         tls = {**self._trust, "server_hostname": host, "assert_hostname": host} if scheme == "https" else {}
-        # An IPv6 address in brackets, as in a URL: urllib3 refuses a scoped one (fe80::1%eth0) without.
-        pool_host = f"[{address}]" if ":" in address else address
         try:
-            pool = self._pools.connection_from_host(pool_host, port, scheme, pool_kwargs=tls)
+            # urllib3 refuses a scoped IPv6 address (fe80::1%eth0) without its brackets.
+            pool = self._pools.connection_from_host(_bracketed(address), port, scheme, pool_kwargs=tls)
             response = pool.urlopen(
                 "POST",
                 urlunsplit(("", "", parts.path or "/", parts.query, "")),
@@ -230,6 +230,11 @@ class Transport:
                     return content, False
             return content, True
         return content, False
+
+
+def _bracketed(host: str) -> str:
+    """The host as a URL or the Host header writes it: an IPv6 address in brackets (RFC 3986 IP-literal)."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _basic_authorization(credentials: str) -> str:
