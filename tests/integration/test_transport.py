@@ -392,6 +392,16 @@ def test_any_answer_is_accepted_unless_the_headers_say_otherwise(local_transport
     assert [request.headers["Accept"] for request in server.received] == ["*/*", "application/json"]
 
 
+def test_a_header_of_the_subscription_replaces_the_default_whatever_its_case(local_transport: Transport) -> None:
+    # Before: "accept: application/json" was sent beside the default "Accept: */*".
+    with receiver() as server:
+        assert local_transport.post(f"http://{HOST}:{server.port}/", b"{}", {"accept": "application/json"}).delivered
+    (request,) = server.received
+    assert [(name, value) for name, value in request.headers.items() if name.lower() == "accept"] == [
+        ("accept", "application/json")
+    ]
+
+
 def test_credentials_in_the_endpoint_are_sent_as_basic_authentication_whatever_their_characters(
     local_transport: Transport,
 ) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from urllib3 import BaseHTTPResponse, PoolManager
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict, PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
@@ -161,15 +161,14 @@ class Transport:
         scheme, host, port = endpoint.scheme, endpoint.host, endpoint.port
         parts = urlsplit(endpoint.url)
         default_port = 443 if scheme == "https" else 80
-        sent_headers = {
-            # What requests sent, unless the subscription's headers say otherwise: some receivers' firewalls
-            # count a request without it as a bot's.
-            "Accept": "*/*",
-            **headers,
-            # A compressed answer can expand far beyond the bytes read (a decompression bomb).
-            "Accept-Encoding": "identity",
-            "Host": _bracketed(host) + ("" if port == default_port else f":{port}"),
-        }
+        # One header per name, whatever the case it is written in: a later one replaces an earlier one.
+        # Accept is what requests sent, unless the subscription's headers say otherwise: some receivers'
+        # firewalls count a request without it as a bot's.
+        sent_headers = HTTPHeaderDict({"Accept": "*/*"})
+        sent_headers.update(headers)
+        # A compressed answer can expand far beyond the bytes read (a decompression bomb).
+        sent_headers["Accept-Encoding"] = "identity"
+        sent_headers["Host"] = _bracketed(host) + ("" if port == default_port else f":{port}")
         if parts.username:
             credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             sent_headers["Authorization"] = _basic_authorization(credentials)
