@@ -80,6 +80,17 @@ def test_names_hookrelay_or_the_transport_set_are_refused_whatever_their_case(na
     assert "hookrelay" in reasons[f"headers.{name}"]
 
 
+@pytest.mark.parametrize(
+    "name", ["Webhook_Signature", "X_Yousign_Signature_256", "x-hookrelay_test", "Content_Type", "Transfer_Encoding"]
+)
+def test_underscore_spellings_of_those_names_are_refused_as_receivers_read_them_as_the_names(name: str) -> None:
+    # CGI, WSGI, PHP and Rack receivers read Webhook_Signature as HTTP_WEBHOOK_SIGNATURE, the signature's own
+    # variable; before, such a name was accepted and could forge it.
+    reasons = refused({name: "v1,forged"})
+    assert list(reasons) == [f"headers.{name}"]
+    assert "hookrelay" in reasons[f"headers.{name}"]
+
+
 @pytest.mark.parametrize("name", ["", "X Space", "X:Colon", "X-Ünicode", "X(paren)", "X\r\nInjected", "x" * 257])
 def test_names_that_are_not_http_tokens_are_refused(name: str) -> None:
     assert list(refused({name: "1"})) == [f"headers.{name}"]

@@ -64,12 +64,14 @@ RESERVED_DESCRIPTION: Final = (
 
 
 def _refusal(name: str) -> str | None:
-    lowered = name.lower()
+    # Receivers that read headers as CGI variables (WSGI, PHP, Rack) take `_` for `-`: Webhook_Signature
+    # would reach them as webhook-signature.
+    spelled = name.lower().replace("_", "-")
     if not _TOKEN.fullmatch(name):
         return "is not a header name: use letters, digits and !#$%&'*+-.^_`|~ only"
     if len(name) > MAX_NAME_LENGTH:
         return f"is longer than {MAX_NAME_LENGTH} characters"
-    if lowered in _RESERVED_NAMES or lowered.startswith(_RESERVED_PREFIXES):
+    if spelled in _RESERVED_NAMES or spelled.startswith(_RESERVED_PREFIXES):
         return "is set by hookrelay or its transport and cannot be replaced"
     return None
 

@@ -121,7 +121,7 @@ CustomHeaders = Annotated[
         description="Request headers sent with every delivery of the subscription, besides hookrelay's own:"
         f" at most {custom_headers.MAX_HEADERS}; names are HTTP tokens, values visible ASCII (spaces inside)"
         f" of at most {custom_headers.MAX_VALUE_BYTES} bytes, {MAX_HEADERS_BYTES} bytes in all;"
-        f" {custom_headers.RESERVED_DESCRIPTION} are refused."
+        f" {custom_headers.RESERVED_DESCRIPTION} are refused, spelled with _ for - too."
         f" Write-only when sensitive ({custom_headers.SENSITIVE_DESCRIPTION}): every read shows `***` and the"
         " value's last 4 characters (`***` alone under 12 characters), and a PATCH that writes that back keeps"
         " the stored value, but not to show it or send it elsewhere: a PATCH that takes the name out of"
