@@ -246,7 +246,18 @@ def test_discord_makes_no_link_or_mention_of_event_data() -> None:
     assert shown.replace(ZWSP, "") == "Signer: Pay invoice at https://evil.example/login @here"
 
 
-@pytest.mark.parametrize("facts", [PHISHING, HOSTILE, FACTS], ids=["phishing", "hostile", "plain"])
+# A channel's name: Slack links #general in the top-level text, which is not verbatim.
+CHANNEL = EventFacts(**{**PHISHING.__dict__, "data": {"signer": {"info": {"first_name": "see #general"}}}})
+
+
+def test_slack_makes_no_channel_link_of_event_data() -> None:
+    # Before: "Signer: see #general" in the message's text, a link to the channel.
+    message = json.loads(render(CHANNEL, "slack").body)
+    assert slack_links_or_mentions(message) == []
+    assert f"Signer: see #{ZWSP}general" in message["text"]
+
+
+@pytest.mark.parametrize("facts", [PHISHING, HOSTILE, CHANNEL, FACTS], ids=["phishing", "hostile", "channel", "plain"])
 def test_no_event_data_becomes_a_link_or_mention_by_either_services_rules(facts: EventFacts) -> None:
     assert slack_links_or_mentions(json.loads(render(facts, "slack").body)) == []
     assert discord_links_or_mentions(json.loads(render(facts, "discord").body)) == []

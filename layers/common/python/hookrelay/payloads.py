@@ -101,10 +101,11 @@ def subnoto_payload(facts: EventFacts) -> dict[str, Any]:
 
 
 # Where Slack or Discord would start a link or a mention in plain text: a URL's `scheme:` before `//`, a
-# `www.` (Slack links bare www names), and `@` (@here, @everyone, @channel, e-mail addresses, which Slack
-# links as mailto:). A zero-width space put there shows as nothing, so a value reads as sent, and neither
-# service's parser reads a URL, address or mention across it.
-_LINK_OR_MENTION_STARTS = re.compile(r"(?<=[a-z0-9+.-]:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)", re.IGNORECASE)
+# `www.` (Slack links bare www names), `@` (@here, @everyone, @channel, e-mail addresses, which Slack
+# links as mailto:) and a `#` before a channel name's first character (Slack links #general). A zero-width
+# space put there shows as nothing, so a value reads as sent, and neither service's parser reads a URL,
+# address, mention or channel name across it.
+_LINK_OR_MENTION_STARTS = re.compile(r"(?<=[a-z0-9+.-]:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)|(?<=#)(?=[\w-])", re.IGNORECASE)
 _ZERO_WIDTH_SPACE = "\u200b"
 
 
