@@ -121,6 +121,12 @@ def test_subnoto_form_and_chat_formats(api: ApiClient) -> None:
     assert slack.json()["delivery_format"] == "slack"
     discord = api.post("/v3/webhooks", webhook(endpoint="https://discord.com/api/webhooks/1/abc"))
     assert discord.json()["delivery_format"] == "discord"
+    # Discord's Slack-compatible endpoint takes Slack's message; its GitHub-compatible one, GitHub's events only.
+    discord_as_slack = api.post("/v3/webhooks", webhook(endpoint="https://discord.com/api/webhooks/1/abc/slack"))
+    assert discord_as_slack.json()["delivery_format"] == "slack"
+    assert discord_as_slack.json()["endpoint"] == "https://discord.com/api/webhooks/1/***/slack"
+    as_github = api.post("/v3/webhooks", webhook(endpoint="https://discord.com/api/webhooks/1/abc/github"))
+    assert "GitHub's events only" in assert_problem(as_github, 422, "endpoint")["invalid_params"][0]["reason"]
 
 
 def test_list_pages_with_cursor(api: ApiClient) -> None:

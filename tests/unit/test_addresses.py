@@ -217,6 +217,10 @@ def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host:
             "https://discordapp.com/api/webhooks/1234567890/***/slack?wait=true",
         ),
         (
+            "https://discord.com/api/v10/webhooks/1234567890/DISCORD-TOKEN/github",
+            "https://discord.com/api/v10/webhooks/1234567890/***/github",
+        ),
+        (
             "https://ptb.discord.com/api/v10/webhooks/1234567890/DISCORD-TOKEN-SECRET",
             "https://ptb.discord.com/api/v10/webhooks/1234567890/***",
         ),

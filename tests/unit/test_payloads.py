@@ -88,6 +88,11 @@ def test_every_catalog_sample_renders_in_every_format(event_type) -> None:  # ty
         ("https://discord.com/api/v10/webhooks/1/x", "yousign", "discord"),
         ("https://ptb.discord.com/api/webhooks/1/x", "subnoto", "discord"),
         ("https://canary.discordapp.com/api/v9/webhooks/1/x", "yousign", "discord"),
+        # Discord's Slack-compatible endpoint takes Slack's message; a token named slack is no such endpoint.
+        ("https://discord.com/api/webhooks/1/x/slack", "yousign", "slack"),
+        ("https://ptb.discord.com/api/v10/webhooks/1/x/slack/?wait=true", "subnoto", "slack"),
+        ("https://discord.com/api/webhooks/1/slack", "yousign", "discord"),
+        ("https://example.com/api/webhooks/1/x/slack", "yousign", "yousign"),
         ("https://discord.com/channels/1", "yousign", "yousign"),
         ("https://discord.com/api/v10/channels/1/messages", "yousign", "yousign"),
         ("https://example.com/hook", "subnoto", "subnoto"),

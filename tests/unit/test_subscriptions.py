@@ -85,6 +85,19 @@ def test_an_endpoint_host_idna_cannot_write_in_ascii_is_refused() -> None:
     assert param.reason.startswith("has a host name that is not a valid internationalised domain name")
 
 
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://discord.com/api/webhooks/1/token/github", "https://discord.com/api/v10/webhooks/1/token/github/"],
+)
+def test_discords_github_compatible_webhook_is_refused(endpoint: str) -> None:
+    # Before: accepted, and sent Discord's message, which that endpoint does not take.
+    with pytest.raises(ValidationError) as raised:
+        settings(endpoint=endpoint)
+    (param,) = from_validation_error(raised.value).problem.invalid_params or []
+    assert param.name == "endpoint"
+    assert "GitHub's events only" in param.reason and "without /github" in param.reason
+
+
 def test_a_name_server_that_never_answers_is_a_prompt_422() -> None:
     unanswered = threading.Event()
 

@@ -19,6 +19,8 @@ _DISCORD_HOSTS = frozenset(
 # Discord's incoming webhooks, with or without the API's version: /api/webhooks/<id>/<token>,
 # /api/v10/webhooks/<id>/<token>.
 _DISCORD_WEBHOOK_PATH = re.compile(r"^/api(?:/v\d+)?/webhooks/")
+# After the token, Discord's endpoints that take another service's payload: Slack's, or GitHub's events.
+_DISCORD_COMPATIBLE_PATH = re.compile(r"/webhooks/[^/]+/[^/]+/(?P<service>slack|github)/?$")
 # Slack's and Discord's own limits, which escaping may approach, are applied after it.
 _SUMMARY_LIMIT = 2900
 
@@ -35,8 +37,27 @@ def chat_service(endpoint: str) -> ChatService | None:
 
 
 def delivery_format(endpoint: str, payload_format: PayloadFormat) -> DeliveryFormat:
-    """Slack and Discord incoming webhooks get their own message shapes; others the chosen format."""
+    """Slack and Discord incoming webhooks get their own message shapes (Discord's Slack-compatible one,
+    `.../<token>/slack`, Slack's); others the chosen format."""
+    if _discord_compatible_with(endpoint) == "slack":
+        return "slack"
     return chat_service(endpoint) or payload_format
+
+
+def no_message_for(endpoint: str) -> str | None:
+    """Why hookrelay has no message the endpoint takes, if it has none, in words fit for an API error."""
+    if _discord_compatible_with(endpoint) == "github":
+        return (
+            "is Discord's GitHub-compatible webhook (.../github), which takes GitHub's events only, and hookrelay"
+            " cannot send them: use the webhook's URL without /github (Discord messages), or with /slack"
+        )
+    return None
+
+
+def _discord_compatible_with(endpoint: str) -> str | None:
+    """Whose payload a Discord webhook's endpoint takes instead of Discord's (`slack`, `github`), if another's."""
+    match = _DISCORD_COMPATIBLE_PATH.search(urlsplit(endpoint).path)
+    return match["service"] if match and chat_service(endpoint) == "discord" else None
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,11 @@ def _endpoint_shape(url: str) -> str:
     # depend on configuration and DNS, so the subscriptions logic applies them.
     try:
         parse_endpoint(url, allow_plain_http=True)
+        reason = payloads.no_message_for(url)
     except EndpointRefused as refusal:
-        raise PydanticCustomError("endpoint", "{reason}", {"reason": str(refusal)}) from None
+        reason = str(refusal)
+    if reason:
+        raise PydanticCustomError("endpoint", "{reason}", {"reason": reason})
     return url
 
 
@@ -239,7 +242,10 @@ class SubscriptionView(_SubscriptionFields):
     created_at: str
     updated_at: str
 
-    @computed_field(description="How deliveries are rendered: the payload format, or slack/discord by host.")
+    @computed_field(
+        description="How deliveries are rendered: the payload format, or slack/discord by host (slack for"
+        " Discord's Slack-compatible .../slack)."
+    )
     def delivery_format(self) -> payloads.DeliveryFormat:
         return payloads.delivery_format(self.endpoint, self.payload_format)
 
