@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote_plus, urlsplit
 
-import idna
-
 from hookrelay.credentials import MASK, names_a_query_credential
 from hookrelay.payloads import chat_service
 
@@ -84,6 +82,9 @@ def _ascii_host(host: str) -> str:
     map it), any other as written."""
     if host.isascii():
         return host
+    # Imported for such names only: its tables would cost every cold start 3 ms.
+    import idna  # noqa: PLC0415 - see above
+
     try:
         return idna.encode(host, uts46=True).decode("ascii")
     except idna.IDNAError as error:
