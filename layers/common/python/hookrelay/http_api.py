@@ -1,7 +1,6 @@
 """What the API function needs around its routes: the caller's team, early refusals, problem responses."""
 
 import base64
-import json
 import re
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
@@ -12,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from hookrelay import problems
+from hookrelay import json_text, problems
 from hookrelay.api_keys import bearer_token, credential_from_context, hash_key, lookup_was_unavailable
 from hookrelay.errors import (
     Conflict,
@@ -26,7 +25,7 @@ from hookrelay.errors import (
     invalid_fields,
 )
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
-from hookrelay.json_text import holds_unpaired_surrogate
+from hookrelay.json_text import NotJsonNumber, holds_unpaired_surrogate
 from hookrelay.store.api_keys import Credential
 from hookrelay.store.retries import THROTTLED
 from hookrelay.team_limits import RequestKind, TeamLimiter, portal_requests
@@ -133,7 +132,9 @@ def as_plain_json(event: dict[str, Any]) -> dict[str, Any]:
 def _unreadable_json(text: str) -> str | None:
     """Why a body is not JSON that every later step reads back (the answer's detail), None if it is."""
     try:
-        parsed = json.loads(text)
+        parsed = json_text.loads(text)
+    except NotJsonNumber as error:  # Python reads it, then only as null could it be sent on
+        return f"The request body is not valid JSON: {error}."
     except ValueError:  # not JSON, or an integer of more digits than Python converts (4 300)
         return "The request body is not valid JSON."
     if holds_unpaired_surrogate(text, parsed):
@@ -147,7 +148,8 @@ def early_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     A bad key (401), a body too large (413), not UTF-8 (400), not JSON (415), a JSON array or JSON nested deeper
     than MAX_JSON_DEPTH (422: parsers and stores recurse on each level, and what reaches the bus must be
     deliverable and readable back at every step), JSON that does not parse, or whose text no UTF-8 step
-    could carry (400: an unpaired surrogate escape; an integer Python will not convert). The resolver
+    could carry (400: an unpaired surrogate escape; NaN, Infinity or a number beyond a double's range,
+    which only null could stand for later; an integer Python will not convert). The resolver
     would read a form body as form fields and a one-element array as its element, neither of which
     is what the client sent.
 

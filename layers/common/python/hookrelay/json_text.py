@@ -1,11 +1,37 @@
-"""JSON whose strings UTF-8 can carry: a \\u escape of half a UTF-16 surrogate pair, alone, parses into a
-string that no later step (EventBridge, SQS, DynamoDB, a receiver) can encode."""
+"""JSON that every later step (EventBridge, SQS, DynamoDB, a receiver's strict parser) carries unchanged.
+
+Python's JSON parser reads more than JSON: `NaN`, `Infinity` and `-Infinity`, and numbers beyond a double's
+range (`1e400`) as infinities; none can be written back as JSON. A \\u escape of half a UTF-16 surrogate
+pair, alone, parses into a string that no later step can encode.
+"""
 
 import json
+import math
 import re
 
 # A \u escape of a surrogate: in a pair it is one character, alone it is none that UTF-8 holds.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class NotJsonNumber(ValueError):
+    """A number no JSON writer can write back; the text says which."""
+
+
+def _refuse_constant(constant: str) -> float:
+    raise NotJsonNumber(f"{constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise NotJsonNumber("a number is beyond ±1.8e308, the range of a double")
+    return number
+
+
+def loads(text: str) -> object:
+    """The value of the JSON `text`: ValueError if it is not JSON, NotJsonNumber if it holds a number
+    that could not be written back."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
 
 
 def holds_unpaired_surrogate(text: str, parsed: object) -> bool:
