@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -56,6 +57,13 @@ def test_subnoto_form_carries_the_json_in_one_field() -> None:
     fields = parse_qs(rendered.body.decode("ascii"), strict_parsing=True)
     assert list(fields) == ["payload"]
     assert json.loads(fields["payload"][0]) == json.loads(render(FACTS, "subnoto").body)
+
+
+@pytest.mark.parametrize("delivery", ["yousign", "subnoto"])  # the chat formats show data as text
+def test_a_number_json_cannot_carry_is_never_sent(delivery: DeliveryFormat) -> None:
+    # An infinity (an event stored before ingest refused `1e400`) was rendered `Infinity`: receivers refuse it.
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        render(dataclasses.replace(FACTS, data={**FACTS.data, "amount": float("inf")}), delivery)
 
 
 def test_chat_formats_summarise_for_people() -> None:

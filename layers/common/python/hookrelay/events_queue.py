@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from hookrelay import json_text
 from hookrelay.json_depth import MAX_JSON_DEPTH, too_deeply_nested
-from hookrelay.json_text import holds_unpaired_surrogate
 from hookrelay.records import Event, InvalidRecord, with_values
 
 SOURCE = "hookrelay"
@@ -49,26 +49,25 @@ class FanOutRequest:
 
 def queue_message(request: FanOutRequest) -> str:
     """A continuation written straight to the events queue, in the shape the bus rule delivers."""
-    return json.dumps({"source": SOURCE, "detail-type": request.event.event_name, "detail": request.detail()})
-
-
-def _not_a_number(constant: str) -> None:
-    raise ValueError(f"{constant} is not a JSON number")
+    envelope = {"source": SOURCE, "detail-type": request.event.event_name, "detail": request.detail()}
+    return json.dumps(envelope, allow_nan=False)
 
 
 def read_queue_message(body: str) -> FanOutRequest:
     """The fan-out request in an events-queue message (an EventBridge envelope around our detail).
 
     Producers inside AWS may put events on the bus directly, past the API's checks: the nesting
-    limit is applied here too, before parsing, so that what is fanned out can be stored and rendered.
+    limit is applied here too, before parsing, and what the API refuses as not JSON (NaN, a number
+    beyond a double's range, a lone surrogate escape), so that what is fanned out can be stored and
+    rendered as JSON.
     """
     if too_deeply_nested(body.encode("utf-8"), MAX_MESSAGE_DEPTH):
         raise InvalidEventMessage(f"the event is nested deeper than the API allows ({MAX_JSON_DEPTH} levels)")
     try:
-        envelope = json.loads(body, parse_constant=_not_a_number)
+        envelope = json_text.loads(body)
     except ValueError as error:
         raise InvalidEventMessage(f"the body is not JSON ({error})") from None
-    if holds_unpaired_surrogate(body, envelope):
+    if json_text.holds_unpaired_surrogate(body, envelope):
         raise InvalidEventMessage("the body holds a \\u escape of half a UTF-16 surrogate pair, alone")
     if not isinstance(envelope, dict):
         raise InvalidEventMessage("the body is not an EventBridge event")

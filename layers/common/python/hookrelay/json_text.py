@@ -28,6 +28,12 @@ def _finite(text: str) -> float:
     return number
 
 
+def dumps(value: object) -> str:
+    """`value` as compact JSON, characters unescaped: ValueError for a number no JSON parser reads back
+    (an infinity or NaN), which must never reach a receiver or a store."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def loads(text: str) -> object:
     """The value of the JSON `text`: ValueError if it is not JSON, NotJsonNumber if it holds a number
     that could not be written back."""

@@ -1,11 +1,12 @@
 """How a delivery is rendered for its endpoint (SPEC §4): the bytes sent, rendered once, and signed."""
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
+
+from hookrelay import json_text
 
 PayloadFormat = Literal["yousign", "subnoto"]
 ChatService = Literal["slack", "discord"]
@@ -82,7 +83,7 @@ class RenderedPayload:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json_text.dumps(value).encode("utf-8")
 
 
 def render(facts: EventFacts, delivery: DeliveryFormat, content_type: str = JSON) -> RenderedPayload:

@@ -5,10 +5,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-import pydantic_core
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hookrelay import clock, event_schemas
+from hookrelay import clock, event_schemas, json_text
 from hookrelay.errors import EventsNotAccepted, FieldError, Invalid, TooLarge, field_path
 from hookrelay.events_queue import SOURCE, FanOutRequest
 from hookrelay.models.events import EventIn
@@ -45,8 +44,7 @@ def bus_entry(request: FanOutRequest, bus_name: str) -> "PutEventsRequestEntryTy
     return {
         "Source": SOURCE,
         "DetailType": request.event.event_name,
-        # A number JSON cannot carry (NaN, Infinity: Python's JSON parser reads them) is sent as null.
-        "Detail": pydantic_core.to_json(request.detail(), inf_nan_mode="null").decode("utf-8"),
+        "Detail": json_text.dumps(request.detail()),
         "EventBusName": bus_name,
     }
 

@@ -8,13 +8,12 @@ the parsers below, which refuse what the API would never have written.
 
 import dataclasses
 import functools
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self
 
-from hookrelay import catalog, clock
+from hookrelay import catalog, clock, json_text
 from hookrelay.payloads import JSON, PayloadFormat
 
 DeliveryStatus = Literal["pending", "scheduled", "waiting", "delivered", "failed"]
@@ -53,7 +52,7 @@ def fields_in(record: type, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def as_json(record: Any) -> str:
     """A record as compact JSON, its fields in declaration order."""
-    return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+    return json_text.dumps(dataclasses.asdict(record))
 
 
 def _text(values: dict[str, Any], name: str, *, optional: bool = False) -> Any:
