@@ -176,6 +176,25 @@ def test_retry_after_and_a_capped_excerpt(ca: trustme.CA, local_transport: Trans
     assert len(result.response_excerpt) == 1024
 
 
+@pytest.mark.parametrize(
+    ("answer", "excerpt"),
+    [
+        # Bytes that are not UTF-8 show as U+FFFD, 3 bytes each: as many as fit, not 1 024 of them (3 KiB).
+        (b"\xff" * 2048, "\ufffd" * 341),
+        # A character the 1 024th byte would split is left out, not replaced (1 026 bytes).
+        (b"a" * 1023 + "é".encode() * 10, "a" * 1023),
+    ],
+    ids=["binary", "split-character"],
+)
+def test_the_excerpt_is_at_most_1_kib_of_utf8(
+    ca: trustme.CA, local_transport: Transport, answer: bytes, excerpt: str
+) -> None:
+    with receiver(lambda _: Answer(500, answer), tls_for=HOST, ca=ca) as server:
+        result = local_transport.post(f"https://{HOST}:{server.port}/", b"{}", {})
+    assert result.response_excerpt == excerpt
+    assert len(result.response_excerpt.encode("utf-8")) <= 1024
+
+
 def test_connection_refused_is_a_connection_failure(local_transport: Transport) -> None:
     with receiver() as server:
         port = server.port

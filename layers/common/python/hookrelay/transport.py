@@ -203,7 +203,7 @@ class Transport:
             # Its socket may be shut down, or the rest of the answer is unread: closed, never reused.
             response.close()
         response.release_conn()
-        excerpt = content[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+        excerpt = _excerpt(content)
         if timed_out:
             return AttemptResult(None, deadline.elapsed_ms(), excerpt, error="timeout: answer too slow", timed_out=True)
         redirect = f"redirect: {response.status} not followed" if 300 <= response.status < 400 else None
@@ -251,6 +251,14 @@ def _trust(verify: bool | str) -> dict[str, Any]:
     if verify is False:
         return {"cert_reqs": "CERT_NONE"}
     return {"cert_reqs": "CERT_REQUIRED", "ca_certs": DEFAULT_CA_BUNDLE if verify is True else verify}
+
+
+def _excerpt(content: bytes) -> str:
+    """The answer's start, at most EXCERPT_BYTES once encoded in UTF-8 (SPEC §4, and an attempt's bounded
+    share of its record): each byte that is not UTF-8 shows as U+FFFD (3 bytes), and a character the
+    cut would split is left out."""
+    text = content[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+    return text.encode("utf-8")[:EXCERPT_BYTES].decode("utf-8", errors="ignore")
 
 
 def _failure(error: HTTPError, deadline: Deadline) -> AttemptResult:
