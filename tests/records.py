@@ -2,6 +2,7 @@
 
 import dataclasses
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from hookrelay.ingest import EVENT_RETENTION
@@ -36,6 +37,27 @@ def subscription(index: int = 0, **fields: object) -> Subscription:
         "updated_at": CREATED_AT,
     }
     return Subscription(**{**defaults, **fields})
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it against its 400 KB limit ("Item sizes and formats", DynamoDB
+    Developer Guide): attribute names and string values in UTF-8; numbers 1 byte per 2 digits, and 1;
+    booleans and nulls 1; lists and maps 3, and per element 1 and the element (a map's names counted too)."""
+    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: object) -> int:
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | Decimal):
+        return (len(str(abs(value))) + 1) // 2 + 1
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, list):
+        return 3 + sum(1 + _value_size(each) for each in value)
+    if isinstance(value, dict):
+        return 3 + sum(1 + len(name.encode("utf-8")) + _value_size(each) for name, each in value.items())
+    raise TypeError(type(value))
 
 
 def store_pending(deliveries_table: Any, deliveries: Sequence[Delivery]) -> None:

@@ -5,10 +5,23 @@ import json
 from typing import Any
 
 import pytest
+from records import item_size
 
 from hookrelay.events_queue import FanOutRequest, InvalidEventMessage, queue_message, read_queue_message
 from hookrelay.models.subscriptions import SubscriptionSettings, SubscriptionView, SubscriptionWithSecret
-from hookrelay.records import DeliveryOrigin, Event, InvalidRecord, Subscription
+from hookrelay.records import (
+    ATTEMPT_ERROR_BYTES,
+    ATTEMPT_URL_BYTES,
+    Attempt,
+    Delivery,
+    DeliveryOrigin,
+    Event,
+    InvalidRecord,
+    Subscription,
+    kept_attempts,
+    shortened,
+)
+from hookrelay.store.deliveries import item_of
 
 EVENT = Event(
     event_id="11111111-2222-4333-8444-555555555555",
@@ -110,3 +123,49 @@ def test_every_field_the_api_shows_of_a_subscription_is_a_field_of_its_record() 
     fields = {field.name for field in dataclasses.fields(Subscription)}
     for view in (SubscriptionSettings, SubscriptionView, SubscriptionWithSecret):
         assert set(view.model_fields) <= fields, view.__name__
+
+
+# As many characters as the API takes, 3 bytes each in UTF-8 past the host.
+LONGEST_ENDPOINT = "https://hooks.example.com/" + "界" * (2048 - len("https://hooks.example.com/"))
+
+
+def test_a_url_or_error_over_its_bytes_is_cut_visibly_and_an_ascii_endpoint_kept_whole() -> None:
+    url = shortened(LONGEST_ENDPOINT, ATTEMPT_URL_BYTES)
+    assert url.endswith("界…") and len(url.encode()) <= ATTEMPT_URL_BYTES
+    assert LONGEST_ENDPOINT.startswith(url.removesuffix("…"))
+    ascii_endpoint = "https://hooks.example.com/" + "x" * (2048 - len("https://hooks.example.com/"))
+    assert shortened(ascii_endpoint, ATTEMPT_URL_BYTES) == ascii_endpoint
+    assert len(shortened("𝄞" * 1000, ATTEMPT_ERROR_BYTES).encode()) <= ATTEMPT_ERROR_BYTES
+
+
+def test_a_delivery_record_stays_under_dynamodb_s_item_limit_whatever_its_attempts_hold() -> None:
+    # Attempts held the endpoint whole (2 048 characters, up to 8 KB in UTF-8) and excerpts of up to 3 KB:
+    # 50 of them passed 400 KB, and DynamoDB refused every later write of a delivery retried by hand.
+    attempt = Attempt(
+        at="2026-01-01T00:00:00.000Z",
+        url=shortened(LONGEST_ENDPOINT, ATTEMPT_URL_BYTES),
+        status_code=599,
+        latency_ms=999_999,
+        error=shortened("𝄞" * 1000, ATTEMPT_ERROR_BYTES),
+        response_excerpt="é" * 512,  # 1 KiB, the excerpt's limit (tests/integration/test_transport.py)
+    )
+    event = dataclasses.replace(EVENT, team_id="𝄞" * 128, event_name="x" * 64)
+    delivery = Delivery(
+        id="11111111-2222-4333-8444-555555555555",
+        subscription_id="11111111-2222-4333-8444-555555555555",
+        event_id=event.event_id,
+        event_name=event.event_name,
+        status="scheduled",
+        attempt_count=999_999,
+        next_attempt_at="2026-01-01T00:00:00.000Z",
+        test=True,
+        created_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:00.000Z",
+        team_id=event.team_id,
+        event=event,
+        attempts=kept_attempts([attempt] * 60),
+        requested_attempt=999_999,
+        expires_at=2_000_000_000,
+    )
+    item = {**item_of(delivery), "due_at": "2026-01-01T00:00:00.000Z", "due_shard": "due#99"}
+    assert item_size(item) <= 185_000  # as records.py states

@@ -22,7 +22,7 @@ from hookrelay.observability import log_failure, logger
 from hookrelay.outcomes import Outcome, Report, logged
 from hookrelay.queues import Queue, delivery_message
 from hookrelay.rate_limit import BACKLOG_LIMIT, RateLimiter
-from hookrelay.records import Attempt, Delivery, Subscription
+from hookrelay.records import ATTEMPT_ERROR_BYTES, ATTEMPT_URL_BYTES, Attempt, Delivery, Subscription, shortened
 from hookrelay.retry import RetryPolicy
 from hookrelay.senders import Senders
 from hookrelay.signed_requests import signed_request
@@ -223,10 +223,10 @@ class Deliverer:
         self._slow_lane.observe(subscription, result.latency_ms)
         attempt = Attempt(
             at=clock.iso(now),
-            url=masked(subscription.endpoint),
+            url=shortened(masked(subscription.endpoint), ATTEMPT_URL_BYTES),
             status_code=result.status_code,
             latency_ms=result.latency_ms,
-            error=result.error,
+            error=shortened(result.error, ATTEMPT_ERROR_BYTES) if result.error else None,
             response_excerpt=result.response_excerpt,
         )
         decision = decide(result, delivery, subscription, self._policy, sent_at=now, answered_at=clock.utc_now())

@@ -41,12 +41,12 @@ from hookrelay.addresses import (
 )
 from hookrelay.deadlines import WATCHDOG, Deadline
 from hookrelay.lookups import BoundedLookups, LookupTimedOut
+from hookrelay.records import EXCERPT_BYTES, utf8_start
 from hookrelay.senders import AttemptResult, Request
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 TOTAL_TIMEOUT_SECONDS = 15.0
 MAX_RESPONSE_BYTES = 64 * 1024
-EXCERPT_BYTES = 1024
 # Connections kept alive: to this many receivers, this many to each (a batch's sends run at once).
 KEPT_ALIVE_RECEIVERS = 32
 KEPT_ALIVE_PER_RECEIVER = 32
@@ -257,8 +257,7 @@ def _excerpt(content: bytes) -> str:
     """The answer's start, at most EXCERPT_BYTES once encoded in UTF-8 (SPEC §4, and an attempt's bounded
     share of its record): each byte that is not UTF-8 shows as U+FFFD (3 bytes), and a character the
     cut would split is left out."""
-    text = content[:EXCERPT_BYTES].decode("utf-8", errors="replace")
-    return text.encode("utf-8")[:EXCERPT_BYTES].decode("utf-8", errors="ignore")
+    return utf8_start(content[:EXCERPT_BYTES].decode("utf-8", errors="replace"), EXCERPT_BYTES)
 
 
 def _failure(error: HTTPError, deadline: Deadline) -> AttemptResult:
