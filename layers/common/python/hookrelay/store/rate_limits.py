@@ -37,7 +37,8 @@ class DynamoRateLimiter:
     turn), its first write at a random point of its first spacing (containers started together, as Lambda
     starts five at once and up to five more a second, do not write together): with `spacing_seconds` from
     reserve_spacing_seconds for the delivery function's containers, the item takes at most
-    RATE_KEY_WRITES_PER_SECOND writes a second, whatever the backlog and the publish rate. A container new
+    RATE_KEY_WRITES_PER_SECOND writes a second on average, whatever the backlog and the publish rate (a
+    second can take more: docs/concepts/delivery.md). A container new
     to the item reads it first (consistent GetItem), so that it guesses right.
     """
 
