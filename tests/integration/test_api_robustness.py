@@ -11,7 +11,9 @@ from records import receiver_endpoint
 
 from api_client import ApiClient
 from api_contract import event_nested
+from hookrelay.aws import table
 from hookrelay.records import delivery_id
+from hookrelay.settings import get_settings
 from hookrelay_cli.local.stack import LocalStack
 from hookrelay_cli.local.workers import QueuePoller
 from integration.test_ingest import poll_until_empty
@@ -214,3 +216,22 @@ def test_an_event_time_outside_1970_to_9999_in_utc_is_422(api: ApiClient, event_
     assert response.json()["invalid_params"] == [
         {"name": "event_time", "reason": "is not a time between 1970 and 9999"}
     ]
+
+
+def test_a_subscription_a_later_rule_refuses_is_listed_read_and_refused_by_name_when_written(api: ApiClient) -> None:
+    created = api.post(
+        "/v3/webhooks", {"endpoint": "https://discord.com/api/webhooks/1/DISCORD-TOKEN", "subscribed_events": ["*"]}
+    )
+    assert created.status == 201, created.body
+    subscription_id = created.json()["id"]
+    # As the API accepted it before Discord's GitHub-compatible webhooks were refused.
+    table(get_settings().subscriptions_table).update_item(
+        Key={"team_id": "team-a", "subscription_id": subscription_id},
+        UpdateExpression="SET endpoint = :endpoint",
+        ExpressionAttributeValues={":endpoint": "https://discord.com/api/webhooks/1/DISCORD-TOKEN/github"},
+    )
+    listed, read = api.get("/v3/webhooks"), api.get(f"/v3/webhooks/{subscription_id}")
+    assert (listed.status, read.status) == (200, 200)
+    assert read.json()["endpoint"] == "https://discord.com/api/webhooks/1/***/github"
+    disabled = api.patch(f"/v3/webhooks/{subscription_id}", {"enabled": False})
+    assert disabled.status == 422 and [param["name"] for param in disabled.json()["invalid_params"]] == ["endpoint"]

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from records import TEAM_LIMIT
 
 from hookrelay import clock
+from hookrelay.addresses import masked
 from hookrelay.errors import DomainError, Unavailable
 from hookrelay.http_api import from_validation_error, problem_of
 from hookrelay.models.subscriptions import (
@@ -27,6 +28,7 @@ RESOLVED = {
     "elsewhere.example.com": ["93.184.215.15"],
     "rebound.example.com": ["10.0.0.7"],
     "xn--bcher-kva.example": ["93.184.215.16"],
+    "discord.com": ["162.159.135.232"],
 }
 
 
@@ -158,6 +160,39 @@ def test_re_enabling_or_moving_an_endpoint_starts_its_run_of_failures_anew(
     subscriptions._store.replace(dataclasses.replace(created, enabled=was_enabled, failing_since=failing_since))
     updated = subscriptions.update("acme", created.id, SubscriptionPatch.model_validate(patch))
     assert updated.failing_since == (None if run_starts_anew else failing_since)
+
+
+# Stored under an earlier release's rules, refused by today's: Discord's GitHub-compatible webhook, a
+# host IDNA cannot write in ASCII, a reserved header name spelled with _.
+STORED_BEFORE_A_RULE = [
+    (
+        {"endpoint": "https://discord.com/api/webhooks/1/DISCORD-TOKEN/github"},
+        "endpoint",
+        {"endpoint": "https://discord.com/api/webhooks/1/DISCORD-TOKEN"},
+    ),
+    ({"endpoint": "https://☃.example/hook"}, "endpoint", {"endpoint": "https://hooks.example.com/x"}),
+    ({"headers": {"Content_Type": "text/plain"}}, "headers.Content_Type", {"headers": {}}),
+]
+
+
+@pytest.mark.parametrize(("stored", "refused", "fix"), STORED_BEFORE_A_RULE)
+def test_a_subscription_a_later_rule_refuses_is_read_as_stored_and_written_only_fixed(
+    subscriptions: Subscriptions, stored: dict[str, object], refused: str, fix: dict[str, object]
+) -> None:
+    created = subscriptions.create("acme", settings())
+    subscriptions._store.replace(dataclasses.replace(created, **stored))  # type: ignore[arg-type]
+    shown = SubscriptionView.of(subscriptions.get("acme", created.id)).model_dump()
+    assert {name: shown[name] for name in stored} == {
+        name: masked(str(value)) if name == "endpoint" else value for name, value in stored.items()
+    }
+    assert [each.id for each in subscriptions.page("acme", 100, None).data] == [created.id]
+    # A write leaves a subscription that today's rules accept: one that keeps the refused value is a 422
+    # naming it, one that fixes it goes through.
+    with pytest.raises(DomainError) as raised:
+        subscriptions.update("acme", created.id, SubscriptionPatch.model_validate({"enabled": False}))
+    problem = problem_of(raised.value).problem
+    assert problem.status == 422 and [param.name for param in problem.invalid_params or []] == [refused]
+    assert subscriptions.update("acme", created.id, SubscriptionPatch.model_validate(fix)).enabled
 
 
 def test_scope_and_workspace_aliases() -> None:

@@ -93,8 +93,12 @@ def _ascii_host(host: str) -> str:
 
 def same_origin(url: str, other: str) -> bool:
     """Whether two endpoints' requests go to the same scheme, host and port (their origin, RFC 6454):
-    whom a credential written for one of them was meant for."""
-    first, second = (parse_endpoint(each, allow_plain_http=True) for each in (url, other))
+    whom a credential written for one of them was meant for. An endpoint that is no longer valid (stored
+    under an earlier release's rules) has no origin in common with any."""
+    try:
+        first, second = (parse_endpoint(each, allow_plain_http=True) for each in (url, other))
+    except EndpointRefused:
+        return False
     return (first.scheme, first.host, first.port) == (second.scheme, second.host, second.port)
 
 

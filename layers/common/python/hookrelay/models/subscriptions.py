@@ -1,6 +1,6 @@
 """The bodies of the subscriptions API (POST, PATCH and the reads of /v3/webhooks, secret rotation)."""
 
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Final, Literal, Self, cast
 
 from pydantic import (
     AfterValidator,
@@ -203,7 +203,10 @@ class SubscriptionSettings(_SubscriptionFields):
 
     @classmethod
     def of(cls, subscription: Subscription) -> Self:
-        return cls.model_validate({name: getattr(subscription, name) for name in cls.model_fields})
+        """The stored settings as they are: not validated again, as the rules of a later release may refuse
+        what an earlier one stored (a PATCH validates what it makes of them)."""
+        # cast: the pydantic plugin types model_construct as the class it is declared on, not Self.
+        return cast(Self, cls.model_construct(**{name: getattr(subscription, name) for name in cls.model_fields}))
 
 
 class SubscriptionPatch(BaseModel):
@@ -255,7 +258,10 @@ class SubscriptionView(_SubscriptionFields):
         sensitive header values masked."""
         shown = {name: getattr(subscription, name) for name in cls.model_fields}
         headers = custom_headers.shown(subscription.headers, subscription.sensitive_headers)
-        return cls.model_validate({**shown, "endpoint": masked(subscription.endpoint), "headers": headers})
+        # Not validated again: a read shows what is stored, even what a later release's rules refuse.
+        return cast(
+            Self, cls.model_construct(**{**shown, "endpoint": masked(subscription.endpoint), "headers": headers})
+        )
 
 
 class SubscriptionWithSecret(SubscriptionView):
