@@ -27,7 +27,7 @@ from hookrelay.models.subscriptions import SecretRotation, SubscriptionPatch
 from hookrelay.observability import logger
 from hookrelay.outcomes import Outcome, Report
 from hookrelay.queues import delivery_message
-from hookrelay.rate_limit import BACKLOG_LIMIT, SLOT_LEAD, RateLimiter, reserve_spacing_seconds, to_slot_us
+from hookrelay.rate_limit import BACKLOG_LIMIT, SLOT_LEAD, RateLimiter, reserve_spacing_seconds, slot_text, to_slot_us
 from hookrelay.records import Attempt, Delivery, DeliveryOrigin, Event, Subscription
 from hookrelay.retry import SWEEPER_LEASE, RetryPolicy, parse_schedule
 from hookrelay.senders import Senders
@@ -631,6 +631,21 @@ def test_a_batch_that_waited_its_containers_turn_for_slots_far_ahead_still_puts_
     assert waited[0] == pytest.approx(spacing_seconds, abs=0.5)  # it waited its turn
     assert [report.outcome for report in first].count(Outcome.WAITING) >= 7
     assert [report.outcome for report in second] == ["waiting"] * 10  # none left to come back in 240 s
+
+
+def test_a_message_holding_a_slot_is_sent_only_with_an_attempts_time_left(stack: LocalStack) -> None:
+    # Its slot was taken while the subscription had a rate limit; the limit is gone since, so nothing holds
+    # it back, and an attempt needs its whole worst case (37.5 s with the template's send deadline).
+    world = World(transport=Transport(allow_private=True, total_timeout=15.0))
+    with receiver() as target:
+        subscription = world.subscribe(target.port)
+        delivery = world.pending(subscription)
+        slot = slot_text(clock.utc_now() + timedelta(seconds=1))
+        message = delivery_message(
+            delivery, 1, team_id=EVENT.team_id, origin=world.job(delivery, 1).origin, slot_at=slot
+        )
+        (report,) = world.deliverer.deliver_batch([("m1", message.body)], TimeBudget(lambda: 10.0))
+    assert report.outcome == Outcome.NOT_STARTED and target.received == []
 
 
 def test_a_message_that_comes_too_late_for_its_slot_takes_another(world: World) -> None:

@@ -27,7 +27,6 @@ from hookrelay.store.cached_subscriptions import CachedTeamSubscriptions
 from hookrelay.store.deliveries import DeliveryStore
 from hookrelay.store.due_retries import due_shard, wait_shard
 from hookrelay.store.queue_waits import QueueWait
-from hookrelay.time_budget import TimeBudget
 
 
 @dataclass(frozen=True)
@@ -86,15 +85,12 @@ class Admission:
         subscriptions: CachedTeamSubscriptions,
         deliveries: DeliveryStore,
         due_shards: int,
-        attempt_seconds: float,
         sleep: Callable[[float], None],
     ):
-        """`attempt_seconds`: what an attempt needs of its invocation once its slot comes (attempt_seconds)."""
         self._rate_limiter = rate_limiter
         self._subscriptions = subscriptions
         self._deliveries = deliveries
         self._due_shards = due_shards
-        self._attempt_seconds = attempt_seconds
         self._sleep = sleep
 
     def with_slots(self, ready: Sequence[Ready]) -> list[Ready | Report]:
@@ -168,14 +164,13 @@ class Admission:
         subscription = self._subscriptions.find(delivery.team_id, delivery.subscription_id)
         return subscription.rate_limit if subscription is not None and subscription.enabled else None
 
-    def wait_for_slot(self, ready: Ready, now: datetime, budget: TimeBudget) -> Outcome | None:
+    def wait_for_slot(self, ready: Ready, now: datetime) -> Outcome | None:
         """Wait for the attempt's rate-limit slot: in the container when it is near (returns None: send),
         else on the queue it came from (ready.lane), the slot in its message (and on its record, if
         _keeps_slot_on_record: the delivery log shows it waiting), or, further than a queue delay, in the wait
         index, the slot on its record (returns WAITING). A message whose attempt starts more than LATE after
         its slot goes back on its queue to take a new one. Past the backlog limit, it is not sent
-        (DROPPED_BACKLOG_FULL). A slot near enough to wait for in the container, but too near the end of
-        `budget` for the attempt after it, is NOT_STARTED: its message comes back for a new one."""
+        (DROPPED_BACKLOG_FULL)."""
         job, delivery = ready.job, ready.delivery
         if ready.slot is not None and now - ready.slot > LATE:
             # Back on its queue at once, without its slot: its next batch takes a new one with the others'.
@@ -205,8 +200,6 @@ class Admission:
             )
             ready.lane.send([message])
             return Outcome.WAITING
-        if not budget.allows(self._attempt_seconds + wait.hold_seconds):
-            return Outcome.NOT_STARTED
         self._sleep(wait.hold_seconds)
         return None
 

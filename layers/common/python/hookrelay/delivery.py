@@ -85,7 +85,6 @@ class Deliverer:
             subscriptions=subscriptions,
             deliveries=deliveries,
             due_shards=due_shards,
-            attempt_seconds=self._attempt_seconds,
             sleep=sleep,
         )
         self._health = SubscriptionHealth(subscription_store, subscriptions)
@@ -174,8 +173,7 @@ class Deliverer:
         return read
 
     def _attempt_in_time(self, budget: TimeBudget, ready: Ready) -> Report:
-        """The attempt, if `budget` allows it: one with a rate-limit slot (far ahead, maybe, after the
-        container's turn to take it) starts while holding it back fits, and sends only if the attempt does."""
+        """The attempt, if `budget` allows it (with a rate-limit slot, maybe far ahead: holding it back)."""
         job = ready.job
         if not budget.allows(self._hold_back_seconds if ready.slot else self._attempt_seconds):
             return logged(job, Report(ready.message_id, Outcome.NOT_STARTED))
@@ -214,8 +212,10 @@ class Deliverer:
         if subscription is None or not subscription.enabled:
             dropped = Outcome.DROPPED_DELETED if subscription is None else Outcome.DROPPED_DISABLED
             return report(self._held_back(ready, dropped, now))
-        if subscription.rate_limit and (waiting := self._admission.wait_for_slot(ready, now, budget)):
+        if subscription.rate_limit and (waiting := self._admission.wait_for_slot(ready, now)):
             return report(self._held_back(ready, waiting, now))
+        if not budget.allows(self._attempt_seconds):  # the Timeout must not come between the send and its record
+            return report(Outcome.NOT_STARTED)
         now = clock.utc_now()
         request = signed_request(delivery, subscription, job.attempt, now)
         sender = self._senders.for_endpoint(subscription.endpoint)
