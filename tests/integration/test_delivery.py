@@ -7,6 +7,7 @@ import io
 import json
 import threading
 import time
+import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ from hookrelay.signing import generate_key_pair
 from hookrelay.slow_lane import SlowLane
 from hookrelay.store.deliveries import AttemptOutcome, DynamoDeliveryStore
 from hookrelay.store.delivery_log import DynamoDeliveryLogStore
-from hookrelay.store.events import DynamoEventStore
+from hookrelay.store.events import DynamoEventStore, event_key
 from hookrelay.store.rate_limits import DynamoRateLimiter
 from hookrelay.store.subscriptions import DynamoSubscriptionStore
 from hookrelay.subscriptions import Subscriptions
@@ -631,6 +632,26 @@ def test_a_batch_that_waited_its_containers_turn_for_slots_far_ahead_still_puts_
     assert waited[0] == pytest.approx(spacing_seconds, abs=0.5)  # it waited its turn
     assert [report.outcome for report in first].count(Outcome.WAITING) >= 7
     assert [report.outcome for report in second] == ["waiting"] * 10  # none left to come back in 240 s
+
+
+def test_an_event_stored_with_an_infinity_before_they_were_refused_is_delivered_with_null(world: World) -> None:
+    # Ingest stored bus events holding 1e400, NaN or Infinity as written (json.dumps: Infinity) until they
+    # were refused; no JSON writer writes them now, and such an event must still reach its receivers.
+    event = dataclasses.replace(EVENT, data={"amount": float("inf"), "rate": float("nan")})
+    with receiver() as target:
+        subscription = world.subscribe(target.port)
+        delivery = new_delivery(event, subscription)
+        stored = json.dumps(dataclasses.asdict(event), separators=(",", ":")).encode()
+        table(get_settings().deliveries_table).put_item(
+            Item={
+                "delivery_id": event_key(event.team_id, event.event_id),
+                "event": zlib.compress(stored),
+                "expires_at": delivery.expires_at,
+            }
+        )
+        world.origins[delivery.id] = delivery.origin()
+        assert world.deliver(delivery.id, 1).outcome == Outcome.DELIVERED
+    assert json.loads(target.received[0].body)["data"]["amount"] is None
 
 
 def test_a_message_holding_a_slot_is_sent_only_with_an_attempts_time_left(stack: LocalStack) -> None:
