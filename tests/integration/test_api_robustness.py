@@ -177,7 +177,10 @@ EVENT_WITH_AMOUNT = b'{"event_name":"signature_request.done","data":{"amount":%s
             ("/v3/events", EVENT_WITH_AMOUNT % token, f"{token.decode()} is not a JSON number")
             for token in (b"NaN", b"Infinity", b"-Infinity")
         ),
-        *(("/v3/events", EVENT_WITH_AMOUNT % number, BEYOND_A_DOUBLE) for number in (b"1e400", b"-1e400")),
+        *(
+            ("/v3/events", EVENT_WITH_AMOUNT % number, BEYOND_A_DOUBLE)
+            for number in (b"1e400", b"-1e400", b"2" + b"0" * 308, b"-" + b"9" * 400)
+        ),
         ("/v3/events/batch", b'{"events":[%s]}' % (EVENT_WITH_AMOUNT % b"1e400"), BEYOND_A_DOUBLE),
         ("/v3/portal-sessions", b'{"expires_in":NaN}', "NaN is not a JSON number"),
         ("/v3/webhooks", SUBSCRIPTION[:-1] + b',"rate_limit":1E999}', BEYOND_A_DOUBLE),

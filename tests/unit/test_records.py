@@ -96,6 +96,7 @@ def test_a_string_utf8_cannot_carry_is_refused() -> None:
         # Python reads them as infinities: they were stored, then rendered `Infinity`, which is not JSON.
         ("1e400", "a number is beyond ±1.8e308"),
         ("-1E+309", "a number is beyond ±1.8e308"),
+        ("1" + "0" * 309, "a number is beyond ±1.8e308"),
     ],
 )
 def test_numbers_json_cannot_carry_are_refused_by_name(number: str, named: str) -> None:
