@@ -229,6 +229,12 @@ def test_an_address_literal_is_refused_even_when_its_zone_does_not_resolve(host:
             "https://hooks.slack.com/services/T000/B000/***",
         ),
         ("https://Hooks.Slack.com/triggers/T000/123/SLACKSECRET/", "https://Hooks.Slack.com/triggers/T000/123/***/"),
+        # Sent to hooks.slack.com (full-width letters, a trailing dot): Slack's, its token masked.
+        (
+            "https://\uff48\uff4f\uff4f\uff4b\uff53.slack.com/services/T000/B000/SLACKSECRET",
+            "https://\uff48\uff4f\uff4f\uff4b\uff53.slack.com/services/T000/B000/***",
+        ),
+        ("https://hooks.slack.com./services/T000/B000/SLACKSECRET", "https://hooks.slack.com./services/T000/B000/***"),
         # A query value is a credential by its parameter's name, as a custom header's value is by the header's.
         ("https://receiver.example.com/in?token=QUERY-SECRET-123456", "https://receiver.example.com/in?token=***"),
         (

@@ -104,6 +104,9 @@ def test_every_catalog_sample_renders_in_every_format(event_type) -> None:  # ty
         ("https://discord.com/channels/1", "yousign", "yousign"),
         ("https://discord.com/api/v10/channels/1/messages", "yousign", "yousign"),
         ("https://example.com/hook", "subnoto", "subnoto"),
+        # By the host the request goes to: full-width letters as their ASCII, a trailing dot.
+        ("https://\uff44iscord.com/api/webhooks/1/x", "yousign", "discord"),
+        ("https://hooks.slack.com./services/T/B/x", "subnoto", "slack"),
     ],
 )
 def test_delivery_format_by_host(endpoint: str, payload_format: str, expected: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote_plus, urlsplit
 
 from hookrelay.credentials import MASK, names_a_query_credential
+from hookrelay.host_names import ascii_host
 from hookrelay.payloads import chat_service
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -78,16 +79,9 @@ def parse_endpoint(url: str, *, allow_plain_http: bool) -> Endpoint:
 
 
 def _ascii_host(host: str) -> str:
-    """The host in ASCII: an internationalised name as IDNA's A-labels (UTS #46, as browsers and requests
-    map it), any other as written."""
-    if host.isascii():
-        return host
-    # Imported for such names only: its tables would cost every cold start 3 ms.
-    import idna  # noqa: PLC0415 - see above
-
     try:
-        return idna.encode(host, uts46=True).decode("ascii")
-    except idna.IDNAError as error:
+        return ascii_host(host)
+    except ValueError as error:
         raise EndpointRefused(f"has a host name that is not a valid internationalised domain name ({error})") from None
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from hookrelay import json_text
+from hookrelay.host_names import ascii_host
 
 PayloadFormat = Literal["yousign", "subnoto"]
 ChatService = Literal["slack", "discord"]
@@ -27,9 +28,13 @@ _SUMMARY_LIMIT = 2900
 
 
 def chat_service(endpoint: str) -> ChatService | None:
-    """Whose incoming webhook the endpoint is, Slack's or Discord's, if either's."""
+    """Whose incoming webhook the endpoint is, Slack's or Discord's, if either's: by the host the request
+    goes to (a name written in full-width letters goes to, and is read as, its ASCII form)."""
     parts = urlsplit(endpoint)
-    host = (parts.hostname or "").lower()
+    try:
+        host = ascii_host(parts.hostname or "").lower().rstrip(".")
+    except ValueError:  # no host a request could go to
+        return None
     if host == "hooks.slack.com":
         return "slack"
     if host in _DISCORD_HOSTS and _DISCORD_WEBHOOK_PATH.match(parts.path):
