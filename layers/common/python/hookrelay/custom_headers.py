@@ -64,14 +64,14 @@ RESERVED_DESCRIPTION: Final = (
 
 
 def _refusal(name: str) -> str | None:
-    # Receivers that read headers as CGI variables (WSGI, PHP, Rack) take `_` for `-`: Webhook_Signature
-    # would reach them as webhook-signature.
-    spelled = name.lower().replace("_", "-")
     if not _TOKEN.fullmatch(name):
         return "is not a header name: use letters, digits and !#$%&'*+-.^_`|~ only"
     if len(name) > MAX_NAME_LENGTH:
         return f"is longer than {MAX_NAME_LENGTH} characters"
-    if spelled in _RESERVED_NAMES or spelled.startswith(_RESERVED_PREFIXES):
+    # Receivers that read headers as CGI variables (WSGI, PHP, Rack) take `_` for `-`: Webhook_Signature
+    # would reach them as webhook-signature.
+    as_cgi_reads_it = name.lower().replace("_", "-")
+    if as_cgi_reads_it in _RESERVED_NAMES or as_cgi_reads_it.startswith(_RESERVED_PREFIXES):
         return "is set by hookrelay or its transport and cannot be replaced"
     return None
 

@@ -189,7 +189,7 @@ class Attempt:
 # list and 1 an element), an attempt is at most 3.7 KB and a record at most 185 000 bytes
 # (tests/unit/test_records.py): under the limit even where moto counts a replaced list twice.
 KEPT_LATEST_ATTEMPTS = 49
-ATTEMPT_URL_BYTES = 2048  # an ASCII endpoint whole (the API allows 2 048 characters)
+ATTEMPT_URL_BYTES = 2048  # the API allows 2 048 characters: an ASCII endpoint whole, unless its masks lengthen it
 ATTEMPT_ERROR_BYTES = 512
 EXCERPT_BYTES = 1024  # SPEC §4: a response excerpt of at most 1 KiB
 _CUT = "…"

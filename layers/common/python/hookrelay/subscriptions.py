@@ -191,7 +191,6 @@ class Subscriptions:
             )
             if "endpoint" in applied:
                 vet(settings.endpoint)
-
             return dataclasses.replace(
                 current,
                 **{

@@ -255,7 +255,7 @@ def _trust(verify: bool | str) -> dict[str, Any]:
 
 def _excerpt(content: bytes) -> str:
     """The answer's start, at most EXCERPT_BYTES once encoded in UTF-8 (SPEC §4, and an attempt's bounded
-    share of its record): each byte that is not UTF-8 shows as U+FFFD (3 bytes), and a character the
+    share of its record): each sequence that is not UTF-8 shows as U+FFFD (3 bytes), and a character the
     cut would split is left out."""
     return utf8_start(content[:EXCERPT_BYTES].decode("utf-8", errors="replace"), EXCERPT_BYTES)
 

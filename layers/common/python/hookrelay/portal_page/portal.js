@@ -757,8 +757,9 @@
       el("p", {
         className: "hint",
         text:
-          "Sent with every request. Credentials (Authorization, names with token, secret, key, signature or " +
-          "password) and write-only values show masked; moving the endpoint to another host needs them typed again.",
+          "Sent with every request. Credentials (Authorization, Proxy-Authorization, Cookie, names with token, " +
+          "secret, key, signature or password) and write-only values show masked; moving the endpoint to another " +
+          "host needs them typed again.",
       }),
       rows,
       el("button", { type: "button", text: "Add a header", onclick: () => addRow("", "", false).focus() }),
