@@ -268,6 +268,14 @@ def test_a_read_only_link_shows_everything_and_changes_nothing(page: Page, api: 
         expect(page.get_by_role("heading", level=1)).to_contain_text("Delivery of")
         expect(page.locator("tr.attempt")).to_contain_text("200")
         expect(button(page, "Retry now")).to_have_count(0)
+        # Links to the forms show no form: the subscription, or the list.
+        for route, shown in (
+            (f"#/webhooks/{subscription['id']}/edit", "Audit copy"),
+            ("#/webhooks/new", "Webhook endpoints"),
+        ):
+            page.evaluate("route => { location.hash = route; }", route)
+            heading(page, shown)
+            expect(page.locator("form")).to_have_count(0)
         path = f"v3/webhooks/{subscription['id']}"
         assert token_fetch(page, "PATCH", path, {"enabled": False}) == 403
         assert token_fetch(page, "DELETE", path) == 403

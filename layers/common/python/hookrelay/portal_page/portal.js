@@ -268,8 +268,9 @@
   async function showRoute() {
     const [root, id, part, deliveryId] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
     if (root !== "webhooks" || !id) return showSubscriptions(null);
-    if (id === "new" && !part) return showForm(null);
-    if (part === "edit") return showForm(await api("GET", webhookPath(id)));
+    // A read-only link has no forms: a link to one shows what it would change.
+    if (id === "new" && !part) return state.readOnly ? showSubscriptions(null) : showForm(null);
+    if (part === "edit" && !state.readOnly) return showForm(await api("GET", webhookPath(id)));
     if (part === "deliveries" && deliveryId) return showDelivery({ id }, deliveryId);
     return showSubscription(id);
   }
