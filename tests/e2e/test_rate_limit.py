@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from receivers import Answer, Received, receiver
@@ -98,9 +99,14 @@ def test_a_burst_reaches_the_receiver_no_faster_than_its_rate_limit(stack: Runni
     listed: list[dict[str, Any]] = []
 
     def all_delivered_once() -> bool:
-        answer = api.get(f"{log}?limit=100")
-        assert answer.status == 200, answer.body
-        listed[:] = answer.json()["data"]
+        listed.clear()
+        cursor = ""
+        while True:  # every page: the issue's size (500) is more than one
+            answer = api.get(f"{log}?limit=100" + (f"&after={quote(cursor)}" if cursor else ""))
+            assert answer.status == 200, answer.body
+            listed.extend(answer.json()["data"])
+            if not (cursor := answer.json()["meta"]["next_cursor"]):
+                break
         return {(item["status"], item["attempt_count"]) for item in listed} == {("delivered", 1)}
 
     # The log is read from an index, which lags its deliveries' last writes (as on AWS): the last
