@@ -50,6 +50,8 @@ class FanOutRequest:
 def queue_message(request: FanOutRequest) -> str:
     """A continuation written straight to the events queue, in the shape the bus rule delivers."""
     envelope = {"source": SOURCE, "detail-type": request.event.event_name, "detail": request.detail()}
+    # Not json_text.dumps: an SQS body may not hold U+FFFE, U+FFFF and other characters JSON lets through
+    # raw, so every character outside ASCII is written as its \u escape.
     return json.dumps(envelope, allow_nan=False)
 
 

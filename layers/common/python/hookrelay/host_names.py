@@ -11,4 +11,4 @@ def ascii_host(host: str) -> str:
     # Imported for such names only: its tables would cost every cold start 3 ms.
     import idna  # noqa: PLC0415 - see above
 
-    return str(idna.encode(host, uts46=True).decode("ascii"))
+    return idna.encode(host, uts46=True).decode("ascii")
